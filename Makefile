@@ -1,0 +1,44 @@
+# One command to run the whole system locally, one to install everything and pass the tests.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTHON ?= $(shell scripts/find-python)
+
+.PHONY: install run test test-fast lint typecheck check bench clean
+
+install: $(VENV)/.installed emulators/node_modules/.installed .local/system-deps
+
+.local/system-deps: scripts/install-system-deps
+	scripts/install-system-deps
+	mkdir -p .local && touch $@
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+emulators/node_modules/.installed: emulators/package.json emulators/package-lock.json .local/system-deps
+	cd emulators && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## run: start the Firestore + Auth emulators, the Cloudflare Stream emulator and the gateway
+run: install
+	$(PY) -m emulators.stack
+
+## test: lint, type-check and run every test against the real local stack
+test: install lint typecheck
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest tests/unit tests/service
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .local emulators/node_modules .pytest_cache .mypy_cache .ruff_cache

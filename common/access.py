@@ -1,0 +1,82 @@
+"""Who may do what to a stream (FRONTEND_CONTRACT.md §1, with denials that really deny)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from common.errors import PermissionDeniedError, UnauthenticatedError
+from common.models.domain import Memorial, Stream, User
+
+
+class Action(StrEnum):
+    """Things a caller can do to a stream."""
+
+    VIEW = "view"
+    EDIT = "edit"
+    START = "start"
+    STOP = "stop"
+    DELETE = "delete"
+
+
+_ALL = frozenset(Action)
+_MANAGE_NOT_DELETE = frozenset({Action.VIEW, Action.EDIT, Action.START, Action.STOP})
+_VIEW_ONLY = frozenset({Action.VIEW})
+_NOTHING: frozenset[Action] = frozenset()
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """The actions one caller may take on one stream."""
+
+    allowed: frozenset[Action]
+
+    def can(self, action: Action) -> bool:
+        return action in self.allowed
+
+
+def is_publicly_viewable(stream: Stream) -> bool:
+    """Public and not hidden by its owner: what anonymous visitors may see."""
+    return stream.is_public and stream.is_visible
+
+
+def stream_permissions(user: User | None, stream: Stream, memorial: Memorial | None) -> Permissions:
+    """Rights of ``user`` on ``stream`` whose memorial (if any) is ``memorial``."""
+    memorial_is_public = memorial is None or memorial.is_public
+    public = _VIEW_ONLY if is_publicly_viewable(stream) and memorial_is_public else _NOTHING
+    if user is None:
+        return Permissions(public)
+    if user.is_administrator or stream.created_by == user.uid:
+        return Permissions(_ALL)
+    granted = public | _memorial_rights(user, stream, memorial)
+    if user.uid in stream.allowed_users:
+        granted |= _MANAGE_NOT_DELETE
+    return Permissions(granted)
+
+
+def can_manage_memorial(user: User, memorial: Memorial) -> bool:
+    """Admins, the memorial's owner and its funeral director manage its streams."""
+    return user.is_administrator or user.uid in (memorial.owner_uid, memorial.funeral_director_uid)
+
+
+def _memorial_rights(user: User, stream: Stream, memorial: Memorial | None) -> frozenset[Action]:
+    if memorial is None:
+        return _NOTHING
+    if memorial.owner_uid == user.uid:
+        return _ALL
+    if memorial.funeral_director_uid == user.uid:
+        return _MANAGE_NOT_DELETE
+    if memorial.is_public and stream.is_visible:
+        return _VIEW_ONLY
+    return _NOTHING
+
+
+def require(
+    permissions: Permissions, action: Action, user: User | None, message: str = "Permission denied"
+) -> None:
+    """Raise 401 for an anonymous caller or 403 for a known one, unless ``action`` is allowed."""
+    if permissions.can(action):
+        return
+    if user is None:
+        raise UnauthenticatedError("Authentication required")
+    raise PermissionDeniedError(message)

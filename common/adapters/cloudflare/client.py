@@ -1,0 +1,266 @@
+"""Cloudflare Stream over httpx: envelope parsing, retries that are safe, errors translated."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from common.adapters.cloudflare.wire import (
+    CfEnvelope,
+    CfLiveInput,
+    CfLiveInputList,
+    CfVideo,
+)
+from common.models.domain import LiveInput, LiveInputSpec, Recording
+from common.ports import (
+    ProviderError,
+    ProviderNotFoundError,
+    ProviderRateLimitedError,
+    ProviderRejectedError,
+    ProviderUnavailableError,
+)
+
+log = logging.getLogger(__name__)
+
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+_BACKOFF_START_S = 0.5
+_BACKOFF_CAP_S = 8.0
+# A Retry-After longer than this is handed to our caller rather than slept through.
+_MAX_INLINE_WAIT_S = 10.0
+
+
+class RetryPolicy:
+    """Which failures are retried and how long to wait (jitter and sleep are injectable)."""
+
+    def __init__(
+        self,
+        max_retries: int,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        self.max_retries = max_retries
+        self._sleep = sleep
+        self._jitter = jitter
+
+    def delay(self, attempt: int, retry_after_s: float | None) -> float:
+        if retry_after_s is not None:
+            return retry_after_s
+        ceiling = min(_BACKOFF_CAP_S, _BACKOFF_START_S * 2**attempt)
+        return self._jitter(ceiling / 2, ceiling)
+
+    def wait(self, seconds: float) -> None:
+        self._sleep(seconds)
+
+
+class CloudflareStreamClient:
+    """Thin typed client of the Stream API for one account."""
+
+    def __init__(
+        self,
+        *,
+        api_base: str,
+        account_id: str,
+        api_token: SecretStr,
+        retry: RetryPolicy,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 15.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=f"{api_base.rstrip('/')}/accounts/{account_id}/stream",
+            headers={"Authorization": f"Bearer {api_token.get_secret_value()}"},
+            timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
+            transport=transport,
+        )
+        self._retry = retry
+
+    def close(self) -> None:
+        self._http.close()
+
+    def create_live_input(self, body: dict[str, Any]) -> CfLiveInput:
+        # A create is never retried after it may have reached Cloudflare: a retry could
+        # make a second, orphaned input. Only a refused connection is safe to retry.
+        result = self._call("POST", "/live_inputs", json=body, idempotent=False)
+        return CfLiveInput.model_validate(result)
+
+    def get_live_input(self, uid: str) -> CfLiveInput:
+        return CfLiveInput.model_validate(self._call("GET", f"/live_inputs/{uid}"))
+
+    def update_live_input(self, uid: str, body: dict[str, Any]) -> CfLiveInput:
+        return CfLiveInput.model_validate(self._call("PUT", f"/live_inputs/{uid}", json=body))
+
+    def delete_live_input(self, uid: str) -> None:
+        self._call("DELETE", f"/live_inputs/{uid}")
+
+    def list_live_inputs(self) -> CfLiveInputList:
+        return CfLiveInputList.model_validate(self._call("GET", "/live_inputs"))
+
+    def list_input_videos(self, uid: str) -> list[CfVideo]:
+        result = self._call("GET", f"/live_inputs/{uid}/videos")
+        return [CfVideo.model_validate(item) for item in result or []]
+
+    def get_video(self, uid: str) -> CfVideo:
+        return CfVideo.model_validate(self._call("GET", f"/{uid}"))
+
+    def edit_video(self, uid: str, body: dict[str, Any]) -> CfVideo:
+        return CfVideo.model_validate(self._call("POST", f"/{uid}", json=body))
+
+    def set_webhook(self, notification_url: str) -> str:
+        """Subscribe the account's Stream webhook; returns the signing secret."""
+        result = self._call("PUT", "/webhook", json={"notificationUrl": notification_url})
+        return str(result["secret"])
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        idempotent: bool = True,
+    ) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return self._send_once(method, path, json)
+            except ProviderError as exc:
+                wait = self._retry_wait(exc, attempt, idempotent)
+                if wait is None:
+                    raise
+                log.warning(
+                    "cloudflare call failed, retrying",
+                    extra={"method": method, "path": path, "attempt": attempt, "wait_s": wait},
+                )
+                self._retry.wait(wait)
+                attempt += 1
+
+    def _retry_wait(self, exc: ProviderError, attempt: int, idempotent: bool) -> float | None:
+        if attempt >= self._retry.max_retries or not exc.retryable:
+            return None
+        if not idempotent and not isinstance(exc, _NotSentError):
+            return None
+        retry_after = exc.retry_after_s if isinstance(exc, ProviderRateLimitedError) else None
+        if retry_after is not None and retry_after > _MAX_INLINE_WAIT_S:
+            return None
+        return self._retry.delay(attempt, retry_after)
+
+    def _send_once(self, method: str, path: str, json: dict[str, Any] | None) -> Any:
+        try:
+            response = self._http.request(method, path, json=json)
+        except httpx.ConnectError as exc:
+            raise _NotSentError(f"cannot connect to Cloudflare: {exc}") from exc
+        except httpx.TimeoutException as exc:
+            raise ProviderUnavailableError(f"Cloudflare timed out on {method} {path}") from exc
+        except httpx.TransportError as exc:
+            raise ProviderUnavailableError(f"Cloudflare transport error: {exc}") from exc
+        return _unwrap(response)
+
+
+class _NotSentError(ProviderUnavailableError):
+    """The request never reached Cloudflare, so even a create may be retried."""
+
+
+def _unwrap(response: httpx.Response) -> Any:
+    envelope = _envelope(response)
+    if response.is_success and envelope.success:
+        return envelope.result
+    text = "; ".join(e.message for e in envelope.errors) or response.reason_phrase
+    status = response.status_code
+    if status == 404:
+        raise ProviderNotFoundError(f"Cloudflare: not found ({text})", status=status)
+    if status == 429:
+        raise ProviderRateLimitedError(
+            f"Cloudflare rate limit: {text}",
+            retry_after_s=_retry_after(response),
+        )
+    if status >= 500 or status in _RETRYABLE_STATUS:
+        raise ProviderUnavailableError(f"Cloudflare {status}: {text}", status=status)
+    raise ProviderRejectedError(
+        f"Cloudflare rejected the request ({status}): {text}", status=status
+    )
+
+
+def _envelope(response: httpx.Response) -> CfEnvelope:
+    try:
+        return CfEnvelope.model_validate(response.json())
+    except ValueError:
+        return CfEnvelope(success=False)
+
+
+def _retry_after(response: httpx.Response) -> int:
+    try:
+        return max(1, int(float(response.headers.get("retry-after", "60"))))
+    except ValueError:
+        return 60
+
+
+class CloudflareStreamProvider:
+    """``StreamProvider`` backed by Cloudflare Stream."""
+
+    def __init__(self, client: CloudflareStreamClient) -> None:
+        self._client = client
+
+    def create_live_input(self, spec: LiveInputSpec) -> LiveInput:
+        body: dict[str, Any] = {
+            "meta": {"name": spec.name, "streamId": spec.stream_id},
+            "recording": {
+                "mode": "automatic",
+                "timeoutSeconds": spec.recording_timeout_seconds,
+                "requireSignedURLs": False,
+                "allowedOrigins": list(spec.allowed_origins),
+                "hideLiveViewerCount": False,
+            },
+        }
+        if spec.delete_recording_after_days is not None:
+            body["deleteRecordingAfterDays"] = spec.delete_recording_after_days
+        return _live_input(self._client.create_live_input(body))
+
+    def get_live_input(self, uid: str) -> LiveInput:
+        return _live_input(self._client.get_live_input(uid))
+
+    def find_live_inputs(self, stream_id: str) -> list[str]:
+        rows = self._client.list_live_inputs().liveInputs
+        return [row.uid for row in rows if row.meta.get("streamId") == stream_id]
+
+    def delete_live_input(self, uid: str) -> None:
+        self._client.delete_live_input(uid)
+
+    def list_recordings(self, live_input_uid: str) -> list[Recording]:
+        videos = self._client.list_input_videos(live_input_uid)
+        recordings = [_recording(video) for video in videos]
+        return sorted(recordings, key=lambda r: (r.created is None, r.created))
+
+
+def _live_input(wire: CfLiveInput) -> LiveInput:
+    if not (wire.rtmps and wire.rtmps.url and wire.rtmps.streamKey):
+        raise ProviderRejectedError(f"live input {wire.uid} came back without RTMPS credentials")
+    return LiveInput(
+        uid=wire.uid,
+        rtmp_url=wire.rtmps.url,
+        stream_key=SecretStr(wire.rtmps.streamKey),
+        whip_url=SecretStr(wire.webRTC.url if wire.webRTC and wire.webRTC.url else ""),
+        whep_url=wire.webRTCPlayback.url if wire.webRTCPlayback else None,
+        connection=wire.connection(),
+        stream_id=str(wire.meta["streamId"]) if "streamId" in wire.meta else None,
+    )
+
+
+def _recording(video: CfVideo) -> Recording:
+    return Recording(
+        video_uid=video.uid,
+        live_input_uid=video.liveInput,
+        state=video.status.state if video.status else "unknown",
+        ready_to_stream=video.readyToStream,
+        duration=video.duration if video.duration is not None and video.duration >= 0 else None,
+        size=video.size,
+        hls_url=video.playback.hls if video.playback else None,
+        dash_url=video.playback.dash if video.playback else None,
+        thumbnail_url=video.thumbnail,
+        created=video.created,
+    )

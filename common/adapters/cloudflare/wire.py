@@ -1,0 +1,104 @@
+"""Tolerant readers of Cloudflare Stream's JSON (unknown fields ignored, both status shapes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from common.models.domain import LiveConnection
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class CfMessage(_Wire):
+    code: int | None = None
+    message: str = ""
+
+
+class CfEnvelope(_Wire):
+    success: bool = False
+    errors: list[CfMessage] = []
+    messages: list[Any] = []
+    result: Any = None
+
+
+class CfUrlAndKey(_Wire):
+    url: str | None = None
+    streamKey: str | None = None
+
+
+class CfUrl(_Wire):
+    url: str | None = None
+
+
+class CfStatusCurrent(_Wire):
+    state: str | None = None
+    reason: str | None = None
+
+
+class CfStatusObject(_Wire):
+    current: CfStatusCurrent | None = None
+
+
+_CONNECTED = {"connected", "reconnected"}
+
+
+class CfLiveInput(_Wire):
+    uid: str
+    meta: dict[str, Any] = {}
+    created: datetime | None = None
+    modified: datetime | None = None
+    rtmps: CfUrlAndKey | None = None
+    webRTC: CfUrl | None = None
+    webRTCPlayback: CfUrl | None = None
+    recording: dict[str, Any] | None = None
+    # Documented as a string enum, seen in production as {current: {state}}: anchors §1.2.
+    status: str | CfStatusObject | None = None
+
+    def connection(self) -> LiveConnection:
+        if isinstance(self.status, CfStatusObject):
+            state = self.status.current.state if self.status.current else None
+        else:
+            state = self.status
+        if state in _CONNECTED:
+            return "connected"
+        if state == "reconnecting":
+            return "reconnecting"
+        return "disconnected"
+
+
+class CfLiveInputRow(_Wire):
+    uid: str
+    meta: dict[str, Any] = {}
+
+
+class CfLiveInputList(_Wire):
+    liveInputs: list[CfLiveInputRow] = []
+    total: int | None = None
+
+
+class CfVideoStatus(_Wire):
+    state: str = "unknown"
+    errorReasonCode: str | None = None
+
+
+class CfPlayback(_Wire):
+    hls: str | None = None
+    dash: str | None = None
+
+
+class CfVideo(_Wire):
+    uid: str
+    liveInput: str | None = None
+    readyToStream: bool = False
+    status: CfVideoStatus | None = None
+    duration: float | None = None
+    size: int | None = None
+    playback: CfPlayback | None = None
+    thumbnail: str | None = None
+    created: datetime | None = None
+    meta: dict[str, Any] = {}

@@ -1,0 +1,310 @@
+"""Streams, their credentials and memorials in Firestore (google-cloud-firestore)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+
+from common.errors import ConflictError, NotFoundError, UnavailableError
+from common.models.domain import Memorial, Stream, StreamCredentials, StreamStatus
+from common.ports import StreamPage, StreamQuery
+
+CREDENTIALS_SUBCOLLECTION = "private"
+CREDENTIALS_DOC = "credentials"
+MEMORIAL_STREAM_LIMIT = 200
+
+# Legacy statuses found in old documents, mapped the way the frontend's migration did.
+_LEGACY_STATUS = {"ended": StreamStatus.COMPLETED, "failed": StreamStatus.ERROR}
+
+
+class StreamDocument(BaseModel):
+    """The stored shape of a stream. Reads either name of an aliased field; writes both."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    title: str = ""
+    description: str | None = ""
+    memorialId: str | None = None
+    memorialName: str | None = None
+    createdBy: str = ""
+    allowedUsers: list[str] = []
+    status: str = StreamStatus.SCHEDULED
+    isVisible: bool = True
+    isPublic: bool = True
+    displayOrder: int = 0
+    featured: bool = False
+    scheduledStartTime: datetime | None = None
+    scheduledDateTime: datetime | None = None
+    actualStartTime: datetime | None = None
+    endTime: datetime | None = None
+    actualEndTime: datetime | None = None
+    cloudflareId: str | None = None
+    cloudflareStreamId: str | None = None
+    playbackUrl: str | None = None
+    whipActive: bool = False
+    recordingReady: bool = False
+    videoId: str | None = None
+    recordingUrl: str | None = None
+    recordingPlaybackUrl: str | None = None
+    recordingDashUrl: str | None = None
+    recordingThumbnail: str | None = None
+    recordingDuration: float | None = None
+    recordingSize: int | None = None
+    recordingUpdatedAt: datetime | None = None
+    viewerCount: int | None = 0
+    thumbnailUrl: str | None = None
+    createdAt: datetime
+    updatedAt: datetime | None = None
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _known_status(cls, value: object) -> str:
+        text = str(value or StreamStatus.SCHEDULED)
+        if text in StreamStatus.__members__.values():
+            return text
+        return _LEGACY_STATUS.get(text, StreamStatus.READY)
+
+    def to_stream(self, stream_id: str) -> Stream:
+        return Stream(
+            id=stream_id,
+            title=self.title,
+            description=self.description or "",
+            memorial_id=self.memorialId,
+            memorial_name=self.memorialName,
+            created_by=self.createdBy,
+            allowed_users=tuple(self.allowedUsers),
+            status=StreamStatus(self.status),
+            is_visible=self.isVisible,
+            is_public=self.isPublic,
+            display_order=self.displayOrder,
+            featured=self.featured,
+            scheduled_start_time=self.scheduledStartTime or self.scheduledDateTime,
+            actual_start_time=self.actualStartTime,
+            end_time=self.endTime or self.actualEndTime,
+            cloudflare_id=self.cloudflareId or self.cloudflareStreamId,
+            playback_url=self.playbackUrl,
+            whip_active=self.whipActive,
+            recording_ready=self.recordingReady,
+            video_id=self.videoId,
+            recording_url=self.recordingUrl or self.recordingPlaybackUrl,
+            recording_dash_url=self.recordingDashUrl,
+            recording_thumbnail=self.recordingThumbnail,
+            recording_duration=self.recordingDuration,
+            recording_size=self.recordingSize,
+            recording_updated_at=self.recordingUpdatedAt,
+            viewer_count=self.viewerCount or 0,
+            thumbnail_url=self.thumbnailUrl,
+            created_at=self.createdAt,
+            updated_at=self.updatedAt or self.createdAt,
+        )
+
+
+def stream_to_document(stream: Stream) -> dict[str, Any]:
+    """The Firestore fields of ``stream``, with legacy and unified names kept equal."""
+    return {
+        "title": stream.title,
+        "description": stream.description,
+        "memorialId": stream.memorial_id,
+        "memorialName": stream.memorial_name,
+        "createdBy": stream.created_by,
+        "allowedUsers": list(stream.allowed_users),
+        "status": str(stream.status),
+        "isVisible": stream.is_visible,
+        "isPublic": stream.is_public,
+        "displayOrder": stream.display_order,
+        "featured": stream.featured,
+        "scheduledStartTime": stream.scheduled_start_time,
+        "scheduledDateTime": stream.scheduled_start_time,
+        "actualStartTime": stream.actual_start_time,
+        "endTime": stream.end_time,
+        "actualEndTime": stream.end_time,
+        "cloudflareId": stream.cloudflare_id,
+        "cloudflareStreamId": stream.cloudflare_id,
+        "playbackUrl": stream.playback_url,
+        "whipActive": stream.whip_active,
+        "recordingReady": stream.recording_ready,
+        "videoId": stream.video_id,
+        "recordingUrl": stream.recording_url,
+        "recordingPlaybackUrl": stream.recording_url,
+        "recordingDashUrl": stream.recording_dash_url,
+        "recordingThumbnail": stream.recording_thumbnail,
+        "recordingDuration": stream.recording_duration,
+        "recordingSize": stream.recording_size,
+        "recordingUpdatedAt": stream.recording_updated_at,
+        "viewerCount": stream.viewer_count,
+        "thumbnailUrl": stream.thumbnail_url,
+        "createdAt": stream.created_at,
+        "updatedAt": stream.updated_at,
+    }
+
+
+def stream_from_snapshot(snapshot: Any) -> Stream:
+    """Parse a document snapshot into a ``Stream``."""
+    return StreamDocument.model_validate(snapshot.to_dict()).to_stream(snapshot.id)
+
+
+@contextmanager
+def firestore_errors() -> Iterator[None]:
+    """Translate Firestore client failures into the app taxonomy."""
+    try:
+        yield
+    except gexc.Conflict as exc:
+        raise ConflictError("The stream was changed concurrently; try again") from exc
+    except (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError) as exc:
+        raise UnavailableError("The database is temporarily unavailable", retry_after_s=2) from exc
+    except gexc.RetryError as exc:
+        raise UnavailableError("The database is temporarily unavailable", retry_after_s=2) from exc
+
+
+class FirestoreStreamRepository:
+    """``StreamRepository`` over one Firestore collection."""
+
+    def __init__(self, client: firestore.Client, collection: str) -> None:
+        self._client = client
+        self._streams = client.collection(collection)
+
+    def new_id(self) -> str:
+        return str(self._streams.document().id)
+
+    def get(self, stream_id: str) -> Stream | None:
+        with firestore_errors():
+            snapshot = self._streams.document(stream_id).get()
+        return stream_from_snapshot(snapshot) if snapshot.exists else None
+
+    def create(self, stream: Stream, credentials: StreamCredentials | None) -> None:
+        ref = self._streams.document(stream.id)
+        batch = self._client.batch()
+        batch.create(ref, stream_to_document(stream))
+        if credentials is not None:
+            batch.set(self._credentials_ref(stream.id), _credentials_document(credentials))
+        with firestore_errors():
+            batch.commit()
+
+    def update(self, stream_id: str, change: Callable[[Stream], Stream]) -> Stream:
+        ref = self._streams.document(stream_id)
+
+        @firestore.transactional
+        def apply(transaction: firestore.Transaction) -> Stream:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                raise NotFoundError("Stream not found")
+            before = stream_from_snapshot(snapshot)
+            after = change(before)
+            old_fields, new_fields = stream_to_document(before), stream_to_document(after)
+            changed = {k: v for k, v in new_fields.items() if old_fields[k] != v}
+            if changed:
+                transaction.update(ref, changed)
+            return after
+
+        with firestore_errors():
+            result: Stream = apply(self._client.transaction())
+        return result
+
+    def delete(self, stream_id: str) -> None:
+        batch = self._client.batch()
+        batch.delete(self._credentials_ref(stream_id))
+        batch.delete(self._streams.document(stream_id))
+        with firestore_errors():
+            batch.commit()
+
+    def get_credentials(self, stream_id: str) -> StreamCredentials | None:
+        with firestore_errors():
+            snapshot = self._credentials_ref(stream_id).get()
+        if not snapshot.exists:
+            return None
+        data = snapshot.to_dict()
+        return StreamCredentials(
+            rtmp_url=data["streamUrl"],
+            stream_key=SecretStr(data["streamKey"]),
+            whip_url=SecretStr(data["whipUrl"]),
+        )
+
+    def save_credentials(self, stream_id: str, credentials: StreamCredentials) -> None:
+        with firestore_errors():
+            self._credentials_ref(stream_id).set(_credentials_document(credentials))
+
+    def find(self, query: StreamQuery) -> StreamPage:
+        request: Any = self._streams
+        filters = {
+            "memorialId": query.memorial_id,
+            "status": str(query.status) if query.status else None,
+            "isPublic": query.is_public,
+            "isVisible": query.is_visible,
+            "createdBy": query.created_by,
+        }
+        for field, value in filters.items():
+            if value is not None:
+                request = request.where(filter=FieldFilter(field, "==", value))
+        if query.order == "display":
+            request = request.order_by("displayOrder").order_by(
+                "createdAt", direction=firestore.Query.DESCENDING
+            )
+        else:
+            request = request.order_by("createdAt", direction=firestore.Query.DESCENDING)
+        request = request.offset(query.offset).limit(query.limit + 1)
+        with firestore_errors():
+            streams = [stream_from_snapshot(s) for s in request.stream()]
+        return StreamPage(streams=streams[: query.limit], has_more=len(streams) > query.limit)
+
+    def list_by_memorial(self, memorial_id: str, *, visible_only: bool) -> list[Stream]:
+        page = self.find(
+            StreamQuery(
+                memorial_id=memorial_id,
+                is_visible=True if visible_only else None,
+                limit=MEMORIAL_STREAM_LIMIT,
+            )
+        )
+        return page.streams
+
+    def set_display_orders(self, orders: dict[str, int], updated_at: datetime) -> None:
+        batch = self._client.batch()
+        for stream_id, order in orders.items():
+            batch.update(
+                self._streams.document(stream_id),
+                {"displayOrder": order, "updatedAt": updated_at},
+            )
+        with firestore_errors():
+            batch.commit()
+
+    def _credentials_ref(self, stream_id: str) -> Any:
+        return (
+            self._streams.document(stream_id)
+            .collection(CREDENTIALS_SUBCOLLECTION)
+            .document(CREDENTIALS_DOC)
+        )
+
+
+def _credentials_document(credentials: StreamCredentials) -> dict[str, str]:
+    return {
+        "streamUrl": credentials.rtmp_url,
+        "streamKey": credentials.stream_key.get_secret_value(),
+        "whipUrl": credentials.whip_url.get_secret_value(),
+    }
+
+
+class FirestoreMemorialDirectory:
+    """``MemorialDirectory`` over the ``memorials`` collection."""
+
+    def __init__(self, client: firestore.Client, collection: str) -> None:
+        self._memorials = client.collection(collection)
+
+    def get(self, memorial_id: str) -> Memorial | None:
+        with firestore_errors():
+            snapshot = self._memorials.document(memorial_id).get()
+        if not snapshot.exists:
+            return None
+        data = snapshot.to_dict() or {}
+        return Memorial(
+            id=snapshot.id,
+            owner_uid=data.get("ownerUid") or data.get("creatorUid"),
+            funeral_director_uid=data.get("funeralDirectorUid"),
+            is_public=data.get("isPublic") is not False,
+            loved_one_name=data.get("lovedOneName"),
+        )

@@ -1,0 +1,125 @@
+"""The composition root: builds every adapter from settings, once per instance."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import firebase_admin
+from google.cloud import firestore
+
+from common.adapters.cloudflare.client import (
+    CloudflareStreamClient,
+    CloudflareStreamProvider,
+    RetryPolicy,
+)
+from common.adapters.firebase_auth import FirebaseAuthenticator
+from common.adapters.firestore.streams import FirestoreMemorialDirectory, FirestoreStreamRepository
+from common.logging import configure_logging
+from common.ports import (
+    Authenticator,
+    Clock,
+    MemorialDirectory,
+    StreamProvider,
+    StreamRepository,
+    SystemClock,
+)
+from common.services.streams import StreamPolicy, StreamService
+from common.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything an entry point may call."""
+
+    settings: Settings
+    auth: Authenticator
+    streams: StreamService
+
+
+def build_services(
+    settings: Settings,
+    *,
+    repo: StreamRepository | None = None,
+    memorials: MemorialDirectory | None = None,
+    provider: StreamProvider | None = None,
+    auth: Authenticator | None = None,
+    clock: Clock | None = None,
+) -> Services:
+    """Wire the services; anything not passed in is built for real from ``settings``."""
+    if repo is None or memorials is None:
+        real_repo, real_memorials = _firestore(settings)
+        repo = repo or real_repo
+        memorials = memorials or real_memorials
+    policy = StreamPolicy(
+        delivery_base=settings.cloudflare_delivery_base,
+        recording_timeout_seconds=settings.recording_timeout_seconds,
+        allowed_origins=tuple(settings.allowed_origins),
+        delete_recording_after_days=settings.delete_recording_after_days,
+    )
+    streams = StreamService(
+        repo=repo,
+        memorials=memorials,
+        provider=provider or _cloudflare(settings),
+        clock=clock or SystemClock(),
+        policy=policy,
+    )
+    return Services(settings=settings, auth=auth or _firebase_auth(settings), streams=streams)
+
+
+def _firestore(settings: Settings) -> tuple[StreamRepository, MemorialDirectory]:
+    client = firestore.Client(project=settings.gcp_project)
+    return (
+        FirestoreStreamRepository(client, settings.streams_collection),
+        FirestoreMemorialDirectory(client, settings.memorials_collection),
+    )
+
+
+def _cloudflare(settings: Settings) -> StreamProvider:
+    client = CloudflareStreamClient(
+        api_base=settings.cloudflare_api_base,
+        account_id=settings.cloudflare_account_id,
+        api_token=settings.cloudflare_api_token,
+        retry=RetryPolicy(settings.cloudflare_max_retries),
+        connect_timeout_s=settings.cloudflare_connect_timeout_s,
+        read_timeout_s=settings.cloudflare_read_timeout_s,
+    )
+    return CloudflareStreamProvider(client)
+
+
+def _firebase_auth(settings: Settings) -> Authenticator:
+    name = "livestream-backend"
+    try:
+        app = firebase_admin.get_app(name)
+    except ValueError:
+        app = firebase_admin.initialize_app(options={"projectId": settings.gcp_project}, name=name)
+    return FirebaseAuthenticator(app)
+
+
+_lock = threading.Lock()
+_current: Services | None = None
+
+
+def get_services() -> Services:
+    """The instance's services, built on first use (never at import time)."""
+    global _current  # noqa: PLW0603 - one container per function instance, by design
+    with _lock:
+        if _current is None:
+            configure_logging()
+            _current = build_services(get_settings())
+        return _current
+
+
+@contextmanager
+def override(services: Services) -> Iterator[Services]:
+    """Install ``services`` for the duration of the block (tests), then restore."""
+    global _current  # noqa: PLW0603
+    with _lock:
+        previous, _current = _current, services
+    try:
+        yield services
+    finally:
+        with _lock:
+            _current = previous

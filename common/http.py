@@ -1,0 +1,218 @@
+"""The endpoint adapter: route → authenticate → parse → call → render, and error mapping.
+
+This is the only place that catches arbitrary exceptions: everything unexpected becomes a
+generic 500 with the stack trace in the log, never in the body.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import flask
+from pydantic import BaseModel, ValidationError
+
+from common.bootstrap import Services, get_services
+from common.errors import AppError, InvalidArgumentError, NotFoundError
+from common.models.domain import User
+from common.ports import RequestCredentials
+
+log = logging.getLogger(__name__)
+
+Reply = BaseModel | Sequence[BaseModel]
+Handler = Callable[["Ctx"], Reply]
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+MAX_BODY_BYTES = 64 * 1024
+SESSION_COOKIES = ("session", "__session")
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+@dataclass
+class Route:
+    """A path pattern such as ``/api/streams/{stream_id}/start``."""
+
+    pattern: str
+    _regex: re.Pattern[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        parts = _PARAM.split(self.pattern)
+        regex = "".join(
+            re.escape(part) if index % 2 == 0 else f"(?P<{part}>[^/]+)"
+            for index, part in enumerate(parts)
+        )
+        self._regex = re.compile(f"^{regex}/?$")
+
+    def match(self, path: str) -> dict[str, str] | None:
+        found = self._regex.match(path)
+        return found.groupdict() if found else None
+
+
+class Ctx:
+    """One request as an endpoint sees it."""
+
+    def __init__(self, request: flask.Request, params: dict[str, str], services: Services):
+        self.request = request
+        self.params = params
+        self.services = services
+        self.method = request.method
+        self._user: User | None = None
+        self._authenticated = False
+
+    @property
+    def user(self) -> User | None:
+        """The caller, authenticated on first access (``None`` when anonymous)."""
+        if not self._authenticated:
+            self._user = self.services.auth.authenticate(request_credentials(self.request))
+            self._authenticated = True
+        return self._user
+
+    def param(self, name: str) -> str:
+        return self.params[name]
+
+    @property
+    def path(self) -> str:
+        return self.request.path
+
+    def body(self, model: type[ModelT]) -> ModelT:
+        """The JSON body validated as ``model``; any problem is a 400 with the field errors."""
+        raw = self.request.get_data(cache=True)
+        if len(raw) > MAX_BODY_BYTES:
+            raise InvalidArgumentError(
+                "Request body too large", details={"maxBytes": MAX_BODY_BYTES}
+            )
+        try:
+            payload = json.loads(raw) if raw.strip() else {}
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidArgumentError("Request body is not valid JSON") from exc
+        if not isinstance(payload, dict):
+            raise InvalidArgumentError("Request body must be a JSON object")
+        try:
+            return model.model_validate(payload)
+        except ValidationError as exc:
+            raise invalid_body(exc) from exc
+
+    def query_int(self, name: str, default: int, *, low: int, high: int) -> int:
+        text = self.request.args.get(name)
+        if text is None or text == "":
+            return default
+        try:
+            value = int(text)
+        except ValueError as exc:
+            raise InvalidArgumentError(f"Query parameter {name} must be an integer") from exc
+        if not low <= value <= high:
+            raise InvalidArgumentError(f"Query parameter {name} must be between {low} and {high}")
+        return value
+
+    def query_bool(self, name: str) -> bool | None:
+        text = self.request.args.get(name)
+        if text is None or text == "":
+            return None
+        if text in ("true", "false"):
+            return text == "true"
+        raise InvalidArgumentError(f"Query parameter {name} must be 'true' or 'false'")
+
+    def query_str(self, name: str) -> str | None:
+        return self.request.args.get(name) or None
+
+
+def request_credentials(request: flask.Request) -> RequestCredentials:
+    """The session cookie and bearer token a request carries, if any."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    bearer = token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    cookie = next((request.cookies[n] for n in SESSION_COOKIES if request.cookies.get(n)), None)
+    return RequestCredentials(session_cookie=cookie, bearer_token=bearer)
+
+
+def invalid_body(exc: ValidationError) -> InvalidArgumentError:
+    """A 400 naming each bad field, without echoing the submitted values."""
+    problems = [
+        {
+            "field": ".".join(str(p) for p in err["loc"]) or "body",
+            "type": err["type"],
+            "message": err["msg"],
+        }
+        for err in exc.errors(include_input=False, include_url=False)
+    ]
+    first = problems[0]
+    summary = (
+        f"{first['field']}: {first['message']}" if first["field"] != "body" else first["message"]
+    )
+    return InvalidArgumentError(f"Invalid request body ({summary})", details={"fields": problems})
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> flask.Response:
+    """A JSON response with the given status."""
+    return flask.Response(
+        json.dumps(payload, separators=(",", ":")),
+        status=status,
+        mimetype="application/json",
+        headers=headers,
+    )
+
+
+def render(reply: Reply) -> flask.Response:
+    """Serialise a model (or list of models) to JSON, datetimes as ISO-8601."""
+    if isinstance(reply, BaseModel):
+        return json_response(reply.model_dump(mode="json"))
+    return json_response([item.model_dump(mode="json") for item in reply])
+
+
+def error_response(error: AppError) -> flask.Response:
+    """The JSON error body ``{error, code, ...details}`` with its status."""
+    headers = {"Retry-After": str(error.retry_after_s)} if error.retry_after_s else None
+    body = {"error": error.message, "code": str(error.code), **error.details}
+    return json_response(body, error.http_status, headers)
+
+
+def http_endpoint(
+    routes: Iterable[str], methods: Iterable[str]
+) -> Callable[[Handler], Callable[[flask.Request], flask.Response]]:
+    """Turn ``handler(ctx)`` into a functions-framework HTTP function serving ``routes``."""
+    compiled = [Route(r) for r in routes]
+    allowed = tuple(dict.fromkeys(m.upper() for m in methods))
+
+    def decorate(handler: Handler) -> Callable[[flask.Request], flask.Response]:
+        @functools.wraps(handler)
+        def function(request: flask.Request) -> flask.Response:
+            try:
+                params = _match(compiled, request.path)
+                if request.method == "OPTIONS":
+                    return flask.Response(status=204, headers={"Allow": ", ".join(allowed)})
+                if request.method not in allowed:
+                    return json_response(
+                        {
+                            "error": f"Method {request.method} not allowed",
+                            "code": "invalid-argument",
+                        },
+                        405,
+                        {"Allow": ", ".join(allowed)},
+                    )
+                return render(handler(Ctx(request, params, get_services())))
+            except AppError as error:
+                if error.http_status >= 500:
+                    log.error("request failed: %s", error.message, exc_info=error)
+                return error_response(error)
+            except Exception:
+                log.exception("unhandled error on %s %s", request.method, request.path)
+                return json_response({"error": "Internal error", "code": "internal"}, 500)
+
+        return function
+
+    return decorate
+
+
+def _match(routes: Sequence[Route], path: str) -> dict[str, str]:
+    for route in routes:
+        params = route.match(path)
+        if params is not None:
+            return params
+    raise NotFoundError(f"No endpoint at {path}")

@@ -1,0 +1,368 @@
+"""Request bodies and response views of the HTTP API (field names as the frontend reads them).
+
+View classes form a ladder: ``StreamPublicView`` (anyone who may view) ⊂ ``StreamManagerView``
+(editors) ⊂ ``StreamOwnerView`` (those who may start the stream). Only the last has credential
+fields, so a public response cannot carry a stream key by construction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from common.errors import InvalidArgumentError
+from common.models.domain import Stream, StreamCredentials, StreamStatus
+
+_TITLE_MAX = 200
+_DESCRIPTION_MAX = 5000
+_MAX_ALLOWED_USERS = 100
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class StreamCreateRequest(_Request):
+    """Body of ``POST /streams`` (unified and MVP Two field names)."""
+
+    title: str = Field(min_length=1, max_length=_TITLE_MAX)
+    description: str = Field(default="", max_length=_DESCRIPTION_MAX)
+    memorialId: str | None = Field(default=None, min_length=1, max_length=128)
+    memorialName: str | None = Field(default=None, max_length=_TITLE_MAX)
+    scheduleType: Literal["now", "scheduled"] | None = None
+    scheduledStartTime: datetime | None = None
+    scheduledDateTime: datetime | None = None
+    isVisible: bool = True
+    isPublic: bool = True
+    allowedUsers: list[str] = Field(default_factory=list, max_length=_MAX_ALLOWED_USERS)
+    displayOrder: int = Field(default=0, ge=0, le=1_000_000)
+    featured: bool = False
+
+    @model_validator(mode="after")
+    def _scheduled_needs_a_time(self) -> StreamCreateRequest:
+        if self.scheduleType == "scheduled" and self.scheduled_start is None:
+            raise ValueError("scheduleType 'scheduled' needs scheduledStartTime")
+        return self
+
+    @property
+    def scheduled_start(self) -> datetime | None:
+        return self.scheduledStartTime or self.scheduledDateTime
+
+
+class StreamUpdateRequest(_Request):
+    """Body of ``PUT /streams/{id}``: only the editable fields."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=_TITLE_MAX)
+    description: str | None = Field(default=None, max_length=_DESCRIPTION_MAX)
+    isVisible: bool | None = None
+    isPublic: bool | None = None
+    displayOrder: int | None = Field(default=None, ge=0, le=1_000_000)
+    featured: bool | None = None
+    scheduledStartTime: datetime | None = None
+    scheduledDateTime: datetime | None = None
+    allowedUsers: list[str] | None = Field(default=None, max_length=_MAX_ALLOWED_USERS)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> StreamUpdateRequest:
+        if not self.model_fields_set:
+            raise ValueError("the body names no field to update")
+        return self
+
+
+class ReorderRequest(_Request):
+    """Body of ``PUT /streams/reorder``."""
+
+    streamIds: list[str] = Field(min_length=1, max_length=500)
+    memorialId: str | None = None
+
+    @field_validator("streamIds")
+    @classmethod
+    def _unique(cls, ids: list[str]) -> list[str]:
+        if len(set(ids)) != len(ids):
+            raise ValueError("streamIds must not repeat")
+        return ids
+
+
+class StreamPublicView(BaseModel):
+    """What anyone allowed to view a stream sees. No credentials, no user ids."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    title: str
+    description: str
+    memorialId: str | None
+    memorialName: str | None
+    status: StreamStatus
+    isVisible: bool
+    isPublic: bool
+    displayOrder: int
+    featured: bool
+    scheduledStartTime: datetime | None
+    scheduledDateTime: datetime | None
+    actualStartTime: datetime | None
+    actualEndTime: datetime | None
+    endTime: datetime | None
+    cloudflareId: str | None
+    cloudflareStreamId: str | None
+    playbackUrl: str | None
+    whipActive: bool
+    recordingReady: bool
+    videoId: str | None
+    recordingUrl: str | None
+    recordingPlaybackUrl: str | None
+    recordingDashUrl: str | None
+    recordingThumbnail: str | None
+    recordingDuration: float | None
+    recordingSize: int | None
+    recordingUpdatedAt: datetime | None
+    viewerCount: int
+    thumbnailUrl: str | None
+    createdAt: datetime
+    updatedAt: datetime
+
+    @classmethod
+    def of(cls, stream: Stream) -> StreamPublicView:
+        return cls.model_validate(_public_fields(stream))
+
+
+class StreamManagerView(StreamPublicView):
+    """What editors of a stream see: adds who owns and who may manage it."""
+
+    createdBy: str
+    allowedUsers: list[str]
+
+    @classmethod
+    def of(cls, stream: Stream) -> StreamManagerView:
+        return cls.model_validate(
+            _public_fields(stream)
+            | {"createdBy": stream.created_by, "allowedUsers": list(stream.allowed_users)}
+        )
+
+
+class StreamOwnerView(StreamManagerView):
+    """What those allowed to start the stream see: adds the RTMP credentials."""
+
+    streamKey: str | None
+    streamUrl: str | None
+    whipEndpoint: str
+
+    @classmethod
+    def with_credentials(
+        cls, stream: Stream, credentials: StreamCredentials | None, whip_endpoint: str
+    ) -> StreamOwnerView:
+        manager = StreamManagerView.of(stream).model_dump()
+        return cls.model_validate(
+            manager
+            | {
+                "streamKey": credentials.stream_key.get_secret_value() if credentials else None,
+                "streamUrl": credentials.rtmp_url if credentials else None,
+                "whipEndpoint": whip_endpoint,
+            }
+        )
+
+
+class PublishCredentials(BaseModel):
+    """The ``credentials`` object of the start response."""
+
+    streamKey: str | None
+    streamUrl: str | None
+    whipEndpoint: str
+    playbackUrl: str | None
+
+
+class StartResponse(BaseModel):
+    """Reply of ``POST /streams/{id}/start`` (nested and flat credentials, for both frontends)."""
+
+    success: Literal[True] = True
+    streamId: str
+    cloudflareId: str
+    status: StreamStatus
+    credentials: PublishCredentials
+    streamKey: str | None
+    streamUrl: str | None
+    whipEndpoint: str
+    playbackUrl: str | None
+
+
+class StopResponse(BaseModel):
+    """Reply of ``POST /streams/{id}/stop``."""
+
+    success: Literal[True] = True
+    streamId: str
+    status: StreamStatus
+    recordingStatus: Literal["processing", "ready"]
+    recordingReady: bool
+    recordingUrl: str | None
+    message: str
+
+
+class Pagination(BaseModel):
+    """Offset pagination block of list responses."""
+
+    limit: int
+    offset: int
+    nextOffset: int | None
+
+
+class StreamListResponse(BaseModel):
+    """Reply of ``GET /api/streams``."""
+
+    streams: list[StreamPublicView]
+    total: int
+    hasMore: bool
+    pagination: Pagination
+
+
+class PublicListResponse(StreamListResponse):
+    """Reply of the public listings, pre-grouped for the memorial page."""
+
+    liveStreams: list[StreamPublicView]
+    scheduledStreams: list[StreamPublicView]
+    recordedStreams: list[StreamPublicView]
+
+    @classmethod
+    def grouped(
+        cls, views: list[StreamPublicView], *, limit: int, offset: int, has_more: bool
+    ) -> PublicListResponse:
+        return cls(
+            streams=views,
+            liveStreams=[v for v in views if v.status == StreamStatus.LIVE],
+            scheduledStreams=[v for v in views if v.status in _UPCOMING],
+            recordedStreams=[v for v in views if is_recorded(v)],
+            total=len(views),
+            hasMore=has_more,
+            pagination=Pagination(
+                limit=limit, offset=offset, nextOffset=offset + limit if has_more else None
+            ),
+        )
+
+
+class MemorialStreamsResponse(BaseModel):
+    """Reply of ``GET /api/memorials/{id}/streams``."""
+
+    memorialId: str
+    liveStreams: list[StreamPublicView]
+    scheduledStreams: list[StreamPublicView]
+    readyStreams: list[StreamPublicView]
+    recordedStreams: list[StreamPublicView]
+    publicRecordedStreams: list[StreamPublicView]
+    totalStreams: int
+    allStreams: list[StreamPublicView]
+
+    @classmethod
+    def grouped(cls, memorial_id: str, views: list[StreamPublicView]) -> MemorialStreamsResponse:
+        recorded = [v for v in views if v.status == StreamStatus.COMPLETED]
+        return cls(
+            memorialId=memorial_id,
+            liveStreams=[v for v in views if v.status == StreamStatus.LIVE],
+            scheduledStreams=[v for v in views if v.status == StreamStatus.SCHEDULED],
+            readyStreams=[v for v in views if v.status == StreamStatus.READY],
+            recordedStreams=recorded,
+            publicRecordedStreams=[v for v in recorded if v.recordingReady and v.isVisible],
+            totalStreams=len(views),
+            allStreams=views,
+        )
+
+
+class MemorialStreamStatusResponse(BaseModel):
+    """Reply of ``GET /api/memorials/{id}/streams/status``."""
+
+    liveStreams: list[StreamPublicView]
+    scheduledStreams: list[StreamPublicView]
+    completedStreams: list[StreamPublicView]
+    timestamp: datetime
+
+    @classmethod
+    def grouped(
+        cls, views: list[StreamPublicView], timestamp: datetime
+    ) -> MemorialStreamStatusResponse:
+        return cls(
+            liveStreams=[v for v in views if v.status == StreamStatus.LIVE],
+            scheduledStreams=[v for v in views if v.status in _UPCOMING],
+            completedStreams=[v for v in views if v.status == StreamStatus.COMPLETED],
+            timestamp=timestamp,
+        )
+
+
+class ReorderedStream(BaseModel):
+    """One line of the reorder reply."""
+
+    streamId: str
+    title: str
+    oldOrder: int
+    newOrder: int
+
+
+class ReorderResponse(BaseModel):
+    """Reply of ``PUT /streams/reorder``."""
+
+    success: Literal[True] = True
+    message: str
+    updatedStreams: list[ReorderedStream]
+    totalUpdated: int
+
+
+class DeleteResponse(BaseModel):
+    """Reply of ``DELETE /streams/{id}``."""
+
+    success: Literal[True] = True
+    message: str = "Stream deleted successfully"
+
+
+_UPCOMING = frozenset({StreamStatus.SCHEDULED, StreamStatus.READY})
+
+
+def is_recorded(view: StreamPublicView) -> bool:
+    """Completed with its recording ready: what the page shows as a replay."""
+    return view.status == StreamStatus.COMPLETED and view.recordingReady
+
+
+def parse_status_filter(text: str | None) -> StreamStatus | None:
+    """The ``status`` query parameter, or a 400 naming the accepted values."""
+    if text is None:
+        return None
+    try:
+        return StreamStatus(text)
+    except ValueError:
+        accepted = ", ".join(s.value for s in StreamStatus)
+        raise InvalidArgumentError(f"status must be one of: {accepted}") from None
+
+
+def _public_fields(stream: Stream) -> dict[str, object]:
+    return {
+        "id": stream.id,
+        "title": stream.title,
+        "description": stream.description,
+        "memorialId": stream.memorial_id,
+        "memorialName": stream.memorial_name,
+        "status": stream.status,
+        "isVisible": stream.is_visible,
+        "isPublic": stream.is_public,
+        "displayOrder": stream.display_order,
+        "featured": stream.featured,
+        "scheduledStartTime": stream.scheduled_start_time,
+        "scheduledDateTime": stream.scheduled_start_time,
+        "actualStartTime": stream.actual_start_time,
+        "actualEndTime": stream.end_time,
+        "endTime": stream.end_time,
+        "cloudflareId": stream.cloudflare_id,
+        "cloudflareStreamId": stream.cloudflare_id,
+        "playbackUrl": stream.playback_url,
+        "whipActive": stream.whip_active,
+        "recordingReady": stream.recording_ready,
+        "videoId": stream.video_id,
+        "recordingUrl": stream.recording_url,
+        "recordingPlaybackUrl": stream.recording_url,
+        "recordingDashUrl": stream.recording_dash_url,
+        "recordingThumbnail": stream.recording_thumbnail,
+        "recordingDuration": stream.recording_duration,
+        "recordingSize": stream.recording_size,
+        "recordingUpdatedAt": stream.recording_updated_at,
+        "viewerCount": stream.viewer_count,
+        "thumbnailUrl": stream.thumbnail_url,
+        "createdAt": stream.created_at,
+        "updatedAt": stream.updated_at,
+    }

@@ -1,0 +1,152 @@
+"""Our own vocabulary: streams, memorials, users, live inputs and recordings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class StreamStatus(StrEnum):
+    """Lifecycle of a stream. ``ready`` is only ever read from legacy documents."""
+
+    SCHEDULED = "scheduled"
+    READY = "ready"
+    LIVE = "live"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+Role = Literal["admin", "owner", "funeral_director"]
+
+
+class User(BaseModel):
+    """An authenticated caller, from Firebase Auth custom claims."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uid: str
+    email: str | None = None
+    role: Role = "owner"
+    is_admin: bool = False
+
+    @property
+    def is_administrator(self) -> bool:
+        return self.is_admin or self.role == "admin"
+
+
+class Memorial(BaseModel):
+    """The parts of a memorial page that decide who may manage its streams."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    owner_uid: str | None = None
+    funeral_director_uid: str | None = None
+    is_public: bool = True
+    loved_one_name: str | None = None
+
+
+class StreamCredentials(BaseModel):
+    """Publishing secrets of a stream. Never part of a public view or a log line."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rtmp_url: str
+    stream_key: SecretStr
+    whip_url: SecretStr
+
+
+class Stream(BaseModel):
+    """A livestream of a memorial service, in canonical (unaliased) form."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    title: str
+    description: str = ""
+    memorial_id: str | None = None
+    memorial_name: str | None = None
+    created_by: str
+    allowed_users: tuple[str, ...] = ()
+    status: StreamStatus = StreamStatus.SCHEDULED
+    is_visible: bool = True
+    is_public: bool = True
+    display_order: int = 0
+    featured: bool = False
+    scheduled_start_time: datetime | None = None
+    actual_start_time: datetime | None = None
+    end_time: datetime | None = None
+    cloudflare_id: str | None = None
+    playback_url: str | None = None
+    whip_active: bool = False
+    recording_ready: bool = False
+    video_id: str | None = None
+    recording_url: str | None = None
+    recording_dash_url: str | None = None
+    recording_thumbnail: str | None = None
+    recording_duration: float | None = None
+    recording_size: int | None = None
+    recording_updated_at: datetime | None = None
+    viewer_count: int = 0
+    thumbnail_url: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+LiveConnection = Literal["connected", "reconnecting", "disconnected", "unknown"]
+
+
+class LiveInputSpec(BaseModel):
+    """What we ask the provider for when a stream gets its ingest point."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stream_id: str
+    name: str
+    recording_timeout_seconds: int
+    allowed_origins: tuple[str, ...]
+    delete_recording_after_days: int | None = None
+
+
+class LiveInput(BaseModel):
+    """A provider ingest point, with its credentials."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uid: str
+    rtmp_url: str
+    stream_key: SecretStr
+    whip_url: SecretStr
+    whep_url: str | None = None
+    connection: LiveConnection = "unknown"
+    stream_id: str | None = Field(default=None, description="our stream id, from the input's meta")
+
+    def credentials(self) -> StreamCredentials:
+        return StreamCredentials(
+            rtmp_url=self.rtmp_url, stream_key=self.stream_key, whip_url=self.whip_url
+        )
+
+
+class Recording(BaseModel):
+    """One video recorded from a live input (each broadcast or late reconnect makes one)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    video_uid: str
+    live_input_uid: str | None
+    state: str
+    ready_to_stream: bool
+    duration: float | None = None
+    size: int | None = None
+    hls_url: str | None = None
+    dash_url: str | None = None
+    thumbnail_url: str | None = None
+    created: datetime | None = None
+
+    @property
+    def is_ready(self) -> bool:
+        return self.ready_to_stream and self.state == "ready"

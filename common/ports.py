@@ -1,0 +1,190 @@
+"""The interfaces services depend on. Adapters implement them; tests fake them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+from common.models.domain import (
+    LiveInput,
+    LiveInputSpec,
+    Memorial,
+    Recording,
+    Stream,
+    StreamCredentials,
+    StreamStatus,
+    User,
+)
+
+
+class ProviderError(Exception):
+    """A stream provider call failed. Subclasses say whether retrying can help."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ProviderNotFoundError(ProviderError):
+    """The provider has no such resource."""
+
+
+class ProviderRejectedError(ProviderError):
+    """The provider refused the request as invalid: a bug on our side."""
+
+
+class ProviderRateLimitedError(ProviderError):
+    """The provider's rate limit was hit."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: int, status: int | None = 429) -> None:
+        super().__init__(message, status=status)
+        self.retry_after_s = retry_after_s
+
+
+class ProviderUnavailableError(ProviderError):
+    """5xx, timeout or connection failure; the outcome of a write is unknown."""
+
+    retryable = True
+
+
+class StreamProvider(Protocol):
+    """Live inputs and recordings at the video platform (Cloudflare Stream in production)."""
+
+    def create_live_input(self, spec: LiveInputSpec) -> LiveInput:
+        """Create an ingest point tagged with ``spec.stream_id``. Never retried blindly."""
+        ...
+
+    def get_live_input(self, uid: str) -> LiveInput:
+        """Read one input with credentials and connection state."""
+        ...
+
+    def find_live_inputs(self, stream_id: str) -> list[str]:
+        """Uids of the inputs whose meta names ``stream_id`` (to clean up after a failure)."""
+        ...
+
+    def delete_live_input(self, uid: str) -> None:
+        """Delete an input; raises ``ProviderNotFoundError`` if it is already gone."""
+        ...
+
+    def list_recordings(self, live_input_uid: str) -> list[Recording]:
+        """Every video recorded from the input, oldest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class StreamQuery:
+    """Filters of the stream listing; ``None`` means "any"."""
+
+    memorial_id: str | None = None
+    status: StreamStatus | None = None
+    is_public: bool | None = None
+    is_visible: bool | None = None
+    created_by: str | None = None
+    order: Literal["newest", "display"] = "newest"
+    limit: int = 20
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class StreamPage:
+    """One page of streams and whether more follow."""
+
+    streams: list[Stream]
+    has_more: bool
+
+
+class StreamRepository(Protocol):
+    """Persistence of streams and, separately, of their credentials."""
+
+    def new_id(self) -> str:
+        """A fresh, unique stream id."""
+        ...
+
+    def get(self, stream_id: str) -> Stream | None:
+        """The stream, or ``None``."""
+        ...
+
+    def create(self, stream: Stream, credentials: StreamCredentials | None) -> None:
+        """Write the stream and its credentials atomically; fail if the id exists."""
+        ...
+
+    def update(self, stream_id: str, change: Callable[[Stream], Stream]) -> Stream:
+        """Apply ``change`` in a transaction and return the result.
+
+        Raises:
+            NotFoundError: the stream does not exist.
+        """
+        ...
+
+    def delete(self, stream_id: str) -> None:
+        """Delete the stream and its credentials atomically."""
+        ...
+
+    def get_credentials(self, stream_id: str) -> StreamCredentials | None:
+        """The publishing credentials, or ``None``."""
+        ...
+
+    def save_credentials(self, stream_id: str, credentials: StreamCredentials) -> None:
+        """Store (replace) the publishing credentials."""
+        ...
+
+    def find(self, query: StreamQuery) -> StreamPage:
+        """Streams matching ``query``, newest first."""
+        ...
+
+    def list_by_memorial(self, memorial_id: str, *, visible_only: bool) -> list[Stream]:
+        """All streams of a memorial, newest first."""
+        ...
+
+    def set_display_orders(self, orders: dict[str, int], updated_at: datetime) -> None:
+        """Set ``display_order`` of several streams in one atomic write."""
+        ...
+
+
+class MemorialDirectory(Protocol):
+    """Read access to memorial pages (owned by another part of the product)."""
+
+    def get(self, memorial_id: str) -> Memorial | None:
+        """The memorial, or ``None``."""
+        ...
+
+
+@dataclass(frozen=True)
+class RequestCredentials:
+    """What a request presented to prove who sent it."""
+
+    session_cookie: str | None = None
+    bearer_token: str | None = None
+
+
+class Authenticator(Protocol):
+    """Turns request credentials into a user."""
+
+    def authenticate(self, credentials: RequestCredentials) -> User | None:
+        """The user, or ``None`` for an anonymous caller.
+
+        Raises:
+            UnauthenticatedError: an explicit bearer token is invalid.
+        """
+        ...
+
+
+class Clock(Protocol):
+    """The current time, injectable for tests."""
+
+    def now(self) -> datetime:
+        """Timezone-aware UTC now."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)

@@ -1,0 +1,500 @@
+"""Stream management: create, read, update, delete, start, stop, reorder and listings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from common.access import Action, Permissions, can_manage_memorial, require, stream_permissions
+from common.errors import (
+    ConflictError,
+    InternalError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    UnauthenticatedError,
+    UnavailableError,
+)
+from common.models.api import (
+    DeleteResponse,
+    MemorialStreamStatusResponse,
+    PublishCredentials,
+    ReorderedStream,
+    ReorderRequest,
+    ReorderResponse,
+    StartResponse,
+    StopResponse,
+    StreamCreateRequest,
+    StreamManagerView,
+    StreamOwnerView,
+    StreamPublicView,
+    StreamUpdateRequest,
+)
+from common.models.domain import (
+    LiveInput,
+    LiveInputSpec,
+    Memorial,
+    Recording,
+    Stream,
+    StreamCredentials,
+    StreamStatus,
+    User,
+)
+from common.ports import (
+    Clock,
+    MemorialDirectory,
+    ProviderError,
+    ProviderNotFoundError,
+    ProviderRateLimitedError,
+    ProviderUnavailableError,
+    StreamPage,
+    StreamProvider,
+    StreamQuery,
+    StreamRepository,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StreamPolicy:
+    """Product choices applied to every new live input."""
+
+    delivery_base: str
+    recording_timeout_seconds: int
+    allowed_origins: tuple[str, ...]
+    delete_recording_after_days: int | None = None
+
+
+def whip_endpoint(stream_id: str) -> str:
+    """Our own WHIP URL for a stream: the provider's publish URL never reaches the browser."""
+    return f"/api/streams/{stream_id}/whip"
+
+
+@contextmanager
+def provider_errors() -> Iterator[None]:
+    """Translate stream-provider failures into the app taxonomy."""
+    try:
+        yield
+    except ProviderNotFoundError as exc:
+        raise NotFoundError("The stream's Cloudflare live input no longer exists") from exc
+    except ProviderRateLimitedError as exc:
+        raise ResourceExhaustedError(
+            "Cloudflare rate limit reached; try again later", retry_after_s=exc.retry_after_s
+        ) from exc
+    except ProviderUnavailableError as exc:
+        raise UnavailableError(
+            "Cloudflare is temporarily unavailable; try again", retry_after_s=5
+        ) from exc
+    except ProviderError as exc:
+        log.error("stream provider refused a request: %s", exc)
+        raise InternalError("Unexpected answer from the video platform") from exc
+
+
+class MemorialCache:
+    """Memorial lookups for the duration of one request."""
+
+    def __init__(self, directory: MemorialDirectory) -> None:
+        self._directory = directory
+        self._seen: dict[str, Memorial | None] = {}
+
+    def get(self, memorial_id: str | None) -> Memorial | None:
+        if memorial_id is None:
+            return None
+        if memorial_id not in self._seen:
+            self._seen[memorial_id] = self._directory.get(memorial_id)
+        return self._seen[memorial_id]
+
+
+class StreamService:
+    """Use-cases on streams. Every method authorises the caller itself."""
+
+    def __init__(
+        self,
+        repo: StreamRepository,
+        memorials: MemorialDirectory,
+        provider: StreamProvider,
+        clock: Clock,
+        policy: StreamPolicy,
+    ) -> None:
+        self._repo = repo
+        self._memorials = memorials
+        self._provider = provider
+        self._clock = clock
+        self._policy = policy
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def list_streams(
+        self, user: User | None, query: StreamQuery
+    ) -> tuple[list[StreamPublicView], bool]:
+        """Streams matching ``query`` that ``user`` may view; anonymous callers see public ones."""
+        if user is None:
+            if query.is_public is False or query.is_visible is False:
+                return [], False
+            query = replace(query, is_public=True, is_visible=True)
+        page = self._repo.find(query)
+        return self._views_for(user, page.streams), page.has_more
+
+    def list_public(self, status: StreamStatus | None, limit: int, offset: int) -> StreamPage:
+        """Public, visible streams of public memorials, in display order."""
+        page = self._repo.find(
+            StreamQuery(
+                is_public=True,
+                is_visible=True,
+                status=status,
+                order="display",
+                limit=limit,
+                offset=offset,
+            )
+        )
+        memorials = MemorialCache(self._memorials)
+        visible = [
+            s
+            for s in page.streams
+            if stream_permissions(None, s, memorials.get(s.memorial_id)).can(Action.VIEW)
+        ]
+        return StreamPage(streams=visible, has_more=page.has_more)
+
+    def memorial_streams(self, user: User | None, memorial_id: str) -> list[StreamPublicView]:
+        """The visible streams of one memorial that ``user`` may view."""
+        streams = self._repo.list_by_memorial(memorial_id, visible_only=True)
+        return self._views_for(user, streams)
+
+    def memorial_status(self, user: User | None, memorial_id: str) -> MemorialStreamStatusResponse:
+        """Live, upcoming and completed streams of a memorial, stamped with the server time."""
+        views = self.memorial_streams(user, memorial_id)
+        return MemorialStreamStatusResponse.grouped(views, self._clock.now())
+
+    def get(self, user: User | None, stream_id: str) -> StreamPublicView:
+        """One stream, in the richest view the caller is entitled to."""
+        stream, permissions = self._load(user, stream_id, Action.VIEW)
+        if permissions.can(Action.START):
+            credentials = self._repo.get_credentials(stream.id)
+            return StreamOwnerView.with_credentials(stream, credentials, whip_endpoint(stream.id))
+        return _view(stream, permissions)
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def create(self, user: User | None, request: StreamCreateRequest) -> StreamOwnerView:
+        """Create a stream and its Cloudflare live input; neither survives without the other."""
+        if user is None:
+            raise UnauthenticatedError("Authentication required")
+        memorial_name = request.memorialName
+        if request.memorialId is not None:
+            memorial = self._memorials.get(request.memorialId)
+            if memorial is None:
+                raise NotFoundError("Memorial not found")
+            if not can_manage_memorial(user, memorial):
+                raise PermissionDeniedError("Permission denied for memorial")
+            memorial_name = memorial_name or memorial.loved_one_name
+        stream_id = self._repo.new_id()
+        live_input = self._create_live_input(stream_id, request.title)
+        now = self._clock.now()
+        stream = Stream(
+            id=stream_id,
+            title=request.title,
+            description=request.description,
+            memorial_id=request.memorialId,
+            memorial_name=memorial_name,
+            created_by=user.uid,
+            allowed_users=tuple(request.allowedUsers),
+            status=StreamStatus.SCHEDULED,
+            is_visible=request.isVisible,
+            is_public=request.isPublic,
+            display_order=request.displayOrder,
+            featured=request.featured,
+            scheduled_start_time=request.scheduled_start,
+            cloudflare_id=live_input.uid,
+            playback_url=self._iframe_url(live_input.uid),
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            self._repo.create(stream, live_input.credentials())
+        except Exception:
+            self._discard_live_input(live_input.uid)
+            raise
+        return StreamOwnerView.with_credentials(
+            stream, live_input.credentials(), whip_endpoint(stream_id)
+        )
+
+    def update(
+        self, user: User | None, stream_id: str, request: StreamUpdateRequest
+    ) -> StreamManagerView:
+        """Change the editable fields of a stream."""
+        stream, permissions = self._load(user, stream_id, Action.EDIT)
+        fields = request.model_fields_set
+        if "allowedUsers" in fields and not permissions.can(Action.DELETE):
+            raise PermissionDeniedError("Only the stream's owner may change who manages it")
+        now = self._clock.now()
+
+        def apply(current: Stream) -> Stream:
+            changes: dict[str, object] = {"updated_at": now}
+            simple = {
+                "title": "title",
+                "description": "description",
+                "isVisible": "is_visible",
+                "isPublic": "is_public",
+                "displayOrder": "display_order",
+                "featured": "featured",
+            }
+            for wire_name, attr in simple.items():
+                if wire_name in fields:
+                    changes[attr] = getattr(request, wire_name)
+            if fields & {"scheduledStartTime", "scheduledDateTime"}:
+                changes["scheduled_start_time"] = (
+                    request.scheduledStartTime or request.scheduledDateTime
+                )
+            if request.allowedUsers is not None:
+                changes["allowed_users"] = tuple(request.allowedUsers)
+            return current.model_copy(update=changes)
+
+        updated = self._repo.update(stream.id, apply)
+        return StreamManagerView.of(updated)
+
+    def delete(self, user: User | None, stream_id: str) -> DeleteResponse:
+        """Delete a stream that is not live, and its live input (recordings are kept)."""
+        stream, _ = self._load(user, stream_id, Action.DELETE)
+        if stream.status == StreamStatus.LIVE:
+            raise ConflictError("Cannot delete live stream. Stop it first.")
+        if stream.cloudflare_id:
+            try:
+                with provider_errors():
+                    self._provider.delete_live_input(stream.cloudflare_id)
+            except NotFoundError:
+                log.info("live input %s was already gone", stream.cloudflare_id)
+        self._repo.delete(stream.id)
+        return DeleteResponse()
+
+    def start(self, user: User | None, stream_id: str) -> StartResponse:
+        """Mark a stream live and hand its publishing credentials to the caller."""
+        stream, _ = self._load(user, stream_id, Action.START, "Permission denied to start stream")
+        if stream.status == StreamStatus.LIVE:
+            raise ConflictError("Stream is already live")
+        stream, credentials = self._ensure_live_input(stream)
+        now = self._clock.now()
+
+        def go_live(current: Stream) -> Stream:
+            if current.status == StreamStatus.LIVE:
+                raise ConflictError("Stream is already live")
+            return current.model_copy(
+                update={
+                    "status": StreamStatus.LIVE,
+                    "actual_start_time": now,
+                    "end_time": None,
+                    "updated_at": now,
+                }
+            )
+
+        live = self._repo.update(stream.id, go_live)
+        assert live.cloudflare_id is not None  # noqa: S101 - set by _ensure_live_input
+        publish = PublishCredentials(
+            streamKey=credentials.stream_key.get_secret_value(),
+            streamUrl=credentials.rtmp_url,
+            whipEndpoint=whip_endpoint(live.id),
+            playbackUrl=live.playback_url,
+        )
+        return StartResponse(
+            streamId=live.id,
+            cloudflareId=live.cloudflare_id,
+            status=live.status,
+            credentials=publish,
+            **publish.model_dump(),
+        )
+
+    def stop(self, user: User | None, stream_id: str) -> StopResponse:
+        """End a live stream; the recording is attached now if Cloudflare already has it."""
+        stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
+        if stream.status != StreamStatus.LIVE:
+            raise ConflictError("Stream is not currently live")
+        now = self._clock.now()
+
+        def end(current: Stream) -> Stream:
+            if current.status != StreamStatus.LIVE:
+                raise ConflictError("Stream is not currently live")
+            return current.model_copy(
+                update={
+                    "status": StreamStatus.COMPLETED,
+                    "end_time": now,
+                    "whip_active": False,
+                    "updated_at": now,
+                }
+            )
+
+        ended = self._repo.update(stream.id, end)
+        ready = self._ready_recording(ended)
+        if ready is not None:
+            found: Recording = ready
+            ended = self._repo.update(ended.id, lambda s: attach_recording(s, found, now))
+        return StopResponse(
+            streamId=ended.id,
+            status=ended.status,
+            recordingStatus="ready" if ended.recording_ready else "processing",
+            recordingReady=ended.recording_ready,
+            recordingUrl=ended.recording_url,
+            message="Stream stopped and recording is ready"
+            if ended.recording_ready
+            else "Stream stopped, recording will be available shortly",
+        )
+
+    def reorder(self, user: User | None, request: ReorderRequest) -> ReorderResponse:
+        """Set the display order of several streams at once (all or nothing)."""
+        if user is None:
+            raise UnauthenticatedError("Authentication required")
+        memorials = MemorialCache(self._memorials)
+        streams: list[Stream] = []
+        for stream_id in request.streamIds:
+            stream = self._repo.get(stream_id)
+            if stream is None:
+                raise NotFoundError(f"Stream {stream_id} not found")
+            if request.memorialId is not None and stream.memorial_id != request.memorialId:
+                raise InvalidArgumentError(
+                    f"Stream {stream_id} does not belong to memorial {request.memorialId}"
+                )
+            permissions = stream_permissions(user, stream, memorials.get(stream.memorial_id))
+            if not permissions.can(Action.EDIT):
+                raise PermissionDeniedError(f"Permission denied for stream {stream_id}")
+            streams.append(stream)
+        orders = {stream.id: index for index, stream in enumerate(streams)}
+        self._repo.set_display_orders(orders, self._clock.now())
+        updated = [
+            ReorderedStream(
+                streamId=s.id, title=s.title, oldOrder=s.display_order, newOrder=orders[s.id]
+            )
+            for s in streams
+        ]
+        return ReorderResponse(
+            message=f"Reordered {len(updated)} streams",
+            updatedStreams=updated,
+            totalUpdated=len(updated),
+        )
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _load(
+        self,
+        user: User | None,
+        stream_id: str,
+        action: Action,
+        message: str = "Permission denied",
+    ) -> tuple[Stream, Permissions]:
+        stream = self._repo.get(stream_id)
+        if stream is None:
+            raise NotFoundError("Stream not found")
+        memorial = self._memorials.get(stream.memorial_id) if stream.memorial_id else None
+        permissions = stream_permissions(user, stream, memorial)
+        require(permissions, action, user, message)
+        return stream, permissions
+
+    def _views_for(self, user: User | None, streams: Sequence[Stream]) -> list[StreamPublicView]:
+        memorials = MemorialCache(self._memorials)
+        views: list[StreamPublicView] = []
+        for stream in streams:
+            permissions = stream_permissions(user, stream, memorials.get(stream.memorial_id))
+            if permissions.can(Action.VIEW):
+                views.append(_view(stream, permissions))
+        return views
+
+    def _create_live_input(self, stream_id: str, title: str) -> LiveInput:
+        spec = LiveInputSpec(
+            stream_id=stream_id,
+            name=f"{title} - {stream_id}",
+            recording_timeout_seconds=self._policy.recording_timeout_seconds,
+            allowed_origins=self._policy.allowed_origins,
+            delete_recording_after_days=self._policy.delete_recording_after_days,
+        )
+        try:
+            with provider_errors():
+                return self._provider.create_live_input(spec)
+        except UnavailableError:
+            # The create may have happened even though we got no answer: find it by its tag.
+            self._discard_inputs_tagged(stream_id)
+            raise
+
+    def _discard_inputs_tagged(self, stream_id: str) -> None:
+        try:
+            for uid in self._provider.find_live_inputs(stream_id):
+                self._discard_live_input(uid)
+        except ProviderError:
+            log.error("could not look for orphaned live inputs of stream %s", stream_id)
+
+    def _discard_live_input(self, uid: str) -> None:
+        try:
+            self._provider.delete_live_input(uid)
+        except ProviderNotFoundError:
+            return
+        except ProviderError:
+            # Tagged with our stream id in meta, so a sweep can still find it.
+            log.error("orphaned live input %s could not be deleted", uid)
+
+    def _ensure_live_input(self, stream: Stream) -> tuple[Stream, StreamCredentials]:
+        if stream.cloudflare_id is None:
+            live_input = self._create_live_input(stream.id, stream.title)
+            try:
+                self._repo.save_credentials(stream.id, live_input.credentials())
+                stream = self._repo.update(
+                    stream.id,
+                    lambda s: s.model_copy(
+                        update={
+                            "cloudflare_id": live_input.uid,
+                            "playback_url": self._iframe_url(live_input.uid),
+                        }
+                    ),
+                )
+            except Exception:
+                self._discard_live_input(live_input.uid)
+                raise
+            return stream, live_input.credentials()
+        credentials = self._repo.get_credentials(stream.id)
+        if credentials is None:
+            with provider_errors():
+                credentials = self._provider.get_live_input(stream.cloudflare_id).credentials()
+            self._repo.save_credentials(stream.id, credentials)
+        return stream, credentials
+
+    def _ready_recording(self, stream: Stream) -> Recording | None:
+        if not stream.cloudflare_id:
+            return None
+        try:
+            recordings = self._provider.list_recordings(stream.cloudflare_id)
+        except ProviderError as exc:
+            log.warning("recording check after stop failed: %s", exc)
+            return None
+        started = stream.actual_start_time
+        ready = [
+            r
+            for r in recordings
+            if r.is_ready and (started is None or r.created is None or r.created >= started)
+        ]
+        return ready[-1] if ready else None
+
+    def _iframe_url(self, live_input_uid: str) -> str:
+        return f"{self._policy.delivery_base.rstrip('/')}/{live_input_uid}/iframe"
+
+
+def attach_recording(stream: Stream, recording: Recording, now: datetime) -> Stream:
+    """``stream`` with ``recording`` as its primary recording."""
+    return stream.model_copy(
+        update={
+            "recording_ready": True,
+            "video_id": recording.video_uid,
+            "recording_url": recording.hls_url,
+            "recording_dash_url": recording.dash_url,
+            "recording_thumbnail": recording.thumbnail_url,
+            "recording_duration": recording.duration,
+            "recording_size": recording.size,
+            "recording_updated_at": now,
+            "updated_at": now,
+        }
+    )
+
+
+def _view(stream: Stream, permissions: Permissions) -> StreamPublicView:
+    if permissions.can(Action.EDIT):
+        return StreamManagerView.of(stream)
+    return StreamPublicView.of(stream)

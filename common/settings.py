@@ -1,0 +1,59 @@
+"""Runtime configuration, read once from the environment (prefix ``LS_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDER = "local-dev-token"
+
+
+class Settings(BaseSettings):
+    """Every knob of the backend. Secrets are ``SecretStr`` so they never reach a log."""
+
+    model_config = SettingsConfigDict(env_prefix="LS_", extra="ignore", frozen=True)
+
+    environment: Literal["local", "production"] = "local"
+    gcp_project: str = "demo-memorial-streams"
+    streams_collection: str = "mvp_two_streams"
+    memorials_collection: str = "memorials"
+
+    cloudflare_api_base: str = "https://api.cloudflare.com/client/v4"
+    cloudflare_account_id: str = "local-account"
+    cloudflare_api_token: SecretStr = SecretStr(_PLACEHOLDER)
+    # Customer playback host, e.g. https://customer-<CODE>.cloudflarestream.com
+    cloudflare_delivery_base: str = "https://customer-local.cloudflarestream.com"
+    cloudflare_connect_timeout_s: float = 5.0
+    cloudflare_read_timeout_s: float = 15.0
+    cloudflare_max_retries: int = Field(default=2, ge=0, le=5)
+
+    # A reconnect within this window continues the same recording (anchors §3.4: church Wi-Fi).
+    recording_timeout_seconds: int = Field(default=300, ge=0, le=3600)
+    # Memorial recordings are meant to stay: no automatic deletion unless configured.
+    delete_recording_after_days: int | None = Field(default=None, ge=30, le=1096)
+    allowed_origins: list[str] = Field(
+        default_factory=lambda: [
+            "tributestream.com",
+            "*.tributestream.com",
+            "localhost:5173",
+            "localhost:5174",
+        ]
+    )
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> Settings:
+        if (
+            self.environment == "production"
+            and self.cloudflare_api_token.get_secret_value() == _PLACEHOLDER
+        ):
+            raise ValueError("LS_CLOUDFLARE_API_TOKEN must be set in production")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

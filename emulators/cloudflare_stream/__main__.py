@@ -1,0 +1,30 @@
+"""``python -m emulators.cloudflare_stream --port N``: serve the emulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from werkzeug.serving import run_simple
+
+from emulators.cloudflare_stream.app import create_app
+from emulators.cloudflare_stream.state import EmulatorState
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8788)
+    parser.add_argument("--rtmp-port", type=int, default=1935)
+    args = parser.parse_args()
+    public_base = f"http://127.0.0.1:{args.port}"
+    state = EmulatorState(
+        account_id=os.environ.get("LS_CLOUDFLARE_ACCOUNT_ID", "local-account"),
+        api_token=os.environ.get("LS_CLOUDFLARE_API_TOKEN", "local-dev-token"),
+        public_base=public_base,
+        rtmp_base=f"rtmp://127.0.0.1:{args.rtmp_port}/live/",
+    )
+    run_simple("127.0.0.1", args.port, create_app(state), threaded=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""In-memory state of the Cloudflare Stream emulator: live inputs, videos, webhook, faults."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _uid() -> str:
+    return secrets.token_hex(16)
+
+
+@dataclass
+class LiveInputRecord:
+    uid: str
+    meta: dict[str, Any]
+    recording: dict[str, Any]
+    delete_recording_after_days: int | None
+    enabled: bool
+    stream_key: str
+    whip_secret: str
+    created: str = field(default_factory=_now)
+    modified: str = field(default_factory=_now)
+    status: str | None = None
+
+
+@dataclass
+class VideoRecord:
+    uid: str
+    live_input: str | None
+    meta: dict[str, Any]
+    state: str
+    ready_to_stream: bool = False
+    duration: float = -1
+    size: int = 0
+    allowed_origins: list[str] = field(default_factory=list)
+    created: str = field(default_factory=_now)
+    modified: str = field(default_factory=_now)
+
+
+@dataclass
+class Fault:
+    status: int
+    retry_after_s: int | None = None
+
+
+@dataclass
+class EmulatorState:
+    """Everything the emulator knows; one lock guards it all."""
+
+    account_id: str
+    api_token: str
+    public_base: str
+    rtmp_base: str
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    live_inputs: dict[str, LiveInputRecord] = field(default_factory=dict)
+    videos: dict[str, VideoRecord] = field(default_factory=dict)
+    webhook: dict[str, str] | None = None
+    latency_s: float = 0.0
+    pending_faults: list[Fault] = field(default_factory=list)
+    request_count: int = 0
+
+    def new_live_input(self, body: dict[str, Any]) -> LiveInputRecord:
+        record = LiveInputRecord(
+            uid=_uid(),
+            meta=dict(body.get("meta") or {}),
+            recording=recording_settings(body.get("recording")),
+            delete_recording_after_days=body.get("deleteRecordingAfterDays"),
+            enabled=body.get("enabled", True) is not False,
+            stream_key=secrets.token_hex(16) + "k" + secrets.token_hex(7),
+            whip_secret=secrets.token_hex(16) + secrets.token_hex(16),
+        )
+        with self.lock:
+            self.live_inputs[record.uid] = record
+        return record
+
+    def live_input_json(self, record: LiveInputRecord) -> dict[str, Any]:
+        return {
+            "uid": record.uid,
+            "created": record.created,
+            "modified": record.modified,
+            "meta": record.meta,
+            "deleteRecordingAfterDays": record.delete_recording_after_days,
+            "recording": record.recording,
+            "enabled": record.enabled,
+            "status": record.status,
+            "rtmps": {"url": self.rtmp_base, "streamKey": record.stream_key},
+            "rtmpsPlayback": {"url": self.rtmp_base, "streamKey": f"play{record.stream_key}"},
+            "srt": {
+                "url": "srt://127.0.0.1:778",
+                "streamId": record.uid,
+                "passphrase": record.stream_key,
+            },
+            "srtPlayback": {
+                "url": "srt://127.0.0.1:778",
+                "streamId": f"play{record.uid}",
+                "passphrase": record.stream_key,
+            },
+            "webRTC": {"url": f"{self.public_base}/{record.whip_secret}/webRTC/publish"},
+            "webRTCPlayback": {"url": f"{self.public_base}/{record.uid}/webRTC/play"},
+        }
+
+    def video_json(self, video: VideoRecord) -> dict[str, Any]:
+        base = f"{self.public_base}/{video.uid}"
+        return {
+            "uid": video.uid,
+            "creator": None,
+            "meta": video.meta,
+            "created": video.created,
+            "modified": video.modified,
+            "uploaded": video.created,
+            "size": video.size,
+            "duration": video.duration,
+            "input": {"width": 1280, "height": 720},
+            "readyToStream": video.ready_to_stream,
+            "readyToStreamAt": video.modified if video.ready_to_stream else None,
+            "preview": f"{base}/watch",
+            "thumbnail": f"{base}/thumbnails/thumbnail.jpg",
+            "thumbnailTimestampPct": 0,
+            "playback": {
+                "hls": f"{base}/manifest/video.m3u8",
+                "dash": f"{base}/manifest/video.mpd",
+            },
+            "status": {
+                "state": video.state,
+                "pctComplete": "100.000000" if video.state == "ready" else "0.000000",
+                "errorReasonCode": "",
+                "errorReasonText": "",
+            },
+            "allowedOrigins": video.allowed_origins,
+            "requireSignedURLs": False,
+            "scheduledDeletion": None,
+            "liveInput": video.live_input,
+            "maxDurationSeconds": None,
+            "uploadExpiry": None,
+            "watermark": None,
+        }
+
+
+def recording_settings(raw: Any) -> dict[str, Any]:
+    """Cloudflare's defaults for the ``recording`` object, overlaid with what was sent."""
+    settings: dict[str, Any] = {
+        "mode": "off",
+        "timeoutSeconds": 0,
+        "requireSignedURLs": False,
+        "allowedOrigins": None,
+        "hideLiveViewerCount": False,
+    }
+    if isinstance(raw, dict):
+        settings.update({k: v for k, v in raw.items() if k in settings})
+    return settings

@@ -1,0 +1,70 @@
+"""Local stand-in for Firebase Hosting: serves every function at the paths firebase.json rewrites.
+
+``python -m emulators.hosting_gateway --port N`` runs each function through functions-framework,
+exactly as deployed, behind one base URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import functions_framework
+from werkzeug.serving import run_simple
+from werkzeug.wrappers import Response
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_SOURCE = ROOT / "functions" / "main.py"
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def load_rewrites(config_path: Path = ROOT / "firebase.json") -> list[tuple[str, str]]:
+    """(source glob, function id) pairs, in the order Hosting tries them."""
+    config = json.loads(config_path.read_text())
+    return [
+        (rule["source"], rule["function"]["functionId"])
+        for rule in config["hosting"]["rewrites"]
+        if "function" in rule
+    ]
+
+
+def glob_to_regex(glob: str) -> re.Pattern[str]:
+    """Hosting globs: ``**`` spans segments, ``*`` stays within one."""
+    pattern = re.escape(glob).replace(r"\*\*", ".*").replace(r"\*", "[^/]+")
+    return re.compile(f"^{pattern}/?$")
+
+
+class HostingGateway:
+    """WSGI app that dispatches by rewrite rule to one functions-framework app per function."""
+
+    def __init__(self, rewrites: list[tuple[str, str]]) -> None:
+        self._rules = [(glob_to_regex(source), target) for source, target in rewrites]
+        self._apps: dict[str, WsgiApp] = {
+            target: functions_framework.create_app(target=target, source=str(FUNCTIONS_SOURCE))
+            for target in dict.fromkeys(t for _, t in rewrites)
+        }
+
+    def target_for(self, path: str) -> str | None:
+        return next((t for regex, t in self._rules if regex.match(path)), None)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        target = self.target_for(environ.get("PATH_INFO", ""))
+        if target is None:
+            body = json.dumps({"error": "Not found", "code": "not-found"})
+            return Response(body, 404, mimetype="application/json")(environ, start_response)
+        return self._apps[target](environ, start_response)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args()
+    run_simple("127.0.0.1", args.port, HostingGateway(load_rewrites()), threaded=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""Starts the whole local system: Firestore and Auth emulators, the Cloudflare Stream emulator
+and the hosting gateway serving every function. Used by ``make run`` and by the test suite.
+
+Only processes started here are ever stopped, each by the PID (process group) it was given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ID = "demo-memorial-streams"
+FIRESTORE_BIN = Path(
+    "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator"
+)
+FIREBASE_CLI = ROOT / "emulators" / "node_modules" / ".bin" / "firebase"
+ACCOUNT_ID = "local-account"
+API_TOKEN = "local-dev-token"  # noqa: S105 - the emulator's fixed local token
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Ports:
+    firestore: int = 8080
+    auth: int = 9099
+    auth_hub: int = 4400
+    auth_logging: int = 4500
+    cloudflare: int = 8788
+    gateway: int = 5000
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(*(free_port() for _ in range(6)))
+
+
+@dataclass
+class LocalStack:
+    """The running stack; ``env`` is what a backend process needs to use it."""
+
+    ports: Ports
+    workdir: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def cloudflare_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.cloudflare}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{self.ports.firestore}",
+            "FIREBASE_AUTH_EMULATOR_HOST": f"127.0.0.1:{self.ports.auth}",
+            "GOOGLE_CLOUD_PROJECT": PROJECT_ID,
+            "LS_ENVIRONMENT": "local",
+            "LS_GCP_PROJECT": PROJECT_ID,
+            "LS_CLOUDFLARE_API_BASE": f"{self.cloudflare_url}/client/v4",
+            "LS_CLOUDFLARE_DELIVERY_BASE": self.cloudflare_url,
+            "LS_CLOUDFLARE_ACCOUNT_ID": ACCOUNT_ID,
+            "LS_CLOUDFLARE_API_TOKEN": API_TOKEN,
+        }
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_firestore()
+            self._start_auth()
+            self._start_python("cloudflare", "emulators.cloudflare_stream", self.ports.cloudflare)
+            _wait_http(f"{self.cloudflare_url}/__emulator/stats", self._alive("cloudflare"))
+            self._start_python("gateway", "emulators.hosting_gateway", self.ports.gateway)
+            _wait_http(f"{self.gateway_url}/api/streams/public", self._alive("gateway"))
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for name, process in reversed(list(self.processes.items())):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+            del self.processes[name]
+
+    def restart(self, name: str) -> None:
+        """Stop and start one component (for resilience tests)."""
+        process = self.processes.pop(name)
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+        {"firestore": self._start_firestore, "auth": self._start_auth}[name]()
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        log = (self.workdir / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+
+    def _alive(self, name: str) -> subprocess.Popen[bytes]:
+        return self.processes[name]
+
+    def _start_firestore(self) -> None:
+        binary = (
+            str(FIRESTORE_BIN)
+            if FIRESTORE_BIN.exists()
+            else shutil.which("cloud_firestore_emulator")
+        )
+        if binary is None:
+            raise RuntimeError("Firestore emulator missing: run `make install`")
+        self._spawn(
+            "firestore",
+            [
+                binary,
+                "--host=127.0.0.1",
+                f"--port={self.ports.firestore}",
+                f"--project_id={PROJECT_ID}",
+            ],
+        )
+        _wait_http(f"http://127.0.0.1:{self.ports.firestore}/", self._alive("firestore"))
+
+    def _start_auth(self) -> None:
+        config = self.workdir / "firebase.auth.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "emulators": {
+                        "singleProjectMode": True,
+                        "auth": {"host": "127.0.0.1", "port": self.ports.auth},
+                        "hub": {"host": "127.0.0.1", "port": self.ports.auth_hub},
+                        "logging": {"host": "127.0.0.1", "port": self.ports.auth_logging},
+                        "ui": {"enabled": False},
+                    }
+                }
+            )
+        )
+        self._spawn(
+            "auth",
+            [
+                str(FIREBASE_CLI),
+                "emulators:start",
+                "--only",
+                "auth",
+                "--project",
+                PROJECT_ID,
+                "--config",
+                str(config),
+            ],
+            {"FIREBASE_CLI_EXPERIMENTS": "", "NO_UPDATE_NOTIFIER": "1", "CI": "true"},
+        )
+        _wait_http(f"http://127.0.0.1:{self.ports.auth}/", self._alive("auth"))
+
+    def _start_python(self, name: str, module: str, port: int) -> None:
+        self._spawn(name, [sys.executable, "-m", module, "--port", str(port)], self.env)
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode} before {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+                if response.status < 500:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout_s} s")
+
+
+def main() -> None:
+    stack = LocalStack(Ports(), ROOT / ".local" / "stack")
+    stack.start()
+    print(
+        f"""
+Local stack is up (logs in {stack.workdir}):
+  API gateway (Hosting paths)  {stack.gateway_url}/api/streams
+  Cloudflare Stream emulator   {stack.cloudflare_url}/client/v4
+  Firestore emulator           127.0.0.1:{stack.ports.firestore}
+  Firebase Auth emulator       127.0.0.1:{stack.ports.auth}
+Ctrl-C stops everything.""",
+        flush=True,
+    )  # noqa: T201
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

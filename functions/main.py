@@ -1,0 +1,133 @@
+"""Every deployed HTTP function. Each one: route, authenticate, parse, call one service, render.
+
+Paths are those of the SvelteKit backend this replaces; ``firebase.json`` rewrites each path to
+the function of the same name below. ``/api/streams/**`` and ``/api/livestreamMVPTwo/**`` are
+served by the same functions (the MVP Two paths answer list calls with a bare array).
+"""
+
+from __future__ import annotations
+
+import functions_framework
+
+from common.http import Ctx, Reply, http_endpoint
+from common.models.api import (
+    MemorialStreamsResponse,
+    Pagination,
+    PublicListResponse,
+    ReorderRequest,
+    StreamCreateRequest,
+    StreamListResponse,
+    StreamPublicView,
+    StreamUpdateRequest,
+    parse_status_filter,
+)
+from common.models.domain import StreamStatus
+from common.ports import StreamQuery
+
+MVP = "/api/livestreamMVPTwo"
+UNIFIED = "/api"
+
+
+def _both(suffix: str) -> tuple[str, str]:
+    return f"{UNIFIED}{suffix}", f"{MVP}{suffix}"
+
+
+def _status_param(ctx: Ctx) -> StreamStatus | None:
+    return parse_status_filter(ctx.query_str("status"))
+
+
+@functions_framework.http
+@http_endpoint(_both("/streams"), methods=("GET", "POST"))
+def streams(ctx: Ctx) -> Reply:
+    """GET lists the streams the caller may see; POST creates one (with its live input)."""
+    if ctx.method == "POST":
+        return ctx.services.streams.create(ctx.user, ctx.body(StreamCreateRequest))
+    limit = ctx.query_int("limit", 20, low=1, high=100)
+    offset = ctx.query_int("offset", 0, low=0, high=10_000)
+    query = StreamQuery(
+        memorial_id=ctx.query_str("memorialId"),
+        status=_status_param(ctx),
+        is_public=ctx.query_bool("isPublic"),
+        created_by=ctx.query_str("createdBy"),
+        limit=limit,
+        offset=offset,
+    )
+    views, has_more = ctx.services.streams.list_streams(ctx.user, query)
+    if ctx.path.startswith(MVP):
+        return views
+    return StreamListResponse(
+        streams=views,
+        total=len(views),
+        hasMore=has_more,
+        pagination=Pagination(
+            limit=limit, offset=offset, nextOffset=offset + limit if has_more else None
+        ),
+    )
+
+
+@functions_framework.http
+@http_endpoint(_both("/streams/{stream_id}"), methods=("GET", "PUT", "DELETE"))
+def stream(ctx: Ctx) -> Reply:
+    """GET reads one stream (credentials only for those who may start it); PUT edits; DELETE."""
+    stream_id = ctx.param("stream_id")
+    if ctx.method == "PUT":
+        return ctx.services.streams.update(ctx.user, stream_id, ctx.body(StreamUpdateRequest))
+    if ctx.method == "DELETE":
+        return ctx.services.streams.delete(ctx.user, stream_id)
+    return ctx.services.streams.get(ctx.user, stream_id)
+
+
+@functions_framework.http
+@http_endpoint(_both("/streams/{stream_id}/start"), methods=("POST",))
+def startstream(ctx: Ctx) -> Reply:
+    """POST marks the stream live and returns its RTMP credentials and WHIP endpoint."""
+    return ctx.services.streams.start(ctx.user, ctx.param("stream_id"))
+
+
+@functions_framework.http
+@http_endpoint(_both("/streams/{stream_id}/stop"), methods=("POST",))
+def stopstream(ctx: Ctx) -> Reply:
+    """POST ends the broadcast; the recording follows when Cloudflare has processed it."""
+    return ctx.services.streams.stop(ctx.user, ctx.param("stream_id"))
+
+
+@functions_framework.http
+@http_endpoint(_both("/streams/reorder"), methods=("PUT",))
+def reorderstreams(ctx: Ctx) -> Reply:
+    """PUT sets ``displayOrder`` of the listed streams to their position in the list."""
+    return ctx.services.streams.reorder(ctx.user, ctx.body(ReorderRequest))
+
+
+@functions_framework.http
+@http_endpoint(
+    (f"{UNIFIED}/streams/public", f"{MVP}/public/streams", f"{MVP}/public-streams"),
+    methods=("GET",),
+)
+def publicstreams(ctx: Ctx) -> Reply:
+    """GET lists public, visible streams for memorial pages; no authentication."""
+    limit = ctx.query_int("limit", 50, low=1, high=100)
+    offset = ctx.query_int("offset", 0, low=0, high=10_000)
+    page = ctx.services.streams.list_public(_status_param(ctx), limit, offset)
+    views = [StreamPublicView.of(s) for s in page.streams]
+    if ctx.path.endswith("/public-streams"):
+        return views
+    return PublicListResponse.grouped(views, limit=limit, offset=offset, has_more=page.has_more)
+
+
+@functions_framework.http
+@http_endpoint((f"{UNIFIED}/memorials/{{memorial_id}}/streams",), methods=("GET", "POST"))
+def memorialstreams(ctx: Ctx) -> Reply:
+    """GET the streams of one memorial, grouped; POST creates a stream for that memorial."""
+    memorial_id = ctx.param("memorial_id")
+    if ctx.method == "POST":
+        request = ctx.body(StreamCreateRequest).model_copy(update={"memorialId": memorial_id})
+        return ctx.services.streams.create(ctx.user, request)
+    views = ctx.services.streams.memorial_streams(ctx.user, memorial_id)
+    return MemorialStreamsResponse.grouped(memorial_id, views)
+
+
+@functions_framework.http
+@http_endpoint((f"{UNIFIED}/memorials/{{memorial_id}}/streams/status",), methods=("GET",))
+def memorialstreamstatus(ctx: Ctx) -> Reply:
+    """GET the live / scheduled / completed streams of a memorial, for polling pages."""
+    return ctx.services.streams.memorial_status(ctx.user, ctx.param("memorial_id"))
