@@ -44,7 +44,9 @@ class HostingGateway:
     def __init__(self, rewrites: list[tuple[str, str]]) -> None:
         self._rules = [(glob_to_regex(source), target) for source, target in rewrites]
         self._apps: dict[str, WsgiApp] = {
-            target: functions_framework.create_app(target=target, source=str(FUNCTIONS_SOURCE))
+            target: functions_framework.create_app(  # type: ignore[no-untyped-call]
+                target=target, source=str(FUNCTIONS_SOURCE)
+            )
             for target in dict.fromkeys(t for _, t in rewrites)
         }
 

@@ -194,16 +194,17 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 90
 def main() -> None:
     stack = LocalStack(Ports(), ROOT / ".local" / "stack")
     stack.start()
-    print(
+    sys.stdout.write(
         f"""
 Local stack is up (logs in {stack.workdir}):
   API gateway (Hosting paths)  {stack.gateway_url}/api/streams
   Cloudflare Stream emulator   {stack.cloudflare_url}/client/v4
   Firestore emulator           127.0.0.1:{stack.ports.firestore}
   Firebase Auth emulator       127.0.0.1:{stack.ports.auth}
-Ctrl-C stops everything.""",
-        flush=True,
-    )  # noqa: T201
+Ctrl-C stops everything.
+"""
+    )
+    sys.stdout.flush()
     try:
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:

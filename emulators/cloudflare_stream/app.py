@@ -13,7 +13,18 @@ import flask
 
 from emulators.cloudflare_stream.state import EmulatorState, Fault, recording_settings
 
-API = "/client/v4/accounts/<account_id>/stream"
+api = flask.Blueprint("stream_api", __name__, url_prefix="/client/v4/accounts/<account_id>/stream")
+control = flask.Blueprint("emulator_control", __name__, url_prefix="/__emulator")
+
+
+def _state() -> EmulatorState:
+    state: EmulatorState = flask.current_app.config["EMULATOR_STATE"]
+    return state
+
+
+@api.url_value_preprocessor
+def _pop_account(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    flask.g.account_id = (values or {}).pop("account_id", None)
 
 
 def envelope(result: Any, status: int = 200, **extra: Any) -> flask.Response:
@@ -34,182 +45,216 @@ def failure(status: int, code: int, message: str, headers: dict[str, str] | None
     return response
 
 
-def create_app(state: EmulatorState) -> flask.Flask:
-    app = flask.Flask("cloudflare_stream_emulator")
-
-    @app.before_request
-    def _gate() -> Any:
-        if not flask.request.path.startswith("/client/v4/"):
-            return None
-        with state.lock:
-            state.request_count += 1
-            fault = state.pending_faults.pop(0) if state.pending_faults else None
-            latency = state.latency_s
-        if latency:
-            time.sleep(latency)
-        if flask.request.headers.get("Authorization") != f"Bearer {state.api_token}":
-            return failure(401, 10000, "Authentication error")
-        account = (flask.request.view_args or {}).get("account_id")
-        if account is not None and account != state.account_id:
-            return failure(403, 10000, "Authentication error")
-        if fault is not None:
-            headers = {"Retry-After": str(fault.retry_after_s)} if fault.retry_after_s else None
-            return failure(
-                fault.status, 10013 if fault.status == 429 else 10002, "injected fault", headers
-            )
+@api.before_request
+def _gate() -> Any:
+    state = _state()
+    if not flask.request.path.startswith("/client/v4/"):
         return None
+    with state.lock:
+        state.request_count += 1
+        fault = state.pending_faults.pop(0) if state.pending_faults else None
+        latency = state.latency_s
+    if latency:
+        time.sleep(latency)
+    if flask.request.headers.get("Authorization") != f"Bearer {state.api_token}":
+        return failure(401, 10000, "Authentication error")
+    if flask.g.get("account_id") != state.account_id:
+        return failure(403, 10000, "Authentication error")
+    if fault is not None:
+        headers = {"Retry-After": str(fault.retry_after_s)} if fault.retry_after_s else None
+        return failure(
+            fault.status, 10013 if fault.status == 429 else 10002, "injected fault", headers
+        )
+    return None
 
-    @app.post(f"{API}/live_inputs")
-    def create_live_input(account_id: str) -> Any:
-        body = flask.request.get_json(silent=True)
-        if not isinstance(body, dict):
-            return failure(400, 10005, "Invalid request body")
-        record = state.new_live_input(body)
-        return envelope(state.live_input_json(record), 201)
 
-    @app.get(f"{API}/live_inputs")
-    def list_live_inputs(account_id: str) -> Any:
-        with state.lock:
-            rows = [
-                {
-                    "uid": r.uid,
-                    "created": r.created,
-                    "modified": r.modified,
-                    "meta": r.meta,
-                    "deleteRecordingAfterDays": r.delete_recording_after_days,
-                    "enabled": r.enabled,
-                }
-                for r in state.live_inputs.values()
-            ]
-        return envelope({"liveInputs": rows, "range": len(rows), "total": len(rows)})
+@api.post("/live_inputs")
+def create_live_input() -> Any:
+    state = _state()
+    body = flask.request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return failure(400, 10005, "Invalid request body")
+    record = state.new_live_input(body)
+    return envelope(state.live_input_json(record), 201)
 
-    @app.get(f"{API}/live_inputs/<uid>")
-    def get_live_input(account_id: str, uid: str) -> Any:
+
+@api.get("/live_inputs")
+def list_live_inputs() -> Any:
+    state = _state()
+    with state.lock:
+        rows = [
+            {
+                "uid": r.uid,
+                "created": r.created,
+                "modified": r.modified,
+                "meta": r.meta,
+                "deleteRecordingAfterDays": r.delete_recording_after_days,
+                "enabled": r.enabled,
+            }
+            for r in state.live_inputs.values()
+        ]
+    return envelope({"liveInputs": rows, "range": len(rows), "total": len(rows)})
+
+
+@api.get("/live_inputs/<uid>")
+def get_live_input(uid: str) -> Any:
+    state = _state()
+    record = state.live_inputs.get(uid)
+    if record is None:
+        return failure(404, 10003, "Live input not found")
+    return envelope(state.live_input_json(record))
+
+
+@api.put("/live_inputs/<uid>")
+def update_live_input(uid: str) -> Any:
+    state = _state()
+    body = flask.request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return failure(400, 10005, "Invalid request body")
+    with state.lock:
         record = state.live_inputs.get(uid)
         if record is None:
             return failure(404, 10003, "Live input not found")
-        return envelope(state.live_input_json(record))
+        if "meta" in body:
+            record.meta = dict(body["meta"] or {})
+        if "recording" in body:
+            record.recording = recording_settings({**record.recording, **body["recording"]})
+        if "deleteRecordingAfterDays" in body:
+            record.delete_recording_after_days = body["deleteRecordingAfterDays"]
+        if "enabled" in body:
+            record.enabled = body["enabled"] is not False
+        record.modified = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return envelope(state.live_input_json(record))
 
-    @app.put(f"{API}/live_inputs/<uid>")
-    def update_live_input(account_id: str, uid: str) -> Any:
-        body = flask.request.get_json(silent=True)
-        if not isinstance(body, dict):
-            return failure(400, 10005, "Invalid request body")
-        with state.lock:
-            record = state.live_inputs.get(uid)
-            if record is None:
-                return failure(404, 10003, "Live input not found")
-            if "meta" in body:
-                record.meta = dict(body["meta"] or {})
-            if "recording" in body:
-                record.recording = recording_settings({**record.recording, **body["recording"]})
-            if "deleteRecordingAfterDays" in body:
-                record.delete_recording_after_days = body["deleteRecordingAfterDays"]
-            if "enabled" in body:
-                record.enabled = body["enabled"] is not False
-            record.modified = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        return envelope(state.live_input_json(record))
 
-    @app.delete(f"{API}/live_inputs/<uid>")
-    def delete_live_input(account_id: str, uid: str) -> Any:
-        with state.lock:
-            if state.live_inputs.pop(uid, None) is None:
-                return failure(404, 10003, "Live input not found")
-        return envelope(None)
+@api.delete("/live_inputs/<uid>")
+def delete_live_input(uid: str) -> Any:
+    state = _state()
+    with state.lock:
+        if state.live_inputs.pop(uid, None) is None:
+            return failure(404, 10003, "Live input not found")
+    return envelope(None)
 
-    @app.get(f"{API}/live_inputs/<uid>/videos")
-    def list_input_videos(account_id: str, uid: str) -> Any:
-        with state.lock:
-            videos = [state.video_json(v) for v in state.videos.values() if v.live_input == uid]
-        return envelope(videos)
 
-    @app.get(f"{API}")
-    def list_videos(account_id: str) -> Any:
-        args = flask.request.args
-        with state.lock:
-            videos = list(state.videos.values())
-        live_input = args.get("live_input_id") or args.get("liveInput")
-        if live_input:
-            videos = [v for v in videos if v.live_input == live_input]
-        if args.get("status"):
-            videos = [v for v in videos if v.state == args["status"]]
-        if args.get("search"):
-            videos = [v for v in videos if args["search"] in str(v.meta.get("name", ""))]
-        return envelope([state.video_json(v) for v in videos], range=len(videos), total=len(videos))
+@api.get("/live_inputs/<uid>/videos")
+def list_input_videos(uid: str) -> Any:
+    state = _state()
+    with state.lock:
+        videos = [state.video_json(v) for v in state.videos.values() if v.live_input == uid]
+    return envelope(videos)
 
-    @app.put(f"{API}/webhook")
-    def put_webhook(account_id: str) -> Any:
-        body = flask.request.get_json(silent=True) or {}
-        url = body.get("notificationUrl") or body.get("notification_url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            return failure(400, 10005, "notificationUrl must be an http(s) URL")
-        with state.lock:
-            secret = state.webhook["secret"] if state.webhook else secrets.token_hex(32)
-            state.webhook = {
-                "notificationUrl": url,
-                "secret": secret,
-                "modified": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-            result = {**state.webhook, "notification_url": url}
-        return envelope(result)
 
-    @app.get(f"{API}/webhook")
-    def get_webhook(account_id: str) -> Any:
-        if state.webhook is None:
-            return failure(404, 10003, "No webhook subscription")
-        return envelope(state.webhook)
+@api.get("")
+def list_videos() -> Any:
+    state = _state()
+    args = flask.request.args
+    with state.lock:
+        videos = list(state.videos.values())
+    live_input = args.get("live_input_id") or args.get("liveInput")
+    if live_input:
+        videos = [v for v in videos if v.live_input == live_input]
+    if args.get("status"):
+        videos = [v for v in videos if v.state == args["status"]]
+    if args.get("search"):
+        videos = [v for v in videos if args["search"] in str(v.meta.get("name", ""))]
+    return envelope([state.video_json(v) for v in videos], range=len(videos), total=len(videos))
 
-    @app.delete(f"{API}/webhook")
-    def delete_webhook(account_id: str) -> Any:
-        state.webhook = None
-        return envelope("")
 
-    @app.get(f"{API}/<video_uid>")
-    def get_video(account_id: str, video_uid: str) -> Any:
+@api.put("/webhook")
+def put_webhook() -> Any:
+    state = _state()
+    body = flask.request.get_json(silent=True) or {}
+    url = body.get("notificationUrl") or body.get("notification_url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return failure(400, 10005, "notificationUrl must be an http(s) URL")
+    with state.lock:
+        secret = state.webhook["secret"] if state.webhook else secrets.token_hex(32)
+        state.webhook = {
+            "notificationUrl": url,
+            "secret": secret,
+            "modified": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        result = {**state.webhook, "notification_url": url}
+    return envelope(result)
+
+
+@api.get("/webhook")
+def get_webhook() -> Any:
+    state = _state()
+    if state.webhook is None:
+        return failure(404, 10003, "No webhook subscription")
+    return envelope(state.webhook)
+
+
+@api.delete("/webhook")
+def delete_webhook() -> Any:
+    state = _state()
+    state.webhook = None
+    return envelope("")
+
+
+@api.get("/<video_uid>")
+def get_video(video_uid: str) -> Any:
+    state = _state()
+    video = state.videos.get(video_uid)
+    if video is None:
+        return failure(404, 10003, "Video not found")
+    return envelope(state.video_json(video))
+
+
+@api.post("/<video_uid>")
+def edit_video(video_uid: str) -> Any:
+    state = _state()
+    body = flask.request.get_json(silent=True) or {}
+    with state.lock:
         video = state.videos.get(video_uid)
         if video is None:
             return failure(404, 10003, "Video not found")
-        return envelope(state.video_json(video))
+        if isinstance(body.get("allowedOrigins"), list):
+            video.allowed_origins = [str(o) for o in body["allowedOrigins"]]
+        if isinstance(body.get("meta"), dict):
+            video.meta = body["meta"]
+    return envelope(state.video_json(video))
 
-    @app.post(f"{API}/<video_uid>")
-    def edit_video(account_id: str, video_uid: str) -> Any:
-        body = flask.request.get_json(silent=True) or {}
-        with state.lock:
-            video = state.videos.get(video_uid)
-            if video is None:
-                return failure(404, 10003, "Video not found")
-            if isinstance(body.get("allowedOrigins"), list):
-                video.allowed_origins = [str(o) for o in body["allowedOrigins"]]
-            if isinstance(body.get("meta"), dict):
-                video.meta = body["meta"]
-        return envelope(state.video_json(video))
 
-    @app.delete(f"{API}/<video_uid>")
-    def delete_video(account_id: str, video_uid: str) -> Any:
-        with state.lock:
-            if state.videos.pop(video_uid, None) is None:
-                return failure(404, 10003, "Video not found")
-        return envelope("")
+@api.delete("/<video_uid>")
+def delete_video(video_uid: str) -> Any:
+    state = _state()
+    with state.lock:
+        if state.videos.pop(video_uid, None) is None:
+            return failure(404, 10003, "Video not found")
+    return envelope("")
 
-    @app.post("/__emulator/faults")
-    def inject_faults() -> Any:
-        body = flask.request.get_json(silent=True) or {}
-        with state.lock:
-            state.latency_s = float(body.get("latencyMs", 0)) / 1000
-            state.pending_faults = [
-                Fault(int(f["status"]), f.get("retryAfter")) for f in body.get("failNext", [])
-            ]
-        return flask.jsonify({"ok": True})
 
-    @app.get("/__emulator/stats")
-    def stats() -> Any:
-        with state.lock:
-            return flask.jsonify(
-                {
-                    "requests": state.request_count,
-                    "liveInputs": len(state.live_inputs),
-                    "videos": len(state.videos),
-                }
-            )
+@control.post("/faults")
+def inject_faults() -> Any:
+    state = _state()
+    body = flask.request.get_json(silent=True) or {}
+    with state.lock:
+        state.latency_s = float(body.get("latencyMs", 0)) / 1000
+        state.pending_faults = [
+            Fault(int(f["status"]), f.get("retryAfter")) for f in body.get("failNext", [])
+        ]
+    return flask.jsonify({"ok": True})
 
+
+@control.get("/stats")
+def stats() -> Any:
+    state = _state()
+    with state.lock:
+        return flask.jsonify(
+            {
+                "requests": state.request_count,
+                "liveInputs": len(state.live_inputs),
+                "videos": len(state.videos),
+            }
+        )
+
+
+def create_app(state: EmulatorState) -> flask.Flask:
+    """The emulator's WSGI app over ``state``."""
+    app = flask.Flask("cloudflare_stream_emulator")
+    app.config["EMULATOR_STATE"] = state
+    app.register_blueprint(api)
+    app.register_blueprint(control)
     return app

@@ -1,0 +1,178 @@
+"""In-memory implementations of the ports, for fast service tests."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from pydantic import SecretStr
+
+from common.errors import NotFoundError
+from common.models.domain import (
+    LiveInput,
+    LiveInputSpec,
+    Memorial,
+    Recording,
+    Stream,
+    StreamCredentials,
+)
+from common.ports import (
+    ProviderError,
+    ProviderNotFoundError,
+    StreamPage,
+    StreamQuery,
+)
+
+
+class FixedClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: datetime = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+class InMemoryStreamRepository:
+    """``StreamRepository`` in a dict; ``fail_next_create`` simulates a database outage."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, Stream] = {}
+        self.credentials: dict[str, StreamCredentials] = {}
+        self.fail_next_create: Exception | None = None
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def new_id(self) -> str:
+        return f"stream-{next(self._ids)}"
+
+    def get(self, stream_id: str) -> Stream | None:
+        return self.streams.get(stream_id)
+
+    def create(self, stream: Stream, credentials: StreamCredentials | None) -> None:
+        if self.fail_next_create is not None:
+            error, self.fail_next_create = self.fail_next_create, None
+            raise error
+        if stream.id in self.streams:
+            raise ValueError("exists")
+        self.streams[stream.id] = stream
+        if credentials is not None:
+            self.credentials[stream.id] = credentials
+
+    def update(self, stream_id: str, change: Callable[[Stream], Stream]) -> Stream:
+        with self._lock:
+            current = self.streams.get(stream_id)
+            if current is None:
+                raise NotFoundError("Stream not found")
+            updated = change(current)
+            self.streams[stream_id] = updated
+            return updated
+
+    def delete(self, stream_id: str) -> None:
+        self.streams.pop(stream_id, None)
+        self.credentials.pop(stream_id, None)
+
+    def get_credentials(self, stream_id: str) -> StreamCredentials | None:
+        return self.credentials.get(stream_id)
+
+    def save_credentials(self, stream_id: str, credentials: StreamCredentials) -> None:
+        self.credentials[stream_id] = credentials
+
+    def find(self, query: StreamQuery) -> StreamPage:
+        matches = [
+            s
+            for s in self.streams.values()
+            if (query.memorial_id is None or s.memorial_id == query.memorial_id)
+            and (query.status is None or s.status == query.status)
+            and (query.is_public is None or s.is_public == query.is_public)
+            and (query.is_visible is None or s.is_visible == query.is_visible)
+            and (query.created_by is None or s.created_by == query.created_by)
+        ]
+        matches.sort(key=lambda s: s.created_at, reverse=True)
+        if query.order == "display":
+            matches.sort(key=lambda s: s.display_order)
+        window = matches[query.offset : query.offset + query.limit + 1]
+        return StreamPage(streams=window[: query.limit], has_more=len(window) > query.limit)
+
+    def list_by_memorial(self, memorial_id: str, *, visible_only: bool) -> list[Stream]:
+        query = StreamQuery(memorial_id=memorial_id, is_visible=True if visible_only else None)
+        return self.find(query).streams
+
+    def set_display_orders(self, orders: dict[str, int], updated_at: datetime) -> None:
+        for stream_id, order in orders.items():
+            self.streams[stream_id] = self.streams[stream_id].model_copy(
+                update={"display_order": order, "updated_at": updated_at}
+            )
+
+
+class InMemoryMemorialDirectory:
+    """``MemorialDirectory`` over a dict."""
+
+    def __init__(self, *memorials: Memorial) -> None:
+        self.memorials = {m.id: m for m in memorials}
+
+    def get(self, memorial_id: str) -> Memorial | None:
+        return self.memorials.get(memorial_id)
+
+
+class FakeStreamProvider:
+    """``StreamProvider`` in memory, with failures that can be queued per operation."""
+
+    def __init__(self) -> None:
+        self.inputs: dict[str, tuple[LiveInputSpec, LiveInput]] = {}
+        self.recordings: dict[str, list[Recording]] = {}
+        self.failures: dict[str, list[ProviderError]] = {}
+        self.create_succeeds_before_failing = False
+        self.calls: list[str] = []
+        self._ids = itertools.count(1)
+
+    def fail(self, operation: str, error: ProviderError) -> None:
+        self.failures.setdefault(operation, []).append(error)
+
+    def _maybe_fail(self, operation: str) -> None:
+        self.calls.append(operation)
+        queued = self.failures.get(operation)
+        if queued:
+            raise queued.pop(0)
+
+    def create_live_input(self, spec: LiveInputSpec) -> LiveInput:
+        uid = f"input-{next(self._ids)}"
+        live_input = LiveInput(
+            uid=uid,
+            rtmp_url="rtmp://ingest.test/live/",
+            stream_key=SecretStr(f"key-{uid}"),
+            whip_url=SecretStr(f"https://ingest.test/secret-{uid}/webRTC/publish"),
+            whep_url=f"https://ingest.test/{uid}/webRTC/play",
+            connection="disconnected",
+            stream_id=spec.stream_id,
+        )
+        if self.create_succeeds_before_failing:
+            self.inputs[uid] = (spec, live_input)
+        self._maybe_fail("create_live_input")
+        self.inputs[uid] = (spec, live_input)
+        return live_input
+
+    def get_live_input(self, uid: str) -> LiveInput:
+        self._maybe_fail("get_live_input")
+        if uid not in self.inputs:
+            raise ProviderNotFoundError(uid, status=404)
+        return self.inputs[uid][1]
+
+    def find_live_inputs(self, stream_id: str) -> list[str]:
+        self._maybe_fail("find_live_inputs")
+        return [uid for uid, (spec, _) in self.inputs.items() if spec.stream_id == stream_id]
+
+    def delete_live_input(self, uid: str) -> None:
+        self._maybe_fail("delete_live_input")
+        if self.inputs.pop(uid, None) is None:
+            raise ProviderNotFoundError(uid, status=404)
+
+    def list_recordings(self, live_input_uid: str) -> list[Recording]:
+        self._maybe_fail("list_recordings")
+        return list(self.recordings.get(live_input_uid, []))

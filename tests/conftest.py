@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from common.models.domain import Memorial, User
+from common.services.streams import StreamPolicy, StreamService
+from tests.fakes import (
+    FakeStreamProvider,
+    FixedClock,
+    InMemoryMemorialDirectory,
+    InMemoryStreamRepository,
+)
+
+OWNER = User(uid="owner-uid", email="owner@example.com")
+MEMORIAL_OWNER = User(uid="family-uid")
+FUNERAL_DIRECTOR = User(uid="director-uid", role="funeral_director")
+ADMIN = User(uid="admin-uid", role="admin", is_admin=True)
+STRANGER = User(uid="stranger-uid")
+HELPER = User(uid="helper-uid")
+
+MEMORIAL = Memorial(
+    id="memorial-1",
+    owner_uid=MEMORIAL_OWNER.uid,
+    funeral_director_uid=FUNERAL_DIRECTOR.uid,
+    is_public=True,
+    loved_one_name="Ada Lovelace",
+)
+PRIVATE_MEMORIAL = Memorial(id="memorial-private", owner_uid=MEMORIAL_OWNER.uid, is_public=False)
+
+POLICY = StreamPolicy(
+    delivery_base="https://customer-test.cloudflarestream.com",
+    recording_timeout_seconds=300,
+    allowed_origins=("example.com",),
+)
+
+
+class World:
+    """A service over fakes, plus handles on the fakes."""
+
+    def __init__(self) -> None:
+        self.repo = InMemoryStreamRepository()
+        self.memorials = InMemoryMemorialDirectory(MEMORIAL, PRIVATE_MEMORIAL)
+        self.provider = FakeStreamProvider()
+        self.clock = FixedClock()
+        self.service = StreamService(
+            repo=self.repo,
+            memorials=self.memorials,
+            provider=self.provider,
+            clock=self.clock,
+            policy=POLICY,
+        )
+
+
+@pytest.fixture
+def world() -> World:
+    return World()

@@ -1,0 +1,333 @@
+"""StreamService end to end over in-memory fakes: every use-case and its error paths."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from common.errors import (
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    UnauthenticatedError,
+    UnavailableError,
+)
+from common.models.api import (
+    ReorderRequest,
+    StreamCreateRequest,
+    StreamOwnerView,
+    StreamPublicView,
+    StreamUpdateRequest,
+)
+from common.models.domain import Recording, StreamStatus, User
+from common.ports import (
+    ProviderNotFoundError,
+    ProviderRateLimitedError,
+    ProviderUnavailableError,
+    StreamQuery,
+)
+from tests.conftest import (
+    ADMIN,
+    FUNERAL_DIRECTOR,
+    HELPER,
+    MEMORIAL,
+    MEMORIAL_OWNER,
+    OWNER,
+    PRIVATE_MEMORIAL,
+    STRANGER,
+    World,
+)
+
+
+def create(world: World, user: User = OWNER, **fields: object) -> StreamOwnerView:
+    body = {"title": "Funeral service", **fields}
+    return world.service.create(user, StreamCreateRequest.model_validate(body))
+
+
+def test_create_makes_live_input_tagged_with_stream_id_and_stores_credentials_apart(
+    world: World,
+) -> None:
+    view = create(world, description="Chapel")
+
+    spec, live_input = world.provider.inputs[view.cloudflareId or ""]
+    assert spec.stream_id == view.id
+    assert spec.recording_timeout_seconds == 300
+    assert view.status == StreamStatus.SCHEDULED
+    assert view.streamKey == live_input.stream_key.get_secret_value()
+    assert view.whipEndpoint == f"/api/streams/{view.id}/whip"
+    assert view.playbackUrl == (
+        f"https://customer-test.cloudflarestream.com/{live_input.uid}/iframe"
+    )
+    stored = world.repo.streams[view.id]
+    assert stored.created_by == OWNER.uid and stored.cloudflare_id == live_input.uid
+    assert world.repo.credentials[view.id].stream_key == live_input.stream_key
+
+
+def test_create_for_memorial_takes_its_name_and_needs_memorial_rights(world: World) -> None:
+    view = create(world, MEMORIAL_OWNER, memorialId=MEMORIAL.id)
+    assert view.memorialName == "Ada Lovelace"
+    assert create(world, FUNERAL_DIRECTOR, memorialId=MEMORIAL.id).memorialId == MEMORIAL.id
+    with pytest.raises(PermissionDeniedError):
+        create(world, STRANGER, memorialId=MEMORIAL.id)
+    with pytest.raises(NotFoundError):
+        create(world, OWNER, memorialId="no-such-memorial")
+    with pytest.raises(UnauthenticatedError):
+        world.service.create(None, StreamCreateRequest(title="x"))
+
+
+def test_create_removes_the_live_input_when_the_database_write_fails(world: World) -> None:
+    world.repo.fail_next_create = UnavailableError("firestore down")
+
+    with pytest.raises(UnavailableError):
+        create(world)
+
+    assert world.provider.inputs == {}
+    assert world.repo.streams == {}
+
+
+def test_create_cleans_up_an_input_made_before_an_unanswered_create(world: World) -> None:
+    world.provider.create_succeeds_before_failing = True
+    world.provider.fail("create_live_input", ProviderUnavailableError("timeout"))
+
+    with pytest.raises(UnavailableError):
+        create(world)
+
+    assert world.provider.inputs == {}
+    assert world.repo.streams == {}
+    assert world.provider.calls.count("create_live_input") == 1
+
+
+def test_create_reports_rate_limit_with_retry_after_and_stores_nothing(world: World) -> None:
+    world.provider.fail("create_live_input", ProviderRateLimitedError("429", retry_after_s=42))
+
+    with pytest.raises(ResourceExhaustedError) as caught:
+        create(world)
+
+    assert caught.value.retry_after_s == 42
+    assert world.repo.streams == {}
+
+
+def test_get_gives_credentials_only_to_those_who_may_start(world: World) -> None:
+    stream_id = create(world, ADMIN, memorialId=MEMORIAL.id, allowedUsers=[HELPER.uid]).id
+
+    for user in (ADMIN, MEMORIAL_OWNER, FUNERAL_DIRECTOR, HELPER):
+        view = world.service.get(user, stream_id)
+        assert isinstance(view, StreamOwnerView), user.uid
+        assert view.streamKey
+    for user in (None, STRANGER, OWNER):
+        view = world.service.get(user, stream_id)
+        assert not isinstance(view, StreamOwnerView)
+        assert "streamKey" not in view.model_dump()
+
+
+def test_private_or_hidden_streams_are_refused_to_outsiders(world: World) -> None:
+    private = create(world, isPublic=False).id
+    hidden = create(world, isVisible=False).id
+    private_memorial = create(world, MEMORIAL_OWNER, memorialId=PRIVATE_MEMORIAL.id).id
+
+    for stream_id in (private, hidden, private_memorial):
+        with pytest.raises(UnauthenticatedError):
+            world.service.get(None, stream_id)
+    with pytest.raises(PermissionDeniedError):
+        world.service.get(STRANGER, private)
+    with pytest.raises(NotFoundError):
+        world.service.get(OWNER, "missing")
+
+
+def test_update_changes_only_named_fields_and_guards_allowed_users(world: World) -> None:
+    stream_id = create(world, ADMIN, memorialId=MEMORIAL.id, allowedUsers=[HELPER.uid]).id
+    world.clock.advance(60)
+
+    view = world.service.update(
+        FUNERAL_DIRECTOR, stream_id, StreamUpdateRequest(title="Burial", isVisible=False)
+    )
+
+    assert (view.title, view.isVisible, view.description) == ("Burial", False, "")
+    assert view.updatedAt == world.clock.now()
+    with pytest.raises(PermissionDeniedError):
+        world.service.update(HELPER, stream_id, StreamUpdateRequest(allowedUsers=[STRANGER.uid]))
+    with pytest.raises(PermissionDeniedError):
+        world.service.update(STRANGER, stream_id, StreamUpdateRequest(title="x"))
+    assert (
+        world.service.update(
+            MEMORIAL_OWNER, stream_id, StreamUpdateRequest(allowedUsers=[])
+        ).allowedUsers
+        == []
+    )
+
+
+def test_delete_removes_stream_and_live_input_but_never_while_live(world: World) -> None:
+    view = create(world, ADMIN, memorialId=MEMORIAL.id)
+    world.service.start(FUNERAL_DIRECTOR, view.id)
+
+    with pytest.raises(ConflictError):
+        world.service.delete(MEMORIAL_OWNER, view.id)
+    world.service.stop(FUNERAL_DIRECTOR, view.id)
+    with pytest.raises(PermissionDeniedError):
+        world.service.delete(FUNERAL_DIRECTOR, view.id)
+
+    world.service.delete(MEMORIAL_OWNER, view.id)
+
+    assert view.id not in world.repo.streams
+    assert view.id not in world.repo.credentials
+    assert view.cloudflareId not in world.provider.inputs
+
+
+def test_delete_keeps_the_stream_when_cloudflare_is_down(world: World) -> None:
+    view = create(world)
+    world.provider.fail("delete_live_input", ProviderUnavailableError("503"))
+
+    with pytest.raises(UnavailableError):
+        world.service.delete(OWNER, view.id)
+
+    assert view.id in world.repo.streams
+    assert view.cloudflareId in world.provider.inputs
+
+
+def test_delete_succeeds_when_the_live_input_is_already_gone(world: World) -> None:
+    view = create(world)
+    world.provider.inputs.clear()
+
+    world.service.delete(OWNER, view.id)
+
+    assert view.id not in world.repo.streams
+
+
+def test_start_goes_live_with_credentials_and_refuses_a_second_start(world: World) -> None:
+    view = create(world)
+    world.clock.advance(5)
+
+    started = world.service.start(OWNER, view.id)
+
+    assert started.status == StreamStatus.LIVE
+    assert started.credentials.streamKey == view.streamKey == started.streamKey
+    assert started.credentials.streamUrl == "rtmp://ingest.test/live/"
+    assert world.repo.streams[view.id].actual_start_time == world.clock.now()
+    with pytest.raises(ConflictError):
+        world.service.start(OWNER, view.id)
+    with pytest.raises(PermissionDeniedError):
+        world.service.start(STRANGER, view.id)
+
+
+def test_start_creates_the_live_input_of_a_legacy_stream_without_one(world: World) -> None:
+    view = create(world)
+    world.repo.streams[view.id] = world.repo.streams[view.id].model_copy(
+        update={"cloudflare_id": None}
+    )
+    del world.repo.credentials[view.id]
+
+    started = world.service.start(OWNER, view.id)
+
+    assert started.cloudflareId != view.cloudflareId
+    assert world.repo.streams[view.id].cloudflare_id == started.cloudflareId
+    assert world.repo.credentials[view.id].stream_key.get_secret_value() == started.streamKey
+
+
+def test_stop_completes_and_attaches_a_ready_recording_of_this_broadcast(world: World) -> None:
+    view = create(world)
+    uid = view.cloudflareId or ""
+    world.service.start(OWNER, view.id)
+    started_at = world.clock.now()
+    world.provider.recordings[uid] = [
+        recording("old", uid, started_at - timedelta(days=1)),
+        recording("current", uid, started_at + timedelta(seconds=1)),
+    ]
+    world.clock.advance(600)
+
+    stopped = world.service.stop(OWNER, view.id)
+
+    assert stopped.status == StreamStatus.COMPLETED
+    assert stopped.recordingReady and stopped.recordingStatus == "ready"
+    assert stopped.recordingUrl == "https://v.test/current.m3u8"
+    assert world.repo.streams[view.id].video_id == "current"
+    with pytest.raises(ConflictError):
+        world.service.stop(OWNER, view.id)
+
+
+def test_stop_succeeds_with_processing_recording_when_cloudflare_fails(world: World) -> None:
+    view = create(world)
+    world.service.start(OWNER, view.id)
+    world.provider.fail("list_recordings", ProviderUnavailableError("503"))
+
+    stopped = world.service.stop(OWNER, view.id)
+
+    assert (stopped.status, stopped.recordingStatus) == (StreamStatus.COMPLETED, "processing")
+    assert world.repo.streams[view.id].status == StreamStatus.COMPLETED
+
+
+def test_reorder_sets_positions_atomically_and_checks_every_stream(world: World) -> None:
+    first = create(world, ADMIN, memorialId=MEMORIAL.id).id
+    second = create(world, ADMIN, memorialId=MEMORIAL.id).id
+    other = create(world, STRANGER).id
+
+    reply = world.service.reorder(
+        FUNERAL_DIRECTOR, ReorderRequest(streamIds=[second, first], memorialId=MEMORIAL.id)
+    )
+
+    assert [(s.streamId, s.newOrder) for s in reply.updatedStreams] == [(second, 0), (first, 1)]
+    assert world.repo.streams[first].display_order == 1
+    with pytest.raises(PermissionDeniedError):
+        world.service.reorder(FUNERAL_DIRECTOR, ReorderRequest(streamIds=[first, other]))
+    assert world.repo.streams[first].display_order == 1
+    with pytest.raises(NotFoundError):
+        world.service.reorder(OWNER, ReorderRequest(streamIds=["missing"]))
+    with pytest.raises(InvalidArgumentError):
+        world.service.reorder(ADMIN, ReorderRequest(streamIds=[other], memorialId=MEMORIAL.id))
+
+
+def test_listings_show_outsiders_only_public_visible_streams_of_public_memorials(
+    world: World,
+) -> None:
+    public = create(world, memorialId=MEMORIAL.id, user=MEMORIAL_OWNER).id
+    create(world, isPublic=False)
+    create(world, isVisible=False)
+    create(world, MEMORIAL_OWNER, memorialId=PRIVATE_MEMORIAL.id)
+
+    anonymous, _ = world.service.list_streams(None, StreamQuery())
+    owner_sees, _ = world.service.list_streams(OWNER, StreamQuery())
+    public_page = world.service.list_public(None, limit=10, offset=0)
+
+    assert [v.id for v in anonymous] == [public]
+    assert [s.id for s in public_page.streams] == [public]
+    assert len(owner_sees) == 3
+    assert all(type(v) is StreamPublicView for v in anonymous)
+
+
+def test_memorial_status_groups_streams_by_state(world: World) -> None:
+    live = create(world, MEMORIAL_OWNER, memorialId=MEMORIAL.id).id
+    scheduled = create(world, MEMORIAL_OWNER, memorialId=MEMORIAL.id).id
+    world.service.start(MEMORIAL_OWNER, live)
+
+    status = world.service.memorial_status(None, MEMORIAL.id)
+
+    assert [v.id for v in status.liveStreams] == [live]
+    assert [v.id for v in status.scheduledStreams] == [scheduled]
+    assert status.completedStreams == []
+    assert status.timestamp == world.clock.now()
+
+
+def test_provider_not_found_on_start_credentials_is_a_404(world: World) -> None:
+    view = create(world)
+    del world.repo.credentials[view.id]
+    world.provider.fail("get_live_input", ProviderNotFoundError("gone", status=404))
+
+    with pytest.raises(NotFoundError):
+        world.service.start(OWNER, view.id)
+    assert world.repo.streams[view.id].status == StreamStatus.SCHEDULED
+
+
+def recording(uid: str, live_input: str, created: object) -> Recording:
+    return Recording.model_validate(
+        {
+            "video_uid": uid,
+            "live_input_uid": live_input,
+            "state": "ready",
+            "ready_to_stream": True,
+            "duration": 12.5,
+            "hls_url": f"https://v.test/{uid}.m3u8",
+            "created": created,
+        }
+    )
