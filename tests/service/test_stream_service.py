@@ -117,8 +117,8 @@ def test_get_gives_credentials_only_to_those_who_may_start(world: World) -> None
         view = world.service.get(user, stream_id)
         assert isinstance(view, StreamOwnerView), user.uid
         assert view.streamKey
-    for user in (None, STRANGER, OWNER):
-        view = world.service.get(user, stream_id)
+    for outsider in (None, STRANGER, OWNER):
+        view = world.service.get(outsider, stream_id)
         assert not isinstance(view, StreamOwnerView)
         assert "streamKey" not in view.model_dump()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -60,7 +58,7 @@ class Recorder:
             api_base="https://api.test/client/v4",
             account_id="acc",
             api_token=SecretStr("tok"),
-            retry=RetryPolicy(retries, sleep=self.sleeps.append, jitter=lambda lo, hi: hi),
+            retry=RetryPolicy(retries, sleep=self.sleeps.append, jitter=lambda _low, high: high),
             transport=httpx.MockTransport(self.handler),
         )
 
@@ -138,7 +136,11 @@ def test_live_status_accepts_documented_string_and_production_object(
 
 def test_retry_policy_backoff_is_capped_and_jittered() -> None:
     bounds: list[tuple[float, float]] = []
-    jitter: Callable[[float, float], float] = lambda lo, hi: bounds.append((lo, hi)) or lo  # noqa: E731
+
+    def jitter(low: float, high: float) -> float:
+        bounds.append((low, high))
+        return low
+
     policy = RetryPolicy(5, sleep=lambda _: None, jitter=jitter)
     assert [policy.delay(a, None) for a in range(6)] == [0.25, 0.5, 1.0, 2.0, 4.0, 4.0]
     assert bounds[-1] == (4.0, 8.0)
