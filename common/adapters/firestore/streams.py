@@ -19,6 +19,14 @@ from common.ports import StreamPage, StreamQuery
 CREDENTIALS_SUBCOLLECTION = "private"
 CREDENTIALS_DOC = "credentials"
 MEMORIAL_STREAM_LIMIT = 200
+TRANSACTION_ATTEMPTS = 10
+# Equality filters and orderings `find` can combine; firestore.indexes.json must cover each
+# (filter, ordering) pair so Firestore can merge them for multi-filter queries.
+FILTER_FIELDS = ("memorialId", "status", "isPublic", "isVisible", "createdBy")
+ORDERINGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "newest": (("createdAt", "DESCENDING"),),
+    "display": (("displayOrder", "ASCENDING"), ("createdAt", "DESCENDING")),
+}
 
 # Legacy statuses found in old documents, mapped the way the frontend's migration did.
 _LEGACY_STATUS = {"ended": StreamStatus.COMPLETED, "failed": StreamStatus.ERROR}
@@ -155,8 +163,10 @@ def firestore_errors() -> Iterator[None]:
     """Translate Firestore client failures into the app taxonomy."""
     try:
         yield
-    except gexc.Conflict as exc:
-        raise ConflictError("The stream was changed concurrently; try again") from exc
+    except (gexc.Conflict, gexc.Aborted) as exc:
+        raise ConflictError(
+            "The stream was changed concurrently; try again", retry_after_s=1
+        ) from exc
     except (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError) as exc:
         raise UnavailableError("The database is temporarily unavailable", retry_after_s=2) from exc
     except gexc.RetryError as exc:
@@ -203,8 +213,16 @@ class FirestoreStreamRepository:
                 transaction.update(ref, changed)
             return after
 
-        with firestore_errors():
-            result: Stream = apply(self._client.transaction())
+        try:
+            with firestore_errors():
+                result: Stream = apply(self._client.transaction(max_attempts=TRANSACTION_ATTEMPTS))
+        except ValueError as exc:
+            # The client raises a bare ValueError once every attempt was aborted by contention.
+            if "Failed to commit transaction" not in str(exc):
+                raise
+            raise ConflictError(
+                "The stream is being changed by another request; try again", retry_after_s=1
+            ) from exc
         return result
 
     def delete(self, stream_id: str) -> None:
@@ -232,22 +250,19 @@ class FirestoreStreamRepository:
 
     def find(self, query: StreamQuery) -> StreamPage:
         request: Any = self._streams
-        filters = {
-            "memorialId": query.memorial_id,
-            "status": str(query.status) if query.status else None,
-            "isPublic": query.is_public,
-            "isVisible": query.is_visible,
-            "createdBy": query.created_by,
-        }
+        values = (
+            query.memorial_id,
+            str(query.status) if query.status else None,
+            query.is_public,
+            query.is_visible,
+            query.created_by,
+        )
+        filters = dict(zip(FILTER_FIELDS, values, strict=True))
         for field, value in filters.items():
             if value is not None:
                 request = request.where(filter=FieldFilter(field, "==", value))
-        if query.order == "display":
-            request = request.order_by("displayOrder").order_by(
-                "createdAt", direction=firestore.Query.DESCENDING
-            )
-        else:
-            request = request.order_by("createdAt", direction=firestore.Query.DESCENDING)
+        for field, direction in ORDERINGS[query.order]:
+            request = request.order_by(field, direction=direction)
         request = request.offset(query.offset).limit(query.limit + 1)
         with firestore_errors():
             streams = [stream_from_snapshot(s) for s in request.stream()]

@@ -1,0 +1,192 @@
+"""The Firestore repository and the Cloudflare client against the real emulators."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from google.cloud import firestore
+from pydantic import SecretStr
+
+from common.adapters.cloudflare.client import (
+    CloudflareStreamClient,
+    CloudflareStreamProvider,
+    RetryPolicy,
+)
+from common.adapters.firestore.streams import FirestoreStreamRepository
+from common.errors import ConflictError, NotFoundError
+from common.models.domain import LiveInputSpec, Stream, StreamCredentials, StreamStatus
+from common.ports import ProviderNotFoundError, ProviderUnavailableError, StreamQuery
+from emulators.stack import API_TOKEN, LocalStack
+from tests.integration.conftest import stored
+
+pytestmark = pytest.mark.emulator
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def repo(db: firestore.Client) -> FirestoreStreamRepository:
+    return FirestoreStreamRepository(db, f"streams_test_{uuid.uuid4().hex[:8]}")
+
+
+def make_stream(repo: FirestoreStreamRepository, **fields: Any) -> Stream:
+    base: dict[str, Any] = {
+        "id": repo.new_id(),
+        "title": "t",
+        "created_by": "u",
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    return Stream.model_validate(base | fields)
+
+
+CREDS = StreamCredentials(
+    rtmp_url="rtmp://x/live/",
+    stream_key=SecretStr("k"),
+    whip_url=SecretStr("https://x/s/webRTC/publish"),
+)
+
+
+def test_create_is_atomic_and_refuses_an_existing_id(repo: FirestoreStreamRepository) -> None:
+    stream = make_stream(repo)
+    repo.create(stream, CREDS)
+
+    assert repo.get(stream.id) == stream
+    assert repo.get_credentials(stream.id) == CREDS
+    with pytest.raises(ConflictError):
+        repo.create(stream.model_copy(update={"title": "other"}), None)
+    assert repo.get(stream.id) == stream
+
+
+def test_transactions_lose_no_update_under_concurrency(repo: FirestoreStreamRepository) -> None:
+    stream = make_stream(repo, viewer_count=0)
+    repo.create(stream, None)
+
+    outcomes: list[str] = []
+
+    def bump() -> None:
+        try:
+            repo.update(
+                stream.id, lambda s: s.model_copy(update={"viewer_count": s.viewer_count + 1})
+            )
+            outcomes.append("applied")
+        except ConflictError:
+            outcomes.append("conflict")
+
+    workers = [threading.Thread(target=bump) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    # Every update either landed or was refused with a retryable 409: none was silently lost.
+    stored = repo.get(stream.id)
+    assert stored is not None and stored.viewer_count == outcomes.count("applied")
+    assert len(outcomes) == 6 and outcomes.count("applied") >= 1
+    with pytest.raises(NotFoundError):
+        repo.update("missing", lambda s: s)
+
+
+def test_update_writes_only_changed_fields_and_keeps_unknown_legacy_ones(
+    repo: FirestoreStreamRepository, db: firestore.Client
+) -> None:
+    stream = make_stream(repo)
+    repo.create(stream, None)
+    ref = db.collection(repo._streams.id).document(stream.id)  # noqa: SLF001
+    ref.update({"recordingSessions": [{"sessionId": "legacy"}]})
+
+    repo.update(stream.id, lambda s: s.model_copy(update={"status": StreamStatus.LIVE}))
+
+    data = stored(ref)
+    assert data["status"] == "live"
+    assert data["recordingSessions"] == [{"sessionId": "legacy"}]
+
+
+def test_composite_queries_filter_order_and_paginate(repo: FirestoreStreamRepository) -> None:
+    streams = [
+        make_stream(
+            repo,
+            display_order=order,
+            is_public=public,
+            created_at=NOW + timedelta(minutes=i),
+            status=StreamStatus.LIVE if i % 2 else StreamStatus.SCHEDULED,
+        )
+        for i, (order, public) in enumerate(
+            [(2, True), (1, True), (1, True), (0, False), (3, True)]
+        )
+    ]
+    for stream in streams:
+        repo.create(stream, None)
+
+    shown = repo.find(StreamQuery(is_public=True, is_visible=True, order="display", limit=3))
+    assert [s.id for s in shown.streams] == [streams[2].id, streams[1].id, streams[0].id]
+    assert shown.has_more
+    rest = repo.find(
+        StreamQuery(is_public=True, is_visible=True, order="display", limit=3, offset=3)
+    )
+    assert [s.id for s in rest.streams] == [streams[4].id] and not rest.has_more
+    live = repo.find(StreamQuery(is_public=True, status=StreamStatus.LIVE))
+    assert [s.id for s in live.streams] == [streams[1].id]
+
+
+def test_delete_removes_credentials_too(repo: FirestoreStreamRepository) -> None:
+    stream = make_stream(repo)
+    repo.create(stream, CREDS)
+    repo.delete(stream.id)
+    assert repo.get(stream.id) is None and repo.get_credentials(stream.id) is None
+
+
+def provider(stack: LocalStack, sleeps: list[float]) -> CloudflareStreamProvider:
+    client = CloudflareStreamClient(
+        api_base=f"{stack.cloudflare_url}/client/v4",
+        account_id="local-account",
+        api_token=SecretStr(API_TOKEN),
+        retry=RetryPolicy(2, sleep=sleeps.append),
+    )
+    return CloudflareStreamProvider(client)
+
+
+def test_provider_round_trip_against_the_emulator(stack: LocalStack) -> None:
+    cf = provider(stack, [])
+    spec = LiveInputSpec(
+        stream_id=f"s-{uuid.uuid4().hex}",
+        name="n",
+        recording_timeout_seconds=60,
+        allowed_origins=("example.com",),
+    )
+
+    created = cf.create_live_input(spec)
+
+    assert created.rtmp_url.startswith("rtmp://127.0.0.1:")
+    assert created.whip_url.get_secret_value().endswith("/webRTC/publish")
+    assert cf.get_live_input(created.uid).stream_id == spec.stream_id
+    assert cf.get_live_input(created.uid).connection == "disconnected"
+    assert cf.find_live_inputs(spec.stream_id) == [created.uid]
+    assert cf.list_recordings(created.uid) == []
+    cf.delete_live_input(created.uid)
+    with pytest.raises(ProviderNotFoundError):
+        cf.get_live_input(created.uid)
+
+
+def test_client_retries_injected_5xx_but_not_a_create(
+    stack: LocalStack, inject_faults: Any
+) -> None:
+    sleeps: list[float] = []
+    cf = provider(stack, sleeps)
+    spec = LiveInputSpec(
+        stream_id="retry", name="n", recording_timeout_seconds=0, allowed_origins=()
+    )
+    uid = cf.create_live_input(spec).uid
+
+    inject_faults(503, 502)
+    assert cf.get_live_input(uid).uid == uid
+    assert len(sleeps) == 2
+
+    inject_faults(500)
+    with pytest.raises(ProviderUnavailableError):
+        cf.create_live_input(spec)
+    assert len(sleeps) == 2
+    cf.delete_live_input(uid)
