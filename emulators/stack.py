@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -205,8 +206,13 @@ Ctrl-C stops everything.
 """
     )
     sys.stdout.flush()
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # Explicit handlers: a background job inherits SIGINT as ignored.
+        signal.signal(signum, lambda *_: stopping.set())
     try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        while not stopping.wait(1):
+            pass
     finally:
         stack.stop()
 

@@ -119,6 +119,8 @@ class StreamPublicView(BaseModel):
     recordingSize: int | None
     recordingUpdatedAt: datetime | None
     viewerCount: int
+    maxViewers: int | None
+    duration: float | None
     thumbnailUrl: str | None
     createdAt: datetime
     updatedAt: datetime
@@ -362,6 +364,8 @@ def _public_fields(stream: Stream) -> dict[str, object]:
         "recordingSize": stream.recording_size,
         "recordingUpdatedAt": stream.recording_updated_at,
         "viewerCount": stream.viewer_count,
+        "maxViewers": stream.max_viewers,
+        "duration": stream.duration,
         "thumbnailUrl": stream.thumbnail_url,
         "createdAt": stream.created_at,
         "updatedAt": stream.updated_at,

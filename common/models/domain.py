@@ -92,6 +92,8 @@ class Stream(BaseModel):
     recording_size: int | None = None
     recording_updated_at: datetime | None = None
     viewer_count: int = 0
+    max_viewers: int | None = None
+    duration: float | None = None
     thumbnail_url: str | None = None
     created_at: datetime
     updated_at: datetime

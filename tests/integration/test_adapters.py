@@ -190,3 +190,29 @@ def test_client_retries_injected_5xx_but_not_a_create(
         cf.create_live_input(spec)
     assert len(sleeps) == 2
     cf.delete_live_input(uid)
+
+
+def test_client_updates_inputs_edits_videos_and_subscribes_the_webhook(
+    stack: LocalStack,
+) -> None:
+    client = CloudflareStreamClient(
+        api_base=f"{stack.cloudflare_url}/client/v4",
+        account_id="local-account",
+        api_token=SecretStr(API_TOKEN),
+        retry=RetryPolicy(0),
+    )
+    created = client.create_live_input({"meta": {"name": "n"}, "recording": {"mode": "automatic"}})
+
+    updated = client.update_live_input(
+        created.uid, {"recording": {"mode": "automatic", "allowedOrigins": ["example.com"]}}
+    )
+
+    assert updated.recording is not None
+    assert updated.recording["allowedOrigins"] == ["example.com"]
+    secret = client.set_webhook("http://127.0.0.1:9/webhook")
+    assert len(secret) >= 32 and client.set_webhook("http://127.0.0.1:9/other") == secret
+    with pytest.raises(ProviderNotFoundError):
+        client.get_video("no-such-video")
+    with pytest.raises(ProviderNotFoundError):
+        client.edit_video("no-such-video", {"allowedOrigins": []})
+    client.delete_live_input(created.uid)

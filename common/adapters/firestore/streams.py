@@ -67,6 +67,8 @@ class StreamDocument(BaseModel):
     recordingSize: int | None = None
     recordingUpdatedAt: datetime | None = None
     viewerCount: int | None = 0
+    maxViewers: int | None = None
+    duration: float | None = None
     thumbnailUrl: str | None = None
     createdAt: datetime
     updatedAt: datetime | None = None
@@ -108,6 +110,8 @@ class StreamDocument(BaseModel):
             recording_size=self.recordingSize,
             recording_updated_at=self.recordingUpdatedAt,
             viewer_count=self.viewerCount or 0,
+            max_viewers=self.maxViewers,
+            duration=self.duration,
             thumbnail_url=self.thumbnailUrl,
             created_at=self.createdAt,
             updated_at=self.updatedAt or self.createdAt,
@@ -147,6 +151,8 @@ def stream_to_document(stream: Stream) -> dict[str, Any]:
         "recordingSize": stream.recording_size,
         "recordingUpdatedAt": stream.recording_updated_at,
         "viewerCount": stream.viewer_count,
+        "maxViewers": stream.max_viewers,
+        "duration": stream.duration,
         "thumbnailUrl": stream.thumbnail_url,
         "createdAt": stream.created_at,
         "updatedAt": stream.updated_at,
