@@ -19,6 +19,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emulators.cloudflare_stream.media import nginx_config, prepare_media_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_ID = "demo-memorial-streams"
 FIRESTORE_BIN = Path(
@@ -43,10 +45,11 @@ class Ports:
     auth_logging: int = 4500
     cloudflare: int = 8788
     gateway: int = 5000
+    rtmp: int = 1935
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(*(free_port() for _ in range(6)))
+        return cls(*(free_port() for _ in range(7)))
 
 
 @dataclass
@@ -77,15 +80,34 @@ class LocalStack:
             "LS_CLOUDFLARE_DELIVERY_BASE": self.cloudflare_url,
             "LS_CLOUDFLARE_ACCOUNT_ID": ACCOUNT_ID,
             "LS_CLOUDFLARE_API_TOKEN": API_TOKEN,
+            # Locally a broadcast becomes a recording a few seconds after it ends.
+            "LS_RECORDING_TIMEOUT_SECONDS": "3",
         }
+
+    @property
+    def rtmp_url(self) -> str:
+        return f"rtmp://127.0.0.1:{self.ports.rtmp}/live/"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.workdir / "media"
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             self._start_firestore()
             self._start_auth()
-            self._start_python("cloudflare", "emulators.cloudflare_stream", self.ports.cloudflare)
+            self._start_python(
+                "cloudflare",
+                "emulators.cloudflare_stream",
+                self.ports.cloudflare,
+                "--rtmp-port",
+                str(self.ports.rtmp),
+                "--media-dir",
+                str(self.media_dir),
+            )
             _wait_http(f"{self.cloudflare_url}/__emulator/stats", self._alive("cloudflare"))
+            self._start_media_server()
             self._start_python("gateway", "emulators.hosting_gateway", self.ports.gateway)
             _wait_http(f"{self.gateway_url}/api/streams/public", self._alive("gateway"))
         except BaseException:
@@ -174,8 +196,42 @@ class LocalStack:
         )
         _wait_http(f"http://127.0.0.1:{self.ports.auth}/", self._alive("auth"))
 
-    def _start_python(self, name: str, module: str, port: int) -> None:
-        self._spawn(name, [sys.executable, "-m", module, "--port", str(port)], self.env)
+    def _start_python(self, name: str, module: str, port: int, *args: str) -> None:
+        self._spawn(name, [sys.executable, "-m", module, "--port", str(port), *args], self.env)
+
+    def _start_media_server(self) -> None:
+        prepare_media_dir(self.media_dir)
+        config = self.media_dir / "nginx.conf"
+        config.write_text(
+            nginx_config(self.media_dir, self.ports.rtmp, f"{self.cloudflare_url}/__media")
+        )
+        self._spawn(
+            "media",
+            [
+                "nginx",
+                "-p",
+                str(self.media_dir),
+                "-e",
+                str(self.media_dir / "nginx-error.log"),
+                "-c",
+                str(config),
+                "-g",
+                "daemon off;",
+            ],
+        )
+        _wait_tcp(self.ports.rtmp, self._alive("media"))
+
+
+def _wait_tcp(port: int, process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
 
 
 def _wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
@@ -200,6 +256,7 @@ def main() -> None:
 Local stack is up (logs in {stack.workdir}):
   API gateway (Hosting paths)  {stack.gateway_url}/api/streams
   Cloudflare Stream emulator   {stack.cloudflare_url}/client/v4
+  RTMP ingest (OBS / ffmpeg)   {stack.rtmp_url}<streamKey>
   Firestore emulator           127.0.0.1:{stack.ports.firestore}
   Firebase Auth emulator       127.0.0.1:{stack.ports.auth}
 Ctrl-C stops everything.

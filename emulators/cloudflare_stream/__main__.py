@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from werkzeug.serving import run_simple
 
 from emulators.cloudflare_stream.app import create_app
+from emulators.cloudflare_stream.media import prepare_media_dir
 from emulators.cloudflare_stream.state import EmulatorState
 
 
@@ -15,6 +17,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8788)
     parser.add_argument("--rtmp-port", type=int, default=1935)
+    parser.add_argument("--media-dir", type=Path, default=Path(".local/media"))
     args = parser.parse_args()
     public_base = f"http://127.0.0.1:{args.port}"
     state = EmulatorState(
@@ -23,7 +26,9 @@ def main() -> None:
         public_base=public_base,
         rtmp_base=f"rtmp://127.0.0.1:{args.rtmp_port}/live/",
     )
-    run_simple("127.0.0.1", args.port, create_app(state), threaded=True)
+    prepare_media_dir(args.media_dir)
+    app = create_app(state, args.media_dir.resolve())
+    run_simple("127.0.0.1", args.port, app, threaded=True)
 
 
 if __name__ == "__main__":

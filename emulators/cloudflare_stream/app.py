@@ -7,14 +7,27 @@ from __future__ import annotations
 
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import flask
 
-from emulators.cloudflare_stream.state import EmulatorState, Fault, recording_settings
+from emulators.cloudflare_stream.media import Broadcasts, Webhooks
+from emulators.cloudflare_stream.state import (
+    EmulatorState,
+    Fault,
+    LiveInputRecord,
+    VideoRecord,
+    recording_settings,
+)
 
 api = flask.Blueprint("stream_api", __name__, url_prefix="/client/v4/accounts/<account_id>/stream")
 control = flask.Blueprint("emulator_control", __name__, url_prefix="/__emulator")
+alerting = flask.Blueprint(
+    "alerting_api", __name__, url_prefix="/client/v4/accounts/<account_id>/alerting/v3"
+)
+media_callbacks = flask.Blueprint("media_callbacks", __name__, url_prefix="/__media")
+delivery = flask.Blueprint("delivery", __name__)
 
 
 def _state() -> EmulatorState:
@@ -22,6 +35,12 @@ def _state() -> EmulatorState:
     return state
 
 
+def _broadcasts() -> Broadcasts:
+    broadcasts: Broadcasts = flask.current_app.config["BROADCASTS"]
+    return broadcasts
+
+
+@alerting.url_value_preprocessor
 @api.url_value_preprocessor
 def _pop_account(_endpoint: str | None, values: dict[str, Any] | None) -> None:
     flask.g.account_id = (values or {}).pop("account_id", None)
@@ -45,6 +64,7 @@ def failure(status: int, code: int, message: str, headers: dict[str, str] | None
     return response
 
 
+@alerting.before_request
 @api.before_request
 def _gate() -> Any:
     state = _state()
@@ -235,7 +255,17 @@ def inject_faults() -> Any:
         state.pending_faults = [
             Fault(int(f["status"]), f.get("retryAfter")) for f in body.get("failNext", [])
         ]
+        faults = _broadcasts().webhooks.faults
+        faults.drop_next = int(body.get("dropWebhooks", 0))
+        faults.duplicate = bool(body.get("duplicateWebhooks", False))
     return flask.jsonify({"ok": True})
+
+
+@control.get("/webhooks")
+def delivered_webhooks() -> Any:
+    webhooks = _broadcasts().webhooks
+    with webhooks.state.lock:
+        return flask.jsonify(list(webhooks.delivered))
 
 
 @control.get("/stats")
@@ -251,10 +281,129 @@ def stats() -> Any:
         )
 
 
-def create_app(state: EmulatorState) -> flask.Flask:
-    """The emulator's WSGI app over ``state``."""
+def create_app(state: EmulatorState, media_dir: Path) -> flask.Flask:
+    """The emulator's WSGI app over ``state``, with media files under ``media_dir``."""
     app = flask.Flask("cloudflare_stream_emulator")
     app.config["EMULATOR_STATE"] = state
-    app.register_blueprint(api)
-    app.register_blueprint(control)
+    app.config["BROADCASTS"] = Broadcasts(state, media_dir, Webhooks(state))
+    for blueprint in (api, alerting, control, media_callbacks, delivery):
+        app.register_blueprint(blueprint)
     return app
+
+
+@alerting.post("/destinations/webhooks")
+def create_notification_destination() -> Any:
+    body = flask.request.get_json(silent=True) or {}
+    url = body.get("url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return failure(400, 17000, "url must be an http(s) URL")
+    state = _state()
+    with state.lock:
+        state.notification_destination = {
+            "id": secrets.token_hex(16),
+            "name": str(body.get("name", "webhook")),
+            "url": url,
+            "secret": str(body.get("secret") or ""),
+        }
+        # The secret is never returned, as on Cloudflare.
+        return envelope({"id": state.notification_destination["id"]})
+
+
+@media_callbacks.post("/on_publish")
+def media_on_publish() -> Any:
+    accepted = _broadcasts().on_publish(flask.request.form.get("name", ""))
+    return ("", 200) if accepted else ("unknown or disabled stream key", 403)
+
+
+@media_callbacks.post("/on_publish_done")
+def media_on_publish_done() -> Any:
+    _broadcasts().on_publish_done(flask.request.form.get("name", ""))
+    return ("", 200)
+
+
+@media_callbacks.post("/on_record_done")
+def media_on_record_done() -> Any:
+    form = flask.request.form
+    _broadcasts().on_record_done(form.get("name", ""), form.get("path", ""))
+    return ("", 200)
+
+
+def _media_source(media_id: str) -> tuple[LiveInputRecord | None, VideoRecord | None]:
+    state = _state()
+    with state.lock:
+        live_input = state.live_inputs.get(media_id)
+        video = state.videos.get(media_id)
+        if live_input is not None and live_input.current_video:
+            video = state.videos.get(live_input.current_video)
+        if video is not None and live_input is None and video.state == "live-inprogress":
+            live_input = state.live_inputs.get(video.live_input or "")
+    return live_input, video
+
+
+def _media_dir_for(media_id: str) -> Path | None:
+    """Where the files of ``media_id`` (input or video uid) are served from right now."""
+    live_input, video = _media_source(media_id)
+    broadcasts = _broadcasts()
+    if video is not None and video.state == "ready" and video.uid == media_id:
+        return broadcasts.video_dir(video.uid)
+    if live_input is not None and live_input.status == "connected" and video is not None:
+        return broadcasts.live_playlist_dir(live_input)
+    return None
+
+
+@delivery.get("/<media_id>/manifest/video.m3u8")
+def manifest(media_id: str) -> Any:
+    directory = _media_dir_for(media_id)
+    if directory is None:
+        return (
+            ("Stream has not yet started", 204)
+            if media_id in _state().live_inputs
+            else ("Not found", 404)
+        )
+    playlist = directory / ("video.m3u8" if (directory / "video.m3u8").exists() else "index.m3u8")
+    if not playlist.exists():
+        return ("Stream has not yet started", 204)
+    return flask.send_file(playlist, mimetype="application/vnd.apple.mpegurl", max_age=0)
+
+
+@delivery.get("/<media_id>/manifest/<segment>")
+def segment(media_id: str, segment: str) -> Any:
+    directory = _media_dir_for(media_id)
+    if directory is None or not segment.endswith(".ts"):
+        return ("Not found", 404)
+    return flask.send_from_directory(directory, segment, mimetype="video/mp2t")
+
+
+@delivery.get("/<media_id>/thumbnails/thumbnail.jpg")
+def thumbnail(media_id: str) -> Any:
+    video = _state().videos.get(media_id)
+    if video is None or video.state != "ready":
+        return ("Not found", 404)
+    return flask.send_from_directory(_broadcasts().video_dir(media_id), "thumbnail.jpg")
+
+
+@delivery.get("/<media_id>/lifecycle")
+def lifecycle(media_id: str) -> Any:
+    live_input, video = _media_source(media_id)
+    if live_input is None and video is None:
+        return failure(404, 10003, "Not found")
+    live = bool(live_input and live_input.status == "connected")
+    if live_input is not None and live_input.uid == media_id:
+        return flask.jsonify(
+            {"isInput": True, "videoUID": video.uid if video else None, "live": live}
+        )
+    assert video is not None  # noqa: S101 - one of the two exists
+    return flask.jsonify(
+        {"isInput": False, "videoUID": video.uid, "live": video.state == "live-inprogress"}
+    )
+
+
+@delivery.get("/<media_id>/iframe")
+@delivery.get("/<media_id>/watch")
+def player(media_id: str) -> Any:
+    source = f"/{media_id}/manifest/video.m3u8"
+    return (
+        "<!doctype html><title>Stream player (emulator)</title>"
+        f'<video controls autoplay muted playsinline src="{source}" style="width:100%"></video>'
+        f'<p>HLS: <a href="{source}">{source}</a></p>'
+    )

@@ -29,6 +29,7 @@ class LiveInputRecord:
     created: str = field(default_factory=_now)
     modified: str = field(default_factory=_now)
     status: str | None = None
+    current_video: str | None = None
 
 
 @dataclass
@@ -43,6 +44,8 @@ class VideoRecord:
     allowed_origins: list[str] = field(default_factory=list)
     created: str = field(default_factory=_now)
     modified: str = field(default_factory=_now)
+    parts: list[str] = field(default_factory=list)
+    error_reason: str = ""
 
 
 @dataclass
@@ -63,6 +66,7 @@ class EmulatorState:
     live_inputs: dict[str, LiveInputRecord] = field(default_factory=dict)
     videos: dict[str, VideoRecord] = field(default_factory=dict)
     webhook: dict[str, str] | None = None
+    notification_destination: dict[str, str] | None = None
     latency_s: float = 0.0
     pending_faults: list[Fault] = field(default_factory=list)
     request_count: int = 0
@@ -80,6 +84,24 @@ class EmulatorState:
         with self.lock:
             self.live_inputs[record.uid] = record
         return record
+
+    def input_by_key(self, stream_key: str) -> LiveInputRecord | None:
+        with self.lock:
+            return next((r for r in self.live_inputs.values() if r.stream_key == stream_key), None)
+
+    def new_video(self, live_input: LiveInputRecord) -> VideoRecord:
+        stamp = datetime.now(UTC).strftime("%d %b %y %H:%M UTC")
+        name = f"{live_input.meta.get('name', live_input.uid)} {stamp}"
+        video = VideoRecord(
+            uid=_uid(),
+            live_input=live_input.uid,
+            meta={**live_input.meta, "name": name},
+            state="live-inprogress",
+            allowed_origins=list(live_input.recording.get("allowedOrigins") or []),
+        )
+        with self.lock:
+            self.videos[video.uid] = video
+        return video
 
     def live_input_json(self, record: LiveInputRecord) -> dict[str, Any]:
         return {
@@ -131,8 +153,10 @@ class EmulatorState:
             "status": {
                 "state": video.state,
                 "pctComplete": "100.000000" if video.state == "ready" else "0.000000",
-                "errorReasonCode": "",
-                "errorReasonText": "",
+                "errorReasonCode": video.error_reason,
+                "errorReasonText": "The recording could not be processed"
+                if video.error_reason
+                else "",
             },
             "allowedOrigins": video.allowed_origins,
             "requireSignedURLs": False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
@@ -37,7 +38,9 @@ def test_create_makes_live_input_and_stores_credentials_out_of_the_public_docume
     live_input = cloudflare.get(f"/live_inputs/{created['cloudflareId']}").json()["result"]
     assert live_input["meta"]["streamId"] == created["id"]
     assert live_input["recording"]["mode"] == "automatic"
-    assert live_input["recording"]["timeoutSeconds"] == 300
+    assert live_input["recording"]["timeoutSeconds"] == int(
+        os.environ["LS_RECORDING_TIMEOUT_SECONDS"]
+    )
     assert created["streamKey"] == live_input["rtmps"]["streamKey"]
     assert created["status"] == "scheduled"
     document = stored(db.collection("mvp_two_streams").document(created["id"]))

@@ -1,0 +1,338 @@
+"""The emulator's media side: nginx-rtmp ingest (RTMP in, live HLS out, FLV recordings),
+turned into Cloudflare-style videos by ffmpeg, with Cloudflare's two webhook systems.
+
+Lifecycle, as on Cloudflare: a publish on an input's stream key starts (or, within the input's
+``recording.timeoutSeconds`` after a disconnect, continues) a ``live-inprogress`` video; once the
+timeout passes without a reconnect the recording is processed and the video becomes ``ready``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from emulators.cloudflare_stream.state import EmulatorState, LiveInputRecord, VideoRecord
+
+log = logging.getLogger(__name__)
+
+# Cloudflare does not document the platform default for timeoutSeconds=0; locally, be quick.
+PLATFORM_DEFAULT_TIMEOUT_S = 5.0
+RECORD_FILE_WAIT_S = 15.0
+
+
+def nginx_config(media_dir: Path, rtmp_port: int, callback_base: str) -> str:
+    """An nginx.conf for RTMP ingest on 127.0.0.1 with HLS and recording into ``media_dir``."""
+    # Started as root, nginx would hand its workers to `nobody`, who cannot enter private
+    # temporary directories; keep them as the user who started the stack.
+    user = "user root root;" if os.geteuid() == 0 else ""
+    return f"""
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+{user}
+worker_processes 1;
+error_log {media_dir}/nginx-error.log info;
+pid {media_dir}/nginx.pid;
+events {{ worker_connections 256; }}
+rtmp {{
+  server {{
+    listen 127.0.0.1:{rtmp_port};
+    chunk_size 4096;
+    application live {{
+      live on;
+      hls on;
+      hls_path {media_dir}/hls;
+      hls_nested on;
+      hls_fragment 1s;
+      hls_playlist_length 10s;
+      record all;
+      record_path {media_dir}/rec;
+      record_unique on;
+      on_publish {callback_base}/on_publish;
+      on_publish_done {callback_base}/on_publish_done;
+      on_record_done {callback_base}/on_record_done;
+    }}
+  }}
+}}
+"""
+
+
+def prepare_media_dir(media_dir: Path) -> None:
+    """Directories nginx's unprivileged workers can write to."""
+    for sub in ("hls", "rec", "videos"):
+        path = media_dir / sub
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o777)
+
+
+def sign_stream_webhook(secret: str, body: bytes, at: int) -> str:
+    """Cloudflare's ``Webhook-Signature`` header value for ``body`` sent at unix time ``at``."""
+    digest = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"time={at},sig1={digest}"
+
+
+@dataclass
+class WebhookFaults:
+    drop_next: int = 0
+    duplicate: bool = False
+
+
+@dataclass
+class Webhooks:
+    """Delivers the Stream webhook (HMAC-signed) and live-input notifications (shared secret)."""
+
+    state: EmulatorState
+    faults: WebhookFaults = field(default_factory=WebhookFaults)
+    delivered: list[dict[str, Any]] = field(default_factory=list)
+
+    def video_event(self, video: VideoRecord) -> None:
+        subscription = self.state.webhook
+        if subscription is None:
+            return
+        body = json.dumps(self.state.video_json(video)).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "Webhook-Signature": sign_stream_webhook(
+                subscription["secret"], body, int(time.time())
+            ),
+        }
+        self._send("stream", subscription["notificationUrl"], body, headers)
+
+    def live_input_event(self, live_input: LiveInputRecord, event_type: str, **extra: Any) -> None:
+        destination = self.state.notification_destination
+        if destination is None:
+            return
+        updated_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        data = {
+            "notification_name": "Stream Live Input",
+            "input_id": live_input.uid,
+            "event_type": event_type,
+            "updated_at": updated_at,
+            **extra,
+        }
+        payload = {
+            "name": destination.get("name", "Stream Live Input"),
+            "text": f"Notification type: Stream Live Input\nInput ID: {live_input.uid}\n"
+            f"Event type: {event_type}\nUpdated at: {updated_at}",
+            "data": data,
+            "ts": int(time.time()),
+        }
+        headers = {"Content-Type": "application/json"}
+        if destination.get("secret"):
+            headers["cf-webhook-auth"] = destination["secret"]
+        self._send("notification", destination["url"], json.dumps(payload).encode(), headers)
+
+    def _send(self, kind: str, url: str, body: bytes, headers: dict[str, str]) -> None:
+        with self.state.lock:
+            if self.faults.drop_next > 0:
+                self.faults.drop_next -= 1
+                self.delivered.append({"kind": kind, "url": url, "dropped": True})
+                return
+            copies = 2 if self.faults.duplicate else 1
+        threading.Thread(
+            target=self._deliver, args=(kind, url, body, headers, copies), daemon=True
+        ).start()
+
+    def _deliver(
+        self, kind: str, url: str, body: bytes, headers: dict[str, str], copies: int
+    ) -> None:
+        for _ in range(copies):
+            try:
+                status = httpx.post(url, content=body, headers=headers, timeout=10).status_code
+            except httpx.HTTPError as exc:
+                status = None
+                log.warning("webhook to %s failed: %s", url, exc)
+            with self.state.lock:
+                self.delivered.append({"kind": kind, "url": url, "status": status})
+
+
+@dataclass
+class Broadcasts:
+    """Turns nginx-rtmp callbacks into Cloudflare live-input and video state."""
+
+    state: EmulatorState
+    media_dir: Path
+    webhooks: Webhooks
+    _timers: dict[str, threading.Timer] = field(default_factory=dict)
+
+    def on_publish(self, stream_key: str) -> bool:
+        with self.state.lock:
+            live_input = self.state.input_by_key(stream_key)
+            if live_input is None or not live_input.enabled:
+                return False
+            timer = self._timers.pop(live_input.uid, None)
+            if timer is not None:
+                timer.cancel()
+            live_input.status = "connected"
+            current = self.state.videos.get(live_input.current_video or "")
+            if live_input.recording.get("mode") == "automatic" and current is None:
+                current = self.state.new_video(live_input)
+                live_input.current_video = current.uid
+        self.webhooks.live_input_event(live_input, "live_input.connected")
+        return True
+
+    def on_publish_done(self, stream_key: str) -> None:
+        with self.state.lock:
+            live_input = self.state.input_by_key(stream_key)
+            if live_input is None:
+                return
+            live_input.status = "client_disconnect"
+            video_uid = live_input.current_video
+            timeout = float(live_input.recording.get("timeoutSeconds") or 0)
+        self.webhooks.live_input_event(live_input, "live_input.disconnected")
+        if video_uid is not None:
+            timer = threading.Timer(
+                timeout or PLATFORM_DEFAULT_TIMEOUT_S, self._finalize, (live_input.uid, video_uid)
+            )
+            timer.daemon = True
+            with self.state.lock:
+                self._timers[live_input.uid] = timer
+            timer.start()
+
+    def on_record_done(self, stream_key: str, path: str) -> None:
+        with self.state.lock:
+            live_input = self.state.input_by_key(stream_key)
+            video = self.state.videos.get(live_input.current_video or "") if live_input else None
+            if video is not None:
+                video.parts.append(path)
+
+    def live_playlist_dir(self, live_input: LiveInputRecord) -> Path:
+        return self.media_dir / "hls" / live_input.stream_key
+
+    def video_dir(self, video_uid: str) -> Path:
+        return self.media_dir / "videos" / video_uid
+
+    def _finalize(self, input_uid: str, video_uid: str) -> None:
+        with self.state.lock:
+            self._timers.pop(input_uid, None)
+            live_input = self.state.live_inputs.get(input_uid)
+            if live_input is not None and live_input.current_video == video_uid:
+                live_input.current_video = None
+            video = self.state.videos.get(video_uid)
+        if video is None:
+            return
+        self._set_state(video, "inprogress")
+        try:
+            self._transcode(video)
+        except (OSError, subprocess.CalledProcessError, ValueError) as exc:
+            log.error("processing video %s failed: %s", video_uid, exc)
+            with self.state.lock:
+                video.state = "error"
+                video.error_reason = "ERR_MALFORMED_VIDEO"
+        self.webhooks.video_event(video)
+
+    def _set_state(self, video: VideoRecord, state: str) -> None:
+        with self.state.lock:
+            video.state = state
+            video.modified = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+    def _transcode(self, video: VideoRecord) -> None:
+        parts = self._wait_for_parts(video)
+        out = self.video_dir(video.uid)
+        out.mkdir(parents=True, exist_ok=True)
+        listing = out / "parts.txt"
+        listing.write_text("".join(f"file '{p}'\n" for p in parts))
+        _run(
+            [
+                "ffmpeg",
+                "-y",
+                "-loglevel",
+                "error",
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+                str(listing),
+                "-c",
+                "copy",
+                str(out / "recording.mp4"),
+            ]
+        )
+        _run(
+            [
+                "ffmpeg",
+                "-y",
+                "-loglevel",
+                "error",
+                "-i",
+                str(out / "recording.mp4"),
+                "-c",
+                "copy",
+                "-f",
+                "hls",
+                "-hls_time",
+                "2",
+                "-hls_playlist_type",
+                "vod",
+                "-hls_segment_filename",
+                str(out / "seg_%03d.ts"),
+                str(out / "video.m3u8"),
+            ]
+        )
+        _run(
+            [
+                "ffmpeg",
+                "-y",
+                "-loglevel",
+                "error",
+                "-i",
+                str(out / "recording.mp4"),
+                "-frames:v",
+                "1",
+                str(out / "thumbnail.jpg"),
+            ]
+        )
+        duration = _probe_duration(out / "recording.mp4")
+        with self.state.lock:
+            video.duration = round(duration, 3)
+            video.size = (out / "recording.mp4").stat().st_size
+            video.ready_to_stream = True
+        self._set_state(video, "ready")
+
+    def _wait_for_parts(self, video: VideoRecord) -> list[str]:
+        deadline = time.monotonic() + RECORD_FILE_WAIT_S
+        while time.monotonic() < deadline:
+            with self.state.lock:
+                parts = [p for p in video.parts if Path(p).exists()]
+            if parts:
+                return parts
+            time.sleep(0.2)
+        raise ValueError(f"no recording file arrived for video {video.uid}")
+
+
+def _run(argv: list[str]) -> None:
+    if shutil.which(argv[0]) is None:
+        raise OSError(f"{argv[0]} is not installed")
+    subprocess.run(argv, check=True, capture_output=True, timeout=600)  # noqa: S603
+
+
+def _probe_duration(path: Path) -> float:
+    result = subprocess.run(  # noqa: S603
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",  # noqa: S607
+            "default=noprint_wrappers=1:nokey=1",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return float(result.stdout.strip())

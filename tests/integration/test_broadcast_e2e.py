@@ -1,0 +1,252 @@
+"""Real broadcasts: ffmpeg pushes RTMP into the media server behind the Cloudflare emulator."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from emulators.stack import LocalStack
+from tests.integration.conftest import Caller
+
+pytestmark = pytest.mark.emulator
+
+
+def push(rtmp_url: str, stream_key: str, seconds: float) -> subprocess.Popen[bytes]:
+    """Publish a synthetic test card with a tone, as OBS would (H.264 + AAC, 1 s GOP)."""
+    return subprocess.Popen(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            "-f",
+            "flv",
+            f"{rtmp_url}{stream_key}",
+        ],
+    )
+
+
+def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def videos_of(cloudflare: httpx.Client, input_uid: str) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = cloudflare.get(f"/live_inputs/{input_uid}/videos").json()[
+        "result"
+    ]
+    return result
+
+
+def ready_videos(cloudflare: httpx.Client, input_uid: str) -> list[dict[str, Any]]:
+    return [v for v in videos_of(cloudflare, input_uid) if v["status"]["state"] == "ready"]
+
+
+def test_broadcast_goes_live_over_hls_then_becomes_the_streams_recording(
+    api: httpx.Client, cloudflare: httpx.Client, callers: dict[str, Caller], stack: LocalStack
+) -> None:
+    owner = callers["owner"].bearer
+    stream = api.post("/api/streams", json={"title": "Service"}, headers=owner).json()
+    started = api.post(f"/api/streams/{stream['id']}/start", headers=owner).json()
+    input_uid = stream["cloudflareId"]
+    assert started["streamUrl"] == stack.rtmp_url
+
+    encoder = push(started["streamUrl"], started["streamKey"], seconds=8)
+    try:
+        lifecycle = wait_for(
+            lambda: (
+                (body := httpx.get(f"{stack.cloudflare_url}/{input_uid}/lifecycle").json())["live"]
+                and body
+            ),
+            20,
+            "the input to go live",
+        )
+        assert lifecycle["isInput"] is True and lifecycle["videoUID"]
+        live_input = cloudflare.get(f"/live_inputs/{input_uid}").json()["result"]
+        assert live_input["status"] == "connected"
+        assert videos_of(cloudflare, input_uid)[0]["status"]["state"] == "live-inprogress"
+        manifest_url = f"{stack.cloudflare_url}/{input_uid}/manifest/video.m3u8"
+        playlist = wait_for(
+            lambda: (
+                (r := httpx.get(manifest_url)).status_code == 200 and ".ts" in r.text and r.text
+            ),
+            20,
+            "a live HLS playlist with segments",
+        )
+        segment = next(line for line in playlist.splitlines() if line.endswith(".ts"))
+        probe = subprocess.run(
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name",
+                "-of",
+                "csv=p=0",
+                f"{stack.cloudflare_url}/{input_uid}/manifest/{segment}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert {"h264", "aac"} <= set(probe.stdout.split())
+    finally:
+        assert encoder.wait(timeout=60) == 0
+
+    stopped_live = cloudflare.get(f"/live_inputs/{input_uid}").json()["result"]
+    assert stopped_live["status"] == "client_disconnect"
+    video = wait_for(lambda: ready_videos(cloudflare, input_uid), 60, "the recording")[0]
+    assert video["readyToStream"] is True and video["liveInput"] == input_uid
+    assert 6 <= video["duration"] <= 10 and video["size"] > 0
+
+    stopped = api.post(f"/api/streams/{stream['id']}/stop", headers=owner).json()
+
+    assert stopped["recordingReady"] is True
+    assert stopped["recordingUrl"] == video["playback"]["hls"]
+    vod = httpx.get(stopped["recordingUrl"])
+    assert vod.status_code == 200 and "#EXT-X-ENDLIST" in vod.text
+    public = api.get(f"/api/streams/{stream['id']}").json()
+    assert public["videoId"] == video["uid"] and public["recordingThumbnail"]
+    assert httpx.get(public["recordingThumbnail"]).headers["content-type"] == "image/jpeg"
+
+
+def test_reconnect_within_timeout_continues_and_after_it_starts_a_new_video(
+    api: httpx.Client, cloudflare: httpx.Client, callers: dict[str, Caller], stack: LocalStack
+) -> None:
+    owner = callers["owner"].bearer
+    stream = api.post("/api/streams", json={"title": "Flaky wifi"}, headers=owner).json()
+    input_uid = stream["cloudflareId"]
+
+    for gap_s in (1.0, 6.0):  # timeoutSeconds is 3 on the local stack
+        assert push(stack.rtmp_url, stream["streamKey"], seconds=3).wait(timeout=60) == 0
+        time.sleep(gap_s)
+    assert push(stack.rtmp_url, stream["streamKey"], seconds=3).wait(timeout=60) == 0
+
+    videos = wait_for(
+        lambda: len(r := ready_videos(cloudflare, input_uid)) == 2 and r, 60, "two recordings"
+    )
+    durations = sorted(v["duration"] for v in videos)
+    assert durations[0] >= 2.5 and durations[1] >= 5  # the first two pushes form one recording
+
+
+def test_unknown_stream_key_is_refused_by_the_media_server(stack: LocalStack) -> None:
+    assert push(stack.rtmp_url, "not-a-key", seconds=2).wait(timeout=60) != 0
+
+
+class Receiver:
+    """A local HTTP endpoint standing in for our webhook URL."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        received = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    hook = Receiver()
+    yield hook
+    hook.server.shutdown()
+
+
+def test_webhooks_are_signed_like_cloudflares(
+    api: httpx.Client,
+    cloudflare: httpx.Client,
+    callers: dict[str, Caller],
+    stack: LocalStack,
+    receiver: Receiver,
+) -> None:
+    secret = cloudflare.put("/webhook", json={"notificationUrl": receiver.url}).json()["result"][
+        "secret"
+    ]
+    alerting = httpx.post(
+        f"{stack.cloudflare_url}/client/v4/accounts/local-account/alerting/v3/destinations/webhooks",
+        json={"name": "live", "url": receiver.url, "secret": "shared-secret"},
+        headers=cloudflare.headers,
+    )
+    assert alerting.status_code == 200 and "secret" not in alerting.text
+    stream = api.post(
+        "/api/streams", json={"title": "Hooks"}, headers=callers["owner"].bearer
+    ).json()
+
+    assert push(stack.rtmp_url, stream["streamKey"], seconds=3).wait(timeout=60) == 0
+    wait_for(lambda: ready_videos(cloudflare, stream["cloudflareId"]), 60, "the recording")
+    wait_for(
+        lambda: any(b"readyToStream" in body for _, body in receiver.requests),
+        20,
+        "the video webhook",
+    )
+
+    events = [
+        json.loads(body) for headers, body in receiver.requests if "cf-webhook-auth" in headers
+    ]
+    assert [e["data"]["event_type"] for e in events] == [
+        "live_input.connected",
+        "live_input.disconnected",
+    ]
+    assert all(
+        h["cf-webhook-auth"] == "shared-secret"
+        for h, _ in receiver.requests
+        if "cf-webhook-auth" in h
+    )
+    headers, body = next((h, b) for h, b in receiver.requests if "webhook-signature" in h)
+    fields = dict(part.split("=", 1) for part in headers["webhook-signature"].split(","))
+    expected = hmac.new(secret.encode(), f"{fields['time']}.".encode() + body, hashlib.sha256)
+    assert hmac.compare_digest(fields["sig1"], expected.hexdigest())
+    video = json.loads(body)
+    assert video["status"]["state"] == "ready" and video["liveInput"] == stream["cloudflareId"]
+    cloudflare.delete("/webhook")
