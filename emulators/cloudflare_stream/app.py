@@ -95,24 +95,14 @@ def create_live_input() -> Any:
     if not isinstance(body, dict):
         return failure(400, 10005, "Invalid request body")
     record = state.new_live_input(body)
-    return envelope(state.live_input_json(record), 201)
+    return envelope(state.live_input_json(record))
 
 
 @api.get("/live_inputs")
 def list_live_inputs() -> Any:
     state = _state()
     with state.lock:
-        rows = [
-            {
-                "uid": r.uid,
-                "created": r.created,
-                "modified": r.modified,
-                "meta": r.meta,
-                "deleteRecordingAfterDays": r.delete_recording_after_days,
-                "enabled": r.enabled,
-            }
-            for r in state.live_inputs.values()
-        ]
+        rows = [state.live_input_row(r) for r in state.live_inputs.values()]
     return envelope({"liveInputs": rows, "range": len(rows), "total": len(rows)})
 
 
@@ -165,6 +155,7 @@ def list_input_videos(uid: str) -> Any:
 
 
 @api.get("")
+@api.get("/")
 def list_videos() -> Any:
     state = _state()
     args = flask.request.args

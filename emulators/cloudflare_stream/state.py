@@ -103,15 +103,23 @@ class EmulatorState:
             self.videos[video.uid] = video
         return video
 
-    def live_input_json(self, record: LiveInputRecord) -> dict[str, Any]:
-        return {
+    def live_input_row(self, record: LiveInputRecord) -> dict[str, Any]:
+        """The fields a list of live inputs carries (no credentials, as on Cloudflare)."""
+        row: dict[str, Any] = {
             "uid": record.uid,
             "created": record.created,
             "modified": record.modified,
             "meta": record.meta,
-            "deleteRecordingAfterDays": record.delete_recording_after_days,
-            "recording": record.recording,
             "enabled": record.enabled,
+        }
+        if record.delete_recording_after_days is not None:
+            row["deleteRecordingAfterDays"] = record.delete_recording_after_days
+        return row
+
+    def live_input_json(self, record: LiveInputRecord) -> dict[str, Any]:
+        return {
+            **self.live_input_row(record),
+            "recording": record.recording,
             "status": record.status,
             "rtmps": {"url": self.rtmp_base, "streamKey": record.stream_key},
             "rtmpsPlayback": {"url": self.rtmp_base, "streamKey": f"play{record.stream_key}"},
@@ -131,7 +139,7 @@ class EmulatorState:
 
     def video_json(self, video: VideoRecord) -> dict[str, Any]:
         base = f"{self.public_base}/{video.uid}"
-        return {
+        fields = {
             "uid": video.uid,
             "creator": None,
             "meta": video.meta,
@@ -166,6 +174,8 @@ class EmulatorState:
             "uploadExpiry": None,
             "watermark": None,
         }
+        # Cloudflare omits unset optional fields; the schema does not allow them as null.
+        return {key: value for key, value in fields.items() if value is not None}
 
 
 def recording_settings(raw: Any) -> dict[str, Any]:
@@ -174,9 +184,10 @@ def recording_settings(raw: Any) -> dict[str, Any]:
         "mode": "off",
         "timeoutSeconds": 0,
         "requireSignedURLs": False,
-        "allowedOrigins": None,
+        "allowedOrigins": [],
         "hideLiveViewerCount": False,
     }
     if isinstance(raw, dict):
         settings.update({k: v for k, v in raw.items() if k in settings})
+    settings["allowedOrigins"] = settings["allowedOrigins"] or []
     return settings

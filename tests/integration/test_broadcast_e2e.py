@@ -250,3 +250,41 @@ def test_webhooks_are_signed_like_cloudflares(
     video = json.loads(body)
     assert video["status"]["state"] == "ready" and video["liveInput"] == stream["cloudflareId"]
     cloudflare.delete("/webhook")
+
+
+def test_injected_webhook_faults_drop_and_duplicate_deliveries(
+    api: httpx.Client,
+    cloudflare: httpx.Client,
+    callers: dict[str, Caller],
+    stack: LocalStack,
+    receiver: Receiver,
+    inject_faults: Any,
+) -> None:
+    cloudflare.put("/webhook", json={"notificationUrl": receiver.url})
+    httpx.post(
+        f"{stack.cloudflare_url}/client/v4/accounts/local-account/alerting/v3/destinations/webhooks",
+        json={"name": "live", "url": receiver.url, "secret": "s"},
+        headers=cloudflare.headers,
+    )
+    httpx.post(
+        f"{stack.cloudflare_url}/__emulator/faults",
+        json={"dropWebhooks": 1, "duplicateWebhooks": True},
+    ).raise_for_status()
+    stream = api.post(
+        "/api/streams", json={"title": "Faults"}, headers=callers["owner"].bearer
+    ).json()
+
+    assert push(stack.rtmp_url, stream["streamKey"], seconds=2).wait(timeout=60) == 0
+    wait_for(
+        lambda: sum(b"readyToStream" in body for _, body in receiver.requests) == 2,
+        60,
+        "the duplicated video webhook",
+    )
+
+    events = [
+        json.loads(b)["data"]["event_type"] for h, b in receiver.requests if "cf-webhook-auth" in h
+    ]
+    assert events == ["live_input.disconnected", "live_input.disconnected"]
+    videos = [b for h, b in receiver.requests if "webhook-signature" in h]
+    assert len(videos) == 2 and videos[0] == videos[1]
+    cloudflare.delete("/webhook")
