@@ -6,7 +6,7 @@ PYTHON ?= $(shell scripts/find-python)
 
 .PHONY: install run test test-fast lint typecheck check bench clean
 
-install: $(VENV)/.installed emulators/node_modules/.installed .local/system-deps
+install: $(VENV)/.installed emulators/node_modules/.installed .local/system-deps .local/tasks-emulator/.installed
 
 .local/system-deps: scripts/install-system-deps
 	scripts/install-system-deps
@@ -16,6 +16,13 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# The Cloud Tasks emulator pins its own gRPC/protobuf versions: it gets a virtualenv of its own.
+.local/tasks-emulator/.installed:
+	mkdir -p .local
+	test -x .local/tasks-emulator/bin/python || $(PYTHON) -m venv .local/tasks-emulator
+	.local/tasks-emulator/bin/pip install -q gcloud-tasks-emulator==0.6.2
 	touch $@
 
 emulators/node_modules/.installed: emulators/package.json emulators/package-lock.json .local/system-deps

@@ -8,8 +8,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import firebase_admin
-from google.cloud import firestore
+import grpc
+from google.cloud import firestore, tasks_v2
+from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
+from common.adapters.cloud_tasks import CloudTasksQueue
 from common.adapters.cloudflare.client import (
     CloudflareStreamClient,
     CloudflareStreamProvider,
@@ -25,8 +28,12 @@ from common.ports import (
     StreamProvider,
     StreamRepository,
     SystemClock,
+    TaskQueue,
 )
+from common.services.recordings import MonitorPolicy, RecordingService
 from common.services.streams import StreamPolicy, StreamService
+from common.services.tools import StreamTools
+from common.services.webhooks import WebhookSecrets, WebhookService
 from common.settings import Settings, get_settings
 
 
@@ -37,6 +44,9 @@ class Services:
     settings: Settings
     auth: Authenticator
     streams: StreamService
+    recordings: RecordingService
+    webhooks: WebhookService
+    tools: StreamTools
 
 
 def build_services(
@@ -47,6 +57,7 @@ def build_services(
     provider: StreamProvider | None = None,
     auth: Authenticator | None = None,
     clock: Clock | None = None,
+    tasks: TaskQueue | None = None,
 ) -> Services:
     """Wire the services; anything not passed in is built for real from ``settings``."""
     if repo is None or memorials is None:
@@ -59,14 +70,63 @@ def build_services(
         allowed_origins=tuple(settings.allowed_origins),
         delete_recording_after_days=settings.delete_recording_after_days,
     )
+    clock = clock or SystemClock()
+    provider = provider or _cloudflare(settings)
+    recordings = RecordingService(
+        repo=repo,
+        provider=provider,
+        tasks=tasks or _cloud_tasks(settings, clock),
+        clock=clock,
+        policy=MonitorPolicy(
+            recording_checks=settings.recording_monitor_checks,
+            recording_interval_s=settings.recording_monitor_interval_s,
+            status_interval_s=settings.status_monitor_interval_s,
+        ),
+    )
     streams = StreamService(
         repo=repo,
         memorials=memorials,
-        provider=provider or _cloudflare(settings),
-        clock=clock or SystemClock(),
+        provider=provider,
+        clock=clock,
         policy=policy,
+        recordings=recordings,
     )
-    return Services(settings=settings, auth=auth or _firebase_auth(settings), streams=streams)
+    secrets = WebhookSecrets(
+        stream_signing=settings.cloudflare_webhook_secret,
+        notifications=settings.cloudflare_notification_secret,
+        tolerance_s=settings.webhook_tolerance_s,
+    )
+    return Services(
+        settings=settings,
+        auth=auth or _firebase_auth(settings),
+        streams=streams,
+        recordings=recordings,
+        webhooks=WebhookService(recordings, secrets, clock),
+        tools=StreamTools(
+            repo=repo,
+            memorials=memorials,
+            provider=provider,
+            recordings=recordings,
+            clock=clock,
+            policy=policy,
+        ),
+    )
+
+
+def _cloud_tasks(settings: Settings, clock: Clock) -> TaskQueue:
+    if settings.cloud_tasks_emulator_host:
+        channel = grpc.insecure_channel(settings.cloud_tasks_emulator_host)
+        client = tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
+    else:
+        client = tasks_v2.CloudTasksClient()
+    queue = client.queue_path(settings.gcp_project, settings.tasks_location, settings.tasks_queue)
+    return CloudTasksQueue(
+        client,
+        queue,
+        settings.tasks_target_base_url,
+        settings.task_auth_token.get_secret_value(),
+        clock,
+    )
 
 
 def _firestore(settings: Settings) -> tuple[StreamRepository, MemorialDirectory]:

@@ -17,10 +17,18 @@ from typing import Any, TypeVar
 import flask
 from pydantic import BaseModel, ValidationError
 
+from common.adapters.cloud_tasks import TASK_AUTH_HEADER
 from common.bootstrap import Services, get_services
-from common.errors import AppError, InvalidArgumentError, NotFoundError
+from common.errors import (
+    AppError,
+    ErrorCode,
+    InvalidArgumentError,
+    NotFoundError,
+    UnavailableError,
+)
 from common.models.domain import User
 from common.ports import RequestCredentials
+from common.signatures import verify_shared_secret
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +83,26 @@ class Ctx:
     def param(self, name: str) -> str:
         return self.params[name]
 
+    def header(self, name: str) -> str | None:
+        return self.request.headers.get(name)
+
+    @property
+    def raw_body(self) -> bytes:
+        """The exact bytes received (signatures are computed over them)."""
+        raw = self.request.get_data(cache=True)
+        if len(raw) > MAX_BODY_BYTES:
+            raise InvalidArgumentError(
+                "Request body too large", details={"maxBytes": MAX_BODY_BYTES}
+            )
+        return raw
+
     @property
     def path(self) -> str:
         return self.request.path
 
     def body(self, model: type[ModelT]) -> ModelT:
         """The JSON body validated as ``model``; any problem is a 400 with the field errors."""
-        raw = self.request.get_data(cache=True)
-        if len(raw) > MAX_BODY_BYTES:
-            raise InvalidArgumentError(
-                "Request body too large", details={"maxBytes": MAX_BODY_BYTES}
-            )
+        raw = self.raw_body
         try:
             payload = json.loads(raw) if raw.strip() else {}
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -216,3 +233,48 @@ def _match(routes: Sequence[Route], path: str) -> dict[str, str]:
         if params is not None:
             return params
     raise NotFoundError(f"No endpoint at {path}")
+
+
+# Cloud Tasks retries any non-2xx answer; 429 and 503 with Retry-After shape its backoff.
+_TASK_RETRYABLE = frozenset(
+    {ErrorCode.UNAVAILABLE, ErrorCode.RESOURCE_EXHAUSTED, ErrorCode.CONFLICT}
+)
+
+
+def task_endpoint(
+    routes: Iterable[str],
+) -> Callable[[Handler], Callable[[flask.Request], flask.Response]]:
+    """Like ``http_endpoint`` for Cloud Tasks targets: authenticated by the task token, and
+    permanent failures acknowledged (2xx, logged) so the queue does not retry them forever."""
+    compiled = [Route(r) for r in routes]
+
+    def decorate(handler: Handler) -> Callable[[flask.Request], flask.Response]:
+        @functools.wraps(handler)
+        def function(request: flask.Request) -> flask.Response:
+            task = request.headers.get("X-CloudTasks-TaskName", "")
+            try:
+                params = _match(compiled, request.path)
+                services = get_services()
+                expected = services.settings.task_auth_token.get_secret_value()
+                verify_shared_secret(
+                    request.headers.get(TASK_AUTH_HEADER), expected, TASK_AUTH_HEADER
+                )
+                return render(handler(Ctx(request, params, services)))
+            except AppError as error:
+                if error.code == ErrorCode.UNAUTHENTICATED:
+                    return error_response(error)
+                if error.code in _TASK_RETRYABLE:
+                    log.warning("task %s will be retried: %s", task, error.message)
+                    retry = UnavailableError(error.message, retry_after_s=error.retry_after_s or 5)
+                    return error_response(error if error.http_status == 429 else retry)
+                log.error("task %s failed permanently: %s", task, error.message)
+                return json_response(
+                    {"acknowledged": True, "error": error.message, "code": str(error.code)}
+                )
+            except Exception:
+                log.exception("task %s crashed", task)
+                return json_response({"error": "Internal error", "code": "internal"}, 500)
+
+        return function
+
+    return decorate

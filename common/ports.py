@@ -76,6 +76,16 @@ class StreamProvider(Protocol):
         """Every video recorded from the input, oldest first."""
         ...
 
+    def set_input_allowed_origins(
+        self, uid: str, origins: tuple[str, ...], recording_timeout_seconds: int
+    ) -> tuple[str, ...]:
+        """Apply ``origins`` to the input's recording settings; returns what was stored."""
+        ...
+
+    def set_video_allowed_origins(self, video_uid: str, origins: tuple[str, ...]) -> None:
+        """Apply ``origins`` to one existing recording."""
+        ...
+
 
 @dataclass(frozen=True)
 class StreamQuery:
@@ -138,12 +148,37 @@ class StreamRepository(Protocol):
         """Streams matching ``query``, newest first."""
         ...
 
+    def find_by_live_input(self, live_input_uid: str) -> Stream | None:
+        """The stream whose Cloudflare live input is ``live_input_uid``, if any."""
+        ...
+
     def list_by_memorial(self, memorial_id: str, *, visible_only: bool) -> list[Stream]:
         """All streams of a memorial, newest first."""
         ...
 
     def set_display_orders(self, orders: dict[str, int], updated_at: datetime) -> None:
         """Set ``display_order`` of several streams in one atomic write."""
+        ...
+
+
+@dataclass(frozen=True)
+class ScheduledTask:
+    """An HTTP call to one of our task endpoints, to run after ``delay_s`` seconds.
+
+    ``name`` is deterministic so that enqueueing the same check twice is harmless.
+    """
+
+    name: str
+    path: str
+    payload: dict[str, object]
+    delay_s: float = 0
+
+
+class TaskQueue(Protocol):
+    """Delayed, retried delivery of task calls (Cloud Tasks in production)."""
+
+    def enqueue(self, task: ScheduledTask) -> bool:
+        """Schedule ``task``; ``False`` when a task of that name already exists."""
         ...
 
 

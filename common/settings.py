@@ -30,6 +30,22 @@ class Settings(BaseSettings):
     cloudflare_read_timeout_s: float = 15.0
     cloudflare_max_retries: int = Field(default=2, ge=0, le=5)
 
+    # Webhooks: the Stream webhook's signing secret (from PUT /stream/webhook) and the
+    # shared secret of the Notifications destination for live-input events.
+    cloudflare_webhook_secret: SecretStr | None = None
+    cloudflare_notification_secret: SecretStr | None = None
+    webhook_tolerance_s: int = Field(default=300, ge=30, le=3600)
+
+    # Cloud Tasks: the queue of the recording and status monitors, and where tasks call back.
+    cloud_tasks_emulator_host: str | None = None
+    tasks_location: str = "us-central1"
+    tasks_queue: str = "recording-monitor"
+    tasks_target_base_url: str = "http://127.0.0.1:5000"
+    task_auth_token: SecretStr = SecretStr("local-task-token")
+    recording_monitor_checks: int = Field(default=20, ge=1, le=200)
+    recording_monitor_interval_s: float = Field(default=30, ge=0.1, le=3600)
+    status_monitor_interval_s: float = Field(default=60, ge=0.1, le=3600)
+
     # A reconnect within this window continues the same recording (anchors §3.4: church Wi-Fi).
     recording_timeout_seconds: int = Field(default=300, ge=0, le=3600)
     # Memorial recordings are meant to stay: no automatic deletion unless configured.

@@ -32,6 +32,12 @@ def load_rewrites(config_path: Path = ROOT / "firebase.json") -> list[tuple[str,
     ]
 
 
+def load_event_functions(manifest_path: Path = ROOT / "infra" / "functions.json") -> list[str]:
+    """Names of the functions triggered by Firestore events (served at ``/__events/{name}``)."""
+    manifest = json.loads(manifest_path.read_text())
+    return [f["name"] for f in manifest["functions"] if "firestore" in f["trigger"]]
+
+
 def glob_to_regex(glob: str) -> re.Pattern[str]:
     """Hosting globs: ``**`` spans segments, ``*`` stays within one."""
     pattern = re.escape(glob).replace(r"\*\*", ".*").replace(r"\*", "[^/]+")
@@ -41,13 +47,16 @@ def glob_to_regex(glob: str) -> re.Pattern[str]:
 class HostingGateway:
     """WSGI app that dispatches by rewrite rule to one functions-framework app per function."""
 
-    def __init__(self, rewrites: list[tuple[str, str]]) -> None:
-        self._rules = [(glob_to_regex(source), target) for source, target in rewrites]
+    def __init__(self, rewrites: list[tuple[str, str]], event_functions: list[str]) -> None:
+        events = [(f"/__events/{name}", name) for name in event_functions]
+        self._rules = [(glob_to_regex(source), target) for source, target in rewrites + events]
         self._apps: dict[str, WsgiApp] = {
             target: functions_framework.create_app(  # type: ignore[no-untyped-call]
-                target=target, source=str(FUNCTIONS_SOURCE)
+                target=target,
+                source=str(FUNCTIONS_SOURCE),
+                signature_type="cloudevent" if target in event_functions else "http",
             )
-            for target in dict.fromkeys(t for _, t in rewrites)
+            for target in dict.fromkeys(t for _, t in rewrites + events)
         }
 
     def target_for(self, path: str) -> str | None:
@@ -58,6 +67,8 @@ class HostingGateway:
         if target is None:
             body = json.dumps({"error": "Not found", "code": "not-found"})
             return Response(body, 404, mimetype="application/json")(environ, start_response)
+        if environ.get("PATH_INFO", "").startswith("/__events/"):
+            environ = {**environ, "PATH_INFO": "/"}
         return self._apps[target](environ, start_response)
 
 
@@ -65,7 +76,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args()
-    run_simple("127.0.0.1", args.port, HostingGateway(load_rewrites()), threaded=True)
+    gateway = HostingGateway(load_rewrites(), load_event_functions())
+    run_simple("127.0.0.1", args.port, gateway, threaded=True)
 
 
 if __name__ == "__main__":

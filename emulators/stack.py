@@ -18,6 +18,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from emulators.cloudflare_stream.media import nginx_config, prepare_media_dir
 
@@ -29,6 +30,9 @@ FIRESTORE_BIN = Path(
 FIREBASE_CLI = ROOT / "emulators" / "node_modules" / ".bin" / "firebase"
 ACCOUNT_ID = "local-account"
 API_TOKEN = "local-dev-token"  # noqa: S105 - the emulator's fixed local token
+TASK_TOKEN = "local-task-token"  # noqa: S105 - local only
+NOTIFICATION_SECRET = "local-notification-secret"  # noqa: S105 - local only
+TASKS_EMULATOR = ROOT / ".local" / "tasks-emulator" / "bin" / "gcloud-tasks-emulator"
 
 
 def free_port() -> int:
@@ -46,10 +50,11 @@ class Ports:
     cloudflare: int = 8788
     gateway: int = 5000
     rtmp: int = 1935
+    tasks: int = 8123
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(*(free_port() for _ in range(7)))
+        return cls(*(free_port() for _ in range(8)))
 
 
 @dataclass
@@ -59,6 +64,7 @@ class LocalStack:
     ports: Ports
     workdir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    webhook_secret: str | None = None
 
     @property
     def gateway_url(self) -> str:
@@ -82,6 +88,15 @@ class LocalStack:
             "LS_CLOUDFLARE_API_TOKEN": API_TOKEN,
             # Locally a broadcast becomes a recording a few seconds after it ends.
             "LS_RECORDING_TIMEOUT_SECONDS": "3",
+            "LS_CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{self.ports.tasks}",
+            "LS_TASKS_TARGET_BASE_URL": self.gateway_url,
+            "LS_TASK_AUTH_TOKEN": TASK_TOKEN,
+            "LS_RECORDING_MONITOR_INTERVAL_S": "2",
+            "LS_STATUS_MONITOR_INTERVAL_S": "3",
+            "LS_CLOUDFLARE_NOTIFICATION_SECRET": NOTIFICATION_SECRET,
+            **(
+                {"LS_CLOUDFLARE_WEBHOOK_SECRET": self.webhook_secret} if self.webhook_secret else {}
+            ),
         }
 
     @property
@@ -108,8 +123,23 @@ class LocalStack:
             )
             _wait_http(f"{self.cloudflare_url}/__emulator/stats", self._alive("cloudflare"))
             self._start_media_server()
+            self._start_tasks()
+            self._subscribe_webhooks()
             self._start_python("gateway", "emulators.hosting_gateway", self.ports.gateway)
             _wait_http(f"{self.gateway_url}/api/streams/public", self._alive("gateway"))
+            self._spawn(
+                "events",
+                [
+                    sys.executable,
+                    "-m",
+                    "emulators.firestore_events",
+                    "--project",
+                    PROJECT_ID,
+                    "--target",
+                    f"{self.gateway_url}/__events/onstreamwritten",
+                ],
+                self.env,
+            )
         except BaseException:
             self.stop()
             raise
@@ -199,6 +229,46 @@ class LocalStack:
     def _start_python(self, name: str, module: str, port: int, *args: str) -> None:
         self._spawn(name, [sys.executable, "-m", module, "--port", str(port), *args], self.env)
 
+    def _start_tasks(self) -> None:
+        if not TASKS_EMULATOR.exists():
+            raise RuntimeError("Cloud Tasks emulator missing: run `make install`")
+        self._spawn(
+            "tasks",
+            [
+                str(TASKS_EMULATOR),
+                "start",
+                "-p",
+                str(self.ports.tasks),
+                "-q",
+                "-r",
+                "10",
+                "-d",
+                f"projects/{PROJECT_ID}/locations/us-central1/queues/recording-monitor",
+            ],
+        )
+        _wait_tcp(self.ports.tasks, self._alive("tasks"))
+
+    def _subscribe_webhooks(self) -> None:
+        """Point both Cloudflare webhook systems at the gateway, as `infra/` does in production."""
+        api = f"{self.cloudflare_url}/client/v4/accounts/{ACCOUNT_ID}"
+        headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
+        subscription = _post_json(
+            f"{api}/stream/webhook",
+            {"notificationUrl": f"{self.gateway_url}/api/webhooks/cloudflare/recording"},
+            headers,
+            method="PUT",
+        )
+        self.webhook_secret = str(subscription["result"]["secret"])
+        _post_json(
+            f"{api}/alerting/v3/destinations/webhooks",
+            {
+                "name": "live-input",
+                "url": f"{self.gateway_url}/api/webhooks/cloudflare/live-input",
+                "secret": NOTIFICATION_SECRET,
+            },
+            headers,
+        )
+
     def _start_media_server(self) -> None:
         prepare_media_dir(self.media_dir)
         config = self.media_dir / "nginx.conf"
@@ -220,6 +290,17 @@ class LocalStack:
             ],
         )
         _wait_tcp(self.ports.rtmp, self._alive("media"))
+
+
+def _post_json(
+    url: str, body: dict[str, object], headers: dict[str, str], method: str = "POST"
+) -> dict[str, Any]:
+    request = urllib.request.Request(  # noqa: S310 - loopback only
+        url, data=json.dumps(body).encode(), headers=headers, method=method
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        result: dict[str, Any] = json.loads(response.read())
+    return result
 
 
 def _wait_tcp(port: int, process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
@@ -257,6 +338,7 @@ Local stack is up (logs in {stack.workdir}):
   API gateway (Hosting paths)  {stack.gateway_url}/api/streams
   Cloudflare Stream emulator   {stack.cloudflare_url}/client/v4
   RTMP ingest (OBS / ffmpeg)   {stack.rtmp_url}<streamKey>
+  Cloud Tasks emulator         127.0.0.1:{stack.ports.tasks}
   Firestore emulator           127.0.0.1:{stack.ports.firestore}
   Firebase Auth emulator       127.0.0.1:{stack.ports.auth}
 Ctrl-C stops everything.

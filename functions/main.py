@@ -8,10 +8,15 @@ served by the same functions (the MVP Two paths answer list calls with a bare ar
 from __future__ import annotations
 
 import functions_framework
+from cloudevents.http import CloudEvent
 
-from common.http import Ctx, Reply, http_endpoint
+from common.adapters.firestore.events import decode_stream_change
+from common.bootstrap import get_services
+from common.http import Ctx, Reply, http_endpoint, task_endpoint
 from common.models.api import (
     MemorialStreamsResponse,
+    MonitorTaskPayload,
+    MonitorTaskResult,
     Pagination,
     PublicListResponse,
     ReorderRequest,
@@ -131,3 +136,77 @@ def memorialstreams(ctx: Ctx) -> Reply:
 def memorialstreamstatus(ctx: Ctx) -> Reply:
     """GET the live / scheduled / completed streams of a memorial, for polling pages."""
     return ctx.services.streams.memorial_status(ctx.user, ctx.param("memorial_id"))
+
+
+@functions_framework.http
+@http_endpoint(("/api/webhooks/cloudflare/recording",), methods=("POST",))
+def cloudflarerecordingwebhook(ctx: Ctx) -> Reply:
+    """POST from Cloudflare's Stream webhook (signed): a recording is ready or failed."""
+    return ctx.services.webhooks.handle_video(ctx.header("Webhook-Signature"), ctx.raw_body)
+
+
+@functions_framework.http
+@http_endpoint(("/api/webhooks/cloudflare/live-input",), methods=("POST",))
+def cloudflareliveinputwebhook(ctx: Ctx) -> Reply:
+    """POST from Cloudflare Notifications: a live input connected, disconnected or errored."""
+    return ctx.services.webhooks.handle_live_input(ctx.header("cf-webhook-auth"), ctx.raw_body)
+
+
+@functions_framework.http
+@task_endpoint(("/api/tasks/monitor",))
+def runmonitorcheck(ctx: Ctx) -> Reply:
+    """POST from Cloud Tasks: one scheduled recording or status check."""
+    task = ctx.body(MonitorTaskPayload)
+    outcome = ctx.services.recordings.run_check(
+        task.kind, task.streamId, task.generation, task.attempt
+    )
+    return MonitorTaskResult(outcome=outcome)
+
+
+@functions_framework.http
+@http_endpoint(_both("/streams/{stream_id}/sync-recording"), methods=("POST",))
+def syncrecording(ctx: Ctx) -> Reply:
+    """POST fetches the stream's recordings from Cloudflare and attaches them now."""
+    return ctx.services.tools.sync_recording(ctx.user, ctx.param("stream_id"))
+
+
+@functions_framework.http
+@http_endpoint(_both("/streams/{stream_id}/sync-status"), methods=("POST",))
+def syncstatus(ctx: Ctx) -> Reply:
+    """POST aligns the stream's status with the live input's connection."""
+    return ctx.services.tools.sync_status(ctx.user, ctx.param("stream_id"))
+
+
+@functions_framework.http
+@http_endpoint(_both("/streams/{stream_id}/get-video-id"), methods=("POST", "GET"))
+def getvideoid(ctx: Ctx) -> Reply:
+    """POST lists the input's recordings and names the primary video id."""
+    return ctx.services.tools.get_video_id(ctx.user, ctx.param("stream_id"))
+
+
+@functions_framework.http
+@http_endpoint(_both("/streams/{stream_id}/configure-cors"), methods=("PUT", "POST"))
+def configurecors(ctx: Ctx) -> Reply:
+    """PUT applies the allowed origins to the live input and its existing recordings."""
+    return ctx.services.tools.configure_cors(ctx.user, ctx.param("stream_id"))
+
+
+@functions_framework.http
+@http_endpoint(_both("/streams/{stream_id}/fix-playback-url"), methods=("POST",))
+def fixplaybackurl(ctx: Ctx) -> Reply:
+    """POST rebuilds the live player URL and the recording's HLS URL."""
+    return ctx.services.tools.fix_playback_url(ctx.user, ctx.param("stream_id"))
+
+
+@functions_framework.http
+@http_endpoint(_both("/streams/{stream_id}/fix-status"), methods=("POST",))
+def fixstatus(ctx: Ctx) -> Reply:
+    """POST reconciles a stuck status (both ways) and the recordings."""
+    return ctx.services.tools.fix_status(ctx.user, ctx.param("stream_id"))
+
+
+@functions_framework.cloud_event
+def onstreamwritten(event: CloudEvent) -> None:
+    """Firestore ``document.v1.written`` on ``mvp_two_streams/{id}``: react to status changes."""
+    before, after = decode_stream_change(event.get_data() or {})
+    get_services().recordings.on_stream_written(before, after)

@@ -3,12 +3,14 @@ from __future__ import annotations
 import pytest
 
 from common.models.domain import Memorial, User
+from common.services.recordings import MonitorPolicy, RecordingService
 from common.services.streams import StreamPolicy, StreamService
 from tests.fakes import (
     FakeStreamProvider,
     FixedClock,
     InMemoryMemorialDirectory,
     InMemoryStreamRepository,
+    RecordingTaskQueue,
 )
 
 OWNER = User(uid="owner-uid", email="owner@example.com")
@@ -34,6 +36,9 @@ POLICY = StreamPolicy(
 )
 
 
+MONITOR_POLICY = MonitorPolicy(recording_checks=3, status_checks=5, status_grace_checks=2)
+
+
 class World:
     """A service over fakes, plus handles on the fakes."""
 
@@ -42,12 +47,21 @@ class World:
         self.memorials = InMemoryMemorialDirectory(MEMORIAL, PRIVATE_MEMORIAL)
         self.provider = FakeStreamProvider()
         self.clock = FixedClock()
+        self.tasks = RecordingTaskQueue()
+        self.recordings = RecordingService(
+            repo=self.repo,
+            provider=self.provider,
+            tasks=self.tasks,
+            clock=self.clock,
+            policy=MONITOR_POLICY,
+        )
         self.service = StreamService(
             repo=self.repo,
             memorials=self.memorials,
             provider=self.provider,
             clock=self.clock,
             policy=POLICY,
+            recordings=self.recordings,
         )
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from common.errors import InvalidArgumentError
-from common.models.domain import Stream, StreamCredentials, StreamStatus
+from common.models.domain import Stream, StreamCredentials, StreamIssue, StreamStatus
 
 _TITLE_MAX = 200
 _DESCRIPTION_MAX = 5000
@@ -85,6 +85,25 @@ class ReorderRequest(_Request):
         return ids
 
 
+class RecordingView(BaseModel):
+    """One recording of a stream, as the unified frontend's ``recordings[]`` reads it."""
+
+    id: str
+    cloudflareVideoId: str
+    sequenceNumber: int
+    state: str
+    recordingReady: bool
+    recordingUrl: str | None
+    dashUrl: str | None
+    thumbnailUrl: str | None
+    duration: float | None
+    size: int | None
+    createdAt: datetime | None
+
+
+RecordingStatus = Literal["none", "processing", "ready", "missing"]
+
+
 class StreamPublicView(BaseModel):
     """What anyone allowed to view a stream sees. No credentials, no user ids."""
 
@@ -122,6 +141,8 @@ class StreamPublicView(BaseModel):
     maxViewers: int | None
     duration: float | None
     thumbnailUrl: str | None
+    recordings: list[RecordingView]
+    recordingStatus: RecordingStatus
     createdAt: datetime
     updatedAt: datetime
 
@@ -135,12 +156,17 @@ class StreamManagerView(StreamPublicView):
 
     createdBy: str
     allowedUsers: list[str]
+    lastError: StreamIssue | None
 
     @classmethod
     def of(cls, stream: Stream) -> StreamManagerView:
         return cls.model_validate(
             _public_fields(stream)
-            | {"createdBy": stream.created_by, "allowedUsers": list(stream.allowed_users)}
+            | {
+                "createdBy": stream.created_by,
+                "allowedUsers": list(stream.allowed_users),
+                "lastError": stream.last_error,
+            }
         )
 
 
@@ -367,6 +393,48 @@ def _public_fields(stream: Stream) -> dict[str, object]:
         "maxViewers": stream.max_viewers,
         "duration": stream.duration,
         "thumbnailUrl": stream.thumbnail_url,
+        "recordings": [
+            RecordingView(
+                id=entry.video_uid,
+                cloudflareVideoId=entry.video_uid,
+                sequenceNumber=number,
+                state=entry.state,
+                recordingReady=entry.ready,
+                recordingUrl=entry.hls_url,
+                dashUrl=entry.dash_url,
+                thumbnailUrl=entry.thumbnail_url,
+                duration=entry.duration,
+                size=entry.size,
+                createdAt=entry.created,
+            )
+            for number, entry in enumerate(stream.recordings, start=1)
+        ],
+        "recordingStatus": recording_status(stream),
         "createdAt": stream.created_at,
         "updatedAt": stream.updated_at,
     }
+
+
+def recording_status(stream: Stream) -> RecordingStatus:
+    """Where the stream's recording stands, so pages never show "rendering" forever."""
+    if stream.recording_ready:
+        return "ready"
+    if stream.status != StreamStatus.COMPLETED:
+        return "none"
+    monitor = stream.recording_monitor
+    return "missing" if monitor is not None and monitor.state == "gave_up" else "processing"
+
+
+class MonitorTaskPayload(_Request):
+    """Body of a scheduled monitor check (sent by our own Cloud Tasks queue)."""
+
+    kind: Literal["recording", "status"]
+    streamId: str = Field(min_length=1)
+    generation: int
+    attempt: int = Field(ge=0)
+
+
+class MonitorTaskResult(BaseModel):
+    """Reply of a monitor check."""
+
+    outcome: str

@@ -60,6 +60,48 @@ class StreamCredentials(BaseModel):
     whip_url: SecretStr
 
 
+class RecordingEntry(BaseModel):
+    """One recording of a stream as we keep it (a broadcast or a late reconnect each make one)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    video_uid: str
+    state: str
+    ready: bool
+    hls_url: str | None = None
+    dash_url: str | None = None
+    thumbnail_url: str | None = None
+    duration: float | None = None
+    size: int | None = None
+    created: datetime | None = None
+    modified: datetime | None = None
+
+
+MonitorKind = Literal["recording", "status"]
+
+
+class MonitorState(BaseModel):
+    """Progress of a chain of scheduled checks; ``generation`` names one broadcast's chain."""
+
+    model_config = ConfigDict(frozen=True)
+
+    generation: int
+    next_attempt: int = 0
+    state: Literal["running", "done", "gave_up"] = "running"
+    checked_at: datetime | None = None
+    seen_connected: bool = False
+
+
+class StreamIssue(BaseModel):
+    """The last problem the platform reported for a stream (e.g. storage quota exhausted)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+    at: datetime
+
+
 class Stream(BaseModel):
     """A livestream of a memorial service, in canonical (unaliased) form."""
 
@@ -95,8 +137,16 @@ class Stream(BaseModel):
     max_viewers: int | None = None
     duration: float | None = None
     thumbnail_url: str | None = None
+    recordings: tuple[RecordingEntry, ...] = ()
+    recording_monitor: MonitorState | None = None
+    status_monitor: MonitorState | None = None
+    last_error: StreamIssue | None = None
+    live_event_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+
+    def monitor(self, kind: MonitorKind) -> MonitorState | None:
+        return self.recording_monitor if kind == "recording" else self.status_monitor
 
 
 LiveConnection = Literal["connected", "reconnecting", "disconnected", "unknown"]
@@ -148,6 +198,7 @@ class Recording(BaseModel):
     dash_url: str | None = None
     thumbnail_url: str | None = None
     created: datetime | None = None
+    modified: datetime | None = None
 
     @property
     def is_ready(self) -> bool:

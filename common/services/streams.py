@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 from common.access import Action, Permissions, can_manage_memorial, require, stream_permissions
 from common.errors import (
+    AppError,
     ConflictError,
-    InternalError,
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
-    ResourceExhaustedError,
     UnauthenticatedError,
     UnavailableError,
 )
@@ -38,7 +35,6 @@ from common.models.domain import (
     LiveInput,
     LiveInputSpec,
     Memorial,
-    Recording,
     Stream,
     StreamCredentials,
     StreamStatus,
@@ -49,13 +45,13 @@ from common.ports import (
     MemorialDirectory,
     ProviderError,
     ProviderNotFoundError,
-    ProviderRateLimitedError,
-    ProviderUnavailableError,
     StreamPage,
     StreamProvider,
     StreamQuery,
     StreamRepository,
 )
+from common.services.provider import provider_errors
+from common.services.recordings import RecordingService, has_recording_since
 
 log = logging.getLogger(__name__)
 
@@ -73,26 +69,6 @@ class StreamPolicy:
 def whip_endpoint(stream_id: str) -> str:
     """Our own WHIP URL for a stream: the provider's publish URL never reaches the browser."""
     return f"/api/streams/{stream_id}/whip"
-
-
-@contextmanager
-def provider_errors() -> Iterator[None]:
-    """Translate stream-provider failures into the app taxonomy."""
-    try:
-        yield
-    except ProviderNotFoundError as exc:
-        raise NotFoundError("The stream's Cloudflare live input no longer exists") from exc
-    except ProviderRateLimitedError as exc:
-        raise ResourceExhaustedError(
-            "Cloudflare rate limit reached; try again later", retry_after_s=exc.retry_after_s
-        ) from exc
-    except ProviderUnavailableError as exc:
-        raise UnavailableError(
-            "Cloudflare is temporarily unavailable; try again", retry_after_s=5
-        ) from exc
-    except ProviderError as exc:
-        log.error("stream provider refused a request: %s", exc)
-        raise InternalError("Unexpected answer from the video platform") from exc
 
 
 class MemorialCache:
@@ -115,12 +91,15 @@ class StreamService:
 
     def __init__(
         self,
+        *,
         repo: StreamRepository,
         memorials: MemorialDirectory,
         provider: StreamProvider,
         clock: Clock,
         policy: StreamPolicy,
+        recordings: RecordingService,
     ) -> None:
+        self._recordings = recordings
         self._repo = repo
         self._memorials = memorials
         self._provider = provider
@@ -292,6 +271,7 @@ class StreamService:
             )
 
         live = self._repo.update(stream.id, go_live)
+        self._recordings.start_monitor("status", live)
         assert live.cloudflare_id is not None  # noqa: S101 - set by _ensure_live_input
         publish = PublishCredentials(
             streamKey=credentials.stream_key.get_secret_value(),
@@ -308,15 +288,19 @@ class StreamService:
         )
 
     def stop(self, user: User | None, stream_id: str) -> StopResponse:
-        """End a live stream; the recording is attached now if Cloudflare already has it."""
+        """End a live stream; the recording is attached now if Cloudflare already has it.
+
+        Stopping a broadcast that already ended (Cloudflare reported the disconnect first) is
+        not an error: the reply describes where its recording stands.
+        """
         stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
-        if stream.status != StreamStatus.LIVE:
+        if stream.status not in (StreamStatus.LIVE, StreamStatus.COMPLETED):
             raise ConflictError("Stream is not currently live")
         now = self._clock.now()
 
         def end(current: Stream) -> Stream:
             if current.status != StreamStatus.LIVE:
-                raise ConflictError("Stream is not currently live")
+                return current
             return current.model_copy(
                 update={
                     "status": StreamStatus.COMPLETED,
@@ -327,18 +311,18 @@ class StreamService:
             )
 
         ended = self._repo.update(stream.id, end)
-        ready = self._ready_recording(ended)
-        if ready is not None:
-            found: Recording = ready
-            ended = self._repo.update(ended.id, lambda s: attach_recording(s, found, now))
+        ended = self._attach_recordings(ended)
+        ready = has_recording_since(ended, ended.actual_start_time)
+        if not ready:
+            self._recordings.start_monitor("recording", ended)
         return StopResponse(
             streamId=ended.id,
             status=ended.status,
-            recordingStatus="ready" if ended.recording_ready else "processing",
-            recordingReady=ended.recording_ready,
-            recordingUrl=ended.recording_url,
+            recordingStatus="ready" if ready else "processing",
+            recordingReady=ready,
+            recordingUrl=ended.recording_url if ready else None,
             message="Stream stopped and recording is ready"
-            if ended.recording_ready
+            if ready
             else "Stream stopped, recording will be available shortly",
         )
 
@@ -457,41 +441,16 @@ class StreamService:
             self._repo.save_credentials(stream.id, credentials)
         return stream, credentials
 
-    def _ready_recording(self, stream: Stream) -> Recording | None:
-        if not stream.cloudflare_id:
-            return None
+    def _attach_recordings(self, stream: Stream) -> Stream:
         try:
-            recordings = self._provider.list_recordings(stream.cloudflare_id)
-        except ProviderError as exc:
-            log.warning("recording check after stop failed: %s", exc)
-            return None
-        started = stream.actual_start_time
-        ready = [
-            r
-            for r in recordings
-            if r.is_ready and (started is None or r.created is None or r.created >= started)
-        ]
-        return ready[-1] if ready else None
+            updated, _ = self._recordings.reconcile(stream.id)
+        except AppError as exc:
+            log.warning("recording check after stop failed: %s", exc.message)
+            return stream
+        return updated
 
     def _iframe_url(self, live_input_uid: str) -> str:
         return f"{self._policy.delivery_base.rstrip('/')}/{live_input_uid}/iframe"
-
-
-def attach_recording(stream: Stream, recording: Recording, now: datetime) -> Stream:
-    """``stream`` with ``recording`` as its primary recording."""
-    return stream.model_copy(
-        update={
-            "recording_ready": True,
-            "video_id": recording.video_uid,
-            "recording_url": recording.hls_url,
-            "recording_dash_url": recording.dash_url,
-            "recording_thumbnail": recording.thumbnail_url,
-            "recording_duration": recording.duration,
-            "recording_size": recording.size,
-            "recording_updated_at": now,
-            "updated_at": now,
-        }
-    )
 
 
 def _view(stream: Stream, permissions: Permissions) -> StreamPublicView:

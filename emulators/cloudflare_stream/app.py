@@ -244,7 +244,8 @@ def inject_faults() -> Any:
     with state.lock:
         state.latency_s = float(body.get("latencyMs", 0)) / 1000
         state.pending_faults = [
-            Fault(int(f["status"]), f.get("retryAfter")) for f in body.get("failNext", [])
+            Fault(int(f["status"]), f.get("retryAfter"), f.get("method"), f.get("path"))
+            for f in body.get("failNext", [])
         ]
         faults = _broadcasts().webhooks.faults
         faults.drop_next = int(body.get("dropWebhooks", 0))

@@ -50,8 +50,17 @@ class VideoRecord:
 
 @dataclass
 class Fault:
+    """One injected failure, for the next request matching ``method`` and ``path_suffix``."""
+
     status: int
     retry_after_s: int | None = None
+    method: str | None = None
+    path_suffix: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and (
+            self.path_suffix is None or path.endswith(self.path_suffix)
+        )
 
 
 @dataclass

@@ -21,6 +21,7 @@ from common.models.domain import (
 from common.ports import (
     ProviderError,
     ProviderNotFoundError,
+    ScheduledTask,
     StreamPage,
     StreamQuery,
 )
@@ -100,6 +101,9 @@ class InMemoryStreamRepository:
         window = matches[query.offset : query.offset + query.limit + 1]
         return StreamPage(streams=window[: query.limit], has_more=len(window) > query.limit)
 
+    def find_by_live_input(self, live_input_uid: str) -> Stream | None:
+        return next((s for s in self.streams.values() if s.cloudflare_id == live_input_uid), None)
+
     def list_by_memorial(self, memorial_id: str, *, visible_only: bool) -> list[Stream]:
         query = StreamQuery(memorial_id=memorial_id, is_visible=True if visible_only else None)
         return self.find(query).streams
@@ -129,6 +133,7 @@ class FakeStreamProvider:
         self.recordings: dict[str, list[Recording]] = {}
         self.failures: dict[str, list[ProviderError]] = {}
         self.create_succeeds_before_failing = False
+        self.origins: dict[str, tuple[str, ...]] = {}
         self.calls: list[str] = []
         self._ids = itertools.count(1)
 
@@ -176,3 +181,29 @@ class FakeStreamProvider:
     def list_recordings(self, live_input_uid: str) -> list[Recording]:
         self._maybe_fail("list_recordings")
         return list(self.recordings.get(live_input_uid, []))
+
+    def set_input_allowed_origins(
+        self, uid: str, origins: tuple[str, ...], recording_timeout_seconds: int
+    ) -> tuple[str, ...]:
+        self._maybe_fail("set_input_allowed_origins")
+        if uid not in self.inputs:
+            raise ProviderNotFoundError(uid, status=404)
+        self.origins[uid] = origins
+        return origins
+
+    def set_video_allowed_origins(self, video_uid: str, origins: tuple[str, ...]) -> None:
+        self._maybe_fail("set_video_allowed_origins")
+        self.origins[video_uid] = origins
+
+
+class RecordingTaskQueue:
+    """``TaskQueue`` that keeps what was enqueued and refuses duplicate names."""
+
+    def __init__(self) -> None:
+        self.tasks: list[ScheduledTask] = []
+
+    def enqueue(self, task: ScheduledTask) -> bool:
+        if any(t.name == task.name for t in self.tasks):
+            return False
+        self.tasks.append(task)
+        return True

@@ -16,7 +16,7 @@ import pytest
 from firebase_admin import auth
 from google.cloud import firestore
 
-from emulators.stack import API_TOKEN, PROJECT_ID, LocalStack, Ports
+from emulators.stack import API_TOKEN, NOTIFICATION_SECRET, PROJECT_ID, LocalStack, Ports
 
 ROLES = ("owner", "memorial_owner", "funeral_director", "admin", "stranger", "helper")
 CLAIMS: dict[str, dict[str, Any]] = {
@@ -118,8 +118,17 @@ def cloudflare(stack: LocalStack) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def inject_faults(stack: LocalStack) -> Iterator[Any]:
-    def inject(*statuses: int, retry_after: int | None = None, latency_ms: int = 0) -> None:
-        faults = [{"status": s, "retryAfter": retry_after} for s in statuses]
+    def inject(
+        *statuses: int,
+        retry_after: int | None = None,
+        latency_ms: int = 0,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        faults = [
+            {"status": s, "retryAfter": retry_after, "method": method, "path": path}
+            for s in statuses
+        ]
         httpx.post(
             f"{stack.cloudflare_url}/__emulator/faults",
             json={"failNext": faults, "latencyMs": latency_ms},
@@ -127,3 +136,38 @@ def inject_faults(stack: LocalStack) -> Iterator[Any]:
 
     yield inject
     inject()
+
+
+@dataclass
+class WebhookRouting:
+    """Points Cloudflare's webhooks elsewhere for one test, then back at our functions."""
+
+    stack: LocalStack
+    cloudflare: httpx.Client
+
+    def stream_webhook_to(self, url: str) -> str:
+        """Re-point the Stream webhook; returns its (unchanged) signing secret."""
+        response = self.cloudflare.put("/webhook", json={"notificationUrl": url})
+        secret: str = response.json()["result"]["secret"]
+        return secret
+
+    def notifications_to(self, url: str, secret: str) -> None:
+        httpx.post(
+            f"{self.stack.cloudflare_url}/client/v4/accounts/local-account/alerting/v3/"
+            "destinations/webhooks",
+            json={"name": "live-input", "url": url, "secret": secret},
+            headers=self.cloudflare.headers,
+        ).raise_for_status()
+
+    def restore(self) -> None:
+        self.stream_webhook_to(f"{self.stack.gateway_url}/api/webhooks/cloudflare/recording")
+        self.notifications_to(
+            f"{self.stack.gateway_url}/api/webhooks/cloudflare/live-input", NOTIFICATION_SECRET
+        )
+
+
+@pytest.fixture
+def webhook_routing(stack: LocalStack, cloudflare: httpx.Client) -> Iterator[WebhookRouting]:
+    routing = WebhookRouting(stack, cloudflare)
+    yield routing
+    routing.restore()

@@ -21,7 +21,7 @@ from common.errors import ConflictError, NotFoundError
 from common.models.domain import LiveInputSpec, Stream, StreamCredentials, StreamStatus
 from common.ports import ProviderNotFoundError, ProviderUnavailableError, StreamQuery
 from emulators.stack import API_TOKEN, LocalStack
-from tests.integration.conftest import stored
+from tests.integration.conftest import WebhookRouting, stored
 
 pytestmark = pytest.mark.emulator
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -181,11 +181,11 @@ def test_client_retries_injected_5xx_but_not_a_create(
     )
     uid = cf.create_live_input(spec).uid
 
-    inject_faults(503, 502)
+    inject_faults(503, 502, method="GET", path=f"/live_inputs/{uid}")
     assert cf.get_live_input(uid).uid == uid
     assert len(sleeps) == 2
 
-    inject_faults(500)
+    inject_faults(500, method="POST", path="/live_inputs")
     with pytest.raises(ProviderUnavailableError):
         cf.create_live_input(spec)
     assert len(sleeps) == 2
@@ -193,7 +193,7 @@ def test_client_retries_injected_5xx_but_not_a_create(
 
 
 def test_client_updates_inputs_edits_videos_and_subscribes_the_webhook(
-    stack: LocalStack,
+    stack: LocalStack, webhook_routing: WebhookRouting
 ) -> None:
     client = CloudflareStreamClient(
         api_base=f"{stack.cloudflare_url}/client/v4",

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from emulators.stack import LocalStack
-from tests.integration.conftest import Caller
+from tests.integration.conftest import Caller, WebhookRouting
 
 pytestmark = pytest.mark.emulator
 
@@ -209,10 +209,9 @@ def test_webhooks_are_signed_like_cloudflares(
     callers: dict[str, Caller],
     stack: LocalStack,
     receiver: Receiver,
+    webhook_routing: WebhookRouting,
 ) -> None:
-    secret = cloudflare.put("/webhook", json={"notificationUrl": receiver.url}).json()["result"][
-        "secret"
-    ]
+    secret = webhook_routing.stream_webhook_to(receiver.url)
     alerting = httpx.post(
         f"{stack.cloudflare_url}/client/v4/accounts/local-account/alerting/v3/destinations/webhooks",
         json={"name": "live", "url": receiver.url, "secret": "shared-secret"},
@@ -249,7 +248,6 @@ def test_webhooks_are_signed_like_cloudflares(
     assert hmac.compare_digest(fields["sig1"], expected.hexdigest())
     video = json.loads(body)
     assert video["status"]["state"] == "ready" and video["liveInput"] == stream["cloudflareId"]
-    cloudflare.delete("/webhook")
 
 
 def test_injected_webhook_faults_drop_and_duplicate_deliveries(
@@ -259,13 +257,10 @@ def test_injected_webhook_faults_drop_and_duplicate_deliveries(
     stack: LocalStack,
     receiver: Receiver,
     inject_faults: Any,
+    webhook_routing: WebhookRouting,
 ) -> None:
-    cloudflare.put("/webhook", json={"notificationUrl": receiver.url})
-    httpx.post(
-        f"{stack.cloudflare_url}/client/v4/accounts/local-account/alerting/v3/destinations/webhooks",
-        json={"name": "live", "url": receiver.url, "secret": "s"},
-        headers=cloudflare.headers,
-    )
+    webhook_routing.stream_webhook_to(receiver.url)
+    webhook_routing.notifications_to(receiver.url, "s")
     httpx.post(
         f"{stack.cloudflare_url}/__emulator/faults",
         json={"dropWebhooks": 1, "duplicateWebhooks": True},
@@ -287,4 +282,3 @@ def test_injected_webhook_faults_drop_and_duplicate_deliveries(
     assert events == ["live_input.disconnected", "live_input.disconnected"]
     videos = [b for h, b in receiver.requests if "webhook-signature" in h]
     assert len(videos) == 2 and videos[0] == videos[1]
-    cloudflare.delete("/webhook")

@@ -11,6 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from emulators.stack import LocalStack
+from tests.integration.conftest import WebhookRouting
 from tests.integration.test_broadcast_e2e import push, ready_videos, wait_for
 
 pytestmark = pytest.mark.emulator
@@ -51,7 +52,7 @@ def schema_of() -> Any:
 
 
 def test_live_input_video_and_webhook_answers_match_the_schema(
-    cloudflare: httpx.Client, stack: LocalStack, schema_of: Any
+    cloudflare: httpx.Client, stack: LocalStack, schema_of: Any, webhook_routing: WebhookRouting
 ) -> None:
     created = cloudflare.post(
         "/live_inputs",
@@ -75,7 +76,6 @@ def test_live_input_video_and_webhook_answers_match_the_schema(
     hook = cloudflare.put("/webhook", json={"notificationUrl": "http://127.0.0.1:9/x"})
     schema_of("stream_webhook_response_single", hook.json())
     schema_of("stream_webhook_response_single", cloudflare.get("/webhook").json())
-    cloudflare.delete("/webhook")
     missing = cloudflare.get("/live_inputs/does-not-exist")
     assert missing.status_code == 404
     schema_of("stream_api-response-common-failure", missing.json())

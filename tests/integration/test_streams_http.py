@@ -159,7 +159,10 @@ def test_start_stop_lifecycle_on_mvp_two_and_unified_paths(
     assert stopped.status_code == 200, stopped.text
     assert stopped.json()["status"] == "completed"
     assert stopped.json()["recordingStatus"] == "processing"
-    error_of(api.post(f"/api/streams/{stream_id}/stop", headers=owner), 409)
+    again = api.post(f"/api/streams/{stream_id}/stop", headers=owner)
+    assert again.status_code == 200 and again.json()["status"] == "completed"
+    never_started = create_stream(api, callers["owner"])["id"]
+    error_of(api.post(f"/api/streams/{never_started}/stop", headers=owner), 409)
     document = stored(db.collection("mvp_two_streams").document(stream_id))
     assert document["status"] == "completed"
     assert document["endTime"] == document["actualEndTime"] is not None
@@ -188,7 +191,7 @@ def test_cloudflare_outage_on_create_is_503_and_leaves_nothing_behind(
     api: httpx.Client, cloudflare: httpx.Client, callers: Callers, inject_faults: Any
 ) -> None:
     before = cloudflare.get("/live_inputs").json()["result"]["total"]
-    inject_faults(500)
+    inject_faults(500, method="POST", path="/live_inputs")
 
     response = api.post("/api/streams", json={"title": "x"}, headers=callers["owner"].bearer)
 
@@ -200,7 +203,7 @@ def test_cloudflare_outage_on_create_is_503_and_leaves_nothing_behind(
 def test_cloudflare_rate_limit_is_passed_on_as_429_with_retry_after(
     api: httpx.Client, callers: Callers, inject_faults: Any
 ) -> None:
-    inject_faults(429, retry_after=120)
+    inject_faults(429, retry_after=120, method="POST", path="/live_inputs")
     response = api.post("/api/streams", json={"title": "x"}, headers=callers["owner"].bearer)
     error_of(response, 429)
     assert response.headers["Retry-After"] == "120"

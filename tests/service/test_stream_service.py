@@ -243,8 +243,10 @@ def test_stop_completes_and_attaches_a_ready_recording_of_this_broadcast(world: 
     assert stopped.recordingReady and stopped.recordingStatus == "ready"
     assert stopped.recordingUrl == "https://v.test/current.m3u8"
     assert world.repo.streams[view.id].video_id == "current"
+    again = world.service.stop(OWNER, view.id)
+    assert (again.status, again.recordingReady) == (StreamStatus.COMPLETED, True)
     with pytest.raises(ConflictError):
-        world.service.stop(OWNER, view.id)
+        world.service.stop(OWNER, create(world).id)
 
 
 def test_stop_succeeds_with_processing_recording_when_cloudflare_fails(world: World) -> None:

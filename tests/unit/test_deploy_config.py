@@ -7,7 +7,7 @@ from pathlib import Path
 
 import functions.main as entry_points
 from common.adapters.firestore.streams import FILTER_FIELDS, ORDERINGS
-from emulators.hosting_gateway import HostingGateway, load_rewrites
+from emulators.hosting_gateway import HostingGateway, load_event_functions, load_rewrites
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ def test_every_filter_and_ordering_pair_has_a_composite_index() -> None:
 
 
 def test_every_rewrite_targets_a_function_and_every_function_is_routed() -> None:
-    targets = {target for _, target in load_rewrites()}
+    targets = {target for _, target in load_rewrites()} | set(load_event_functions())
     exported = {
         name
         for name, value in vars(entry_points).items()
@@ -37,7 +37,7 @@ def test_every_rewrite_targets_a_function_and_every_function_is_routed() -> None
 
 
 def test_rewrites_send_each_path_to_the_function_that_serves_it() -> None:
-    gateway = HostingGateway(load_rewrites())
+    gateway = HostingGateway(load_rewrites(), load_event_functions())
     expected = {
         "/api/streams": "streams",
         "/api/livestreamMVPTwo/streams": "streams",
@@ -50,6 +50,11 @@ def test_rewrites_send_each_path_to_the_function_that_serves_it() -> None:
         "/api/streams/abc/stop": "stopstream",
         "/api/memorials/m1/streams": "memorialstreams",
         "/api/memorials/m1/streams/status": "memorialstreamstatus",
+        "/api/streams/abc/sync-recording": "syncrecording",
+        "/api/livestreamMVPTwo/streams/abc/fix-status": "fixstatus",
+        "/api/webhooks/cloudflare/recording": "cloudflarerecordingwebhook",
+        "/api/tasks/monitor": "runmonitorcheck",
+        "/__events/onstreamwritten": "onstreamwritten",
     }
     for path, target in expected.items():
         assert gateway.target_for(path) == target, path

@@ -231,9 +231,28 @@ class CloudflareStreamProvider:
     def delete_live_input(self, uid: str) -> None:
         self._client.delete_live_input(uid)
 
+    def set_input_allowed_origins(
+        self, uid: str, origins: tuple[str, ...], recording_timeout_seconds: int
+    ) -> tuple[str, ...]:
+        # PUT replaces the recording settings, so the whole object is sent.
+        body = {
+            "recording": {
+                "mode": "automatic",
+                "timeoutSeconds": recording_timeout_seconds,
+                "requireSignedURLs": False,
+                "allowedOrigins": list(origins),
+                "hideLiveViewerCount": False,
+            }
+        }
+        stored = self._client.update_live_input(uid, body).recording or {}
+        return tuple(stored.get("allowedOrigins") or ())
+
+    def set_video_allowed_origins(self, video_uid: str, origins: tuple[str, ...]) -> None:
+        self._client.edit_video(video_uid, {"uid": video_uid, "allowedOrigins": list(origins)})
+
     def list_recordings(self, live_input_uid: str) -> list[Recording]:
         videos = self._client.list_input_videos(live_input_uid)
-        recordings = [_recording(video) for video in videos]
+        recordings = [video.to_recording() for video in videos]
         return sorted(recordings, key=lambda r: (r.created is None, r.created))
 
 
@@ -248,19 +267,4 @@ def _live_input(wire: CfLiveInput) -> LiveInput:
         whep_url=wire.webRTCPlayback.url if wire.webRTCPlayback else None,
         connection=wire.connection(),
         stream_id=str(wire.meta["streamId"]) if "streamId" in wire.meta else None,
-    )
-
-
-def _recording(video: CfVideo) -> Recording:
-    return Recording(
-        video_uid=video.uid,
-        live_input_uid=video.liveInput,
-        state=video.status.state if video.status else "unknown",
-        ready_to_stream=video.readyToStream,
-        duration=video.duration if video.duration is not None and video.duration >= 0 else None,
-        size=video.size,
-        hls_url=video.playback.hls if video.playback else None,
-        dash_url=video.playback.dash if video.playback else None,
-        thumbnail_url=video.thumbnail,
-        created=video.created,
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from common.models.domain import LiveConnection
+from common.models.domain import LiveConnection, Recording
 
 
 class _Wire(BaseModel):
@@ -101,4 +101,44 @@ class CfVideo(_Wire):
     playback: CfPlayback | None = None
     thumbnail: str | None = None
     created: datetime | None = None
+    modified: datetime | None = None
     meta: dict[str, Any] = {}
+
+    def to_recording(self) -> Recording:
+        return Recording(
+            video_uid=self.uid,
+            live_input_uid=self.liveInput,
+            state=self.status.state if self.status else "unknown",
+            ready_to_stream=self.readyToStream,
+            duration=self.duration if self.duration is not None and self.duration >= 0 else None,
+            size=self.size,
+            hls_url=self.playback.hls if self.playback else None,
+            dash_url=self.playback.dash if self.playback else None,
+            thumbnail_url=self.thumbnail,
+            created=self.created,
+            modified=self.modified,
+        )
+
+
+class CfNotificationError(_Wire):
+    code: str = "ERR_UNKNOWN"
+    message: str = ""
+
+
+class CfNotificationErrored(_Wire):
+    error: CfNotificationError | None = None
+
+
+class CfNotificationData(_Wire):
+    input_id: str
+    event_type: str
+    updated_at: datetime | None = None
+    live_input_errored: CfNotificationErrored | None = None
+
+
+class CfNotification(_Wire):
+    """A Cloudflare Notifications webhook for ``stream_live_notifications`` (anchors §1.5)."""
+
+    name: str = ""
+    data: CfNotificationData | None = None
+    ts: int | None = None

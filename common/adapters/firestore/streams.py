@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -13,13 +15,21 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
 from common.errors import ConflictError, NotFoundError, UnavailableError
-from common.models.domain import Memorial, Stream, StreamCredentials, StreamStatus
+from common.models.domain import (
+    Memorial,
+    MonitorState,
+    RecordingEntry,
+    Stream,
+    StreamCredentials,
+    StreamIssue,
+    StreamStatus,
+)
 from common.ports import StreamPage, StreamQuery
 
 CREDENTIALS_SUBCOLLECTION = "private"
 CREDENTIALS_DOC = "credentials"
 MEMORIAL_STREAM_LIMIT = 200
-TRANSACTION_ATTEMPTS = 10
+UPDATE_ATTEMPTS = 25
 # Equality filters and orderings `find` can combine; firestore.indexes.json must cover each
 # (filter, ordering) pair so Firestore can merge them for multi-filter queries.
 FILTER_FIELDS = ("memorialId", "status", "isPublic", "isVisible", "createdBy")
@@ -70,6 +80,11 @@ class StreamDocument(BaseModel):
     maxViewers: int | None = None
     duration: float | None = None
     thumbnailUrl: str | None = None
+    recordings: list[dict[str, Any]] = []
+    recordingMonitor: dict[str, Any] | None = None
+    statusMonitor: dict[str, Any] | None = None
+    lastError: dict[str, Any] | None = None
+    liveEventAt: datetime | None = None
     createdAt: datetime
     updatedAt: datetime | None = None
 
@@ -113,6 +128,11 @@ class StreamDocument(BaseModel):
             max_viewers=self.maxViewers,
             duration=self.duration,
             thumbnail_url=self.thumbnailUrl,
+            recordings=tuple(_entry_from_map(item) for item in self.recordings if item.get("id")),
+            recording_monitor=_monitor_from_map(self.recordingMonitor),
+            status_monitor=_monitor_from_map(self.statusMonitor),
+            last_error=StreamIssue.model_validate(self.lastError) if self.lastError else None,
+            live_event_at=self.liveEventAt,
             created_at=self.createdAt,
             updated_at=self.updatedAt or self.createdAt,
         )
@@ -154,9 +174,71 @@ def stream_to_document(stream: Stream) -> dict[str, Any]:
         "maxViewers": stream.max_viewers,
         "duration": stream.duration,
         "thumbnailUrl": stream.thumbnail_url,
+        "recordings": [_entry_to_map(e, n) for n, e in enumerate(stream.recordings, start=1)],
+        "recordingMonitor": _monitor_to_map(stream.recording_monitor),
+        "statusMonitor": _monitor_to_map(stream.status_monitor),
+        "lastError": stream.last_error.model_dump() if stream.last_error else None,
+        "liveEventAt": stream.live_event_at,
         "createdAt": stream.created_at,
         "updatedAt": stream.updated_at,
     }
+
+
+def _entry_to_map(entry: RecordingEntry, sequence: int) -> dict[str, Any]:
+    # Field names of the unified frontend's `recordings[]` (FRONTEND_CONTRACT.md §2.2).
+    return {
+        "id": entry.video_uid,
+        "cloudflareVideoId": entry.video_uid,
+        "state": entry.state,
+        "recordingReady": entry.ready,
+        "recordingUrl": entry.hls_url,
+        "dashUrl": entry.dash_url,
+        "thumbnailUrl": entry.thumbnail_url,
+        "duration": entry.duration,
+        "size": entry.size,
+        "createdAt": entry.created,
+        "modifiedAt": entry.modified,
+        "sequenceNumber": sequence,
+    }
+
+
+def _entry_from_map(item: dict[str, Any]) -> RecordingEntry:
+    return RecordingEntry(
+        video_uid=str(item["id"]),
+        state=str(item.get("state") or ("ready" if item.get("recordingReady") else "unknown")),
+        ready=bool(item.get("recordingReady")),
+        hls_url=item.get("recordingUrl"),
+        dash_url=item.get("dashUrl"),
+        thumbnail_url=item.get("thumbnailUrl"),
+        duration=item.get("duration"),
+        size=item.get("size"),
+        created=item.get("createdAt"),
+        modified=item.get("modifiedAt"),
+    )
+
+
+def _monitor_to_map(monitor: MonitorState | None) -> dict[str, Any] | None:
+    if monitor is None:
+        return None
+    return {
+        "generation": monitor.generation,
+        "nextAttempt": monitor.next_attempt,
+        "state": monitor.state,
+        "checkedAt": monitor.checked_at,
+        "seenConnected": monitor.seen_connected,
+    }
+
+
+def _monitor_from_map(data: dict[str, Any] | None) -> MonitorState | None:
+    if not data:
+        return None
+    return MonitorState(
+        generation=int(data["generation"]),
+        next_attempt=int(data.get("nextAttempt", 0)),
+        state=data.get("state", "running"),
+        checked_at=data.get("checkedAt"),
+        seen_connected=bool(data.get("seenConnected")),
+    )
 
 
 def stream_from_snapshot(snapshot: Any) -> Stream:
@@ -204,32 +286,36 @@ class FirestoreStreamRepository:
             batch.commit()
 
     def update(self, stream_id: str, change: Callable[[Stream], Stream]) -> Stream:
-        ref = self._streams.document(stream_id)
+        """Optimistic read-modify-write: the write only lands if nobody wrote in between.
 
-        @firestore.transactional
-        def apply(transaction: firestore.Transaction) -> Stream:
-            snapshot = ref.get(transaction=transaction)
+        A precondition on the document's update time replaces a transaction, so concurrent
+        writers (webhooks, tasks, triggers) retry instead of holding locks on each other.
+        """
+        ref = self._streams.document(stream_id)
+        for attempt in range(UPDATE_ATTEMPTS):
+            with firestore_errors():
+                snapshot = ref.get()
             if not snapshot.exists:
                 raise NotFoundError("Stream not found")
             before = stream_from_snapshot(snapshot)
             after = change(before)
             old_fields, new_fields = stream_to_document(before), stream_to_document(after)
             changed = {k: v for k, v in new_fields.items() if old_fields[k] != v}
-            if changed:
-                transaction.update(ref, changed)
-            return after
-
-        try:
-            with firestore_errors():
-                result: Stream = apply(self._client.transaction(max_attempts=TRANSACTION_ATTEMPTS))
-        except ValueError as exc:
-            # The client raises a bare ValueError once every attempt was aborted by contention.
-            if "Failed to commit transaction" not in str(exc):
-                raise
-            raise ConflictError(
-                "The stream is being changed by another request; try again", retry_after_s=1
-            ) from exc
-        return result
+            if not changed:
+                return after
+            try:
+                with firestore_errors():
+                    ref.update(
+                        changed,
+                        option=self._client.write_option(last_update_time=snapshot.update_time),
+                    )
+                return after
+            except gexc.FailedPrecondition:
+                # Someone wrote between our read and our write: read again and re-apply.
+                time.sleep(random.uniform(0, 0.05 * (attempt + 1)))  # noqa: S311 - jitter
+        raise ConflictError(
+            "The stream is being changed by another request; try again", retry_after_s=1
+        )
 
     def delete(self, stream_id: str) -> None:
         batch = self._client.batch()
@@ -273,6 +359,15 @@ class FirestoreStreamRepository:
         with firestore_errors():
             streams = [stream_from_snapshot(s) for s in request.stream()]
         return StreamPage(streams=streams[: query.limit], has_more=len(streams) > query.limit)
+
+    def find_by_live_input(self, live_input_uid: str) -> Stream | None:
+        for field in ("cloudflareId", "cloudflareStreamId"):
+            request = self._streams.where(filter=FieldFilter(field, "==", live_input_uid)).limit(1)
+            with firestore_errors():
+                found = list(request.stream())
+            if found:
+                return stream_from_snapshot(found[0])
+        return None
 
     def list_by_memorial(self, memorial_id: str, *, visible_only: bool) -> list[Stream]:
         page = self.find(

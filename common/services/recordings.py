@@ -1,0 +1,390 @@
+"""Recordings never get lost: webhooks are hints, scheduled checks confirm with Cloudflare.
+
+The stream keeps every recording of every broadcast; merging is monotonic (a ready recording
+never goes back to processing, a newer state of a video wins), so duplicated and reordered
+webhooks and concurrent checks all converge on the same document.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from common.errors import AppError, NotFoundError
+from common.models.domain import (
+    MonitorKind,
+    MonitorState,
+    Recording,
+    RecordingEntry,
+    Stream,
+    StreamIssue,
+    StreamStatus,
+)
+from common.ports import (
+    Clock,
+    ScheduledTask,
+    StreamProvider,
+    StreamRepository,
+    TaskQueue,
+)
+from common.services.provider import provider_errors
+
+log = logging.getLogger(__name__)
+
+MONITOR_TASK_PATH = "/api/tasks/monitor"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_STATE_RANK = {
+    "pendingupload": 0,
+    "downloading": 1,
+    "queued": 1,
+    "live-inprogress": 1,
+    "inprogress": 2,
+    "error": 3,
+    "ready": 4,
+}
+CheckOutcome = Literal["rescheduled", "done", "gave_up", "stale", "gone"]
+LiveEvent = Literal["live_input.connected", "live_input.disconnected", "live_input.errored"]
+
+
+@dataclass(frozen=True)
+class MonitorPolicy:
+    """How often and how long the scheduled checks run."""
+
+    recording_checks: int = 20
+    recording_interval_s: float = 30
+    status_checks: int = 720
+    status_interval_s: float = 60
+    status_grace_checks: int = 30
+
+
+def entry_of(recording: Recording) -> RecordingEntry:
+    """Our stored form of a provider recording."""
+    return RecordingEntry(
+        video_uid=recording.video_uid,
+        state=recording.state,
+        ready=recording.is_ready,
+        hls_url=recording.hls_url,
+        dash_url=recording.dash_url,
+        thumbnail_url=recording.thumbnail_url,
+        duration=recording.duration,
+        size=recording.size,
+        created=recording.created,
+        modified=recording.modified,
+    )
+
+
+def merge_recordings(
+    entries: tuple[RecordingEntry, ...], incoming: list[RecordingEntry]
+) -> tuple[RecordingEntry, ...]:
+    """``entries`` updated with ``incoming``, each video keeping its most advanced state."""
+    by_uid = {entry.video_uid: entry for entry in entries}
+    for entry in incoming:
+        current = by_uid.get(entry.video_uid)
+        if current is None or _progress(entry) > _progress(current):
+            by_uid[entry.video_uid] = entry
+    return tuple(sorted(by_uid.values(), key=lambda e: (e.created or _EPOCH, e.video_uid)))
+
+
+def _progress(entry: RecordingEntry) -> tuple[bool, int, datetime]:
+    return entry.ready, _STATE_RANK.get(entry.state, 0), entry.modified or _EPOCH
+
+
+def with_recordings(stream: Stream, entries: tuple[RecordingEntry, ...], now: datetime) -> Stream:
+    """``stream`` holding ``entries``, its primary fields on the latest ready recording."""
+    ready = [entry for entry in entries if entry.ready]
+    primary = ready[-1] if ready else None
+    changes: dict[str, object] = {"recordings": entries}
+    if primary is not None and (
+        not stream.recording_ready
+        or primary.video_uid != stream.video_id
+        or primary.hls_url != stream.recording_url
+    ):
+        changes |= {
+            "recording_ready": True,
+            "video_id": primary.video_uid,
+            "recording_url": primary.hls_url,
+            "recording_dash_url": primary.dash_url,
+            "recording_thumbnail": primary.thumbnail_url,
+            "recording_duration": primary.duration,
+            "recording_size": primary.size,
+            "recording_updated_at": now,
+        }
+    if entries != stream.recordings or len(changes) > 1:
+        changes["updated_at"] = now
+    return stream.model_copy(update=changes)
+
+
+def has_recording_since(stream: Stream, started: datetime | None) -> bool:
+    """Whether a ready recording of the broadcast that started at ``started`` is attached."""
+    return any(
+        entry.ready and (started is None or entry.created is None or entry.created >= started)
+        for entry in stream.recordings
+    )
+
+
+class RecordingService:
+    """Webhook handling, scheduled reconciliation and the recording/status monitors."""
+
+    def __init__(
+        self,
+        *,
+        repo: StreamRepository,
+        provider: StreamProvider,
+        tasks: TaskQueue,
+        clock: Clock,
+        policy: MonitorPolicy,
+    ) -> None:
+        self._repo = repo
+        self._provider = provider
+        self._tasks = tasks
+        self._clock = clock
+        self._policy = policy
+
+    # --- webhooks --------------------------------------------------------------------------
+
+    def apply_video_event(self, recording: Recording, stream_hint: str | None) -> str | None:
+        """Attach a video the Stream webhook reported; returns the stream id, if one matched."""
+        stream = self._stream_for(recording.live_input_uid, stream_hint)
+        if stream is None:
+            log.info("video %s matches no stream", recording.video_uid)
+            return None
+        now = self._clock.now()
+        self._repo.update(
+            stream.id,
+            lambda s: with_recordings(
+                s, merge_recordings(s.recordings, [entry_of(recording)]), now
+            ),
+        )
+        return stream.id
+
+    def apply_live_event(
+        self, input_uid: str, event: LiveEvent, at: datetime, error: StreamIssue | None
+    ) -> str | None:
+        """Apply a live-input notification unless a newer one was already applied."""
+        stream = self._repo.find_by_live_input(input_uid)
+        if stream is None:
+            return None
+        if event == "live_input.errored":
+            issue = error or StreamIssue(code="ERR_UNKNOWN", message="Live input error", at=at)
+            self._repo.update(stream.id, lambda s: s.model_copy(update={"last_error": issue}))
+            return stream.id
+        connected = event == "live_input.connected"
+        updated = self._repo.update(stream.id, lambda s: _apply_connection(s, connected, at))
+        if updated.live_event_at == at:
+            self.start_monitor("status" if connected else "recording", updated)
+        return stream.id
+
+    def _stream_for(self, live_input_uid: str | None, stream_hint: str | None) -> Stream | None:
+        if live_input_uid:
+            found = self._repo.find_by_live_input(live_input_uid)
+            if found is not None:
+                return found
+        if stream_hint:
+            hinted = self._repo.get(stream_hint)
+            if hinted is not None and live_input_uid in (None, hinted.cloudflare_id):
+                return hinted
+        return None
+
+    # --- reactions to document changes (the Firestore trigger) -------------------------------
+
+    def on_stream_written(self, before: Stream | None, after: Stream | None) -> str:
+        """Start the right monitor on status changes; remove the input of a deleted stream."""
+        if after is None:
+            if before is not None and before.cloudflare_id:
+                try:
+                    with provider_errors():
+                        self._provider.delete_live_input(before.cloudflare_id)
+                except NotFoundError:
+                    return "live input already gone"
+                return "live input removed"
+            return "nothing to do"
+        previous = before.status if before else None
+        if after.status == StreamStatus.LIVE and previous != StreamStatus.LIVE:
+            self.start_monitor("status", after)
+            return "status monitor started"
+        recorded = has_recording_since(after, after.actual_start_time)
+        if after.status == StreamStatus.COMPLETED and previous != after.status and not recorded:
+            self.start_monitor("recording", after)
+            return "recording monitor started"
+        return "nothing to do"
+
+    # --- reconciliation --------------------------------------------------------------------
+
+    def reconcile(self, stream_id: str) -> tuple[Stream, list[Recording]]:
+        """Fetch every recording of the stream's input from Cloudflare and merge them in."""
+        stream = self._repo.get(stream_id)
+        if stream is None:
+            raise NotFoundError("Stream not found")
+        if not stream.cloudflare_id:
+            return stream, []
+        with provider_errors():
+            recordings = self._provider.list_recordings(stream.cloudflare_id)
+        now = self._clock.now()
+        entries = [entry_of(r) for r in recordings]
+        updated = self._repo.update(
+            stream.id, lambda s: with_recordings(s, merge_recordings(s.recordings, entries), now)
+        )
+        return updated, recordings
+
+    # --- monitors --------------------------------------------------------------------------
+
+    def start_monitor(self, kind: MonitorKind, stream: Stream) -> None:
+        """Begin the chain of checks for the stream's current broadcast (idempotent)."""
+        anchor = (stream.end_time if kind == "recording" else stream.actual_start_time) or (
+            self._clock.now()
+        )
+        generation = int(anchor.timestamp())
+        field = f"{kind}_monitor"
+
+        def begin(current: Stream) -> Stream:
+            existing = current.monitor(kind)
+            if existing is not None and existing.generation == generation:
+                return current
+            return current.model_copy(update={field: MonitorState(generation=generation)})
+
+        updated = self._repo.update(stream.id, begin)
+        monitor = updated.monitor(kind)
+        if monitor is not None and monitor.generation == generation and monitor.next_attempt == 0:
+            self._schedule(kind, stream.id, generation, 0)
+
+    def run_check(
+        self, kind: MonitorKind, stream_id: str, generation: int, attempt: int
+    ) -> CheckOutcome:
+        """One scheduled check. Duplicate or out-of-date deliveries change nothing."""
+        stream = self._repo.get(stream_id)
+        if stream is None:
+            return "gone"
+        if not _is_due(stream.monitor(kind), generation, attempt):
+            return "stale"
+        if kind == "recording":
+            outcome = self._check_recording(stream, generation, attempt)
+        else:
+            outcome = self._check_status(stream, generation, attempt)
+        if outcome == "rescheduled":
+            self._schedule(kind, stream_id, generation, attempt + 1)
+        return outcome
+
+    def _check_recording(self, stream: Stream, generation: int, attempt: int) -> CheckOutcome:
+        entries = [entry_of(r) for r in self._recordings_of(stream)]
+        now = self._clock.now()
+        last = attempt + 1 >= self._policy.recording_checks
+        outcome: list[CheckOutcome] = []
+
+        def record(current: Stream) -> Stream:
+            if not _is_due(current.recording_monitor, generation, attempt):
+                outcome.append("stale")
+                return current
+            merged = with_recordings(current, merge_recordings(current.recordings, entries), now)
+            found = has_recording_since(merged, merged.actual_start_time)
+            result: CheckOutcome = "done" if found else "gave_up" if last else "rescheduled"
+            outcome.append(result)
+            changes: dict[str, object] = {
+                "recording_monitor": MonitorState(
+                    generation=generation,
+                    next_attempt=attempt + 1,
+                    state="running" if result == "rescheduled" else result,
+                    checked_at=now,
+                )
+            }
+            if result == "gave_up":
+                log.error("no recording for stream %s after %d checks", current.id, attempt + 1)
+                changes["last_error"] = StreamIssue(
+                    code="RECORDING_NOT_FOUND",
+                    message=f"No ready recording after {attempt + 1} checks; use sync-recording "
+                    "or contact support",
+                    at=now,
+                )
+            return merged.model_copy(update=changes)
+
+        self._repo.update(stream.id, record)
+        return outcome[-1]
+
+    def _check_status(self, stream: Stream, generation: int, attempt: int) -> CheckOutcome:
+        connection = "disconnected"
+        if stream.status == StreamStatus.LIVE and stream.cloudflare_id:
+            with provider_errors():
+                connection = self._provider.get_live_input(stream.cloudflare_id).connection
+        now = self._clock.now()
+        monitor = stream.status_monitor
+        seen = connection == "connected" or bool(monitor and monitor.seen_connected)
+        # "Start" is pressed before the encoder connects: only a broadcast that was seen on
+        # air (or never arrived within the grace period) is ended by a disconnect.
+        waiting = not seen and attempt + 1 < self._policy.status_grace_checks
+        ended = stream.status != StreamStatus.LIVE or (connection == "disconnected" and not waiting)
+        last = attempt + 1 >= self._policy.status_checks
+        result: CheckOutcome = "done" if ended else "gave_up" if last else "rescheduled"
+
+        def record(current: Stream) -> Stream:
+            if not _is_due(current.status_monitor, generation, attempt):
+                return current
+            state = "running" if result == "rescheduled" else result
+            updated = current.model_copy(
+                update={
+                    "status_monitor": MonitorState(
+                        generation=generation,
+                        next_attempt=attempt + 1,
+                        state=state,
+                        checked_at=now,
+                        seen_connected=seen,
+                    )
+                }
+            )
+            if ended and current.status == StreamStatus.LIVE:
+                updated = _apply_connection(updated, False, now)
+            return updated
+
+        updated = self._repo.update(stream.id, record)
+        if ended and updated.status == StreamStatus.COMPLETED:
+            self.start_monitor("recording", updated)
+        return result
+
+    def _recordings_of(self, stream: Stream) -> list[Recording]:
+        if not stream.cloudflare_id:
+            return []
+        with provider_errors():
+            return self._provider.list_recordings(stream.cloudflare_id)
+
+    def _schedule(self, kind: MonitorKind, stream_id: str, generation: int, attempt: int) -> None:
+        interval = (
+            self._policy.recording_interval_s
+            if kind == "recording"
+            else self._policy.status_interval_s
+        )
+        task = ScheduledTask(
+            name=f"{kind}-{stream_id}-{generation}-{attempt}",
+            path=MONITOR_TASK_PATH,
+            payload={
+                "kind": kind,
+                "streamId": stream_id,
+                "generation": generation,
+                "attempt": attempt,
+            },
+            delay_s=interval,
+        )
+        try:
+            self._tasks.enqueue(task)
+        except AppError:
+            # The trigger on status changes and the manual sync tools remain as fallbacks.
+            log.exception("could not schedule %s", task.name)
+
+
+def _is_due(monitor: MonitorState | None, generation: int, attempt: int) -> bool:
+    return (
+        monitor is not None
+        and monitor.generation == generation
+        and monitor.state == "running"
+        and monitor.next_attempt == attempt
+    )
+
+
+def _apply_connection(stream: Stream, connected: bool, at: datetime) -> Stream:
+    if stream.live_event_at is not None and at <= stream.live_event_at:
+        return stream
+    changes: dict[str, object] = {"live_event_at": at, "updated_at": at}
+    if connected and stream.status != StreamStatus.LIVE:
+        changes |= {"status": StreamStatus.LIVE, "actual_start_time": at, "end_time": None}
+    if not connected and stream.status == StreamStatus.LIVE:
+        changes |= {"status": StreamStatus.COMPLETED, "end_time": at, "whip_active": False}
+    return stream.model_copy(update=changes)

@@ -1,0 +1,257 @@
+"""The console's repair tools (FRONTEND_CONTRACT.md §3.7–3.12), with the listed bugs fixed:
+they check permissions, match recordings by live input, use PUT, and never store WHEP URLs
+as recordings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from common.access import Action, require, stream_permissions
+from common.errors import FailedPreconditionError, NotFoundError
+from common.models.domain import Memorial, Stream, StreamStatus, User
+from common.ports import Clock, MemorialDirectory, StreamProvider, StreamRepository
+from common.services.provider import provider_errors
+from common.services.recordings import RecordingService
+from common.services.streams import StreamPolicy
+
+
+class RecordingSummary(BaseModel):
+    videoId: str
+    state: str
+    readyToStream: bool
+    duration: float | None
+    recordingUrl: str | None
+    createdAt: str | None
+
+
+class SyncRecordingResponse(BaseModel):
+    success: bool = True
+    message: str
+    streamId: str
+    status: Literal["synced", "processing", "no_recordings"]
+    recordingsFound: int
+    readyRecordings: int
+    recordingId: str | None = None
+    videoId: str | None = None
+    recordingUrl: str | None = None
+    playbackUrl: str | None = None
+    duration: float | None = None
+    recordings: list[RecordingSummary]
+
+
+class SyncStatusResponse(BaseModel):
+    success: bool = True
+    streamId: str
+    previousStatus: StreamStatus
+    status: StreamStatus
+    connected: bool
+    connection: str
+    recordingReady: bool
+    lastChecked: str
+
+
+class VideoIdResponse(BaseModel):
+    success: bool = True
+    streamId: str
+    cloudflareId: str
+    videoId: str | None
+    totalVideos: int
+    recordings: list[RecordingSummary]
+
+
+class CorsResponse(BaseModel):
+    success: bool = True
+    message: str = "CORS configured successfully"
+    streamId: str
+    allowedOrigins: list[str]
+    recordingMode: str = "automatic"
+    recordingsUpdated: int
+
+
+class PlaybackUrlResponse(BaseModel):
+    success: bool = True
+    message: str = "Playback URL updated successfully"
+    streamId: str
+    oldUrl: str | None
+    newPlaybackUrl: str
+    newRecordingUrl: str | None
+
+
+class StreamTools:
+    """Manual reconciliation for stream managers: each one is safe to press repeatedly."""
+
+    def __init__(
+        self,
+        *,
+        repo: StreamRepository,
+        memorials: MemorialDirectory,
+        provider: StreamProvider,
+        recordings: RecordingService,
+        clock: Clock,
+        policy: StreamPolicy,
+    ) -> None:
+        self._repo = repo
+        self._memorials = memorials
+        self._provider = provider
+        self._recordings = recordings
+        self._clock = clock
+        self._policy = policy
+
+    def sync_recording(self, user: User | None, stream_id: str) -> SyncRecordingResponse:
+        """Fetch the input's recordings from Cloudflare and attach them."""
+        self._managed(user, stream_id)
+        stream, found = self._recordings.reconcile(stream_id)
+        ready = [r for r in found if r.is_ready]
+        if not found:
+            status: Literal["synced", "processing", "no_recordings"] = "no_recordings"
+            message = "No recordings found yet"
+        elif not ready:
+            status, message = "processing", "Recordings found but still processing"
+        else:
+            status, message = "synced", "Recording synced successfully"
+        return SyncRecordingResponse(
+            message=message,
+            streamId=stream.id,
+            status=status,
+            recordingsFound=len(found),
+            readyRecordings=len(ready),
+            recordingId=stream.video_id if ready else None,
+            videoId=stream.video_id if ready else None,
+            recordingUrl=stream.recording_url if ready else None,
+            playbackUrl=self._iframe(stream.video_id) if ready and stream.video_id else None,
+            duration=stream.recording_duration if ready else None,
+            recordings=_summaries(stream),
+        )
+
+    def sync_status(self, user: User | None, stream_id: str) -> SyncStatusResponse:
+        """Align the stream's status with the live input's connection, both ways."""
+        stream = self._managed(user, stream_id)
+        uid = _live_input(stream)
+        with provider_errors():
+            connection = self._provider.get_live_input(uid).connection
+        now = self._clock.now()
+        connected = connection == "connected"
+
+        def align(current: Stream) -> Stream:
+            if connected and current.status != StreamStatus.LIVE:
+                return current.model_copy(
+                    update={
+                        "status": StreamStatus.LIVE,
+                        "actual_start_time": now,
+                        "end_time": None,
+                        "updated_at": now,
+                    }
+                )
+            if connection == "disconnected" and current.status == StreamStatus.LIVE:
+                return current.model_copy(
+                    update={
+                        "status": StreamStatus.COMPLETED,
+                        "end_time": now,
+                        "whip_active": False,
+                        "updated_at": now,
+                    }
+                )
+            return current
+
+        updated = self._repo.update(stream.id, align)
+        if updated.status == StreamStatus.COMPLETED and stream.status == StreamStatus.LIVE:
+            self._recordings.start_monitor("recording", updated)
+        if updated.status == StreamStatus.LIVE and stream.status != StreamStatus.LIVE:
+            self._recordings.start_monitor("status", updated)
+        return SyncStatusResponse(
+            streamId=stream.id,
+            previousStatus=stream.status,
+            status=updated.status,
+            connected=connected,
+            connection=connection,
+            recordingReady=updated.recording_ready,
+            lastChecked=now.isoformat(),
+        )
+
+    def fix_status(self, user: User | None, stream_id: str) -> SyncStatusResponse:
+        """Status both ways, then recordings: the one button for a stuck stream."""
+        self.sync_status(user, stream_id)
+        self._recordings.reconcile(stream_id)
+        return self.sync_status(user, stream_id)
+
+    def get_video_id(self, user: User | None, stream_id: str) -> VideoIdResponse:
+        """The recordings of the stream's input and which one is primary."""
+        self._managed(user, stream_id)
+        stream, found = self._recordings.reconcile(stream_id)
+        return VideoIdResponse(
+            streamId=stream.id,
+            cloudflareId=_live_input(stream),
+            videoId=stream.video_id,
+            totalVideos=len(found),
+            recordings=_summaries(stream),
+        )
+
+    def configure_cors(self, user: User | None, stream_id: str) -> CorsResponse:
+        """Apply the configured allowed origins to the input and to every existing recording."""
+        stream = self._managed(user, stream_id)
+        uid = _live_input(stream)
+        origins = self._policy.allowed_origins
+        with provider_errors():
+            stored = self._provider.set_input_allowed_origins(
+                uid, origins, self._policy.recording_timeout_seconds
+            )
+            videos = self._provider.list_recordings(uid)
+            for video in videos:
+                self._provider.set_video_allowed_origins(video.video_uid, origins)
+        now = self._clock.now()
+        self._repo.update(stream.id, lambda s: s.model_copy(update={"updated_at": now}))
+        return CorsResponse(
+            streamId=stream.id, allowedOrigins=list(stored), recordingsUpdated=len(videos)
+        )
+
+    def fix_playback_url(self, user: User | None, stream_id: str) -> PlaybackUrlResponse:
+        """Rebuild the live player URL on the customer host and the recording's HLS URL."""
+        stream = self._managed(user, stream_id)
+        uid = _live_input(stream)
+        refreshed, _ = self._recordings.reconcile(stream.id)
+        playback = self._iframe(uid)
+        now = self._clock.now()
+        updated = self._repo.update(
+            stream.id, lambda s: s.model_copy(update={"playback_url": playback, "updated_at": now})
+        )
+        return PlaybackUrlResponse(
+            streamId=stream.id,
+            oldUrl=stream.playback_url,
+            newPlaybackUrl=playback,
+            newRecordingUrl=refreshed.recording_url if updated.recording_ready else None,
+        )
+
+    def _managed(self, user: User | None, stream_id: str) -> Stream:
+        stream = self._repo.get(stream_id)
+        if stream is None:
+            raise NotFoundError("Stream not found")
+        memorial: Memorial | None = (
+            self._memorials.get(stream.memorial_id) if stream.memorial_id else None
+        )
+        require(stream_permissions(user, stream, memorial), Action.EDIT, user)
+        return stream
+
+    def _iframe(self, media_uid: str | None) -> str:
+        return f"{self._policy.delivery_base.rstrip('/')}/{media_uid}/iframe"
+
+
+def _live_input(stream: Stream) -> str:
+    if not stream.cloudflare_id:
+        raise FailedPreconditionError("No Cloudflare stream ID found")
+    return stream.cloudflare_id
+
+
+def _summaries(stream: Stream) -> list[RecordingSummary]:
+    return [
+        RecordingSummary(
+            videoId=e.video_uid,
+            state=e.state,
+            readyToStream=e.ready,
+            duration=e.duration,
+            recordingUrl=e.hls_url,
+            createdAt=e.created.isoformat() if e.created else None,
+        )
+        for e in stream.recordings
+    ]

@@ -1,0 +1,38 @@
+"""Verification of Cloudflare's two webhook authentications (anchors §1.4 and §1.5)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from common.errors import UnauthenticatedError
+
+
+def verify_stream_signature(
+    header: str | None, body: bytes, secret: str, *, now: int, tolerance_s: int
+) -> None:
+    """Check ``Webhook-Signature: time=…,sig1=…`` (HMAC-SHA256 of ``time.body``).
+
+    Raises:
+        UnauthenticatedError: missing, malformed, stale or wrong signature.
+    """
+    if not header:
+        raise UnauthenticatedError("Missing Webhook-Signature header")
+    fields: dict[str, str] = {}
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        fields[key] = value
+    timestamp, signature = fields.get("time", ""), fields.get("sig1", "")
+    if not timestamp.isdigit() or not signature:
+        raise UnauthenticatedError("Malformed Webhook-Signature header")
+    if abs(now - int(timestamp)) > tolerance_s:
+        raise UnauthenticatedError("Stale webhook signature")
+    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    if not hmac.compare_digest(expected.hexdigest(), signature):
+        raise UnauthenticatedError("Invalid webhook signature")
+
+
+def verify_shared_secret(presented: str | None, secret: str, header: str) -> None:
+    """Constant-time check of a shared secret sent in ``header``."""
+    if not presented or not hmac.compare_digest(presented.encode(), secret.encode()):
+        raise UnauthenticatedError(f"Missing or invalid {header}")

@@ -1,0 +1,126 @@
+"""Local stand-in for Eventarc's Firestore trigger: watches a collection in the Firestore
+emulator and POSTs ``google.cloud.firestore.document.v1.written`` CloudEvents (JSON data) to
+the trigger function, in commit order."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import queue
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from google.cloud import firestore
+
+log = logging.getLogger(__name__)
+EVENT_TYPE = "google.cloud.firestore.document.v1.written"
+
+
+def _timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# Order matters: bool before int, datetime before anything broader.
+_ENCODERS: list[tuple[type, str, Any]] = [
+    (bool, "booleanValue", lambda v: v),
+    (int, "integerValue", str),
+    (float, "doubleValue", lambda v: v),
+    (str, "stringValue", lambda v: v),
+    (datetime, "timestampValue", _timestamp),
+    (bytes, "bytesValue", lambda v: base64.b64encode(v).decode()),
+    (list, "arrayValue", lambda v: {"values": [encode_value(item) for item in v]}),
+    (dict, "mapValue", lambda v: {"fields": {k: encode_value(x) for k, x in v.items()}}),
+]
+
+
+def encode_value(value: Any) -> dict[str, Any]:
+    """A Python value as a typed Firestore REST value."""
+    if value is None:
+        return {"nullValue": None}
+    for kind, name, encode in _ENCODERS:
+        if isinstance(value, kind):
+            return {name: encode(value)}
+    return {"stringValue": str(value)}
+
+
+class EventBridge:
+    """Turns snapshot changes into CloudEvents delivered by one worker thread."""
+
+    def __init__(self, project: str, collection: str, target: str) -> None:
+        self._project = project
+        self._collection = collection
+        self._target = target
+        self._known: dict[str, dict[str, Any]] = {}
+        self._primed = False
+        self._outbox: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+
+    def document_name(self, doc_id: str) -> str:
+        return f"projects/{self._project}/databases/(default)/documents/{self._collection}/{doc_id}"
+
+    def on_snapshot(self, _docs: Any, changes: Any, _read_time: Any) -> None:
+        for change in changes:
+            doc_id = change.document.id
+            before = self._known.get(doc_id)
+            after = None if change.type.name == "REMOVED" else change.document.to_dict()
+            if after is None:
+                self._known.pop(doc_id, None)
+            else:
+                self._known[doc_id] = after
+            if self._primed:
+                self._outbox.put((doc_id, self._event_data(doc_id, before, after)))
+        self._primed = True
+
+    def _event_data(
+        self, doc_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        name = self.document_name(doc_id)
+        if before is not None:
+            data["oldValue"] = {"name": name, "fields": encode_value(before)["mapValue"]["fields"]}
+        if after is not None:
+            data["value"] = {"name": name, "fields": encode_value(after)["mapValue"]["fields"]}
+        return data
+
+    def deliver_forever(self) -> None:
+        with httpx.Client(timeout=30) as client:
+            while True:
+                doc_id, data = self._outbox.get()
+                headers = {
+                    "ce-id": str(uuid.uuid4()),
+                    "ce-specversion": "1.0",
+                    "ce-type": EVENT_TYPE,
+                    "ce-source": f"//firestore.googleapis.com/projects/{self._project}/"
+                    "databases/(default)",
+                    "ce-subject": f"documents/{self._collection}/{doc_id}",
+                    "ce-time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                    "Content-Type": "application/json",
+                }
+                try:
+                    response = client.post(self._target, content=json.dumps(data), headers=headers)
+                    if response.status_code >= 300:
+                        log.warning("trigger answered %s for %s", response.status_code, doc_id)
+                except httpx.HTTPError as exc:
+                    log.warning("trigger delivery failed for %s: %s", doc_id, exc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--collection", default="mvp_two_streams")
+    parser.add_argument("--target", required=True)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    bridge = EventBridge(args.project, args.collection, args.target)
+    client = firestore.Client(project=args.project)
+    client.collection(args.collection).on_snapshot(bridge.on_snapshot)
+    threading.Thread(target=bridge.deliver_forever, daemon=True).start()
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
