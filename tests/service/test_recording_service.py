@@ -1,0 +1,149 @@
+"""RecordingService over fakes: convergence, the monitors' chain and their edge cases."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from common.models.api import StreamCreateRequest
+from common.models.domain import Recording, RecordingEntry, StreamStatus
+from common.services.recordings import entry_of, merge_recordings, with_recordings
+from tests.conftest import OWNER, World
+
+T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+def video(uid: str, state: str, minute: int, live_input: str = "in") -> Recording:
+    return Recording(
+        video_uid=uid,
+        live_input_uid=live_input,
+        state=state,
+        ready_to_stream=state == "ready",
+        duration=60.0 if state == "ready" else None,
+        hls_url=f"https://v/{uid}.m3u8",
+        created=T0 + timedelta(minutes=minute),
+        modified=T0 + timedelta(minutes=minute, seconds=90 if state == "ready" else 5),
+    )
+
+
+EVENTS = [
+    video("a", "live-inprogress", 0),
+    video("a", "inprogress", 0),
+    video("a", "ready", 0),
+    video("b", "live-inprogress", 30),
+    video("b", "ready", 30),
+]
+
+
+def test_merging_converges_whatever_the_order_and_duplication() -> None:
+    finals = set()
+    for order in itertools.permutations(EVENTS):
+        entries: tuple[RecordingEntry, ...] = ()
+        for event in (*order, order[0], order[-1]):
+            entries = merge_recordings(entries, [entry_of(event)])
+        finals.add(entries)
+    assert len(finals) == 1
+    (final,) = finals
+    assert [(e.video_uid, e.state, e.ready) for e in final] == [
+        ("a", "ready", True),
+        ("b", "ready", True),
+    ]
+
+
+def test_primary_fields_follow_the_latest_ready_recording(world: World) -> None:
+    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
+    current = world.repo.streams[stream.id]
+    entries = merge_recordings((), [entry_of(v) for v in (EVENTS[2], EVENTS[3])])
+
+    updated = with_recordings(current, entries, T0)
+
+    assert (updated.video_id, updated.recording_ready) == ("a", True)
+    later = with_recordings(updated, merge_recordings(entries, [entry_of(EVENTS[4])]), T0)
+    assert later.video_id == "b" and later.recording_url == "https://v/b.m3u8"
+
+
+def start_and_stop(world: World) -> str:
+    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
+    world.service.start(OWNER, stream.id)
+    world.clock.advance(60)
+    world.service.stop(OWNER, stream.id)
+    return stream.id
+
+
+def recording_tasks(world: World) -> list[dict[str, object]]:
+    return [t.payload for t in world.tasks.tasks if t.payload["kind"] == "recording"]
+
+
+def test_stop_schedules_the_monitor_which_stops_once_the_recording_is_there(world: World) -> None:
+    stream_id = start_and_stop(world)
+    first = recording_tasks(world)[0]
+    assert first["attempt"] == 0
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+
+    generation = int(str(first["generation"]))
+    assert world.recordings.run_check("recording", stream_id, generation, 0) == ("rescheduled")
+    world.provider.recordings[uid] = [video("v1", "ready", 1, uid)]
+    assert world.recordings.run_check("recording", stream_id, generation, 1) == "done"
+
+    stream = world.repo.streams[stream_id]
+    assert stream.recording_ready and stream.video_id == "v1"
+    assert [t["attempt"] for t in recording_tasks(world)] == [0, 1]
+    assert stream.recording_monitor is not None and stream.recording_monitor.state == "done"
+
+
+def test_duplicate_and_out_of_date_checks_change_nothing(world: World) -> None:
+    stream_id = start_and_stop(world)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+
+    assert world.recordings.run_check("recording", stream_id, generation, 0) == "rescheduled"
+    assert world.recordings.run_check("recording", stream_id, generation, 0) == "stale"
+    assert world.recordings.run_check("recording", stream_id, generation - 1, 1) == "stale"
+    assert world.recordings.run_check("recording", "missing", generation, 1) == "gone"
+    assert len(recording_tasks(world)) == 2
+
+
+def test_monitor_gives_up_loudly_after_its_checks(world: World) -> None:
+    stream_id = start_and_stop(world)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+
+    outcomes = [world.recordings.run_check("recording", stream_id, generation, n) for n in range(3)]
+
+    assert outcomes == ["rescheduled", "rescheduled", "gave_up"]
+    stream = world.repo.streams[stream_id]
+    assert stream.last_error is not None and stream.last_error.code == "RECORDING_NOT_FOUND"
+    assert world.service.get(OWNER, stream_id).recordingStatus == "missing"
+
+
+def test_status_monitor_waits_for_the_encoder_then_ends_the_broadcast(world: World) -> None:
+    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
+    world.service.start(OWNER, stream.id)
+    status_task = next(t.payload for t in world.tasks.tasks if t.payload["kind"] == "status")
+    generation = int(str(status_task["generation"]))
+    uid = stream.cloudflareId or ""
+    spec, live_input = world.provider.inputs[uid]
+
+    # Encoder not connected yet: within the grace period the stream stays live.
+    assert world.recordings.run_check("status", stream.id, generation, 0) == "rescheduled"
+    world.provider.inputs[uid] = (spec, live_input.model_copy(update={"connection": "connected"}))
+    assert world.recordings.run_check("status", stream.id, generation, 1) == "rescheduled"
+    world.provider.inputs[uid] = (spec, live_input)  # disconnected again
+    assert world.recordings.run_check("status", stream.id, generation, 2) == "done"
+
+    ended = world.repo.streams[stream.id]
+    assert ended.status == StreamStatus.COMPLETED and ended.end_time is not None
+    assert recording_tasks(world), "ending the broadcast starts the recording monitor"
+
+
+@pytest.mark.parametrize("event", ["live_input.connected", "live_input.disconnected"])
+def test_live_events_older_than_the_last_applied_one_are_ignored(world: World, event: str) -> None:
+    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
+    uid = stream.cloudflareId or ""
+    later, earlier = T0 + timedelta(minutes=5), T0
+
+    world.recordings.apply_live_event(uid, "live_input.disconnected", later, None)
+    world.recordings.apply_live_event(uid, event, earlier, None)  # type: ignore[arg-type]
+
+    assert world.repo.streams[stream.id].live_event_at == later
+    assert world.repo.streams[stream.id].status == StreamStatus.SCHEDULED
