@@ -26,7 +26,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 emulators/node_modules/.installed: emulators/package.json emulators/package-lock.json .local/system-deps
-	cd emulators && npm ci --no-audit --no-fund --loglevel=error
+	# re2 (a firebase-tools dependency) would first try to download a prebuilt binary; build it.
+	cd emulators && RE2_DOWNLOAD_SKIP_PATH=1 npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 ## run: start the Firestore + Auth emulators, the Cloudflare Stream emulator and the gateway

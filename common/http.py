@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import flask
 from pydantic import BaseModel, ValidationError
@@ -32,7 +33,7 @@ from common.signatures import verify_shared_secret
 
 log = logging.getLogger(__name__)
 
-Reply = BaseModel | Sequence[BaseModel]
+Reply = BaseModel | Sequence[BaseModel] | flask.Response
 Handler = Callable[["Ctx"], Reply]
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -81,6 +82,12 @@ class Ctx:
         return self._user
 
     def param(self, name: str) -> str:
+        return self.params[name]
+
+    def require_param(self, name: str) -> str:
+        """A path parameter that only some of the endpoint's routes carry."""
+        if name not in self.params:
+            raise InvalidArgumentError(f"This URL needs a {name}")
         return self.params[name]
 
     def header(self, name: str) -> str | None:
@@ -178,6 +185,8 @@ def json_response(
 
 def render(reply: Reply) -> flask.Response:
     """Serialise a model (or list of models) to JSON, datetimes as ISO-8601."""
+    if isinstance(reply, flask.Response):
+        return reply
     if isinstance(reply, BaseModel):
         return json_response(reply.model_dump(mode="json"))
     return json_response([item.model_dump(mode="json") for item in reply])
@@ -190,41 +199,84 @@ def error_response(error: AppError) -> flask.Response:
     return json_response(body, error.http_status, headers)
 
 
+def origin_allowed(origin: str, patterns: Iterable[str]) -> bool:
+    """Whether a browser Origin matches an allowed host (``*.example.com`` covers subdomains)."""
+    host = urlsplit(origin).netloc.lower()
+    lowered = (pattern.lower() for pattern in patterns)
+    return any(
+        host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:]))
+        for pattern in lowered
+    )
+
+
+def with_cors(
+    response: flask.Response, request: flask.Request, methods: Sequence[str]
+) -> flask.Response:
+    """CORS headers for an allowed Origin (credentials included; Location readable)."""
+    origin = request.headers.get("Origin")
+    if origin and origin_allowed(origin, get_services().settings.allowed_origins):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Access-Control-Expose-Headers"] = "Location, ETag, Link"
+        response.headers["Vary"] = "Origin"
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = ", ".join((*methods, "OPTIONS"))
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+            response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
 def http_endpoint(
-    routes: Iterable[str], methods: Iterable[str]
+    routes: Iterable[str],
+    methods: Iterable[str],
+    *,
+    cors: bool = False,
+    accept_post: str | None = None,
 ) -> Callable[[Handler], Callable[[flask.Request], flask.Response]]:
-    """Turn ``handler(ctx)`` into a functions-framework HTTP function serving ``routes``."""
+    """Turn ``handler(ctx)`` into a functions-framework HTTP function serving ``routes``.
+
+    With ``cors``, browsers from the allowed origins may call it cross-origin;
+    ``accept_post`` is announced on OPTIONS (WHIP clients look for ``application/sdp``).
+    """
     compiled = [Route(r) for r in routes]
     allowed = tuple(dict.fromkeys(m.upper() for m in methods))
 
     def decorate(handler: Handler) -> Callable[[flask.Request], flask.Response]:
         @functools.wraps(handler)
         def function(request: flask.Request) -> flask.Response:
-            try:
-                params = _match(compiled, request.path)
-                if request.method == "OPTIONS":
-                    return flask.Response(status=204, headers={"Allow": ", ".join(allowed)})
-                if request.method not in allowed:
-                    return json_response(
-                        {
-                            "error": f"Method {request.method} not allowed",
-                            "code": "invalid-argument",
-                        },
-                        405,
-                        {"Allow": ", ".join(allowed)},
-                    )
-                return render(handler(Ctx(request, params, get_services())))
-            except AppError as error:
-                if error.http_status >= 500:
-                    log.error("request failed: %s", error.message, exc_info=error)
-                return error_response(error)
-            except Exception:
-                log.exception("unhandled error on %s %s", request.method, request.path)
-                return json_response({"error": "Internal error", "code": "internal"}, 500)
+            response = _serve(handler, request, compiled, allowed, accept_post)
+            return with_cors(response, request, allowed) if cors else response
 
         return function
 
     return decorate
+
+
+def _serve(
+    handler: Handler,
+    request: flask.Request,
+    routes: Sequence[Route],
+    allowed: tuple[str, ...],
+    accept_post: str | None,
+) -> flask.Response:
+    try:
+        params = _match(routes, request.path)
+        if request.method == "OPTIONS":
+            headers = {"Allow": ", ".join(allowed)}
+            if accept_post:
+                headers["Accept-Post"] = accept_post
+            return flask.Response(status=204, headers=headers)
+        if request.method not in allowed:
+            body = {"error": f"Method {request.method} not allowed", "code": "invalid-argument"}
+            return json_response(body, 405, {"Allow": ", ".join(allowed)})
+        return render(handler(Ctx(request, params, get_services())))
+    except AppError as error:
+        if error.http_status >= 500:
+            log.error("request failed: %s", error.message, exc_info=error)
+        return error_response(error)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_response({"error": "Internal error", "code": "internal"}, 500)
 
 
 def _match(routes: Sequence[Route], path: str) -> dict[str, str]:

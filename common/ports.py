@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
+from pydantic import SecretStr
+
 from common.models.domain import (
     LiveInput,
     LiveInputSpec,
@@ -16,6 +18,7 @@ from common.models.domain import (
     StreamCredentials,
     StreamStatus,
     User,
+    WhipAnswer,
 )
 
 
@@ -84,6 +87,14 @@ class StreamProvider(Protocol):
 
     def set_video_allowed_origins(self, video_uid: str, origins: tuple[str, ...]) -> None:
         """Apply ``origins`` to one existing recording."""
+        ...
+
+    def whip_offer(self, whip_url: SecretStr, offer_sdp: str) -> WhipAnswer:
+        """POST a WHIP offer to the input's publish URL (never with our API token)."""
+        ...
+
+    def whip_end(self, resource_url: str) -> None:
+        """DELETE a WHIP session resource; ``ProviderNotFoundError`` if already gone."""
         ...
 
 
@@ -160,6 +171,18 @@ class StreamRepository(Protocol):
         """Set ``display_order`` of several streams in one atomic write."""
         ...
 
+    def save_whip_session(self, stream_id: str, session: WhipSession) -> None:
+        """Remember a WHIP session's provider resource (private, like credentials)."""
+        ...
+
+    def whip_session(self, stream_id: str, session_id: str) -> WhipSession | None:
+        """A WHIP session of the stream, or ``None``."""
+        ...
+
+    def delete_whip_session(self, stream_id: str, session_id: str) -> None:
+        """Forget a WHIP session."""
+        ...
+
 
 @dataclass(frozen=True)
 class ScheduledTask:
@@ -180,6 +203,14 @@ class TaskQueue(Protocol):
     def enqueue(self, task: ScheduledTask) -> bool:
         """Schedule ``task``; ``False`` when a task of that name already exists."""
         ...
+
+
+@dataclass(frozen=True)
+class WhipSession:
+    """A browser broadcast: our session id and the provider's resource URL to end it."""
+
+    session_id: str
+    resource_url: str | None
 
 
 class MemorialDirectory(Protocol):

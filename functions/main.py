@@ -7,11 +7,13 @@ served by the same functions (the MVP Two paths answer list calls with a bare ar
 
 from __future__ import annotations
 
+import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
 from common.adapters.firestore.events import decode_stream_change
 from common.bootstrap import get_services
+from common.errors import InvalidArgumentError
 from common.http import Ctx, Reply, http_endpoint, task_endpoint
 from common.models.api import (
     MemorialStreamsResponse,
@@ -136,6 +138,31 @@ def memorialstreams(ctx: Ctx) -> Reply:
 def memorialstreamstatus(ctx: Ctx) -> Reply:
     """GET the live / scheduled / completed streams of a memorial, for polling pages."""
     return ctx.services.streams.memorial_status(ctx.user, ctx.param("memorial_id"))
+
+
+@functions_framework.http
+@http_endpoint(
+    (*_both("/streams/{stream_id}/whip"), *_both("/streams/{stream_id}/whip/{session_id}")),
+    methods=("POST", "DELETE"),
+    cors=True,
+    accept_post="application/sdp",
+)
+def whipstream(ctx: Ctx) -> Reply:
+    """POST relays a browser's WHIP offer (application/sdp) and answers 201 with the SDP and
+    the session URL in Location; DELETE on that URL ends the browser broadcast."""
+    stream_id = ctx.param("stream_id")
+    if ctx.method == "DELETE":
+        return ctx.services.streams.end_whip(ctx.user, stream_id, ctx.require_param("session_id"))
+    if not (ctx.header("Content-Type") or "").startswith("application/sdp"):
+        raise InvalidArgumentError("Content-Type must be application/sdp")
+    offer = ctx.raw_body.decode("utf-8", errors="replace")
+    publication = ctx.services.streams.publish_whip(ctx.user, stream_id, offer)
+    return flask.Response(
+        publication.answer_sdp,
+        status=201,
+        content_type="application/sdp",
+        headers={"Location": publication.location},
+    )
 
 
 @functions_framework.http

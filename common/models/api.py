@@ -101,7 +101,11 @@ class RecordingView(BaseModel):
     createdAt: datetime | None
 
 
-RecordingStatus = Literal["none", "processing", "ready", "missing"]
+RecordingStatus = Literal["none", "processing", "ready", "missing", "unavailable"]
+WHIP_NOT_RECORDED = (
+    "Browser (WHIP) broadcasts are not recorded by Cloudflare Stream: no recording will follow. "
+    "Broadcast with OBS or another RTMP encoder to get a recording."
+)
 
 
 class StreamPublicView(BaseModel):
@@ -143,6 +147,9 @@ class StreamPublicView(BaseModel):
     thumbnailUrl: str | None
     recordings: list[RecordingView]
     recordingStatus: RecordingStatus
+    recordingMessage: str | None
+    ingestProtocol: Literal["rtmp", "whip"] | None
+    webRTCPlaybackUrl: str | None
     createdAt: datetime
     updatedAt: datetime
 
@@ -410,6 +417,11 @@ def _public_fields(stream: Stream) -> dict[str, object]:
             for number, entry in enumerate(stream.recordings, start=1)
         ],
         "recordingStatus": recording_status(stream),
+        "recordingMessage": WHIP_NOT_RECORDED
+        if recording_status(stream) == "unavailable"
+        else None,
+        "ingestProtocol": stream.ingest_protocol,
+        "webRTCPlaybackUrl": stream.webrtc_playback_url,
         "createdAt": stream.created_at,
         "updatedAt": stream.updated_at,
     }
@@ -419,6 +431,8 @@ def recording_status(stream: Stream) -> RecordingStatus:
     """Where the stream's recording stands, so pages never show "rendering" forever."""
     if stream.recording_ready:
         return "ready"
+    if stream.ingest_protocol == "whip":
+        return "unavailable"
     if stream.status != StreamStatus.COMPLETED:
         return "none"
     monitor = stream.recording_monitor

@@ -138,6 +138,8 @@ class Stream(BaseModel):
     duration: float | None = None
     thumbnail_url: str | None = None
     recordings: tuple[RecordingEntry, ...] = ()
+    ingest_protocol: Literal["rtmp", "whip"] | None = None
+    webrtc_playback_url: str | None = None
     recording_monitor: MonitorState | None = None
     status_monitor: MonitorState | None = None
     last_error: StreamIssue | None = None
@@ -181,6 +183,15 @@ class LiveInput(BaseModel):
         return StreamCredentials(
             rtmp_url=self.rtmp_url, stream_key=self.stream_key, whip_url=self.whip_url
         )
+
+
+class WhipAnswer(BaseModel):
+    """The provider's answer to a WHIP offer, and the session resource to DELETE later."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sdp: str
+    resource_url: str | None
 
 
 class Recording(BaseModel):

@@ -232,6 +232,8 @@ class RecordingService:
 
     def start_monitor(self, kind: MonitorKind, stream: Stream) -> None:
         """Begin the chain of checks for the stream's current broadcast (idempotent)."""
+        if kind == "recording" and stream.ingest_protocol == "whip":
+            return  # Cloudflare does not record WHIP ingest: there is nothing to wait for.
         anchor = (stream.end_time if kind == "recording" else stream.actual_start_time) or (
             self._clock.now()
         )

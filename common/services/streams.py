@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -10,6 +11,7 @@ from common.access import Action, Permissions, can_manage_memorial, require, str
 from common.errors import (
     AppError,
     ConflictError,
+    InternalError,
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
@@ -49,6 +51,7 @@ from common.ports import (
     StreamProvider,
     StreamQuery,
     StreamRepository,
+    WhipSession,
 )
 from common.services.provider import provider_errors
 from common.services.recordings import RecordingService, has_recording_since
@@ -64,6 +67,14 @@ class StreamPolicy:
     recording_timeout_seconds: int
     allowed_origins: tuple[str, ...]
     delete_recording_after_days: int | None = None
+
+
+@dataclass(frozen=True)
+class WhipPublication:
+    """The SDP answer for the browser and the URL of its session (for DELETE)."""
+
+    answer_sdp: str
+    location: str
 
 
 def whip_endpoint(stream_id: str) -> str:
@@ -190,6 +201,7 @@ class StreamService:
             scheduled_start_time=request.scheduled_start,
             cloudflare_id=live_input.uid,
             playback_url=self._iframe_url(live_input.uid),
+            webrtc_playback_url=live_input.whep_url,
             created_at=now,
             updated_at=now,
         )
@@ -325,6 +337,69 @@ class StreamService:
             if ready
             else "Stream stopped, recording will be available shortly",
         )
+
+    def publish_whip(self, user: User | None, stream_id: str, offer_sdp: str) -> WhipPublication:
+        """Relay a browser's WHIP offer to the live input and go live (not recorded)."""
+        stream, _ = self._load(user, stream_id, Action.START, "Permission denied to start stream")
+        if not offer_sdp.startswith("v=0"):
+            raise InvalidArgumentError("The body must be an SDP offer (application/sdp)")
+        if stream.status == StreamStatus.CANCELLED:
+            raise ConflictError("Stream is cancelled")
+        if stream.status == StreamStatus.LIVE:
+            raise ConflictError("Stream is already live")
+        stream, credentials = self._ensure_live_input(stream)
+        try:
+            with provider_errors():
+                answer = self._provider.whip_offer(credentials.whip_url, offer_sdp)
+        except InternalError as exc:
+            raise InvalidArgumentError("The WHIP endpoint refused the SDP offer") from exc
+        session = WhipSession(
+            session_id=secrets.token_urlsafe(12), resource_url=answer.resource_url
+        )
+        self._repo.save_whip_session(stream.id, session)
+        now = self._clock.now()
+
+        def go_live(current: Stream) -> Stream:
+            return current.model_copy(
+                update={
+                    "status": StreamStatus.LIVE,
+                    "actual_start_time": now,
+                    "end_time": None,
+                    "whip_active": True,
+                    "ingest_protocol": "whip",
+                    "updated_at": now,
+                }
+            )
+
+        live = self._repo.update(stream.id, go_live)
+        self._recordings.start_monitor("status", live)
+        return WhipPublication(
+            answer_sdp=answer.sdp, location=f"{whip_endpoint(stream.id)}/{session.session_id}"
+        )
+
+    def end_whip(self, user: User | None, stream_id: str, session_id: str) -> DeleteResponse:
+        """End a browser broadcast (the WHIP session DELETE)."""
+        stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
+        session = self._repo.whip_session(stream.id, session_id)
+        if session is None:
+            raise NotFoundError("WHIP session not found")
+        if session.resource_url:
+            try:
+                with provider_errors():
+                    self._provider.whip_end(session.resource_url)
+            except NotFoundError:
+                log.info("WHIP session %s was already gone upstream", session_id)
+        self._repo.delete_whip_session(stream.id, session_id)
+        now = self._clock.now()
+
+        def end(current: Stream) -> Stream:
+            changes: dict[str, object] = {"whip_active": False, "updated_at": now}
+            if current.status == StreamStatus.LIVE:
+                changes |= {"status": StreamStatus.COMPLETED, "end_time": now}
+            return current.model_copy(update=changes)
+
+        self._repo.update(stream.id, end)
+        return DeleteResponse(message="Browser broadcast ended")
 
     def reorder(self, user: User | None, request: ReorderRequest) -> ReorderResponse:
         """Set the display order of several streams at once (all or nothing)."""

@@ -20,6 +20,7 @@ from emulators.cloudflare_stream.state import (
     VideoRecord,
     recording_settings,
 )
+from emulators.cloudflare_stream.webrtc import WebRtcServer
 
 api = flask.Blueprint("stream_api", __name__, url_prefix="/client/v4/accounts/<account_id>/stream")
 control = flask.Blueprint("emulator_control", __name__, url_prefix="/__emulator")
@@ -277,7 +278,11 @@ def create_app(state: EmulatorState, media_dir: Path) -> flask.Flask:
     """The emulator's WSGI app over ``state``, with media files under ``media_dir``."""
     app = flask.Flask("cloudflare_stream_emulator")
     app.config["EMULATOR_STATE"] = state
-    app.config["BROADCASTS"] = Broadcasts(state, media_dir, Webhooks(state))
+    broadcasts = Broadcasts(state, media_dir, Webhooks(state))
+    app.config["BROADCASTS"] = broadcasts
+    app.config["WEBRTC"] = WebRtcServer(
+        broadcasts.on_webrtc_connected, broadcasts.on_webrtc_disconnected
+    )
     for blueprint in (api, alerting, control, media_callbacks, delivery):
         app.register_blueprint(blueprint)
     return app
@@ -399,3 +404,75 @@ def player(media_id: str) -> Any:
         f'<video controls autoplay muted playsinline src="{source}" style="width:100%"></video>'
         f'<p>HLS: <a href="{source}">{source}</a></p>'
     )
+
+
+def _webrtc() -> WebRtcServer:
+    server: WebRtcServer = flask.current_app.config["WEBRTC"]
+    return server
+
+
+def _sdp_offer() -> str | None:
+    content_type = flask.request.headers.get("Content-Type", "")
+    body = flask.request.get_data(as_text=True)
+    if not content_type.startswith("application/sdp") or not body.startswith("v=0"):
+        return None
+    return body
+
+
+@delivery.post("/<whip_secret>/webRTC/publish")
+def whip_publish(whip_secret: str) -> Any:
+    state = _state()
+    with state.lock:
+        state.whip_requests.append({"authorization": "Authorization" in flask.request.headers})
+        live_input = next(
+            (r for r in state.live_inputs.values() if r.whip_secret == whip_secret), None
+        )
+    if live_input is None:
+        return ("Not found", 404)
+    if not live_input.enabled:
+        return ("Live input disabled", 403)
+    offer = _sdp_offer()
+    if offer is None:
+        return ("Expected an application/sdp offer", 400)
+    server = _webrtc()
+    if server.is_publishing(live_input.uid):
+        return ("Already publishing", 409)
+    session_id, answer = server.run(server.publish(live_input.uid, offer))
+    response = flask.make_response(answer, 201)
+    response.headers["Content-Type"] = "application/sdp"
+    response.headers["Location"] = f"/{whip_secret}/webRTC/publish/{session_id}"
+    return response
+
+
+@delivery.delete("/<whip_secret>/webRTC/publish/<session_id>")
+def whip_unpublish(whip_secret: str, session_id: str) -> Any:
+    server = _webrtc()
+    session = server.publishers.get(session_id)
+    live_input = _state().live_inputs.get(session.input_uid) if session else None
+    if session is None or live_input is None or live_input.whip_secret != whip_secret:
+        return ("Not found", 404)
+    server.run(server.unpublish(session_id))
+    return ("", 200)
+
+
+@delivery.post("/<input_uid>/webRTC/play")
+def whep_play(input_uid: str) -> Any:
+    if input_uid not in _state().live_inputs:
+        return ("Not found", 404)
+    offer = _sdp_offer()
+    if offer is None:
+        return ("Expected an application/sdp offer", 400)
+    server = _webrtc()
+    answer = server.run(server.play(input_uid, offer))
+    if answer is None:
+        return ("Stream is not live", 409)
+    response = flask.make_response(answer, 201)
+    response.headers["Content-Type"] = "application/sdp"
+    return response
+
+
+@control.get("/whip-requests")
+def whip_requests() -> Any:
+    state = _state()
+    with state.lock:
+        return flask.jsonify(list(state.whip_requests))

@@ -182,6 +182,23 @@ class Broadcasts:
         self.webhooks.live_input_event(live_input, "live_input.connected")
         return True
 
+    def on_webrtc_connected(self, input_uid: str) -> None:
+        """A WHIP publisher is on air: live, but (as on Cloudflare) never recorded."""
+        with self.state.lock:
+            live_input = self.state.live_inputs.get(input_uid)
+            if live_input is None:
+                return
+            live_input.status = "connected"
+        self.webhooks.live_input_event(live_input, "live_input.connected")
+
+    def on_webrtc_disconnected(self, input_uid: str) -> None:
+        with self.state.lock:
+            live_input = self.state.live_inputs.get(input_uid)
+            if live_input is None:
+                return
+            live_input.status = "client_disconnect"
+        self.webhooks.live_input_event(live_input, "live_input.disconnected")
+
     def on_publish_done(self, stream_key: str) -> None:
         with self.state.lock:
             live_input = self.state.input_by_key(stream_key)

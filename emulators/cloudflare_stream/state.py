@@ -76,6 +76,7 @@ class EmulatorState:
     videos: dict[str, VideoRecord] = field(default_factory=dict)
     webhook: dict[str, str] | None = None
     notification_destination: dict[str, str] | None = None
+    whip_requests: list[dict[str, Any]] = field(default_factory=list)
     latency_s: float = 0.0
     pending_faults: list[Fault] = field(default_factory=list)
     request_count: int = 0

@@ -17,6 +17,7 @@ from common.models.domain import (
     Recording,
     Stream,
     StreamCredentials,
+    WhipAnswer,
 )
 from common.ports import (
     ProviderError,
@@ -24,6 +25,7 @@ from common.ports import (
     ScheduledTask,
     StreamPage,
     StreamQuery,
+    WhipSession,
 )
 
 
@@ -47,6 +49,7 @@ class InMemoryStreamRepository:
         self.streams: dict[str, Stream] = {}
         self.credentials: dict[str, StreamCredentials] = {}
         self.fail_next_create: Exception | None = None
+        self.whip_sessions: dict[tuple[str, str], WhipSession] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -108,6 +111,15 @@ class InMemoryStreamRepository:
         query = StreamQuery(memorial_id=memorial_id, is_visible=True if visible_only else None)
         return self.find(query).streams
 
+    def save_whip_session(self, stream_id: str, session: WhipSession) -> None:
+        self.whip_sessions[(stream_id, session.session_id)] = session
+
+    def whip_session(self, stream_id: str, session_id: str) -> WhipSession | None:
+        return self.whip_sessions.get((stream_id, session_id))
+
+    def delete_whip_session(self, stream_id: str, session_id: str) -> None:
+        self.whip_sessions.pop((stream_id, session_id), None)
+
     def set_display_orders(self, orders: dict[str, int], updated_at: datetime) -> None:
         for stream_id, order in orders.items():
             self.streams[stream_id] = self.streams[stream_id].model_copy(
@@ -134,6 +146,8 @@ class FakeStreamProvider:
         self.failures: dict[str, list[ProviderError]] = {}
         self.create_succeeds_before_failing = False
         self.origins: dict[str, tuple[str, ...]] = {}
+        self.whip_offers: list[tuple[str, str]] = []
+        self.whip_ended: list[str] = []
         self.calls: list[str] = []
         self._ids = itertools.count(1)
 
@@ -194,6 +208,15 @@ class FakeStreamProvider:
     def set_video_allowed_origins(self, video_uid: str, origins: tuple[str, ...]) -> None:
         self._maybe_fail("set_video_allowed_origins")
         self.origins[video_uid] = origins
+
+    def whip_offer(self, whip_url: SecretStr, offer_sdp: str) -> WhipAnswer:
+        self._maybe_fail("whip_offer")
+        self.whip_offers.append((whip_url.get_secret_value(), offer_sdp))
+        return WhipAnswer(sdp="v=0\r\nanswer", resource_url=f"{whip_url.get_secret_value()}/s1")
+
+    def whip_end(self, resource_url: str) -> None:
+        self._maybe_fail("whip_end")
+        self.whip_ended.append(resource_url)
 
 
 class RecordingTaskQueue:

@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 from pydantic import SecretStr
@@ -17,7 +18,7 @@ from common.adapters.cloudflare.wire import (
     CfLiveInputList,
     CfVideo,
 )
-from common.models.domain import LiveInput, LiveInputSpec, Recording
+from common.models.domain import LiveInput, LiveInputSpec, Recording, WhipAnswer
 from common.ports import (
     ProviderError,
     ProviderNotFoundError,
@@ -203,8 +204,34 @@ def _retry_after(response: httpx.Response) -> int:
 class CloudflareStreamProvider:
     """``StreamProvider`` backed by Cloudflare Stream."""
 
-    def __init__(self, client: CloudflareStreamClient) -> None:
+    def __init__(
+        self, client: CloudflareStreamClient, whip_http: httpx.Client | None = None
+    ) -> None:
         self._client = client
+        # A client of its own, with no Authorization header: the WHIP host must never see
+        # our API token (FRONTEND_CONTRACT.md §11.2 item 4).
+        self._whip_http = whip_http or httpx.Client(timeout=httpx.Timeout(15.0, connect=5.0))
+
+    def whip_offer(self, whip_url: SecretStr, offer_sdp: str) -> WhipAnswer:
+        url = whip_url.get_secret_value()
+        try:
+            response = self._whip_http.post(
+                url, content=offer_sdp.encode(), headers={"Content-Type": "application/sdp"}
+            )
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailableError(f"WHIP endpoint unreachable: {exc}") from exc
+        _raise_for_whip(response)
+        location = response.headers.get("Location")
+        return WhipAnswer(
+            sdp=response.text, resource_url=urljoin(url, location) if location else None
+        )
+
+    def whip_end(self, resource_url: str) -> None:
+        try:
+            response = self._whip_http.delete(resource_url)
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailableError(f"WHIP endpoint unreachable: {exc}") from exc
+        _raise_for_whip(response)
 
     def create_live_input(self, spec: LiveInputSpec) -> LiveInput:
         body: dict[str, Any] = {
@@ -267,4 +294,17 @@ def _live_input(wire: CfLiveInput) -> LiveInput:
         whep_url=wire.webRTCPlayback.url if wire.webRTCPlayback else None,
         connection=wire.connection(),
         stream_id=str(wire.meta["streamId"]) if "streamId" in wire.meta else None,
+    )
+
+
+def _raise_for_whip(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    status = response.status_code
+    if status == 404:
+        raise ProviderNotFoundError("WHIP resource not found", status=status)
+    if status >= 500:
+        raise ProviderUnavailableError(f"WHIP endpoint failed ({status})", status=status)
+    raise ProviderRejectedError(
+        f"WHIP endpoint refused ({status}): {response.text[:200]}", status=status
     )

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
@@ -24,7 +24,7 @@ from common.models.domain import (
     StreamIssue,
     StreamStatus,
 )
-from common.ports import StreamPage, StreamQuery
+from common.ports import StreamPage, StreamQuery, WhipSession
 
 CREDENTIALS_SUBCOLLECTION = "private"
 CREDENTIALS_DOC = "credentials"
@@ -81,6 +81,8 @@ class StreamDocument(BaseModel):
     duration: float | None = None
     thumbnailUrl: str | None = None
     recordings: list[dict[str, Any]] = []
+    ingestProtocol: Literal["rtmp", "whip"] | None = None
+    webRTCPlaybackUrl: str | None = None
     recordingMonitor: dict[str, Any] | None = None
     statusMonitor: dict[str, Any] | None = None
     lastError: dict[str, Any] | None = None
@@ -129,6 +131,8 @@ class StreamDocument(BaseModel):
             duration=self.duration,
             thumbnail_url=self.thumbnailUrl,
             recordings=tuple(_entry_from_map(item) for item in self.recordings if item.get("id")),
+            ingest_protocol=self.ingestProtocol,
+            webrtc_playback_url=self.webRTCPlaybackUrl,
             recording_monitor=_monitor_from_map(self.recordingMonitor),
             status_monitor=_monitor_from_map(self.statusMonitor),
             last_error=StreamIssue.model_validate(self.lastError) if self.lastError else None,
@@ -175,6 +179,8 @@ def stream_to_document(stream: Stream) -> dict[str, Any]:
         "duration": stream.duration,
         "thumbnailUrl": stream.thumbnail_url,
         "recordings": [_entry_to_map(e, n) for n, e in enumerate(stream.recordings, start=1)],
+        "ingestProtocol": stream.ingest_protocol,
+        "webRTCPlaybackUrl": stream.webrtc_playback_url,
         "recordingMonitor": _monitor_to_map(stream.recording_monitor),
         "statusMonitor": _monitor_to_map(stream.status_monitor),
         "lastError": stream.last_error.model_dump() if stream.last_error else None,
@@ -319,7 +325,10 @@ class FirestoreStreamRepository:
 
     def delete(self, stream_id: str) -> None:
         batch = self._client.batch()
-        batch.delete(self._credentials_ref(stream_id))
+        with firestore_errors():
+            private = list(self._private(stream_id).list_documents())
+        for ref in private:
+            batch.delete(ref)
         batch.delete(self._streams.document(stream_id))
         with firestore_errors():
             batch.commit()
@@ -389,12 +398,28 @@ class FirestoreStreamRepository:
         with firestore_errors():
             batch.commit()
 
+    def save_whip_session(self, stream_id: str, session: WhipSession) -> None:
+        with firestore_errors():
+            self._private(stream_id).document(f"whip-{session.session_id}").set(
+                {"resourceUrl": session.resource_url}
+            )
+
+    def whip_session(self, stream_id: str, session_id: str) -> WhipSession | None:
+        with firestore_errors():
+            snapshot = self._private(stream_id).document(f"whip-{session_id}").get()
+        if not snapshot.exists:
+            return None
+        return WhipSession(session_id, (snapshot.to_dict() or {}).get("resourceUrl"))
+
+    def delete_whip_session(self, stream_id: str, session_id: str) -> None:
+        with firestore_errors():
+            self._private(stream_id).document(f"whip-{session_id}").delete()
+
+    def _private(self, stream_id: str) -> Any:
+        return self._streams.document(stream_id).collection(CREDENTIALS_SUBCOLLECTION)
+
     def _credentials_ref(self, stream_id: str) -> Any:
-        return (
-            self._streams.document(stream_id)
-            .collection(CREDENTIALS_SUBCOLLECTION)
-            .document(CREDENTIALS_DOC)
-        )
+        return self._private(stream_id).document(CREDENTIALS_DOC)
 
 
 def _credentials_document(credentials: StreamCredentials) -> dict[str, str]:
