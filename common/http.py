@@ -7,6 +7,7 @@ generic 500 with the stack trace in the log, never in the body.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import re
@@ -226,17 +227,38 @@ def with_cors(
     return response
 
 
+PUBLIC_CACHE_CONTROL = "public, max-age=5, s-maxage=10, stale-while-revalidate=30"
+
+
+def with_validators(response: flask.Response, request: flask.Request) -> flask.Response:
+    """Make an anonymous, same-for-everyone GET cacheable: ETag, Cache-Control, 304."""
+    if request.method != "GET" or response.status_code != 200:
+        return response
+    etag = '"' + hashlib.sha256(response.get_data()).hexdigest()[:32] + '"'
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = PUBLIC_CACHE_CONTROL
+    presented = {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}
+    if etag in presented or f"W/{etag}" in presented:
+        not_modified = flask.Response(status=304)
+        not_modified.headers["ETag"] = etag
+        not_modified.headers["Cache-Control"] = PUBLIC_CACHE_CONTROL
+        return not_modified
+    return response
+
+
 def http_endpoint(
     routes: Iterable[str],
     methods: Iterable[str],
     *,
     cors: bool = False,
     accept_post: str | None = None,
+    public_cache: bool = False,
 ) -> Callable[[Handler], Callable[[flask.Request], flask.Response]]:
     """Turn ``handler(ctx)`` into a functions-framework HTTP function serving ``routes``.
 
     With ``cors``, browsers from the allowed origins may call it cross-origin;
-    ``accept_post`` is announced on OPTIONS (WHIP clients look for ``application/sdp``).
+    ``accept_post`` is announced on OPTIONS (WHIP clients look for ``application/sdp``);
+    ``public_cache`` is for answers that never depend on the caller (CDN-cacheable).
     """
     compiled = [Route(r) for r in routes]
     allowed = tuple(dict.fromkeys(m.upper() for m in methods))
@@ -245,6 +267,8 @@ def http_endpoint(
         @functools.wraps(handler)
         def function(request: flask.Request) -> flask.Response:
             response = _serve(handler, request, compiled, allowed, accept_post)
+            if public_cache:
+                response = with_validators(response, request)
             return with_cors(response, request, allowed) if cors else response
 
         return function

@@ -109,6 +109,7 @@ def reorderstreams(ctx: Ctx) -> Reply:
 @http_endpoint(
     (f"{UNIFIED}/streams/public", f"{MVP}/public/streams", f"{MVP}/public-streams"),
     methods=("GET",),
+    public_cache=True,
 )
 def publicstreams(ctx: Ctx) -> Reply:
     """GET lists public, visible streams for memorial pages; no authentication."""

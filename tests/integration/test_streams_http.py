@@ -288,3 +288,17 @@ def test_memorial_manager_sees_private_streams_in_memorial_view(
         ),
         403,
     )
+
+
+def test_public_listing_is_cacheable_with_etag_and_304(api: httpx.Client, callers: Callers) -> None:
+    first = api.get("/api/streams/public?limit=5")
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"].startswith("public, max-age=")
+
+    again = api.get("/api/streams/public?limit=5", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["ETag"] == etag
+
+    create_stream(api, callers["owner"], title="Changes the listing", displayOrder=0)
+    changed = api.get("/api/streams/public?limit=5", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert "Cache-Control" not in api.get("/api/streams?limit=5").headers
