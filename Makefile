@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= $(shell scripts/find-python)
 
-.PHONY: install run test test-fast lint typecheck check bench clean
+.PHONY: install run test test-fast lint typecheck check bench build deploy clean
 
 install: $(VENV)/.installed emulators/node_modules/.installed .local/system-deps .local/tasks-emulator/.installed
 
@@ -47,6 +47,14 @@ lint: install
 
 typecheck: install
 	$(VENV)/bin/mypy
+
+## build: the deployable function source in build/functions (main.py + common/ + requirements)
+build:
+	scripts/build-functions build/functions
+
+## deploy: queue, functions, Hosting rewrites, Firestore rules and indexes (PROJECT=<id>)
+deploy: install build
+	infra/deploy.sh
 
 clean:
 	rm -rf $(VENV) .local emulators/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import functions.main as entry_points
@@ -22,6 +25,75 @@ def test_every_filter_and_ordering_pair_has_a_composite_index() -> None:
     for ordering in ORDERINGS.values():
         for field in FILTER_FIELDS:
             assert ((field, "ASCENDING"), *ordering) in declared, (field, ordering)
+
+
+MANIFEST = json.loads((ROOT / "infra" / "functions.json").read_text())
+
+
+def exported_functions() -> set[str]:
+    return {
+        name
+        for name, value in vars(entry_points).items()
+        if callable(value)
+        and getattr(value, "__module__", "") == entry_points.__name__
+        and not name.startswith("_")
+    }
+
+
+def test_manifest_deploys_exactly_the_exported_functions_and_hosting_routes_the_http_ones() -> None:
+    deployed = {f["name"] for f in MANIFEST["functions"]}
+    http = {f["name"] for f in MANIFEST["functions"] if "http" in f["trigger"]}
+    assert deployed == exported_functions()
+    assert {target for _, target in load_rewrites()} == http
+    assert set(load_event_functions()) == deployed - http
+
+
+def test_build_is_self_contained_and_loads_every_function(tmp_path: Path) -> None:
+    build = tmp_path / "functions"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build-functions"), str(build)], check=True
+    )
+    assert {p.name for p in build.iterdir()} == {"main.py", "common", "requirements.txt"}
+    assert "firebase-admin" in (build / "requirements.txt").read_text()
+    loader = (
+        "import functions_framework, json, sys\n"
+        "for fn in json.loads(sys.argv[1]):\n"
+        "    kind = 'cloudevent' if 'firestore' in fn['trigger'] else 'http'\n"
+        "    functions_framework.create_app(target=fn['name'], source='main.py',"
+        " signature_type=kind)\n"
+        "import common\n"
+        "print(common.__file__)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", loader, json.dumps(MANIFEST["functions"])],
+        cwd=build,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert result.stdout.strip().startswith(str(build)), result.stdout
+
+
+def test_deploy_plan_covers_queue_functions_triggers_secrets_and_hosting() -> None:
+    output = subprocess.run(
+        [str(ROOT / "infra" / "deploy.sh")],
+        env={"PATH": "/usr/bin:/bin", "PROJECT": "demo-plan", "DRY_RUN": "1", "SOURCE": "/src"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    plan = [shlex.split(line) for line in output.splitlines()]
+    deploys = {args[3]: args for args in plan if args[:3] == ["gcloud", "functions", "deploy"]}
+    assert set(deploys) == exported_functions()
+    assert plan[0][:5] == ["gcloud", "tasks", "queues", "update", "recording-monitor"]
+    trigger = deploys["onstreamwritten"]
+    assert "--trigger-event-filters=type=google.cloud.firestore.document.v1.written" in trigger
+    assert "--retry" in trigger and "--trigger-http" not in trigger
+    for args in deploys.values():
+        secrets = next(a for a in args if a.startswith("--set-secrets="))
+        assert all(f"{name}=" in secrets for name in MANIFEST["secrets"])
+    assert plan[-1][-2:] == ["--only", "hosting,firestore:rules,firestore:indexes"]
 
 
 def test_every_rewrite_targets_a_function_and_every_function_is_routed() -> None:
