@@ -48,6 +48,10 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
+## bench: measurements with their baselines, side by side (not part of make test)
+bench: install
+	$(PY) -m benchmarks.run
+
 ## build: the deployable function source in build/functions (main.py + common/ + requirements)
 build:
 	scripts/build-functions build/functions

@@ -1,0 +1,229 @@
+"""`make bench`: measurements printed side by side, each with its baseline, in one run.
+
+1. Public listing through the gateway vs the same Firestore query made directly.
+2. Cold import of the functions module vs an empty functions-framework function.
+3. Cloudflare API calls for one stream lifecycle and per live stream per minute of monitoring.
+4. Time from the end of a broadcast to the recording on the public listing: webhook vs dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from emulators.stack import LocalStack, Ports
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGET_PER_5_MIN = 1200
+PRODUCTION_STATUS_INTERVAL_S = 60
+
+
+def timed(call: Callable[[], object], runs: int) -> list[float]:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def pct(samples: list[float], q: float) -> float:
+    return sorted(samples)[min(len(samples) - 1, int(q * len(samples)))] * 1000
+
+
+def listing(api: httpx.Client) -> None:
+    from google.cloud import firestore
+
+    from common.adapters.firestore.streams import FirestoreStreamRepository
+    from common.ports import StreamQuery
+
+    repo = FirestoreStreamRepository(
+        firestore.Client(project="demo-memorial-streams"), "mvp_two_streams"
+    )
+    query = StreamQuery(is_public=True, is_visible=True, order="display", limit=50)
+    direct = timed(lambda: repo.find(query), 200)
+    gateway = timed(lambda: api.get("/api/streams/public?limit=50").raise_for_status(), 200)
+    cached = timed(
+        lambda: api.get(
+            "/api/streams/public?limit=50",
+            headers={"If-None-Match": api.get("/api/streams/public?limit=50").headers["ETag"]},
+        ),
+        50,
+    )
+    print("1. public listing (200 requests, 20 public streams)")
+    for name, samples in (("bare Firestore query", direct), ("through the gateway", gateway)):
+        print(
+            f"   {name:<24} p50 {pct(samples, 0.5):7.2f} ms  p99 {pct(samples, 0.99):7.2f} ms"
+            f"  {len(samples) / sum(samples):7.1f} req/s"
+        )
+    print(
+        f"   gateway / bare p50 ratio {pct(gateway, 0.5) / pct(direct, 0.5):.2f}x;"
+        f" conditional GET + 304 pair p50 {pct(cached, 0.5):.2f} ms"
+    )
+
+
+def cold_import() -> None:
+    empty = tempfile.mkdtemp()
+    Path(empty, "main.py").write_text(
+        "import functions_framework\n\n@functions_framework.http\ndef f(request):\n"
+        "    return 'ok'\n"
+    )
+    build = tempfile.mkdtemp()
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "build-functions"), build], check=True)
+    probe = "import time; t=time.perf_counter(); import main; print(time.perf_counter()-t)"
+
+    def measure(directory: str) -> float:
+        runs = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", probe],
+                    cwd=directory,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+            for _ in range(5)
+        ]
+        return statistics.median(runs) * 1000
+
+    ours, baseline = measure(build), measure(empty)
+    print("2. cold import (median of 5 fresh interpreters)")
+    print(f"   empty functions-framework function {baseline:8.1f} ms")
+    print(f"   our functions module               {ours:8.1f} ms  ({ours / baseline:.2f}x)")
+
+
+def api_calls(stack: LocalStack) -> int:
+    return int(httpx.get(f"{stack.cloudflare_url}/__emulator/stats").json()["requests"])
+
+
+def push(stack: LocalStack, key: str, seconds: int) -> None:
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine",
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-f",
+            "flv",
+            f"{stack.rtmp_url}{key}",
+        ],
+        check=True,
+    )
+
+
+def until(check: Callable[[], bool], timeout_s: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if check():
+            return time.monotonic() - start
+        time.sleep(0.2)
+    raise TimeoutError
+
+
+def on_public_listing(api: httpx.Client, stream_id: str) -> bool:
+    streams = api.get("/api/streams/public?limit=100").json()["streams"]
+    return any(s["id"] == stream_id and s["recordingReady"] for s in streams)
+
+
+def lifecycle(
+    stack: LocalStack, api: httpx.Client, auth: dict[str, str], drop: bool
+) -> tuple[int, float]:
+    httpx.post(
+        f"{stack.cloudflare_url}/__emulator/faults", json={"dropWebhooks": 100 if drop else 0}
+    )
+    before = api_calls(stack)
+    stream = api.post("/api/streams", json={"title": "bench"}, headers=auth).json()
+    api.post(f"/api/streams/{stream['id']}/start", headers=auth)
+    push(stack, stream["streamKey"], 3)
+    api.post(f"/api/streams/{stream['id']}/stop", headers=auth)
+    seconds = until(lambda: on_public_listing(api, stream["id"]), 120)
+    return api_calls(stack) - before, seconds
+
+
+def monitoring_rate(stack: LocalStack, api: httpx.Client, auth: dict[str, str]) -> float:
+    stream = api.post("/api/streams", json={"title": "live"}, headers=auth).json()
+    api.post(f"/api/streams/{stream['id']}/start", headers=auth)
+    before, start = api_calls(stack), time.monotonic()
+    time.sleep(30)
+    per_minute = (api_calls(stack) - before) / (time.monotonic() - start) * 60
+    api.post(f"/api/streams/{stream['id']}/stop", headers=auth)
+    return per_minute
+
+
+def main() -> None:
+    stack = LocalStack(Ports.free(), Path(tempfile.mkdtemp(prefix="bench-")))
+    stack.start()
+    os.environ.update(stack.env)
+    try:
+        token = httpx.post(
+            f"http://127.0.0.1:{stack.ports.auth}/identitytoolkit.googleapis.com/v1/"
+            "accounts:signUp?key=bench",
+            json={
+                "email": "bench@example.com",
+                "password": "bench-pass",
+                "returnSecureToken": True,
+            },
+        ).json()["idToken"]
+        auth = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=stack.gateway_url, timeout=30) as api:
+            for n in range(20):
+                api.post("/api/streams", json={"title": f"s{n}", "displayOrder": n}, headers=auth)
+            listing(api)
+            cold_import()
+            calls_hook, seconds_hook = lifecycle(stack, api, auth, drop=False)
+            calls_drop, seconds_drop = lifecycle(stack, api, auth, drop=True)
+            local_rate = monitoring_rate(stack, api, auth)
+        interval = float(stack.env["LS_STATUS_MONITOR_INTERVAL_S"])
+        production_rate = local_rate * interval / PRODUCTION_STATUS_INTERVAL_S
+        print("3. Cloudflare API calls")
+        print(
+            f"   one lifecycle (create, live, stop, ready): {calls_hook} with webhooks,"
+            f" {calls_drop} with webhooks dropped (monitor polling)"
+        )
+        print(
+            f"   per live stream per minute: {local_rate:.1f} at the local {interval:g} s"
+            f" interval, {production_rate:.1f} at the production {PRODUCTION_STATUS_INTERVAL_S}"
+            f" s interval -> {BUDGET_PER_5_MIN / 5 / max(production_rate, 0.01):.0f} live"
+            " streams fit the 1,200 calls / 5 min budget"
+        )
+        print("4. end of broadcast -> recording on the public listing")
+        print(
+            f"   with the webhook {seconds_hook:6.1f} s; webhook dropped (monitor) "
+            f"{seconds_drop:6.1f} s ({seconds_drop / seconds_hook:.2f}x)"
+        )
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
