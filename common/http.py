@@ -28,6 +28,7 @@ from common.errors import (
     NotFoundError,
     UnavailableError,
 )
+from common.models.api import is_document_id
 from common.models.domain import User
 from common.ports import RequestCredentials
 from common.signatures import verify_shared_secret
@@ -56,7 +57,7 @@ class Route:
             re.escape(part) if index % 2 == 0 else f"(?P<{part}>[^/]+)"
             for index, part in enumerate(parts)
         )
-        self._regex = re.compile(f"^{regex}/?$")
+        self._regex = re.compile(f"^{regex}/?\\Z")
 
     def match(self, path: str) -> dict[str, str] | None:
         found = self._regex.match(path)
@@ -83,13 +84,17 @@ class Ctx:
         return self._user
 
     def param(self, name: str) -> str:
-        return self.params[name]
+        """A path parameter; ids that cannot name a document are simply not found."""
+        value = self.params[name]
+        if not is_document_id(value):
+            raise NotFoundError(f"No such {name.removesuffix('_id')}")
+        return value
 
     def require_param(self, name: str) -> str:
         """A path parameter that only some of the endpoint's routes carry."""
         if name not in self.params:
             raise InvalidArgumentError(f"This URL needs a {name}")
-        return self.params[name]
+        return self.param(name)
 
     def header(self, name: str) -> str | None:
         return self.request.headers.get(name)
@@ -271,6 +276,8 @@ def http_endpoint(
                 response = with_validators(response, request)
             return with_cors(response, request, allowed) if cors else response
 
+        function.routes = tuple(r.pattern for r in compiled)  # type: ignore[attr-defined]
+        function.methods = allowed  # type: ignore[attr-defined]
         return function
 
     return decorate
@@ -351,6 +358,8 @@ def task_endpoint(
                 log.exception("task %s crashed", task)
                 return json_response({"error": "Internal error", "code": "internal"}, 500)
 
+        function.routes = tuple(r.pattern for r in compiled)  # type: ignore[attr-defined]
+        function.methods = ("POST",)  # type: ignore[attr-defined]
         return function
 
     return decorate

@@ -11,6 +11,7 @@ import logging
 import queue
 import threading
 import uuid
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from google.cloud import firestore
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "google.cloud.firestore.document.v1.written"
+LANES = 8
 
 
 def _timestamp(value: datetime) -> str:
@@ -57,7 +59,11 @@ class EventBridge:
         self._target = target
         self._known: dict[str, dict[str, Any]] = {}
         self._primed = False
-        self._outbox: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        # One ordered lane per worker; a document always uses the same lane, so its events
+        # arrive in commit order while different documents are delivered in parallel.
+        self._lanes: list[queue.Queue[tuple[str, dict[str, Any]]]] = [
+            queue.Queue() for _ in range(LANES)
+        ]
 
     def document_name(self, doc_id: str) -> str:
         return f"projects/{self._project}/databases/(default)/documents/{self._collection}/{doc_id}"
@@ -72,7 +78,8 @@ class EventBridge:
             else:
                 self._known[doc_id] = after
             if self._primed:
-                self._outbox.put((doc_id, self._event_data(doc_id, before, after)))
+                lane = self._lanes[zlib.crc32(doc_id.encode()) % LANES]
+                lane.put((doc_id, self._event_data(doc_id, before, after)))
         self._primed = True
 
     def _event_data(
@@ -86,10 +93,14 @@ class EventBridge:
             data["value"] = {"name": name, "fields": encode_value(after)["mapValue"]["fields"]}
         return data
 
-    def deliver_forever(self) -> None:
+    def start_delivery(self) -> None:
+        for lane in self._lanes:
+            threading.Thread(target=self._deliver_forever, args=(lane,), daemon=True).start()
+
+    def _deliver_forever(self, lane: queue.Queue[tuple[str, dict[str, Any]]]) -> None:
         with httpx.Client(timeout=30) as client:
             while True:
-                doc_id, data = self._outbox.get()
+                doc_id, data = lane.get()
                 headers = {
                     "ce-id": str(uuid.uuid4()),
                     "ce-specversion": "1.0",
@@ -118,7 +129,7 @@ def main() -> None:
     bridge = EventBridge(args.project, args.collection, args.target)
     client = firestore.Client(project=args.project)
     client.collection(args.collection).on_snapshot(bridge.on_snapshot)
-    threading.Thread(target=bridge.deliver_forever, daemon=True).start()
+    bridge.start_delivery()
     threading.Event().wait()
 
 

@@ -17,8 +17,11 @@ import functions_framework
 from werkzeug.serving import run_simple
 from werkzeug.wrappers import Response
 
+from common.openapi import openapi_document
+
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_SOURCE = ROOT / "functions" / "main.py"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -41,7 +44,7 @@ def load_event_functions(manifest_path: Path = ROOT / "infra" / "functions.json"
 def glob_to_regex(glob: str) -> re.Pattern[str]:
     """Hosting globs: ``**`` spans segments, ``*`` stays within one."""
     pattern = re.escape(glob).replace(r"\*\*", ".*").replace(r"\*", "[^/]+")
-    return re.compile(f"^{pattern}/?$")
+    return re.compile(f"^{pattern}/?\\Z")
 
 
 class HostingGateway:
@@ -63,7 +66,11 @@ class HostingGateway:
         return next((t for regex, t in self._rules if regex.match(path)), None)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        target = self.target_for(environ.get("PATH_INFO", ""))
+        if environ.get("PATH_INFO") == "/openapi.json":
+            document = json.dumps(openapi_document())
+            return Response(document, 200, mimetype="application/json")(environ, start_response)
+        path = environ.get("PATH_INFO", "")
+        target = None if _CONTROL.search(path) else self.target_for(path)
         if target is None:
             body = json.dumps({"error": "Not found", "code": "not-found"})
             return Response(body, 404, mimetype="application/json")(environ, start_response)

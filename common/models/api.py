@@ -7,10 +7,18 @@ fields, so a public response cannot carry a stream key by construction.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from common.errors import InvalidArgumentError
 from common.models.domain import Stream, StreamCredentials, StreamIssue, StreamStatus
@@ -29,7 +37,7 @@ class StreamCreateRequest(_Request):
 
     title: str = Field(min_length=1, max_length=_TITLE_MAX)
     description: str = Field(default="", max_length=_DESCRIPTION_MAX)
-    memorialId: str | None = Field(default=None, min_length=1, max_length=128)
+    memorialId: StreamId | None = None
     memorialName: str | None = Field(default=None, max_length=_TITLE_MAX)
     scheduleType: Literal["now", "scheduled"] | None = None
     scheduledStartTime: datetime | None = None
@@ -52,7 +60,8 @@ class StreamCreateRequest(_Request):
 
 
 class StreamUpdateRequest(_Request):
-    """Body of ``PUT /streams/{id}``: only the editable fields."""
+    """Body of ``PUT /streams/{id}``: only the editable fields. Only the schedule may be
+    cleared with ``null``; every other field, when present, needs a value."""
 
     title: str | None = Field(default=None, min_length=1, max_length=_TITLE_MAX)
     description: str | None = Field(default=None, max_length=_DESCRIPTION_MAX)
@@ -68,14 +77,40 @@ class StreamUpdateRequest(_Request):
     def _not_empty(self) -> StreamUpdateRequest:
         if not self.model_fields_set:
             raise ValueError("the body names no field to update")
+        nulled = sorted(
+            name for name in self.model_fields_set - _CLEARABLE if getattr(self, name) is None
+        )
+        if nulled:
+            raise ValueError(f"{', '.join(nulled)} cannot be null")
         return self
+
+
+# Firestore document ids we accept: no slashes, and never the reserved __name__ form.
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+
+
+def is_document_id(value: str) -> bool:
+    """Whether ``value`` can name one of our Firestore documents."""
+    return bool(re.match(ID_PATTERN, value)) and not (
+        value.startswith("__") and value.endswith("__")
+    )
+
+
+def _document_id(value: str) -> str:
+    if not is_document_id(value):
+        raise ValueError("not a valid id")
+    return value
+
+
+StreamId = Annotated[str, AfterValidator(_document_id)]
+_CLEARABLE = frozenset({"scheduledStartTime", "scheduledDateTime"})
 
 
 class ReorderRequest(_Request):
     """Body of ``PUT /streams/reorder``."""
 
-    streamIds: list[str] = Field(min_length=1, max_length=500)
-    memorialId: str | None = None
+    streamIds: list[StreamId] = Field(min_length=1, max_length=500)
+    memorialId: StreamId | None = None
 
     @field_validator("streamIds")
     @classmethod

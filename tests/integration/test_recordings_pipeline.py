@@ -286,7 +286,7 @@ def test_the_trigger_starts_the_recording_monitor_when_a_stream_completes(
     assert monitor["state"] in ("running", "gave_up", "done")
     wait_for(
         lambda: (ref.get().to_dict() or {})["recordingMonitor"]["nextAttempt"] >= 1,
-        30,
+        60,
         "a scheduled check to run",
     )
 

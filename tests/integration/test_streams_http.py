@@ -302,3 +302,23 @@ def test_public_listing_is_cacheable_with_etag_and_304(api: httpx.Client, caller
     changed = api.get("/api/streams/public?limit=5", headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
     assert "Cache-Control" not in api.get("/api/streams?limit=5").headers
+
+
+def test_nulls_and_impossible_ids_are_refused_and_corrupt_nothing(
+    api: httpx.Client, callers: Callers
+) -> None:
+    owner = callers["owner"].bearer
+    stream = create_stream(api, callers["owner"])
+    nulls = {"isVisible": None, "title": None, "scheduledStartTime": None}
+
+    refused = api.put(f"/api/streams/{stream['id']}", json=nulls, headers=owner)
+
+    assert "isVisible, title cannot be null" in error_of(refused, 400)
+    cleared = api.put(
+        f"/api/streams/{stream['id']}", json={"scheduledStartTime": None}, headers=owner
+    )
+    assert cleared.status_code == 200 and cleared.json()["scheduledStartTime"] is None
+    assert api.get(f"/api/streams/{stream['id']}", headers=owner).json()["isVisible"] is True
+    assert error_of(api.put("/api/streams/reorder", json={"streamIds": [""]}, headers=owner), 400)
+    assert error_of(api.post("/api/streams/__x__/stop", headers=owner), 404)
+    assert error_of(api.post("/api/streams/%0A/stop", headers=owner), 404)

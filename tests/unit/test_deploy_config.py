@@ -10,6 +10,7 @@ from pathlib import Path
 
 import functions.main as entry_points
 from common.adapters.firestore.streams import FILTER_FIELDS, ORDERINGS
+from common.openapi import OPERATIONS, openapi_document
 from emulators.hosting_gateway import HostingGateway, load_event_functions, load_rewrites
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,3 +132,29 @@ def test_rewrites_send_each_path_to_the_function_that_serves_it() -> None:
     for path, target in expected.items():
         assert gateway.target_for(path) == target, path
     assert gateway.target_for("/api/unknown") is None
+
+
+def test_openapi_document_describes_exactly_the_served_routes() -> None:
+    served = set()
+    for name in exported_functions():
+        function = getattr(entry_points, name)
+        for route in getattr(function, "routes", ()):
+            if route.startswith("/api/livestreamMVPTwo"):
+                continue
+            path = (
+                route.replace("{stream_id}", "{streamId}")
+                .replace("{memorial_id}", "{memorialId}")
+                .replace("{session_id}", "{sessionId}")
+            )
+            for method in function.methods:
+                # WHIP's two routes split POST (offer) and DELETE (session) between them.
+                if "/whip" in path and (method == "DELETE") != path.endswith("{sessionId}"):
+                    continue
+                served.add((method.lower(), path))
+    documented = {(op.method, op.path) for op in OPERATIONS}
+    assert documented == served
+    document = openapi_document()
+    assert document["openapi"] == "3.1.0"
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            assert "200" in operation["responses"] or "201" in operation["responses"], path

@@ -47,17 +47,17 @@ class StreamDocument(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    title: str = ""
+    title: str | None = ""
     description: str | None = ""
     memorialId: str | None = None
     memorialName: str | None = None
     createdBy: str = ""
-    allowedUsers: list[str] = []
+    allowedUsers: list[str] | None = []
     status: str = StreamStatus.SCHEDULED
-    isVisible: bool = True
-    isPublic: bool = True
-    displayOrder: int = 0
-    featured: bool = False
+    isVisible: bool | None = True
+    isPublic: bool | None = True
+    displayOrder: int | None = 0
+    featured: bool | None = False
     scheduledStartTime: datetime | None = None
     scheduledDateTime: datetime | None = None
     actualStartTime: datetime | None = None
@@ -66,8 +66,8 @@ class StreamDocument(BaseModel):
     cloudflareId: str | None = None
     cloudflareStreamId: str | None = None
     playbackUrl: str | None = None
-    whipActive: bool = False
-    recordingReady: bool = False
+    whipActive: bool | None = False
+    recordingReady: bool | None = False
     videoId: str | None = None
     recordingUrl: str | None = None
     recordingPlaybackUrl: str | None = None
@@ -101,24 +101,25 @@ class StreamDocument(BaseModel):
     def to_stream(self, stream_id: str) -> Stream:
         return Stream(
             id=stream_id,
-            title=self.title,
+            title=self.title or "",
             description=self.description or "",
             memorial_id=self.memorialId,
             memorial_name=self.memorialName,
             created_by=self.createdBy,
-            allowed_users=tuple(self.allowedUsers),
+            allowed_users=tuple(self.allowedUsers or ()),
             status=StreamStatus(self.status),
-            is_visible=self.isVisible,
-            is_public=self.isPublic,
-            display_order=self.displayOrder,
-            featured=self.featured,
+            # Legacy documents hold nulls; absent visibility means visible, as the old UI did.
+            is_visible=self.isVisible is not False,
+            is_public=self.isPublic is not False,
+            display_order=self.displayOrder or 0,
+            featured=self.featured is True,
             scheduled_start_time=self.scheduledStartTime or self.scheduledDateTime,
             actual_start_time=self.actualStartTime,
             end_time=self.endTime or self.actualEndTime,
             cloudflare_id=self.cloudflareId or self.cloudflareStreamId,
             playback_url=self.playbackUrl,
-            whip_active=self.whipActive,
-            recording_ready=self.recordingReady,
+            whip_active=self.whipActive is True,
+            recording_ready=self.recordingReady is True,
             video_id=self.videoId,
             recording_url=self.recordingUrl or self.recordingPlaybackUrl,
             recording_dash_url=self.recordingDashUrl,
@@ -304,7 +305,8 @@ class FirestoreStreamRepository:
             if not snapshot.exists:
                 raise NotFoundError("Stream not found")
             before = stream_from_snapshot(snapshot)
-            after = change(before)
+            # model_copy does not validate: re-check so a bug can never store an invalid stream.
+            after = Stream.model_validate(change(before).model_dump())
             old_fields, new_fields = stream_to_document(before), stream_to_document(after)
             changed = {k: v for k, v in new_fields.items() if old_fields[k] != v}
             if not changed:
