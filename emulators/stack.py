@@ -155,12 +155,19 @@ class LocalStack:
                     process.wait()
             del self.processes[name]
 
-    def restart(self, name: str) -> None:
-        """Stop and start one component (for resilience tests)."""
+    def stop_component(self, name: str) -> None:
+        """Stop one component we started (for resilience tests)."""
         process = self.processes.pop(name)
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
-        {"firestore": self._start_firestore, "auth": self._start_auth}[name]()
+
+    def start_component(self, name: str) -> None:
+        """Start a component stopped by ``stop_component`` again, on the same port."""
+        starters = {
+            "firestore": self._start_firestore,
+            "events": self._start_events,
+        }
+        starters[name]()
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         log = (self.workdir / f"{name}.log").open("ab")
@@ -228,6 +235,21 @@ class LocalStack:
 
     def _start_python(self, name: str, module: str, port: int, *args: str) -> None:
         self._spawn(name, [sys.executable, "-m", module, "--port", str(port), *args], self.env)
+
+    def _start_events(self) -> None:
+        self._spawn(
+            "events",
+            [
+                sys.executable,
+                "-m",
+                "emulators.firestore_events",
+                "--project",
+                PROJECT_ID,
+                "--target",
+                f"{self.gateway_url}/__events/onstreamwritten",
+            ],
+            self.env,
+        )
 
     def _start_tasks(self) -> None:
         if not TASKS_EMULATOR.exists():

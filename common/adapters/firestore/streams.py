@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from google.api_core import exceptions as gexc
+from google.api_core import retry
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
@@ -30,6 +31,14 @@ CREDENTIALS_SUBCOLLECTION = "private"
 CREDENTIALS_DOC = "credentials"
 MEMORIAL_STREAM_LIMIT = 200
 UPDATE_ATTEMPTS = 25
+# Every call gets a short, explicit budget: a request must fail fast with a 503 rather than
+# hang for the client library's default minute when the database is unreachable.
+BUDGET: dict[str, Any] = {
+    "retry": retry.Retry(
+        predicate=retry.if_transient_error, initial=0.1, maximum=1.0, multiplier=2.0, timeout=6.0
+    ),
+    "timeout": 5.0,
+}
 # Equality filters and orderings `find` can combine; firestore.indexes.json must cover each
 # (filter, ordering) pair so Firestore can merge them for multi-filter queries.
 FILTER_FIELDS = ("memorialId", "status", "isPublic", "isVisible", "createdBy")
@@ -280,7 +289,7 @@ class FirestoreStreamRepository:
 
     def get(self, stream_id: str) -> Stream | None:
         with firestore_errors():
-            snapshot = self._streams.document(stream_id).get()
+            snapshot = self._streams.document(stream_id).get(**BUDGET)
         return stream_from_snapshot(snapshot) if snapshot.exists else None
 
     def create(self, stream: Stream, credentials: StreamCredentials | None) -> None:
@@ -290,7 +299,7 @@ class FirestoreStreamRepository:
         if credentials is not None:
             batch.set(self._credentials_ref(stream.id), _credentials_document(credentials))
         with firestore_errors():
-            batch.commit()
+            batch.commit(**BUDGET)
 
     def update(self, stream_id: str, change: Callable[[Stream], Stream]) -> Stream:
         """Optimistic read-modify-write: the write only lands if nobody wrote in between.
@@ -301,7 +310,7 @@ class FirestoreStreamRepository:
         ref = self._streams.document(stream_id)
         for attempt in range(UPDATE_ATTEMPTS):
             with firestore_errors():
-                snapshot = ref.get()
+                snapshot = ref.get(**BUDGET)
             if not snapshot.exists:
                 raise NotFoundError("Stream not found")
             before = stream_from_snapshot(snapshot)
@@ -316,6 +325,7 @@ class FirestoreStreamRepository:
                     ref.update(
                         changed,
                         option=self._client.write_option(last_update_time=snapshot.update_time),
+                        **BUDGET,
                     )
                 return after
             except gexc.FailedPrecondition:
@@ -328,16 +338,16 @@ class FirestoreStreamRepository:
     def delete(self, stream_id: str) -> None:
         batch = self._client.batch()
         with firestore_errors():
-            private = list(self._private(stream_id).list_documents())
+            private = list(self._private(stream_id).list_documents(**BUDGET))
         for ref in private:
             batch.delete(ref)
         batch.delete(self._streams.document(stream_id))
         with firestore_errors():
-            batch.commit()
+            batch.commit(**BUDGET)
 
     def get_credentials(self, stream_id: str) -> StreamCredentials | None:
         with firestore_errors():
-            snapshot = self._credentials_ref(stream_id).get()
+            snapshot = self._credentials_ref(stream_id).get(**BUDGET)
         if not snapshot.exists:
             return None
         data = snapshot.to_dict()
@@ -349,7 +359,7 @@ class FirestoreStreamRepository:
 
     def save_credentials(self, stream_id: str, credentials: StreamCredentials) -> None:
         with firestore_errors():
-            self._credentials_ref(stream_id).set(_credentials_document(credentials))
+            self._credentials_ref(stream_id).set(_credentials_document(credentials), **BUDGET)
 
     def find(self, query: StreamQuery) -> StreamPage:
         request: Any = self._streams
@@ -368,14 +378,14 @@ class FirestoreStreamRepository:
             request = request.order_by(field, direction=direction)
         request = request.offset(query.offset).limit(query.limit + 1)
         with firestore_errors():
-            streams = [stream_from_snapshot(s) for s in request.stream()]
+            streams = [stream_from_snapshot(s) for s in request.stream(**BUDGET)]
         return StreamPage(streams=streams[: query.limit], has_more=len(streams) > query.limit)
 
     def find_by_live_input(self, live_input_uid: str) -> Stream | None:
         for field in ("cloudflareId", "cloudflareStreamId"):
             request = self._streams.where(filter=FieldFilter(field, "==", live_input_uid)).limit(1)
             with firestore_errors():
-                found = list(request.stream())
+                found = list(request.stream(**BUDGET))
             if found:
                 return stream_from_snapshot(found[0])
         return None
@@ -398,24 +408,24 @@ class FirestoreStreamRepository:
                 {"displayOrder": order, "updatedAt": updated_at},
             )
         with firestore_errors():
-            batch.commit()
+            batch.commit(**BUDGET)
 
     def save_whip_session(self, stream_id: str, session: WhipSession) -> None:
         with firestore_errors():
             self._private(stream_id).document(f"whip-{session.session_id}").set(
-                {"resourceUrl": session.resource_url}
+                {"resourceUrl": session.resource_url}, **BUDGET
             )
 
     def whip_session(self, stream_id: str, session_id: str) -> WhipSession | None:
         with firestore_errors():
-            snapshot = self._private(stream_id).document(f"whip-{session_id}").get()
+            snapshot = self._private(stream_id).document(f"whip-{session_id}").get(**BUDGET)
         if not snapshot.exists:
             return None
         return WhipSession(session_id, (snapshot.to_dict() or {}).get("resourceUrl"))
 
     def delete_whip_session(self, stream_id: str, session_id: str) -> None:
         with firestore_errors():
-            self._private(stream_id).document(f"whip-{session_id}").delete()
+            self._private(stream_id).document(f"whip-{session_id}").delete(**BUDGET)
 
     def _private(self, stream_id: str) -> Any:
         return self._streams.document(stream_id).collection(CREDENTIALS_SUBCOLLECTION)
@@ -440,7 +450,7 @@ class FirestoreMemorialDirectory:
 
     def get(self, memorial_id: str) -> Memorial | None:
         with firestore_errors():
-            snapshot = self._memorials.document(memorial_id).get()
+            snapshot = self._memorials.document(memorial_id).get(**BUDGET)
         if not snapshot.exists:
             return None
         data = snapshot.to_dict() or {}
