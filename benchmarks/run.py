@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from emulators.stack import LocalStack, Ports
+from emulators.test_card import push_test_card
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET_PER_5_MIN = 1200
@@ -106,39 +107,8 @@ def api_calls(stack: LocalStack) -> int:
 
 
 def push(stack: LocalStack, key: str, seconds: int) -> None:
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=640x360:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine",
-            "-t",
-            str(seconds),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-g",
-            "30",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-f",
-            "flv",
-            f"{stack.rtmp_url}{key}",
-        ],
-        check=True,
-    )
+    if push_test_card(stack.rtmp_url, key, seconds).wait(timeout=120) != 0:
+        raise RuntimeError("the test-card encoder failed")
 
 
 def until(check: Callable[[], bool], timeout_s: float) -> float:

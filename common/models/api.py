@@ -402,39 +402,9 @@ def parse_status_filter(text: str | None) -> StreamStatus | None:
 
 
 def _public_fields(stream: Stream) -> dict[str, object]:
-    return {
+    status = recording_status(stream)
+    return stream.shared_fields() | {
         "id": stream.id,
-        "title": stream.title,
-        "description": stream.description,
-        "memorialId": stream.memorial_id,
-        "memorialName": stream.memorial_name,
-        "status": stream.status,
-        "isVisible": stream.is_visible,
-        "isPublic": stream.is_public,
-        "displayOrder": stream.display_order,
-        "featured": stream.featured,
-        "scheduledStartTime": stream.scheduled_start_time,
-        "scheduledDateTime": stream.scheduled_start_time,
-        "actualStartTime": stream.actual_start_time,
-        "actualEndTime": stream.end_time,
-        "endTime": stream.end_time,
-        "cloudflareId": stream.cloudflare_id,
-        "cloudflareStreamId": stream.cloudflare_id,
-        "playbackUrl": stream.playback_url,
-        "whipActive": stream.whip_active,
-        "recordingReady": stream.recording_ready,
-        "videoId": stream.video_id,
-        "recordingUrl": stream.recording_url,
-        "recordingPlaybackUrl": stream.recording_url,
-        "recordingDashUrl": stream.recording_dash_url,
-        "recordingThumbnail": stream.recording_thumbnail,
-        "recordingDuration": stream.recording_duration,
-        "recordingSize": stream.recording_size,
-        "recordingUpdatedAt": stream.recording_updated_at,
-        "viewerCount": stream.viewer_count,
-        "maxViewers": stream.max_viewers,
-        "duration": stream.duration,
-        "thumbnailUrl": stream.thumbnail_url,
         "recordings": [
             RecordingView(
                 id=entry.video_uid,
@@ -451,14 +421,8 @@ def _public_fields(stream: Stream) -> dict[str, object]:
             )
             for number, entry in enumerate(stream.recordings, start=1)
         ],
-        "recordingStatus": recording_status(stream),
-        "recordingMessage": WHIP_NOT_RECORDED
-        if recording_status(stream) == "unavailable"
-        else None,
-        "ingestProtocol": stream.ingest_protocol,
-        "webRTCPlaybackUrl": stream.webrtc_playback_url,
-        "createdAt": stream.created_at,
-        "updatedAt": stream.updated_at,
+        "recordingStatus": status,
+        "recordingMessage": WHIP_NOT_RECORDED if status == "unavailable" else None,
     }
 
 

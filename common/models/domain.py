@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -149,6 +149,47 @@ class Stream(BaseModel):
 
     def monitor(self, kind: MonitorKind) -> MonitorState | None:
         return self.recording_monitor if kind == "recording" else self.status_monitor
+
+    def shared_fields(self) -> dict[str, Any]:
+        """The fields stored and shown under the frontend's names, legacy aliases included
+        (FRONTEND_CONTRACT.md §2.3): one definition for the document and the views."""
+        return {
+            "title": self.title,
+            "description": self.description,
+            "memorialId": self.memorial_id,
+            "memorialName": self.memorial_name,
+            "status": str(self.status),
+            "isVisible": self.is_visible,
+            "isPublic": self.is_public,
+            "displayOrder": self.display_order,
+            "featured": self.featured,
+            "scheduledStartTime": self.scheduled_start_time,
+            "scheduledDateTime": self.scheduled_start_time,
+            "actualStartTime": self.actual_start_time,
+            "endTime": self.end_time,
+            "actualEndTime": self.end_time,
+            "cloudflareId": self.cloudflare_id,
+            "cloudflareStreamId": self.cloudflare_id,
+            "playbackUrl": self.playback_url,
+            "whipActive": self.whip_active,
+            "recordingReady": self.recording_ready,
+            "videoId": self.video_id,
+            "recordingUrl": self.recording_url,
+            "recordingPlaybackUrl": self.recording_url,
+            "recordingDashUrl": self.recording_dash_url,
+            "recordingThumbnail": self.recording_thumbnail,
+            "recordingDuration": self.recording_duration,
+            "recordingSize": self.recording_size,
+            "recordingUpdatedAt": self.recording_updated_at,
+            "viewerCount": self.viewer_count,
+            "maxViewers": self.max_viewers,
+            "duration": self.duration,
+            "thumbnailUrl": self.thumbnail_url,
+            "ingestProtocol": self.ingest_protocol,
+            "webRTCPlaybackUrl": self.webrtc_playback_url,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }
 
 
 LiveConnection = Literal["connected", "reconnecting", "disconnected", "unknown"]

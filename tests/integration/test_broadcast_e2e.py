@@ -16,49 +16,14 @@ import httpx
 import pytest
 
 from emulators.stack import LocalStack
+from emulators.test_card import push_test_card
 from tests.integration.conftest import Caller, WebhookRouting
 
 pytestmark = pytest.mark.emulator
 
 
 def push(rtmp_url: str, stream_key: str, seconds: float) -> subprocess.Popen[bytes]:
-    """Publish a synthetic test card with a tone, as OBS would (H.264 + AAC, 1 s GOP)."""
-    return subprocess.Popen(
-        [
-            "ffmpeg",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=640x360:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            str(seconds),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "30",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-            "-f",
-            "flv",
-            f"{rtmp_url}{stream_key}",
-        ],
-    )
+    return push_test_card(rtmp_url, stream_key, seconds)
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
