@@ -73,7 +73,16 @@ def _gate() -> Any:
         return None
     with state.lock:
         state.request_count += 1
-        fault = state.pending_faults.pop(0) if state.pending_faults else None
+        fault = next(
+            (
+                f
+                for f in state.pending_faults
+                if f.matches(flask.request.method, flask.request.path)
+            ),
+            None,
+        )
+        if fault is not None:
+            state.pending_faults.remove(fault)
         latency = state.latency_s
     if latency:
         time.sleep(latency)

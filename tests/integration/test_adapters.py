@@ -216,3 +216,16 @@ def test_client_updates_inputs_edits_videos_and_subscribes_the_webhook(
     with pytest.raises(ProviderNotFoundError):
         client.edit_video("no-such-video", {"allowedOrigins": []})
     client.delete_live_input(created.uid)
+
+
+def test_injected_faults_hit_only_the_matching_request(
+    stack: LocalStack, cloudflare: Any, inject_faults: Any
+) -> None:
+    created = cloudflare.post("/live_inputs", json={"meta": {}}).json()["result"]["uid"]
+    inject_faults(429, retry_after=30, method="POST", path="/live_inputs")
+
+    assert cloudflare.get(f"/live_inputs/{created}").status_code == 200
+    assert cloudflare.get("/live_inputs").status_code == 200
+    refused = cloudflare.post("/live_inputs", json={"meta": {}})
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "30"
+    assert cloudflare.post("/live_inputs", json={"meta": {}}).status_code == 200
