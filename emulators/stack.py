@@ -127,19 +127,7 @@ class LocalStack:
             self._subscribe_webhooks()
             self._start_python("gateway", "emulators.hosting_gateway", self.ports.gateway)
             _wait_http(f"{self.gateway_url}/api/streams/public", self._alive("gateway"))
-            self._spawn(
-                "events",
-                [
-                    sys.executable,
-                    "-m",
-                    "emulators.firestore_events",
-                    "--project",
-                    PROJECT_ID,
-                    "--target",
-                    f"{self.gateway_url}/__events/onstreamwritten",
-                ],
-                self.env,
-            )
+            self._start_events()
         except BaseException:
             self.stop()
             raise

@@ -184,20 +184,18 @@ class Broadcasts:
 
     def on_webrtc_connected(self, input_uid: str) -> None:
         """A WHIP publisher is on air: live, but (as on Cloudflare) never recorded."""
-        with self.state.lock:
-            live_input = self.state.live_inputs.get(input_uid)
-            if live_input is None:
-                return
-            live_input.status = "connected"
-        self.webhooks.live_input_event(live_input, "live_input.connected")
+        self._webrtc_status(input_uid, "connected", "live_input.connected")
 
     def on_webrtc_disconnected(self, input_uid: str) -> None:
+        self._webrtc_status(input_uid, "client_disconnect", "live_input.disconnected")
+
+    def _webrtc_status(self, input_uid: str, status: str, event: str) -> None:
         with self.state.lock:
             live_input = self.state.live_inputs.get(input_uid)
             if live_input is None:
                 return
-            live_input.status = "client_disconnect"
-        self.webhooks.live_input_event(live_input, "live_input.disconnected")
+            live_input.status = status
+        self.webhooks.live_input_event(live_input, event)
 
     def on_publish_done(self, stream_key: str) -> None:
         with self.state.lock:
