@@ -219,8 +219,7 @@ class RecordingService:
             raise NotFoundError("Stream not found")
         if not stream.cloudflare_id:
             return stream, []
-        with provider_errors():
-            recordings = self._provider.list_recordings(stream.cloudflare_id)
+        recordings = self._recordings_of(stream)
         now = self._clock.now()
         entries = [entry_of(r) for r in recordings]
         updated = self._repo.update(

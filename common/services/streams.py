@@ -82,6 +82,25 @@ def whip_endpoint(stream_id: str) -> str:
     return f"/api/streams/{stream_id}/whip"
 
 
+def load_authorized(
+    repo: StreamRepository,
+    memorials: MemorialDirectory,
+    user: User | None,
+    stream_id: str,
+    action: Action,
+    *,
+    message: str = "Permission denied",
+) -> tuple[Stream, Permissions]:
+    """The stream, if it exists (404) and ``user`` may take ``action`` on it (401/403)."""
+    stream = repo.get(stream_id)
+    if stream is None:
+        raise NotFoundError("Stream not found")
+    memorial = memorials.get(stream.memorial_id) if stream.memorial_id else None
+    permissions = stream_permissions(user, stream, memorial)
+    require(permissions, action, user, message)
+    return stream, permissions
+
+
 class MemorialCache:
     """Memorial lookups for the duration of one request."""
 
@@ -442,13 +461,9 @@ class StreamService:
         action: Action,
         message: str = "Permission denied",
     ) -> tuple[Stream, Permissions]:
-        stream = self._repo.get(stream_id)
-        if stream is None:
-            raise NotFoundError("Stream not found")
-        memorial = self._memorials.get(stream.memorial_id) if stream.memorial_id else None
-        permissions = stream_permissions(user, stream, memorial)
-        require(permissions, action, user, message)
-        return stream, permissions
+        return load_authorized(
+            self._repo, self._memorials, user, stream_id, action, message=message
+        )
 
     def _views_for(self, user: User | None, streams: Sequence[Stream]) -> list[StreamPublicView]:
         memorials = MemorialCache(self._memorials)

@@ -8,13 +8,13 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from common.access import Action, require, stream_permissions
-from common.errors import FailedPreconditionError, NotFoundError
-from common.models.domain import Memorial, Stream, StreamStatus, User
+from common.access import Action
+from common.errors import FailedPreconditionError
+from common.models.domain import Stream, StreamStatus, User
 from common.ports import Clock, MemorialDirectory, StreamProvider, StreamRepository
 from common.services.provider import provider_errors
 from common.services.recordings import RecordingService
-from common.services.streams import StreamPolicy
+from common.services.streams import StreamPolicy, load_authorized
 
 
 class RecordingSummary(BaseModel):
@@ -224,13 +224,7 @@ class StreamTools:
         )
 
     def _managed(self, user: User | None, stream_id: str) -> Stream:
-        stream = self._repo.get(stream_id)
-        if stream is None:
-            raise NotFoundError("Stream not found")
-        memorial: Memorial | None = (
-            self._memorials.get(stream.memorial_id) if stream.memorial_id else None
-        )
-        require(stream_permissions(user, stream, memorial), Action.EDIT, user)
+        stream, _ = load_authorized(self._repo, self._memorials, user, stream_id, Action.EDIT)
         return stream
 
     def _iframe(self, media_uid: str | None) -> str:
