@@ -1,6 +1,9 @@
 """Local stand-in for Eventarc's Firestore trigger: watches a collection in the Firestore
-emulator and POSTs ``google.cloud.firestore.document.v1.written`` CloudEvents (JSON data) to
-the trigger function, in commit order."""
+emulator and POSTs ``google.cloud.firestore.document.v1.written`` CloudEvents to the trigger
+function, in commit order per document.
+
+Like Eventarc, the data is ``DocumentEventData`` as ``application/protobuf`` unless
+``--content-type application/json`` is given."""
 
 from __future__ import annotations
 
@@ -17,10 +20,14 @@ from typing import Any
 
 import httpx
 from google.cloud import firestore
+from google.events.cloud.firestore_v1 import DocumentEventData
+from google.protobuf import json_format
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "google.cloud.firestore.document.v1.written"
 LANES = 8
+PROTOBUF = "application/protobuf"
+JSON = "application/json"
 
 
 def _timestamp(value: datetime) -> str:
@@ -53,8 +60,11 @@ def encode_value(value: Any) -> dict[str, Any]:
 class EventBridge:
     """Turns snapshot changes into CloudEvents delivered by one worker thread."""
 
-    def __init__(self, project: str, collection: str, target: str) -> None:
+    def __init__(
+        self, project: str, collection: str, target: str, content_type: str = PROTOBUF
+    ) -> None:
         self._project = project
+        self._content_type = content_type
         self._collection = collection
         self._target = target
         self._known: dict[str, dict[str, Any]] = {}
@@ -79,10 +89,10 @@ class EventBridge:
                 self._known[doc_id] = after
             if self._primed:
                 lane = self._lanes[zlib.crc32(doc_id.encode()) % LANES]
-                lane.put((doc_id, self._event_data(doc_id, before, after)))
+                lane.put((doc_id, self.event_data(doc_id, before, after)))
         self._primed = True
 
-    def _event_data(
+    def event_data(
         self, doc_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None
     ) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -92,6 +102,12 @@ class EventBridge:
         if after is not None:
             data["value"] = {"name": name, "fields": encode_value(after)["mapValue"]["fields"]}
         return data
+
+    def body(self, data: dict[str, Any]) -> bytes:
+        """The event data in the bridge's content type."""
+        if self._content_type == JSON:
+            return json.dumps(data).encode()
+        return bytes(json_format.ParseDict(data, DocumentEventData.pb()()).SerializeToString())
 
     def start_delivery(self) -> None:
         for lane in self._lanes:
@@ -109,10 +125,10 @@ class EventBridge:
                     "databases/(default)",
                     "ce-subject": f"documents/{self._collection}/{doc_id}",
                     "ce-time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-                    "Content-Type": "application/json",
+                    "Content-Type": self._content_type,
                 }
                 try:
-                    response = client.post(self._target, content=json.dumps(data), headers=headers)
+                    response = client.post(self._target, content=self.body(data), headers=headers)
                     if response.status_code >= 300:
                         log.warning("trigger answered %s for %s", response.status_code, doc_id)
                 except httpx.HTTPError as exc:
@@ -124,9 +140,10 @@ def main() -> None:
     parser.add_argument("--project", required=True)
     parser.add_argument("--collection", default="mvp_two_streams")
     parser.add_argument("--target", required=True)
+    parser.add_argument("--content-type", choices=(PROTOBUF, JSON), default=PROTOBUF)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    bridge = EventBridge(args.project, args.collection, args.target)
+    bridge = EventBridge(args.project, args.collection, args.target, args.content_type)
     client = firestore.Client(project=args.project)
     client.collection(args.collection).on_snapshot(bridge.on_snapshot)
     bridge.start_delivery()

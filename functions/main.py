@@ -7,6 +7,8 @@ served by the same functions (the MVP Two paths answer list calls with a bare ar
 
 from __future__ import annotations
 
+import logging
+
 import flask
 import functions_framework
 from cloudevents.http import CloudEvent
@@ -31,6 +33,7 @@ from common.models.api import (
 from common.models.domain import StreamStatus
 from common.ports import StreamQuery
 
+log = logging.getLogger(__name__)
 MVP = "/api/livestreamMVPTwo"
 UNIFIED = "/api"
 
@@ -236,5 +239,10 @@ def fixstatus(ctx: Ctx) -> Reply:
 @functions_framework.cloud_event
 def onstreamwritten(event: CloudEvent) -> None:
     """Firestore ``document.v1.written`` on ``mvp_two_streams/{id}``: react to status changes."""
-    before, after = decode_stream_change(event.get_data() or {})
+    try:
+        before, after = decode_stream_change(event.get_data())
+    except ValueError:
+        # Redelivery cannot make unreadable data readable; retrying would loop for days.
+        log.exception("dropping unreadable Firestore event %s", event["id"])
+        return
     get_services().recordings.on_stream_written(before, after)

@@ -11,6 +11,7 @@ from pathlib import Path
 import functions.main as entry_points
 from common.adapters.firestore.streams import FILTER_FIELDS, ORDERINGS
 from common.openapi import OPERATIONS, openapi_document
+from emulators import firestore_events
 from emulators.hosting_gateway import HostingGateway, load_event_functions, load_rewrites
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +92,11 @@ def test_deploy_plan_covers_queue_functions_triggers_secrets_and_hosting() -> No
     trigger = deploys["onstreamwritten"]
     assert "--trigger-event-filters=type=google.cloud.firestore.document.v1.written" in trigger
     assert "--retry" in trigger and "--trigger-http" not in trigger
+    # gcloud gives no choice of encoding: Eventarc sends protobuf, as the local bridge does.
+    firestore_trigger = next(
+        fn["trigger"]["firestore"] for fn in MANIFEST["functions"] if "firestore" in fn["trigger"]
+    )
+    assert firestore_trigger["eventDataContentType"] == firestore_events.PROTOBUF
     for args in deploys.values():
         secrets = next(a for a in args if a.startswith("--set-secrets="))
         assert all(f"{name}=" in secrets for name in MANIFEST["secrets"])

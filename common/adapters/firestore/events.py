@@ -1,7 +1,9 @@
-"""Firestore document CloudEvents (``google.cloud.firestore.document.v1.written``), JSON form.
+"""Firestore document CloudEvents (``google.cloud.firestore.document.v1.written``).
 
-The trigger is deployed with ``application/json`` event data: ``value`` and ``oldValue`` are
-Firestore REST documents whose fields are typed values (``stringValue``, ``mapValue``, …).
+Eventarc delivers the change as ``application/protobuf`` (``DocumentEventData``) unless the
+trigger asks for ``application/json``; both are accepted. Protobuf is read through its JSON
+mapping, so one decoder handles both: ``value`` and ``oldValue`` are Firestore REST documents
+whose fields are typed values (``stringValue``, ``mapValue``, …).
 """
 
 from __future__ import annotations
@@ -9,6 +11,10 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 from typing import Any
+
+from google.events.cloud.firestore_v1 import DocumentEventData
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
 
 from common.adapters.firestore.streams import StreamDocument
 from common.models.domain import Stream
@@ -46,6 +52,26 @@ def stream_of(document: dict[str, Any] | None) -> Stream | None:
     return StreamDocument.model_validate(decode_fields(document["fields"])).to_stream(stream_id)
 
 
-def decode_stream_change(data: dict[str, Any]) -> tuple[Stream | None, Stream | None]:
-    """(before, after) of a ``written`` event; ``None`` for a creation or a deletion."""
-    return stream_of(data.get("oldValue")), stream_of(data.get("value"))
+def event_data_as_json(data: bytes | dict[str, Any] | None) -> dict[str, Any]:
+    """The event's ``DocumentEventData`` in its JSON form, whichever encoding carried it."""
+    if data is None:
+        return {}
+    if isinstance(data, dict):
+        return data
+    try:
+        message = DocumentEventData.pb().FromString(data)
+    except DecodeError as exc:
+        raise ValueError("event data is not a Firestore DocumentEventData") from exc
+    decoded: dict[str, Any] = json_format.MessageToDict(message)
+    return decoded
+
+
+def decode_stream_change(
+    data: bytes | dict[str, Any] | None,
+) -> tuple[Stream | None, Stream | None]:
+    """(before, after) of a ``written`` event; ``None`` for a creation or a deletion.
+
+    Raises ``ValueError`` for data that is not a readable stream change.
+    """
+    change = event_data_as_json(data)
+    return stream_of(change.get("oldValue")), stream_of(change.get("value"))

@@ -1,0 +1,80 @@
+"""Firestore trigger events decode to the same stream whichever encoding Eventarc used."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from common.adapters.firestore.events import decode_stream_change
+from common.adapters.firestore.streams import stream_to_document
+from common.models.domain import MonitorState, RecordingEntry, Stream, StreamStatus
+from emulators.firestore_events import JSON, PROTOBUF, EventBridge
+
+NOW = datetime(2026, 11, 25, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+def completed_stream() -> Stream:
+    return Stream(
+        id="s-1",
+        title="Service for Ada",
+        description="",
+        memorial_id=None,
+        created_by="u1",
+        allowed_users=("u2", "u3"),
+        status=StreamStatus.COMPLETED,
+        cloudflare_id="in-1",
+        display_order=3,
+        recordings=(
+            RecordingEntry(
+                video_uid="v1",
+                state="ready",
+                ready=True,
+                hls_url="https://v/1.m3u8",
+                duration=3600.5,
+                size=123_456_789_012,
+                created=NOW,
+            ),
+        ),
+        recording_monitor=MonitorState(generation=2, next_attempt=4, checked_at=NOW),
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+@pytest.mark.parametrize("content_type", [PROTOBUF, JSON])
+def test_an_update_decodes_to_the_stream_before_and_after(content_type: str) -> None:
+    before = completed_stream().model_copy(update={"status": StreamStatus.LIVE})
+    after = completed_stream()
+    bridge = EventBridge("demo", "mvp_two_streams", "http://unused", content_type)
+    data = bridge.event_data("s-1", stream_to_document(before), stream_to_document(after))
+    body = bridge.body(data)
+    wire: bytes | dict[str, object] = body if content_type == PROTOBUF else _json(body)
+
+    decoded_before, decoded_after = decode_stream_change(wire)
+
+    assert decoded_before == before
+    assert decoded_after == after
+
+
+def test_creation_and_deletion_have_no_before_or_no_after() -> None:
+    bridge = EventBridge("demo", "mvp_two_streams", "http://unused")
+    document = stream_to_document(completed_stream())
+
+    created = decode_stream_change(bridge.body(bridge.event_data("s-1", None, document)))
+    deleted = decode_stream_change(bridge.body(bridge.event_data("s-1", document, None)))
+
+    assert created == (None, completed_stream())
+    assert deleted == (completed_stream(), None)
+    assert decode_stream_change(None) == (None, None)
+
+
+def test_bytes_that_are_not_document_event_data_are_refused() -> None:
+    with pytest.raises(ValueError, match="DocumentEventData"):
+        decode_stream_change(b"\xff\xff not protobuf")
+
+
+def _json(body: bytes) -> dict[str, object]:
+    decoded: dict[str, object] = json.loads(body)
+    return decoded
