@@ -69,13 +69,15 @@ def build_services(
         recording_timeout_seconds=settings.recording_timeout_seconds,
         allowed_origins=tuple(settings.allowed_origins),
         delete_recording_after_days=settings.delete_recording_after_days,
+        orphan_sweep_delay_s=settings.orphan_sweep_delay_s,
     )
     clock = clock or SystemClock()
     provider = provider or _cloudflare(settings)
+    tasks = tasks or _cloud_tasks(settings, clock)
     recordings = RecordingService(
         repo=repo,
         provider=provider,
-        tasks=tasks or _cloud_tasks(settings, clock),
+        tasks=tasks,
         clock=clock,
         policy=MonitorPolicy(
             recording_checks=settings.recording_monitor_checks,
@@ -90,6 +92,7 @@ def build_services(
         clock=clock,
         policy=policy,
         recordings=recordings,
+        tasks=tasks,
     )
     secrets = WebhookSecrets(
         stream_signing=settings.cloudflare_webhook_secret,

@@ -169,6 +169,14 @@ OPERATIONS: list[Operation] = [
         body=api.MonitorTaskPayload,
         headers=("X-Task-Auth",),
     ),
+    Operation(
+        "post",
+        "/api/tasks/sweep-live-inputs",
+        "Cloud Tasks: delete orphaned live inputs of one stream",
+        {200: (api.OrphanSweepResult, ErrorBody)},
+        body=api.OrphanSweepPayload,
+        headers=("X-Task-Auth",),
+    ),
 ]
 ERROR_STATUSES = (400, 401, 403, 404, 405, 409, 429, 503)
 

@@ -56,6 +56,14 @@ class ProviderUnavailableError(ProviderError):
     retryable = True
 
 
+@dataclass(frozen=True)
+class TaggedLiveInput:
+    """A live input found by the stream id in its meta."""
+
+    uid: str
+    created: datetime | None
+
+
 class StreamProvider(Protocol):
     """Live inputs and recordings at the video platform (Cloudflare Stream in production)."""
 
@@ -67,8 +75,8 @@ class StreamProvider(Protocol):
         """Read one input with credentials and connection state."""
         ...
 
-    def find_live_inputs(self, stream_id: str) -> list[str]:
-        """Uids of the inputs whose meta names ``stream_id`` (to clean up after a failure)."""
+    def find_live_inputs(self, stream_id: str) -> list[TaggedLiveInput]:
+        """The inputs whose meta names ``stream_id`` (to clean up after a failure)."""
         ...
 
     def delete_live_input(self, uid: str) -> None:

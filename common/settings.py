@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     recording_monitor_checks: int = Field(default=20, ge=1, le=200)
     recording_monitor_interval_s: float = Field(default=30, ge=0.1, le=3600)
     status_monitor_interval_s: float = Field(default=60, ge=0.1, le=3600)
+    # After a live-input create that got no answer: when to look again for the input it made.
+    orphan_sweep_delay_s: float = Field(default=120, ge=0, le=3600)
 
     # A reconnect within this window continues the same recording (anchors §3.4: church Wi-Fi).
     recording_timeout_seconds: int = Field(default=300, ge=0, le=3600)

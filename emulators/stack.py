@@ -32,6 +32,8 @@ ACCOUNT_ID = "local-account"
 API_TOKEN = "local-dev-token"  # noqa: S105 - the emulator's fixed local token
 TASK_TOKEN = "local-task-token"  # noqa: S105 - local only
 NOTIFICATION_SECRET = "local-notification-secret"  # noqa: S105 - local only
+# Short enough that a test can outwait it; the emulator answers in milliseconds.
+CLOUDFLARE_READ_TIMEOUT_S = 6
 TASKS_EMULATOR = ROOT / ".local" / "tasks-emulator" / "bin" / "gcloud-tasks-emulator"
 
 
@@ -88,6 +90,8 @@ class LocalStack:
             "LS_CLOUDFLARE_API_TOKEN": API_TOKEN,
             # Locally a broadcast becomes a recording a few seconds after it ends.
             "LS_RECORDING_TIMEOUT_SECONDS": "3",
+            "LS_CLOUDFLARE_READ_TIMEOUT_S": str(CLOUDFLARE_READ_TIMEOUT_S),
+            "LS_ORPHAN_SWEEP_DELAY_S": "8",
             "LS_CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{self.ports.tasks}",
             "LS_TASKS_TARGET_BASE_URL": self.gateway_url,
             "LS_TASK_AUTH_TOKEN": TASK_TOKEN,

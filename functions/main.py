@@ -21,6 +21,8 @@ from common.models.api import (
     MemorialStreamsResponse,
     MonitorTaskPayload,
     MonitorTaskResult,
+    OrphanSweepPayload,
+    OrphanSweepResult,
     Pagination,
     PublicListResponse,
     ReorderRequest,
@@ -192,6 +194,14 @@ def runmonitorcheck(ctx: Ctx) -> Reply:
         task.kind, task.streamId, task.generation, task.attempt
     )
     return MonitorTaskResult(outcome=outcome)
+
+
+@functions_framework.http
+@task_endpoint(("/api/tasks/sweep-live-inputs",))
+def sweeporphanedinputs(ctx: Ctx) -> Reply:
+    """POST from Cloud Tasks: delete live inputs a failed create may have left behind."""
+    task = ctx.body(OrphanSweepPayload)
+    return OrphanSweepResult(deleted=ctx.services.streams.sweep_orphaned_inputs(task.streamId))
 
 
 @functions_framework.http

@@ -45,8 +45,8 @@ class World:
     def __init__(self) -> None:
         self.repo = InMemoryStreamRepository()
         self.memorials = InMemoryMemorialDirectory(MEMORIAL, PRIVATE_MEMORIAL)
-        self.provider = FakeStreamProvider()
         self.clock = FixedClock()
+        self.provider = FakeStreamProvider(self.clock)
         self.tasks = RecordingTaskQueue()
         self.recordings = RecordingService(
             repo=self.repo,
@@ -62,6 +62,7 @@ class World:
             clock=self.clock,
             policy=POLICY,
             recordings=self.recordings,
+            tasks=self.tasks,
         )
 
 

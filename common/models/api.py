@@ -451,3 +451,15 @@ class MonitorTaskResult(BaseModel):
     """Reply of a monitor check."""
 
     outcome: str
+
+
+class OrphanSweepPayload(_Request):
+    """Body of a scheduled sweep for live inputs a failed create may have left behind."""
+
+    streamId: str = Field(min_length=1)
+
+
+class OrphanSweepResult(BaseModel):
+    """Reply of a sweep: how many orphaned live inputs it deleted."""
+
+    deleted: int

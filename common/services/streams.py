@@ -6,6 +6,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from common.access import Action, Permissions, can_manage_memorial, require, stream_permissions
 from common.errors import (
@@ -47,16 +48,21 @@ from common.ports import (
     MemorialDirectory,
     ProviderError,
     ProviderNotFoundError,
+    ScheduledTask,
     StreamPage,
     StreamProvider,
     StreamQuery,
     StreamRepository,
+    TaskQueue,
     WhipSession,
 )
 from common.services.provider import provider_errors
 from common.services.recordings import RecordingService, has_recording_since
 
 log = logging.getLogger(__name__)
+ORPHAN_SWEEP_TASK_PATH = "/api/tasks/sweep-live-inputs"
+# A live input this young may be one a concurrent start is about to attach to its stream.
+ORPHAN_MIN_AGE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class StreamPolicy:
     recording_timeout_seconds: int
     allowed_origins: tuple[str, ...]
     delete_recording_after_days: int | None = None
+    orphan_sweep_delay_s: float = 120
 
 
 @dataclass(frozen=True)
@@ -128,8 +135,10 @@ class StreamService:
         clock: Clock,
         policy: StreamPolicy,
         recordings: RecordingService,
+        tasks: TaskQueue,
     ) -> None:
         self._recordings = recordings
+        self._tasks = tasks
         self._repo = repo
         self._memorials = memorials
         self._provider = provider
@@ -227,7 +236,7 @@ class StreamService:
         try:
             self._repo.create(stream, live_input.credentials())
         except Exception:
-            self._discard_live_input(live_input.uid)
+            self._discard_live_input(stream_id, live_input.uid)
             raise
         return StreamOwnerView.with_credentials(
             stream, live_input.credentials(), whip_endpoint(stream_id)
@@ -486,44 +495,93 @@ class StreamService:
             with provider_errors():
                 return self._provider.create_live_input(spec)
         except UnavailableError:
-            # The create may have happened even though we got no answer: find it by its tag.
-            self._discard_inputs_tagged(stream_id)
+            # The create may have happened although no answer came, or may still happen:
+            # look for the input by its tag now, and once more when it has surely landed.
+            self._sweep_now(stream_id)
+            self._schedule_sweep(stream_id)
             raise
 
-    def _discard_inputs_tagged(self, stream_id: str) -> None:
-        try:
-            for uid in self._provider.find_live_inputs(stream_id):
-                self._discard_live_input(uid)
-        except ProviderError:
-            log.error("could not look for orphaned live inputs of stream %s", stream_id)
+    def sweep_orphaned_inputs(self, stream_id: str) -> int:
+        """Delete the live inputs tagged with ``stream_id`` that the stream does not use.
 
-    def _discard_live_input(self, uid: str) -> None:
+        Returns how many were deleted. Raises ``UnavailableError`` (so the task is retried)
+        while an unattached input of an existing stream is too young to judge.
+        """
+        stream = self._repo.get(stream_id)
+        in_use = stream.cloudflare_id if stream is not None else None
+        with provider_errors():
+            tagged = self._provider.find_live_inputs(stream_id)
+        too_young_after = self._clock.now() - ORPHAN_MIN_AGE
+        deleted, undecided = 0, 0
+        for live_input in tagged:
+            if live_input.uid == in_use:
+                continue
+            if stream is not None and live_input.created and live_input.created > too_young_after:
+                undecided += 1
+                continue
+            with provider_errors():
+                try:
+                    self._provider.delete_live_input(live_input.uid)
+                except ProviderNotFoundError:
+                    continue
+            log.warning("deleted orphaned live input %s of stream %s", live_input.uid, stream_id)
+            deleted += 1
+        if undecided:
+            raise UnavailableError(
+                "A live input of this stream is too new to judge",
+                retry_after_s=int(ORPHAN_MIN_AGE.total_seconds()),
+            )
+        return deleted
+
+    def _sweep_now(self, stream_id: str) -> None:
+        try:
+            self.sweep_orphaned_inputs(stream_id)
+        except AppError as exc:
+            log.warning("orphan sweep of stream %s deferred: %s", stream_id, exc.message)
+
+    def _schedule_sweep(self, stream_id: str) -> None:
+        task = ScheduledTask(
+            name=f"sweep-{stream_id}-{int(self._clock.now().timestamp() * 1000)}",
+            path=ORPHAN_SWEEP_TASK_PATH,
+            payload={"streamId": stream_id},
+            delay_s=self._policy.orphan_sweep_delay_s,
+        )
+        try:
+            self._tasks.enqueue(task)
+        except AppError as exc:
+            log.error("could not schedule the orphan sweep of stream %s: %s", stream_id, exc)
+
+    def _discard_live_input(self, stream_id: str, uid: str) -> None:
         try:
             self._provider.delete_live_input(uid)
         except ProviderNotFoundError:
             return
         except ProviderError:
-            # Tagged with our stream id in meta, so a sweep can still find it.
-            log.error("orphaned live input %s could not be deleted", uid)
+            # Tagged with our stream id in meta, so the sweep finds it later.
+            log.error("live input %s could not be deleted yet", uid)
+            self._schedule_sweep(stream_id)
 
     def _ensure_live_input(self, stream: Stream) -> tuple[Stream, StreamCredentials]:
         if stream.cloudflare_id is None:
             live_input = self._create_live_input(stream.id, stream.title)
+            attach = {
+                "cloudflare_id": live_input.uid,
+                "playback_url": self._iframe_url(live_input.uid),
+            }
             try:
-                self._repo.save_credentials(stream.id, live_input.credentials())
-                stream = self._repo.update(
+                attached = self._repo.update(
                     stream.id,
-                    lambda s: s.model_copy(
-                        update={
-                            "cloudflare_id": live_input.uid,
-                            "playback_url": self._iframe_url(live_input.uid),
-                        }
-                    ),
+                    lambda s: s if s.cloudflare_id else s.model_copy(update=attach),
                 )
             except Exception:
-                self._discard_live_input(live_input.uid)
+                self._discard_live_input(stream.id, live_input.uid)
                 raise
-            return stream, live_input.credentials()
+            if attached.cloudflare_id != live_input.uid:
+                # A concurrent start attached its own input first: use that one.
+                self._discard_live_input(stream.id, live_input.uid)
+                return self._ensure_live_input(attached)
+            self._repo.save_credentials(stream.id, live_input.credentials())
+            return attached, live_input.credentials()
         credentials = self._repo.get_credentials(stream.id)
         if credentials is None:
             with provider_errors():

@@ -83,14 +83,14 @@ def _gate() -> Any:
         )
         if fault is not None:
             state.pending_faults.remove(fault)
-        latency = state.latency_s
+        latency = state.latency_s + (fault.delay_s if fault is not None else 0)
     if latency:
         time.sleep(latency)
     if flask.request.headers.get("Authorization") != f"Bearer {state.api_token}":
         return failure(401, 10000, "Authentication error")
     if flask.g.get("account_id") != state.account_id:
         return failure(403, 10000, "Authentication error")
-    if fault is not None:
+    if fault is not None and fault.status is not None:
         headers = {"Retry-After": str(fault.retry_after_s)} if fault.retry_after_s else None
         return failure(
             fault.status, 10013 if fault.status == 429 else 10002, "injected fault", headers
@@ -254,7 +254,13 @@ def inject_faults() -> Any:
     with state.lock:
         state.latency_s = float(body.get("latencyMs", 0)) / 1000
         state.pending_faults = [
-            Fault(int(f["status"]), f.get("retryAfter"), f.get("method"), f.get("path"))
+            Fault(
+                int(f["status"]) if f.get("status") is not None else None,
+                f.get("retryAfter"),
+                f.get("method"),
+                f.get("path"),
+                float(f.get("delayMs", 0)) / 1000,
+            )
             for f in body.get("failNext", [])
         ]
         faults = _broadcasts().webhooks.faults
@@ -279,6 +285,7 @@ def stats() -> Any:
                 "requests": state.request_count,
                 "liveInputs": len(state.live_inputs),
                 "videos": len(state.videos),
+                "pendingFaults": len(state.pending_faults),
             }
         )
 

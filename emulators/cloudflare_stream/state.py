@@ -50,12 +50,17 @@ class VideoRecord:
 
 @dataclass
 class Fault:
-    """One injected failure, for the next request matching ``method`` and ``path_suffix``."""
+    """One injected failure, for the next request matching ``method`` and ``path_suffix``.
 
-    status: int
+    ``delay_s`` holds the request first; with no ``status`` it then goes through, so a client
+    that gave up meanwhile does not know its write happened (the ambiguous timeout).
+    """
+
+    status: int | None
     retry_after_s: int | None = None
     method: str | None = None
     path_suffix: str | None = None
+    delay_s: float = 0
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (

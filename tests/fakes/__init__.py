@@ -25,6 +25,7 @@ from common.ports import (
     ScheduledTask,
     StreamPage,
     StreamQuery,
+    TaggedLiveInput,
     WhipSession,
 )
 
@@ -140,11 +141,13 @@ class InMemoryMemorialDirectory:
 class FakeStreamProvider:
     """``StreamProvider`` in memory, with failures that can be queued per operation."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: FixedClock | None = None) -> None:
+        self.clock = clock or FixedClock()
         self.inputs: dict[str, tuple[LiveInputSpec, LiveInput]] = {}
         self.recordings: dict[str, list[Recording]] = {}
         self.failures: dict[str, list[ProviderError]] = {}
         self.create_succeeds_before_failing = False
+        self.created: dict[str, datetime] = {}
         self.origins: dict[str, tuple[str, ...]] = {}
         self.whip_offers: list[tuple[str, str]] = []
         self.whip_ended: list[str] = []
@@ -171,6 +174,7 @@ class FakeStreamProvider:
             connection="disconnected",
             stream_id=spec.stream_id,
         )
+        self.created[uid] = self.clock.now()
         if self.create_succeeds_before_failing:
             self.inputs[uid] = (spec, live_input)
         self._maybe_fail("create_live_input")
@@ -183,9 +187,13 @@ class FakeStreamProvider:
             raise ProviderNotFoundError(uid, status=404)
         return self.inputs[uid][1]
 
-    def find_live_inputs(self, stream_id: str) -> list[str]:
+    def find_live_inputs(self, stream_id: str) -> list[TaggedLiveInput]:
         self._maybe_fail("find_live_inputs")
-        return [uid for uid, (spec, _) in self.inputs.items() if spec.stream_id == stream_id]
+        return [
+            TaggedLiveInput(uid, self.created.get(uid))
+            for uid, (spec, _) in self.inputs.items()
+            if spec.stream_id == stream_id
+        ]
 
     def delete_live_input(self, uid: str) -> None:
         self._maybe_fail("delete_live_input")

@@ -119,14 +119,22 @@ def cloudflare(stack: LocalStack) -> Iterator[httpx.Client]:
 @pytest.fixture
 def inject_faults(stack: LocalStack) -> Iterator[Any]:
     def inject(
-        *statuses: int,
+        *statuses: int | None,
         retry_after: int | None = None,
         latency_ms: int = 0,
+        delay_ms: int = 0,
         method: str | None = None,
         path: str | None = None,
     ) -> None:
+        """One fault per status; ``None`` lets the request through after ``delay_ms``."""
         faults = [
-            {"status": s, "retryAfter": retry_after, "method": method, "path": path}
+            {
+                "status": s,
+                "retryAfter": retry_after,
+                "delayMs": delay_ms,
+                "method": method,
+                "path": path,
+            }
             for s in statuses
         ]
         httpx.post(

@@ -164,7 +164,8 @@ def test_provider_round_trip_against_the_emulator(stack: LocalStack) -> None:
     assert created.whip_url.get_secret_value().endswith("/webRTC/publish")
     assert cf.get_live_input(created.uid).stream_id == spec.stream_id
     assert cf.get_live_input(created.uid).connection == "disconnected"
-    assert cf.find_live_inputs(spec.stream_id) == [created.uid]
+    [tagged] = cf.find_live_inputs(spec.stream_id)
+    assert tagged.uid == created.uid and tagged.created is not None
     assert cf.list_recordings(created.uid) == []
     cf.delete_live_input(created.uid)
     with pytest.raises(ProviderNotFoundError):

@@ -9,7 +9,9 @@ import httpx
 import pytest
 from google.cloud import firestore
 
+from emulators.stack import CLOUDFLARE_READ_TIMEOUT_S, LocalStack
 from tests.integration.conftest import Caller, stored
+from tests.integration.test_broadcast_e2e import wait_for
 
 pytestmark = pytest.mark.emulator
 Callers = dict[str, Caller]
@@ -198,6 +200,42 @@ def test_cloudflare_outage_on_create_is_503_and_leaves_nothing_behind(
     error_of(response, 503)
     assert int(response.headers["Retry-After"]) > 0
     assert cloudflare.get("/live_inputs").json()["result"]["total"] == before
+
+
+def test_a_create_cloudflare_carries_out_after_we_gave_up_is_swept_away(
+    api: httpx.Client,
+    cloudflare: httpx.Client,
+    callers: Callers,
+    inject_faults: Any,
+    stack: LocalStack,
+) -> None:
+    def live_inputs() -> set[str]:
+        rows = cloudflare.get("/live_inputs").json()["result"]["liveInputs"]
+        return {row["uid"] for row in rows}
+
+    def emulator_stats() -> dict[str, int]:
+        stats: dict[str, int] = httpx.get(f"{stack.cloudflare_url}/__emulator/stats").json()
+        return stats
+
+    before = live_inputs()
+    # The create lands 2 s after we stop waiting; the sweep task is due 8 s after that.
+    landing_delay_ms = (CLOUDFLARE_READ_TIMEOUT_S + 2) * 1000
+    inject_faults(None, delay_ms=landing_delay_ms, method="POST", path="/live_inputs")
+
+    response = api.post("/api/streams", json={"title": "x"}, headers=callers["owner"].bearer)
+
+    error_of(response, 503)
+    assert int(response.headers["Retry-After"]) > 0
+    wait_for(lambda: live_inputs() - before, 30, "Cloudflare to carry out the create")
+    # The sweep's first attempt is refused; Cloud Tasks must retry it.
+    inject_faults(429, retry_after=30, method="GET", path="/live_inputs")
+    wait_for(
+        lambda: emulator_stats()["liveInputs"] == len(before),
+        60,
+        "the retried sweep to delete the orphaned input",
+    )
+    assert emulator_stats()["pendingFaults"] == 0
+    assert live_inputs() == before
 
 
 def test_cloudflare_rate_limit_is_passed_on_as_429_with_retry_after(

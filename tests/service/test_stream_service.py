@@ -22,13 +22,15 @@ from common.models.api import (
     StreamPublicView,
     StreamUpdateRequest,
 )
-from common.models.domain import Recording, StreamStatus, User
+from common.models.domain import LiveInput, LiveInputSpec, Recording, StreamStatus, User
 from common.ports import (
     ProviderNotFoundError,
     ProviderRateLimitedError,
     ProviderUnavailableError,
+    ScheduledTask,
     StreamQuery,
 )
+from common.services.streams import ORPHAN_MIN_AGE, ORPHAN_SWEEP_TASK_PATH
 from tests.conftest import (
     ADMIN,
     FUNERAL_DIRECTOR,
@@ -36,6 +38,7 @@ from tests.conftest import (
     MEMORIAL,
     MEMORIAL_OWNER,
     OWNER,
+    POLICY,
     PRIVATE_MEMORIAL,
     STRANGER,
     World,
@@ -98,6 +101,72 @@ def test_create_cleans_up_an_input_made_before_an_unanswered_create(world: World
     assert world.provider.inputs == {}
     assert world.repo.streams == {}
     assert world.provider.calls.count("create_live_input") == 1
+
+
+def sweeps_scheduled(world: World) -> list[ScheduledTask]:
+    return [t for t in world.tasks.tasks if t.path == ORPHAN_SWEEP_TASK_PATH]
+
+
+def late_input_for(world: World, stream_id: str) -> str:
+    """Cloudflare carrying out a create after we stopped waiting for its answer."""
+    spec = LiveInputSpec(
+        stream_id=stream_id, name="late", recording_timeout_seconds=300, allowed_origins=()
+    )
+    return world.provider.create_live_input(spec).uid
+
+
+def test_an_unanswered_create_schedules_a_sweep_that_deletes_an_input_made_later(
+    world: World,
+) -> None:
+    world.provider.fail("create_live_input", ProviderUnavailableError("timeout"))
+    with pytest.raises(UnavailableError):
+        create(world)
+    [sweep] = sweeps_scheduled(world)
+    assert sweep.delay_s == POLICY.orphan_sweep_delay_s > 0
+    stream_id = str(sweep.payload["streamId"])
+    late = late_input_for(world, stream_id)
+    unrelated = create(world).cloudflareId
+
+    assert world.service.sweep_orphaned_inputs(stream_id) == 1
+
+    assert late not in world.provider.inputs
+    assert unrelated in world.provider.inputs
+    assert world.service.sweep_orphaned_inputs(stream_id) == 0
+
+
+def test_a_sweep_keeps_the_input_in_use_and_waits_on_a_young_unattached_one(
+    world: World,
+) -> None:
+    view = create(world)
+    stray = late_input_for(world, view.id)
+
+    with pytest.raises(UnavailableError) as caught:
+        world.service.sweep_orphaned_inputs(view.id)
+    assert caught.value.retry_after_s == ORPHAN_MIN_AGE.total_seconds()
+    assert stray in world.provider.inputs
+
+    world.clock.advance(ORPHAN_MIN_AGE.total_seconds() + 1)
+    assert world.service.sweep_orphaned_inputs(view.id) == 1
+    assert set(world.provider.inputs) == {view.cloudflareId}
+
+
+def test_a_live_input_that_cannot_be_discarded_is_left_to_the_sweep(world: World) -> None:
+    world.repo.fail_next_create = UnavailableError("firestore down")
+    world.provider.fail("delete_live_input", ProviderUnavailableError("cloudflare down"))
+
+    with pytest.raises(UnavailableError):
+        create(world)
+
+    [sweep] = sweeps_scheduled(world)
+    assert len(world.provider.inputs) == 1
+    assert world.service.sweep_orphaned_inputs(str(sweep.payload["streamId"])) == 1
+    assert world.provider.inputs == {}
+
+
+def test_a_sweep_that_cannot_reach_cloudflare_asks_to_be_retried(world: World) -> None:
+    world.provider.fail("find_live_inputs", ProviderUnavailableError("cloudflare down"))
+    with pytest.raises(UnavailableError):
+        world.service.sweep_orphaned_inputs("any-stream")
 
 
 def test_create_reports_rate_limit_with_retry_after_and_stores_nothing(world: World) -> None:
@@ -224,6 +293,31 @@ def test_start_creates_the_live_input_of_a_legacy_stream_without_one(world: Worl
     assert started.cloudflareId != view.cloudflareId
     assert world.repo.streams[view.id].cloudflare_id == started.cloudflareId
     assert world.repo.credentials[view.id].stream_key.get_secret_value() == started.streamKey
+
+
+def test_a_start_that_loses_the_race_to_attach_an_input_uses_the_winners(
+    world: World,
+) -> None:
+    view = create(world)
+    winner = view.cloudflareId or ""
+    world.repo.streams[view.id] = world.repo.streams[view.id].model_copy(
+        update={"cloudflare_id": None}
+    )
+    create_input = world.provider.create_live_input
+
+    def create_while_another_start_attaches(spec: LiveInputSpec) -> LiveInput:
+        made = create_input(spec)
+        stream = world.repo.streams[view.id]
+        world.repo.streams[view.id] = stream.model_copy(update={"cloudflare_id": winner})
+        return made
+
+    world.provider.create_live_input = create_while_another_start_attaches  # type: ignore[method-assign]
+
+    started = world.service.start(OWNER, view.id)
+
+    assert started.cloudflareId == winner
+    assert started.streamKey == view.streamKey
+    assert set(world.provider.inputs) == {winner}
 
 
 def test_stop_completes_and_attaches_a_ready_recording_of_this_broadcast(world: World) -> None:

@@ -25,6 +25,7 @@ from common.ports import (
     ProviderRateLimitedError,
     ProviderRejectedError,
     ProviderUnavailableError,
+    TaggedLiveInput,
 )
 
 log = logging.getLogger(__name__)
@@ -251,9 +252,13 @@ class CloudflareStreamProvider:
     def get_live_input(self, uid: str) -> LiveInput:
         return _live_input(self._client.get_live_input(uid))
 
-    def find_live_inputs(self, stream_id: str) -> list[str]:
+    def find_live_inputs(self, stream_id: str) -> list[TaggedLiveInput]:
         rows = self._client.list_live_inputs().liveInputs
-        return [row.uid for row in rows if row.meta.get("streamId") == stream_id]
+        return [
+            TaggedLiveInput(row.uid, row.created)
+            for row in rows
+            if row.meta.get("streamId") == stream_id
+        ]
 
     def delete_live_input(self, uid: str) -> None:
         self._client.delete_live_input(uid)

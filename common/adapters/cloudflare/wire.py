@@ -74,6 +74,7 @@ class CfLiveInput(_Wire):
 class CfLiveInputRow(_Wire):
     uid: str
     meta: dict[str, Any] = {}
+    created: datetime | None = None
 
 
 class CfLiveInputList(_Wire):
