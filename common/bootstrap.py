@@ -70,6 +70,7 @@ def build_services(
         allowed_origins=tuple(settings.allowed_origins),
         delete_recording_after_days=settings.delete_recording_after_days,
         orphan_sweep_delay_s=settings.orphan_sweep_delay_s,
+        whip_session_ttl_s=settings.whip_session_ttl_s,
     )
     clock = clock or SystemClock()
     provider = provider or _cloudflare(settings)

@@ -215,10 +215,18 @@ class TaskQueue(Protocol):
 
 @dataclass(frozen=True)
 class WhipSession:
-    """A browser broadcast: our session id and the provider's resource URL to end it."""
+    """A browser broadcast: our session id and the provider's resource URL to end it.
+
+    Stored sessions expire (Firestore TTL on ``expiresAt``): a browser that closes without a
+    DELETE must not leave its session behind forever.
+    """
 
     session_id: str
     resource_url: str | None
+    expires_at: datetime
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
 
 
 class MemorialDirectory(Protocol):

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     status_monitor_interval_s: float = Field(default=60, ge=0.1, le=3600)
     # After a live-input create that got no answer: when to look again for the input it made.
     orphan_sweep_delay_s: float = Field(default=120, ge=0, le=3600)
+    # How long a browser broadcast's session is kept for its DELETE (Firestore TTL after that).
+    whip_session_ttl_s: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)
 
     # A reconnect within this window continues the same recording (anchors §3.4: church Wi-Fi).
     recording_timeout_seconds: int = Field(default=300, ge=0, le=3600)

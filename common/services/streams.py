@@ -74,6 +74,7 @@ class StreamPolicy:
     allowed_origins: tuple[str, ...]
     delete_recording_after_days: int | None = None
     orphan_sweep_delay_s: float = 120
+    whip_session_ttl_s: int = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -381,11 +382,13 @@ class StreamService:
                 answer = self._provider.whip_offer(credentials.whip_url, offer_sdp)
         except InternalError as exc:
             raise InvalidArgumentError("The WHIP endpoint refused the SDP offer") from exc
+        now = self._clock.now()
         session = WhipSession(
-            session_id=secrets.token_urlsafe(12), resource_url=answer.resource_url
+            session_id=secrets.token_urlsafe(12),
+            resource_url=answer.resource_url,
+            expires_at=now + timedelta(seconds=self._policy.whip_session_ttl_s),
         )
         self._repo.save_whip_session(stream.id, session)
-        now = self._clock.now()
 
         def go_live(current: Stream) -> Stream:
             return current.model_copy(
@@ -409,7 +412,8 @@ class StreamService:
         """End a browser broadcast (the WHIP session DELETE)."""
         stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
         session = self._repo.whip_session(stream.id, session_id)
-        if session is None:
+        # Firestore's TTL deletes expired sessions within a day, not at once.
+        if session is None or session.expired(self._clock.now()):
             raise NotFoundError("WHIP session not found")
         if session.resource_url:
             try:

@@ -16,10 +16,19 @@ from common.adapters.cloudflare.client import (
     CloudflareStreamProvider,
     RetryPolicy,
 )
-from common.adapters.firestore.streams import FirestoreStreamRepository
+from common.adapters.firestore.streams import (
+    CREDENTIALS_SUBCOLLECTION,
+    EXPIRES_AT_FIELD,
+    FirestoreStreamRepository,
+)
 from common.errors import ConflictError, NotFoundError
 from common.models.domain import LiveInputSpec, Stream, StreamCredentials, StreamStatus
-from common.ports import ProviderNotFoundError, ProviderUnavailableError, StreamQuery
+from common.ports import (
+    ProviderNotFoundError,
+    ProviderUnavailableError,
+    StreamQuery,
+    WhipSession,
+)
 from emulators.stack import API_TOKEN, LocalStack
 from tests.integration.conftest import WebhookRouting, stored
 
@@ -135,8 +144,27 @@ def test_composite_queries_filter_order_and_paginate(repo: FirestoreStreamReposi
 def test_delete_removes_credentials_too(repo: FirestoreStreamRepository) -> None:
     stream = make_stream(repo)
     repo.create(stream, CREDS)
+    repo.save_whip_session(stream.id, WhipSession("w1", "https://x/1", NOW))
     repo.delete(stream.id)
     assert repo.get(stream.id) is None and repo.get_credentials(stream.id) is None
+    assert repo.whip_session(stream.id, "w1") is None
+
+
+def test_whip_sessions_carry_the_ttl_field_and_credentials_do_not(db: firestore.Client) -> None:
+    collection = f"streams_test_{uuid.uuid4().hex[:8]}"
+    repo = FirestoreStreamRepository(db, collection)
+    stream = make_stream(repo)
+    repo.create(stream, CREDS)
+    expires = NOW + timedelta(days=1)
+    repo.save_whip_session(stream.id, WhipSession("w1", "https://x/1", expires))
+
+    assert repo.whip_session(stream.id, "w1") == WhipSession("w1", "https://x/1", expires)
+    private = {
+        doc.id: doc.to_dict() or {}
+        for doc in db.collection(collection, stream.id, CREDENTIALS_SUBCOLLECTION).stream()
+    }
+    assert private["whip-w1"][EXPIRES_AT_FIELD] == expires
+    assert EXPIRES_AT_FIELD not in private["credentials"]
 
 
 def provider(stack: LocalStack, sleeps: list[float]) -> CloudflareStreamProvider:

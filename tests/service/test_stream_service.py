@@ -427,3 +427,20 @@ def recording(uid: str, live_input: str, created: object) -> Recording:
             "created": created,
         }
     )
+
+
+def test_a_whip_session_ends_by_its_delete_until_it_expires(world: World) -> None:
+    first, second = create(world), create(world)
+    offer = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\n"
+
+    published = world.service.publish_whip(OWNER, first.id, offer)
+    session_id = published.location.rsplit("/", 1)[-1]
+    stored = world.repo.whip_sessions[(first.id, session_id)]
+    assert stored.expires_at == world.clock.now() + timedelta(seconds=POLICY.whip_session_ttl_s)
+    world.service.end_whip(OWNER, first.id, session_id)
+    assert world.repo.streams[first.id].status == StreamStatus.COMPLETED
+
+    stale = world.service.publish_whip(OWNER, second.id, offer).location.rsplit("/", 1)[-1]
+    world.clock.advance(POLICY.whip_session_ttl_s)
+    with pytest.raises(NotFoundError):
+        world.service.end_whip(OWNER, second.id, stale)

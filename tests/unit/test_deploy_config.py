@@ -9,7 +9,12 @@ import sys
 from pathlib import Path
 
 import functions.main as entry_points
-from common.adapters.firestore.streams import FILTER_FIELDS, ORDERINGS
+from common.adapters.firestore.streams import (
+    CREDENTIALS_SUBCOLLECTION,
+    EXPIRES_AT_FIELD,
+    FILTER_FIELDS,
+    ORDERINGS,
+)
 from common.openapi import OPERATIONS, openapi_document
 from emulators import firestore_events
 from emulators.hosting_gateway import HostingGateway, load_event_functions, load_rewrites
@@ -164,3 +169,24 @@ def test_openapi_document_describes_exactly_the_served_routes() -> None:
     for path, operations in document["paths"].items():
         for operation in operations.values():
             assert "200" in operation["responses"] or "201" in operation["responses"], path
+
+
+def test_the_ttl_policy_expires_whip_sessions_and_firebase_accepts_the_index_file() -> None:
+    overrides = json.loads((ROOT / "firestore.indexes.json").read_text())["fieldOverrides"]
+    assert overrides == [
+        {
+            "collectionGroup": CREDENTIALS_SUBCOLLECTION,
+            "fieldPath": EXPIRES_AT_FIELD,
+            "ttl": True,
+            "indexes": [],  # a TTL timestamp needs no index, and an index on it hotspots
+        }
+    ]
+    firestore_api = ROOT / "emulators/node_modules/firebase-tools/lib/firestore/api"
+    index_file = ROOT / "firestore.indexes.json"
+    validate = (
+        f"const {{FirestoreApi}} = require({json.dumps(str(firestore_api))});"
+        "const api = new FirestoreApi();"
+        f"api.validateSpec(api.upgradeOldSpec(require({json.dumps(str(index_file))})));"
+    )
+    result = subprocess.run(["node", "-e", validate], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr

@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from google.api_core import exceptions as gexc
@@ -28,6 +28,9 @@ from common.models.domain import (
 from common.ports import StreamPage, StreamQuery, WhipSession
 
 CREDENTIALS_SUBCOLLECTION = "private"
+# Firestore TTL policy field (firestore.indexes.json): documents of the private subcollection
+# carrying it are deleted once it has passed. Credentials never carry it.
+EXPIRES_AT_FIELD = "expiresAt"
 CREDENTIALS_DOC = "credentials"
 MEMORIAL_STREAM_LIMIT = 200
 UPDATE_ATTEMPTS = 25
@@ -378,7 +381,8 @@ class FirestoreStreamRepository:
     def save_whip_session(self, stream_id: str, session: WhipSession) -> None:
         with firestore_errors():
             self._private(stream_id).document(f"whip-{session.session_id}").set(
-                {"resourceUrl": session.resource_url}, **BUDGET
+                {"resourceUrl": session.resource_url, EXPIRES_AT_FIELD: session.expires_at},
+                **BUDGET,
             )
 
     def whip_session(self, stream_id: str, session_id: str) -> WhipSession | None:
@@ -386,7 +390,10 @@ class FirestoreStreamRepository:
             snapshot = self._private(stream_id).document(f"whip-{session_id}").get(**BUDGET)
         if not snapshot.exists:
             return None
-        return WhipSession(session_id, (snapshot.to_dict() or {}).get("resourceUrl"))
+        data = snapshot.to_dict() or {}
+        # Sessions stored before expiry existed keep their old behaviour: no expiry.
+        expires_at = data.get(EXPIRES_AT_FIELD) or datetime.max.replace(tzinfo=UTC)
+        return WhipSession(session_id, data.get("resourceUrl"), expires_at)
 
     def delete_whip_session(self, stream_id: str, session_id: str) -> None:
         with firestore_errors():
