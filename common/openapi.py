@@ -202,7 +202,7 @@ def _schema_of(item: Any) -> dict[str, Any]:
 def _content(item: Any) -> dict[str, Any]:
     if item == SDP:
         # Every SDP session description begins with its version line (RFC 8866 §5).
-        return {SDP: {"schema": {"type": "string", "pattern": "^v=0"}}}
+        return {SDP: {"schema": {"type": "string", "pattern": "^v=0\r?\n"}}}
     return {"application/json": {"schema": _schema_of(item)}}
 
 

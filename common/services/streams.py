@@ -370,7 +370,7 @@ class StreamService:
     def publish_whip(self, user: User | None, stream_id: str, offer_sdp: str) -> WhipPublication:
         """Relay a browser's WHIP offer to the live input and go live (not recorded)."""
         stream, _ = self._load(user, stream_id, Action.START, "Permission denied to start stream")
-        if not offer_sdp.startswith("v=0"):
+        if not offer_sdp.startswith(("v=0\r\n", "v=0\n")):
             raise InvalidArgumentError("The body must be an SDP offer (application/sdp)")
         if stream.status == StreamStatus.CANCELLED:
             raise ConflictError("Stream is cancelled")

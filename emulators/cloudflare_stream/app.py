@@ -20,7 +20,7 @@ from emulators.cloudflare_stream.state import (
     VideoRecord,
     recording_settings,
 )
-from emulators.cloudflare_stream.webrtc import WebRtcServer
+from emulators.cloudflare_stream.webrtc import InvalidOfferError, WebRtcServer
 
 api = flask.Blueprint("stream_api", __name__, url_prefix="/client/v4/accounts/<account_id>/stream")
 control = flask.Blueprint("emulator_control", __name__, url_prefix="/__emulator")
@@ -453,7 +453,10 @@ def whip_publish(whip_secret: str) -> Any:
     server = _webrtc()
     if server.is_publishing(live_input.uid):
         return ("Already publishing", 409)
-    session_id, answer = server.run(server.publish(live_input.uid, offer))
+    try:
+        session_id, answer = server.run(server.publish(live_input.uid, offer))
+    except InvalidOfferError as exc:
+        return (f"Invalid SDP offer: {exc}", 400)
     response = flask.make_response(answer, 201)
     response.headers["Content-Type"] = "application/sdp"
     response.headers["Location"] = f"/{whip_secret}/webRTC/publish/{session_id}"
@@ -479,7 +482,10 @@ def whep_play(input_uid: str) -> Any:
     if offer is None:
         return ("Expected an application/sdp offer", 400)
     server = _webrtc()
-    answer = server.run(server.play(input_uid, offer))
+    try:
+        answer = server.run(server.play(input_uid, offer))
+    except InvalidOfferError as exc:
+        return (f"Invalid SDP offer: {exc}", 400)
     if answer is None:
         return ("Stream is not live", 409)
     response = flask.make_response(answer, 201)

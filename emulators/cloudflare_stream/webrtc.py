@@ -22,6 +22,20 @@ T = TypeVar("T")
 NEGOTIATION_TIMEOUT_S = 20
 
 
+class InvalidOfferError(ValueError):
+    """The offer is not an SDP description a WebRTC peer can answer (Cloudflare: 400)."""
+
+
+async def _answer(peer: RTCPeerConnection, offer_sdp: str) -> str:
+    try:
+        await peer.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        await peer.setLocalDescription(await peer.createAnswer())
+    except Exception as exc:  # aiortc raises assorted errors for malformed SDP
+        await peer.close()
+        raise InvalidOfferError(str(exc)) from exc
+    return str(peer.localDescription.sdp)
+
+
 @dataclass
 class WhipSession:
     session_id: str
@@ -73,10 +87,9 @@ class WebRtcServer:
             elif peer.connectionState in ("failed", "closed"):
                 await self._end(session)
 
-        await peer.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        await peer.setLocalDescription(await peer.createAnswer())
+        answer = await _answer(peer, offer_sdp)
         self.publishers[session.session_id] = session
-        return session.session_id, peer.localDescription.sdp
+        return session.session_id, answer
 
     async def unpublish(self, session_id: str) -> bool:
         session = self.publishers.get(session_id)
@@ -95,9 +108,11 @@ class WebRtcServer:
         self._viewers.add(peer)
         for track in session.tracks:
             peer.addTrack(self._relay.subscribe(track))
-        await peer.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        await peer.setLocalDescription(await peer.createAnswer())
-        return str(peer.localDescription.sdp)
+        try:
+            return await _answer(peer, offer_sdp)
+        except InvalidOfferError:
+            self._viewers.discard(peer)
+            raise
 
     async def _end(self, session: WhipSession) -> None:
         if self.publishers.pop(session.session_id, None) is None:

@@ -152,6 +152,15 @@ def test_whip_refuses_bad_bodies_and_callers(api: httpx.Client, callers: Callers
     assert wrong_type.status_code == 400 and "application/sdp" in wrong_type.json()["error"]
     not_sdp = api.post(whip, content=b"hello", headers=sdp | callers["owner"].bearer)
     assert not_sdp.status_code == 400
+    # Passes our version-line check, so Cloudflare's WHIP endpoint is the one to refuse it.
+    malformed = api.post(
+        whip, content=b"v=0\r\nm=garbage\r\n", headers=sdp | callers["owner"].bearer
+    )
+    assert malformed.status_code == 400, malformed.text
+    assert (
+        api.get(f"/api/streams/{stream['id']}", headers=callers["owner"].bearer).json()["status"]
+        == "scheduled"
+    )
     unknown = api.delete(f"{whip}/no-such-session", headers=callers["owner"].bearer)
     assert unknown.status_code == 404
 
