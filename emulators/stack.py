@@ -6,6 +6,7 @@ Only processes started here are ever stopped, each by the PID (process group) it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -137,21 +138,14 @@ class LocalStack:
             raise
 
     def stop(self) -> None:
-        for name, process in reversed(list(self.processes.items())):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
-            del self.processes[name]
+        for name in reversed(list(self.processes)):
+            self.stop_component(name)
 
     def stop_component(self, name: str) -> None:
-        """Stop one component we started (for resilience tests)."""
+        """Stop one component we started, with every process of its group (the Firestore
+        emulator's JVM is a child of its launcher and outlives it by a moment)."""
         process = self.processes.pop(name)
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
+        _end_process_group(process)
 
     def start_component(self, name: str) -> None:
         """Start a component stopped by ``stop_component`` again, on the same port."""
@@ -327,6 +321,24 @@ def _wait_tcp(port: int, process: subprocess.Popen[bytes], timeout_s: float = 30
                 return
         time.sleep(0.2)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+def _end_process_group(process: subprocess.Popen[bytes], grace_s: float = 10) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        process.poll()  # reap the leader so the group can empty
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
