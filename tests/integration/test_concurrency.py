@@ -1,4 +1,5 @@
-"""Start, stop, webhooks and repair calls racing on one stream end in one consistent state."""
+"""Starts, then stops, webhooks, monitor checks and repair calls racing on one stream, end in
+one consistent state."""
 
 from __future__ import annotations
 
@@ -8,21 +9,31 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from google.cloud import firestore
 
-from emulators.stack import NOTIFICATION_SECRET, LocalStack
-from tests.integration.conftest import Caller
+from common.adapters.cloud_tasks import TASK_AUTH_HEADER
+from emulators.stack import NOTIFICATION_SECRET, TASK_TOKEN, LocalStack
+from tests.integration.conftest import Caller, stored
 from tests.integration.test_recordings_pipeline import post_video, video_payload
 
 pytestmark = pytest.mark.emulator
 
 
 def test_racing_writers_converge_without_server_errors(
-    api: httpx.Client, callers: dict[str, Caller], stack: LocalStack
+    api: httpx.Client, callers: dict[str, Caller], stack: LocalStack, db: firestore.Client
 ) -> None:
     owner = callers["owner"]
     stream = api.post("/api/streams", json={"title": "Race"}, headers=owner.bearer).json()
     stream_id, uid = stream["id"], stream["cloudflareId"]
-    assert api.post(f"/api/streams/{stream_id}/start", headers=owner.bearer).status_code == 200
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        starts = list(
+            pool.map(
+                lambda _: api.post(f"/api/streams/{stream_id}/start", headers=owner.bearer),
+                range(4),
+            )
+        )
+    assert sorted(r.status_code for r in starts) == [200, 409, 409, 409]
+    status_monitor = stored(db.collection("mvp_two_streams").document(stream_id))["statusMonitor"]
     ended_at = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
     disconnected = json.dumps(
         {"data": {"input_id": uid, "event_type": "live_input.disconnected", "updated_at": ended_at}}
@@ -40,6 +51,18 @@ def test_racing_writers_converge_without_server_errors(
                     content=disconnected,
                     headers={"cf-webhook-auth": NOTIFICATION_SECRET},
                 ).status_code
+            if kind == "monitor":
+                # Cloud Tasks delivering the status monitor's next check (at least once).
+                return client.post(
+                    "/api/tasks/monitor",
+                    json={
+                        "kind": "status",
+                        "streamId": stream_id,
+                        "generation": status_monitor["generation"],
+                        "attempt": status_monitor["nextAttempt"],
+                    },
+                    headers={TASK_AUTH_HEADER: TASK_TOKEN},
+                ).status_code
             if kind == "sync":
                 return client.post(
                     f"/api/streams/{stream_id}/sync-recording", headers=owner.bearer
@@ -47,7 +70,7 @@ def test_racing_writers_converge_without_server_errors(
             body = video_payload(f"{kind}-{stream_id[:6]}", uid, "ready", minute=1)
             return post_video(client, stack, body).status_code
 
-    work = ["stop", "stop", "disconnected", "disconnected", "video", "video", "sync", "stop"] * 2
+    work = ["stop", "disconnected", "monitor", "video", "sync", "stop", "monitor", "video"] * 2
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(call, work))
 
