@@ -2,7 +2,9 @@
 # Deploys everything infra/functions.json and firebase.json describe to PROJECT:
 # the Cloud Tasks queue, every function (HTTP, Cloud Tasks target, Firestore trigger) with its
 # secrets from Secret Manager (pinned versions), then Hosting rewrites, Firestore rules and
-# indexes. DRY_RUN=1 prints the commands instead of running them.
+# indexes (with the TTL policy). DRY_RUN=1 prints the commands instead of running them.
+# `gcloud tasks queues update` is Cloud Tasks' UpdateQueue, which creates a missing queue.
+# The Firestore trigger gets Eventarc's default protobuf event data, which onstreamwritten reads.
 set -euo pipefail
 : "${PROJECT:?set PROJECT to the Google Cloud project id}"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
