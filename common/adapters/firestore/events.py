@@ -12,7 +12,6 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from google.events.cloud.firestore_v1 import DocumentEventData
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
@@ -58,6 +57,9 @@ def event_data_as_json(data: bytes | dict[str, Any] | None) -> dict[str, Any]:
         return {}
     if isinstance(data, dict):
         return data
+    # Imported here: every HTTP function shares this module, and only the trigger needs it.
+    from google.events.cloud.firestore_v1 import DocumentEventData  # noqa: PLC0415
+
     try:
         message = DocumentEventData.pb().FromString(data)
     except DecodeError as exc:
