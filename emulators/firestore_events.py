@@ -13,6 +13,7 @@ import json
 import logging
 import queue
 import threading
+import time
 import uuid
 import zlib
 from datetime import UTC, datetime
@@ -69,6 +70,7 @@ class EventBridge:
         self._target = target
         self._known: dict[str, dict[str, Any]] = {}
         self._primed = False
+        self._resumed = False
         # One ordered lane per worker; a document always uses the same lane, so its events
         # arrive in commit order while different documents are delivered in parallel.
         self._lanes: list[queue.Queue[tuple[str, dict[str, Any]]]] = [
@@ -78,7 +80,10 @@ class EventBridge:
     def document_name(self, doc_id: str) -> str:
         return f"projects/{self._project}/databases/(default)/documents/{self._collection}/{doc_id}"
 
-    def on_snapshot(self, _docs: Any, changes: Any, _read_time: Any) -> None:
+    def on_snapshot(self, docs: Any, changes: Any, _read_time: Any) -> None:
+        if not self._primed:
+            self._prime({doc.id: doc.to_dict() for doc in docs})
+            return
         for change in changes:
             doc_id = change.document.id
             before = self._known.get(doc_id)
@@ -87,10 +92,30 @@ class EventBridge:
                 self._known.pop(doc_id, None)
             else:
                 self._known[doc_id] = after
-            if self._primed:
-                lane = self._lanes[zlib.crc32(doc_id.encode()) % LANES]
-                lane.put((doc_id, self.event_data(doc_id, before, after)))
+            self.enqueue(doc_id, before, after)
+
+    def resume(self) -> None:
+        """The watch stream broke: the next snapshot is a full one, to compare with what we
+        knew, so that writes made while it was down still get their events."""
+        self._primed = False
+        self._resumed = True
+
+    def _prime(self, current: dict[str, dict[str, Any]]) -> None:
+        # The first snapshot only says what exists (Eventarc sends nothing for it), unless it
+        # follows a broken stream.
+        if self._resumed:
+            for doc_id in sorted(self._known.keys() | current.keys()):
+                before, after = self._known.get(doc_id), current.get(doc_id)
+                if before != after:
+                    self.enqueue(doc_id, before, after)
+        self._known = current
         self._primed = True
+
+    def enqueue(
+        self, doc_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> None:
+        lane = self._lanes[zlib.crc32(doc_id.encode()) % LANES]
+        lane.put((doc_id, self.event_data(doc_id, before, after)))
 
     def event_data(
         self, doc_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None
@@ -145,9 +170,16 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO)
     bridge = EventBridge(args.project, args.collection, args.target, args.content_type)
     client = firestore.Client(project=args.project)
-    client.collection(args.collection).on_snapshot(bridge.on_snapshot)
     bridge.start_delivery()
-    threading.Event().wait()
+    while True:
+        watch = client.collection(args.collection).on_snapshot(bridge.on_snapshot)
+        time.sleep(1)
+        while watch.is_active:
+            time.sleep(0.5)
+        # The client gives up on some stream errors (a corrupt message, the emulator gone).
+        log.warning("Firestore watch stream ended; subscribing again")
+        watch.unsubscribe()  # type: ignore[no-untyped-call]
+        bridge.resume()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -78,3 +80,52 @@ def test_bytes_that_are_not_document_event_data_are_refused() -> None:
 def _json(body: bytes) -> dict[str, object]:
     decoded: dict[str, object] = json.loads(body)
     return decoded
+
+
+class RecordingBridge(EventBridge):
+    def __init__(self) -> None:
+        super().__init__("demo", "mvp_two_streams", "http://unused")
+        self.events: list[tuple[str, dict[str, object] | None, dict[str, object] | None]] = []
+
+    def enqueue(
+        self, doc_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> None:
+        self.events.append((doc_id, before, after))
+
+
+def snapshot(**docs: dict[str, object]) -> list[SimpleNamespace]:
+    return [
+        SimpleNamespace(id=doc_id, to_dict=lambda d=data: dict(d)) for doc_id, data in docs.items()
+    ]
+
+
+def change(kind: str, doc_id: str, data: dict[str, object]) -> SimpleNamespace:
+    return SimpleNamespace(
+        type=SimpleNamespace(name=kind),
+        document=SimpleNamespace(id=doc_id, to_dict=lambda: dict(data)),
+    )
+
+
+def test_the_bridge_sends_nothing_for_the_first_snapshot_then_each_change() -> None:
+    bridge = RecordingBridge()
+    bridge.on_snapshot(snapshot(a={"v": 1}), [change("ADDED", "a", {"v": 1})], None)
+    assert bridge.events == []
+
+    bridge.on_snapshot([], [change("MODIFIED", "a", {"v": 2})], None)
+    bridge.on_snapshot([], [change("REMOVED", "a", {"v": 2})], None)
+
+    assert bridge.events == [("a", {"v": 1}, {"v": 2}), ("a", {"v": 2}, None)]
+
+
+def test_after_a_broken_watch_the_bridge_sends_what_changed_while_it_was_down() -> None:
+    bridge = RecordingBridge()
+    bridge.on_snapshot(snapshot(a={"v": 1}, b={"v": 1}, c={"v": 1}), [], None)
+
+    bridge.resume()
+    bridge.on_snapshot(snapshot(a={"v": 2}, c={"v": 1}, d={"v": 1}), [], None)
+
+    assert bridge.events == [
+        ("a", {"v": 1}, {"v": 2}),
+        ("b", {"v": 1}, None),
+        ("d", None, {"v": 1}),
+    ]
