@@ -143,9 +143,13 @@ def lifecycle(
 def monitoring_rate(stack: LocalStack, api: httpx.Client, auth: dict[str, str]) -> float:
     stream = api.post("/api/streams", json={"title": "live"}, headers=auth).json()
     api.post(f"/api/streams/{stream['id']}/start", headers=auth)
+    # A real encoder stays on air through the measurement, as on a live service.
+    encoder = push_test_card(stack.rtmp_url, stream["streamKey"], 45)
+    time.sleep(5)
     before, start = api_calls(stack), time.monotonic()
     time.sleep(30)
     per_minute = (api_calls(stack) - before) / (time.monotonic() - start) * 60
+    encoder.wait(timeout=120)
     api.post(f"/api/streams/{stream['id']}/stop", headers=auth)
     return per_minute
 

@@ -84,6 +84,7 @@ def build_services(
             recording_checks=settings.recording_monitor_checks,
             recording_interval_s=settings.recording_monitor_interval_s,
             status_interval_s=settings.status_monitor_interval_s,
+            status_grace_checks=settings.status_monitor_grace_checks,
         ),
     )
     streams = StreamService(

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     recording_monitor_checks: int = Field(default=20, ge=1, le=200)
     recording_monitor_interval_s: float = Field(default=30, ge=0.1, le=3600)
     status_monitor_interval_s: float = Field(default=60, ge=0.1, le=3600)
+    # How many status checks a started stream waits for its encoder before it is ended.
+    status_monitor_grace_checks: int = Field(default=30, ge=1, le=720)
     # After a live-input create that got no answer: when to look again for the input it made.
     orphan_sweep_delay_s: float = Field(default=120, ge=0, le=3600)
     # How long a browser broadcast's session is kept for its DELETE (Firestore TTL after that).

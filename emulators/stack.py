@@ -98,6 +98,8 @@ class LocalStack:
             "LS_TASK_AUTH_TOKEN": TASK_TOKEN,
             "LS_RECORDING_MONITOR_INTERVAL_S": "2",
             "LS_STATUS_MONITOR_INTERVAL_S": "3",
+            # A started stream whose encoder never comes is ended after 15 s, not 90 s.
+            "LS_STATUS_MONITOR_GRACE_CHECKS": "5",
             "LS_CLOUDFLARE_NOTIFICATION_SECRET": NOTIFICATION_SECRET,
             **(
                 {"LS_CLOUDFLARE_WEBHOOK_SECRET": self.webhook_secret} if self.webhook_secret else {}

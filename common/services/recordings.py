@@ -201,14 +201,19 @@ class RecordingService:
                 return "live input removed"
             return "nothing to do"
         previous = before.status if before else None
-        if after.status == StreamStatus.LIVE and previous != StreamStatus.LIVE:
-            self.start_monitor("status", after)
-            return "status monitor started"
         recorded = has_recording_since(after, after.actual_start_time)
-        if after.status == StreamStatus.COMPLETED and previous != after.status and not recorded:
-            self.start_monitor("recording", after)
-            return "recording monitor started"
-        return "nothing to do"
+        if after.status == StreamStatus.LIVE and previous != StreamStatus.LIVE:
+            kind: MonitorKind = "status"
+        elif after.status == StreamStatus.COMPLETED and previous != after.status and not recorded:
+            kind = "recording"
+        else:
+            return "nothing to do"
+        try:
+            self.start_monitor(kind, after)
+        except NotFoundError:
+            # Events can arrive after the stream was deleted; a retry cannot bring it back.
+            return "stream no longer exists"
+        return f"{kind} monitor started"
 
     # --- reconciliation --------------------------------------------------------------------
 

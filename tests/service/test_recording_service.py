@@ -147,3 +147,13 @@ def test_live_events_older_than_the_last_applied_one_are_ignored(world: World, e
 
     assert world.repo.streams[stream.id].live_event_at == later
     assert world.repo.streams[stream.id].status == StreamStatus.SCHEDULED
+
+
+def test_a_trigger_event_for_a_stream_deleted_since_is_acknowledged(world: World) -> None:
+    view = world.service.create(OWNER, StreamCreateRequest(title="t"))
+    scheduled = world.repo.streams[view.id]
+    live = scheduled.model_copy(update={"status": StreamStatus.LIVE})
+    del world.repo.streams[view.id]
+
+    assert world.recordings.on_stream_written(scheduled, live) == "stream no longer exists"
+    assert world.tasks.tasks == []
