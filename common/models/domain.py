@@ -150,6 +150,28 @@ class Stream(BaseModel):
     def monitor(self, kind: MonitorKind) -> MonitorState | None:
         return self.recording_monitor if kind == "recording" else self.status_monitor
 
+    def began_broadcast(self, at: datetime) -> Stream:
+        """Live from ``at`` on; a new broadcast clears the previous one's end."""
+        return self.model_copy(
+            update={
+                "status": StreamStatus.LIVE,
+                "actual_start_time": at,
+                "end_time": None,
+                "updated_at": at,
+            }
+        )
+
+    def ended_broadcast(self, at: datetime) -> Stream:
+        """Off the air at ``at``, whichever way it was sent."""
+        return self.model_copy(
+            update={
+                "status": StreamStatus.COMPLETED,
+                "end_time": at,
+                "whip_active": False,
+                "updated_at": at,
+            }
+        )
+
     def shared_fields(self) -> dict[str, Any]:
         """The fields stored and shown under the frontend's names, legacy aliases included
         (FRONTEND_CONTRACT.md §2.3): one definition for the document and the views."""

@@ -388,9 +388,9 @@ def _is_due(monitor: MonitorState | None, generation: int, attempt: int) -> bool
 def _apply_connection(stream: Stream, connected: bool, at: datetime) -> Stream:
     if stream.live_event_at is not None and at <= stream.live_event_at:
         return stream
-    changes: dict[str, object] = {"live_event_at": at, "updated_at": at}
+    seen = stream.model_copy(update={"live_event_at": at, "updated_at": at})
     if connected and stream.status != StreamStatus.LIVE:
-        changes |= {"status": StreamStatus.LIVE, "actual_start_time": at, "end_time": None}
+        return seen.began_broadcast(at)
     if not connected and stream.status == StreamStatus.LIVE:
-        changes |= {"status": StreamStatus.COMPLETED, "end_time": at, "whip_active": False}
-    return stream.model_copy(update=changes)
+        return seen.ended_broadcast(at)
+    return seen

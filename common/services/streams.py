@@ -302,14 +302,7 @@ class StreamService:
         def go_live(current: Stream) -> Stream:
             if current.status == StreamStatus.LIVE:
                 raise ConflictError("Stream is already live")
-            return current.model_copy(
-                update={
-                    "status": StreamStatus.LIVE,
-                    "actual_start_time": now,
-                    "end_time": None,
-                    "updated_at": now,
-                }
-            )
+            return current.began_broadcast(now)
 
         live = self._repo.update(stream.id, go_live)
         self._recordings.start_monitor("status", live)
@@ -342,14 +335,7 @@ class StreamService:
         def end(current: Stream) -> Stream:
             if current.status != StreamStatus.LIVE:
                 return current
-            return current.model_copy(
-                update={
-                    "status": StreamStatus.COMPLETED,
-                    "end_time": now,
-                    "whip_active": False,
-                    "updated_at": now,
-                }
-            )
+            return current.ended_broadcast(now)
 
         ended = self._repo.update(stream.id, end)
         ended = self._attach_recordings(ended)
@@ -391,15 +377,8 @@ class StreamService:
         self._repo.save_whip_session(stream.id, session)
 
         def go_live(current: Stream) -> Stream:
-            return current.model_copy(
-                update={
-                    "status": StreamStatus.LIVE,
-                    "actual_start_time": now,
-                    "end_time": None,
-                    "whip_active": True,
-                    "ingest_protocol": "whip",
-                    "updated_at": now,
-                }
+            return current.began_broadcast(now).model_copy(
+                update={"whip_active": True, "ingest_protocol": "whip"}
             )
 
         live = self._repo.update(stream.id, go_live)
@@ -425,10 +404,9 @@ class StreamService:
         now = self._clock.now()
 
         def end(current: Stream) -> Stream:
-            changes: dict[str, object] = {"whip_active": False, "updated_at": now}
             if current.status == StreamStatus.LIVE:
-                changes |= {"status": StreamStatus.COMPLETED, "end_time": now}
-            return current.model_copy(update=changes)
+                return current.ended_broadcast(now)
+            return current.model_copy(update={"whip_active": False, "updated_at": now})
 
         self._repo.update(stream.id, end)
         return DeleteResponse(message="Browser broadcast ended")

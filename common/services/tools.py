@@ -136,23 +136,9 @@ class StreamTools:
 
         def align(current: Stream) -> Stream:
             if connected and current.status != StreamStatus.LIVE:
-                return current.model_copy(
-                    update={
-                        "status": StreamStatus.LIVE,
-                        "actual_start_time": now,
-                        "end_time": None,
-                        "updated_at": now,
-                    }
-                )
+                return current.began_broadcast(now)
             if connection == "disconnected" and current.status == StreamStatus.LIVE:
-                return current.model_copy(
-                    update={
-                        "status": StreamStatus.COMPLETED,
-                        "end_time": now,
-                        "whip_active": False,
-                        "updated_at": now,
-                    }
-                )
+                return current.ended_broadcast(now)
             return current
 
         updated = self._repo.update(stream.id, align)
