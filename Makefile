@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= $(shell scripts/find-python)
 
-.PHONY: install run test test-fast lint typecheck check bench build deploy clean
+.PHONY: install run seed test test-fast lint typecheck check bench build deploy clean
 
 install: $(VENV)/.installed emulators/node_modules/.installed .local/system-deps .local/tasks-emulator/.installed
 
@@ -33,6 +33,14 @@ emulators/node_modules/.installed: emulators/package.json emulators/package-lock
 ## run: start the Firestore + Auth emulators, the Cloudflare Stream emulator and the gateway
 run: install
 	$(PY) -m emulators.stack
+
+## seed: a memorial with its family owner and funeral director in the running `make run` stack;
+## prints exports (MEMORIAL_ID, OWNER_TOKEN, DIRECTOR_TOKEN) for eval "$(make -s seed)".
+## Options go in SEED_ARGS, e.g. make -s seed SEED_ARGS='--private --name "Ada Lovelace"'.
+## It installs and starts nothing; the @s keep make's echo of the commands off stdout.
+seed:
+	@test -x $(PY) || { echo 'make seed: $(PY) is missing: run `make run` first' >&2; exit 1; }
+	@$(PY) -m emulators.seed $(SEED_ARGS)
 
 ## test: lint, type-check and run every test against the real local stack
 test: install lint typecheck

@@ -47,7 +47,7 @@ def listing(api: httpx.Client) -> None:
     from common.ports import StreamQuery
 
     repo = FirestoreStreamRepository(
-        firestore.Client(project="demo-memorial-streams"), "mvp_two_streams"
+        firestore.Client(project="demo-memorial-streams"), "streams"
     )
     query = StreamQuery(is_public=True, is_visible=True, order="display", limit=50)
     direct = timed(lambda: repo.find(query), 200)

@@ -25,12 +25,15 @@ from common.ports import (
     Authenticator,
     Clock,
     MemorialDirectory,
+    StreamMigrationStore,
     StreamProvider,
     StreamRepository,
     SystemClock,
     TaskQueue,
 )
+from common.services.migration import MigrationService
 from common.services.recordings import MonitorPolicy, RecordingService
+from common.services.stream_info import StreamInfoService
 from common.services.streams import StreamPolicy, StreamService
 from common.services.tools import StreamTools
 from common.services.webhooks import WebhookSecrets, WebhookService
@@ -47,6 +50,8 @@ class Services:
     recordings: RecordingService
     webhooks: WebhookService
     tools: StreamTools
+    info: StreamInfoService
+    migration: MigrationService
 
 
 def build_services(
@@ -58,10 +63,12 @@ def build_services(
     auth: Authenticator | None = None,
     clock: Clock | None = None,
     tasks: TaskQueue | None = None,
+    migrations: StreamMigrationStore | None = None,
 ) -> Services:
     """Wire the services; anything not passed in is built for real from ``settings``."""
     if repo is None or memorials is None:
         real_repo, real_memorials = _firestore(settings)
+        migrations = migrations or (real_repo if repo is None else None)
         repo = repo or real_repo
         memorials = memorials or real_memorials
     policy = StreamPolicy(
@@ -115,6 +122,14 @@ def build_services(
             clock=clock,
             policy=policy,
         ),
+        info=StreamInfoService(
+            repo=repo,
+            memorials=memorials,
+            clock=clock,
+            delivery_base=settings.cloudflare_delivery_base,
+            memorial_cache_ttl_s=settings.memorial_cache_ttl_s,
+        ),
+        migration=MigrationService(migrations),
     )
 
 
@@ -134,10 +149,12 @@ def _cloud_tasks(settings: Settings, clock: Clock) -> TaskQueue:
     )
 
 
-def _firestore(settings: Settings) -> tuple[StreamRepository, MemorialDirectory]:
+def _firestore(settings: Settings) -> tuple[FirestoreStreamRepository, MemorialDirectory]:
     client = firestore.Client(project=settings.gcp_project)
     return (
-        FirestoreStreamRepository(client, settings.streams_collection),
+        FirestoreStreamRepository(
+            client, settings.streams_collection, settings.legacy_streams_collections
+        ),
         FirestoreMemorialDirectory(client, settings.memorials_collection),
     )
 
@@ -160,7 +177,7 @@ def _firebase_auth(settings: Settings) -> Authenticator:
         app = firebase_admin.get_app(name)
     except ValueError:
         app = firebase_admin.initialize_app(options={"projectId": settings.gcp_project}, name=name)
-    return FirebaseAuthenticator(app)
+    return FirebaseAuthenticator(app, user_cache_ttl_s=settings.auth_user_cache_ttl_s)
 
 
 _lock = threading.Lock()

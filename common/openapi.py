@@ -15,7 +15,7 @@ from pydantic.json_schema import models_json_schema
 
 from common.models import api
 from common.models.domain import StreamStatus
-from common.services import tools, webhooks
+from common.services import migration, stream_info, tools, webhooks
 
 SDP = "application/sdp"
 
@@ -146,6 +146,44 @@ OPERATIONS: list[Operation] = [
         "post", f"{S}/fix-status", "Reconcile a stuck stream", {200: tools.SyncStatusResponse}
     ),
     Operation(
+        "get",
+        f"{S}/status",
+        "Status for polling pages (no Cloudflare call)",
+        {200: stream_info.StreamStatusResponse},
+    ),
+    Operation(
+        "get",
+        f"{S}/recordings",
+        "The stream's playable recordings",
+        {200: stream_info.StreamRecordingsResponse},
+    ),
+    Operation(
+        "post",
+        f"{S}/recordings",
+        "Fetch and attach the recordings Cloudflare has",
+        {200: tools.RecordingsSyncResponse},
+    ),
+    Operation(
+        "get",
+        f"{S}/credentials",
+        "RTMP credentials and WHIP endpoint, without going live",
+        {200: api.CredentialsResponse},
+    ),
+    Operation("get", f"{S}/embed-info", "Player URLs", {200: stream_info.EmbedInfoResponse}),
+    Operation(
+        "get",
+        "/api/streams/migrate",
+        "Admin: what migrating legacy stream documents would change",
+        {200: migration.MigrationReport},
+    ),
+    Operation(
+        "post",
+        "/api/streams/migrate",
+        "Admin: migrate up to `limit` legacy stream documents (repeat until done)",
+        {200: migration.MigrationReport},
+        query={"limit": {"type": "integer", "minimum": 1, "maximum": 500}},
+    ),
+    Operation(
         "post",
         "/api/webhooks/cloudflare/recording",
         "Cloudflare Stream webhook",
@@ -261,7 +299,7 @@ def openapi_document() -> dict[str, Any]:
             "schemas": definitions.get("$defs", {}),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "Firebase ID"},
-                "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "__session"},
             },
         },
     }

@@ -229,6 +229,29 @@ class WhipSession:
         return now >= self.expires_at
 
 
+@dataclass(frozen=True)
+class PendingMigration:
+    """One stream document the migration would change; ``handle`` is the adapter's own."""
+
+    stream_id: str
+    collection: str
+    actions: tuple[str, ...]
+    conflict: bool
+    handle: object
+
+
+class StreamMigrationStore(Protocol):
+    """Stream documents written by earlier backends, brought to the current shape and place."""
+
+    def pending_migrations(self) -> list[PendingMigration]:
+        """Every document that needs a change, in a stable order."""
+        ...
+
+    def apply_migration(self, item: PendingMigration) -> None:
+        """Migrate one document atomically (a concurrent write makes it a no-op)."""
+        ...
+
+
 class MemorialDirectory(Protocol):
     """Read access to memorial pages (owned by another part of the product)."""
 

@@ -18,7 +18,11 @@ class Settings(BaseSettings):
 
     environment: Literal["local", "production"] = "local"
     gcp_project: str = "demo-memorial-streams"
-    streams_collection: str = "mvp_two_streams"
+    # Where the site's own pages (memorial page, management page listener) read streams.
+    streams_collection: str = "streams"
+    # Collections an earlier backend wrote streams to: still served, moved on first write,
+    # and moved in bulk by the admin migration (`/api/streams/migrate`).
+    legacy_streams_collections: list[str] = Field(default_factory=lambda: ["mvp_two_streams"])
     memorials_collection: str = "memorials"
 
     cloudflare_api_base: str = "https://api.cloudflare.com/client/v4"
@@ -35,6 +39,12 @@ class Settings(BaseSettings):
     cloudflare_webhook_secret: SecretStr | None = None
     cloudflare_notification_secret: SecretStr | None = None
     webhook_tolerance_s: int = Field(default=300, ge=30, le=3600)
+
+    # How long a signed-in user's account (custom claims, disabled, revocation) is trusted
+    # before Firebase Auth is asked again: role changes and revocations apply within this.
+    auth_user_cache_ttl_s: float = Field(default=30, ge=0, le=60)
+    # How long the status/recordings/embed-info polls trust a memorial's privacy and managers.
+    memorial_cache_ttl_s: float = Field(default=30, ge=0, le=300)
 
     # Cloud Tasks: the queue of the recording and status monitors, and where tasks call back.
     cloud_tasks_emulator_host: str | None = None

@@ -160,13 +160,17 @@ class EventBridge:
                     log.warning("trigger delivery failed for %s: %s", doc_id, exc)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--project", required=True)
-    parser.add_argument("--collection", default="mvp_two_streams")
+    parser.add_argument("--collection", default="streams")
     parser.add_argument("--target", required=True)
     parser.add_argument("--content-type", choices=(PROTOBUF, JSON), default=PROTOBUF)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     logging.basicConfig(level=logging.INFO)
     bridge = EventBridge(args.project, args.collection, args.target, args.content_type)
     client = firestore.Client(project=args.project)

@@ -1,7 +1,9 @@
 """Local stand-in for Firebase Hosting: serves every function at the paths firebase.json rewrites.
 
 ``python -m emulators.hosting_gateway --port N`` runs each function through functions-framework,
-exactly as deployed, behind one base URL.
+exactly as deployed, behind one base URL. Like Hosting, it passes only the ``__session`` cookie on
+to the functions; ``--forward-all-cookies`` stands in for an edge proxy on the site's domain
+(e.g. a Cloudflare Worker or nginx) that passes every cookie through unchanged.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import json
 import re
 from collections.abc import Callable, Iterable
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,37 @@ ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_SOURCE = ROOT / "functions" / "main.py"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+# Firebase Hosting strips every other cookie from requests it rewrites to Cloud Functions or
+# Cloud Run, so that its CDN can cache (firebase.google.com/docs/hosting/manage-cache).
+HOSTING_FORWARDED_COOKIE = "__session"
+
+
+class CookiePolicy(StrEnum):
+    """Which of the browser's cookies reach the functions."""
+
+    HOSTING = "hosting"  # Firebase Hosting rewrites: ``__session`` only
+    EDGE = "edge"  # a proxy on the site's domain that forwards every cookie
+
+
+def hosting_cookie_header(cookie_header: str) -> str | None:
+    """What is left of a ``Cookie`` header once Hosting has removed all but ``__session``."""
+    kept = [
+        pair.strip()
+        for pair in cookie_header.split(";")
+        if pair.partition("=")[0].strip() == HOSTING_FORWARDED_COOKIE
+    ]
+    return "; ".join(kept) or None
+
+
+def forward_cookies(environ: dict[str, Any], policy: CookiePolicy) -> dict[str, Any]:
+    """The WSGI environ a function sees: its ``HTTP_COOKIE`` as ``policy`` leaves it."""
+    if policy is CookiePolicy.EDGE or "HTTP_COOKIE" not in environ:
+        return environ
+    forwarded = {key: value for key, value in environ.items() if key != "HTTP_COOKIE"}
+    kept = hosting_cookie_header(environ["HTTP_COOKIE"])
+    if kept is not None:
+        forwarded["HTTP_COOKIE"] = kept
+    return forwarded
 
 
 def load_rewrites(config_path: Path = ROOT / "firebase.json") -> list[tuple[str, str]]:
@@ -50,7 +84,13 @@ def glob_to_regex(glob: str) -> re.Pattern[str]:
 class HostingGateway:
     """WSGI app that dispatches by rewrite rule to one functions-framework app per function."""
 
-    def __init__(self, rewrites: list[tuple[str, str]], event_functions: list[str]) -> None:
+    def __init__(
+        self,
+        rewrites: list[tuple[str, str]],
+        event_functions: list[str],
+        cookie_policy: CookiePolicy = CookiePolicy.HOSTING,
+    ) -> None:
+        self.cookie_policy = cookie_policy
         events = [(f"/__events/{name}", name) for name in event_functions]
         self._rules = [(glob_to_regex(source), target) for source, target in rewrites + events]
         self._apps: dict[str, WsgiApp] = {
@@ -74,7 +114,8 @@ class HostingGateway:
         if target is None:
             body = json.dumps({"error": "Not found", "code": "not-found"})
             return Response(body, 404, mimetype="application/json")(environ, start_response)
-        if environ.get("PATH_INFO", "").startswith("/__events/"):
+        environ = forward_cookies(environ, self.cookie_policy)
+        if path.startswith("/__events/"):
             environ = {**environ, "PATH_INFO": "/"}
         return self._apps[target](environ, start_response)
 
@@ -82,8 +123,14 @@ class HostingGateway:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument(
+        "--forward-all-cookies",
+        action="store_true",
+        help="pass every cookie to the functions, as an edge proxy does (Hosting passes __session)",
+    )
     args = parser.parse_args()
-    gateway = HostingGateway(load_rewrites(), load_event_functions())
+    policy = CookiePolicy.EDGE if args.forward_all_cookies else CookiePolicy.HOSTING
+    gateway = HostingGateway(load_rewrites(), load_event_functions(), policy)
     run_simple("127.0.0.1", args.port, gateway, threaded=True)
 
 

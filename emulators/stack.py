@@ -1,5 +1,7 @@
 """Starts the whole local system: Firestore and Auth emulators, the Cloudflare Stream emulator
-and the hosting gateway serving every function. Used by ``make run`` and by the test suite.
+and the hosting gateway serving every function (twice: as Firebase Hosting, which forwards only
+the ``__session`` cookie, and as an edge proxy forwarding every cookie). Used by ``make run`` and
+by the test suite.
 
 Only processes started here are ever stopped, each by the PID (process group) it was given.
 """
@@ -17,7 +19,7 @@ import sys
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +56,11 @@ class Ports:
     gateway: int = 5000
     rtmp: int = 1935
     tasks: int = 8123
+    edge_gateway: int = 5001
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(*(free_port() for _ in range(8)))
+        return cls(*(free_port() for _ in fields(cls)))
 
 
 @dataclass
@@ -72,6 +75,12 @@ class LocalStack:
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def edge_gateway_url(self) -> str:
+        """The functions behind an edge proxy that forwards every cookie (``gateway_url`` is
+        Firebase Hosting, which forwards only ``__session``)."""
+        return f"http://127.0.0.1:{self.ports.edge_gateway}"
 
     @property
     def cloudflare_url(self) -> str:
@@ -101,6 +110,8 @@ class LocalStack:
             # A started stream whose encoder never comes is ended after 15 s, not 90 s.
             "LS_STATUS_MONITOR_GRACE_CHECKS": "5",
             "LS_CLOUDFLARE_NOTIFICATION_SECRET": NOTIFICATION_SECRET,
+            # Role changes reach signed-in users within 2 s locally (30 s in production).
+            "LS_AUTH_USER_CACHE_TTL_S": "2",
             **(
                 {"LS_CLOUDFLARE_WEBHOOK_SECRET": self.webhook_secret} if self.webhook_secret else {}
             ),
@@ -133,7 +144,14 @@ class LocalStack:
             self._start_tasks()
             self._subscribe_webhooks()
             self._start_python("gateway", "emulators.hosting_gateway", self.ports.gateway)
+            self._start_python(
+                "edge_gateway",
+                "emulators.hosting_gateway",
+                self.ports.edge_gateway,
+                "--forward-all-cookies",
+            )
             _wait_http(f"{self.gateway_url}/api/streams/public", self._alive("gateway"))
+            _wait_http(f"{self.edge_gateway_url}/api/streams/public", self._alive("edge_gateway"))
             self._start_events()
         except BaseException:
             self.stop()
@@ -186,6 +204,8 @@ class LocalStack:
                 "--host=127.0.0.1",
                 f"--port={self.ports.firestore}",
                 f"--project_id={PROJECT_ID}",
+                # Client SDK reads (the site's own pages) go through the real rules engine.
+                f"--rules={ROOT / 'firestore.rules'}",
             ],
         )
         _wait_http(f"http://127.0.0.1:{self.ports.firestore}/", self._alive("firestore"))
@@ -363,7 +383,8 @@ def main() -> None:
     sys.stdout.write(
         f"""
 Local stack is up (logs in {stack.workdir}):
-  API gateway (Hosting paths)  {stack.gateway_url}/api/streams
+  API gateway (Hosting paths)  {stack.gateway_url}/api/streams  (as Hosting: __session cookie only)
+  Same API via an edge proxy   {stack.edge_gateway_url}/api/streams  (forwards every cookie)
   Cloudflare Stream emulator   {stack.cloudflare_url}/client/v4
   RTMP ingest (OBS / ffmpeg)   {stack.rtmp_url}<streamKey>
   Cloud Tasks emulator         127.0.0.1:{stack.ports.tasks}

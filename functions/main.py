@@ -104,6 +104,48 @@ def stopstream(ctx: Ctx) -> Reply:
 
 
 @functions_framework.http
+@http_endpoint(_both("/streams/{stream_id}/status"), methods=("GET",))
+def streamstatus(ctx: Ctx) -> Reply:
+    """GET the stream's status for polling pages: no Cloudflare call, one document read."""
+    return ctx.services.info.status(ctx.user, ctx.param("stream_id"))
+
+
+@functions_framework.http
+@http_endpoint(_both("/streams/{stream_id}/recordings"), methods=("GET", "POST"))
+def streamrecordings(ctx: Ctx) -> Reply:
+    """GET the stream's playable recordings; POST fetches them from Cloudflare first."""
+    stream_id = ctx.param("stream_id")
+    if ctx.method == "POST":
+        return ctx.services.tools.sync_recordings(ctx.user, stream_id)
+    return ctx.services.info.recordings(ctx.user, stream_id)
+
+
+@functions_framework.http
+@http_endpoint(_both("/streams/{stream_id}/credentials"), methods=("GET",))
+def streamcredentials(ctx: Ctx) -> Reply:
+    """GET the RTMP credentials and WHIP endpoint without going live."""
+    return ctx.services.streams.credentials(ctx.user, ctx.param("stream_id"))
+
+
+@functions_framework.http
+@http_endpoint(_both("/streams/{stream_id}/embed-info"), methods=("GET",))
+def streamembedinfo(ctx: Ctx) -> Reply:
+    """GET ready-made player URLs (iframe, HLS, DASH, thumbnails) for the stream."""
+    return ctx.services.info.embed_info(ctx.user, ctx.param("stream_id"))
+
+
+@functions_framework.http
+@http_endpoint(_both("/streams/migrate"), methods=("GET", "POST"))
+def migratestreams(ctx: Ctx) -> Reply:
+    """GET reports what the migration of legacy stream documents would change; POST applies
+    it to at most ``limit`` documents (admins only; call again until ``done``)."""
+    if ctx.method == "POST":
+        limit = ctx.query_int("limit", 200, low=1, high=500)
+        return ctx.services.migration.apply(ctx.user, limit)
+    return ctx.services.migration.report(ctx.user)
+
+
+@functions_framework.http
 @http_endpoint(_both("/streams/reorder"), methods=("PUT",))
 def reorderstreams(ctx: Ctx) -> Reply:
     """PUT sets ``displayOrder`` of the listed streams to their position in the list."""
@@ -133,8 +175,9 @@ def memorialstreams(ctx: Ctx) -> Reply:
     """GET the streams of one memorial, grouped; POST creates a stream for that memorial."""
     memorial_id = ctx.param("memorial_id")
     if ctx.method == "POST":
-        request = ctx.body(StreamCreateRequest).model_copy(update={"memorialId": memorial_id})
-        return ctx.services.streams.create(ctx.user, request)
+        return ctx.services.streams.create_for_memorial(
+            ctx.user, memorial_id, ctx.body(StreamCreateRequest)
+        )
     views = ctx.services.streams.memorial_streams(ctx.user, memorial_id)
     return MemorialStreamsResponse.grouped(memorial_id, views)
 
@@ -248,7 +291,7 @@ def fixstatus(ctx: Ctx) -> Reply:
 
 @functions_framework.cloud_event
 def onstreamwritten(event: CloudEvent) -> None:
-    """Firestore ``document.v1.written`` on ``mvp_two_streams/{id}``: react to status changes."""
+    """Firestore ``document.v1.written`` on ``streams/{id}``: react to status changes."""
     try:
         before, after = decode_stream_change(event.get_data())
     except ValueError:

@@ -257,6 +257,16 @@ class StartResponse(BaseModel):
     playbackUrl: str | None
 
 
+class CredentialsResponse(BaseModel):
+    """Reply of ``GET /streams/{id}/credentials``: start's credentials, status unchanged."""
+
+    success: Literal[True] = True
+    streamId: str
+    cloudflareId: str
+    status: StreamStatus
+    credentials: PublishCredentials
+
+
 class StopResponse(BaseModel):
     """Reply of ``POST /streams/{id}/stop``."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from common.errors import AppError, NotFoundError
@@ -202,9 +202,17 @@ class RecordingService:
             return "nothing to do"
         previous = before.status if before else None
         recorded = has_recording_since(after, after.actual_start_time)
+        # A document the migration moved here, whose broadcast ended long ago, needs no
+        # monitor: it would only spend checks (sync-recording finds its recording).
+        moved_in_long_ended = before is None and self._ended_long_ago(after)
         if after.status == StreamStatus.LIVE and previous != StreamStatus.LIVE:
             kind: MonitorKind = "status"
-        elif after.status == StreamStatus.COMPLETED and previous != after.status and not recorded:
+        elif (
+            after.status == StreamStatus.COMPLETED
+            and previous != after.status
+            and not recorded
+            and not moved_in_long_ended
+        ):
             kind = "recording"
         else:
             return "nothing to do"
@@ -214,6 +222,13 @@ class RecordingService:
             # Events can arrive after the stream was deleted; a retry cannot bring it back.
             return "stream no longer exists"
         return f"{kind} monitor started"
+
+    def _ended_long_ago(self, stream: Stream) -> bool:
+        window = timedelta(
+            seconds=self._policy.recording_checks * self._policy.recording_interval_s
+        )
+        ended = stream.end_time or stream.updated_at
+        return self._clock.now() - ended > window
 
     # --- reconciliation --------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from common.errors import (
     UnavailableError,
 )
 from common.models.api import (
+    CredentialsResponse,
     DeleteResponse,
     MemorialStreamStatusResponse,
     PublishCredentials,
@@ -180,8 +181,9 @@ class StreamService:
         return StreamPage(streams=visible, has_more=page.has_more)
 
     def memorial_streams(self, user: User | None, memorial_id: str) -> list[StreamPublicView]:
-        """The visible streams of one memorial that ``user`` may view."""
-        streams = self._repo.list_by_memorial(memorial_id, visible_only=True)
+        """The streams of one memorial that ``user`` may view: visitors see visible ones,
+        managers also the hidden ones (so they can show them again)."""
+        streams = self._repo.list_by_memorial(memorial_id, visible_only=False)
         return self._views_for(user, streams)
 
     def memorial_status(self, user: User | None, memorial_id: str) -> MemorialStreamStatusResponse:
@@ -198,6 +200,24 @@ class StreamService:
         return _view(stream, permissions)
 
     # --- writes ----------------------------------------------------------------------------
+
+    def create_for_memorial(
+        self, user: User | None, memorial_id: str, request: StreamCreateRequest
+    ) -> StreamOwnerView:
+        """``POST /memorials/{id}/streams``: as the original handler did, the stream is as
+        public as its memorial, whatever ``isPublic`` the management page sends (always
+        ``false``). Hiding it is what ``isVisible`` is for."""
+        if user is None:
+            raise UnauthenticatedError("Authentication required")
+        memorial = self._memorials.get(memorial_id)
+        if memorial is None:
+            raise NotFoundError("Memorial not found")
+        if not can_manage_memorial(user, memorial):
+            raise PermissionDeniedError("Permission denied to create memorial streams")
+        return self.create(
+            user,
+            request.model_copy(update={"memorialId": memorial_id, "isPublic": memorial.is_public}),
+        )
 
     def create(self, user: User | None, request: StreamCreateRequest) -> StreamOwnerView:
         """Create a stream and its Cloudflare live input; neither survives without the other."""
@@ -353,6 +373,25 @@ class StreamService:
             else "Stream stopped, recording will be available shortly",
         )
 
+    def credentials(self, user: User | None, stream_id: str) -> CredentialsResponse:
+        """The publishing credentials without going live (the live input is made if missing)."""
+        stream, _ = self._load(
+            user, stream_id, Action.START, "Permission denied to access stream credentials"
+        )
+        stream, credentials = self._ensure_live_input(stream)
+        assert stream.cloudflare_id is not None  # noqa: S101 - set by _ensure_live_input
+        return CredentialsResponse(
+            streamId=stream.id,
+            cloudflareId=stream.cloudflare_id,
+            status=stream.status,
+            credentials=PublishCredentials(
+                streamKey=credentials.stream_key.get_secret_value(),
+                streamUrl=credentials.rtmp_url,
+                whipEndpoint=whip_endpoint(stream.id),
+                playbackUrl=stream.playback_url,
+            ),
+        )
+
     def publish_whip(self, user: User | None, stream_id: str, offer_sdp: str) -> WhipPublication:
         """Relay a browser's WHIP offer to the live input and go live (not recorded)."""
         stream, _ = self._load(user, stream_id, Action.START, "Permission denied to start stream")
@@ -361,7 +400,9 @@ class StreamService:
         if stream.status == StreamStatus.CANCELLED:
             raise ConflictError("Stream is cancelled")
         if stream.status == StreamStatus.LIVE:
-            raise ConflictError("Stream is already live")
+            # Start arms a stream before any encoder comes (the management page posts its
+            # offer right after Start); only a publisher really on air makes it a conflict.
+            self._refuse_if_on_air(stream)
         stream, credentials = self._ensure_live_input(stream)
         try:
             with provider_errors():
@@ -377,6 +418,8 @@ class StreamService:
         self._repo.save_whip_session(stream.id, session)
 
         def go_live(current: Stream) -> Stream:
+            if current.whip_active:
+                raise ConflictError("Stream is already live")
             return current.began_broadcast(now).model_copy(
                 update={"whip_active": True, "ingest_protocol": "whip"}
             )
@@ -386,6 +429,17 @@ class StreamService:
         return WhipPublication(
             answer_sdp=answer.sdp, location=f"{whip_endpoint(stream.id)}/{session.session_id}"
         )
+
+    def _refuse_if_on_air(self, stream: Stream) -> None:
+        """409 when a browser or an encoder is already publishing to the stream."""
+        if stream.whip_active:
+            raise ConflictError("Stream is already live")
+        if stream.cloudflare_id is None:
+            return
+        with provider_errors():
+            connection = self._provider.get_live_input(stream.cloudflare_id).connection
+        if connection in ("connected", "reconnecting"):
+            raise ConflictError("Stream is already live")
 
     def end_whip(self, user: User | None, stream_id: str, session_id: str) -> DeleteResponse:
         """End a browser broadcast (the WHIP session DELETE)."""

@@ -41,6 +41,20 @@ class SyncRecordingResponse(BaseModel):
     recordings: list[RecordingSummary]
 
 
+class RecordingsSyncResponse(BaseModel):
+    """Reply of ``POST /streams/{id}/recordings`` (the management page's "Sync Recording")."""
+
+    streamId: str
+    recordingsFound: int
+    totalRecordings: int
+    newRecordingsAdded: int
+    recordings: list[RecordingSummary]
+    recordingReady: bool
+    recordingUrl: str | None
+    recordingDuration: float | None
+    syncedAt: str
+
+
 class SyncStatusResponse(BaseModel):
     success: bool = True
     streamId: str
@@ -123,6 +137,24 @@ class StreamTools:
             playbackUrl=self._iframe(stream.video_id) if ready and stream.video_id else None,
             duration=stream.recording_duration if ready else None,
             recordings=_summaries(stream),
+        )
+
+    def sync_recordings(self, user: User | None, stream_id: str) -> RecordingsSyncResponse:
+        """Fetch the input's recordings from Cloudflare, attach them, say what was new."""
+        before = self._managed(user, stream_id)
+        _live_input(before)
+        stream, found = self._recordings.reconcile(stream_id)
+        known = {entry.video_uid for entry in before.recordings}
+        return RecordingsSyncResponse(
+            streamId=stream.id,
+            recordingsFound=len(found),
+            totalRecordings=len(stream.recordings),
+            newRecordingsAdded=sum(1 for e in stream.recordings if e.video_uid not in known),
+            recordings=_summaries(stream),
+            recordingReady=stream.recording_ready,
+            recordingUrl=stream.recording_url,
+            recordingDuration=stream.recording_duration,
+            syncedAt=self._clock.now().isoformat(),
         )
 
     def sync_status(self, user: User | None, stream_id: str) -> SyncStatusResponse:

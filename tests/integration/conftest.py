@@ -179,3 +179,10 @@ def webhook_routing(stack: LocalStack, cloudflare: httpx.Client) -> Iterator[Web
     routing = WebhookRouting(stack, cloudflare)
     yield routing
     routing.restore()
+
+
+@pytest.fixture
+def edge_api(stack: LocalStack) -> Iterator[httpx.Client]:
+    """Like ``api``, but through an edge proxy that forwards every cookie (not Hosting)."""
+    with httpx.Client(base_url=stack.edge_gateway_url, timeout=30) as client:
+        yield client

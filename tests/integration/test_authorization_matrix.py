@@ -67,7 +67,7 @@ def test_endpoint_by_role(
             },
             headers=callers["owner"].bearer,
         ).json()
-        db.collection("mvp_two_streams").document(stream["id"]).update({"memorialId": memorial_id})
+        db.collection("streams").document(stream["id"]).update({"memorialId": memorial_id})
         headers = {
             **extras.get("headers", {}),
             **(callers[role].bearer if role != "anonymous" else {}),

@@ -33,7 +33,7 @@ def test_racing_writers_converge_without_server_errors(
             )
         )
     assert sorted(r.status_code for r in starts) == [200, 409, 409, 409]
-    status_monitor = stored(db.collection("mvp_two_streams").document(stream_id))["statusMonitor"]
+    status_monitor = stored(db.collection("streams").document(stream_id))["statusMonitor"]
     ended_at = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
     disconnected = json.dumps(
         {"data": {"input_id": uid, "event_type": "live_input.disconnected", "updated_at": ended_at}}

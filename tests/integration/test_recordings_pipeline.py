@@ -263,7 +263,7 @@ def test_the_trigger_removes_the_live_input_of_a_stream_deleted_in_firestore(
     stream = new_stream(api, callers["owner"], "Deleted from the console")
     assert cloudflare.get(f"/live_inputs/{stream['cloudflareId']}").status_code == 200
 
-    db.collection("mvp_two_streams").document(stream["id"]).delete()
+    db.collection("streams").document(stream["id"]).delete()
 
     wait_for(
         lambda: cloudflare.get(f"/live_inputs/{stream['cloudflareId']}").status_code == 404,
@@ -276,7 +276,7 @@ def test_the_trigger_starts_the_recording_monitor_when_a_stream_completes(
     api: httpx.Client, callers: Callers, db: firestore.Client
 ) -> None:
     stream = new_stream(api, callers["owner"], "Completed elsewhere")
-    ref = db.collection("mvp_two_streams").document(stream["id"])
+    ref = db.collection("streams").document(stream["id"])
 
     ref.update({"status": "completed", "endTime": datetime.now(UTC)})
 
@@ -328,7 +328,7 @@ def test_repair_tools_reconcile_a_stuck_stream(
     video = wait_for(lambda: ready_videos(cloudflare, uid), 60, "the recording")[0]
     # Stuck: "live" although the encoder left, with no monitor left to notice (the situation
     # the old backend got into when webhooks were lost).
-    ref = db.collection("mvp_two_streams").document(stream_id)
+    ref = db.collection("streams").document(stream_id)
     started = stored(ref)["actualStartTime"]
     ref.update(
         {

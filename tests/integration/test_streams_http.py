@@ -45,11 +45,11 @@ def test_create_makes_live_input_and_stores_credentials_out_of_the_public_docume
     )
     assert created["streamKey"] == live_input["rtmps"]["streamKey"]
     assert created["status"] == "scheduled"
-    document = stored(db.collection("mvp_two_streams").document(created["id"]))
+    document = stored(db.collection("streams").document(created["id"]))
     assert document["cloudflareId"] == document["cloudflareStreamId"] == created["cloudflareId"]
     assert not {"streamKey", "whipUrl", "streamUrl"} & set(document)
     private = (
-        db.collection("mvp_two_streams")
+        db.collection("streams")
         .document(created["id"])
         .collection("private")
         .document("credentials")
@@ -61,17 +61,24 @@ def test_create_makes_live_input_and_stores_credentials_out_of_the_public_docume
 
 
 def test_session_cookies_authenticate_like_bearer_tokens(
-    api: httpx.Client, callers: Callers
+    api: httpx.Client, edge_api: httpx.Client, callers: Callers
 ) -> None:
     owner = callers["owner"]
-    for cookie_name in ("session", "__session"):
-        response = api.post(
+    # Hosting (api) forwards only __session; an edge proxy forwards the frontend's session too.
+    for client, cookie_name in ((api, "__session"), (edge_api, "session"), (edge_api, "__session")):
+        response = client.post(
             "/api/livestreamMVPTwo/streams",
             json={"title": "Burial"},
             cookies={cookie_name: owner.session_cookie},
         )
         assert response.status_code == 200, response.text
-    stale = api.get("/api/streams/public", cookies={"session": "expired-garbage"})
+    stripped = api.post(
+        "/api/livestreamMVPTwo/streams",
+        json={"title": "Burial"},
+        cookies={"session": owner.session_cookie},
+    )
+    assert stripped.status_code == 401, stripped.text
+    stale = api.get("/api/streams/public", cookies={"__session": "expired-garbage"})
     assert stale.status_code == 200
 
 
@@ -165,7 +172,7 @@ def test_start_stop_lifecycle_on_mvp_two_and_unified_paths(
     assert again.status_code == 200 and again.json()["status"] == "completed"
     never_started = create_stream(api, callers["owner"])["id"]
     error_of(api.post(f"/api/streams/{never_started}/stop", headers=owner), 409)
-    document = stored(db.collection("mvp_two_streams").document(stream_id))
+    document = stored(db.collection("streams").document(stream_id))
     assert document["status"] == "completed"
     assert document["endTime"] == document["actualEndTime"] is not None
 

@@ -4,6 +4,7 @@ function to the emulator's WHIP endpoint, watched back over WHEP."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 
 from emulators.stack import LocalStack
+from emulators.test_card import push_test_card
 from emulators.webrtc_loopback import pin_ice_to_loopback
 from tests.integration.conftest import Caller
 
@@ -181,3 +183,84 @@ def test_whip_preflight_allows_only_configured_origins(api: httpx.Client) -> Non
     assert allowed.headers["Accept-Post"] == "application/sdp"
     foreign = api.options(whip, headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in foreign.headers
+
+
+async def page_goes_live_with_webcam(
+    stack: LocalStack, caller: Caller, stream_id: str
+) -> dict[str, Any]:
+    """UnifiedStreamControl: Start, then post the WHIP offer to the reply's ``whipEndpoint``
+    with the site's cookie (as Hosting forwards it), then a second publisher tries too."""
+    pin_ice_to_loopback()
+    seen: dict[str, Any] = {}
+    cookie = {"Cookie": f"__session={caller.session_cookie}"}
+    peer, sources = await publisher()
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as api:
+        started = await api.post(f"/api/streams/{stream_id}/start", headers=cookie)
+        assert started.status_code == 200, started.text
+        whip_endpoint = started.json()["credentials"]["whipEndpoint"]
+        seen["armed"] = (await api.get(f"/api/streams/{stream_id}", headers=cookie)).json()
+        answer = await api.post(
+            whip_endpoint,
+            content=await offer_from(peer),
+            headers={"Content-Type": "application/sdp", **cookie},
+        )
+        seen["answer"] = answer
+        if answer.status_code == 201:
+            await peer.setRemoteDescription(RTCSessionDescription(sdp=answer.text, type="answer"))
+            await connected(peer)
+            seen["second"] = await api.post(
+                whip_endpoint,
+                content=await offer_from(RTCPeerConnection()),
+                headers={"Content-Type": "application/sdp", **cookie},
+            )
+            seen["live"] = (await api.get(f"/api/streams/{stream_id}", headers=cookie)).json()
+            seen["ended"] = await api.delete(answer.headers["Location"], headers=cookie)
+    await peer.close()
+    for source in sources:
+        for track in (source.audio, source.video):
+            if track is not None:
+                track.stop()
+    return seen
+
+
+def test_start_then_whip_broadcasts_from_the_management_page(
+    api: httpx.Client, callers: Callers, stack: LocalStack
+) -> None:
+    owner = callers["owner"]
+    stream = api.post("/api/streams", json={"title": "Webcam service"}, headers=owner.bearer)
+
+    seen = asyncio.run(page_goes_live_with_webcam(stack, owner, stream.json()["id"]))
+
+    assert seen["armed"]["status"] == "live" and seen["armed"]["whipActive"] is False
+    assert seen["answer"].status_code == 201, seen["answer"].text
+    assert seen["answer"].text.startswith("v=0")
+    assert seen["second"].status_code == 409
+    assert seen["live"]["whipActive"] is True and seen["live"]["ingestProtocol"] == "whip"
+    assert seen["ended"].status_code == 200
+
+
+def test_whip_is_refused_while_an_rtmp_encoder_is_on_air(
+    api: httpx.Client, callers: Callers, stack: LocalStack
+) -> None:
+    owner = callers["owner"]
+    stream = api.post("/api/streams", json={"title": "OBS first"}, headers=owner.bearer).json()
+    started = api.post(f"/api/streams/{stream['id']}/start", headers=owner.bearer).json()
+    encoder = push_test_card(started["streamUrl"], started["streamKey"], seconds=30)
+    try:
+        lifecycle = f"{stack.cloudflare_url}/{stream['cloudflareId']}/lifecycle"
+        for _ in range(100):
+            if httpx.get(lifecycle).json().get("live"):
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the encoder never went live")
+        refused = api.post(
+            started["whipEndpoint"],
+            content=b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\n",
+            headers={"Content-Type": "application/sdp", **owner.bearer},
+        )
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"] == "Stream is already live"
+    finally:
+        encoder.terminate()
+        encoder.wait(10)

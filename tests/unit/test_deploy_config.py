@@ -16,22 +16,47 @@ from common.adapters.firestore.streams import (
     ORDERINGS,
 )
 from common.openapi import OPERATIONS, openapi_document
+from common.settings import Settings
 from emulators import firestore_events
 from emulators.hosting_gateway import HostingGateway, load_event_functions, load_rewrites
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_every_filter_and_ordering_pair_has_a_composite_index() -> None:
+def _declared_indexes(collection: str) -> set[tuple[tuple[str, str], ...]]:
     indexes = json.loads((ROOT / "firestore.indexes.json").read_text())["indexes"]
-    declared = {
+    return {
         tuple((f["fieldPath"], f["order"]) for f in index["fields"])
         for index in indexes
-        if index["collectionGroup"] == "mvp_two_streams"
+        if index["collectionGroup"] == collection
     }
-    for ordering in ORDERINGS.values():
-        for field in FILTER_FIELDS:
-            assert ((field, "ASCENDING"), *ordering) in declared, (field, ordering)
+
+
+def test_every_filter_and_ordering_pair_has_a_composite_index_in_every_served_collection() -> None:
+    settings = Settings()
+    for collection in (settings.streams_collection, *settings.legacy_streams_collections):
+        declared = _declared_indexes(collection)
+        for ordering in ORDERINGS.values():
+            for field in FILTER_FIELDS:
+                assert ((field, "ASCENDING"), *ordering) in declared, (collection, field)
+
+
+def test_the_memorial_pages_own_query_has_its_index() -> None:
+    # [fullSlug]/+page.server.ts and the management page's listener (FRONTEND_CONTRACT.md §7.5):
+    # streams where memorialId == X order by actualStartTime desc.
+    assert (("memorialId", "ASCENDING"), ("actualStartTime", "DESCENDING")) in _declared_indexes(
+        "streams"
+    )
+
+
+def test_the_trigger_and_the_local_event_bridge_watch_the_collection_the_backend_writes() -> None:
+    (trigger,) = [
+        f["trigger"]["firestore"] for f in MANIFEST["functions"] if "firestore" in f["trigger"]
+    ]
+    collection = Settings().streams_collection
+    assert trigger["document"] == f"{collection}/{{streamId}}"
+    assert MANIFEST["environment"]["LS_STREAMS_COLLECTION"] == collection
+    assert firestore_events.build_parser().get_default("collection") == collection
 
 
 MANIFEST = json.loads((ROOT / "infra" / "functions.json").read_text())

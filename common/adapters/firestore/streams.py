@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -25,7 +25,7 @@ from common.models.domain import (
     StreamIssue,
     StreamStatus,
 )
-from common.ports import StreamPage, StreamQuery, WhipSession
+from common.ports import PendingMigration, StreamPage, StreamQuery, WhipSession
 
 CREDENTIALS_SUBCOLLECTION = "private"
 # Firestore TTL policy field (firestore.indexes.json): documents of the private subcollection
@@ -226,8 +226,81 @@ def _monitor_from_map(data: dict[str, Any] | None) -> MonitorState | None:
 
 
 def stream_from_snapshot(snapshot: Any) -> Stream:
-    """Parse a document snapshot into a ``Stream``."""
-    return StreamDocument.model_validate(snapshot.to_dict()).to_stream(snapshot.id)
+    """Parse a document snapshot into a ``Stream`` (documents written by the earlier backend
+    may lack ``createdAt``: the document's own creation time stands in)."""
+    data = snapshot.to_dict() or {}
+    if data.get("createdAt") is None:
+        data["createdAt"] = snapshot.create_time
+    return StreamDocument.model_validate(data).to_stream(snapshot.id)
+
+
+# Publishing secrets the earlier backends stored on the stream document itself, where client
+# SDK readers would see them. They never stay there: the live input gives them back on demand.
+LEGACY_SECRET_FIELDS = ("streamKey", "streamUrl", "rtmpUrl", "rtmpStreamKey", "whipUrl")
+
+_ORDER_KEYS: dict[str, Callable[[Stream], Any]] = {
+    "newest": lambda s: -s.created_at.timestamp(),
+    "display": lambda s: (s.display_order, -s.created_at.timestamp()),
+}
+
+
+def _normalized_changes(snapshot: Any) -> tuple[dict[str, Any], list[str]]:
+    """The canonical fields that differ from the stored ones, and the secrets present."""
+    raw = snapshot.to_dict() or {}
+    canonical = stream_to_document(stream_from_snapshot(snapshot))
+    missing = object()
+    changes = {k: v for k, v in canonical.items() if raw.get(k, missing) != v}
+    return changes, [field for field in LEGACY_SECRET_FIELDS if field in raw]
+
+
+def normalization_actions(snapshot: Any) -> list[str]:
+    """Human-readable list of what normalising this document would change."""
+    raw = snapshot.to_dict() or {}
+    changes, secrets = _normalized_changes(snapshot)
+    actions = [f"remove credential field {field}" for field in secrets]
+    for field, value in changes.items():
+        if field == "status":
+            actions.append(f"status {raw.get('status')!r} -> {value!r}")
+        else:
+            actions.append(f"{'set' if field in raw else 'add'} {field}")
+    return actions
+
+
+def normalize_in_place(client: Any, snapshot: Any) -> None:
+    """Write the canonical fields (both name sets, mapped status, an ``actualStartTime`` the
+    memorial page's ordering needs) and drop stored secrets; other fields stay untouched."""
+    changes, secrets = _normalized_changes(snapshot)
+    update = changes | dict.fromkeys(secrets, firestore.DELETE_FIELD)
+    if update:
+        snapshot.reference.update(
+            update, option=client.write_option(last_update_time=snapshot.update_time), **BUDGET
+        )
+
+
+def move_to_collection(client: Any, snapshot: Any, target: Any) -> None:
+    """Move a stream document (with its private subcollection) to ``target`` under the same
+    id, normalised. Atomic; does nothing if the target exists or the source changed meanwhile
+    (the caller reads again)."""
+    raw = snapshot.to_dict() or {}
+    kept = {k: v for k, v in raw.items() if k not in LEGACY_SECRET_FIELDS}
+    canonical = stream_to_document(stream_from_snapshot(snapshot))
+    destination = target.document(snapshot.id)
+    batch = client.batch()
+    batch.create(destination, kept | canonical)
+    private = snapshot.reference.collection(CREDENTIALS_SUBCOLLECTION)
+    for document in private.stream(**BUDGET):
+        batch.set(
+            destination.collection(CREDENTIALS_SUBCOLLECTION).document(document.id),
+            document.to_dict() or {},
+        )
+        batch.delete(document.reference)
+    batch.delete(
+        snapshot.reference, option=client.write_option(last_update_time=snapshot.update_time)
+    )
+    try:
+        batch.commit(**BUDGET)
+    except (gexc.Conflict, gexc.FailedPrecondition, gexc.NotFound):
+        return
 
 
 @contextmanager
@@ -248,17 +321,40 @@ def firestore_errors() -> Iterator[None]:
 class FirestoreStreamRepository:
     """``StreamRepository`` over one Firestore collection."""
 
-    def __init__(self, client: firestore.Client, collection: str) -> None:
+    def __init__(
+        self, client: firestore.Client, collection: str, legacy_collections: Sequence[str] = ()
+    ) -> None:
         self._client = client
         self._streams = client.collection(collection)
+        # Streams an earlier backend wrote elsewhere are served from there until their first
+        # write (or the admin migration) moves them here.
+        self._legacy = [client.collection(name) for name in legacy_collections]
 
     def new_id(self) -> str:
         return str(self._streams.document().id)
 
     def get(self, stream_id: str) -> Stream | None:
-        with firestore_errors():
-            snapshot = self._streams.document(stream_id).get(**BUDGET)
-        return stream_from_snapshot(snapshot) if snapshot.exists else None
+        snapshot = self._locate(stream_id)
+        return stream_from_snapshot(snapshot) if snapshot is not None else None
+
+    def _locate(self, stream_id: str) -> Any | None:
+        """The stream's snapshot in this collection or, failing that, a legacy one."""
+        for collection in (self._streams, *self._legacy):
+            with firestore_errors():
+                snapshot = collection.document(stream_id).get(**BUDGET)
+            if snapshot.exists:
+                return snapshot
+        return None
+
+    def _move_from_legacy(self, stream_id: str) -> bool:
+        """Move a legacy stream here before writing to it, so triggers and the site's pages
+        see it. Whether it was found in a legacy collection (moved, or moved concurrently)."""
+        for collection in self._legacy:
+            snapshot = collection.document(stream_id).get(**BUDGET)
+            if snapshot.exists:
+                move_to_collection(self._client, snapshot, self._streams)
+                return True
+        return False
 
     def create(self, stream: Stream, credentials: StreamCredentials | None) -> None:
         ref = self._streams.document(stream.id)
@@ -279,6 +375,8 @@ class FirestoreStreamRepository:
         for attempt in range(UPDATE_ATTEMPTS):
             with firestore_errors():
                 snapshot = ref.get(**BUDGET)
+                if not snapshot.exists and self._move_from_legacy(stream_id):
+                    continue
             if not snapshot.exists:
                 raise NotFoundError("Stream not found")
             before = stream_from_snapshot(snapshot)
@@ -304,12 +402,17 @@ class FirestoreStreamRepository:
         )
 
     def delete(self, stream_id: str) -> None:
+        snapshot = self._locate(stream_id)
+        if snapshot is None:
+            return
         batch = self._client.batch()
         with firestore_errors():
-            private = list(self._private(stream_id).list_documents(**BUDGET))
+            private = list(
+                snapshot.reference.collection(CREDENTIALS_SUBCOLLECTION).list_documents(**BUDGET)
+            )
         for ref in private:
             batch.delete(ref)
-        batch.delete(self._streams.document(stream_id))
+        batch.delete(snapshot.reference)
         with firestore_errors():
             batch.commit(**BUDGET)
 
@@ -330,7 +433,21 @@ class FirestoreStreamRepository:
             self._credentials_ref(stream_id).set(_credentials_document(credentials), **BUDGET)
 
     def find(self, query: StreamQuery) -> StreamPage:
-        request: Any = self._streams
+        if not self._legacy:
+            streams = self._query(self._streams, query, query.offset, query.limit + 1)
+            return StreamPage(streams=streams[: query.limit], has_more=len(streams) > query.limit)
+        # Merging collections: each gives its first offset+limit+1, the merge is cut after.
+        wanted = query.offset + query.limit + 1
+        seen: dict[str, Stream] = {}
+        for collection in (self._streams, *self._legacy):
+            for stream in self._query(collection, query, 0, wanted):
+                seen.setdefault(stream.id, stream)
+        merged = sorted(seen.values(), key=_ORDER_KEYS[query.order])
+        page = merged[query.offset : query.offset + query.limit + 1]
+        return StreamPage(streams=page[: query.limit], has_more=len(page) > query.limit)
+
+    def _query(self, collection: Any, query: StreamQuery, offset: int, limit: int) -> list[Stream]:
+        request: Any = collection
         values = (
             query.memorial_id,
             str(query.status) if query.status else None,
@@ -344,18 +461,20 @@ class FirestoreStreamRepository:
                 request = request.where(filter=FieldFilter(field, "==", value))
         for field, direction in ORDERINGS[query.order]:
             request = request.order_by(field, direction=direction)
-        request = request.offset(query.offset).limit(query.limit + 1)
+        if offset:
+            request = request.offset(offset)
+        request = request.limit(limit)
         with firestore_errors():
-            streams = [stream_from_snapshot(s) for s in request.stream(**BUDGET)]
-        return StreamPage(streams=streams[: query.limit], has_more=len(streams) > query.limit)
+            return [stream_from_snapshot(s) for s in request.stream(**BUDGET)]
 
     def find_by_live_input(self, live_input_uid: str) -> Stream | None:
-        for field in ("cloudflareId", "cloudflareStreamId"):
-            request = self._streams.where(filter=FieldFilter(field, "==", live_input_uid)).limit(1)
-            with firestore_errors():
-                found = list(request.stream(**BUDGET))
-            if found:
-                return stream_from_snapshot(found[0])
+        for collection in (self._streams, *self._legacy):
+            for field in ("cloudflareId", "cloudflareStreamId"):
+                request = collection.where(filter=FieldFilter(field, "==", live_input_uid))
+                with firestore_errors():
+                    found = list(request.limit(1).stream(**BUDGET))
+                if found:
+                    return stream_from_snapshot(found[0])
         return None
 
     def list_by_memorial(self, memorial_id: str, *, visible_only: bool) -> list[Stream]:
@@ -369,6 +488,10 @@ class FirestoreStreamRepository:
         return page.streams
 
     def set_display_orders(self, orders: dict[str, int], updated_at: datetime) -> None:
+        with firestore_errors():
+            for stream_id in orders:
+                if not self._streams.document(stream_id).get(**BUDGET).exists:
+                    self._move_from_legacy(stream_id)
         batch = self._client.batch()
         for stream_id, order in orders.items():
             batch.update(
@@ -401,6 +524,48 @@ class FirestoreStreamRepository:
 
     def _private(self, stream_id: str) -> Any:
         return self._streams.document(stream_id).collection(CREDENTIALS_SUBCOLLECTION)
+
+    def pending_migrations(self) -> list[PendingMigration]:
+        pending: list[PendingMigration] = []
+        with firestore_errors():
+            current = {s.id: s for s in self._streams.order_by("__name__").stream(**BUDGET)}
+            for snapshot in current.values():
+                actions = normalization_actions(snapshot)
+                if actions:
+                    pending.append(
+                        PendingMigration(
+                            snapshot.id, self._streams.id, tuple(actions), False, snapshot
+                        )
+                    )
+            for collection in self._legacy:
+                for snapshot in collection.order_by("__name__").stream(**BUDGET):
+                    if snapshot.id in current:
+                        conflict = f"{self._streams.id}/{snapshot.id} exists: left in place"
+                        pending.append(
+                            PendingMigration(
+                                snapshot.id, collection.id, (conflict,), True, snapshot
+                            )
+                        )
+                        continue
+                    actions = [f"move to {self._streams.id}", *normalization_actions(snapshot)]
+                    pending.append(
+                        PendingMigration(
+                            snapshot.id, collection.id, tuple(actions), False, snapshot
+                        )
+                    )
+        return pending
+
+    def apply_migration(self, item: PendingMigration) -> None:
+        if item.conflict:
+            return
+        with firestore_errors():
+            if item.collection == self._streams.id:
+                try:
+                    normalize_in_place(self._client, item.handle)
+                except gexc.FailedPrecondition:
+                    return  # written meanwhile: the next run sees the new state
+            else:
+                move_to_collection(self._client, item.handle, self._streams)
 
     def _credentials_ref(self, stream_id: str) -> Any:
         return self._private(stream_id).document(CREDENTIALS_DOC)

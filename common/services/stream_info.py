@@ -1,0 +1,264 @@
+"""What viewers' pages poll about one stream: its status, its recordings, how to embed it.
+
+None of these calls Cloudflare: they answer from the stream document alone, so a memorial page
+polling every few seconds costs one document read per request (the memorial that decides who
+may view is cached briefly per instance).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from common.access import Action
+from common.errors import NotFoundError
+from common.models.api import RecordingStatus, recording_status
+from common.models.domain import Memorial, Stream, StreamStatus, User
+from common.ports import Clock, MemorialDirectory, StreamRepository
+from common.services.streams import load_authorized
+
+
+class LiveInputState(BaseModel):
+    """The live input as far as the stream document knows it (no Cloudflare call)."""
+
+    uid: str
+    connected: bool
+
+
+class StreamStatusResponse(BaseModel):
+    """Reply of ``GET /streams/{id}/status`` (newer pages poll it every 5-10 s)."""
+
+    streamId: str
+    status: StreamStatus
+    title: str
+    isVisible: bool
+    isPublic: bool
+    recordingReady: bool
+    recordingStatus: RecordingStatus
+    createdAt: datetime
+    actualStartTime: datetime | None
+    endTime: datetime | None
+    cloudflare: LiveInputState | None
+    lastChecked: datetime
+
+
+class StreamRecording(BaseModel):
+    """One playable recording, as the memorial page's ``recordings[]`` reads it."""
+
+    id: str
+    cloudflareVideoId: str
+    recordingUrl: str
+    playbackUrl: str
+    duration: float | None
+    createdAt: datetime | None
+    title: str
+    sequenceNumber: int
+    recordingReady: Literal[True] = True
+
+
+class StreamRecordingsResponse(BaseModel):
+    """Reply of ``GET /streams/{id}/recordings``: the ready recordings, oldest first."""
+
+    streamId: str
+    totalRecordings: int
+    recordings: list[StreamRecording]
+    recordingReady: bool
+    recordingUrl: str | None
+    recordingDuration: float | None
+    playbackUrl: str | None
+    cloudflareId: str | None
+    lastChecked: datetime
+
+
+class Thumbnails(BaseModel):
+    default: str
+    at10s: str
+    custom: str | None
+
+
+class EmbedLiveInput(BaseModel):
+    """Connection state only: publish URLs are credentials and never leave the owner's views."""
+
+    status: Literal["live", "idle"]
+    isConnected: bool
+
+
+class EmbedVideo(BaseModel):
+    status: str
+    duration: float | None
+    size: int | None
+    created: datetime | None
+    isReady: bool
+
+
+class RecommendedEmbed(BaseModel):
+    type: Literal["iframe"] = "iframe"
+    url: str
+    html: str
+
+
+class EmbedInfoResponse(BaseModel):
+    """Reply of ``GET /streams/{id}/embed-info``: ready-made player URLs for the stream."""
+
+    streamId: str
+    cloudflareId: str
+    status: StreamStatus
+    iframeUrl: str
+    iframeUrlWithControls: str
+    hlsManifest: str
+    dashManifest: str
+    thumbnails: Thumbnails
+    liveInput: EmbedLiveInput
+    video: EmbedVideo | None
+    recommendedEmbed: RecommendedEmbed
+
+
+class TimedMemorialCache:
+    """Memorial lookups kept for ``ttl_s`` seconds per instance: a memorial's privacy or
+    managers change rarely, pages poll often."""
+
+    def __init__(
+        self,
+        directory: MemorialDirectory,
+        ttl_s: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._directory = directory
+        self._ttl_s = ttl_s
+        self._monotonic = monotonic
+        self._entries: dict[str, tuple[float, Memorial | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, memorial_id: str) -> Memorial | None:
+        now = self._monotonic()
+        with self._lock:
+            cached = self._entries.get(memorial_id)
+        if cached is not None and now - cached[0] < self._ttl_s:
+            return cached[1]
+        memorial = self._directory.get(memorial_id)
+        with self._lock:
+            self._entries[memorial_id] = (now, memorial)
+        return memorial
+
+
+class StreamInfoService:
+    """Read-only, Cloudflare-free answers about one stream for those who may view it."""
+
+    def __init__(
+        self,
+        *,
+        repo: StreamRepository,
+        memorials: MemorialDirectory,
+        clock: Clock,
+        delivery_base: str,
+        memorial_cache_ttl_s: float = 30,
+    ) -> None:
+        self._repo = repo
+        self._memorials = TimedMemorialCache(memorials, memorial_cache_ttl_s)
+        self._clock = clock
+        self._delivery_base = delivery_base.rstrip("/")
+
+    def status(self, user: User | None, stream_id: str) -> StreamStatusResponse:
+        stream = self._viewable(user, stream_id)
+        return StreamStatusResponse(
+            streamId=stream.id,
+            status=stream.status,
+            title=stream.title,
+            isVisible=stream.is_visible,
+            isPublic=stream.is_public,
+            recordingReady=stream.recording_ready,
+            recordingStatus=recording_status(stream),
+            createdAt=stream.created_at,
+            actualStartTime=stream.actual_start_time,
+            endTime=stream.end_time,
+            cloudflare=LiveInputState(
+                uid=stream.cloudflare_id, connected=stream.status == StreamStatus.LIVE
+            )
+            if stream.cloudflare_id
+            else None,
+            lastChecked=self._clock.now(),
+        )
+
+    def recordings(self, user: User | None, stream_id: str) -> StreamRecordingsResponse:
+        stream = self._viewable(user, stream_id)
+        ready = [(e, e.hls_url) for e in stream.recordings if e.ready and e.hls_url]
+        playable = [
+            StreamRecording(
+                id=entry.video_uid,
+                cloudflareVideoId=entry.video_uid,
+                recordingUrl=url,
+                playbackUrl=self._iframe(entry.video_uid),
+                duration=entry.duration,
+                createdAt=entry.created,
+                title=f"{stream.title} - Recording {number}" if number > 1 else stream.title,
+                sequenceNumber=number,
+            )
+            for number, (entry, url) in enumerate(ready, start=1)
+        ]
+        return StreamRecordingsResponse(
+            streamId=stream.id,
+            totalRecordings=len(playable),
+            recordings=playable,
+            recordingReady=stream.recording_ready,
+            recordingUrl=stream.recording_url,
+            recordingDuration=stream.recording_duration,
+            playbackUrl=self._iframe(stream.video_id) if stream.video_id else None,
+            cloudflareId=stream.cloudflare_id,
+            lastChecked=self._clock.now(),
+        )
+
+    def embed_info(self, user: User | None, stream_id: str) -> EmbedInfoResponse:
+        stream = self._viewable(user, stream_id)
+        if not stream.cloudflare_id:
+            raise NotFoundError("No Cloudflare ID found for stream")
+        recorded = stream.status == StreamStatus.COMPLETED and bool(stream.video_id)
+        media = stream.video_id if recorded and stream.video_id else stream.cloudflare_id
+        base = f"{self._delivery_base}/{media}"
+        latest = stream.recordings[-1] if stream.recordings else None
+        return EmbedInfoResponse(
+            streamId=stream.id,
+            cloudflareId=stream.cloudflare_id,
+            status=stream.status,
+            iframeUrl=f"{base}/iframe",
+            iframeUrlWithControls=f"{base}/iframe?controls=true",
+            hlsManifest=f"{base}/manifest/video.m3u8",
+            dashManifest=f"{base}/manifest/video.mpd",
+            thumbnails=Thumbnails(
+                default=f"{base}/thumbnails/thumbnail.jpg",
+                at10s=f"{base}/thumbnails/thumbnail.jpg?time=10s",
+                custom=stream.recording_thumbnail,
+            ),
+            liveInput=EmbedLiveInput(
+                status="live" if stream.status == StreamStatus.LIVE else "idle",
+                isConnected=stream.status == StreamStatus.LIVE,
+            ),
+            video=EmbedVideo(
+                status=latest.state,
+                duration=latest.duration,
+                size=latest.size,
+                created=latest.created,
+                isReady=latest.ready,
+            )
+            if latest
+            else None,
+            recommendedEmbed=RecommendedEmbed(
+                url=f"{base}/iframe",
+                html=(
+                    f'<iframe src="{base}/iframe" style="border:none" height="720" width="1280" '
+                    'allow="accelerometer; gyroscope; autoplay; encrypted-media; '
+                    'picture-in-picture;" allowfullscreen="true"></iframe>'
+                ),
+            ),
+        )
+
+    def _viewable(self, user: User | None, stream_id: str) -> Stream:
+        stream, _ = load_authorized(self._repo, self._memorials, user, stream_id, Action.VIEW)
+        return stream
+
+    def _iframe(self, media_uid: str) -> str:
+        return f"{self._delivery_base}/{media_uid}/iframe"
