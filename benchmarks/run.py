@@ -46,9 +46,7 @@ def listing(api: httpx.Client) -> None:
     from common.adapters.firestore.streams import FirestoreStreamRepository
     from common.ports import StreamQuery
 
-    repo = FirestoreStreamRepository(
-        firestore.Client(project="demo-memorial-streams"), "streams"
-    )
+    repo = FirestoreStreamRepository(firestore.Client(project="demo-memorial-streams"), "streams")
     query = StreamQuery(is_public=True, is_visible=True, order="display", limit=50)
     direct = timed(lambda: repo.find(query), 200)
     gateway = timed(lambda: api.get("/api/streams/public?limit=50").raise_for_status(), 200)

@@ -30,7 +30,7 @@ class MigrationReport(BaseModel):
     pending: int
     migrated: int
     remaining: int
-    conflicts: int
+    skipped: int
     done: bool
     message: str
     changes: list[MigrationChange]
@@ -81,7 +81,7 @@ def _report(
         pending=len(pending) - conflicts,
         migrated=len(migrated),
         remaining=remaining,
-        conflicts=conflicts,
+        skipped=conflicts,
         done=remaining == 0,
         message=message,
         changes=[

@@ -13,7 +13,7 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
 from common.errors import ConflictError, NotFoundError, UnavailableError
 from common.models.domain import (
@@ -530,8 +530,10 @@ class FirestoreStreamRepository:
         with firestore_errors():
             current = {s.id: s for s in self._streams.order_by("__name__").stream(**BUDGET)}
             for snapshot in current.values():
-                actions = normalization_actions(snapshot)
-                if actions:
+                actions = self._readable_actions(snapshot)
+                if actions is None:
+                    pending.append(_unreadable(snapshot, self._streams.id))
+                elif actions:
                     pending.append(
                         PendingMigration(
                             snapshot.id, self._streams.id, tuple(actions), False, snapshot
@@ -547,13 +549,24 @@ class FirestoreStreamRepository:
                             )
                         )
                         continue
-                    actions = [f"move to {self._streams.id}", *normalization_actions(snapshot)]
+                    actions = self._readable_actions(snapshot)
+                    if actions is None:
+                        pending.append(_unreadable(snapshot, collection.id))
+                        continue
+                    actions = [f"move to {self._streams.id}", *actions]
                     pending.append(
                         PendingMigration(
                             snapshot.id, collection.id, tuple(actions), False, snapshot
                         )
                     )
         return pending
+
+    @staticmethod
+    def _readable_actions(snapshot: Any) -> list[str] | None:
+        try:
+            return normalization_actions(snapshot)
+        except ValidationError:
+            return None
 
     def apply_migration(self, item: PendingMigration) -> None:
         if item.conflict:
@@ -569,6 +582,13 @@ class FirestoreStreamRepository:
 
     def _credentials_ref(self, stream_id: str) -> Any:
         return self._private(stream_id).document(CREDENTIALS_DOC)
+
+
+def _unreadable(snapshot: Any, collection: str) -> PendingMigration:
+    """A document that is no stream we can read: reported, left for a person to look at."""
+    return PendingMigration(
+        snapshot.id, collection, ("unreadable as a stream: left in place",), True, snapshot
+    )
 
 
 def _credentials_document(credentials: StreamCredentials) -> dict[str, str]:
