@@ -29,6 +29,8 @@ EVENT_TYPE = "google.cloud.firestore.document.v1.written"
 LANES = 8
 PROTOBUF = "application/protobuf"
 JSON = "application/json"
+# Logged once the first snapshot is in: writes from then on get their events.
+READY_MESSAGE = "event bridge ready"
 
 
 def _timestamp(value: datetime) -> str:
@@ -109,6 +111,8 @@ class EventBridge:
                 if before != after:
                     self.enqueue(doc_id, before, after)
         self._known = current
+        if not self._primed and not self._resumed:
+            log.info("%s: watching %s", READY_MESSAGE, self._collection)
         self._primed = True
 
     def enqueue(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from emulators import firestore_events
 from emulators.cloudflare_stream.media import nginx_config, prepare_media_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -258,6 +259,8 @@ class LocalStack:
             ],
             self.env,
         )
+        ready = firestore_events.READY_MESSAGE
+        _wait_log(self.workdir / "events.log", ready, self._alive("events"))
 
     def _start_tasks(self) -> None:
         if not TASKS_EMULATOR.exists():
@@ -361,6 +364,20 @@ def _end_process_group(process: subprocess.Popen[bytes], grace_s: float = 10) ->
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def _wait_log(
+    path: Path, text: str, process: subprocess.Popen[bytes], timeout_s: float = 60
+) -> None:
+    """Wait until ``process`` has written ``text`` to its log (it is ready)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        if process.poll() is not None:
+            raise RuntimeError(f"{path.stem} exited with {process.returncode}; see {path}")
+        time.sleep(0.2)
+    raise RuntimeError(f"{path.stem} not ready after {timeout_s} s; see {path}")
 
 
 def _wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 90) -> None:

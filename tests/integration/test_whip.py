@@ -46,6 +46,14 @@ async def publisher() -> tuple[RTCPeerConnection, list[MediaPlayer]]:
     return peer, [camera, microphone]
 
 
+async def hang_up(peer: RTCPeerConnection, sources: list[MediaPlayer]) -> None:
+    await peer.close()
+    for source in sources:
+        for track in (source.audio, source.video):
+            if track is not None:
+                track.stop()
+
+
 async def watch_one_frame(whep_url: str) -> Any:
     viewer = RTCPeerConnection()
     viewer.addTransceiver("video", direction="recvonly")
@@ -105,11 +113,7 @@ async def browser_broadcast(stack: LocalStack, caller: Caller, stream_id: str) -
 
         seen["ended"] = await api.delete(location, headers=caller.bearer)
         seen["after"] = (await api.get(f"/api/streams/{stream_id}", headers=caller.bearer)).json()
-    await peer.close()
-    for source in sources:
-        for track in (source.audio, source.video):
-            if track is not None:
-                track.stop()
+    await hang_up(peer, sources)
     return seen
 
 
@@ -215,11 +219,7 @@ async def page_goes_live_with_webcam(
             )
             seen["live"] = (await api.get(f"/api/streams/{stream_id}", headers=cookie)).json()
             seen["ended"] = await api.delete(answer.headers["Location"], headers=cookie)
-    await peer.close()
-    for source in sources:
-        for track in (source.audio, source.video):
-            if track is not None:
-                track.stop()
+    await hang_up(peer, sources)
     return seen
 
 

@@ -1,0 +1,109 @@
+"""What polling pages cost and see: answers from the stream document alone (the service has
+no stream provider to call), the memorial read once per cache window."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from common.errors import PermissionDeniedError, UnauthenticatedError
+from common.models.domain import Memorial, RecordingEntry, Stream, StreamStatus
+from common.services.stream_info import StreamInfoService
+from tests.conftest import MEMORIAL, OWNER, PRIVATE_MEMORIAL, STRANGER
+from tests.fakes import FixedClock, InMemoryMemorialDirectory, InMemoryStreamRepository
+
+
+class CountingRepository(InMemoryStreamRepository):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets = 0
+
+    def get(self, stream_id: str) -> Stream | None:
+        self.gets += 1
+        return super().get(stream_id)
+
+
+class CountingMemorials(InMemoryMemorialDirectory):
+    def __init__(self, *memorials: Memorial) -> None:
+        super().__init__(*memorials)
+        self.reads: Counter[str] = Counter()
+
+    def get(self, memorial_id: str) -> Memorial | None:
+        self.reads[memorial_id] += 1
+        return super().get(memorial_id)
+
+
+@dataclass
+class Polled:
+    repo: CountingRepository
+    memorials: CountingMemorials
+    service: StreamInfoService
+
+    def add(self, title: str, memorial_id: str | None = None) -> Stream:
+        now = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+        stream = Stream(
+            id=f"stream-{len(self.repo.streams) + 1}",
+            title=title,
+            memorial_id=memorial_id,
+            created_by=OWNER.uid,
+            cloudflare_id="input-1",
+            created_at=now,
+            updated_at=now,
+        )
+        self.repo.create(stream, None)
+        return stream
+
+
+@pytest.fixture
+def polled() -> Polled:
+    repo, memorials = CountingRepository(), CountingMemorials(MEMORIAL, PRIVATE_MEMORIAL)
+    service = StreamInfoService(
+        repo=repo,
+        memorials=memorials,
+        clock=FixedClock(),
+        delivery_base="https://customer-x.cloudflarestream.com",
+        memorial_cache_ttl_s=30,
+    )
+    return Polled(repo, memorials, service)
+
+
+def test_a_status_poll_reads_one_document_and_the_memorial_once_per_window(
+    polled: Polled,
+) -> None:
+    made = polled.add("Funeral", MEMORIAL.id)
+    polled.repo.gets = 0
+
+    polls = [polled.service.status(None, made.id) for _ in range(10)]
+
+    assert {p.status for p in polls} == {StreamStatus.SCHEDULED}
+    assert polls[0].cloudflare is not None and polls[0].cloudflare.connected is False
+    assert polled.repo.gets == 10  # one stream read per poll
+    assert polled.memorials.reads[MEMORIAL.id] == 1  # the memorial once per cache window
+
+
+def test_status_of_a_private_memorials_stream_is_refused_to_visitors(polled: Polled) -> None:
+    made = polled.add("Private", PRIVATE_MEMORIAL.id)
+    with pytest.raises(UnauthenticatedError):
+        polled.service.status(None, made.id)
+    with pytest.raises(PermissionDeniedError):
+        polled.service.recordings(STRANGER, made.id)
+    assert polled.service.status(OWNER, made.id).status == StreamStatus.SCHEDULED
+
+
+def test_recordings_lists_only_playable_ones_in_order(polled: Polled) -> None:
+    made = polled.add("Funeral")
+    entries = (
+        RecordingEntry(video_uid="v1", state="ready", ready=True, hls_url="https://h/v1.m3u8"),
+        RecordingEntry(video_uid="v2", state="inprogress", ready=False),
+        RecordingEntry(video_uid="v3", state="ready", ready=True, hls_url="https://h/v3.m3u8"),
+    )
+    polled.repo.update(made.id, lambda s: s.model_copy(update={"recordings": entries}))
+
+    listed = polled.service.recordings(None, made.id)
+
+    assert [(r.id, r.sequenceNumber) for r in listed.recordings] == [("v1", 1), ("v3", 2)]
+    assert listed.recordings[0].playbackUrl == "https://customer-x.cloudflarestream.com/v1/iframe"
+    assert listed.totalRecordings == 2
