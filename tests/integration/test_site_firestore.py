@@ -284,3 +284,93 @@ def test_management_pages_listener_works_under_the_rules_and_sees_no_secrets(
     legacy = f"mvp-{uuid.uuid4().hex[:8]}"
     db.collection("mvp_two_streams").document(legacy).set({"memorialId": memorial})
     assert read_document(stack, callers["admin"], f"mvp_two_streams/{legacy}").status_code == 403
+
+
+def test_any_write_drops_stream_keys_an_earlier_backend_left_on_the_document(
+    api: httpx.Client, db: firestore.Client, callers: Callers
+) -> None:
+    memorial = new_memorial(db, callers)
+    old = f"old-{uuid.uuid4().hex[:8]}"
+    db.collection("streams").document(old).set(
+        sveltekit_document(memorial, callers["memorial_owner"].uid, rtmps={"streamKey": "k2"})
+    )
+
+    renamed = api.put(
+        f"/api/streams/{old}", json={"title": "Renamed"}, headers=callers["memorial_owner"].bearer
+    )
+
+    assert renamed.status_code == 200, renamed.text
+    document = stored(db.collection("streams").document(old))
+    assert document["title"] == "Renamed"
+    assert not {"streamKey", "streamUrl", "rtmps"} & document.keys()
+
+
+def test_migration_keeps_recordings_the_old_server_keyed_its_own_way(
+    api: httpx.Client, db: firestore.Client, callers: Callers
+) -> None:
+    memorial = new_memorial(db, callers)
+    old = f"old-{uuid.uuid4().hex[:8]}"
+    entry = {
+        "id": "recording_1759250000_ab12",
+        "cloudflareVideoId": "video-uid-1",
+        "recordingUrl": "https://customer-x.cloudflarestream.com/video-uid-1/manifest/video.m3u8",
+        "playbackUrl": "https://cloudflarestream.com/video-uid-1/iframe",
+        "title": "Service - Recording 1",
+        "sequenceNumber": 1,
+        "recordingReady": True,
+    }
+    db.collection("streams").document(old).set(
+        sveltekit_document(memorial, callers["memorial_owner"].uid, recordings=[entry])
+    )
+    listed = api.get(f"/api/streams/{old}/recordings").json()
+    assert [r["cloudflareVideoId"] for r in listed["recordings"]] == ["video-uid-1"]
+
+    migrate_until_done(api, callers["admin"])
+
+    (kept,) = stored(db.collection("streams").document(old))["recordings"]
+    assert kept["cloudflareVideoId"] == "video-uid-1" and kept["title"] == entry["title"]
+    assert kept["recordingUrl"] == entry["recordingUrl"] and kept["recordingReady"] is True
+
+
+def test_an_unreadable_document_is_skipped_by_listings_and_left_by_the_migration(
+    api: httpx.Client, db: firestore.Client, callers: Callers
+) -> None:
+    memorial = new_memorial(db, callers)
+    readable = api.post(
+        f"/api/memorials/{memorial}/streams",
+        json={"title": "Funeral"},
+        headers=callers["memorial_owner"].bearer,
+    ).json()["id"]
+    broken = f"broken-{uuid.uuid4().hex[:8]}"
+    document = sveltekit_document(memorial, callers["memorial_owner"].uid)
+    db.collection("streams").document(broken).set(document | {"recordingMonitor": {"x": 1}})
+
+    listed = api.get(f"/api/memorials/{memorial}/streams", headers=callers["admin"].bearer)
+
+    assert listed.status_code == 200
+    assert ids_of(listed.json()["allStreams"]) == {readable}
+    report = api.get("/api/streams/migrate", headers=callers["admin"].bearer).json()
+    (left,) = [c for c in report["changes"] if c["streamId"] == broken]
+    assert left["actions"] == ["unreadable as a stream: left in place"]
+    assert report["skipped"] >= 1
+    assert stored(db.collection("streams").document(broken))["recordingMonitor"] == {"x": 1}
+
+
+def test_deleting_a_stream_removes_every_copy(
+    api: httpx.Client, db: firestore.Client, callers: Callers
+) -> None:
+    memorial = new_memorial(db, callers)
+    made = api.post(
+        f"/api/memorials/{memorial}/streams",
+        json={"title": "Funeral"},
+        headers=callers["memorial_owner"].bearer,
+    ).json()["id"]
+    stale = mvp_two_document(memorial, callers["memorial_owner"].uid, "completed")
+    db.collection("mvp_two_streams").document(made).set(stale)
+
+    deleted = api.delete(f"/api/streams/{made}", headers=callers["memorial_owner"].bearer)
+
+    assert deleted.status_code == 200, deleted.text
+    assert api.get(f"/api/streams/{made}", headers=callers["admin"].bearer).status_code == 404
+    assert not db.collection("mvp_two_streams").document(made).get().exists
+    assert not list(db.collection("streams").document(made).collection("private").stream())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +28,7 @@ from common.models.domain import (
 )
 from common.ports import PendingMigration, StreamPage, StreamQuery, WhipSession
 
+log = logging.getLogger(__name__)
 CREDENTIALS_SUBCOLLECTION = "private"
 # Firestore TTL policy field (firestore.indexes.json): documents of the private subcollection
 # carrying it are deleted once it has passed. Credentials never carry it.
@@ -34,6 +36,8 @@ EXPIRES_AT_FIELD = "expiresAt"
 CREDENTIALS_DOC = "credentials"
 MEMORIAL_STREAM_LIMIT = 200
 UPDATE_ATTEMPTS = 25
+BATCH_WRITES = 400  # below Firestore's 500 writes per batch
+MOVED_PRIVATE_DOCUMENTS = 100
 # Every call gets a short, explicit budget: a request must fail fast with a 503 rather than
 # hang for the client library's default minute when the database is unreachable.
 BUDGET: dict[str, Any] = {
@@ -42,6 +46,8 @@ BUDGET: dict[str, Any] = {
     ),
     "timeout": 5.0,
 }
+# A full scan of a collection (the admin migration) gets a minute, not a request's budget.
+SCAN_BUDGET: dict[str, Any] = {"timeout": 60.0}
 # Equality filters and orderings `find` can combine; firestore.indexes.json must cover each
 # (filter, ordering) pair so Firestore can merge them for multi-filter queries.
 FILTER_FIELDS = ("memorialId", "status", "isPublic", "isVisible", "createdBy")
@@ -143,7 +149,9 @@ class StreamDocument(BaseModel):
             max_viewers=self.maxViewers,
             duration=self.duration,
             thumbnail_url=self.thumbnailUrl,
-            recordings=tuple(_entry_from_map(item) for item in self.recordings if item.get("id")),
+            recordings=tuple(
+                _entry_from_map(item) for item in self.recordings if _video_uid_of(item)
+            ),
             ingest_protocol=self.ingestProtocol,
             webrtc_playback_url=self.webRTCPlaybackUrl,
             recording_monitor=_monitor_from_map(self.recordingMonitor),
@@ -186,9 +194,16 @@ def _entry_to_map(entry: RecordingEntry, sequence: int) -> dict[str, Any]:
     }
 
 
+def _video_uid_of(item: dict[str, Any]) -> str | None:
+    # The SvelteKit server keyed entries by its own `recording_<ts>` id and kept the video's
+    # uid in `cloudflareVideoId`; ours carry the uid under both names.
+    uid = item.get("cloudflareVideoId") or item.get("videoId") or item.get("id")
+    return str(uid) if uid else None
+
+
 def _entry_from_map(item: dict[str, Any]) -> RecordingEntry:
     return RecordingEntry(
-        video_uid=str(item["id"]),
+        video_uid=str(_video_uid_of(item)),
         state=str(item.get("state") or ("ready" if item.get("recordingReady") else "unknown")),
         ready=bool(item.get("recordingReady")),
         hls_url=item.get("recordingUrl"),
@@ -236,7 +251,18 @@ def stream_from_snapshot(snapshot: Any) -> Stream:
 
 # Publishing secrets the earlier backends stored on the stream document itself, where client
 # SDK readers would see them. They never stay there: the live input gives them back on demand.
-LEGACY_SECRET_FIELDS = ("streamKey", "streamUrl", "rtmpUrl", "rtmpStreamKey", "whipUrl")
+LEGACY_SECRET_FIELDS = (
+    "streamKey",
+    "streamUrl",
+    "rtmpUrl",
+    "rtmpStreamKey",
+    "whipUrl",
+    # Whole live-input objects (rtmps.streamKey, srt.passphrase, webRTC.url are credentials).
+    "rtmps",
+    "srt",
+    "webRTC",
+    "liveInput",
+)
 
 _ORDER_KEYS: dict[str, Callable[[Stream], Any]] = {
     "newest": lambda s: -s.created_at.timestamp(),
@@ -244,10 +270,25 @@ _ORDER_KEYS: dict[str, Callable[[Stream], Any]] = {
 }
 
 
+def _canonical_document(snapshot: Any) -> dict[str, Any]:
+    """The document in our shape; recording entries keep the fields we do not know."""
+    raw = snapshot.to_dict() or {}
+    canonical = stream_to_document(stream_from_snapshot(snapshot))
+    stored = {
+        _video_uid_of(item): item
+        for item in raw.get("recordings") or []
+        if isinstance(item, dict) and _video_uid_of(item)
+    }
+    canonical["recordings"] = [
+        stored.get(entry["id"], {}) | entry for entry in canonical["recordings"]
+    ]
+    return canonical
+
+
 def _normalized_changes(snapshot: Any) -> tuple[dict[str, Any], list[str]]:
     """The canonical fields that differ from the stored ones, and the secrets present."""
     raw = snapshot.to_dict() or {}
-    canonical = stream_to_document(stream_from_snapshot(snapshot))
+    canonical = _canonical_document(snapshot)
     missing = object()
     changes = {k: v for k, v in canonical.items() if raw.get(k, missing) != v}
     return changes, [field for field in LEGACY_SECRET_FIELDS if field in raw]
@@ -283,17 +324,23 @@ def move_to_collection(client: Any, snapshot: Any, target: Any) -> None:
     (the caller reads again)."""
     raw = snapshot.to_dict() or {}
     kept = {k: v for k, v in raw.items() if k not in LEGACY_SECRET_FIELDS}
-    canonical = stream_to_document(stream_from_snapshot(snapshot))
     destination = target.document(snapshot.id)
     batch = client.batch()
-    batch.create(destination, kept | canonical)
-    private = snapshot.reference.collection(CREDENTIALS_SUBCOLLECTION)
-    for document in private.stream(**BUDGET):
+    batch.create(destination, kept | _canonical_document(snapshot))
+    private = list(snapshot.reference.collection(CREDENTIALS_SUBCOLLECTION).stream(**BUDGET))
+    now = datetime.now(UTC)
+    # The credentials and the WHIP sessions that can still be ended; expired sessions are
+    # left behind with the old document and deleted after the move.
+    carried = [
+        d
+        for d in private
+        if d.id == CREDENTIALS_DOC or ((d.to_dict() or {}).get(EXPIRES_AT_FIELD) or now) > now
+    ][:MOVED_PRIVATE_DOCUMENTS]
+    for document in carried:
         batch.set(
             destination.collection(CREDENTIALS_SUBCOLLECTION).document(document.id),
             document.to_dict() or {},
         )
-        batch.delete(document.reference)
     batch.delete(
         snapshot.reference, option=client.write_option(last_update_time=snapshot.update_time)
     )
@@ -301,6 +348,11 @@ def move_to_collection(client: Any, snapshot: Any, target: Any) -> None:
         batch.commit(**BUDGET)
     except (gexc.Conflict, gexc.FailedPrecondition, gexc.NotFound):
         return
+    for start in range(0, len(private), BATCH_WRITES):
+        cleanup = client.batch()
+        for document in private[start : start + BATCH_WRITES]:
+            cleanup.delete(document.reference)
+        cleanup.commit(**BUDGET)
 
 
 @contextmanager
@@ -384,6 +436,10 @@ class FirestoreStreamRepository:
             after = Stream.model_validate(change(before).model_dump())
             old_fields, new_fields = stream_to_document(before), stream_to_document(after)
             changed = {k: v for k, v in new_fields.items() if old_fields[k] != v}
+            if changed:
+                stored = snapshot.to_dict() or {}
+                secrets = [field for field in LEGACY_SECRET_FIELDS if field in stored]
+                changed |= dict.fromkeys(secrets, firestore.DELETE_FIELD)
             if not changed:
                 return after
             try:
@@ -402,19 +458,22 @@ class FirestoreStreamRepository:
         )
 
     def delete(self, stream_id: str) -> None:
-        snapshot = self._locate(stream_id)
-        if snapshot is None:
-            return
-        batch = self._client.batch()
-        with firestore_errors():
-            private = list(
-                snapshot.reference.collection(CREDENTIALS_SUBCOLLECTION).list_documents(**BUDGET)
-            )
-        for ref in private:
-            batch.delete(ref)
-        batch.delete(snapshot.reference)
-        with firestore_errors():
-            batch.commit(**BUDGET)
+        """Delete the stream from every collection it is in, with its private documents."""
+        for collection in (self._streams, *self._legacy):
+            ref = collection.document(stream_id)
+            with firestore_errors():
+                private = list(ref.collection(CREDENTIALS_SUBCOLLECTION).list_documents(**BUDGET))
+                # The stream goes with the last chunk: usually one atomic batch in all.
+                chunks = [
+                    private[i : i + BATCH_WRITES] for i in range(0, len(private), BATCH_WRITES)
+                ]
+                for number, chunk in enumerate(chunks or [[]], start=1):
+                    batch = self._client.batch()
+                    for document in chunk:
+                        batch.delete(document)
+                    if number == max(len(chunks), 1):
+                        batch.delete(ref)
+                    batch.commit(**BUDGET)
 
     def get_credentials(self, stream_id: str) -> StreamCredentials | None:
         with firestore_errors():
@@ -430,7 +489,13 @@ class FirestoreStreamRepository:
 
     def save_credentials(self, stream_id: str, credentials: StreamCredentials) -> None:
         with firestore_errors():
+            self._ensure_in_primary(stream_id)
             self._credentials_ref(stream_id).set(_credentials_document(credentials), **BUDGET)
+
+    def _ensure_in_primary(self, stream_id: str) -> None:
+        """Private documents go under the stream's current place: move a legacy one first."""
+        if self._legacy and not self._streams.document(stream_id).get(**BUDGET).exists:
+            self._move_from_legacy(stream_id)
 
     def find(self, query: StreamQuery) -> StreamPage:
         if not self._legacy:
@@ -465,7 +530,14 @@ class FirestoreStreamRepository:
             request = request.offset(offset)
         request = request.limit(limit)
         with firestore_errors():
-            return [stream_from_snapshot(s) for s in request.stream(**BUDGET)]
+            snapshots = list(request.stream(**BUDGET))
+        streams = []
+        for snapshot in snapshots:
+            try:
+                streams.append(stream_from_snapshot(snapshot))
+            except (ValidationError, KeyError, ValueError, TypeError):
+                log.warning("skipping unreadable stream document %s", snapshot.reference.path)
+        return streams
 
     def find_by_live_input(self, live_input_uid: str) -> Stream | None:
         for collection in (self._streams, *self._legacy):
@@ -503,6 +575,7 @@ class FirestoreStreamRepository:
 
     def save_whip_session(self, stream_id: str, session: WhipSession) -> None:
         with firestore_errors():
+            self._ensure_in_primary(stream_id)
             self._private(stream_id).document(f"whip-{session.session_id}").set(
                 {"resourceUrl": session.resource_url, EXPIRES_AT_FIELD: session.expires_at},
                 **BUDGET,
@@ -528,7 +601,7 @@ class FirestoreStreamRepository:
     def pending_migrations(self) -> list[PendingMigration]:
         pending: list[PendingMigration] = []
         with firestore_errors():
-            current = {s.id: s for s in self._streams.order_by("__name__").stream(**BUDGET)}
+            current = {s.id: s for s in self._streams.order_by("__name__").stream(**SCAN_BUDGET)}
             for snapshot in current.values():
                 actions = self._readable_actions(snapshot)
                 if actions is None:
@@ -540,7 +613,7 @@ class FirestoreStreamRepository:
                         )
                     )
             for collection in self._legacy:
-                for snapshot in collection.order_by("__name__").stream(**BUDGET):
+                for snapshot in collection.order_by("__name__").stream(**SCAN_BUDGET):
                     if snapshot.id in current:
                         conflict = f"{self._streams.id}/{snapshot.id} exists: left in place"
                         pending.append(
@@ -565,7 +638,7 @@ class FirestoreStreamRepository:
     def _readable_actions(snapshot: Any) -> list[str] | None:
         try:
             return normalization_actions(snapshot)
-        except ValidationError:
+        except (ValidationError, KeyError, ValueError, TypeError):
             return None
 
     def apply_migration(self, item: PendingMigration) -> None:
