@@ -26,7 +26,10 @@ from google.protobuf import json_format
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "google.cloud.firestore.document.v1.written"
-LANES = 8
+# Eventarc delivers concurrently; enough lanes that a burst of writes (a test suite, a busy
+# funeral morning) does not queue the events of an unrelated document behind it.
+LANES = 32
+SLOW_DELIVERY_S = 5.0
 PROTOBUF = "application/protobuf"
 JSON = "application/json"
 # Logged once the first snapshot is in: writes from then on get their events.
@@ -75,7 +78,7 @@ class EventBridge:
         self._resumed = False
         # One ordered lane per worker; a document always uses the same lane, so its events
         # arrive in commit order while different documents are delivered in parallel.
-        self._lanes: list[queue.Queue[tuple[str, dict[str, Any]]]] = [
+        self._lanes: list[queue.Queue[tuple[str, dict[str, Any], float]]] = [
             queue.Queue() for _ in range(LANES)
         ]
 
@@ -119,7 +122,7 @@ class EventBridge:
         self, doc_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None
     ) -> None:
         lane = self._lanes[zlib.crc32(doc_id.encode()) % LANES]
-        lane.put((doc_id, self.event_data(doc_id, before, after)))
+        lane.put((doc_id, self.event_data(doc_id, before, after), time.monotonic()))
 
     def event_data(
         self, doc_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None
@@ -142,10 +145,13 @@ class EventBridge:
         for lane in self._lanes:
             threading.Thread(target=self._deliver_forever, args=(lane,), daemon=True).start()
 
-    def _deliver_forever(self, lane: queue.Queue[tuple[str, dict[str, Any]]]) -> None:
+    def _deliver_forever(self, lane: queue.Queue[tuple[str, dict[str, Any], float]]) -> None:
         with httpx.Client(timeout=30) as client:
             while True:
-                doc_id, data = lane.get()
+                doc_id, data, queued_at = lane.get()
+                waited = time.monotonic() - queued_at
+                if waited > SLOW_DELIVERY_S:
+                    log.warning("event for %s delivered %.1f s after its write", doc_id, waited)
                 headers = {
                     "ce-id": str(uuid.uuid4()),
                     "ce-specversion": "1.0",

@@ -129,3 +129,16 @@ def test_after_a_broken_watch_the_bridge_sends_what_changed_while_it_was_down() 
         ("b", {"v": 1}, None),
         ("d", None, {"v": 1}),
     ]
+
+
+def test_a_document_with_a_malformed_monitor_is_unreadable_not_a_crash() -> None:
+    bridge = EventBridge("demo", "streams", "http://unused", "application/json")
+    document = {
+        "title": "x",
+        "createdBy": "u",
+        "createdAt": datetime(2026, 1, 1, tzinfo=UTC),
+        "recordingMonitor": {"unexpected": 1},
+    }
+    data = json.loads(bridge.body(bridge.event_data("s1", None, document)))
+    with pytest.raises(ValueError, match="not a readable stream"):
+        decode_stream_change(data)

@@ -48,7 +48,11 @@ def stream_of(document: dict[str, Any] | None) -> Stream | None:
     if not document or "fields" not in document:
         return None
     stream_id = str(document["name"]).rsplit("/", 1)[-1]
-    return StreamDocument.model_validate(decode_fields(document["fields"])).to_stream(stream_id)
+    try:
+        parsed = StreamDocument.model_validate(decode_fields(document["fields"]))
+        return parsed.to_stream(stream_id)
+    except (KeyError, TypeError) as exc:  # a malformed nested map, e.g. a monitor
+        raise ValueError(f"document {stream_id} is not a readable stream") from exc
 
 
 def event_data_as_json(data: bytes | dict[str, Any] | None) -> dict[str, Any]:
