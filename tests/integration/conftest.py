@@ -85,18 +85,29 @@ def callers(stack: LocalStack) -> dict[str, Caller]:
     return result
 
 
-@pytest.fixture(scope="session")
-def memorial_id(db: firestore.Client, callers: dict[str, Caller]) -> str:
+def create_memorial(
+    db: firestore.Client,
+    callers: dict[str, Caller],
+    *,
+    public: bool = True,
+    loved_one: str = "Grace Hopper",
+) -> str:
+    """A memorial owned by "memorial_owner" with "funeral_director" as its funeral director."""
     memorial = f"memorial-{uuid.uuid4().hex[:8]}"
     db.collection("memorials").document(memorial).set(
         {
             "ownerUid": callers["memorial_owner"].uid,
             "funeralDirectorUid": callers["funeral_director"].uid,
-            "isPublic": True,
-            "lovedOneName": "Grace Hopper",
+            "isPublic": public,
+            "lovedOneName": loved_one,
         }
     )
     return memorial
+
+
+@pytest.fixture(scope="session")
+def memorial_id(db: firestore.Client, callers: dict[str, Caller]) -> str:
+    return create_memorial(db, callers)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from emulators.stack import PROJECT_ID, LocalStack
-from tests.integration.conftest import Caller, stored
+from tests.integration.conftest import Caller, create_memorial, stored
 
 pytestmark = pytest.mark.emulator
 Callers = dict[str, Caller]
@@ -22,16 +22,7 @@ LONG_AGO = datetime(2025, 9, 30, 18, 0, tzinfo=UTC)
 
 
 def new_memorial(db: firestore.Client, callers: Callers, *, public: bool = True) -> str:
-    memorial = f"memorial-{uuid.uuid4().hex[:8]}"
-    db.collection("memorials").document(memorial).set(
-        {
-            "ownerUid": callers["memorial_owner"].uid,
-            "funeralDirectorUid": callers["funeral_director"].uid,
-            "isPublic": public,
-            "lovedOneName": "Ada Lovelace",
-        }
-    )
-    return memorial
+    return create_memorial(db, callers, public=public, loved_one="Ada Lovelace")
 
 
 def memorial_page_query(db: firestore.Client, memorial: str) -> list[str]:
