@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= $(shell scripts/find-python)
 
-.PHONY: install run seed test test-fast lint typecheck check bench build deploy clean
+.PHONY: install run seed test test-fast lint typecheck check bench build deploy deploy-snippets lock clean
 
 install: $(VENV)/.installed emulators/node_modules/.installed .local/system-deps .local/tasks-emulator/.installed
 
@@ -60,13 +60,27 @@ typecheck: install
 bench: install
 	$(PY) -m benchmarks.run
 
-## build: the deployable function source in build/functions (main.py + common/ + requirements)
+## build: the deployable function source in build/functions (main.py, common/ and
+## requirements.txt = infra/requirements.lock, pinned with hashes)
 build:
 	scripts/build-functions build/functions
 
-## deploy: queue, functions, Hosting rewrites, Firestore rules and indexes (PROJECT=<id>)
-deploy: install build
-	infra/deploy.sh
+## deploy: APIs, service accounts and IAM, queue, functions, Firestore indexes and TTL policy.
+## Needs PROJECT, REGION, FIRESTORE_LOCATION, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_CUSTOMER_CODE;
+## DRY_RUN=1 prints the plan; DEPLOY_SITE_CONFIG=1 also deploys firebase.json Hosting and
+## firestore.rules as they are (only where no other site runs). See README "Deploying".
+deploy: $(VENV)/.installed build
+	$(PY) -m infra.deploy
+
+## deploy-snippets: the Hosting rewrites and Firestore rules to merge into the site (REGION=...)
+deploy-snippets: $(VENV)/.installed
+	@$(PY) -m infra.deploy snippets
+
+## lock: infra/requirements.lock, the deployed requirements pinned with hashes (needs PyPI)
+lock: $(VENV)/.installed
+	$(PY) -m pip install -q pip-tools
+	CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe \
+		--strip-extras --no-emit-index-url --no-emit-find-links -o infra/requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .local emulators/node_modules .pytest_cache .mypy_cache .ruff_cache

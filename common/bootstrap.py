@@ -19,11 +19,14 @@ from common.adapters.cloudflare.client import (
     RetryPolicy,
 )
 from common.adapters.firebase_auth import FirebaseAuthenticator
+from common.adapters.firestore.guards import FirestoreCreateQuota, FirestoreIdempotencyStore
 from common.adapters.firestore.streams import FirestoreMemorialDirectory, FirestoreStreamRepository
 from common.logging import configure_logging
 from common.ports import (
     Authenticator,
     Clock,
+    CreateQuota,
+    IdempotencyStore,
     MemorialDirectory,
     StreamMigrationStore,
     StreamProvider,
@@ -31,6 +34,7 @@ from common.ports import (
     SystemClock,
     TaskQueue,
 )
+from common.services.create_guards import CreateLimits
 from common.services.migration import MigrationService
 from common.services.recordings import MonitorPolicy, RecordingService
 from common.services.stream_info import StreamInfoService
@@ -54,6 +58,12 @@ class Services:
     migration: MigrationService
 
 
+def cloudflare_origins(origins: list[str]) -> tuple[str, ...]:
+    """Our browser origins as Cloudflare's ``allowedOrigins`` wants them: hosts, no scheme
+    (``https://*.example.com`` → ``*.example.com``; a port stays, ``localhost:5173``)."""
+    return tuple(dict.fromkeys(origin.split("://", 1)[-1] for origin in origins))
+
+
 def build_services(
     settings: Settings,
     *,
@@ -64,6 +74,8 @@ def build_services(
     clock: Clock | None = None,
     tasks: TaskQueue | None = None,
     migrations: StreamMigrationStore | None = None,
+    create_quota: CreateQuota | None = None,
+    idempotency: IdempotencyStore | None = None,
 ) -> Services:
     """Wire the services; anything not passed in is built for real from ``settings``."""
     if repo is None or memorials is None:
@@ -74,11 +86,21 @@ def build_services(
     policy = StreamPolicy(
         delivery_base=settings.cloudflare_delivery_base,
         recording_timeout_seconds=settings.recording_timeout_seconds,
-        allowed_origins=tuple(settings.allowed_origins),
+        allowed_origins=cloudflare_origins(settings.allowed_origins),
         delete_recording_after_days=settings.delete_recording_after_days,
         orphan_sweep_delay_s=settings.orphan_sweep_delay_s,
         whip_session_ttl_s=settings.whip_session_ttl_s,
+        create_limits=CreateLimits(
+            per_user=settings.create_rate_limit,
+            per_admin=settings.create_rate_limit_admin,
+            window_s=settings.create_rate_window_s,
+            idempotency_ttl_s=settings.idempotency_key_ttl_s,
+        ),
     )
+    if create_quota is None or idempotency is None:
+        guards_db = firestore.Client(project=settings.gcp_project)
+        create_quota = create_quota or FirestoreCreateQuota(guards_db)
+        idempotency = idempotency or FirestoreIdempotencyStore(guards_db)
     clock = clock or SystemClock()
     provider = provider or _cloudflare(settings)
     tasks = tasks or _cloud_tasks(settings, clock)
@@ -102,6 +124,8 @@ def build_services(
         policy=policy,
         recordings=recordings,
         tasks=tasks,
+        create_quota=create_quota,
+        idempotency=idempotency,
     )
     secrets = WebhookSecrets(
         stream_signing=settings.cloudflare_webhook_secret,
@@ -140,12 +164,16 @@ def _cloud_tasks(settings: Settings, clock: Clock) -> TaskQueue:
     else:
         client = tasks_v2.CloudTasksClient()
     queue = client.queue_path(settings.gcp_project, settings.tasks_location, settings.tasks_queue)
+    # Production: OIDC tokens of the invoker account (Cloud Run checks them); locally the
+    # emulator mints none, so the shared X-Task-Auth token stands in.
+    token = settings.task_auth_token
     return CloudTasksQueue(
         client,
         queue,
         settings.tasks_target_base_url,
-        settings.task_auth_token.get_secret_value(),
         clock,
+        oidc_service_account=settings.tasks_invoker_service_account,
+        auth_token=token.get_secret_value() if token else None,
     )
 
 

@@ -14,11 +14,11 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import flask
 from pydantic import BaseModel, ValidationError
 
+from common import safe_json
 from common.adapters.cloud_tasks import TASK_AUTH_HEADER
 from common.bootstrap import Services, get_services
 from common.errors import (
@@ -26,6 +26,7 @@ from common.errors import (
     ErrorCode,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     UnavailableError,
 )
 from common.models.api import is_document_id
@@ -41,6 +42,8 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 MAX_BODY_BYTES = 64 * 1024
 SESSION_COOKIES = ("session", "__session")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+NO_STORE = "no-store"
 _PARAM = re.compile(r"\{(\w+)\}")
 
 
@@ -79,7 +82,12 @@ class Ctx:
     def user(self) -> User | None:
         """The caller, authenticated on first access (``None`` when anonymous)."""
         if not self._authenticated:
-            self._user = self.services.auth.authenticate(request_credentials(self.request))
+            credentials = request_credentials(self.request)
+            if credentials.session_cookie and not credentials.bearer_token:
+                refusal = cookie_write_refusal(self.request, self.services.settings.allowed_origins)
+                if refusal:
+                    raise PermissionDeniedError(refusal, details={"reason": "cross-site"})
+            self._user = self.services.auth.authenticate(credentials)
             self._authenticated = True
         return self._user
 
@@ -114,12 +122,22 @@ class Ctx:
         return self.request.path
 
     def body(self, model: type[ModelT]) -> ModelT:
-        """The JSON body validated as ``model``; any problem is a 400 with the field errors."""
+        """The JSON body validated as ``model``; any problem is a 400 with the field errors.
+
+        A body must say ``Content-Type: application/json``: what an HTML form can send
+        (urlencoded, multipart, text/plain) is refused, so no cross-site form can forge one.
+        No body at all reads as ``{}``.
+        """
         raw = self.raw_body
-        try:
-            payload = json.loads(raw) if raw.strip() else {}
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidArgumentError("Request body is not valid JSON") from exc
+        if not raw.strip():
+            payload: Any = {}
+        elif self.request.mimetype != "application/json":
+            raise InvalidArgumentError(
+                "Content-Type must be application/json",
+                details={"expected": "application/json"},
+            )
+        else:
+            payload = _parse_json(raw)
         if not isinstance(payload, dict):
             raise InvalidArgumentError("Request body must be a JSON object")
         try:
@@ -149,6 +167,17 @@ class Ctx:
 
     def query_str(self, name: str) -> str | None:
         return self.request.args.get(name) or None
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return safe_json.loads(raw)
+    except safe_json.JsonTooDeepError as exc:
+        raise InvalidArgumentError(
+            f"Request body nests too deeply (at most {exc.max_depth} levels)"
+        ) from exc
+    except ValueError as exc:  # not UTF-8, not JSON
+        raise InvalidArgumentError("Request body is not valid JSON") from exc
 
 
 def request_credentials(request: flask.Request) -> RequestCredentials:
@@ -205,13 +234,84 @@ def error_response(error: AppError) -> flask.Response:
     return json_response(body, error.http_status, headers)
 
 
+_ORIGIN = re.compile(r"(https?)://((?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::(\d{1,5}))?")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+Origin = tuple[str, str, int]
+
+
+def parse_origin(text: str, *, wildcard: bool = False) -> Origin | None:
+    """``(scheme, host, port)`` of an origin ``scheme://host[:port]`` (http/https only, default
+    port filled in), or ``None`` for anything else: ``null``, paths, user info, odd hosts.
+    With ``wildcard`` the host may start with ``*.`` (allowed-origin patterns)."""
+    found = _ORIGIN.fullmatch(text.strip().lower())
+    if found is None:
+        return None
+    scheme, host, port = found.groups()
+    if host.startswith("*.") and not wildcard:
+        return None
+    return scheme, host, int(port) if port else _DEFAULT_PORTS[scheme]
+
+
 def origin_allowed(origin: str, patterns: Iterable[str]) -> bool:
-    """Whether a browser Origin matches an allowed host (``*.example.com`` covers subdomains)."""
-    host = urlsplit(origin).netloc.lower()
-    lowered = (pattern.lower() for pattern in patterns)
-    return any(
-        host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:]))
-        for pattern in lowered
+    """Whether a browser Origin is one of ``patterns``: same scheme, host and port
+    (``https://*.example.com`` covers subdomains, not ``example.com``; a bare host is https)."""
+    parsed = parse_origin(origin)
+    if parsed is None:
+        return False
+    scheme, host, port = parsed
+    for pattern in patterns:
+        allowed = parse_origin(pattern if "://" in pattern else f"https://{pattern}", wildcard=True)
+        if allowed is None or (allowed[0], allowed[2]) != (scheme, port):
+            continue
+        if host == allowed[1] or (allowed[1].startswith("*.") and host.endswith(allowed[1][1:])):
+            return True
+    return False
+
+
+def csrf_refusal(
+    method: str,
+    *,
+    origin: str | None,
+    fetch_site: str | None,
+    allowed: Iterable[str],
+    own_origin: str | None = None,
+) -> str | None:
+    """Why a request authenticated by the session cookie may not do ``method``, or ``None``.
+
+    Reads are always fine. Writes are fine when the browser says they come from our own
+    origin (``Sec-Fetch-Site: same-origin``, or ``none``: the user's own action), or when
+    ``Origin`` is an allowed origin or the request's own. A foreign ``Origin``, or a
+    cross-site/same-site fetch without an acceptable one, is refused. Without either header
+    the caller is not a browser page (the SvelteKit server forwarding calls, curl): fine.
+    """
+    if method.upper() in SAFE_METHODS:
+        return None
+    site = (fetch_site or "").strip().lower()
+    if site in ("same-origin", "none"):
+        return None
+    if origin is not None:
+        parsed = parse_origin(origin)
+        if origin_allowed(origin, allowed) or (
+            parsed is not None and own_origin is not None and parsed == parse_origin(own_origin)
+        ):
+            return None
+        return (
+            "Refused: a page on another site may not act with this session cookie "
+            "(its Origin is not an allowed origin)"
+        )
+    if site in ("cross-site", "same-site"):
+        return "Refused: a cross-site request may not act with this session cookie"
+    return None
+
+
+def cookie_write_refusal(request: flask.Request, allowed: Iterable[str]) -> str | None:
+    """``csrf_refusal`` for a request that carries the session cookie (and no bearer token)."""
+    return csrf_refusal(
+        request.method,
+        origin=request.headers.get("Origin"),
+        fetch_site=request.headers.get("Sec-Fetch-Site"),
+        allowed=allowed,
+        own_origin=f"{request.scheme}://{request.host}",
     )
 
 
@@ -272,6 +372,9 @@ def http_endpoint(
         @functools.wraps(handler)
         def function(request: flask.Request) -> flask.Response:
             response = _serve(handler, request, compiled, allowed, accept_post)
+            if response.status_code >= 400 and "Cache-Control" not in response.headers:
+                # No CDN (Hosting caches for 10 min what says nothing) may keep an error.
+                response.headers["Cache-Control"] = NO_STORE
             if public_cache:
                 response = with_validators(response, request)
             return with_cors(response, request, allowed) if cors else response
@@ -327,8 +430,14 @@ _TASK_RETRYABLE = frozenset(
 def task_endpoint(
     routes: Iterable[str],
 ) -> Callable[[Handler], Callable[[flask.Request], flask.Response]]:
-    """Like ``http_endpoint`` for Cloud Tasks targets: authenticated by the task token, and
-    permanent failures acknowledged (2xx, logged) so the queue does not retry them forever."""
+    """Like ``http_endpoint`` for Cloud Tasks targets, and permanent failures acknowledged
+    (2xx, logged) so the queue does not retry them forever.
+
+    Who may call: in production the task functions are deployed with
+    ``--no-allow-unauthenticated``; Cloud Run checks each task's OIDC token (the invoker
+    service account holds ``roles/run.invoker``) before this code runs, and no shared token
+    is configured. Locally (no IAM in front, and the Cloud Tasks emulator mints no OIDC
+    token) the shared ``X-Task-Auth`` token is required, and without one nothing gets in."""
     compiled = [Route(r) for r in routes]
 
     def decorate(handler: Handler) -> Callable[[flask.Request], flask.Response]:
@@ -338,10 +447,19 @@ def task_endpoint(
             try:
                 params = _match(compiled, request.path)
                 services = get_services()
-                expected = services.settings.task_auth_token.get_secret_value()
-                verify_shared_secret(
-                    request.headers.get(TASK_AUTH_HEADER), expected, TASK_AUTH_HEADER
-                )
+                settings = services.settings
+                token = settings.task_auth_token
+                if token is not None:
+                    verify_shared_secret(
+                        request.headers.get(TASK_AUTH_HEADER),
+                        token.get_secret_value(),
+                        TASK_AUTH_HEADER,
+                    )
+                elif settings.environment != "production":
+                    message = f"Task endpoints need LS_TASK_AUTH_TOKEN ({TASK_AUTH_HEADER}) locally"
+                    return json_response(
+                        {"error": message, "code": str(ErrorCode.UNAUTHENTICATED)}, 401
+                    )
                 return render(handler(Ctx(request, params, services)))
             except AppError as error:
                 if error.code == ErrorCode.UNAUTHENTICATED:

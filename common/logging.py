@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from typing import Any
+
+import flask
 
 _SECRET_KEYS = re.compile(r"(stream_?key|whip|secret|token|password|authorization|cookie)", re.I)
 _SECRET_VALUES = re.compile(r"(/live/)[^\s\"']+|(https?://[^\s\"']+/)[^/\s\"']+(/webRTC/publish)")
@@ -20,8 +23,30 @@ def redact(text: str) -> str:
     )
 
 
+TRACE_HEADER = "X-Cloud-Trace-Context"
+TRACE_FIELD = "logging.googleapis.com/trace"
+_TRACE_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+def trace_of(header: str | None, project: str | None) -> str | None:
+    """Cloud Logging's trace name for an ``X-Cloud-Trace-Context: TRACE_ID/SPAN;o=1`` header,
+    so that a request's log lines group under it in the console."""
+    if not header or not project:
+        return None
+    trace_id = header.split("/", 1)[0].strip()
+    return f"projects/{project}/traces/{trace_id}" if _TRACE_ID.match(trace_id) else None
+
+
+def _current_trace() -> str | None:
+    if not flask.has_request_context():
+        return None
+    project = os.environ.get("LS_GCP_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT")
+    return trace_of(flask.request.headers.get(TRACE_HEADER), project)
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ``severity``, ``message``, ``logger`` and any extras."""
+    """One JSON object per line: ``severity``, ``message``, ``logger``, the request's trace
+    and any extras."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -29,6 +54,9 @@ class JsonFormatter(logging.Formatter):
             "message": redact(record.getMessage()),
             "logger": record.name,
         }
+        trace = _current_trace()
+        if trace:
+            entry[TRACE_FIELD] = trace
         for key, value in vars(record).items():
             if key in _STANDARD or key.startswith("_"):
                 continue

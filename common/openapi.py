@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 from common.models import api
 from common.models.domain import StreamStatus
 from common.services import migration, stream_info, tools, webhooks
+from common.services.create_guards import IDEMPOTENCY_HEADER
 
 SDP = "application/sdp"
 
@@ -36,6 +37,8 @@ class Operation:
     body: Any = None
     query: dict[str, dict[str, Any]] = field(default_factory=dict)
     headers: tuple[str, ...] = ()
+    # Error statuses beyond ERROR_STATUSES that this operation may answer.
+    errors: tuple[int, ...] = ()
 
 
 ANY_VIEW = (api.StreamOwnerView, api.StreamManagerView, api.StreamPublicView)
@@ -64,6 +67,8 @@ OPERATIONS: list[Operation] = [
         "Create a stream and its live input",
         {200: api.StreamOwnerView},
         body=api.StreamCreateRequest,
+        headers=(IDEMPOTENCY_HEADER,),
+        errors=(422,),
     ),
     Operation(
         "get", S, "One stream (credentials only for those who may start it)", {200: ANY_VIEW}
@@ -100,6 +105,8 @@ OPERATIONS: list[Operation] = [
         "Create a memorial's stream",
         {200: api.StreamOwnerView},
         body=api.StreamCreateRequest,
+        headers=(IDEMPOTENCY_HEADER,),
+        errors=(422,),
     ),
     Operation(
         "get",
@@ -217,6 +224,23 @@ OPERATIONS: list[Operation] = [
     ),
 ]
 ERROR_STATUSES = (400, 401, 403, 404, 405, 409, 429, 503)
+HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
+    IDEMPOTENCY_HEADER: {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": "^[\\x20-\\x7e]{1,255}$",
+    },
+}
+HEADER_DESCRIPTIONS = {
+    IDEMPOTENCY_HEADER: (
+        "Makes the create safe to retry (kept 24 h per user): the same key with the same body"
+        " returns the stream the first request created (200), never a second one; with a"
+        " different body 422; while the first request still runs 409 with Retry-After. A"
+        " failed create does not use the key up. More than the allowed creations per user"
+        " and window: 429 with Retry-After."
+    ),
+}
 
 
 def _models() -> list[type[BaseModel]]:
@@ -259,7 +283,13 @@ def _operation(op: Operation) -> dict[str, Any]:
         {"name": n, "in": "query", "required": False, "schema": s} for n, s in op.query.items()
     ]
     parameters += [
-        {"name": h, "in": "header", "required": False, "schema": {"type": "string"}}
+        {
+            "name": h,
+            "in": "header",
+            "required": False,
+            "schema": HEADER_SCHEMAS.get(h, {"type": "string"}),
+        }
+        | ({"description": HEADER_DESCRIPTIONS[h]} if h in HEADER_DESCRIPTIONS else {})
         for h in op.headers
     ]
     responses: dict[str, Any] = {}
@@ -269,7 +299,7 @@ def _operation(op: Operation) -> dict[str, Any]:
             if item is None
             else {"description": "OK", "content": _content(item)}
         )
-    for status in ERROR_STATUSES:
+    for status in (*ERROR_STATUSES, *op.errors):
         responses[str(status)] = {"description": "Error", "content": _content(ErrorBody)}
     document: dict[str, Any] = {
         "summary": op.summary,

@@ -230,6 +230,62 @@ class WhipSession:
 
 
 @dataclass(frozen=True)
+class CreateQuotaUsage:
+    """The stream creations of one user still inside the rate window, oldest first.
+
+    ``expires_at`` is when the last one leaves the window (Firestore TTL deletes the record).
+    """
+
+    creations: tuple[datetime, ...] = ()
+    expires_at: datetime | None = None
+
+
+class CreateQuota(Protocol):
+    """Per-user stream-creation counts shared by every instance (Firestore in production)."""
+
+    def update(
+        self, uid: str, change: Callable[[CreateQuotaUsage], CreateQuotaUsage]
+    ) -> CreateQuotaUsage:
+        """Apply ``change`` to the user's usage atomically (it may run more than once, and
+        whatever it raises aborts without writing); returns what was stored."""
+        ...
+
+
+IdempotencyState = Literal["pending", "done", "failed"]
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """What one ``Idempotency-Key`` of one user stands for.
+
+    ``stream_id`` is fixed by the first request with the key, so every attempt made under it
+    (a retry after a failure included) can only ever create that one stream, and every live
+    input it made is tagged with that id (the orphan sweep deletes the ones it does not use).
+    """
+
+    fingerprint: str
+    stream_id: str
+    state: IdempotencyState
+    lease_until: datetime
+    expires_at: datetime
+
+
+class IdempotencyStore(Protocol):
+    """Idempotency keys of stream creation, scoped per user (Firestore in production)."""
+
+    def update(
+        self,
+        uid: str,
+        key: str,
+        change: Callable[[IdempotencyRecord | None], IdempotencyRecord | None],
+    ) -> IdempotencyRecord | None:
+        """Apply ``change`` to the record of ``key`` atomically (it may run more than once;
+        returning ``None`` or the record unchanged writes nothing, raising aborts); returns
+        the record as stored afterwards."""
+        ...
+
+
+@dataclass(frozen=True)
 class PendingMigration:
     """One stream document the migration would change; ``handle`` is the adapter's own."""
 

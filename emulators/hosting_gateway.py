@@ -113,7 +113,9 @@ class HostingGateway:
         target = None if _CONTROL.search(path) else self.target_for(path)
         if target is None:
             body = json.dumps({"error": "Not found", "code": "not-found"})
-            return Response(body, 404, mimetype="application/json")(environ, start_response)
+            not_found = Response(body, 404, mimetype="application/json")
+            not_found.headers["Cache-Control"] = "no-store"  # as the functions' own errors
+            return not_found(environ, start_response)
         environ = forward_cookies(environ, self.cookie_policy)
         if path.startswith("/__events/"):
             environ = {**environ, "PATH_INFO": "/"}

@@ -113,6 +113,10 @@ class LocalStack:
             "LS_CLOUDFLARE_NOTIFICATION_SECRET": NOTIFICATION_SECRET,
             # Role changes reach signed-in users within 2 s locally (30 s in production).
             "LS_AUTH_USER_CACHE_TTL_S": "2",
+            # The suite's shared users create hundreds of streams a run; the limit itself is
+            # tested with users of its own (tests/integration/test_create_guards.py).
+            "LS_CREATE_RATE_LIMIT": "1000",
+            "LS_CREATE_RATE_LIMIT_ADMIN": "1000",
             **(
                 {"LS_CLOUDFLARE_WEBHOOK_SECRET": self.webhook_secret} if self.webhook_secret else {}
             ),

@@ -17,6 +17,7 @@ from common.adapters.firestore.events import decode_stream_change
 from common.bootstrap import get_services
 from common.errors import InvalidArgumentError
 from common.http import Ctx, Reply, http_endpoint, task_endpoint
+from common.logging import configure_logging
 from common.models.api import (
     MemorialStreamsResponse,
     MonitorTaskPayload,
@@ -35,6 +36,8 @@ from common.models.api import (
 from common.models.domain import StreamStatus
 from common.ports import StreamQuery
 
+# Every line a function logs, from its first, is one JSON object Cloud Logging can parse.
+configure_logging()
 log = logging.getLogger(__name__)
 MVP = "/api/livestreamMVPTwo"
 UNIFIED = "/api"
@@ -53,7 +56,11 @@ def _status_param(ctx: Ctx) -> StreamStatus | None:
 def streams(ctx: Ctx) -> Reply:
     """GET lists the streams the caller may see; POST creates one (with its live input)."""
     if ctx.method == "POST":
-        return ctx.services.streams.create(ctx.user, ctx.body(StreamCreateRequest))
+        return ctx.services.streams.create(
+            ctx.user,
+            ctx.body(StreamCreateRequest),
+            idempotency_key=ctx.header("Idempotency-Key"),
+        )
     limit = ctx.query_int("limit", 20, low=1, high=100)
     offset = ctx.query_int("offset", 0, low=0, high=10_000)
     query = StreamQuery(
@@ -176,7 +183,10 @@ def memorialstreams(ctx: Ctx) -> Reply:
     memorial_id = ctx.param("memorial_id")
     if ctx.method == "POST":
         return ctx.services.streams.create_for_memorial(
-            ctx.user, memorial_id, ctx.body(StreamCreateRequest)
+            ctx.user,
+            memorial_id,
+            ctx.body(StreamCreateRequest),
+            idempotency_key=ctx.header("Idempotency-Key"),
         )
     views = ctx.services.streams.memorial_streams(ctx.user, memorial_id)
     return MemorialStreamsResponse.grouped(memorial_id, views)

@@ -8,7 +8,7 @@ fields, so a public response cannot carry a stream key by construction.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -26,6 +26,28 @@ from common.models.domain import Stream, StreamCredentials, StreamIssue, StreamS
 _TITLE_MAX = 200
 _DESCRIPTION_MAX = 5000
 _MAX_ALLOWED_USERS = 100
+_EARLIEST_YEAR = 1900
+_LATEST_YEAR = 2200
+
+
+def _sane_instant(value: datetime) -> datetime:
+    """A point in time as UTC, within years we can store and compare (naive means UTC).
+
+    Offsets at the calendar's edge (``0001-01-01T00:00:00+14:00``) parse but cannot be
+    converted to UTC or stored; they are refused here as a 400 instead of failing later.
+    """
+    try:
+        instant = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        instant = None
+    if instant is None or not _EARLIEST_YEAR <= instant.year <= _LATEST_YEAR:
+        raise ValueError(
+            f"must be a date and time between the years {_EARLIEST_YEAR} and {_LATEST_YEAR}"
+        )
+    return instant
+
+
+Instant = Annotated[datetime, AfterValidator(_sane_instant)]
 
 
 class _Request(BaseModel):
@@ -40,8 +62,8 @@ class StreamCreateRequest(_Request):
     memorialId: StreamId | None = None
     memorialName: str | None = Field(default=None, max_length=_TITLE_MAX)
     scheduleType: Literal["now", "scheduled"] | None = None
-    scheduledStartTime: datetime | None = None
-    scheduledDateTime: datetime | None = None
+    scheduledStartTime: Instant | None = None
+    scheduledDateTime: Instant | None = None
     isVisible: bool = True
     isPublic: bool = True
     allowedUsers: list[str] = Field(default_factory=list, max_length=_MAX_ALLOWED_USERS)
@@ -69,8 +91,8 @@ class StreamUpdateRequest(_Request):
     isPublic: bool | None = None
     displayOrder: int | None = Field(default=None, ge=0, le=1_000_000)
     featured: bool | None = None
-    scheduledStartTime: datetime | None = None
-    scheduledDateTime: datetime | None = None
+    scheduledStartTime: Instant | None = None
+    scheduledDateTime: Instant | None = None
     allowedUsers: list[str] | None = Field(default=None, max_length=_MAX_ALLOWED_USERS)
 
     @model_validator(mode="after")

@@ -46,6 +46,8 @@ from common.models.domain import (
 )
 from common.ports import (
     Clock,
+    CreateQuota,
+    IdempotencyStore,
     MemorialDirectory,
     ProviderError,
     ProviderNotFoundError,
@@ -56,6 +58,12 @@ from common.ports import (
     StreamRepository,
     TaskQueue,
     WhipSession,
+)
+from common.services.create_guards import (
+    CreateGuards,
+    CreateLimits,
+    checked_idempotency_key,
+    request_fingerprint,
 )
 from common.services.provider import provider_errors
 from common.services.recordings import RecordingService, has_recording_since
@@ -76,6 +84,7 @@ class StreamPolicy:
     delete_recording_after_days: int | None = None
     orphan_sweep_delay_s: float = 120
     whip_session_ttl_s: int = 24 * 3600
+    create_limits: CreateLimits = CreateLimits()
 
 
 @dataclass(frozen=True)
@@ -138,7 +147,14 @@ class StreamService:
         policy: StreamPolicy,
         recordings: RecordingService,
         tasks: TaskQueue,
+        create_quota: CreateQuota | None = None,
+        idempotency: IdempotencyStore | None = None,
     ) -> None:
+        """``create_quota`` and ``idempotency`` switch the creation rate limit and
+        ``Idempotency-Key`` on (the composition root always wires both)."""
+        self._guards = CreateGuards(
+            quota=create_quota, keys=idempotency, clock=clock, limits=policy.create_limits
+        )
         self._recordings = recordings
         self._tasks = tasks
         self._repo = repo
@@ -202,36 +218,111 @@ class StreamService:
     # --- writes ----------------------------------------------------------------------------
 
     def create_for_memorial(
-        self, user: User | None, memorial_id: str, request: StreamCreateRequest
+        self,
+        user: User | None,
+        memorial_id: str,
+        request: StreamCreateRequest,
+        *,
+        idempotency_key: str | None = None,
     ) -> StreamOwnerView:
         """``POST /memorials/{id}/streams``: as the original handler did, the stream is as
         public as its memorial, whatever ``isPublic`` the management page sends (always
         ``false``). Hiding it is what ``isVisible`` is for."""
         if user is None:
             raise UnauthenticatedError("Authentication required")
+        key = checked_idempotency_key(idempotency_key)
         memorial = self._memorials.get(memorial_id)
         if memorial is None:
             raise NotFoundError("Memorial not found")
         if not can_manage_memorial(user, memorial):
             raise PermissionDeniedError("Permission denied to create memorial streams")
-        return self.create(
+        fingerprint = request_fingerprint(
+            f"memorials/{memorial_id}/streams", request.model_dump(mode="json")
+        )
+        return self._create_authorized(
             user,
             request.model_copy(update={"memorialId": memorial_id, "isPublic": memorial.is_public}),
+            memorial.loved_one_name,
+            key,
+            fingerprint,
         )
 
-    def create(self, user: User | None, request: StreamCreateRequest) -> StreamOwnerView:
-        """Create a stream and its Cloudflare live input; neither survives without the other."""
+    def create(
+        self,
+        user: User | None,
+        request: StreamCreateRequest,
+        *,
+        idempotency_key: str | None = None,
+    ) -> StreamOwnerView:
+        """Create a stream and its Cloudflare live input; neither survives without the other.
+
+        Counts against the caller's creation rate (429 beyond it). With an
+        ``idempotency_key``, a repeated request returns the stream the first one created.
+        """
         if user is None:
             raise UnauthenticatedError("Authentication required")
-        memorial_name = request.memorialName
+        key = checked_idempotency_key(idempotency_key)
+        loved_one_name = None
         if request.memorialId is not None:
             memorial = self._memorials.get(request.memorialId)
             if memorial is None:
                 raise NotFoundError("Memorial not found")
             if not can_manage_memorial(user, memorial):
                 raise PermissionDeniedError("Permission denied for memorial")
-            memorial_name = memorial_name or memorial.loved_one_name
-        stream_id = self._repo.new_id()
+            loved_one_name = memorial.loved_one_name
+        fingerprint = request_fingerprint("streams", request.model_dump(mode="json"))
+        return self._create_authorized(user, request, loved_one_name, key, fingerprint)
+
+    def _create_authorized(
+        self,
+        user: User,
+        request: StreamCreateRequest,
+        loved_one_name: str | None,
+        key: str | None,
+        fingerprint: str,
+    ) -> StreamOwnerView:
+        """Rate limit and idempotency around the creation itself (the caller may create)."""
+        if key is None or not self._guards.keys_enabled:
+            self._guards.count(user)
+            return self._create_stream(user, request, loved_one_name, self._repo.new_id())
+        claim = self._guards.claim(user, key, fingerprint, self._repo.new_id())
+        if not claim.replay and self._repo.get(claim.stream_id) is not None:
+            # An earlier attempt created the stream but never said so (it failed late, or
+            # its instance stopped): that stream is the key's result.
+            self._guards.succeeded(user, key, claim.stream_id)
+            return self._replay(user, claim.stream_id)
+        if claim.replay:
+            return self._replay(user, claim.stream_id)
+        try:
+            self._guards.count(user)
+            view = self._create_stream(user, request, loved_one_name, claim.stream_id)
+        except BaseException:
+            self._guards.failed(user, key, claim.stream_id)
+            raise
+        self._guards.succeeded(user, key, claim.stream_id)
+        return view
+
+    def _replay(self, user: User, stream_id: str) -> StreamOwnerView:
+        """The stream an earlier request with the same key created, as it is now."""
+        stream = self._repo.get(stream_id)
+        if stream is None:
+            raise ConflictError(
+                "The stream created with this Idempotency-Key has been deleted;"
+                " use a new key to create another",
+                details={"header": "Idempotency-Key", "streamId": stream_id},
+            )
+        stream, _ = self._load(user, stream_id, Action.START)
+        credentials = self._repo.get_credentials(stream.id)
+        return StreamOwnerView.with_credentials(stream, credentials, whip_endpoint(stream.id))
+
+    def _create_stream(
+        self,
+        user: User,
+        request: StreamCreateRequest,
+        loved_one_name: str | None,
+        stream_id: str,
+    ) -> StreamOwnerView:
+        memorial_name = request.memorialName or loved_one_name
         live_input = self._create_live_input(stream_id, request.title)
         now = self._clock.now()
         stream = Stream(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import TypeVar
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from common import safe_json
 from common.adapters.cloudflare.wire import CfNotification, CfVideo
 from common.errors import InvalidArgumentError, UnauthenticatedError
 from common.models.domain import StreamIssue
@@ -96,7 +96,10 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def _parse(model: type[ModelT], body: bytes) -> ModelT:
+    """The (already authenticated) body as ``model``; anything else is a 400, never a 500."""
     try:
-        return model.model_validate(json.loads(body))
+        return model.model_validate(safe_json.loads(body))
+    except safe_json.JsonTooDeepError as exc:
+        raise InvalidArgumentError(f"Webhook body is not the expected JSON ({exc})") from exc
     except (ValueError, ValidationError) as exc:
         raise InvalidArgumentError("Webhook body is not the expected JSON") from exc

@@ -20,6 +20,8 @@ from common.models.domain import (
     WhipAnswer,
 )
 from common.ports import (
+    CreateQuotaUsage,
+    IdempotencyRecord,
     ProviderError,
     ProviderNotFoundError,
     ScheduledTask,
@@ -238,3 +240,45 @@ class RecordingTaskQueue:
             return False
         self.tasks.append(task)
         return True
+
+
+class InMemoryCreateQuota:
+    """``CreateQuota`` in a dict, atomic under a lock like the Firestore precondition."""
+
+    def __init__(self) -> None:
+        self.usage: dict[str, CreateQuotaUsage] = {}
+        self._lock = threading.Lock()
+
+    def update(
+        self, uid: str, change: Callable[[CreateQuotaUsage], CreateQuotaUsage]
+    ) -> CreateQuotaUsage:
+        with self._lock:
+            self.usage[uid] = change(self.usage.get(uid, CreateQuotaUsage()))
+            return self.usage[uid]
+
+
+class InMemoryIdempotencyStore:
+    """``IdempotencyStore`` in a dict; ``fail_updates``: what the next updates raise, in
+    order (``None`` lets one through)."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], IdempotencyRecord] = {}
+        self.fail_updates: list[Exception | None] = []
+        self._lock = threading.Lock()
+
+    def update(
+        self,
+        uid: str,
+        key: str,
+        change: Callable[[IdempotencyRecord | None], IdempotencyRecord | None],
+    ) -> IdempotencyRecord | None:
+        with self._lock:
+            failure = self.fail_updates.pop(0) if self.fail_updates else None
+            if failure is not None:
+                raise failure
+            before = self.records.get((uid, key))
+            after = change(before)
+            if after is None:
+                return before
+            self.records[(uid, key)] = after
+            return after

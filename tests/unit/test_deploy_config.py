@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import functions.main as entry_points
+from common.adapters.firestore.guards import CREATE_QUOTA_COLLECTION, IDEMPOTENCY_COLLECTION
 from common.adapters.firestore.streams import (
     CREDENTIALS_SUBCOLLECTION,
     EXPIRES_AT_FIELD,
@@ -86,7 +87,9 @@ def test_build_is_self_contained_and_loads_every_function(tmp_path: Path) -> Non
         [sys.executable, str(ROOT / "scripts" / "build-functions"), str(build)], check=True
     )
     assert {p.name for p in build.iterdir()} == {"main.py", "common", "requirements.txt"}
-    assert "firebase-admin" in (build / "requirements.txt").read_text()
+    requirements = (build / "requirements.txt").read_text()
+    assert requirements == (ROOT / "infra" / "requirements.lock").read_text()
+    assert "firebase-admin==" in requirements and "--hash=sha256:" in requirements
     loader = (
         "import functions_framework, json, sys\n"
         "for fn in json.loads(sys.argv[1]):\n"
@@ -107,18 +110,26 @@ def test_build_is_self_contained_and_loads_every_function(tmp_path: Path) -> Non
     assert result.stdout.strip().startswith(str(build)), result.stdout
 
 
-def test_deploy_plan_covers_queue_functions_triggers_secrets_and_hosting() -> None:
+def test_deploy_plan_covers_queue_functions_triggers_secrets_and_site_indexes() -> None:
+    # Through the thin infra/deploy.sh wrapper, as `make deploy DRY_RUN=1` would.
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DRY_RUN": "1",
+        "SOURCE": "/src",
+        "PROJECT": "demo-plan",
+        "PROJECT_NUMBER": "123456789",
+        "REGION": "europe-west1",
+        "FIRESTORE_LOCATION": "eur3",
+        "CLOUDFLARE_ACCOUNT_ID": "acct",
+        "CLOUDFLARE_CUSTOMER_CODE": "code",
+    }
     output = subprocess.run(
-        [str(ROOT / "infra" / "deploy.sh")],
-        env={"PATH": "/usr/bin:/bin", "PROJECT": "demo-plan", "DRY_RUN": "1", "SOURCE": "/src"},
-        capture_output=True,
-        text=True,
-        check=True,
+        [str(ROOT / "infra" / "deploy.sh")], env=env, capture_output=True, text=True, check=True
     ).stdout
-    plan = [shlex.split(line) for line in output.splitlines()]
+    plan = [shlex.split(line.split(" || ")[-1]) for line in output.splitlines()]
     deploys = {args[3]: args for args in plan if args[:3] == ["gcloud", "functions", "deploy"]}
     assert set(deploys) == exported_functions()
-    assert plan[0][:5] == ["gcloud", "tasks", "queues", "update", "recording-monitor"]
+    assert ["gcloud", "tasks", "queues", "update", "recording-monitor"] in [a[:5] for a in plan]
     trigger = deploys["onstreamwritten"]
     assert "--trigger-event-filters=type=google.cloud.firestore.document.v1.written" in trigger
     assert "--retry" in trigger and "--trigger-http" not in trigger
@@ -129,8 +140,9 @@ def test_deploy_plan_covers_queue_functions_triggers_secrets_and_hosting() -> No
     assert firestore_trigger["eventDataContentType"] == firestore_events.PROTOBUF
     for args in deploys.values():
         secrets = next(a for a in args if a.startswith("--set-secrets="))
-        assert all(f"{name}=" in secrets for name in MANIFEST["secrets"])
-    assert plan[-1][-2:] == ["--only", "hosting,firestore:rules,firestore:indexes"]
+        assert "LS_CLOUDFLARE_API_TOKEN=cloudflare-api-token:1" in secrets
+        assert "LS_TASK_AUTH_TOKEN" not in secrets  # tasks carry OIDC tokens now
+    assert plan[-1][-3:] == ["--only", "firestore:indexes", "--non-interactive"]
 
 
 def test_every_rewrite_targets_a_function_and_every_function_is_routed() -> None:
@@ -198,13 +210,19 @@ def test_openapi_document_describes_exactly_the_served_routes() -> None:
 
 def test_the_ttl_policy_expires_whip_sessions_and_firebase_accepts_the_index_file() -> None:
     overrides = json.loads((ROOT / "firestore.indexes.json").read_text())["fieldOverrides"]
+    # WHIP sessions, stream-creation counts and idempotency keys expire.
     assert overrides == [
         {
-            "collectionGroup": CREDENTIALS_SUBCOLLECTION,
+            "collectionGroup": collection,
             "fieldPath": EXPIRES_AT_FIELD,
             "ttl": True,
             "indexes": [],  # a TTL timestamp needs no index, and an index on it hotspots
         }
+        for collection in (
+            CREDENTIALS_SUBCOLLECTION,
+            CREATE_QUOTA_COLLECTION,
+            IDEMPOTENCY_COLLECTION,
+        )
     ]
     firestore_api = ROOT / "emulators/node_modules/firebase-tools/lib/firestore/api"
     index_file = ROOT / "firestore.indexes.json"

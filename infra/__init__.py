@@ -1,0 +1,1 @@
+"""Deployment: the plan of ``make deploy`` (``python -m infra.deploy``)."""
