@@ -311,8 +311,17 @@ def cookie_write_refusal(request: flask.Request, allowed: Iterable[str]) -> str 
         origin=request.headers.get("Origin"),
         fetch_site=request.headers.get("Sec-Fetch-Site"),
         allowed=allowed,
-        own_origin=f"{request.scheme}://{request.host}",
+        own_origin=_public_origin(request),
     )
+
+
+def _public_origin(request: flask.Request) -> str:
+    """The origin the browser used: behind Hosting (or any proxy) the function's own Host is
+    not the site's, and the proxy names the site in ``X-Forwarded-Host``/``-Proto``. A page on
+    another site cannot set these headers on a cross-site request (they are not CORS-safe)."""
+    host = request.headers.get("X-Forwarded-Host") or request.host
+    scheme = request.headers.get("X-Forwarded-Proto") or request.scheme
+    return f"{scheme.split(',')[0].strip()}://{host.split(',')[0].strip()}"
 
 
 def with_cors(

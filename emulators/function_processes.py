@@ -94,6 +94,10 @@ class FunctionProcesses:
         }
         if environ.get("CONTENT_TYPE"):
             headers["Content-Type"] = environ["CONTENT_TYPE"]
+        # As Hosting does: the function is reached at its own host, the site's is forwarded.
+        if environ.get("HTTP_HOST"):
+            headers["X-Forwarded-Host"] = environ["HTTP_HOST"]
+        headers["X-Forwarded-Proto"] = environ.get("wsgi.url_scheme", "http")
         path = quote(environ.get("PATH_INFO", "/").encode("latin-1"), safe="/:@!$&'()*+,;=-._~")
         if environ.get("QUERY_STRING"):
             path = f"{path}?{environ['QUERY_STRING']}"

@@ -9,6 +9,7 @@ to the functions; ``--forward-all-cookies`` stands in for an edge proxy on the s
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ from werkzeug.serving import run_simple
 from werkzeug.wrappers import Response
 
 from common.openapi import openapi_document
+from emulators.function_processes import FunctionProcesses
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_SOURCE = ROOT / "functions" / "main.py"
@@ -89,18 +91,25 @@ class HostingGateway:
         rewrites: list[tuple[str, str]],
         event_functions: list[str],
         cookie_policy: CookiePolicy = CookiePolicy.HOSTING,
+        *,
+        process_per_function: bool = False,
     ) -> None:
         self.cookie_policy = cookie_policy
         events = [(f"/__events/{name}", name) for name in event_functions]
         self._rules = [(glob_to_regex(source), target) for source, target in rewrites + events]
-        self._apps: dict[str, WsgiApp] = {
-            target: functions_framework.create_app(  # type: ignore[no-untyped-call]
-                target=target,
-                source=str(FUNCTIONS_SOURCE),
-                signature_type="cloudevent" if target in event_functions else "http",
-            )
-            for target in dict.fromkeys(t for _, t in rewrites + events)
-        }
+        targets = list(dict.fromkeys(t for _, t in rewrites + events))
+        signatures = {t: "cloudevent" if t in event_functions else "http" for t in targets}
+        self._apps: dict[str, WsgiApp]
+        if process_per_function:
+            processes = FunctionProcesses(FUNCTIONS_SOURCE, signatures.items())
+            self._apps = {t: functools.partial(processes.proxy, t) for t in targets}
+        else:
+            self._apps = {
+                t: functions_framework.create_app(  # type: ignore[no-untyped-call]
+                    target=t, source=str(FUNCTIONS_SOURCE), signature_type=signatures[t]
+                )
+                for t in targets
+            }
 
     def target_for(self, path: str) -> str | None:
         return next((t for regex, t in self._rules if regex.match(path)), None)
@@ -130,9 +139,19 @@ def main() -> None:
         action="store_true",
         help="pass every cookie to the functions, as an edge proxy does (Hosting passes __session)",
     )
+    parser.add_argument(
+        "--process-per-function",
+        action="store_true",
+        help="run each function in a functions-framework process of its own, as Cloud Run does",
+    )
     args = parser.parse_args()
     policy = CookiePolicy.EDGE if args.forward_all_cookies else CookiePolicy.HOSTING
-    gateway = HostingGateway(load_rewrites(), load_event_functions(), policy)
+    gateway = HostingGateway(
+        load_rewrites(),
+        load_event_functions(),
+        policy,
+        process_per_function=args.process_per_function,
+    )
     run_simple("127.0.0.1", args.port, gateway, threaded=True)
 
 

@@ -148,14 +148,20 @@ class LocalStack:
             self._start_media_server()
             self._start_tasks()
             self._subscribe_webhooks()
-            self._start_python("gateway", "emulators.hosting_gateway", self.ports.gateway)
+            self._start_python(
+                "gateway",
+                "emulators.hosting_gateway",
+                self.ports.gateway,
+                # As deployed: no function shares a process (or its state) with another.
+                "--process-per-function",
+            )
             self._start_python(
                 "edge_gateway",
                 "emulators.hosting_gateway",
                 self.ports.edge_gateway,
                 "--forward-all-cookies",
             )
-            _wait_http(f"{self.gateway_url}/api/streams/public", self._alive("gateway"))
+            _wait_http(f"{self.gateway_url}/api/streams/public", self._alive("gateway"), 240)
             _wait_http(f"{self.edge_gateway_url}/api/streams/public", self._alive("edge_gateway"))
             self._start_events()
         except BaseException:
