@@ -158,3 +158,27 @@ def test_revoked_session_cookie_becomes_anonymous(
     assert api.get("/api/streams/public", headers=admin.with_cookie).status_code == 200
     rejected = eventually_status(api, path, admin.with_bearer, 401)
     assert rejected.json()["code"] == "unauthenticated"
+
+
+def test_a_deleted_users_credentials_are_refused_cleanly(
+    api: httpx.Client, app: App, sign_in: Callable[..., SignedInUser], private_stream: str
+) -> None:
+    """The probe that found a 500: an ID token or cookie of a user deleted from Auth."""
+    user = sign_in(ADMIN_CLAIMS)
+    assert api.get(f"/api/streams/{private_stream}", headers=user.with_bearer).status_code == 200
+
+    auth.delete_user(user.uid, app=app)
+
+    def refused() -> bool:
+        bearer = api.get(f"/api/streams/{private_stream}", headers=user.with_bearer)
+        cookie = api.get(f"/api/streams/{private_stream}", headers=user.with_cookie)
+        return bearer.status_code == 401 and cookie.status_code == 401
+
+    deadline = time.monotonic() + PROPAGATION_TIMEOUT_S
+    while not refused():
+        assert time.monotonic() < deadline, "the deleted user's credentials still work"
+        time.sleep(0.25)
+    # The cookie makes the caller anonymous: public pages still load, writes need a sign-in.
+    assert api.get("/api/streams/public", headers=user.with_cookie).status_code == 200
+    created = api.post("/api/streams", json={"title": "x"}, headers=user.with_cookie)
+    assert created.status_code == 401 and created.json()["error"]
