@@ -71,6 +71,15 @@ def _memorial_rights(user: User, stream: Stream, memorial: Memorial | None) -> f
     return _NOTHING
 
 
+def may_delete_recordings(user: User | None, stream: Stream, memorial: Memorial | None) -> bool:
+    """On a memorial, only its owner (or an administrator) may delete a stream that holds
+    recordings: a funeral director who created the stream may not delete the family's
+    recorded service."""
+    if memorial is None or not (stream.recordings or stream.recording_ready):
+        return True
+    return user is not None and (user.is_administrator or memorial.owner_uid == user.uid)
+
+
 def require(
     permissions: Permissions, action: Action, user: User | None, message: str = "Permission denied"
 ) -> None:

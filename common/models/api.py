@@ -207,6 +207,7 @@ class StreamPublicView(BaseModel):
     recordingMessage: str | None
     ingestProtocol: Literal["rtmp", "whip"] | None
     webRTCPlaybackUrl: str | None
+    liveHlsUrl: str | None
     createdAt: datetime
     updatedAt: datetime
 
@@ -435,6 +436,7 @@ def parse_status_filter(text: str | None) -> StreamStatus | None:
 
 def _public_fields(stream: Stream) -> dict[str, object]:
     status = recording_status(stream)
+    whip = stream.ingest_protocol == "whip"
     return stream.shared_fields() | {
         "id": stream.id,
         "recordings": [
@@ -455,7 +457,19 @@ def _public_fields(stream: Stream) -> dict[str, object]:
         ],
         "recordingStatus": status,
         "recordingMessage": WHIP_NOT_RECORDED if status == "unavailable" else None,
+        # WHEP plays only browser (WHIP) broadcasts; Cloudflare answers 409 for RTMP ones,
+        # which it serves over HLS instead (and never WHIP ones).
+        "webRTCPlaybackUrl": stream.webrtc_playback_url if whip else None,
+        "liveHlsUrl": None if whip else live_hls_url(stream),
     }
+
+
+def live_hls_url(stream: Stream) -> str | None:
+    """The live HLS manifest on the same delivery host as the stream's player page."""
+    player = stream.playback_url
+    if not stream.cloudflare_id or not player or not player.endswith("/iframe"):
+        return None
+    return f"{player.removesuffix('/iframe')}/manifest/video.m3u8"
 
 
 def recording_status(stream: Stream) -> RecordingStatus:

@@ -404,6 +404,9 @@ def _apply_connection(stream: Stream, connected: bool, at: datetime) -> Stream:
     if stream.live_event_at is not None and at <= stream.live_event_at:
         return stream
     seen = stream.model_copy(update={"live_event_at": at, "updated_at": at})
+    if connected and not stream.whip_active:
+        # An encoder connected and no browser session is open: RTMP (or SRT) ingest.
+        seen = seen.model_copy(update={"ingest_protocol": "rtmp"})
     if connected and stream.status != StreamStatus.LIVE:
         return seen.began_broadcast(at)
     if not connected and stream.status == StreamStatus.LIVE:

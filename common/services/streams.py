@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from common.access import Action, Permissions, can_manage_memorial, require, stream_permissions
+from common.access import (
+    Action,
+    Permissions,
+    can_manage_memorial,
+    may_delete_recordings,
+    require,
+    stream_permissions,
+)
 from common.errors import (
     AppError,
     ConflictError,
@@ -393,6 +400,11 @@ class StreamService:
         stream, _ = self._load(user, stream_id, Action.DELETE)
         if stream.status == StreamStatus.LIVE:
             raise ConflictError("Cannot delete live stream. Stop it first.")
+        memorial = self._memorials.get(stream.memorial_id) if stream.memorial_id else None
+        if not may_delete_recordings(user, stream, memorial):
+            raise PermissionDeniedError(
+                "Only the memorial's owner may delete a stream that holds its recordings"
+            )
         if stream.cloudflare_id:
             try:
                 with provider_errors():

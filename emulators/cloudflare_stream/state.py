@@ -30,6 +30,7 @@ class LiveInputRecord:
     modified: str = field(default_factory=_now)
     status: str | None = None
     current_video: str | None = None
+    prefer_low_latency: bool = False
 
 
 @dataclass
@@ -46,6 +47,9 @@ class VideoRecord:
     modified: str = field(default_factory=_now)
     parts: list[str] = field(default_factory=list)
     error_reason: str = ""
+    # ffprobe's answer once processed; -1 is Cloudflare's "unknown".
+    width: int = -1
+    height: int = -1
 
 
 @dataclass
@@ -80,7 +84,9 @@ class EmulatorState:
     live_inputs: dict[str, LiveInputRecord] = field(default_factory=dict)
     videos: dict[str, VideoRecord] = field(default_factory=dict)
     webhook: dict[str, str] | None = None
-    notification_destination: dict[str, str] | None = None
+    # Notifications (alerting v3): webhook destinations and the policies that route to them.
+    notification_destinations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notification_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     whip_requests: list[dict[str, Any]] = field(default_factory=list)
     latency_s: float = 0.0
     pending_faults: list[Fault] = field(default_factory=list)
@@ -93,6 +99,7 @@ class EmulatorState:
             recording=recording_settings(body.get("recording")),
             delete_recording_after_days=body.get("deleteRecordingAfterDays"),
             enabled=body.get("enabled", True) is not False,
+            prefer_low_latency=body.get("preferLowLatency") is True,
             stream_key=secrets.token_hex(16) + "k" + secrets.token_hex(7),
             whip_secret=secrets.token_hex(16) + secrets.token_hex(16),
         )
@@ -135,6 +142,7 @@ class EmulatorState:
         return {
             **self.live_input_row(record),
             "recording": record.recording,
+            "preferLowLatency": record.prefer_low_latency,
             "status": record.status,
             "rtmps": {"url": self.rtmp_base, "streamKey": record.stream_key},
             "rtmpsPlayback": {"url": self.rtmp_base, "streamKey": f"play{record.stream_key}"},
@@ -163,7 +171,7 @@ class EmulatorState:
             "uploaded": video.created,
             "size": video.size,
             "duration": video.duration,
-            "input": {"width": 1280, "height": 720},
+            "input": {"width": video.width, "height": video.height},
             "readyToStream": video.ready_to_stream,
             "readyToStreamAt": video.modified if video.ready_to_stream else None,
             "preview": f"{base}/watch",
@@ -191,6 +199,31 @@ class EmulatorState:
         }
         # Cloudflare omits unset optional fields; the schema does not allow them as null.
         return {key: value for key, value in fields.items() if value is not None}
+
+
+DELETE_AFTER_DAYS_MIN = 30
+DELETE_AFTER_DAYS_MAX = 1096
+
+
+def invalid_delete_after_days(body: dict[str, Any]) -> str | None:
+    """Why ``deleteRecordingAfterDays`` in ``body`` is refused (30 to 1096, or null), if it is."""
+    if "deleteRecordingAfterDays" not in body or body["deleteRecordingAfterDays"] is None:
+        return None
+    days = body["deleteRecordingAfterDays"]
+    if isinstance(days, bool) or not isinstance(days, int | float):
+        return "deleteRecordingAfterDays must be a number"
+    if not DELETE_AFTER_DAYS_MIN <= days <= DELETE_AFTER_DAYS_MAX:
+        return (
+            f"deleteRecordingAfterDays must be between {DELETE_AFTER_DAYS_MIN} and "
+            f"{DELETE_AFTER_DAYS_MAX} days"
+        )
+    return None
+
+
+def invalid_prefer_low_latency(body: dict[str, Any]) -> str | None:
+    if "preferLowLatency" in body and not isinstance(body["preferLowLatency"], bool):
+        return "preferLowLatency must be a boolean"
+    return None
 
 
 def recording_settings(raw: Any) -> dict[str, Any]:

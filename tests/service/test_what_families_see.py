@@ -1,0 +1,86 @@
+"""What the memorial page and the manager are told: who may delete a recorded service, and
+which player URLs a stream's views offer for the way it is broadcast."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from common.errors import PermissionDeniedError
+from common.models.api import StreamCreateRequest, StreamPublicView
+from common.models.domain import RecordingEntry
+from tests.conftest import ADMIN, FUNERAL_DIRECTOR, MEMORIAL, MEMORIAL_OWNER, World
+
+RECORDED = (
+    RecordingEntry(
+        video_uid="funeral-video",
+        state="ready",
+        ready=True,
+        hls_url="https://customer-test.cloudflarestream.com/funeral-video/manifest/video.m3u8",
+        created=datetime(2026, 11, 24, 11, 0, tzinfo=UTC),
+    ),
+)
+
+
+def directors_memorial_stream(world: World, *, recorded: bool) -> str:
+    view = world.service.create(
+        FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral", memorialId=MEMORIAL.id)
+    )
+    if recorded:
+        world.repo.update(
+            view.id,
+            lambda s: s.model_copy(update={"recordings": RECORDED, "recording_ready": True}),
+        )
+    return view.id
+
+
+def test_a_funeral_director_cannot_delete_the_familys_recorded_service(world: World) -> None:
+    stream_id = directors_memorial_stream(world, recorded=True)
+
+    with pytest.raises(PermissionDeniedError, match="memorial's owner"):
+        world.service.delete(FUNERAL_DIRECTOR, stream_id)
+    assert stream_id in world.repo.streams
+
+    world.service.delete(MEMORIAL_OWNER, stream_id)
+    assert stream_id not in world.repo.streams
+
+
+def test_a_stream_without_recordings_can_still_be_deleted_by_its_creator(world: World) -> None:
+    stream_id = directors_memorial_stream(world, recorded=False)
+    world.service.delete(FUNERAL_DIRECTOR, stream_id)
+    assert stream_id not in world.repo.streams
+
+
+def test_an_administrator_may_delete_a_recorded_service(world: World) -> None:
+    stream_id = directors_memorial_stream(world, recorded=True)
+    world.service.delete(ADMIN, stream_id)
+    assert stream_id not in world.repo.streams
+
+
+def test_an_rtmp_broadcast_offers_hls_and_no_whep(world: World) -> None:
+    view = world.service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral"))
+    world.service.start(FUNERAL_DIRECTOR, view.id)
+    uid = view.cloudflareId or ""
+
+    world.recordings.apply_live_event(
+        uid, "live_input.connected", datetime(2026, 11, 24, 10, 1, tzinfo=UTC), None
+    )
+
+    seen = StreamPublicView.of(world.repo.streams[view.id])
+    assert seen.ingestProtocol == "rtmp"
+    assert seen.webRTCPlaybackUrl is None
+    assert (
+        seen.liveHlsUrl == f"https://customer-test.cloudflarestream.com/{uid}/manifest/video.m3u8"
+    )
+
+
+def test_a_browser_broadcast_offers_whep_and_no_hls(world: World) -> None:
+    view = world.service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Webcam"))
+    world.repo.update(
+        view.id, lambda s: s.model_copy(update={"ingest_protocol": "whip", "whip_active": True})
+    )
+
+    seen = StreamPublicView.of(world.repo.streams[view.id])
+    assert seen.webRTCPlaybackUrl is not None and seen.webRTCPlaybackUrl.endswith("/webRTC/play")
+    assert seen.liveHlsUrl is None
