@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER = "local-dev-token"
+CLOUDFLARE_API_BASE = "https://api.cloudflare.com/client/v4"
 
 
 class Settings(BaseSettings):
@@ -26,7 +27,7 @@ class Settings(BaseSettings):
     legacy_streams_collections: list[str] = Field(default_factory=lambda: ["mvp_two_streams"])
     memorials_collection: str = "memorials"
 
-    cloudflare_api_base: str = "https://api.cloudflare.com/client/v4"
+    cloudflare_api_base: str = CLOUDFLARE_API_BASE
     cloudflare_account_id: str = "local-account"
     cloudflare_api_token: SecretStr = SecretStr(_PLACEHOLDER)
     # Customer playback host, e.g. https://customer-<CODE>.cloudflarestream.com
@@ -166,6 +167,9 @@ def _local_defaults(settings: Settings) -> list[str]:
         problems.append(
             "LS_CLOUDFLARE_DELIVERY_BASE must be https://customer-<CODE>.cloudflarestream.com"
         )
+    if settings.cloudflare_api_base.rstrip("/") != CLOUDFLARE_API_BASE:
+        # The API token goes wherever this points: only Cloudflare's own API gets it.
+        problems.append(f"LS_CLOUDFLARE_API_BASE must be {CLOUDFLARE_API_BASE}")
     if settings.gcp_project.startswith("demo-"):
         problems.append(
             f"LS_GCP_PROJECT is {settings.gcp_project!r}, an emulator-only demo project"

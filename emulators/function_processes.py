@@ -107,7 +107,8 @@ class FunctionProcesses:
             response = connection.getresponse()
             payload = response.read()
             kept = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP]
-            kept.append(("Content-Length", str(len(payload))))
+            if response.status not in (204, 304):
+                kept.append(("Content-Length", str(len(payload))))
             start_response(f"{response.status} {response.reason}", kept)
             return [payload]
         finally:

@@ -484,6 +484,9 @@ def build_plan(cfg: Config, manifest: Mapping[str, Any] | None = None) -> list[S
 # --- snippets: what the site's own firebase.json and firestore.rules must gain ----------------
 
 
+TASK_PATH_PREFIX = "/api/tasks/"
+
+
 def hosting_rewrites(region: str) -> list[dict[str, Any]]:
     """The backend's Hosting rewrites, for the site's ``hosting.rewrites`` (before its
     catch-all rewrite to the SvelteKit server, order kept)."""
@@ -491,7 +494,8 @@ def hosting_rewrites(region: str) -> list[dict[str, Any]]:
     return [
         {"source": rule["source"], "function": {**rule["function"], "region": region}}
         for rule in rewrites
-        if "function" in rule
+        # Task targets are private and called at their own URL: never through the site.
+        if "function" in rule and not rule["source"].startswith(TASK_PATH_PREFIX)
     ]
 
 

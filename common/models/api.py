@@ -208,6 +208,7 @@ class StreamPublicView(BaseModel):
     ingestProtocol: Literal["rtmp", "whip"] | None
     webRTCPlaybackUrl: str | None
     liveHlsUrl: str | None
+    broadcastState: BroadcastState
     createdAt: datetime
     updatedAt: datetime
 
@@ -456,7 +457,8 @@ def _public_fields(stream: Stream) -> dict[str, object]:
             for number, entry in enumerate(stream.recordings, start=1)
         ],
         "recordingStatus": status,
-        "recordingMessage": WHIP_NOT_RECORDED if status == "unavailable" else None,
+        "recordingMessage": recording_message(stream, status),
+        "broadcastState": broadcast_state(stream),
         # WHEP plays only browser (WHIP) broadcasts; Cloudflare answers 409 for RTMP ones,
         # which it serves over HLS instead (and never WHIP ones).
         "webRTCPlaybackUrl": stream.webrtc_playback_url if whip else None,
@@ -481,7 +483,37 @@ def recording_status(stream: Stream) -> RecordingStatus:
     if stream.status != StreamStatus.COMPLETED:
         return "none"
     monitor = stream.recording_monitor
-    return "missing" if monitor is not None and monitor.state == "gave_up" else "processing"
+    if monitor is not None and monitor.state == "gave_up":
+        return "missing" if stream.went_on_air else "none"
+    return "processing"
+
+
+BroadcastState = Literal["idle", "armed", "on_air", "reconnecting", "ended"]
+NEVER_ON_AIR = "This service never went on air: nothing was broadcast, so there is no recording."
+
+
+def broadcast_state(stream: Stream) -> BroadcastState:
+    """What a page can tell a family beyond ``status``: Start was pressed and the encoder is
+    awaited (``armed``), something is being sent (``on_air``), the sender dropped during the
+    broadcast (``reconnecting``), or it is over (``ended``)."""
+    if stream.status == StreamStatus.LIVE:
+        if stream.on_air or stream.whip_active:
+            return "on_air"
+        return "reconnecting" if stream.went_on_air else "armed"
+    if stream.status in (StreamStatus.COMPLETED, StreamStatus.ERROR, StreamStatus.CANCELLED):
+        return "ended"
+    return "idle"
+
+
+def recording_message(stream: Stream, status: RecordingStatus) -> str | None:
+    """A sentence for the family where the status alone could mislead."""
+    if status == "unavailable":
+        return WHIP_NOT_RECORDED
+    if status == "none" and stream.status == StreamStatus.COMPLETED and not stream.went_on_air:
+        monitor = stream.recording_monitor
+        if monitor is not None and monitor.state == "gave_up":
+            return NEVER_ON_AIR
+    return None
 
 
 class MonitorTaskPayload(_Request):

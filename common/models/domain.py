@@ -144,6 +144,10 @@ class Stream(BaseModel):
     status_monitor: MonitorState | None = None
     last_error: StreamIssue | None = None
     live_event_at: datetime | None = None
+    # Whether a publisher (encoder or browser) is sending now, and whether one has since this
+    # broadcast began: a started stream with nothing on air is not lost footage.
+    on_air: bool = False
+    went_on_air: bool = False
     created_at: datetime
     updated_at: datetime
 
@@ -157,9 +161,15 @@ class Stream(BaseModel):
                 "status": StreamStatus.LIVE,
                 "actual_start_time": at,
                 "end_time": None,
+                "on_air": False,
+                "went_on_air": False,
                 "updated_at": at,
             }
         )
+
+    def publisher_connected(self, at: datetime) -> Stream:
+        """An encoder or a browser is sending."""
+        return self.model_copy(update={"on_air": True, "went_on_air": True, "updated_at": at})
 
     def ended_broadcast(self, at: datetime) -> Stream:
         """Off the air at ``at``, whichever way it was sent."""
@@ -168,6 +178,7 @@ class Stream(BaseModel):
                 "status": StreamStatus.COMPLETED,
                 "end_time": at,
                 "whip_active": False,
+                "on_air": False,
                 "updated_at": at,
             }
         )

@@ -32,6 +32,7 @@ from common.ports import (
 from common.services.provider import provider_errors
 
 log = logging.getLogger(__name__)
+RECORDING_NOT_FOUND = "RECORDING_NOT_FOUND"
 
 MONITOR_TASK_PATH = "/api/tasks/monitor"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -111,17 +112,29 @@ def with_recordings(stream: Stream, entries: tuple[RecordingEntry, ...], now: da
             "recording_size": primary.size,
             "recording_updated_at": now,
         }
+    if primary is not None and stream.last_error and stream.last_error.code == RECORDING_NOT_FOUND:
+        changes["last_error"] = None  # its cause is gone: the recording is here
     if entries != stream.recordings or len(changes) > 1:
         changes["updated_at"] = now
     return stream.model_copy(update=changes)
 
 
 def has_recording_since(stream: Stream, started: datetime | None) -> bool:
-    """Whether a ready recording of the broadcast that started at ``started`` is attached."""
-    return any(
-        entry.ready and (started is None or entry.created is None or entry.created >= started)
-        for entry in stream.recordings
-    )
+    """Whether a ready recording of the broadcast that started at ``started`` is attached.
+
+    A recording belongs to that broadcast when it ends at or after its start, by the video's
+    own times: a reconnect within the recording window continues a recording that began
+    before the reconnect (and became the broadcast's new start)."""
+    return any(entry.ready and _ends_at_or_after(entry, started) for entry in stream.recordings)
+
+
+def _ends_at_or_after(entry: RecordingEntry, started: datetime | None) -> bool:
+    if started is None:
+        return True
+    if entry.created is not None and entry.duration is not None:
+        return entry.created + timedelta(seconds=entry.duration) >= started
+    latest = entry.modified or entry.created
+    return latest is None or latest >= started
 
 
 class RecordingService:
@@ -309,10 +322,13 @@ class RecordingService:
                     checked_at=now,
                 )
             }
-            if result == "gave_up":
+            if result == "gave_up" and not current.went_on_air:
+                # Nothing was ever sent: there is no footage to lose, and no error to show.
+                log.info("stream %s never went on air; no recording expected", current.id)
+            elif result == "gave_up":
                 log.error("no recording for stream %s after %d checks", current.id, attempt + 1)
                 changes["last_error"] = StreamIssue(
-                    code="RECORDING_NOT_FOUND",
+                    code=RECORDING_NOT_FOUND,
                     message=f"No ready recording after {attempt + 1} checks; use sync-recording "
                     "or contact support",
                     at=now,
@@ -352,6 +368,8 @@ class RecordingService:
                     )
                 }
             )
+            if connection == "connected" and not current.on_air:
+                updated = updated.publisher_connected(now)
             if ended and current.status == StreamStatus.LIVE:
                 updated = _apply_connection(updated, False, now)
             return updated
@@ -408,7 +426,9 @@ def _apply_connection(stream: Stream, connected: bool, at: datetime) -> Stream:
         # An encoder connected and no browser session is open: RTMP (or SRT) ingest.
         seen = seen.model_copy(update={"ingest_protocol": "rtmp"})
     if connected and stream.status != StreamStatus.LIVE:
-        return seen.began_broadcast(at)
-    if not connected and stream.status == StreamStatus.LIVE:
+        return seen.began_broadcast(at).publisher_connected(at)
+    if connected:
+        return seen.publisher_connected(at)
+    if stream.status == StreamStatus.LIVE:
         return seen.ended_broadcast(at)
-    return seen
+    return seen.model_copy(update={"on_air": False})

@@ -355,8 +355,10 @@ class StreamService:
         try:
             self._repo.create(stream, live_input.credentials())
         except Exception:
-            self._discard_live_input(stream_id, live_input.uid)
-            raise
+            if not self._landed(stream_id, live_input.uid):
+                self._discard_live_input(stream_id, live_input.uid)
+                raise
+            log.warning("stream %s was written although its create reported a failure", stream_id)
         return StreamOwnerView.with_credentials(
             stream, live_input.credentials(), whip_endpoint(stream_id)
         )
@@ -523,8 +525,10 @@ class StreamService:
         def go_live(current: Stream) -> Stream:
             if current.whip_active:
                 raise ConflictError("Stream is already live")
-            return current.began_broadcast(now).model_copy(
-                update={"whip_active": True, "ingest_protocol": "whip"}
+            return (
+                current.began_broadcast(now)
+                .publisher_connected(now)
+                .model_copy(update={"whip_active": True, "ingest_protocol": "whip"})
             )
 
         live = self._repo.update(stream.id, go_live)
@@ -689,6 +693,17 @@ class StreamService:
             self._tasks.enqueue(task)
         except AppError as exc:
             log.error("could not schedule the orphan sweep of stream %s: %s", stream_id, exc)
+
+    def _landed(self, stream_id: str, live_input_uid: str) -> bool:
+        """Whether a create whose answer was an error was written all the same (a commit can
+        time out after it landed): then its live input is the stream's and must stay."""
+        try:
+            written = self._repo.get(stream_id)
+        except AppError:
+            # Unknown: keep the input. The orphan sweep deletes it if no stream uses it.
+            self._schedule_sweep(stream_id)
+            return True
+        return written is not None and written.cloudflare_id == live_input_uid
 
     def _discard_live_input(self, stream_id: str, uid: str) -> None:
         try:

@@ -64,9 +64,14 @@ def test_primary_fields_follow_the_latest_ready_recording(world: World) -> None:
     assert later.video_id == "b" and later.recording_url == "https://v/b.m3u8"
 
 
-def start_and_stop(world: World) -> str:
+def start_and_stop(world: World, *, on_air: bool = True) -> str:
     stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
     world.service.start(OWNER, stream.id)
+    if on_air:
+        world.clock.advance(5)
+        world.recordings.apply_live_event(
+            stream.cloudflareId or "", "live_input.connected", world.clock.now(), None
+        )
     world.clock.advance(60)
     world.service.stop(OWNER, stream.id)
     return stream.id
@@ -157,3 +162,73 @@ def test_a_trigger_event_for_a_stream_deleted_since_is_acknowledged(world: World
 
     assert world.recordings.on_stream_written(scheduled, live) == "stream no longer exists"
     assert world.tasks.tasks == []
+
+
+def test_a_service_that_never_went_on_air_is_not_lost_footage(world: World) -> None:
+    stream_id = start_and_stop(world, on_air=False)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+
+    outcomes = [world.recordings.run_check("recording", stream_id, generation, n) for n in range(3)]
+
+    assert outcomes[-1] == "gave_up"
+    stream = world.repo.streams[stream_id]
+    assert stream.last_error is None
+    seen = world.service.get(OWNER, stream_id)
+    assert (seen.recordingStatus, seen.broadcastState) == ("none", "ended")
+    assert seen.recordingMessage is not None and "never went on air" in seen.recordingMessage
+
+
+def test_a_reconnect_continuing_the_recording_is_not_a_missing_recording(world: World) -> None:
+    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
+    uid = stream.cloudflareId or ""
+    world.recordings.apply_live_event(uid, "live_input.connected", T0, None)
+    world.recordings.apply_live_event(
+        uid, "live_input.disconnected", T0 + timedelta(minutes=30), None
+    )
+    # The encoder is back within the recording window: Cloudflare continues the same video,
+    # created at the first connect, and this reconnect begins the stream's new broadcast.
+    world.recordings.apply_live_event(uid, "live_input.connected", T0 + timedelta(minutes=31), None)
+    world.recordings.apply_live_event(
+        uid, "live_input.disconnected", T0 + timedelta(minutes=60), None
+    )
+    world.provider.recordings[uid] = [video("whole-service", "ready", 0, uid)]
+    world.provider.recordings[uid][0] = world.provider.recordings[uid][0].model_copy(
+        update={"duration": 60 * 60.0}
+    )
+    generation = int(str(recording_tasks(world)[-1]["generation"]))
+
+    outcome = world.recordings.run_check("recording", stream.id, generation, 0)
+
+    assert outcome == "done"
+    seen = world.service.get(OWNER, stream.id)
+    assert (seen.recordingStatus, seen.videoId) == ("ready", "whole-service")
+    assert world.repo.streams[stream.id].last_error is None
+
+
+def test_a_recording_found_later_clears_the_missing_error(world: World) -> None:
+    stream_id = start_and_stop(world)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+    for attempt in range(3):
+        world.recordings.run_check("recording", stream_id, generation, attempt)
+    assert world.service.get(OWNER, stream_id).recordingStatus == "missing"
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    world.provider.recordings[uid] = [video("late", "ready", 1, uid)]
+
+    world.recordings.reconcile(stream_id)
+
+    assert world.service.get(OWNER, stream_id).recordingStatus == "ready"
+    assert world.repo.streams[stream_id].last_error is None
+
+
+def test_broadcast_state_tells_armed_on_air_and_ended_apart(world: World) -> None:
+    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
+    uid = stream.cloudflareId or ""
+    assert world.service.get(OWNER, stream.id).broadcastState == "idle"
+    world.service.start(OWNER, stream.id)
+    armed = world.service.get(OWNER, stream.id)
+    assert (armed.status, armed.broadcastState) == ("live", "armed")
+    world.clock.advance(5)
+    world.recordings.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
+    assert world.service.get(OWNER, stream.id).broadcastState == "on_air"
+    world.service.stop(OWNER, stream.id)
+    assert world.service.get(OWNER, stream.id).broadcastState == "ended"

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from common.errors import PermissionDeniedError
+from common.errors import PermissionDeniedError, UnavailableError
 from common.models.api import StreamCreateRequest, StreamPublicView
-from common.models.domain import RecordingEntry
-from tests.conftest import ADMIN, FUNERAL_DIRECTOR, MEMORIAL, MEMORIAL_OWNER, World
+from common.models.domain import RecordingEntry, Stream, StreamCredentials
+from common.services.streams import StreamService
+from tests.conftest import ADMIN, FUNERAL_DIRECTOR, MEMORIAL, MEMORIAL_OWNER, POLICY, World
+from tests.fakes import InMemoryStreamRepository
 
 RECORDED = (
     RecordingEntry(
@@ -84,3 +86,30 @@ def test_a_browser_broadcast_offers_whep_and_no_hls(world: World) -> None:
     seen = StreamPublicView.of(world.repo.streams[view.id])
     assert seen.webRTCPlaybackUrl is not None and seen.webRTCPlaybackUrl.endswith("/webRTC/play")
     assert seen.liveHlsUrl is None
+
+
+class CommitLandsThenTimesOut(InMemoryStreamRepository):
+    """A database whose create commit lands but whose answer never arrives."""
+
+    def create(self, stream: Stream, credentials: StreamCredentials | None) -> None:
+        super().create(stream, credentials)
+        raise UnavailableError("The database is temporarily unavailable")
+
+
+def test_a_create_that_landed_despite_its_error_keeps_its_live_input(world: World) -> None:
+    repo = CommitLandsThenTimesOut()
+    service = StreamService(
+        repo=repo,
+        memorials=world.memorials,
+        provider=world.provider,
+        clock=world.clock,
+        policy=POLICY,
+        recordings=world.recordings,
+        tasks=world.tasks,
+    )
+
+    view = service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral"))
+
+    stored = repo.streams[view.id]
+    assert stored.cloudflare_id == view.cloudflareId
+    assert view.cloudflareId in world.provider.inputs  # not deleted from under the stream

@@ -70,6 +70,10 @@ def test_local_settings_keep_their_defaults() -> None:
         ({"tasks_target_base_url": "https://example.web.app"}, "{function}"),
         ({"tasks_invoker_service_account": None}, "LS_TASKS_INVOKER_SERVICE_ACCOUNT"),
         ({"cloud_tasks_emulator_host": "127.0.0.1:8123"}, "LS_CLOUD_TASKS_EMULATOR_HOST"),
+        (
+            {"cloudflare_api_base": "http://127.0.0.1:8788/client/v4"},
+            "LS_CLOUDFLARE_API_BASE",
+        ),
     ],
 )
 def test_each_local_default_is_refused_with_a_message_naming_it(

@@ -105,6 +105,8 @@ class StreamDocument(BaseModel):
     statusMonitor: dict[str, Any] | None = None
     lastError: dict[str, Any] | None = None
     liveEventAt: datetime | None = None
+    onAir: bool | None = False
+    wentOnAir: bool | None = False
     createdAt: datetime
     updatedAt: datetime | None = None
 
@@ -158,6 +160,8 @@ class StreamDocument(BaseModel):
             status_monitor=_monitor_from_map(self.statusMonitor),
             last_error=StreamIssue.model_validate(self.lastError) if self.lastError else None,
             live_event_at=self.liveEventAt,
+            on_air=self.onAir is True,
+            went_on_air=self.wentOnAir is True,
             created_at=self.createdAt,
             updated_at=self.updatedAt or self.createdAt,
         )
@@ -173,6 +177,8 @@ def stream_to_document(stream: Stream) -> dict[str, Any]:
         "statusMonitor": _monitor_to_map(stream.status_monitor),
         "lastError": stream.last_error.model_dump() if stream.last_error else None,
         "liveEventAt": stream.live_event_at,
+        "onAir": stream.on_air,
+        "wentOnAir": stream.went_on_air,
     }
 
 

@@ -1,0 +1,87 @@
+"""A service as the family and the funeral director see it, with real encoders: Start without an
+encoder, an encoder on air, a short drop the encoder recovers from, the end, the recording."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from google.cloud import firestore
+
+from emulators.stack import LocalStack
+from tests.integration.conftest import Caller, create_memorial, stored
+from tests.integration.test_broadcast_e2e import push, ready_videos, wait_for
+
+pytestmark = pytest.mark.emulator
+Callers = dict[str, Caller]
+
+
+def seen(api: httpx.Client, stream_id: str, caller: Caller | None = None) -> dict[str, Any]:
+    headers = caller.bearer if caller else {}
+    body: dict[str, Any] = api.get(f"/api/streams/{stream_id}", headers=headers).json()
+    return body
+
+
+def test_a_reconnect_inside_the_window_ends_with_the_recording_and_no_false_error(
+    api: httpx.Client,
+    cloudflare: httpx.Client,
+    callers: Callers,
+    db: firestore.Client,
+    stack: LocalStack,
+) -> None:
+    memorial = create_memorial(db, callers)
+    director = callers["funeral_director"]
+    stream = api.post(
+        f"/api/memorials/{memorial}/streams", json={"title": "Funeral"}, headers=director.bearer
+    ).json()
+    started = api.post(f"/api/streams/{stream['id']}/start", headers=director.bearer).json()
+
+    armed = seen(api, stream["id"])
+    assert (armed["status"], armed["broadcastState"]) == ("live", "armed")
+
+    # The church Wi-Fi drops for a second; locally the recording window is 3 s.
+    first = push(started["streamUrl"], started["streamKey"], seconds=4)
+    wait_for(lambda: seen(api, stream["id"])["broadcastState"] == "on_air", 20, "on air")
+    on_air = seen(api, stream["id"])
+    assert on_air["ingestProtocol"] == "rtmp" and on_air["webRTCPlaybackUrl"] is None
+    assert on_air["liveHlsUrl"].endswith(f"/{stream['cloudflareId']}/manifest/video.m3u8")
+    assert first.wait(timeout=60) == 0
+    assert push(started["streamUrl"], started["streamKey"], seconds=3).wait(timeout=60) == 0
+    api.post(f"/api/streams/{stream['id']}/stop", headers=director.bearer)
+
+    (video,) = wait_for(lambda: ready_videos(cloudflare, stream["cloudflareId"]), 60, "video")
+    assert video["duration"] >= 5  # one recording across the drop
+    ref = db.collection("streams").document(stream["id"])
+    monitor = wait_for(
+        lambda: (m := (stored(ref).get("recordingMonitor") or {})).get("state") != "running" and m,
+        60,
+        "the recording monitor to finish",
+    )
+    assert monitor["state"] == "done"  # the continued recording counts for the broadcast
+    after = seen(api, stream["id"], director)
+    assert (after["recordingStatus"], after["broadcastState"]) == ("ready", "ended")
+    assert after["videoId"] == video["uid"] and after["lastError"] is None
+    page = api.get(f"/api/memorials/{memorial}/streams").json()
+    assert stream["id"] in {s["id"] for s in page["publicRecordedStreams"]}
+
+
+def test_a_started_service_whose_encoder_never_came_is_not_lost_footage(
+    api: httpx.Client, callers: Callers, db: firestore.Client, stack: LocalStack
+) -> None:
+    director = callers["funeral_director"]
+    stream = api.post("/api/streams", json={"title": "No encoder"}, headers=director.bearer).json()
+    api.post(f"/api/streams/{stream['id']}/start", headers=director.bearer).raise_for_status()
+    api.post(f"/api/streams/{stream['id']}/stop", headers=director.bearer).raise_for_status()
+    ref = db.collection("streams").document(stream["id"])
+
+    wait_for(
+        lambda: (stored(ref).get("recordingMonitor") or {}).get("state") == "gave_up",
+        90,
+        "the recording monitor to give up",
+    )
+
+    after = seen(api, stream["id"], director)
+    assert (after["recordingStatus"], after["broadcastState"]) == ("none", "ended")
+    assert "never went on air" in after["recordingMessage"]
+    assert after["lastError"] is None
