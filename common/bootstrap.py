@@ -114,6 +114,7 @@ def build_services(
             recording_interval_s=settings.recording_monitor_interval_s,
             status_interval_s=settings.status_monitor_interval_s,
             status_grace_checks=settings.status_monitor_grace_checks,
+            reconnect_window_s=settings.recording_timeout_seconds,
         ),
     )
     streams = StreamService(

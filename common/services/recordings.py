@@ -58,6 +58,9 @@ class MonitorPolicy:
     status_checks: int = 720
     status_interval_s: float = 60
     status_grace_checks: int = 30
+    # A publisher that drops comes back within this (the live input's recording timeout) to
+    # continue the same recording: until then the broadcast is "reconnecting", not over.
+    reconnect_window_s: float = 0
 
 
 def entry_of(recording: Recording) -> RecordingEntry:
@@ -186,7 +189,10 @@ class RecordingService:
         connected = event == "live_input.connected"
         updated = self._repo.update(stream.id, lambda s: _apply_connection(s, connected, at))
         if updated.live_event_at == at:
-            self.start_monitor("status" if connected else "recording", updated)
+            # A drop ends nothing yet: the status monitor ends the broadcast once the
+            # reconnect window has passed without the publisher coming back.
+            still_live = updated.status == StreamStatus.LIVE
+            self.start_monitor("status" if connected or still_live else "recording", updated)
         return stream.id
 
     def _stream_for(self, live_input_uid: str | None, stream_hint: str | None) -> Stream | None:
@@ -345,11 +351,22 @@ class RecordingService:
                 connection = self._provider.get_live_input(stream.cloudflare_id).connection
         now = self._clock.now()
         monitor = stream.status_monitor
-        seen = connection == "connected" or bool(monitor and monitor.seen_connected)
+        seen = (
+            connection == "connected"
+            or stream.went_on_air
+            or bool(monitor and monitor.seen_connected)
+        )
         # "Start" is pressed before the encoder connects: only a broadcast that was seen on
-        # air (or never arrived within the grace period) is ended by a disconnect.
+        # air (or never arrived within the grace period) is ended by a disconnect, and only
+        # once the publisher has had the reconnect window to come back.
         waiting = not seen and attempt + 1 < self._policy.status_grace_checks
-        ended = stream.status != StreamStatus.LIVE or (connection == "disconnected" and not waiting)
+        dropped_at = _dropped_at(stream, connection, now)
+        reconnecting = dropped_at is not None and (
+            (now - dropped_at).total_seconds() < self._policy.reconnect_window_s
+        )
+        ended = stream.status != StreamStatus.LIVE or (
+            connection == "disconnected" and not waiting and not reconnecting
+        )
         last = attempt + 1 >= self._policy.status_checks
         result: CheckOutcome = "done" if ended else "gave_up" if last else "rescheduled"
 
@@ -370,8 +387,11 @@ class RecordingService:
             )
             if connection == "connected" and not current.on_air:
                 updated = updated.publisher_connected(now)
+            elif connection == "disconnected" and current.on_air and not ended:
+                # The drop's notification never came: the window counts from now.
+                updated = updated.model_copy(update={"on_air": False, "live_event_at": now})
             if ended and current.status == StreamStatus.LIVE:
-                updated = _apply_connection(updated, False, now)
+                updated = updated.ended_broadcast(dropped_at or now)
             return updated
 
         updated = self._repo.update(stream.id, record)
@@ -418,6 +438,17 @@ def _is_due(monitor: MonitorState | None, generation: int, attempt: int) -> bool
     )
 
 
+def _dropped_at(stream: Stream, connection: str, now: datetime) -> datetime | None:
+    """When the publisher of a live broadcast that was on air dropped, if it has."""
+    if connection != "disconnected" or stream.status != StreamStatus.LIVE:
+        return None
+    if not stream.went_on_air:
+        return None
+    if stream.on_air:
+        return now  # first seen by this check (its notification was lost)
+    return stream.live_event_at or now
+
+
 def _apply_connection(stream: Stream, connected: bool, at: datetime) -> Stream:
     if stream.live_event_at is not None and at <= stream.live_event_at:
         return stream
@@ -429,6 +460,5 @@ def _apply_connection(stream: Stream, connected: bool, at: datetime) -> Stream:
         return seen.began_broadcast(at).publisher_connected(at)
     if connected:
         return seen.publisher_connected(at)
-    if stream.status == StreamStatus.LIVE:
-        return seen.ended_broadcast(at)
+    # A drop is not the end: "reconnecting" until the status monitor sees the window pass.
     return seen.model_copy(update={"on_air": False})

@@ -9,7 +9,13 @@ import pytest
 
 from common.models.api import StreamCreateRequest
 from common.models.domain import Recording, RecordingEntry, StreamStatus
-from common.services.recordings import entry_of, merge_recordings, with_recordings
+from common.services.recordings import (
+    MonitorPolicy,
+    RecordingService,
+    entry_of,
+    merge_recordings,
+    with_recordings,
+)
 from tests.conftest import OWNER, World
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -79,6 +85,10 @@ def start_and_stop(world: World, *, on_air: bool = True) -> str:
 
 def recording_tasks(world: World) -> list[dict[str, object]]:
     return [t.payload for t in world.tasks.tasks if t.payload["kind"] == "recording"]
+
+
+def status_tasks(world: World) -> list[dict[str, object]]:
+    return [t.payload for t in world.tasks.tasks if t.payload["kind"] == "status"]
 
 
 def test_stop_schedules_the_monitor_which_stops_once_the_recording_is_there(world: World) -> None:
@@ -182,19 +192,17 @@ def test_a_reconnect_continuing_the_recording_is_not_a_missing_recording(world: 
     stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
     uid = stream.cloudflareId or ""
     world.recordings.apply_live_event(uid, "live_input.connected", T0, None)
-    world.recordings.apply_live_event(
-        uid, "live_input.disconnected", T0 + timedelta(minutes=30), None
-    )
-    # The encoder is back within the recording window: Cloudflare continues the same video,
-    # created at the first connect, and this reconnect begins the stream's new broadcast.
+    world.clock.current = T0 + timedelta(minutes=30)
+    world.service.stop(OWNER, stream.id)
+    # The encoder comes back within the recording window: Cloudflare continues the same video,
+    # created at the first connect, while the reconnect begins the stream's new broadcast.
     world.recordings.apply_live_event(uid, "live_input.connected", T0 + timedelta(minutes=31), None)
-    world.recordings.apply_live_event(
-        uid, "live_input.disconnected", T0 + timedelta(minutes=60), None
-    )
-    world.provider.recordings[uid] = [video("whole-service", "ready", 0, uid)]
-    world.provider.recordings[uid][0] = world.provider.recordings[uid][0].model_copy(
-        update={"duration": 60 * 60.0}
-    )
+    assert world.repo.streams[stream.id].actual_start_time == T0 + timedelta(minutes=31)
+    world.clock.current = T0 + timedelta(minutes=60)
+    world.service.stop(OWNER, stream.id)
+    world.provider.recordings[uid] = [
+        video("whole-service", "ready", 0, uid).model_copy(update={"duration": 60 * 60.0})
+    ]
     generation = int(str(recording_tasks(world)[-1]["generation"]))
 
     outcome = world.recordings.run_check("recording", stream.id, generation, 0)
@@ -203,6 +211,38 @@ def test_a_reconnect_continuing_the_recording_is_not_a_missing_recording(world: 
     seen = world.service.get(OWNER, stream.id)
     assert (seen.recordingStatus, seen.videoId) == ("ready", "whole-service")
     assert world.repo.streams[stream.id].last_error is None
+
+
+def test_a_short_drop_reads_reconnecting_and_ends_only_after_the_window(world: World) -> None:
+    recordings = RecordingService(
+        repo=world.repo,
+        provider=world.provider,
+        tasks=world.tasks,
+        clock=world.clock,
+        policy=MonitorPolicy(status_interval_s=60, reconnect_window_s=300),
+    )
+    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
+    uid = stream.cloudflareId or ""
+    spec, live_input = world.provider.inputs[uid]
+    world.service.start(OWNER, stream.id)
+    recordings.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
+    generation = int(str(status_tasks(world)[0]["generation"]))
+
+    world.clock.advance(60)
+    recordings.apply_live_event(uid, "live_input.disconnected", world.clock.now(), None)
+    dropped = world.service.get(OWNER, stream.id)
+    assert (dropped.status, dropped.broadcastState) == ("live", "reconnecting")
+    world.clock.advance(60)  # inside the window: the first check keeps it live
+    assert recordings.run_check("status", stream.id, generation, 0) == "rescheduled"
+    assert world.service.get(OWNER, stream.id).broadcastState == "reconnecting"
+
+    world.clock.advance(300)  # the window has passed and the encoder is still gone
+    assert recordings.run_check("status", stream.id, generation, 1) == "done"
+    ended = world.repo.streams[stream.id]
+    assert ended.status == StreamStatus.COMPLETED
+    assert ended.end_time == T0 + timedelta(seconds=60)  # the drop, not the check
+    assert recording_tasks(world), "the recording monitor follows the end"
+    assert live_input.connection != "connected" and spec.stream_id == stream.id
 
 
 def test_a_recording_found_later_clears_the_missing_error(world: World) -> None:
