@@ -292,7 +292,10 @@ class LocalStack:
         _wait_tcp(self.ports.tasks, self._alive("tasks"))
 
     def _subscribe_webhooks(self) -> None:
-        """Point both Cloudflare webhook systems at the gateway, as `infra/` does in production."""
+        """Point both Cloudflare webhook systems at the gateway, as `infra/` does in production:
+        the Stream webhook, then a Notifications webhook destination and the
+        ``stream_live_notifications`` policy that routes live-input events to it (without the
+        policy Cloudflare sends none). Idempotent: a second call re-points what exists."""
         api = f"{self.cloudflare_url}/client/v4/accounts/{ACCOUNT_ID}"
         headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
         subscription = _post_json(
@@ -302,15 +305,50 @@ class LocalStack:
             method="PUT",
         )
         self.webhook_secret = str(subscription["result"]["secret"])
-        _post_json(
-            f"{api}/alerting/v3/destinations/webhooks",
-            {
-                "name": "live-input",
-                "url": f"{self.gateway_url}/api/webhooks/cloudflare/live-input",
-                "secret": NOTIFICATION_SECRET,
+
+        def existing(collection: str, name: str) -> str | None:
+            request = urllib.request.Request(  # noqa: S310 - loopback only
+                f"{api}/alerting/v3/{collection}", headers=headers
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                rows = json.loads(response.read())["result"]
+            return next((str(r["id"]) for r in rows if r.get("name") == name), None)
+
+        destination: dict[str, object] = {
+            "name": "live-input",
+            "url": f"{self.gateway_url}/api/webhooks/cloudflare/live-input",
+            "secret": NOTIFICATION_SECRET,
+        }
+        destination_id = existing("destinations/webhooks", "live-input")
+        if destination_id is None:
+            created = _post_json(f"{api}/alerting/v3/destinations/webhooks", destination, headers)
+            destination_id = str(created["result"]["id"])
+        else:
+            _post_json(
+                f"{api}/alerting/v3/destinations/webhooks/{destination_id}",
+                destination,
+                headers,
+                method="PUT",
+            )
+        policy: dict[str, object] = {
+            "name": "live-input-events",
+            "description": "Live input connected/disconnected/errored to the backend",
+            "alert_type": "stream_live_notifications",
+            "enabled": True,
+            "mechanisms": {"webhooks": [{"id": destination_id}]},
+            "filters": {
+                "event_type": [
+                    "live_input.connected",
+                    "live_input.disconnected",
+                    "live_input.errored",
+                ]
             },
-            headers,
-        )
+        }
+        policy_id = existing("policies", "live-input-events")
+        if policy_id is None:
+            _post_json(f"{api}/alerting/v3/policies", policy, headers)
+        else:
+            _post_json(f"{api}/alerting/v3/policies/{policy_id}", policy, headers, method="PUT")
 
     def _start_media_server(self) -> None:
         prepare_media_dir(self.media_dir)

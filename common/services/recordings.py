@@ -167,12 +167,14 @@ class RecordingService:
             log.info("video %s matches no stream", recording.video_uid)
             return None
         now = self._clock.now()
-        self._repo.update(
+        updated = self._repo.update(
             stream.id,
-            lambda s: with_recordings(
-                s, merge_recordings(s.recordings, [entry_of(recording)]), now
+            lambda s: _ended_if_recorded(
+                with_recordings(s, merge_recordings(s.recordings, [entry_of(recording)]), now)
             ),
         )
+        if updated.status == StreamStatus.COMPLETED and stream.status == StreamStatus.LIVE:
+            self.start_monitor("recording", updated)
         return stream.id
 
     def apply_live_event(
@@ -436,6 +438,15 @@ def _is_due(monitor: MonitorState | None, generation: int, attempt: int) -> bool
         and monitor.state == "running"
         and monitor.next_attempt == attempt
     )
+
+
+def _ended_if_recorded(stream: Stream) -> Stream:
+    """Cloudflare makes a recording ready only once the publisher has not come back within the
+    reconnect window: a dropped broadcast whose recording is ready is over."""
+    dropped = stream.status == StreamStatus.LIVE and stream.went_on_air and not stream.on_air
+    if dropped and not stream.whip_active and has_recording_since(stream, stream.actual_start_time):
+        return stream.ended_broadcast(stream.live_event_at or stream.updated_at)
+    return stream
 
 
 def _dropped_at(stream: Stream, connection: str, now: datetime) -> datetime | None:

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import secrets
 import time
+import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import flask
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from emulators.cloudflare_stream.media import Broadcasts, Webhooks
 from emulators.cloudflare_stream.state import (
@@ -18,6 +21,8 @@ from emulators.cloudflare_stream.state import (
     Fault,
     LiveInputRecord,
     VideoRecord,
+    invalid_delete_after_days,
+    invalid_prefer_low_latency,
     recording_settings,
 )
 from emulators.cloudflare_stream.webrtc import InvalidOfferError, WebRtcServer
@@ -104,6 +109,9 @@ def create_live_input() -> Any:
     body = flask.request.get_json(silent=True)
     if not isinstance(body, dict):
         return failure(400, 10005, "Invalid request body")
+    problem = invalid_delete_after_days(body) or invalid_prefer_low_latency(body)
+    if problem:
+        return failure(400, 10005, problem)
     record = state.new_live_input(body)
     return envelope(state.live_input_json(record))
 
@@ -131,6 +139,9 @@ def update_live_input(uid: str) -> Any:
     body = flask.request.get_json(silent=True)
     if not isinstance(body, dict):
         return failure(400, 10005, "Invalid request body")
+    problem = invalid_delete_after_days(body) or invalid_prefer_low_latency(body)
+    if problem:
+        return failure(400, 10005, problem)
     with state.lock:
         record = state.live_inputs.get(uid)
         if record is None:
@@ -143,6 +154,8 @@ def update_live_input(uid: str) -> Any:
             record.delete_recording_after_days = body["deleteRecordingAfterDays"]
         if "enabled" in body:
             record.enabled = body["enabled"] is not False
+        if "preferLowLatency" in body:
+            record.prefer_low_latency = body["preferLowLatency"] is True
         record.modified = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return envelope(state.live_input_json(record))
 
@@ -301,25 +314,219 @@ def create_app(state: EmulatorState, media_dir: Path) -> flask.Flask:
     )
     for blueprint in (api, alerting, control, media_callbacks, delivery):
         app.register_blueprint(blueprint)
+    app.register_error_handler(NotFound, _no_route)
+    app.register_error_handler(MethodNotAllowed, _no_route)
     return app
+
+
+def _no_route(error: NotFound | MethodNotAllowed) -> Any:
+    """Cloudflare's JSON answer for an API path it has no route for (HTML elsewhere)."""
+    path = flask.request.path
+    if not path.startswith("/client/v4/"):
+        return error
+    route = path.removeprefix("/client/v4")
+    body = {
+        "success": False,
+        "errors": [
+            {
+                "code": 7003,
+                "message": f"Could not route to {route}, perhaps your object identifier is "
+                "invalid?",
+            },
+            {"code": 7000, "message": "No route for that URI"},
+        ],
+        "messages": [],
+        "result": None,
+    }
+    if isinstance(error, MethodNotAllowed):
+        body["errors"] = [{"code": 10000, "message": f"{flask.request.method} method not allowed"}]
+        return flask.make_response(flask.jsonify(body), 405)
+    return flask.make_response(flask.jsonify(body), 404)
+
+
+def _stamp() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _destination_fields(body: dict[str, Any]) -> dict[str, Any] | str:
+    """The destination's stored fields from a create/update body, or why it is refused."""
+    url = body.get("url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return "url must be an http(s) URL"
+    if not isinstance(body.get("name"), str) or not body["name"]:
+        return "name is required"
+    return {"name": body["name"], "url": url, "secret": str(body.get("secret") or "")}
+
+
+def _destination_json(destination: dict[str, Any]) -> dict[str, Any]:
+    # The secret is never returned, as on Cloudflare.
+    return {key: value for key, value in destination.items() if key != "secret"}
+
+
+@alerting.get("/destinations/webhooks")
+def list_notification_destinations() -> Any:
+    state = _state()
+    with state.lock:
+        rows = [_destination_json(d) for d in state.notification_destinations.values()]
+    return envelope(rows, result_info={"count": len(rows), "page": 1, "per_page": len(rows)})
 
 
 @alerting.post("/destinations/webhooks")
 def create_notification_destination() -> Any:
-    body = flask.request.get_json(silent=True) or {}
-    url = body.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        return failure(400, 17000, "url must be an http(s) URL")
+    body = flask.request.get_json(silent=True)
+    fields = _destination_fields(body if isinstance(body, dict) else {})
+    if isinstance(fields, str):
+        return failure(400, 17000, fields)
+    state = _state()
+    destination = {"id": str(uuid.uuid4()), "type": "generic", "created_at": _stamp(), **fields}
+    with state.lock:
+        state.notification_destinations[destination["id"]] = destination
+    return envelope({"id": destination["id"]})
+
+
+@alerting.get("/destinations/webhooks/<webhook_id>")
+def get_notification_destination(webhook_id: str) -> Any:
+    destination = _state().notification_destinations.get(webhook_id)
+    if destination is None:
+        return failure(404, 17001, "Webhook destination not found")
+    return envelope(_destination_json(destination))
+
+
+@alerting.put("/destinations/webhooks/<webhook_id>")
+def update_notification_destination(webhook_id: str) -> Any:
+    body = flask.request.get_json(silent=True)
+    fields = _destination_fields(body if isinstance(body, dict) else {})
+    if isinstance(fields, str):
+        return failure(400, 17000, fields)
     state = _state()
     with state.lock:
-        state.notification_destination = {
-            "id": secrets.token_hex(16),
-            "name": str(body.get("name", "webhook")),
-            "url": url,
-            "secret": str(body.get("secret") or ""),
-        }
-        # The secret is never returned, as on Cloudflare.
-        return envelope({"id": state.notification_destination["id"]})
+        destination = state.notification_destinations.get(webhook_id)
+        if destination is None:
+            return failure(404, 17001, "Webhook destination not found")
+        destination.update(fields)
+    return envelope({"id": webhook_id})
+
+
+@alerting.delete("/destinations/webhooks/<webhook_id>")
+def delete_notification_destination(webhook_id: str) -> Any:
+    state = _state()
+    with state.lock:
+        if state.notification_destinations.pop(webhook_id, None) is None:
+            return failure(404, 17001, "Webhook destination not found")
+    return envelope(None)
+
+
+def _mechanisms_ok(mechanisms: Any) -> bool:
+    return isinstance(mechanisms, dict) and all(
+        isinstance(items, list) and all(isinstance(i, dict) and "id" in i for i in items)
+        for items in mechanisms.values()
+    )
+
+
+def _filters_ok(filters: Any) -> bool:
+    return isinstance(filters, dict) and all(
+        isinstance(values, list) and all(isinstance(v, str) for v in values)
+        for values in filters.values()
+    )
+
+
+def _policy_problem(body: dict[str, Any]) -> str | None:
+    """Why a policy create/update body is refused, if it is."""
+    missing = [k for k in ("name", "alert_type", "enabled", "mechanisms") if k not in body]
+    if missing:
+        return f"missing required field(s): {', '.join(missing)}"
+    checks: list[tuple[Any, str]] = [
+        (
+            lambda: isinstance(body["name"], str) and isinstance(body["alert_type"], str),
+            "name and alert_type must be strings",
+        ),
+        (lambda: isinstance(body["enabled"], bool), "enabled must be a boolean"),
+        (
+            lambda: _mechanisms_ok(body["mechanisms"]),
+            "mechanisms must map each type to a list of {id}",
+        ),
+        (
+            lambda: all(
+                str(m["id"]) in _state().notification_destinations
+                for m in body["mechanisms"].get("webhooks", [])
+            ),
+            "mechanisms.webhooks names an unknown webhook destination",
+        ),
+        (
+            lambda: _filters_ok(body.get("filters") or {}),
+            "filters must map each filter to a list of strings",
+        ),
+    ]
+    return next((message for check, message in checks if not check()), None)
+
+
+def _policy_fields(body: dict[str, Any]) -> dict[str, Any] | str:
+    """A policy's stored fields from a create/update body, or why it is refused."""
+    problem = _policy_problem(body)
+    if problem:
+        return problem
+    return {
+        "name": body["name"],
+        "alert_type": body["alert_type"],
+        "enabled": body["enabled"],
+        "mechanisms": body["mechanisms"],
+        "filters": body.get("filters") or {},
+        "description": str(body.get("description") or ""),
+    }
+
+
+@alerting.get("/policies")
+def list_notification_policies() -> Any:
+    state = _state()
+    with state.lock:
+        rows = [dict(p) for p in state.notification_policies.values()]
+    return envelope(rows, result_info={"count": len(rows), "page": 1, "per_page": len(rows)})
+
+
+@alerting.post("/policies")
+def create_notification_policy() -> Any:
+    body = flask.request.get_json(silent=True)
+    fields = _policy_fields(body if isinstance(body, dict) else {})
+    if isinstance(fields, str):
+        return failure(400, 17000, fields)
+    state = _state()
+    now = _stamp()
+    policy = {"id": str(uuid.uuid4()), "created": now, "modified": now, **fields}
+    with state.lock:
+        state.notification_policies[policy["id"]] = policy
+    return envelope({"id": policy["id"]})
+
+
+@alerting.get("/policies/<policy_id>")
+def get_notification_policy(policy_id: str) -> Any:
+    policy = _state().notification_policies.get(policy_id)
+    if policy is None:
+        return failure(404, 17001, "Notification policy not found")
+    return envelope(dict(policy))
+
+
+@alerting.put("/policies/<policy_id>")
+def update_notification_policy(policy_id: str) -> Any:
+    body = flask.request.get_json(silent=True)
+    fields = _policy_fields(body if isinstance(body, dict) else {})
+    if isinstance(fields, str):
+        return failure(400, 17000, fields)
+    state = _state()
+    with state.lock:
+        policy = state.notification_policies.get(policy_id)
+        if policy is None:
+            return failure(404, 17001, "Notification policy not found")
+        policy.update(fields, modified=_stamp())
+    return envelope({"id": policy_id})
+
+
+@alerting.delete("/policies/<policy_id>")
+def delete_notification_policy(policy_id: str) -> Any:
+    state = _state()
+    with state.lock:
+        if state.notification_policies.pop(policy_id, None) is None:
+            return failure(404, 17001, "Notification policy not found")
+    return envelope(None)
 
 
 @media_callbacks.post("/on_publish")
@@ -379,12 +586,31 @@ def manifest(media_id: str) -> Any:
     return flask.send_file(playlist, mimetype="application/vnd.apple.mpegurl", max_age=0)
 
 
+@delivery.get("/<media_id>/manifest/video.mpd")
+def dash_manifest(media_id: str) -> Any:
+    """The DASH manifest of a processed recording (ffmpeg's dash muxer, fMP4 segments)."""
+    live_input, video = _media_source(media_id)
+    if video is None or video.state != "ready" or video.uid != media_id:
+        if live_input is not None or video is not None:
+            # Live playback here is HLS only; DASH appears once the recording is processed.
+            return ("Stream has not yet started", 204)
+        return ("Not found", 404)
+    mpd = _broadcasts().video_dir(video.uid) / "video.mpd"
+    if not mpd.exists():
+        return ("Not found", 404)
+    return flask.send_file(mpd, mimetype="application/dash+xml", max_age=0)
+
+
+SEGMENT_TYPES = {".ts": "video/mp2t", ".m4s": "video/iso.segment"}
+
+
 @delivery.get("/<media_id>/manifest/<segment>")
 def segment(media_id: str, segment: str) -> Any:
     directory = _media_dir_for(media_id)
-    if directory is None or not segment.endswith(".ts"):
+    mimetype = SEGMENT_TYPES.get(Path(segment).suffix)
+    if directory is None or mimetype is None:
         return ("Not found", 404)
-    return flask.send_from_directory(directory, segment, mimetype="video/mp2t")
+    return flask.send_from_directory(directory, segment, mimetype=mimetype)
 
 
 @delivery.get("/<media_id>/thumbnails/thumbnail.jpg")
@@ -393,6 +619,72 @@ def thumbnail(media_id: str) -> Any:
     if video is None or video.state != "ready":
         return ("Not found", 404)
     return flask.send_from_directory(_broadcasts().video_dir(media_id), "thumbnail.jpg")
+
+
+def _allowed_origins_of(media_id: str) -> list[str] | None:
+    """The ``allowedOrigins`` that govern playback by ``media_id``: the input's recording
+    settings for an input ID, the video's own for a video ID (None: no such media)."""
+    state = _state()
+    with state.lock:
+        live_input = state.live_inputs.get(media_id)
+        if live_input is not None:
+            return list(live_input.recording.get("allowedOrigins") or [])
+        video = state.videos.get(media_id)
+        return list(video.allowed_origins) if video is not None else None
+
+
+def origin_allowed(origin: str, allowed: list[str]) -> bool:
+    """Cloudflare's hotlinking rule: ``example.com`` is that host only (not ``www.``),
+    ``*.example.com`` its subdomains (not the apex); a port, when listed, must match, and a
+    host listed without one matches only the default ports."""
+    parts = urlsplit(origin)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    if not host:
+        return False
+    for entry in allowed:
+        pattern = entry.split("://", 1)[-1].rstrip("/").lower()
+        pattern_host, _, pattern_port = pattern.partition(":")
+        if (str(port) if port is not None else "") != pattern_port:
+            continue
+        if pattern_host.startswith("*."):
+            if host.endswith(pattern_host[1:]) and host != pattern_host[2:]:
+                return True
+        elif host == pattern_host:
+            return True
+    return False
+
+
+@delivery.after_request
+def _cors(response: flask.Response) -> flask.Response:
+    """CORS for manifests, segments and thumbnails, per the media's ``allowedOrigins``."""
+    media_id = (flask.request.view_args or {}).get("media_id")
+    section = flask.request.path.split("/")[2:3]
+    if media_id is None or section not in (["manifest"], ["thumbnails"]):
+        return response
+    allowed = _allowed_origins_of(str(media_id))
+    if allowed is None:
+        return response
+    origin = flask.request.headers.get("Origin")
+    if not allowed:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    else:
+        response.vary.add("Origin")
+        if origin is None or not origin_allowed(origin, allowed):
+            return response
+        response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Access-Control-Expose-Headers"] = "Content-Length, Content-Range"
+    if flask.request.method == "OPTIONS":
+        response.status_code = 204
+        response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = flask.request.headers.get(
+            "Access-Control-Request-Headers", "Range"
+        )
+        response.headers["Access-Control-Max-Age"] = "86400"
+    return response
 
 
 @delivery.get("/<media_id>/lifecycle")

@@ -110,8 +110,8 @@ class Webhooks:
         self._send("stream", subscription["notificationUrl"], body, headers)
 
     def live_input_event(self, live_input: LiveInputRecord, event_type: str, **extra: Any) -> None:
-        destination = self.state.notification_destination
-        if destination is None:
+        targets = self.state.live_notification_targets(live_input.uid, event_type)
+        if not targets:
             return
         updated_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         data = {
@@ -121,40 +121,57 @@ class Webhooks:
             "updated_at": updated_at,
             **extra,
         }
-        payload = {
-            "name": destination.get("name", "Stream Live Input"),
-            "text": f"Notification type: Stream Live Input\nInput ID: {live_input.uid}\n"
-            f"Event type: {event_type}\nUpdated at: {updated_at}",
-            "data": data,
-            "ts": int(time.time()),
-        }
-        headers = {"Content-Type": "application/json"}
-        if destination.get("secret"):
-            headers["cf-webhook-auth"] = destination["secret"]
-        self._send("notification", destination["url"], json.dumps(payload).encode(), headers)
+        for policy, destination in targets:
+            payload = {
+                "name": policy.get("name") or "Stream Live Input",
+                "text": f"Notification type: Stream Live Input\nInput ID: {live_input.uid}\n"
+                f"Event type: {event_type}\nUpdated at: {updated_at}",
+                "data": data,
+                "ts": int(time.time()),
+            }
+            headers = {"Content-Type": "application/json"}
+            if destination.get("secret"):
+                headers["cf-webhook-auth"] = destination["secret"]
+            self._send(
+                "notification",
+                destination["url"],
+                json.dumps(payload).encode(),
+                headers,
+                {"destination": destination["id"], "policy": policy["id"], "event": event_type},
+            )
 
-    def _send(self, kind: str, url: str, body: bytes, headers: dict[str, str]) -> None:
+    def _send(
+        self,
+        kind: str,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        about: dict[str, Any] | None = None,
+    ) -> None:
+        entry = {"kind": kind, "url": url, **(about or {})}
         with self.state.lock:
             if self.faults.drop_next > 0:
                 self.faults.drop_next -= 1
-                self.delivered.append({"kind": kind, "url": url, "dropped": True})
+                self.delivered.append({**entry, "dropped": True})
                 return
             copies = 2 if self.faults.duplicate else 1
         threading.Thread(
-            target=self._deliver, args=(kind, url, body, headers, copies), daemon=True
+            target=self._deliver, args=(entry, body, headers, copies), daemon=True
         ).start()
 
     def _deliver(
-        self, kind: str, url: str, body: bytes, headers: dict[str, str], copies: int
+        self, entry: dict[str, Any], body: bytes, headers: dict[str, str], copies: int
     ) -> None:
         for _ in range(copies):
             try:
-                status = httpx.post(url, content=body, headers=headers, timeout=10).status_code
+                status = httpx.post(
+                    entry["url"], content=body, headers=headers, timeout=10
+                ).status_code
             except httpx.HTTPError as exc:
                 status = None
-                log.warning("webhook to %s failed: %s", url, exc)
+                log.warning("webhook to %s failed: %s", entry["url"], exc)
             with self.state.lock:
-                self.delivered.append({"kind": kind, "url": url, "status": status})
+                self.delivered.append({**entry, "status": status})
 
 
 @dataclass
@@ -296,6 +313,35 @@ class Broadcasts:
                 str(out / "video.m3u8"),
             ]
         )
+        # DASH from the same recording (fragmented MP4 segments beside the manifest), as
+        # Cloudflare serves both `playback.hls` and `playback.dash` for every video.
+        _run(
+            [
+                "ffmpeg",
+                "-y",
+                "-loglevel",
+                "error",
+                "-i",
+                str(out / "recording.mp4"),
+                "-map",
+                "0",
+                "-c",
+                "copy",
+                "-f",
+                "dash",
+                "-seg_duration",
+                "2",
+                "-use_template",
+                "1",
+                "-use_timeline",
+                "1",
+                "-init_seg_name",
+                "init-$RepresentationID$.m4s",
+                "-media_seg_name",
+                "chunk-$RepresentationID$-$Number%05d$.m4s",
+                str(out / "video.mpd"),
+            ]
+        )
         _run(
             [
                 "ffmpeg",
@@ -310,8 +356,10 @@ class Broadcasts:
             ]
         )
         duration = _probe_duration(out / "recording.mp4")
+        width, height = _probe_resolution(out / "recording.mp4")
         with self.state.lock:
             video.duration = round(duration, 3)
+            video.width, video.height = width, height
             video.size = (out / "recording.mp4").stat().st_size
             video.ready_to_stream = True
         self._set_state(video, "ready")
@@ -351,3 +399,29 @@ def _probe_duration(path: Path) -> float:
         timeout=60,
     )
     return float(result.stdout.strip())
+
+
+def _probe_resolution(path: Path) -> tuple[int, int]:
+    """The first video stream's width and height; (-1, -1), Cloudflare's "unknown", if none."""
+    result = subprocess.run(  # noqa: S603
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height",
+            "-of",  # noqa: S607
+            "csv=p=0",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    fields = result.stdout.strip().split(",")
+    if len(fields) < 2 or not all(f.strip().isdigit() for f in fields[:2]):
+        return -1, -1
+    return int(fields[0]), int(fields[1])

@@ -125,6 +125,30 @@ class EmulatorState:
             self.videos[video.uid] = video
         return video
 
+    def live_notification_targets(
+        self, input_uid: str, event_type: str
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(policy, destination) pairs a live-input event goes to: as on Cloudflare, only
+        webhook destinations named by an enabled ``stream_live_notifications`` policy whose
+        ``input_id`` and ``event_type`` filters (when set) match."""
+        targets: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        with self.lock:
+            for policy in self.notification_policies.values():
+                if not policy["enabled"] or policy["alert_type"] != LIVE_ALERT_TYPE:
+                    continue
+                filters = policy.get("filters") or {}
+                if filters.get("input_id") and input_uid not in filters["input_id"]:
+                    continue
+                if filters.get("event_type") and event_type not in filters["event_type"]:
+                    continue
+                seen: set[str] = set()
+                for mechanism in (policy.get("mechanisms") or {}).get("webhooks") or []:
+                    destination = self.notification_destinations.get(str(mechanism.get("id")))
+                    if destination is not None and destination["id"] not in seen:
+                        seen.add(destination["id"])
+                        targets.append((dict(policy), dict(destination)))
+        return targets
+
     def live_input_row(self, record: LiveInputRecord) -> dict[str, Any]:
         """The fields a list of live inputs carries (no credentials, as on Cloudflare)."""
         row: dict[str, Any] = {
@@ -201,6 +225,7 @@ class EmulatorState:
         return {key: value for key, value in fields.items() if value is not None}
 
 
+LIVE_ALERT_TYPE = "stream_live_notifications"
 DELETE_AFTER_DAYS_MIN = 30
 DELETE_AFTER_DAYS_MAX = 1096
 

@@ -171,9 +171,15 @@ class WebhookRouting:
         return secret
 
     def notifications_to(self, url: str, secret: str) -> None:
-        httpx.post(
+        """Re-point the stack's Notifications destination (its policy keeps naming it)."""
+        destinations = (
             f"{self.stack.cloudflare_url}/client/v4/accounts/local-account/alerting/v3/"
-            "destinations/webhooks",
+            "destinations/webhooks"
+        )
+        rows = httpx.get(destinations, headers=self.cloudflare.headers).json()["result"]
+        destination = next(r["id"] for r in rows if r["name"] == "live-input")
+        httpx.put(
+            f"{destinations}/{destination}",
             json={"name": "live-input", "url": url, "secret": secret},
             headers=self.cloudflare.headers,
         ).raise_for_status()

@@ -79,3 +79,59 @@ def test_live_input_video_and_webhook_answers_match_the_schema(
     missing = cloudflare.get("/live_inputs/does-not-exist")
     assert missing.status_code == 404
     schema_of("stream_api-response-common-failure", missing.json())
+
+
+def test_error_answers_match_the_schema(cloudflare: httpx.Client, schema_of: Any) -> None:
+    no_route = cloudflare.get("/live_inputs/x/no-such-route")
+    assert no_route.status_code == 404
+    schema_of("stream_api-response-common-failure", no_route.json())
+    too_soon = cloudflare.post("/live_inputs", json={"deleteRecordingAfterDays": 29})
+    assert too_soon.status_code == 400
+    schema_of("stream_api-response-common-failure", too_soon.json())
+    low_latency = cloudflare.post("/live_inputs", json={"preferLowLatency": True})
+    schema_of("stream_live_input_response_single", low_latency.json())
+
+
+ALERTING_EXTRACT = EXTRACT.with_name("cloudflare-alerting-openapi-2024-08-extract.json")
+
+
+@pytest.mark.skipif(not ALERTING_EXTRACT.exists(), reason="alerting schema extract not present")
+def test_notification_answers_match_the_alerting_schema(
+    stack: LocalStack, cloudflare: httpx.Client
+) -> None:
+    # `mechanisms.*[].id` is oneOf(uuid string, email string): every string matches both, so
+    # read the extract's oneOf as the anyOf it means.
+    text = ALERTING_EXTRACT.read_text().replace('"oneOf"', '"anyOf"')
+    document = as_json_schema(json.loads(text))
+
+    def check(name: str, instance: Any) -> None:
+        validator = Draft202012Validator({**document, "$ref": f"#/components/schemas/{name}"})
+        errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(instance)]
+        assert not errors, errors[:5]
+
+    alerting = f"{stack.cloudflare_url}/client/v4/accounts/local-account/alerting/v3"
+    created = httpx.post(
+        f"{alerting}/destinations/webhooks",
+        json={"name": "schema", "url": "http://127.0.0.1:9/x", "secret": "s"},
+        headers=cloudflare.headers,
+    )
+    check("aaa_id_response", created.json())
+    listed = httpx.get(f"{alerting}/destinations/webhooks", headers=cloudflare.headers)
+    check("aaa_webhooks_components-schemas-response_collection", listed.json())
+    policy = httpx.post(
+        f"{alerting}/policies",
+        json={
+            "name": "schema",
+            "alert_type": "stream_live_notifications",
+            "enabled": False,
+            "mechanisms": {"webhooks": [{"id": created.json()["result"]["id"]}]},
+            "filters": {"input_id": ["none"]},
+        },
+        headers=cloudflare.headers,
+    )
+    check("aaa_id_response", policy.json())
+    policies = httpx.get(f"{alerting}/policies", headers=cloudflare.headers)
+    check("aaa_policies_components-schemas-response_collection", policies.json())
+    refused = httpx.post(f"{alerting}/policies", json={}, headers=cloudflare.headers)
+    assert refused.status_code == 400
+    check("aaa_schemas-api-response-common-failure", refused.json())

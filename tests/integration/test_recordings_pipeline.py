@@ -115,6 +115,7 @@ def test_webhooks_alone_take_a_stream_live_then_to_its_recording(
         60,
         "the video webhook",
     )
+    # A ready recording of the broadcast means Cloudflare's reconnect window is over.
     assert final["status"] == "completed" and final["endTime"]
     assert [r["recordingReady"] for r in final["recordings"]] == [True]
 
