@@ -171,6 +171,13 @@ OPERATIONS: list[Operation] = [
         {200: tools.RecordingsSyncResponse},
     ),
     Operation(
+        "put",
+        f"{S}/recordings/{{videoId}}",
+        "Make a recording the primary one, or hide it",
+        {200: api.StreamManagerView},
+        body=api.RecordingChoiceRequest,
+    ),
+    Operation(
         "get",
         f"{S}/credentials",
         "RTMP credentials and WHIP endpoint, without going live",
@@ -276,7 +283,7 @@ def _operation(op: Operation) -> dict[str, Any]:
             "required": True,
             "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
         }
-        for name in ("streamId", "memorialId", "sessionId")
+        for name in ("streamId", "memorialId", "sessionId", "videoId")
         if f"{{{name}}}" in op.path
     ]
     parameters += [

@@ -26,6 +26,7 @@ from common.models.api import (
     OrphanSweepResult,
     Pagination,
     PublicListResponse,
+    RecordingChoiceRequest,
     ReorderRequest,
     StreamCreateRequest,
     StreamListResponse,
@@ -125,6 +126,16 @@ def streamrecordings(ctx: Ctx) -> Reply:
     if ctx.method == "POST":
         return ctx.services.tools.sync_recordings(ctx.user, stream_id)
     return ctx.services.info.recordings(ctx.user, stream_id)
+
+
+@functions_framework.http
+@http_endpoint(_both("/streams/{stream_id}/recordings/{video_id}"), methods=("PUT",))
+def streamrecording(ctx: Ctx) -> Reply:
+    """PUT makes one recording the one the memorial page shows first, or hides it."""
+    choice = ctx.body(RecordingChoiceRequest)
+    return ctx.services.tools.choose_recording(
+        ctx.user, ctx.param("stream_id"), ctx.param("video_id"), choice
+    )
 
 
 @functions_framework.http

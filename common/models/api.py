@@ -128,6 +128,21 @@ StreamId = Annotated[str, AfterValidator(_document_id)]
 _CLEARABLE = frozenset({"scheduledStartTime", "scheduledDateTime"})
 
 
+class RecordingChoiceRequest(_Request):
+    """Body of ``PUT /streams/{id}/recordings/{videoId}``: show it first, or hide it."""
+
+    primary: bool | None = None
+    hidden: bool | None = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> RecordingChoiceRequest:
+        if self.primary is None and self.hidden is None:
+            raise ValueError("the body names neither primary nor hidden")
+        if self.primary and self.hidden:
+            raise ValueError("a recording cannot be both primary and hidden")
+        return self
+
+
 class ReorderRequest(_Request):
     """Body of ``PUT /streams/reorder``."""
 
@@ -156,6 +171,8 @@ class RecordingView(BaseModel):
     duration: float | None
     size: int | None
     createdAt: datetime | None
+    primary: bool
+    hidden: bool
 
 
 RecordingStatus = Literal["none", "processing", "ready", "missing", "unavailable"]
@@ -227,7 +244,7 @@ class StreamManagerView(StreamPublicView):
     @classmethod
     def of(cls, stream: Stream) -> StreamManagerView:
         return cls.model_validate(
-            _public_fields(stream)
+            _public_fields(stream, with_hidden=True)
             | {
                 "createdBy": stream.created_by,
                 "allowedUsers": list(stream.allowed_users),
@@ -435,7 +452,7 @@ def parse_status_filter(text: str | None) -> StreamStatus | None:
         raise InvalidArgumentError(f"status must be one of: {accepted}") from None
 
 
-def _public_fields(stream: Stream) -> dict[str, object]:
+def _public_fields(stream: Stream, *, with_hidden: bool = False) -> dict[str, object]:
     status = recording_status(stream)
     whip = stream.ingest_protocol == "whip"
     return stream.shared_fields() | {
@@ -453,8 +470,11 @@ def _public_fields(stream: Stream) -> dict[str, object]:
                 duration=entry.duration,
                 size=entry.size,
                 createdAt=entry.created,
+                primary=entry.video_uid == stream.video_id and stream.recording_ready,
+                hidden=entry.hidden,
             )
             for number, entry in enumerate(stream.recordings, start=1)
+            if with_hidden or not entry.hidden
         ],
         "recordingStatus": status,
         "recordingMessage": recording_message(stream, status),

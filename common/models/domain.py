@@ -75,6 +75,8 @@ class RecordingEntry(BaseModel):
     size: int | None = None
     created: datetime | None = None
     modified: datetime | None = None
+    # A manager's choice: hidden recordings (a test broadcast) are off every public view.
+    hidden: bool = False
 
 
 MonitorKind = Literal["recording", "status"]
@@ -138,6 +140,8 @@ class Stream(BaseModel):
     duration: float | None = None
     thumbnail_url: str | None = None
     recordings: tuple[RecordingEntry, ...] = ()
+    # The recording a manager chose to show (else the latest ready one that is not hidden).
+    primary_video_id: str | None = None
     ingest_protocol: Literal["rtmp", "whip"] | None = None
     webrtc_playback_url: str | None = None
     recording_monitor: MonitorState | None = None

@@ -82,12 +82,14 @@ def entry_of(recording: Recording) -> RecordingEntry:
 def merge_recordings(
     entries: tuple[RecordingEntry, ...], incoming: list[RecordingEntry]
 ) -> tuple[RecordingEntry, ...]:
-    """``entries`` updated with ``incoming``, each video keeping its most advanced state."""
+    """``entries`` updated with ``incoming``, each video keeping its most advanced state (and
+    what managers chose about it)."""
     by_uid = {entry.video_uid: entry for entry in entries}
     for entry in incoming:
         current = by_uid.get(entry.video_uid)
         if current is None or _progress(entry) > _progress(current):
-            by_uid[entry.video_uid] = entry
+            hidden = current.hidden if current is not None else entry.hidden
+            by_uid[entry.video_uid] = entry.model_copy(update={"hidden": hidden})
     return tuple(sorted(by_uid.values(), key=lambda e: (e.created or _EPOCH, e.video_uid)))
 
 
@@ -96,9 +98,9 @@ def _progress(entry: RecordingEntry) -> tuple[bool, int, datetime]:
 
 
 def with_recordings(stream: Stream, entries: tuple[RecordingEntry, ...], now: datetime) -> Stream:
-    """``stream`` holding ``entries``, its primary fields on the latest ready recording."""
-    ready = [entry for entry in entries if entry.ready]
-    primary = ready[-1] if ready else None
+    """``stream`` holding ``entries``, its primary fields on the recording a manager chose or
+    else the latest ready one that is not hidden."""
+    primary = primary_recording(entries, stream.primary_video_id)
     changes: dict[str, object] = {"recordings": entries}
     if primary is not None and (
         not stream.recording_ready
@@ -115,11 +117,32 @@ def with_recordings(stream: Stream, entries: tuple[RecordingEntry, ...], now: da
             "recording_size": primary.size,
             "recording_updated_at": now,
         }
+    if primary is None and any(e.ready for e in entries) and stream.recording_ready:
+        # Every ready recording is hidden: the page shows none.
+        changes |= {
+            "recording_ready": False,
+            "video_id": None,
+            "recording_url": None,
+            "recording_dash_url": None,
+            "recording_thumbnail": None,
+            "recording_duration": None,
+            "recording_size": None,
+            "recording_updated_at": now,
+        }
     if primary is not None and stream.last_error and stream.last_error.code == RECORDING_NOT_FOUND:
         changes["last_error"] = None  # its cause is gone: the recording is here
     if entries != stream.recordings or len(changes) > 1:
         changes["updated_at"] = now
     return stream.model_copy(update=changes)
+
+
+def primary_recording(
+    entries: tuple[RecordingEntry, ...], chosen: str | None
+) -> RecordingEntry | None:
+    """The recording the memorial page shows first."""
+    ready = [entry for entry in entries if entry.ready and not entry.hidden]
+    picked = next((entry for entry in ready if entry.video_uid == chosen), None)
+    return picked or (ready[-1] if ready else None)
 
 
 def has_recording_since(stream: Stream, started: datetime | None) -> bool:

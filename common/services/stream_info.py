@@ -186,7 +186,9 @@ class StreamInfoService:
 
     def recordings(self, user: User | None, stream_id: str) -> StreamRecordingsResponse:
         stream = self._viewable(user, stream_id)
-        ready = [(e, e.hls_url) for e in stream.recordings if e.ready and e.hls_url]
+        ready = [
+            (e, e.hls_url) for e in stream.recordings if e.ready and e.hls_url and not e.hidden
+        ]
         playable = [
             StreamRecording(
                 id=entry.video_uid,

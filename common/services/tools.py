@@ -9,11 +9,12 @@ from typing import Literal
 from pydantic import BaseModel
 
 from common.access import Action
-from common.errors import FailedPreconditionError
+from common.errors import ConflictError, FailedPreconditionError, NotFoundError
+from common.models.api import RecordingChoiceRequest, StreamManagerView
 from common.models.domain import Stream, StreamStatus, User
 from common.ports import Clock, MemorialDirectory, StreamProvider, StreamRepository
 from common.services.provider import provider_errors
-from common.services.recordings import RecordingService
+from common.services.recordings import RecordingService, with_recordings
 from common.services.streams import StreamPolicy, load_authorized
 
 
@@ -156,6 +157,35 @@ class StreamTools:
             recordingDuration=stream.recording_duration,
             syncedAt=self._clock.now().isoformat(),
         )
+
+    def choose_recording(
+        self, user: User | None, stream_id: str, video_id: str, choice: RecordingChoiceRequest
+    ) -> StreamManagerView:
+        """Make one recording the one the memorial page shows, or hide it (a test broadcast
+        after the service must not replace the funeral)."""
+        self._managed(user, stream_id)
+        now = self._clock.now()
+
+        def apply(current: Stream) -> Stream:
+            entry = next((e for e in current.recordings if e.video_uid == video_id), None)
+            if entry is None:
+                raise NotFoundError("This stream has no such recording")
+            hidden = choice.hidden if choice.hidden is not None else entry.hidden
+            primary = current.primary_video_id
+            if choice.primary:
+                if not entry.ready:
+                    raise ConflictError("This recording is not ready yet")
+                hidden, primary = False, video_id
+            elif (choice.primary is False or hidden) and primary == video_id:
+                primary = None
+            entries = tuple(
+                e.model_copy(update={"hidden": hidden}) if e.video_uid == video_id else e
+                for e in current.recordings
+            )
+            chosen = current.model_copy(update={"primary_video_id": primary, "updated_at": now})
+            return with_recordings(chosen, entries, now)
+
+        return StreamManagerView.of(self._repo.update(stream_id, apply))
 
     def sync_status(self, user: User | None, stream_id: str) -> SyncStatusResponse:
         """Align the stream's status with the live input's connection, both ways."""

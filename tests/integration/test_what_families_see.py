@@ -92,3 +92,60 @@ def test_a_started_service_whose_encoder_never_came_is_not_lost_footage(
     assert (after["recordingStatus"], after["broadcastState"]) == ("none", "ended")
     assert "never went on air" in after["recordingMessage"]
     assert after["lastError"] is None
+
+
+def test_a_test_broadcast_after_the_service_does_not_replace_the_funeral(
+    api: httpx.Client,
+    cloudflare: httpx.Client,
+    callers: Callers,
+    db: firestore.Client,
+    stack: LocalStack,
+) -> None:
+    memorial = create_memorial(db, callers)
+    director, family = callers["funeral_director"], callers["memorial_owner"]
+    stream = api.post(
+        "/api/streams", json={"title": "Funeral", "memorialId": memorial}, headers=director.bearer
+    ).json()
+    key, inputs = stream["streamKey"], stream["cloudflareId"]
+
+    assert push(stack.rtmp_url, key, seconds=3).wait(timeout=60) == 0  # the service
+    (funeral,) = wait_for(lambda: ready_videos(cloudflare, inputs), 60, "the service's video")
+    time.sleep(5)  # longer than the local reconnect window: the next push is a new video
+    assert push(stack.rtmp_url, key, seconds=3).wait(timeout=60) == 0  # a sound check
+    wait_for(
+        lambda: (
+            len(seen(api, stream["id"], director)["recordings"]) == 2
+            and all(r["recordingReady"] for r in seen(api, stream["id"], director)["recordings"])
+        ),
+        90,
+        "both recordings on the stream",
+    )
+    latest = seen(api, stream["id"])
+    sound_check = latest["videoId"]
+    assert sound_check != funeral["uid"]  # by default the newest is shown
+
+    chosen = api.put(
+        f"/api/streams/{stream['id']}/recordings/{funeral['uid']}",
+        json={"primary": True},
+        headers=director.bearer,
+    )
+    hidden = api.put(
+        f"/api/streams/{stream['id']}/recordings/{sound_check}",
+        json={"hidden": True},
+        headers=director.bearer,
+    )
+
+    assert chosen.status_code == 200 and hidden.status_code == 200, hidden.text
+    visitor = seen(api, stream["id"])
+    assert visitor["videoId"] == funeral["uid"]
+    assert [r["id"] for r in visitor["recordings"]] == [funeral["uid"]]
+    listed = api.get(f"/api/streams/{stream['id']}/recordings").json()["recordings"]
+    assert [r["cloudflareVideoId"] for r in listed] == [funeral["uid"]]
+    page = api.get(f"/api/memorials/{memorial}/streams").json()
+    (shown,) = [s for s in page["publicRecordedStreams"] if s["id"] == stream["id"]]
+    assert shown["recordingUrl"] == visitor["recordingUrl"]
+
+    # The director made the stream, but the family decides about its recorded funeral.
+    refused = api.delete(f"/api/streams/{stream['id']}", headers=director.bearer)
+    assert refused.status_code == 403 and "owner" in refused.json()["error"]
+    assert api.delete(f"/api/streams/{stream['id']}", headers=family.bearer).status_code == 200

@@ -8,10 +8,20 @@ from datetime import UTC, datetime
 import pytest
 
 from common.errors import PermissionDeniedError, UnavailableError
-from common.models.api import StreamCreateRequest, StreamPublicView
+from common.models.api import RecordingChoiceRequest, StreamCreateRequest, StreamPublicView
 from common.models.domain import RecordingEntry, Stream, StreamCredentials
+from common.services.recordings import with_recordings
 from common.services.streams import StreamService
-from tests.conftest import ADMIN, FUNERAL_DIRECTOR, MEMORIAL, MEMORIAL_OWNER, POLICY, World
+from common.services.tools import StreamTools
+from tests.conftest import (
+    ADMIN,
+    FUNERAL_DIRECTOR,
+    MEMORIAL,
+    MEMORIAL_OWNER,
+    POLICY,
+    STRANGER,
+    World,
+)
 from tests.fakes import InMemoryStreamRepository
 
 RECORDED = (
@@ -88,6 +98,17 @@ def test_a_browser_broadcast_offers_whep_and_no_hls(world: World) -> None:
     assert seen.liveHlsUrl is None
 
 
+def tools_of(world: World) -> StreamTools:
+    return StreamTools(
+        repo=world.repo,
+        memorials=world.memorials,
+        provider=world.provider,
+        recordings=world.recordings,
+        clock=world.clock,
+        policy=POLICY,
+    )
+
+
 class CommitLandsThenTimesOut(InMemoryStreamRepository):
     """A database whose create commit lands but whose answer never arrives."""
 
@@ -113,3 +134,51 @@ def test_a_create_that_landed_despite_its_error_keeps_its_live_input(world: Worl
     stored = repo.streams[view.id]
     assert stored.cloudflare_id == view.cloudflareId
     assert view.cloudflareId in world.provider.inputs  # not deleted from under the stream
+
+
+def test_managers_keep_the_funeral_first_and_hide_a_test_broadcast(world: World) -> None:
+    view = world.service.create(
+        FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral", memorialId=MEMORIAL.id)
+    )
+    funeral, test = (
+        RecordingEntry(video_uid=uid, state="ready", ready=True, hls_url=f"https://h/{uid}.m3u8")
+        for uid in ("funeral", "sound-check")
+    )
+    world.repo.update(
+        view.id,
+        lambda s: with_recordings(s, (funeral, test), world.clock.now()),
+    )
+    assert world.service.get(None, view.id).videoId == "sound-check"  # the latest, by default
+
+    tools_of(world).choose_recording(
+        FUNERAL_DIRECTOR, view.id, "funeral", RecordingChoiceRequest(primary=True)
+    )
+    tools_of(world).choose_recording(
+        FUNERAL_DIRECTOR, view.id, "sound-check", RecordingChoiceRequest(hidden=True)
+    )
+
+    public = world.service.get(None, view.id)
+    assert (public.videoId, public.recordingUrl) == ("funeral", "https://h/funeral.m3u8")
+    assert [r.id for r in public.recordings] == ["funeral"]
+    manager = world.service.get(FUNERAL_DIRECTOR, view.id)
+    assert {(r.id, r.primary, r.hidden) for r in manager.recordings} == {
+        ("funeral", True, False),
+        ("sound-check", False, True),
+    }
+    with pytest.raises(PermissionDeniedError):
+        tools_of(world).choose_recording(
+            STRANGER, view.id, "funeral", RecordingChoiceRequest(hidden=True)
+        )
+
+
+def test_hiding_every_recording_leaves_the_page_without_one(world: World) -> None:
+    view = world.service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral"))
+    only = RecordingEntry(video_uid="v", state="ready", ready=True, hls_url="https://h/v.m3u8")
+    world.repo.update(view.id, lambda s: with_recordings(s, (only,), world.clock.now()))
+
+    tools_of(world).choose_recording(
+        FUNERAL_DIRECTOR, view.id, "v", RecordingChoiceRequest(hidden=True)
+    )
+
+    public = world.service.get(None, view.id)
+    assert (public.recordingReady, public.videoId, public.recordings) == (False, None, [])

@@ -193,6 +193,7 @@ def test_openapi_document_describes_exactly_the_served_routes() -> None:
                 route.replace("{stream_id}", "{streamId}")
                 .replace("{memorial_id}", "{memorialId}")
                 .replace("{session_id}", "{sessionId}")
+                .replace("{video_id}", "{videoId}")
             )
             for method in function.methods:
                 # WHIP's two routes split POST (offer) and DELETE (session) between them.

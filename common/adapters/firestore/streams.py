@@ -107,6 +107,7 @@ class StreamDocument(BaseModel):
     liveEventAt: datetime | None = None
     onAir: bool | None = False
     wentOnAir: bool | None = False
+    primaryVideoId: str | None = None
     createdAt: datetime
     updatedAt: datetime | None = None
 
@@ -162,6 +163,7 @@ class StreamDocument(BaseModel):
             live_event_at=self.liveEventAt,
             on_air=self.onAir is True,
             went_on_air=self.wentOnAir is True,
+            primary_video_id=self.primaryVideoId,
             created_at=self.createdAt,
             updated_at=self.updatedAt or self.createdAt,
         )
@@ -179,6 +181,7 @@ def stream_to_document(stream: Stream) -> dict[str, Any]:
         "liveEventAt": stream.live_event_at,
         "onAir": stream.on_air,
         "wentOnAir": stream.went_on_air,
+        "primaryVideoId": stream.primary_video_id,
     }
 
 
@@ -197,6 +200,7 @@ def _entry_to_map(entry: RecordingEntry, sequence: int) -> dict[str, Any]:
         "createdAt": entry.created,
         "modifiedAt": entry.modified,
         "sequenceNumber": sequence,
+        "hidden": entry.hidden,
     }
 
 
@@ -219,6 +223,7 @@ def _entry_from_map(item: dict[str, Any]) -> RecordingEntry:
         size=item.get("size"),
         created=item.get("createdAt"),
         modified=item.get("modifiedAt"),
+        hidden=item.get("hidden") is True,
     )
 
 
