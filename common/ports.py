@@ -83,6 +83,10 @@ class StreamProvider(Protocol):
         """Delete an input; raises ``ProviderNotFoundError`` if it is already gone."""
         ...
 
+    def delete_recording(self, video_uid: str) -> None:
+        """Delete one recorded video; raises ``ProviderNotFoundError`` if it is already gone."""
+        ...
+
     def list_recordings(self, live_input_uid: str) -> list[Recording]:
         """Every video recorded from the input, oldest first."""
         ...

@@ -407,6 +407,19 @@ class StreamService:
             raise PermissionDeniedError(
                 "Only the memorial's owner may delete a stream that holds its recordings"
             )
+        if recording_pending(stream):
+            # Deleting now would strand the recording Cloudflare is about to finish.
+            raise ConflictError(
+                "The recording of this stream is still being processed; delete it once it is ready",
+                retry_after_s=30,
+            )
+        # The recordings go with the stream: none is left playable and unfindable.
+        for entry in stream.recordings:
+            try:
+                with provider_errors():
+                    self._provider.delete_recording(entry.video_uid)
+            except NotFoundError:
+                log.info("recording %s was already gone", entry.video_uid)
         if stream.cloudflare_id:
             try:
                 with provider_errors():
@@ -753,6 +766,19 @@ class StreamService:
 
     def _iframe_url(self, live_input_uid: str) -> str:
         return f"{self._policy.delivery_base.rstrip('/')}/{live_input_uid}/iframe"
+
+
+def recording_pending(stream: Stream) -> bool:
+    """Whether a recording of the stream's last broadcast is still expected from Cloudflare."""
+    monitor = stream.recording_monitor
+    return (
+        stream.status == StreamStatus.COMPLETED
+        and stream.went_on_air
+        and stream.ingest_protocol != "whip"
+        and not has_recording_since(stream, stream.actual_start_time)
+        and monitor is not None
+        and monitor.state == "running"
+    )
 
 
 def _view(stream: Stream, permissions: Permissions) -> StreamPublicView:

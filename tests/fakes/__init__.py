@@ -202,6 +202,15 @@ class FakeStreamProvider:
         if self.inputs.pop(uid, None) is None:
             raise ProviderNotFoundError(uid, status=404)
 
+    def delete_recording(self, video_uid: str) -> None:
+        self._maybe_fail("delete_recording")
+        for uid, videos in self.recordings.items():
+            kept = [v for v in videos if v.video_uid != video_uid]
+            if len(kept) != len(videos):
+                self.recordings[uid] = kept
+                return
+        raise ProviderNotFoundError(video_uid, status=404)
+
     def list_recordings(self, live_input_uid: str) -> list[Recording]:
         self._maybe_fail("list_recordings")
         return list(self.recordings.get(live_input_uid, []))

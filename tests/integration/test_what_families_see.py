@@ -56,6 +56,9 @@ def test_a_reconnect_inside_the_window_ends_with_the_recording_and_no_false_erro
         time.sleep(0.2)
     assert second.returncode == 0 and during_drop == {"live"}
     api.post(f"/api/streams/{stream['id']}/stop", headers=director.bearer)
+    family = callers["memorial_owner"]
+    too_soon = api.delete(f"/api/streams/{stream['id']}", headers=family.bearer)
+    assert too_soon.status_code == 409 and int(too_soon.headers["Retry-After"]) > 0
 
     (video,) = wait_for(lambda: ready_videos(cloudflare, stream["cloudflareId"]), 60, "video")
     assert video["duration"] >= 5  # one recording across the drop
@@ -71,6 +74,9 @@ def test_a_reconnect_inside_the_window_ends_with_the_recording_and_no_false_erro
     assert after["videoId"] == video["uid"] and after["lastError"] is None
     page = api.get(f"/api/memorials/{memorial}/streams").json()
     assert stream["id"] in {s["id"] for s in page["publicRecordedStreams"]}
+    # Deleting the stream now takes its recording along: nothing is left playable but lost.
+    assert api.delete(f"/api/streams/{stream['id']}", headers=family.bearer).status_code == 200
+    assert cloudflare.get(f"/{video['uid']}").status_code == 404
 
 
 def test_a_started_service_whose_encoder_never_came_is_not_lost_footage(

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from common.errors import PermissionDeniedError, UnavailableError
+from common.errors import ConflictError, PermissionDeniedError, UnavailableError
 from common.models.api import RecordingChoiceRequest, StreamCreateRequest, StreamPublicView
-from common.models.domain import RecordingEntry, Stream, StreamCredentials
+from common.models.domain import Recording, RecordingEntry, Stream, StreamCredentials
 from common.services.recordings import with_recordings
 from common.services.streams import StreamService
 from common.services.tools import StreamTools
@@ -182,3 +182,35 @@ def test_hiding_every_recording_leaves_the_page_without_one(world: World) -> Non
 
     public = world.service.get(None, view.id)
     assert (public.recordingReady, public.videoId, public.recordings) == (False, None, [])
+
+
+def test_delete_waits_for_the_recording_and_takes_it_along(world: World) -> None:
+    view = world.service.create(
+        FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral", memorialId=MEMORIAL.id)
+    )
+    uid = view.cloudflareId or ""
+    world.service.start(FUNERAL_DIRECTOR, view.id)
+    world.recordings.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
+    world.clock.advance(60)
+    world.service.stop(FUNERAL_DIRECTOR, view.id)
+
+    with pytest.raises(ConflictError, match="still being processed") as refused:
+        world.service.delete(MEMORIAL_OWNER, view.id)  # right after Stop
+    assert refused.value.retry_after_s
+
+    world.provider.recordings[uid] = [
+        Recording(
+            video_uid="funeral-video",
+            live_input_uid=uid,
+            state="ready",
+            ready_to_stream=True,
+            duration=60.0,
+            hls_url="https://h/funeral.m3u8",
+            created=world.clock.now(),
+        )
+    ]
+    world.recordings.reconcile(view.id)
+    world.service.delete(MEMORIAL_OWNER, view.id)
+
+    assert view.id not in world.repo.streams
+    assert world.provider.recordings[uid] == []  # not left playable and unfindable

@@ -101,6 +101,9 @@ class CloudflareStreamClient:
     def delete_live_input(self, uid: str) -> None:
         self._call("DELETE", f"/live_inputs/{uid}")
 
+    def delete_video(self, uid: str) -> None:
+        self._call("DELETE", f"/{uid}")
+
     def list_live_inputs(self) -> CfLiveInputList:
         return CfLiveInputList.model_validate(self._call("GET", "/live_inputs"))
 
@@ -262,6 +265,9 @@ class CloudflareStreamProvider:
 
     def delete_live_input(self, uid: str) -> None:
         self._client.delete_live_input(uid)
+
+    def delete_recording(self, video_uid: str) -> None:
+        self._client.delete_video(video_uid)
 
     def set_input_allowed_origins(
         self, uid: str, origins: tuple[str, ...], recording_timeout_seconds: int
