@@ -190,14 +190,12 @@ class RecordingService:
             log.info("video %s matches no stream", recording.video_uid)
             return None
         now = self._clock.now()
-        updated = self._repo.update(
+        self._repo.update(
             stream.id,
             lambda s: _ended_if_recorded(
                 with_recordings(s, merge_recordings(s.recordings, [entry_of(recording)]), now)
             ),
         )
-        if updated.status == StreamStatus.COMPLETED and stream.status == StreamStatus.LIVE:
-            self.start_monitor("recording", updated)
         return stream.id
 
     def apply_live_event(

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from common.access import Action
 from common.errors import NotFoundError
-from common.models.api import RecordingStatus, recording_status
+from common.models.api import RecordingStatus, broadcast_state, recording_status
 from common.models.domain import Memorial, Stream, StreamStatus, User
 from common.ports import Clock, MemorialDirectory, StreamRepository
 from common.services.streams import load_authorized
@@ -176,9 +176,7 @@ class StreamInfoService:
             createdAt=stream.created_at,
             actualStartTime=stream.actual_start_time,
             endTime=stream.end_time,
-            cloudflare=LiveInputState(
-                uid=stream.cloudflare_id, connected=stream.status == StreamStatus.LIVE
-            )
+            cloudflare=LiveInputState(uid=stream.cloudflare_id, connected=_on_air(stream))
             if stream.cloudflare_id
             else None,
             lastChecked=self._clock.now(),
@@ -237,7 +235,7 @@ class StreamInfoService:
             ),
             liveInput=EmbedLiveInput(
                 status="live" if stream.status == StreamStatus.LIVE else "idle",
-                isConnected=stream.status == StreamStatus.LIVE,
+                isConnected=_on_air(stream),
             ),
             video=EmbedVideo(
                 status=latest.state,
@@ -264,3 +262,8 @@ class StreamInfoService:
 
     def _iframe(self, media_uid: str) -> str:
         return f"{self._delivery_base}/{media_uid}/iframe"
+
+
+def _on_air(stream: Stream) -> bool:
+    """Connected means something is being sent: a started stream may still await its encoder."""
+    return broadcast_state(stream) == "on_air"

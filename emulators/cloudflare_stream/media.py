@@ -275,12 +275,8 @@ class Broadcasts:
         out.mkdir(parents=True, exist_ok=True)
         listing = out / "parts.txt"
         listing.write_text("".join(f"file '{p}'\n" for p in parts))
-        _run(
+        _ffmpeg(
             [
-                "ffmpeg",
-                "-y",
-                "-loglevel",
-                "error",
                 "-f",
                 "concat",
                 "-safe",
@@ -292,12 +288,8 @@ class Broadcasts:
                 str(out / "recording.mp4"),
             ]
         )
-        _run(
+        _ffmpeg(
             [
-                "ffmpeg",
-                "-y",
-                "-loglevel",
-                "error",
                 "-i",
                 str(out / "recording.mp4"),
                 "-c",
@@ -315,12 +307,8 @@ class Broadcasts:
         )
         # DASH from the same recording (fragmented MP4 segments beside the manifest), as
         # Cloudflare serves both `playback.hls` and `playback.dash` for every video.
-        _run(
+        _ffmpeg(
             [
-                "ffmpeg",
-                "-y",
-                "-loglevel",
-                "error",
                 "-i",
                 str(out / "recording.mp4"),
                 "-map",
@@ -342,12 +330,8 @@ class Broadcasts:
                 str(out / "video.mpd"),
             ]
         )
-        _run(
+        _ffmpeg(
             [
-                "ffmpeg",
-                "-y",
-                "-loglevel",
-                "error",
                 "-i",
                 str(out / "recording.mp4"),
                 "-frames:v",
@@ -373,6 +357,11 @@ class Broadcasts:
                 return parts
             time.sleep(0.2)
         raise ValueError(f"no recording file arrived for video {video.uid}")
+
+
+def _ffmpeg(arguments: list[str]) -> None:
+    """ffmpeg, overwriting its outputs and saying only what went wrong."""
+    _run(["ffmpeg", "-y", "-loglevel", "error", *arguments])
 
 
 def _run(argv: list[str]) -> None:

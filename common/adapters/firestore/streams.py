@@ -573,8 +573,7 @@ class FirestoreStreamRepository:
     def set_display_orders(self, orders: dict[str, int], updated_at: datetime) -> None:
         with firestore_errors():
             for stream_id in orders:
-                if not self._streams.document(stream_id).get(**BUDGET).exists:
-                    self._move_from_legacy(stream_id)
+                self._ensure_in_primary(stream_id)
         batch = self._client.batch()
         for stream_id, order in orders.items():
             batch.update(
