@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from common.errors import InvalidArgumentError
+from common.models.delivery import hls_of_player
 from common.models.domain import Stream, StreamCredentials, StreamIssue, StreamStatus
 
 _TITLE_MAX = 200
@@ -343,6 +344,7 @@ class PublicListResponse(StreamListResponse):
     liveStreams: list[StreamPublicView]
     scheduledStreams: list[StreamPublicView]
     recordedStreams: list[StreamPublicView]
+    processingStreams: list[StreamPublicView]
 
     @classmethod
     def grouped(
@@ -350,9 +352,10 @@ class PublicListResponse(StreamListResponse):
     ) -> PublicListResponse:
         return cls(
             streams=views,
-            liveStreams=[v for v in views if v.status == StreamStatus.LIVE],
-            scheduledStreams=[v for v in views if v.status in _UPCOMING],
-            recordedStreams=[v for v in views if is_recorded(v)],
+            liveStreams=in_group(views, "live"),
+            scheduledStreams=in_group(views, "upcoming"),
+            recordedStreams=in_group(views, "recorded"),
+            processingStreams=in_group(views, "processing"),
             total=len(views),
             hasMore=has_more,
             pagination=Pagination(
@@ -370,19 +373,21 @@ class MemorialStreamsResponse(BaseModel):
     readyStreams: list[StreamPublicView]
     recordedStreams: list[StreamPublicView]
     publicRecordedStreams: list[StreamPublicView]
+    processingStreams: list[StreamPublicView]
     totalStreams: int
     allStreams: list[StreamPublicView]
 
     @classmethod
     def grouped(cls, memorial_id: str, views: list[StreamPublicView]) -> MemorialStreamsResponse:
-        recorded = [v for v in views if v.status == StreamStatus.COMPLETED]
+        recorded = in_group(views, "recorded")
         return cls(
             memorialId=memorial_id,
-            liveStreams=[v for v in views if v.status == StreamStatus.LIVE],
+            liveStreams=in_group(views, "live"),
             scheduledStreams=[v for v in views if v.status == StreamStatus.SCHEDULED],
             readyStreams=[v for v in views if v.status == StreamStatus.READY],
             recordedStreams=recorded,
-            publicRecordedStreams=[v for v in recorded if v.recordingReady and v.isVisible],
+            publicRecordedStreams=[v for v in recorded if v.isVisible],
+            processingStreams=in_group(views, "processing"),
             totalStreams=len(views),
             allStreams=views,
         )
@@ -394,6 +399,8 @@ class MemorialStreamStatusResponse(BaseModel):
     liveStreams: list[StreamPublicView]
     scheduledStreams: list[StreamPublicView]
     completedStreams: list[StreamPublicView]
+    recordedStreams: list[StreamPublicView]
+    processingStreams: list[StreamPublicView]
     timestamp: datetime
 
     @classmethod
@@ -401,9 +408,11 @@ class MemorialStreamStatusResponse(BaseModel):
         cls, views: list[StreamPublicView], timestamp: datetime
     ) -> MemorialStreamStatusResponse:
         return cls(
-            liveStreams=[v for v in views if v.status == StreamStatus.LIVE],
-            scheduledStreams=[v for v in views if v.status in _UPCOMING],
+            liveStreams=in_group(views, "live"),
+            scheduledStreams=in_group(views, "upcoming"),
             completedStreams=[v for v in views if v.status == StreamStatus.COMPLETED],
+            recordedStreams=in_group(views, "recorded"),
+            processingStreams=in_group(views, "processing"),
             timestamp=timestamp,
         )
 
@@ -436,9 +445,28 @@ class DeleteResponse(BaseModel):
 _UPCOMING = frozenset({StreamStatus.SCHEDULED, StreamStatus.READY})
 
 
-def is_recorded(view: StreamPublicView) -> bool:
-    """Completed with its recording ready: what the page shows as a replay."""
-    return view.status == StreamStatus.COMPLETED and view.recordingReady
+PageGroup = Literal["live", "upcoming", "recorded", "processing", "ended"]
+
+
+def page_group(view: StreamPublicView) -> PageGroup:
+    """Where a memorial page shows a stream. The one definition of "recorded" every listing
+    uses: the service is over and its recording is ready to play (``recordingStatus: ready``);
+    "processing" is over with the recording still expected; "ended" is over with none to come
+    (never on air, a browser broadcast, missing, or cancelled)."""
+    if view.status == StreamStatus.LIVE:
+        return "live"
+    if view.status in _UPCOMING:
+        return "upcoming"
+    if view.status == StreamStatus.COMPLETED:
+        if view.recordingStatus == "ready":
+            return "recorded"
+        if view.recordingStatus == "processing":
+            return "processing"
+    return "ended"
+
+
+def in_group(views: list[StreamPublicView], group: PageGroup) -> list[StreamPublicView]:
+    return [view for view in views if page_group(view) == group]
 
 
 def parse_status_filter(text: str | None) -> StreamStatus | None:
@@ -488,10 +516,7 @@ def _public_fields(stream: Stream, *, with_hidden: bool = False) -> dict[str, ob
 
 def live_hls_url(stream: Stream) -> str | None:
     """The live HLS manifest on the same delivery host as the stream's player page."""
-    player = stream.playback_url
-    if not stream.cloudflare_id or not player or not player.endswith("/iframe"):
-        return None
-    return f"{player.removesuffix('/iframe')}/manifest/video.m3u8"
+    return hls_of_player(stream.playback_url) if stream.cloudflare_id else None
 
 
 def recording_status(stream: Stream) -> RecordingStatus:

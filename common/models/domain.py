@@ -158,6 +158,10 @@ class Stream(BaseModel):
     def monitor(self, kind: MonitorKind) -> MonitorState | None:
         return self.recording_monitor if kind == "recording" else self.status_monitor
 
+    def is_recorded(self) -> bool:
+        """What "recorded" means everywhere: the service is over and its recording plays."""
+        return self.status == StreamStatus.COMPLETED and self.recording_ready
+
     def began_broadcast(self, at: datetime) -> Stream:
         """Live from ``at`` on; a new broadcast clears the previous one's end."""
         return self.model_copy(

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from common.access import Action
 from common.errors import NotFoundError
 from common.models.api import RecordingStatus, broadcast_state, recording_status
+from common.models.delivery import DeliveryUrls
 from common.models.domain import Memorial, Stream, StreamStatus, User
 from common.ports import Clock, MemorialDirectory, StreamRepository
 from common.services.streams import load_authorized
@@ -161,7 +162,7 @@ class StreamInfoService:
         self._repo = repo
         self._memorials = TimedMemorialCache(memorials, memorial_cache_ttl_s)
         self._clock = clock
-        self._delivery_base = delivery_base.rstrip("/")
+        self._urls = DeliveryUrls(delivery_base)
 
     def status(self, user: User | None, stream_id: str) -> StreamStatusResponse:
         stream = self._viewable(user, stream_id)
@@ -192,7 +193,7 @@ class StreamInfoService:
                 id=entry.video_uid,
                 cloudflareVideoId=entry.video_uid,
                 recordingUrl=url,
-                playbackUrl=self._iframe(entry.video_uid),
+                playbackUrl=self._urls.player(entry.video_uid),
                 duration=entry.duration,
                 createdAt=entry.created,
                 title=f"{stream.title} - Recording {number}" if number > 1 else stream.title,
@@ -207,7 +208,7 @@ class StreamInfoService:
             recordingReady=stream.recording_ready,
             recordingUrl=stream.recording_url,
             recordingDuration=stream.recording_duration,
-            playbackUrl=self._iframe(stream.video_id) if stream.video_id else None,
+            playbackUrl=self._urls.player(stream.video_id) if stream.video_id else None,
             cloudflareId=stream.cloudflare_id,
             lastChecked=self._clock.now(),
         )
@@ -216,21 +217,22 @@ class StreamInfoService:
         stream = self._viewable(user, stream_id)
         if not stream.cloudflare_id:
             raise NotFoundError("No Cloudflare ID found for stream")
-        recorded = stream.status == StreamStatus.COMPLETED and bool(stream.video_id)
-        media = stream.video_id if recorded and stream.video_id else stream.cloudflare_id
-        base = f"{self._delivery_base}/{media}"
+        replay = stream.video_id if stream.is_recorded() else None
+        media = replay or stream.cloudflare_id
+        urls = self._urls
+        player = urls.player(media)
         latest = stream.recordings[-1] if stream.recordings else None
         return EmbedInfoResponse(
             streamId=stream.id,
             cloudflareId=stream.cloudflare_id,
             status=stream.status,
-            iframeUrl=f"{base}/iframe",
-            iframeUrlWithControls=f"{base}/iframe?controls=true",
-            hlsManifest=f"{base}/manifest/video.m3u8",
-            dashManifest=f"{base}/manifest/video.mpd",
+            iframeUrl=player,
+            iframeUrlWithControls=f"{player}?controls=true",
+            hlsManifest=urls.hls(media),
+            dashManifest=urls.dash(media),
             thumbnails=Thumbnails(
-                default=f"{base}/thumbnails/thumbnail.jpg",
-                at10s=f"{base}/thumbnails/thumbnail.jpg?time=10s",
+                default=urls.thumbnail(media),
+                at10s=f"{urls.thumbnail(media)}?time=10s",
                 custom=stream.recording_thumbnail,
             ),
             liveInput=EmbedLiveInput(
@@ -247,9 +249,9 @@ class StreamInfoService:
             if latest
             else None,
             recommendedEmbed=RecommendedEmbed(
-                url=f"{base}/iframe",
+                url=player,
                 html=(
-                    f'<iframe src="{base}/iframe" style="border:none" height="720" width="1280" '
+                    f'<iframe src="{player}" style="border:none" height="720" width="1280" '
                     'allow="accelerometer; gyroscope; autoplay; encrypted-media; '
                     'picture-in-picture;" allowfullscreen="true"></iframe>'
                 ),
@@ -259,9 +261,6 @@ class StreamInfoService:
     def _viewable(self, user: User | None, stream_id: str) -> Stream:
         stream, _ = load_authorized(self._repo, self._memorials, user, stream_id, Action.VIEW)
         return stream
-
-    def _iframe(self, media_uid: str) -> str:
-        return f"{self._delivery_base}/{media_uid}/iframe"
 
 
 def _on_air(stream: Stream) -> bool:

@@ -42,6 +42,7 @@ from common.models.api import (
     StreamPublicView,
     StreamUpdateRequest,
 )
+from common.models.delivery import DeliveryUrls
 from common.models.domain import (
     LiveInput,
     LiveInputSpec,
@@ -169,6 +170,7 @@ class StreamService:
         self._provider = provider
         self._clock = clock
         self._policy = policy
+        self._urls = DeliveryUrls(policy.delivery_base)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -347,7 +349,7 @@ class StreamService:
             featured=request.featured,
             scheduled_start_time=request.scheduled_start,
             cloudflare_id=live_input.uid,
-            playback_url=self._iframe_url(live_input.uid),
+            playback_url=self._urls.player(live_input.uid),
             webrtc_playback_url=live_input.whep_url,
             created_at=now,
             updated_at=now,
@@ -733,7 +735,7 @@ class StreamService:
             live_input = self._create_live_input(stream.id, stream.title)
             attach = {
                 "cloudflare_id": live_input.uid,
-                "playback_url": self._iframe_url(live_input.uid),
+                "playback_url": self._urls.player(live_input.uid),
             }
             try:
                 attached = self._repo.update(
@@ -763,9 +765,6 @@ class StreamService:
             log.warning("recording check after stop failed: %s", exc.message)
             return stream
         return updated
-
-    def _iframe_url(self, live_input_uid: str) -> str:
-        return f"{self._policy.delivery_base.rstrip('/')}/{live_input_uid}/iframe"
 
 
 def recording_pending(stream: Stream) -> bool:

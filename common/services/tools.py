@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from common.access import Action
 from common.errors import ConflictError, FailedPreconditionError, NotFoundError
 from common.models.api import RecordingChoiceRequest, StreamManagerView
+from common.models.delivery import DeliveryUrls
 from common.models.domain import Stream, StreamStatus, User
 from common.ports import Clock, MemorialDirectory, StreamProvider, StreamRepository
 from common.services.provider import provider_errors
@@ -113,6 +114,7 @@ class StreamTools:
         self._recordings = recordings
         self._clock = clock
         self._policy = policy
+        self._urls = DeliveryUrls(policy.delivery_base)
 
     def sync_recording(self, user: User | None, stream_id: str) -> SyncRecordingResponse:
         """Fetch the input's recordings from Cloudflare and attach them."""
@@ -135,7 +137,7 @@ class StreamTools:
             recordingId=stream.video_id if ready else None,
             videoId=stream.video_id if ready else None,
             recordingUrl=stream.recording_url if ready else None,
-            playbackUrl=self._iframe(stream.video_id) if ready and stream.video_id else None,
+            playbackUrl=self._urls.player(stream.video_id) if ready and stream.video_id else None,
             duration=stream.recording_duration if ready else None,
             recordings=_summaries(stream),
         )
@@ -259,7 +261,7 @@ class StreamTools:
         stream = self._managed(user, stream_id)
         uid = _live_input(stream)
         refreshed, _ = self._recordings.reconcile(stream.id)
-        playback = self._iframe(uid)
+        playback = self._urls.player(uid)
         now = self._clock.now()
         updated = self._repo.update(
             stream.id, lambda s: s.model_copy(update={"playback_url": playback, "updated_at": now})
@@ -274,9 +276,6 @@ class StreamTools:
     def _managed(self, user: User | None, stream_id: str) -> Stream:
         stream, _ = load_authorized(self._repo, self._memorials, user, stream_id, Action.EDIT)
         return stream
-
-    def _iframe(self, media_uid: str | None) -> str:
-        return f"{self._policy.delivery_base.rstrip('/')}/{media_uid}/iframe"
 
 
 def _live_input(stream: Stream) -> str:

@@ -8,8 +8,20 @@ from datetime import UTC, datetime
 import pytest
 
 from common.errors import ConflictError, PermissionDeniedError, UnavailableError
-from common.models.api import RecordingChoiceRequest, StreamCreateRequest, StreamPublicView
-from common.models.domain import Recording, RecordingEntry, Stream, StreamCredentials
+from common.models.api import (
+    MemorialStreamsResponse,
+    PublicListResponse,
+    RecordingChoiceRequest,
+    StreamCreateRequest,
+    StreamPublicView,
+)
+from common.models.domain import (
+    MonitorState,
+    Recording,
+    RecordingEntry,
+    Stream,
+    StreamCredentials,
+)
 from common.services.recordings import with_recordings
 from common.services.streams import StreamService
 from common.services.tools import StreamTools
@@ -214,3 +226,57 @@ def test_delete_waits_for_the_recording_and_takes_it_along(world: World) -> None
 
     assert view.id not in world.repo.streams
     assert world.provider.recordings[uid] == []  # not left playable and unfindable
+
+
+def test_recorded_means_the_same_in_every_listing(world: World) -> None:
+    """Over with a playable recording is "recorded"; over with one still coming is "processing";
+    over with none to come is neither. The memorial listing, the public listing and the memorial
+    status board all group by that one definition, and nothing vanishes from ``allStreams``."""
+
+    def service(title: str) -> str:
+        view = world.service.create(
+            FUNERAL_DIRECTOR, StreamCreateRequest(title=title, memorialId=MEMORIAL.id)
+        )
+        world.service.start(FUNERAL_DIRECTOR, view.id)
+        world.recordings.apply_live_event(
+            view.cloudflareId or "", "live_input.connected", world.clock.now(), None
+        )
+        world.service.stop(FUNERAL_DIRECTOR, view.id)
+        return view.id
+
+    recorded, processing = service("Funeral"), service("Committal")
+    world.repo.update(recorded, lambda s: with_recordings(s, RECORDED, world.clock.now()))
+    never_on_air = world.service.create(
+        FUNERAL_DIRECTOR, StreamCreateRequest(title="Sound check", memorialId=MEMORIAL.id)
+    ).id
+    world.service.start(FUNERAL_DIRECTOR, never_on_air)
+    world.service.stop(FUNERAL_DIRECTOR, never_on_air)
+    world.repo.update(
+        never_on_air,
+        lambda s: s.model_copy(
+            update={"recording_monitor": MonitorState(generation=1, state="gave_up")}
+        ),
+    )
+
+    views = world.service.memorial_streams(None, MEMORIAL.id)
+    memorial = MemorialStreamsResponse.grouped(MEMORIAL.id, views)
+    public = PublicListResponse.grouped(views, limit=50, offset=0, has_more=False)
+    board = world.service.memorial_status(None, MEMORIAL.id)
+
+    def ids(group: list[StreamPublicView]) -> set[str]:
+        return {view.id for view in group}
+
+    for listing in (memorial, public, board):
+        assert ids(listing.recordedStreams) == {recorded}
+        assert ids(listing.processingStreams) == {processing}
+    assert ids(memorial.publicRecordedStreams) == {recorded}
+    assert ids(board.completedStreams) == {recorded, processing, never_on_air}
+    assert ids(memorial.allStreams) == {recorded, processing, never_on_air}
+    shown = {view.id: view for view in views}
+    assert [shown[recorded].recordingStatus, shown[processing].recordingStatus] == [
+        "ready",
+        "processing",
+    ]
+    assert shown[never_on_air].recordingStatus == "none"
+    assert world.repo.streams[recorded].is_recorded()
+    assert not world.repo.streams[processing].is_recorded()

@@ -1,0 +1,40 @@
+"""Where Cloudflare Stream serves media: every player, manifest and thumbnail URL is built here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PLAYER_SUFFIX = "/iframe"
+HLS_SUFFIX = "/manifest/video.m3u8"
+
+
+@dataclass(frozen=True)
+class DeliveryUrls:
+    """URLs of one media uid (a live input or a recorded video) on the customer's delivery host."""
+
+    base: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base", self.base.rstrip("/"))
+
+    def media(self, uid: str) -> str:
+        return f"{self.base}/{uid}"
+
+    def player(self, uid: str) -> str:
+        return self.media(uid) + PLAYER_SUFFIX
+
+    def hls(self, uid: str) -> str:
+        return self.media(uid) + HLS_SUFFIX
+
+    def dash(self, uid: str) -> str:
+        return f"{self.media(uid)}/manifest/video.mpd"
+
+    def thumbnail(self, uid: str) -> str:
+        return f"{self.media(uid)}/thumbnails/thumbnail.jpg"
+
+
+def hls_of_player(player_url: str | None) -> str | None:
+    """The HLS manifest served beside a player page (same host, same uid), if it is one."""
+    if not player_url or not player_url.endswith(PLAYER_SUFFIX):
+        return None
+    return player_url.removesuffix(PLAYER_SUFFIX) + HLS_SUFFIX
