@@ -159,6 +159,14 @@ class StreamRepository(Protocol):
         """Delete the stream and its credentials atomically."""
         ...
 
+    def remember_deleted_input(self, live_input_uid: str, stream_id: str, at: datetime) -> None:
+        """Note that a deleted stream used this input, for recordings Cloudflare sends late."""
+        ...
+
+    def deleted_stream_of_input(self, live_input_uid: str) -> str | None:
+        """The deleted stream that used this input, if one was noted (kept for 30 days)."""
+        ...
+
     def get_credentials(self, stream_id: str) -> StreamCredentials | None:
         """The publishing credentials, or ``None``."""
         ...

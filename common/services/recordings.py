@@ -50,6 +50,14 @@ LiveEvent = Literal["live_input.connected", "live_input.disconnected", "live_inp
 
 
 @dataclass(frozen=True)
+class VideoOutcome:
+    """What a reported video did: attached to ``stream_id``, or deleted with it (``purged``)."""
+
+    stream_id: str | None
+    purged: bool
+
+
+@dataclass(frozen=True)
 class MonitorPolicy:
     """How often and how long the scheduled checks run."""
 
@@ -183,12 +191,23 @@ class RecordingService:
 
     # --- webhooks --------------------------------------------------------------------------
 
-    def apply_video_event(self, recording: Recording, stream_hint: str | None) -> str | None:
-        """Attach a video the Stream webhook reported; returns the stream id, if one matched."""
+    def apply_video_event(self, recording: Recording, stream_hint: str | None) -> VideoOutcome:
+        """Attach a video the Stream webhook reported to its stream. A late recording of a
+        deleted stream is deleted at Cloudflare, as the stream's recordings were."""
         stream = self._stream_for(recording.live_input_uid, stream_hint)
         if stream is None:
-            log.info("video %s matches no stream", recording.video_uid)
-            return None
+            uid = recording.live_input_uid
+            deleted = self._repo.deleted_stream_of_input(uid) if uid else None
+            if deleted is None:
+                log.info("video %s matches no stream", recording.video_uid)
+                return VideoOutcome(stream_id=None, purged=False)
+            try:
+                with provider_errors():
+                    self._provider.delete_recording(recording.video_uid)
+            except NotFoundError:
+                pass
+            log.info("video %s of deleted stream %s deleted", recording.video_uid, deleted)
+            return VideoOutcome(stream_id=deleted, purged=True)
         now = self._clock.now()
         self._repo.update(
             stream.id,
@@ -196,7 +215,7 @@ class RecordingService:
                 with_recordings(s, merge_recordings(s.recordings, [entry_of(recording)]), now)
             ),
         )
-        return stream.id
+        return VideoOutcome(stream_id=stream.id, purged=False)
 
     def apply_live_event(
         self, input_uid: str, event: LiveEvent, at: datetime, error: StreamIssue | None
@@ -489,6 +508,11 @@ def _apply_connection(stream: Stream, connected: bool, at: datetime) -> Stream:
         # An encoder connected and no browser session is open: RTMP (or SRT) ingest.
         seen = seen.model_copy(update={"ingest_protocol": "rtmp"})
     if connected and stream.status != StreamStatus.LIVE:
+        if stream.end_time is not None and at <= stream.end_time:
+            # Delivered late: that connection belongs to a broadcast already stopped, which
+            # did go on air (its recording is on its way).
+            started = stream.actual_start_time
+            return seen.model_copy(update={"went_on_air": started is None or at >= started})
         return seen.began_broadcast(at).publisher_connected(at)
     if connected:
         return seen.publisher_connected(at)

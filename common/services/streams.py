@@ -400,7 +400,7 @@ class StreamService:
         return StreamManagerView.of(updated)
 
     def delete(self, user: User | None, stream_id: str) -> DeleteResponse:
-        """Delete a stream that is not live, and its live input (recordings are kept)."""
+        """Delete a stream that is not live, with its live input and its recordings."""
         stream, _ = self._load(user, stream_id, Action.DELETE)
         if stream.status == StreamStatus.LIVE:
             raise ConflictError("Cannot delete live stream. Stop it first.")
@@ -415,13 +415,21 @@ class StreamService:
                 "The recording of this stream is still being processed; delete it once it is ready",
                 retry_after_s=30,
             )
-        # The recordings go with the stream: none is left playable and unfindable.
-        for entry in stream.recordings:
+        # The recordings go with the stream, those Cloudflare made but never reported too:
+        # none is left playable and unfindable. Its live input is noted first, so recordings
+        # that arrive after the stream is gone are deleted as well (see RecordingService).
+        recordings = [entry.video_uid for entry in stream.recordings]
+        if stream.cloudflare_id:
+            with provider_errors():
+                made = self._provider.list_recordings(stream.cloudflare_id)
+            recordings += [r.video_uid for r in made if r.video_uid not in recordings]
+            self._repo.remember_deleted_input(stream.cloudflare_id, stream.id, self._clock.now())
+        for video_uid in recordings:
             try:
                 with provider_errors():
-                    self._provider.delete_recording(entry.video_uid)
+                    self._provider.delete_recording(video_uid)
             except NotFoundError:
-                log.info("recording %s was already gone", entry.video_uid)
+                log.info("recording %s was already gone", video_uid)
         if stream.cloudflare_id:
             try:
                 with provider_errors():

@@ -60,12 +60,17 @@ class WebhookService:
         )
         video = _parse(CfVideo, body)
         hint = video.meta.get("streamId")
-        stream_id = self._recordings.apply_video_event(
+        outcome = self._recordings.apply_video_event(
             video.to_recording(), str(hint) if hint else None
         )
-        if stream_id is None:
+        if outcome.stream_id is None:
             return WebhookReply(message="No stream uses this live input; ignored")
-        return WebhookReply(message=f"Recording {video.uid} recorded", streamId=stream_id)
+        if outcome.purged:
+            return WebhookReply(
+                message=f"Recording {video.uid} of a deleted stream deleted",
+                streamId=outcome.stream_id,
+            )
+        return WebhookReply(message=f"Recording {video.uid} recorded", streamId=outcome.stream_id)
 
     def handle_live_input(self, auth: str | None, body: bytes) -> WebhookReply:
         """Cloudflare Notifications: live input connected, disconnected or errored."""

@@ -53,6 +53,7 @@ class InMemoryStreamRepository:
         self.credentials: dict[str, StreamCredentials] = {}
         self.fail_next_create: Exception | None = None
         self.whip_sessions: dict[tuple[str, str], WhipSession] = {}
+        self.deleted_inputs: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -84,6 +85,12 @@ class InMemoryStreamRepository:
     def delete(self, stream_id: str) -> None:
         self.streams.pop(stream_id, None)
         self.credentials.pop(stream_id, None)
+
+    def remember_deleted_input(self, live_input_uid: str, stream_id: str, at: datetime) -> None:
+        self.deleted_inputs[live_input_uid] = stream_id
+
+    def deleted_stream_of_input(self, live_input_uid: str) -> str | None:
+        return self.deleted_inputs.get(live_input_uid)
 
     def get_credentials(self, stream_id: str) -> StreamCredentials | None:
         return self.credentials.get(stream_id)

@@ -18,6 +18,7 @@ from common.adapters.cloudflare.client import (
 )
 from common.adapters.firestore.streams import (
     CREDENTIALS_SUBCOLLECTION,
+    DELETED_INPUTS_COLLECTION,
     EXPIRES_AT_FIELD,
     FirestoreStreamRepository,
 )
@@ -148,6 +149,19 @@ def test_delete_removes_credentials_too(repo: FirestoreStreamRepository) -> None
     repo.delete(stream.id)
     assert repo.get(stream.id) is None and repo.get_credentials(stream.id) is None
     assert repo.whip_session(stream.id, "w1") is None
+
+
+def test_a_deleted_streams_input_is_remembered_for_a_month(
+    repo: FirestoreStreamRepository, db: firestore.Client
+) -> None:
+    input_uid = f"input-{uuid.uuid4().hex}"
+    assert repo.deleted_stream_of_input(input_uid) is None
+
+    repo.remember_deleted_input(input_uid, "gone-stream", NOW)
+
+    assert repo.deleted_stream_of_input(input_uid) == "gone-stream"
+    note = db.collection(DELETED_INPUTS_COLLECTION).document(input_uid).get().to_dict() or {}
+    assert note[EXPIRES_AT_FIELD] == NOW + timedelta(days=30)  # the TTL policy's field
 
 
 def test_whip_sessions_carry_the_ttl_field_and_credentials_do_not(db: firestore.Client) -> None:

@@ -3,6 +3,7 @@ encoder, an encoder on air, a short drop the encoder recovers from, the end, the
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -13,6 +14,7 @@ from google.cloud import firestore
 from emulators.stack import LocalStack
 from tests.integration.conftest import Caller, create_memorial, stored
 from tests.integration.test_broadcast_e2e import push, ready_videos, wait_for
+from tests.integration.test_recordings_pipeline import post_video
 
 pytestmark = pytest.mark.emulator
 Callers = dict[str, Caller]
@@ -55,10 +57,12 @@ def test_a_reconnect_inside_the_window_ends_with_the_recording_and_no_false_erro
         during_drop.add(seen(api, stream["id"])["status"])
         time.sleep(0.2)
     assert second.returncode == 0 and during_drop == {"live"}
-    api.post(f"/api/streams/{stream['id']}/stop", headers=director.bearer)
+    stopped = api.post(f"/api/streams/{stream['id']}/stop", headers=director.bearer)
+    assert stopped.status_code == 200, stopped.text
     family = callers["memorial_owner"]
     too_soon = api.delete(f"/api/streams/{stream['id']}", headers=family.bearer)
-    assert too_soon.status_code == 409 and int(too_soon.headers["Retry-After"]) > 0
+    assert too_soon.status_code == 409, too_soon.text
+    assert int(too_soon.headers["Retry-After"]) > 0
 
     (video,) = wait_for(lambda: ready_videos(cloudflare, stream["cloudflareId"]), 60, "video")
     assert video["duration"] >= 5  # one recording across the drop
@@ -155,3 +159,31 @@ def test_a_test_broadcast_after_the_service_does_not_replace_the_funeral(
     refused = api.delete(f"/api/streams/{stream['id']}", headers=director.bearer)
     assert refused.status_code == 403 and "owner" in refused.json()["error"]
     assert api.delete(f"/api/streams/{stream['id']}", headers=family.bearer).status_code == 200
+
+
+def test_a_sound_check_nobody_reported_goes_with_its_deleted_stream_even_when_told_late(
+    api: httpx.Client,
+    cloudflare: httpx.Client,
+    callers: Callers,
+    stack: LocalStack,
+    inject_faults: Any,
+) -> None:
+    director = callers["funeral_director"]
+    stream = api.post("/api/streams", json={"title": "Sound check"}, headers=director.bearer).json()
+    httpx.post(f"{stack.cloudflare_url}/__emulator/faults", json={"dropWebhooks": 50})
+    # The director tries the encoder before pressing Start, and Cloudflare's webhooks are lost.
+    assert push(stack.rtmp_url, stream["streamKey"], seconds=3).wait(timeout=60) == 0
+    (video,) = wait_for(
+        lambda: ready_videos(cloudflare, stream["cloudflareId"]), 60, "the sound check's recording"
+    )
+    assert seen(api, stream["id"], director)["recordings"] == []  # nothing told the backend
+
+    assert api.delete(f"/api/streams/{stream['id']}", headers=director.bearer).status_code == 200
+    assert cloudflare.get(f"/{video['uid']}").status_code == 404  # not left playable
+
+    # Cloudflare's webhook for that recording arrives after all: acknowledged, nothing revived.
+    late = post_video(api, stack, json.dumps(video).encode())
+    assert late.status_code == 200 and late.json()["streamId"] == stream["id"]
+    assert "deleted" in late.json()["message"]
+    assert cloudflare.get(f"/{video['uid']}").status_code == 404
+    assert api.get(f"/api/streams/{stream['id']}", headers=director.bearer).status_code == 404

@@ -272,3 +272,25 @@ def test_broadcast_state_tells_armed_on_air_and_ended_apart(world: World) -> Non
     assert world.service.get(OWNER, stream.id).broadcastState == "on_air"
     world.service.stop(OWNER, stream.id)
     assert world.service.get(OWNER, stream.id).broadcastState == "ended"
+
+
+def test_a_connection_reported_after_stop_does_not_reopen_the_stopped_broadcast(
+    world: World,
+) -> None:
+    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
+    uid = stream.cloudflareId or ""
+    world.service.start(OWNER, stream.id)
+    connected_at = world.clock.now()
+    world.clock.advance(30)
+    world.service.stop(OWNER, stream.id)
+
+    # Cloudflare's "connected" for the broadcast just stopped arrives only now.
+    world.recordings.apply_live_event(uid, "live_input.connected", connected_at, None)
+    stopped = world.repo.streams[stream.id]
+    assert stopped.status == StreamStatus.COMPLETED
+    assert stopped.went_on_air  # its recording is awaited, not "never went on air"
+
+    # A connection made after the stop is a new broadcast.
+    world.clock.advance(60)
+    world.recordings.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
+    assert world.repo.streams[stream.id].status == StreamStatus.LIVE

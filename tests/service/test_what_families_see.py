@@ -280,3 +280,50 @@ def test_recorded_means_the_same_in_every_listing(world: World) -> None:
     assert shown[never_on_air].recordingStatus == "none"
     assert world.repo.streams[recorded].is_recorded()
     assert not world.repo.streams[processing].is_recorded()
+
+
+def a_recording_of(uid: str, video_uid: str, at: datetime) -> Recording:
+    return Recording(
+        video_uid=video_uid,
+        live_input_uid=uid,
+        state="ready",
+        ready_to_stream=True,
+        duration=30.0,
+        hls_url=f"https://h/{video_uid}.m3u8",
+        created=at,
+    )
+
+
+def test_delete_takes_along_recordings_cloudflare_made_but_never_reported(world: World) -> None:
+    view = world.service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Sound check"))
+    uid = view.cloudflareId or ""
+    # An encoder tried the input before Start; its webhook never came.
+    world.provider.recordings[uid] = [a_recording_of(uid, "unreported", world.clock.now())]
+
+    world.service.delete(FUNERAL_DIRECTOR, view.id)
+
+    assert world.provider.recordings[uid] == []
+    assert world.repo.deleted_stream_of_input(uid) == view.id
+
+
+def test_a_recording_that_arrives_after_its_stream_was_deleted_is_deleted_too(
+    world: World,
+) -> None:
+    view = world.service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Sound check"))
+    uid = view.cloudflareId or ""
+    world.service.delete(FUNERAL_DIRECTOR, view.id)
+    late = a_recording_of(uid, "late", world.clock.now())
+    world.provider.recordings[uid] = [late]
+    stranger = a_recording_of("someone-elses-input", "theirs", world.clock.now())
+    world.provider.recordings["someone-elses-input"] = [stranger]
+
+    outcome = world.recordings.apply_video_event(late, None)
+    again = world.recordings.apply_video_event(late, None)  # a retried delivery
+    unknown = world.recordings.apply_video_event(stranger, None)
+
+    assert (outcome.stream_id, outcome.purged) == (view.id, True)
+    assert (again.stream_id, again.purged) == (view.id, True)
+    assert world.provider.recordings[uid] == []
+    assert (unknown.stream_id, unknown.purged) == (None, False)
+    assert world.provider.recordings["someone-elses-input"] == [stranger]  # not ours to delete
+    assert view.id not in world.repo.streams

@@ -12,6 +12,7 @@ import functions.main as entry_points
 from common.adapters.firestore.guards import CREATE_QUOTA_COLLECTION, IDEMPOTENCY_COLLECTION
 from common.adapters.firestore.streams import (
     CREDENTIALS_SUBCOLLECTION,
+    DELETED_INPUTS_COLLECTION,
     EXPIRES_AT_FIELD,
     FILTER_FIELDS,
     ORDERINGS,
@@ -211,7 +212,7 @@ def test_openapi_document_describes_exactly_the_served_routes() -> None:
 
 def test_the_ttl_policy_expires_whip_sessions_and_firebase_accepts_the_index_file() -> None:
     overrides = json.loads((ROOT / "firestore.indexes.json").read_text())["fieldOverrides"]
-    # WHIP sessions, stream-creation counts and idempotency keys expire.
+    # WHIP sessions, stream-creation counts, deleted inputs' notes and idempotency keys expire.
     assert overrides == [
         {
             "collectionGroup": collection,
@@ -222,6 +223,7 @@ def test_the_ttl_policy_expires_whip_sessions_and_firebase_accepts_the_index_fil
         for collection in (
             CREDENTIALS_SUBCOLLECTION,
             CREATE_QUOTA_COLLECTION,
+            DELETED_INPUTS_COLLECTION,
             IDEMPOTENCY_COLLECTION,
         )
     ]

@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from google.api_core import exceptions as gexc
@@ -35,6 +35,10 @@ CREDENTIALS_SUBCOLLECTION = "private"
 EXPIRES_AT_FIELD = "expiresAt"
 CREDENTIALS_DOC = "credentials"
 MEMORIAL_STREAM_LIMIT = 200
+DELETED_INPUTS_COLLECTION = "deleted_live_inputs"
+# Cloudflare may finish a recording long after its stream was deleted (a slow transcode, a
+# retried webhook); a month covers it, then Firestore's TTL policy removes the note.
+DELETED_INPUT_RETENTION = timedelta(days=30)
 UPDATE_ATTEMPTS = 25
 BATCH_WRITES = 400  # below Firestore's 500 writes per batch
 MOVED_PRIVATE_DOCUMENTS = 100
@@ -392,6 +396,7 @@ class FirestoreStreamRepository:
         # Streams an earlier backend wrote elsewhere are served from there until their first
         # write (or the admin migration) moves them here.
         self._legacy = [client.collection(name) for name in legacy_collections]
+        self._deleted_inputs = client.collection(DELETED_INPUTS_COLLECTION)
 
     def new_id(self) -> str:
         return str(self._streams.document().id)
@@ -485,6 +490,24 @@ class FirestoreStreamRepository:
                     if number == max(len(chunks), 1):
                         batch.delete(ref)
                     batch.commit(**BUDGET)
+
+    def remember_deleted_input(self, live_input_uid: str, stream_id: str, at: datetime) -> None:
+        with firestore_errors():
+            self._deleted_inputs.document(live_input_uid).set(
+                {
+                    "streamId": stream_id,
+                    "deletedAt": at,
+                    EXPIRES_AT_FIELD: at + DELETED_INPUT_RETENTION,
+                },
+                **BUDGET,
+            )
+
+    def deleted_stream_of_input(self, live_input_uid: str) -> str | None:
+        with firestore_errors():
+            snapshot = self._deleted_inputs.document(live_input_uid).get(**BUDGET)
+        if not snapshot.exists:
+            return None
+        return str((snapshot.to_dict() or {}).get("streamId") or "") or None
 
     def get_credentials(self, stream_id: str) -> StreamCredentials | None:
         with firestore_errors():
