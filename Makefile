@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= $(shell scripts/find-python)
 
-.PHONY: install run seed test test-fast lint typecheck check bench build deploy deploy-snippets lock clean
+.PHONY: install run seed test test-fast lint typecheck check bench chaos build deploy deploy-snippets lock clean
 
 install: $(VENV)/.installed emulators/node_modules/.installed .local/system-deps .local/tasks-emulator/.installed
 
@@ -59,6 +59,12 @@ typecheck: install
 ## bench: measurements with their baselines, side by side (not part of make test)
 bench: install
 	$(PY) -m benchmarks.run
+
+## chaos: many short real broadcasts under seeded faults (Cloudflare 5xx/429/timeouts, webhooks
+## dropped/duplicated/reordered, Firestore and Cloud Tasks frozen), then the tally per seed; exits
+## non-zero when a goal is missed (not part of make test). Options: CHAOS_ARGS='--seed 4 --seed 5'
+chaos: install
+	$(PY) -m emulators.chaos $(CHAOS_ARGS)
 
 ## build: the deployable function source in build/functions (main.py, common/ and
 ## requirements.txt = infra/requirements.lock, pinned with hashes)

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,26 @@ class LocalStack:
             "events": self._start_events,
         }
         starters[name]()
+
+    def pause_component(self, name: str) -> None:
+        """Freeze one component we started (SIGSTOP to its process group): it keeps its state
+        and its connections, but answers nothing until ``resume_component``."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.processes[name].pid, signal.SIGSTOP)
+
+    def resume_component(self, name: str) -> None:
+        """Let a component frozen by ``pause_component`` run again (SIGCONT)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.processes[name].pid, signal.SIGCONT)
+
+    @contextlib.contextmanager
+    def paused(self, name: str) -> Iterator[None]:
+        """``name`` frozen for the ``with`` block, and always resumed after it."""
+        try:
+            self.pause_component(name)
+            yield
+        finally:
+            self.resume_component(name)
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         log = (self.workdir / f"{name}.log").open("ab")

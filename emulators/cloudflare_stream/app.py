@@ -17,6 +17,9 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from emulators.cloudflare_stream.media import Broadcasts, Webhooks
 from emulators.cloudflare_stream.state import (
+    CHAOS_EXEMPT_HEADER,
+    Chaos,
+    ChaosRates,
     EmulatorState,
     Fault,
     LiveInputRecord,
@@ -88,6 +91,8 @@ def _gate() -> Any:
         )
         if fault is not None:
             state.pending_faults.remove(fault)
+        elif state.chaos is not None and CHAOS_EXEMPT_HEADER not in flask.request.headers:
+            fault = state.chaos.api_fault()
         latency = state.latency_s + (fault.delay_s if fault is not None else 0)
     if latency:
         time.sleep(latency)
@@ -262,9 +267,20 @@ def delete_video(video_uid: str) -> Any:
 
 @control.post("/faults")
 def inject_faults() -> Any:
+    """Replace the injected faults. Besides the one-shot ``failNext`` list, ``latencyMs`` and the
+    webhook switches, ``chaos`` turns on seeded, probabilistic faults (see ``ChaosRates``), e.g.
+    ``{"chaos": {"seed": 7, "serverErrorRate": 0.05, "rateLimitRate": 0.05, "retryAfter": 1,
+    "timeoutRate": 0.02, "timeoutMs": 7000, "webhookDropRate": 0.2,
+    "webhookDuplicateRate": 0.2, "webhookReorderRate": 0.2, "reorderMaxMs": 8000}}``.
+    A body without ``chaos`` turns it off."""
     state = _state()
     body = flask.request.get_json(silent=True) or {}
+    try:
+        chaos = Chaos(ChaosRates.from_json(body["chaos"])) if body.get("chaos") else None
+    except (TypeError, ValueError, AttributeError) as exc:
+        return flask.make_response(flask.jsonify({"ok": False, "error": str(exc)}), 400)
     with state.lock:
+        state.chaos = chaos
         state.latency_s = float(body.get("latencyMs", 0)) / 1000
         state.pending_faults = [
             Fault(
@@ -287,6 +303,19 @@ def delivered_webhooks() -> Any:
     webhooks = _broadcasts().webhooks
     with webhooks.state.lock:
         return flask.jsonify(list(webhooks.delivered))
+
+
+@control.get("/chaos")
+def chaos_counts() -> Any:
+    """How many faults of each kind chaos has injected since it was turned on."""
+    state = _state()
+    with state.lock:
+        chaos = state.chaos
+        if chaos is None:
+            return flask.jsonify({"enabled": False, "counts": {}})
+        return flask.jsonify(
+            {"enabled": True, "seed": chaos.rates.seed, "counts": dict(chaos.counts)}
+        )
 
 
 @control.get("/stats")

@@ -24,7 +24,12 @@ from typing import Any
 
 import httpx
 
-from emulators.cloudflare_stream.state import EmulatorState, LiveInputRecord, VideoRecord
+from emulators.cloudflare_stream.state import (
+    DeliveryPlan,
+    EmulatorState,
+    LiveInputRecord,
+    VideoRecord,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +94,24 @@ class WebhookFaults:
 
 
 @dataclass
+class _Delivery:
+    entry: dict[str, Any]
+    body: bytes
+    headers: dict[str, str]
+    copies: int
+
+
+@dataclass
 class Webhooks:
-    """Delivers the Stream webhook (HMAC-signed) and live-input notifications (shared secret)."""
+    """Delivers the Stream webhook (HMAC-signed) and live-input notifications (shared secret).
+
+    Under chaos (``state.chaos``) a delivery may be dropped, sent twice, or held back until the
+    next delivery has gone out (reordered: the later event overtakes it)."""
 
     state: EmulatorState
     faults: WebhookFaults = field(default_factory=WebhookFaults)
     delivered: list[dict[str, Any]] = field(default_factory=list)
+    _held: _Delivery | None = None
 
     def video_event(self, video: VideoRecord) -> None:
         subscription = self.state.webhook
@@ -154,24 +171,51 @@ class Webhooks:
                 self.faults.drop_next -= 1
                 self.delivered.append({**entry, "dropped": True})
                 return
-            copies = 2 if self.faults.duplicate else 1
-        threading.Thread(
-            target=self._deliver, args=(entry, body, headers, copies), daemon=True
-        ).start()
+            chaos = self.state.chaos
+            plan = chaos.delivery_plan() if chaos is not None else DeliveryPlan()
+            if plan.drop:
+                self.delivered.append({**entry, "dropped": True})
+                return
+            if plan.duplicate:
+                entry["duplicated"] = True
+            delivery = _Delivery(
+                entry, body, headers, 2 if self.faults.duplicate or plan.duplicate else 1
+            )
+            # This delivery overtakes the one held back, which follows it.
+            batch = [delivery]
+            if self._held is not None:
+                batch.append(self._held)
+                self._held = None
+            elif plan.reorder and chaos is not None:
+                entry["reordered"] = True
+                self._held = delivery
+                release = threading.Timer(chaos.rates.reorder_max_s, self._release, (delivery,))
+                release.daemon = True
+                release.start()
+                return
+        threading.Thread(target=self._deliver, args=(batch,), daemon=True).start()
 
-    def _deliver(
-        self, entry: dict[str, Any], body: bytes, headers: dict[str, str], copies: int
-    ) -> None:
-        for _ in range(copies):
-            try:
-                status = httpx.post(
-                    entry["url"], content=body, headers=headers, timeout=10
-                ).status_code
-            except httpx.HTTPError as exc:
-                status = None
-                log.warning("webhook to %s failed: %s", entry["url"], exc)
-            with self.state.lock:
-                self.delivered.append({**entry, "status": status})
+    def _release(self, delivery: _Delivery) -> None:
+        """Send a held delivery that no later one overtook in time."""
+        with self.state.lock:
+            if self._held is not delivery:
+                return
+            self._held = None
+        self._deliver([delivery])
+
+    def _deliver(self, batch: list[_Delivery]) -> None:
+        for delivery in batch:
+            entry = delivery.entry
+            for _ in range(delivery.copies):
+                try:
+                    status = httpx.post(
+                        entry["url"], content=delivery.body, headers=delivery.headers, timeout=10
+                    ).status_code
+                except httpx.HTTPError as exc:
+                    status = None
+                    log.warning("webhook to %s failed: %s", entry["url"], exc)
+                with self.state.lock:
+                    self.delivered.append({**entry, "status": status})
 
 
 @dataclass

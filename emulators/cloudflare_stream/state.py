@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +74,116 @@ class Fault:
         )
 
 
+# A request carrying this header is never hit by chaos faults: the chaos harness reads the
+# ground truth with it while the backend's own calls keep meeting faults.
+CHAOS_EXEMPT_HEADER = "X-Emulator-Chaos-Exempt"
+SERVER_ERROR_STATUSES = (500, 502, 503, 504)
+
+
+@dataclass(frozen=True)
+class ChaosRates:
+    """Probabilities of each fault, per API request or per webhook delivery, and their sizes.
+
+    A timeout holds the request ``timeout_s`` (longer than the client's read timeout) and then
+    carries it out, as an overloaded edge would: the caller does not know its write happened.
+    A reordered delivery is held until the next delivery has gone out (at most
+    ``reorder_max_s``), so the later event overtakes it.
+    """
+
+    seed: int
+    server_error: float = 0.0
+    rate_limited: float = 0.0
+    retry_after_s: int = 1
+    timeout: float = 0.0
+    timeout_s: float = 7.0
+    webhook_drop: float = 0.0
+    webhook_duplicate: float = 0.0
+    webhook_reorder: float = 0.0
+    reorder_max_s: float = 8.0
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> ChaosRates:
+        """From the ``chaos`` object of ``POST /__emulator/faults`` (camelCase, ms)."""
+
+        def rate(name: str) -> float:
+            value = float(body.get(name, 0))
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name} must be between 0 and 1")
+            return value
+
+        return cls(
+            seed=int(body.get("seed", 0)),
+            server_error=rate("serverErrorRate"),
+            rate_limited=rate("rateLimitRate"),
+            retry_after_s=int(body.get("retryAfter", 1)),
+            timeout=rate("timeoutRate"),
+            timeout_s=float(body.get("timeoutMs", 7000)) / 1000,
+            webhook_drop=rate("webhookDropRate"),
+            webhook_duplicate=rate("webhookDuplicateRate"),
+            webhook_reorder=rate("webhookReorderRate"),
+            reorder_max_s=float(body.get("reorderMaxMs", 8000)) / 1000,
+        )
+
+
+@dataclass(frozen=True)
+class DeliveryPlan:
+    """What chaos does to one webhook delivery."""
+
+    drop: bool = False
+    duplicate: bool = False
+    reorder: bool = False
+
+
+@dataclass
+class Chaos:
+    """Seeded, probabilistic faults. API requests and webhook deliveries draw from separate
+    generators seeded from ``rates.seed``, so the sequence of decisions of each is the same on
+    every run with that seed (which request meets which decision follows arrival order)."""
+
+    rates: ChaosRates
+    api_random: random.Random = field(init=False)
+    webhook_random: random.Random = field(init=False)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.api_random = random.Random(f"{self.rates.seed}:api")  # noqa: S311 - not crypto
+        self.webhook_random = random.Random(f"{self.rates.seed}:webhooks")  # noqa: S311
+
+    def api_fault(self) -> Fault | None:
+        """The fault for the next API request, if any (one draw per request)."""
+        draw = self.api_random.random()
+        status = self.api_random.choice(SERVER_ERROR_STATUSES)
+        rates = self.rates
+        if draw < rates.server_error:
+            self.counts["api_5xx"] += 1
+            return Fault(status)
+        draw -= rates.server_error
+        if draw < rates.rate_limited:
+            self.counts["api_429"] += 1
+            return Fault(429, retry_after_s=rates.retry_after_s)
+        draw -= rates.rate_limited
+        if draw < rates.timeout:
+            self.counts["api_timeout"] += 1
+            return Fault(None, delay_s=rates.timeout_s)
+        self.counts["api_ok"] += 1
+        return None
+
+    def delivery_plan(self) -> DeliveryPlan:
+        """What happens to the next webhook delivery (three draws per delivery)."""
+        drop, duplicate, reorder = (self.webhook_random.random() for _ in range(3))
+        dropped = drop < self.rates.webhook_drop
+        plan = DeliveryPlan(
+            drop=dropped,
+            duplicate=not dropped and duplicate < self.rates.webhook_duplicate,
+            reorder=not dropped and reorder < self.rates.webhook_reorder,
+        )
+        for name in ("drop", "duplicate", "reorder"):
+            if getattr(plan, name):
+                self.counts[f"webhook_{name}"] += 1
+        self.counts["webhooks"] += 1
+        return plan
+
+
 @dataclass
 class EmulatorState:
     """Everything the emulator knows; one lock guards it all."""
@@ -91,6 +203,7 @@ class EmulatorState:
     latency_s: float = 0.0
     pending_faults: list[Fault] = field(default_factory=list)
     request_count: int = 0
+    chaos: Chaos | None = None
 
     def new_live_input(self, body: dict[str, Any]) -> LiveInputRecord:
         record = LiveInputRecord(
