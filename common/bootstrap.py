@@ -18,6 +18,7 @@ from common.adapters.cloudflare.client import (
     CloudflareStreamProvider,
     RetryPolicy,
 )
+from common.adapters.cloudflare.webhooks import CloudflareWebhooks, WebhookSecrets
 from common.adapters.firebase_auth import FirebaseAuthenticator
 from common.adapters.firestore.guards import FirestoreCreateQuota, FirestoreIdempotencyStore
 from common.adapters.firestore.streams import FirestoreMemorialDirectory, FirestoreStreamRepository
@@ -34,13 +35,16 @@ from common.ports import (
     SystemClock,
     TaskQueue,
 )
+from common.services.broadcasts import BroadcastService
 from common.services.create_guards import CreateLimits
+from common.services.live_inputs import LiveInputProvisioner
 from common.services.migration import MigrationService
+from common.services.policy import StreamPolicy
 from common.services.recordings import MonitorPolicy, RecordingService
 from common.services.stream_info import StreamInfoService
-from common.services.streams import StreamPolicy, StreamService
+from common.services.streams import StreamService
 from common.services.tools import StreamTools
-from common.services.webhooks import WebhookSecrets, WebhookService
+from common.services.webhooks import WebhookService
 from common.settings import Settings, get_settings
 
 
@@ -51,6 +55,8 @@ class Services:
     settings: Settings
     auth: Authenticator
     streams: StreamService
+    broadcasts: BroadcastService
+    live_inputs: LiveInputProvisioner
     recordings: RecordingService
     webhooks: WebhookService
     tools: StreamTools
@@ -117,16 +123,27 @@ def build_services(
             reconnect_window_s=settings.recording_timeout_seconds,
         ),
     )
+    live_inputs = LiveInputProvisioner(
+        repo=repo, provider=provider, clock=clock, policy=policy, tasks=tasks
+    )
     streams = StreamService(
         repo=repo,
         memorials=memorials,
         provider=provider,
         clock=clock,
         policy=policy,
-        recordings=recordings,
-        tasks=tasks,
+        live_inputs=live_inputs,
         create_quota=create_quota,
         idempotency=idempotency,
+    )
+    broadcasts = BroadcastService(
+        repo=repo,
+        memorials=memorials,
+        provider=provider,
+        clock=clock,
+        policy=policy,
+        recordings=recordings,
+        live_inputs=live_inputs,
     )
     secrets = WebhookSecrets(
         stream_signing=settings.cloudflare_webhook_secret,
@@ -137,8 +154,10 @@ def build_services(
         settings=settings,
         auth=auth or _firebase_auth(settings),
         streams=streams,
+        broadcasts=broadcasts,
+        live_inputs=live_inputs,
         recordings=recordings,
-        webhooks=WebhookService(recordings, secrets, clock),
+        webhooks=WebhookService(recordings, CloudflareWebhooks(secrets, clock)),
         tools=StreamTools(
             repo=repo,
             memorials=memorials,

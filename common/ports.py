@@ -9,8 +9,16 @@ from typing import Literal, Protocol
 
 from pydantic import SecretStr
 
+from common.errors import (
+    AppError,
+    ErrorCode,
+    NotFoundError,
+    ResourceExhaustedError,
+    UnavailableError,
+)
 from common.models.domain import (
     LiveInput,
+    LiveInputNotice,
     LiveInputSpec,
     Memorial,
     Recording,
@@ -18,42 +26,62 @@ from common.models.domain import (
     StreamCredentials,
     StreamStatus,
     User,
+    VideoReport,
     WhipAnswer,
 )
 
 
-class ProviderError(Exception):
-    """A stream provider call failed. Subclasses say whether retrying can help."""
+class ProviderError(AppError):
+    """A stream provider call failed. Each kind is also the app error it means to our callers,
+    so services let it through untranslated; the provider's own words stay in ``str(error)``
+    for the log, and callers get a fixed sentence. Subclasses say whether retrying can help."""
 
+    code = ErrorCode.INTERNAL
     retryable: bool = False
+    public_message = "Unexpected answer from the video platform"
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, detail: str, *, status: int | None = None, retry_after_s: int | None = None
+    ) -> None:
+        super().__init__(self.public_message, retry_after_s=retry_after_s)
+        self.detail = detail
         self.status = status
 
+    def __str__(self) -> str:
+        return self.detail
 
-class ProviderNotFoundError(ProviderError):
+
+class ProviderNotFoundError(ProviderError, NotFoundError):
     """The provider has no such resource."""
+
+    code = ErrorCode.NOT_FOUND
+    public_message = "The stream's Cloudflare live input or recording no longer exists"
 
 
 class ProviderRejectedError(ProviderError):
     """The provider refused the request as invalid: a bug on our side."""
 
 
-class ProviderRateLimitedError(ProviderError):
+class ProviderRateLimitedError(ProviderError, ResourceExhaustedError):
     """The provider's rate limit was hit."""
 
+    code = ErrorCode.RESOURCE_EXHAUSTED
     retryable = True
+    public_message = "Cloudflare rate limit reached; try again later"
 
-    def __init__(self, message: str, *, retry_after_s: int, status: int | None = 429) -> None:
-        super().__init__(message, status=status)
-        self.retry_after_s = retry_after_s
+    def __init__(self, detail: str, *, retry_after_s: int, status: int | None = 429) -> None:
+        super().__init__(detail, status=status, retry_after_s=retry_after_s)
 
 
-class ProviderUnavailableError(ProviderError):
+class ProviderUnavailableError(ProviderError, UnavailableError):
     """5xx, timeout or connection failure; the outcome of a write is unknown."""
 
+    code = ErrorCode.UNAVAILABLE
     retryable = True
+    public_message = "Cloudflare is temporarily unavailable; try again"
+
+    def __init__(self, detail: str, *, status: int | None = None) -> None:
+        super().__init__(detail, status=status, retry_after_s=5)
 
 
 @dataclass(frozen=True)
@@ -344,6 +372,28 @@ class Authenticator(Protocol):
 
         Raises:
             UnauthenticatedError: an explicit bearer token is invalid.
+        """
+        ...
+
+
+class ProviderWebhooks(Protocol):
+    """The video platform's webhooks, authenticated and read into domain events."""
+
+    def video_report(self, signature: str | None, body: bytes) -> VideoReport:
+        """The video a signed Stream webhook reports.
+
+        Raises:
+            UnauthenticatedError: the signature is missing, stale or wrong.
+            InvalidArgumentError: the body is not a video.
+        """
+        ...
+
+    def live_input_notice(self, auth: str | None, body: bytes) -> LiveInputNotice | None:
+        """The live-input event a notification carries; ``None`` for a test message.
+
+        Raises:
+            UnauthenticatedError: the shared secret is missing or wrong.
+            InvalidArgumentError: the body is not a notification.
         """
         ...
 

@@ -101,14 +101,14 @@ def stream(ctx: Ctx) -> Reply:
 @http_endpoint(_both("/streams/{stream_id}/start"), methods=("POST",))
 def startstream(ctx: Ctx) -> Reply:
     """POST marks the stream live and returns its RTMP credentials and WHIP endpoint."""
-    return ctx.services.streams.start(ctx.user, ctx.param("stream_id"))
+    return ctx.services.broadcasts.start(ctx.user, ctx.param("stream_id"))
 
 
 @functions_framework.http
 @http_endpoint(_both("/streams/{stream_id}/stop"), methods=("POST",))
 def stopstream(ctx: Ctx) -> Reply:
     """POST ends the broadcast; the recording follows when Cloudflare has processed it."""
-    return ctx.services.streams.stop(ctx.user, ctx.param("stream_id"))
+    return ctx.services.broadcasts.stop(ctx.user, ctx.param("stream_id"))
 
 
 @functions_framework.http
@@ -142,7 +142,7 @@ def streamrecording(ctx: Ctx) -> Reply:
 @http_endpoint(_both("/streams/{stream_id}/credentials"), methods=("GET",))
 def streamcredentials(ctx: Ctx) -> Reply:
     """GET the RTMP credentials and WHIP endpoint without going live."""
-    return ctx.services.streams.credentials(ctx.user, ctx.param("stream_id"))
+    return ctx.services.broadcasts.credentials(ctx.user, ctx.param("stream_id"))
 
 
 @functions_framework.http
@@ -222,11 +222,13 @@ def whipstream(ctx: Ctx) -> Reply:
     the session URL in Location; DELETE on that URL ends the browser broadcast."""
     stream_id = ctx.param("stream_id")
     if ctx.method == "DELETE":
-        return ctx.services.streams.end_whip(ctx.user, stream_id, ctx.require_param("session_id"))
+        return ctx.services.broadcasts.end_whip(
+            ctx.user, stream_id, ctx.require_param("session_id")
+        )
     if not (ctx.header("Content-Type") or "").startswith("application/sdp"):
         raise InvalidArgumentError("Content-Type must be application/sdp")
     offer = ctx.raw_body.decode("utf-8", errors="replace")
-    publication = ctx.services.streams.publish_whip(ctx.user, stream_id, offer)
+    publication = ctx.services.broadcasts.publish_whip(ctx.user, stream_id, offer)
     return flask.Response(
         publication.answer_sdp,
         status=201,
@@ -265,7 +267,7 @@ def runmonitorcheck(ctx: Ctx) -> Reply:
 def sweeporphanedinputs(ctx: Ctx) -> Reply:
     """POST from Cloud Tasks: delete live inputs a failed create may have left behind."""
     task = ctx.body(OrphanSweepPayload)
-    return OrphanSweepResult(deleted=ctx.services.streams.sweep_orphaned_inputs(task.streamId))
+    return OrphanSweepResult(deleted=ctx.services.live_inputs.sweep_orphaned_inputs(task.streamId))
 
 
 @functions_framework.http

@@ -3,8 +3,11 @@ from __future__ import annotations
 import pytest
 
 from common.models.domain import Memorial, User
+from common.services.broadcasts import BroadcastService
+from common.services.live_inputs import LiveInputProvisioner
+from common.services.policy import StreamPolicy
 from common.services.recordings import MonitorPolicy, RecordingService
-from common.services.streams import StreamPolicy, StreamService
+from common.services.streams import StreamService
 from tests.fakes import (
     FakeStreamProvider,
     FixedClock,
@@ -55,14 +58,29 @@ class World:
             clock=self.clock,
             policy=MONITOR_POLICY,
         )
+        self.live_inputs = LiveInputProvisioner(
+            repo=self.repo,
+            provider=self.provider,
+            clock=self.clock,
+            policy=POLICY,
+            tasks=self.tasks,
+        )
         self.service = StreamService(
             repo=self.repo,
             memorials=self.memorials,
             provider=self.provider,
             clock=self.clock,
             policy=POLICY,
+            live_inputs=self.live_inputs,
+        )
+        self.broadcasts = BroadcastService(
+            repo=self.repo,
+            memorials=self.memorials,
+            provider=self.provider,
+            clock=self.clock,
+            policy=POLICY,
             recordings=self.recordings,
-            tasks=self.tasks,
+            live_inputs=self.live_inputs,
         )
 
 

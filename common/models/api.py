@@ -23,6 +23,13 @@ from pydantic import (
 from common.errors import InvalidArgumentError
 from common.models.delivery import hls_of_player
 from common.models.domain import Stream, StreamCredentials, StreamIssue, StreamStatus
+from common.models.recording_rules import (
+    BroadcastState,
+    RecordingStatus,
+    broadcast_state,
+    recording_message,
+    recording_status,
+)
 
 _TITLE_MAX = 200
 _DESCRIPTION_MAX = 5000
@@ -174,13 +181,6 @@ class RecordingView(BaseModel):
     createdAt: datetime | None
     primary: bool
     hidden: bool
-
-
-RecordingStatus = Literal["none", "processing", "ready", "missing", "unavailable"]
-WHIP_NOT_RECORDED = (
-    "Browser (WHIP) broadcasts are not recorded by Cloudflare Stream: no recording will follow. "
-    "Broadcast with OBS or another RTMP encoder to get a recording."
-)
 
 
 class StreamPublicView(BaseModel):
@@ -517,48 +517,6 @@ def _public_fields(stream: Stream, *, with_hidden: bool = False) -> dict[str, ob
 def live_hls_url(stream: Stream) -> str | None:
     """The live HLS manifest on the same delivery host as the stream's player page."""
     return hls_of_player(stream.playback_url) if stream.cloudflare_id else None
-
-
-def recording_status(stream: Stream) -> RecordingStatus:
-    """Where the stream's recording stands, so pages never show "rendering" forever."""
-    if stream.recording_ready:
-        return "ready"
-    if stream.ingest_protocol == "whip":
-        return "unavailable"
-    if stream.status != StreamStatus.COMPLETED:
-        return "none"
-    monitor = stream.recording_monitor
-    if monitor is not None and monitor.state == "gave_up":
-        return "missing" if stream.went_on_air else "none"
-    return "processing"
-
-
-BroadcastState = Literal["idle", "armed", "on_air", "reconnecting", "ended"]
-NEVER_ON_AIR = "This service never went on air: nothing was broadcast, so there is no recording."
-
-
-def broadcast_state(stream: Stream) -> BroadcastState:
-    """What a page can tell a family beyond ``status``: Start was pressed and the encoder is
-    awaited (``armed``), something is being sent (``on_air``), the sender dropped during the
-    broadcast (``reconnecting``), or it is over (``ended``)."""
-    if stream.status == StreamStatus.LIVE:
-        if stream.on_air or stream.whip_active:
-            return "on_air"
-        return "reconnecting" if stream.went_on_air else "armed"
-    if stream.status in (StreamStatus.COMPLETED, StreamStatus.ERROR, StreamStatus.CANCELLED):
-        return "ended"
-    return "idle"
-
-
-def recording_message(stream: Stream, status: RecordingStatus) -> str | None:
-    """A sentence for the family where the status alone could mislead."""
-    if status == "unavailable":
-        return WHIP_NOT_RECORDED
-    if status == "none" and stream.status == StreamStatus.COMPLETED and not stream.went_on_air:
-        monitor = stream.recording_monitor
-        if monitor is not None and monitor.state == "gave_up":
-            return NEVER_ON_AIR
-    return None
 
 
 class MonitorTaskPayload(_Request):

@@ -296,3 +296,23 @@ class Recording(BaseModel):
     @property
     def is_ready(self) -> bool:
         return self.ready_to_stream and self.state == "ready"
+
+
+class VideoReport(BaseModel):
+    """A verified report that a video of a live input changed (the Stream webhook)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    recording: Recording
+    stream_hint: str | None = None
+
+
+class LiveInputNotice(BaseModel):
+    """A verified live-input notification: ``event`` as Cloudflare names it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_uid: str
+    event: str
+    at: datetime
+    issue: StreamIssue | None = None

@@ -7,20 +7,27 @@ webhooks and concurrent checks all converge on the same document.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Literal, get_args
 
 from common.errors import AppError, NotFoundError
 from common.models.domain import (
     MonitorKind,
     MonitorState,
     Recording,
-    RecordingEntry,
     Stream,
     StreamIssue,
     StreamStatus,
+)
+from common.models.recording_rules import (
+    RECORDING_NOT_FOUND,
+    entry_of,
+    has_recording_since,
+    merge_recordings,
+    with_recordings,
 )
 from common.ports import (
     Clock,
@@ -29,24 +36,13 @@ from common.ports import (
     StreamRepository,
     TaskQueue,
 )
-from common.services.provider import provider_errors
 
 log = logging.getLogger(__name__)
-RECORDING_NOT_FOUND = "RECORDING_NOT_FOUND"
 
 MONITOR_TASK_PATH = "/api/tasks/monitor"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_STATE_RANK = {
-    "pendingupload": 0,
-    "downloading": 1,
-    "queued": 1,
-    "live-inprogress": 1,
-    "inprogress": 2,
-    "error": 3,
-    "ready": 4,
-}
 CheckOutcome = Literal["rescheduled", "done", "gave_up", "stale", "gone"]
 LiveEvent = Literal["live_input.connected", "live_input.disconnected", "live_input.errored"]
+LIVE_EVENTS: frozenset[str] = frozenset(get_args(LiveEvent))
 
 
 @dataclass(frozen=True)
@@ -69,106 +65,6 @@ class MonitorPolicy:
     # A publisher that drops comes back within this (the live input's recording timeout) to
     # continue the same recording: until then the broadcast is "reconnecting", not over.
     reconnect_window_s: float = 0
-
-
-def entry_of(recording: Recording) -> RecordingEntry:
-    """Our stored form of a provider recording."""
-    return RecordingEntry(
-        video_uid=recording.video_uid,
-        state=recording.state,
-        ready=recording.is_ready,
-        hls_url=recording.hls_url,
-        dash_url=recording.dash_url,
-        thumbnail_url=recording.thumbnail_url,
-        duration=recording.duration,
-        size=recording.size,
-        created=recording.created,
-        modified=recording.modified,
-    )
-
-
-def merge_recordings(
-    entries: tuple[RecordingEntry, ...], incoming: list[RecordingEntry]
-) -> tuple[RecordingEntry, ...]:
-    """``entries`` updated with ``incoming``, each video keeping its most advanced state (and
-    what managers chose about it)."""
-    by_uid = {entry.video_uid: entry for entry in entries}
-    for entry in incoming:
-        current = by_uid.get(entry.video_uid)
-        if current is None or _progress(entry) > _progress(current):
-            hidden = current.hidden if current is not None else entry.hidden
-            by_uid[entry.video_uid] = entry.model_copy(update={"hidden": hidden})
-    return tuple(sorted(by_uid.values(), key=lambda e: (e.created or _EPOCH, e.video_uid)))
-
-
-def _progress(entry: RecordingEntry) -> tuple[bool, int, datetime]:
-    return entry.ready, _STATE_RANK.get(entry.state, 0), entry.modified or _EPOCH
-
-
-def with_recordings(stream: Stream, entries: tuple[RecordingEntry, ...], now: datetime) -> Stream:
-    """``stream`` holding ``entries``, its primary fields on the recording a manager chose or
-    else the latest ready one that is not hidden."""
-    primary = primary_recording(entries, stream.primary_video_id)
-    changes: dict[str, object] = {"recordings": entries}
-    if primary is not None and (
-        not stream.recording_ready
-        or primary.video_uid != stream.video_id
-        or primary.hls_url != stream.recording_url
-    ):
-        changes |= {
-            "recording_ready": True,
-            "video_id": primary.video_uid,
-            "recording_url": primary.hls_url,
-            "recording_dash_url": primary.dash_url,
-            "recording_thumbnail": primary.thumbnail_url,
-            "recording_duration": primary.duration,
-            "recording_size": primary.size,
-            "recording_updated_at": now,
-        }
-    if primary is None and any(e.ready for e in entries) and stream.recording_ready:
-        # Every ready recording is hidden: the page shows none.
-        changes |= {
-            "recording_ready": False,
-            "video_id": None,
-            "recording_url": None,
-            "recording_dash_url": None,
-            "recording_thumbnail": None,
-            "recording_duration": None,
-            "recording_size": None,
-            "recording_updated_at": now,
-        }
-    if primary is not None and stream.last_error and stream.last_error.code == RECORDING_NOT_FOUND:
-        changes["last_error"] = None  # its cause is gone: the recording is here
-    if entries != stream.recordings or len(changes) > 1:
-        changes["updated_at"] = now
-    return stream.model_copy(update=changes)
-
-
-def primary_recording(
-    entries: tuple[RecordingEntry, ...], chosen: str | None
-) -> RecordingEntry | None:
-    """The recording the memorial page shows first."""
-    ready = [entry for entry in entries if entry.ready and not entry.hidden]
-    picked = next((entry for entry in ready if entry.video_uid == chosen), None)
-    return picked or (ready[-1] if ready else None)
-
-
-def has_recording_since(stream: Stream, started: datetime | None) -> bool:
-    """Whether a ready recording of the broadcast that started at ``started`` is attached.
-
-    A recording belongs to that broadcast when it ends at or after its start, by the video's
-    own times: a reconnect within the recording window continues a recording that began
-    before the reconnect (and became the broadcast's new start)."""
-    return any(entry.ready and _ends_at_or_after(entry, started) for entry in stream.recordings)
-
-
-def _ends_at_or_after(entry: RecordingEntry, started: datetime | None) -> bool:
-    if started is None:
-        return True
-    if entry.created is not None and entry.duration is not None:
-        return entry.created + timedelta(seconds=entry.duration) >= started
-    latest = entry.modified or entry.created
-    return latest is None or latest >= started
 
 
 class RecordingService:
@@ -201,11 +97,8 @@ class RecordingService:
             if deleted is None:
                 log.info("video %s matches no stream", recording.video_uid)
                 return VideoOutcome(stream_id=None, purged=False)
-            try:
-                with provider_errors():
-                    self._provider.delete_recording(recording.video_uid)
-            except NotFoundError:
-                pass
+            with contextlib.suppress(NotFoundError):
+                self._provider.delete_recording(recording.video_uid)
             log.info("video %s of deleted stream %s deleted", recording.video_uid, deleted)
             return VideoOutcome(stream_id=deleted, purged=True)
         now = self._clock.now()
@@ -255,8 +148,7 @@ class RecordingService:
         if after is None:
             if before is not None and before.cloudflare_id:
                 try:
-                    with provider_errors():
-                        self._provider.delete_live_input(before.cloudflare_id)
+                    self._provider.delete_live_input(before.cloudflare_id)
                 except NotFoundError:
                     return "live input already gone"
                 return "live input removed"
@@ -389,8 +281,7 @@ class RecordingService:
     def _check_status(self, stream: Stream, generation: int, attempt: int) -> CheckOutcome:
         connection = "disconnected"
         if stream.status == StreamStatus.LIVE and stream.cloudflare_id:
-            with provider_errors():
-                connection = self._provider.get_live_input(stream.cloudflare_id).connection
+            connection = self._provider.get_live_input(stream.cloudflare_id).connection
         now = self._clock.now()
         monitor = stream.status_monitor
         seen = (
@@ -444,8 +335,7 @@ class RecordingService:
     def _recordings_of(self, stream: Stream) -> list[Recording]:
         if not stream.cloudflare_id:
             return []
-        with provider_errors():
-            return self._provider.list_recordings(stream.cloudflare_id)
+        return self._provider.list_recordings(stream.cloudflare_id)
 
     def _schedule(self, kind: MonitorKind, stream_id: str, generation: int, attempt: int) -> None:
         interval = (

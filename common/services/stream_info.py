@@ -17,11 +17,11 @@ from pydantic import BaseModel
 
 from common.access import Action
 from common.errors import NotFoundError
-from common.models.api import RecordingStatus, broadcast_state, recording_status
 from common.models.delivery import DeliveryUrls
 from common.models.domain import Memorial, Stream, StreamStatus, User
+from common.models.recording_rules import RecordingStatus, broadcast_state, recording_status
 from common.ports import Clock, MemorialDirectory, StreamRepository
-from common.services.streams import load_authorized
+from common.services.stream_access import load_authorized
 
 
 class LiveInputState(BaseModel):

@@ -1,145 +1,64 @@
-"""Stream management: create, read, update, delete, start, stop, reorder and listings."""
+"""Stream management: create, read, update, delete, reorder and the listings."""
 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from dataclasses import replace
 
 from common.access import (
     Action,
     Permissions,
     can_manage_memorial,
     may_delete_recordings,
-    require,
     stream_permissions,
 )
 from common.errors import (
-    AppError,
     ConflictError,
-    InternalError,
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
     UnauthenticatedError,
-    UnavailableError,
 )
 from common.models.api import (
-    CredentialsResponse,
     DeleteResponse,
     MemorialStreamStatusResponse,
-    PublishCredentials,
     ReorderedStream,
     ReorderRequest,
     ReorderResponse,
-    StartResponse,
-    StopResponse,
     StreamCreateRequest,
     StreamManagerView,
     StreamOwnerView,
     StreamPublicView,
     StreamUpdateRequest,
 )
-from common.models.delivery import DeliveryUrls
 from common.models.domain import (
-    LiveInput,
-    LiveInputSpec,
-    Memorial,
     Stream,
-    StreamCredentials,
     StreamStatus,
     User,
 )
+from common.models.recording_rules import has_recording_since
 from common.ports import (
     Clock,
     CreateQuota,
     IdempotencyStore,
     MemorialDirectory,
-    ProviderError,
-    ProviderNotFoundError,
-    ScheduledTask,
     StreamPage,
     StreamProvider,
     StreamQuery,
     StreamRepository,
-    TaskQueue,
-    WhipSession,
 )
+from common.services.broadcasts import whip_endpoint
 from common.services.create_guards import (
     CreateGuards,
-    CreateLimits,
     checked_idempotency_key,
     request_fingerprint,
 )
-from common.services.provider import provider_errors
-from common.services.recordings import RecordingService, has_recording_since
+from common.services.live_inputs import LiveInputProvisioner
+from common.services.policy import StreamPolicy
+from common.services.stream_access import MemorialCache, load_authorized
 
 log = logging.getLogger(__name__)
-ORPHAN_SWEEP_TASK_PATH = "/api/tasks/sweep-live-inputs"
-# A live input this young may be one a concurrent start is about to attach to its stream.
-ORPHAN_MIN_AGE = timedelta(seconds=60)
-
-
-@dataclass(frozen=True)
-class StreamPolicy:
-    """Product choices applied to every new live input."""
-
-    delivery_base: str
-    recording_timeout_seconds: int
-    allowed_origins: tuple[str, ...]
-    delete_recording_after_days: int | None = None
-    orphan_sweep_delay_s: float = 120
-    whip_session_ttl_s: int = 24 * 3600
-    create_limits: CreateLimits = CreateLimits()
-
-
-@dataclass(frozen=True)
-class WhipPublication:
-    """The SDP answer for the browser and the URL of its session (for DELETE)."""
-
-    answer_sdp: str
-    location: str
-
-
-def whip_endpoint(stream_id: str) -> str:
-    """Our own WHIP URL for a stream: the provider's publish URL never reaches the browser."""
-    return f"/api/streams/{stream_id}/whip"
-
-
-def load_authorized(
-    repo: StreamRepository,
-    memorials: MemorialDirectory,
-    user: User | None,
-    stream_id: str,
-    action: Action,
-    *,
-    message: str = "Permission denied",
-) -> tuple[Stream, Permissions]:
-    """The stream, if it exists (404) and ``user`` may take ``action`` on it (401/403)."""
-    stream = repo.get(stream_id)
-    if stream is None:
-        raise NotFoundError("Stream not found")
-    memorial = memorials.get(stream.memorial_id) if stream.memorial_id else None
-    permissions = stream_permissions(user, stream, memorial)
-    require(permissions, action, user, message)
-    return stream, permissions
-
-
-class MemorialCache:
-    """Memorial lookups for the duration of one request."""
-
-    def __init__(self, directory: MemorialDirectory) -> None:
-        self._directory = directory
-        self._seen: dict[str, Memorial | None] = {}
-
-    def get(self, memorial_id: str | None) -> Memorial | None:
-        if memorial_id is None:
-            return None
-        if memorial_id not in self._seen:
-            self._seen[memorial_id] = self._directory.get(memorial_id)
-        return self._seen[memorial_id]
 
 
 class StreamService:
@@ -153,8 +72,7 @@ class StreamService:
         provider: StreamProvider,
         clock: Clock,
         policy: StreamPolicy,
-        recordings: RecordingService,
-        tasks: TaskQueue,
+        live_inputs: LiveInputProvisioner,
         create_quota: CreateQuota | None = None,
         idempotency: IdempotencyStore | None = None,
     ) -> None:
@@ -163,14 +81,12 @@ class StreamService:
         self._guards = CreateGuards(
             quota=create_quota, keys=idempotency, clock=clock, limits=policy.create_limits
         )
-        self._recordings = recordings
-        self._tasks = tasks
+        self._live_inputs = live_inputs
         self._repo = repo
         self._memorials = memorials
         self._provider = provider
         self._clock = clock
         self._policy = policy
-        self._urls = DeliveryUrls(policy.delivery_base)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -332,7 +248,7 @@ class StreamService:
         stream_id: str,
     ) -> StreamOwnerView:
         memorial_name = request.memorialName or loved_one_name
-        live_input = self._create_live_input(stream_id, request.title)
+        live_input = self._live_inputs.create(stream_id, request.title)
         now = self._clock.now()
         stream = Stream(
             id=stream_id,
@@ -349,7 +265,7 @@ class StreamService:
             featured=request.featured,
             scheduled_start_time=request.scheduled_start,
             cloudflare_id=live_input.uid,
-            playback_url=self._urls.player(live_input.uid),
+            playback_url=self._live_inputs.player_url(live_input.uid),
             webrtc_playback_url=live_input.whep_url,
             created_at=now,
             updated_at=now,
@@ -357,8 +273,8 @@ class StreamService:
         try:
             self._repo.create(stream, live_input.credentials())
         except Exception:
-            if not self._landed(stream_id, live_input.uid):
-                self._discard_live_input(stream_id, live_input.uid)
+            if not self._live_inputs.landed(stream_id, live_input.uid):
+                self._live_inputs.discard(stream_id, live_input.uid)
                 raise
             log.warning("stream %s was written although its create reported a failure", stream_id)
         return StreamOwnerView.with_credentials(
@@ -420,180 +336,21 @@ class StreamService:
         # that arrive after the stream is gone are deleted as well (see RecordingService).
         recordings = [entry.video_uid for entry in stream.recordings]
         if stream.cloudflare_id:
-            with provider_errors():
-                made = self._provider.list_recordings(stream.cloudflare_id)
+            made = self._provider.list_recordings(stream.cloudflare_id)
             recordings += [r.video_uid for r in made if r.video_uid not in recordings]
             self._repo.remember_deleted_input(stream.cloudflare_id, stream.id, self._clock.now())
         for video_uid in recordings:
             try:
-                with provider_errors():
-                    self._provider.delete_recording(video_uid)
+                self._provider.delete_recording(video_uid)
             except NotFoundError:
                 log.info("recording %s was already gone", video_uid)
         if stream.cloudflare_id:
             try:
-                with provider_errors():
-                    self._provider.delete_live_input(stream.cloudflare_id)
+                self._provider.delete_live_input(stream.cloudflare_id)
             except NotFoundError:
                 log.info("live input %s was already gone", stream.cloudflare_id)
         self._repo.delete(stream.id)
         return DeleteResponse()
-
-    def start(self, user: User | None, stream_id: str) -> StartResponse:
-        """Mark a stream live and hand its publishing credentials to the caller."""
-        stream, _ = self._load(user, stream_id, Action.START, "Permission denied to start stream")
-        if stream.status == StreamStatus.LIVE:
-            raise ConflictError("Stream is already live")
-        stream, credentials = self._ensure_live_input(stream)
-        now = self._clock.now()
-
-        def go_live(current: Stream) -> Stream:
-            if current.status == StreamStatus.LIVE:
-                raise ConflictError("Stream is already live")
-            return current.began_broadcast(now)
-
-        live = self._repo.update(stream.id, go_live)
-        self._recordings.start_monitor("status", live)
-        assert live.cloudflare_id is not None  # noqa: S101 - set by _ensure_live_input
-        publish = PublishCredentials(
-            streamKey=credentials.stream_key.get_secret_value(),
-            streamUrl=credentials.rtmp_url,
-            whipEndpoint=whip_endpoint(live.id),
-            playbackUrl=live.playback_url,
-        )
-        return StartResponse(
-            streamId=live.id,
-            cloudflareId=live.cloudflare_id,
-            status=live.status,
-            credentials=publish,
-            **publish.model_dump(),
-        )
-
-    def stop(self, user: User | None, stream_id: str) -> StopResponse:
-        """End a live stream; the recording is attached now if Cloudflare already has it.
-
-        Stopping a broadcast that already ended (Cloudflare reported the disconnect first) is
-        not an error: the reply describes where its recording stands.
-        """
-        stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
-        if stream.status not in (StreamStatus.LIVE, StreamStatus.COMPLETED):
-            raise ConflictError("Stream is not currently live")
-        now = self._clock.now()
-
-        def end(current: Stream) -> Stream:
-            if current.status != StreamStatus.LIVE:
-                return current
-            return current.ended_broadcast(now)
-
-        ended = self._repo.update(stream.id, end)
-        ended = self._attach_recordings(ended)
-        ready = has_recording_since(ended, ended.actual_start_time)
-        if not ready:
-            self._recordings.start_monitor("recording", ended)
-        return StopResponse(
-            streamId=ended.id,
-            status=ended.status,
-            recordingStatus="ready" if ready else "processing",
-            recordingReady=ready,
-            recordingUrl=ended.recording_url if ready else None,
-            message="Stream stopped and recording is ready"
-            if ready
-            else "Stream stopped, recording will be available shortly",
-        )
-
-    def credentials(self, user: User | None, stream_id: str) -> CredentialsResponse:
-        """The publishing credentials without going live (the live input is made if missing)."""
-        stream, _ = self._load(
-            user, stream_id, Action.START, "Permission denied to access stream credentials"
-        )
-        stream, credentials = self._ensure_live_input(stream)
-        assert stream.cloudflare_id is not None  # noqa: S101 - set by _ensure_live_input
-        return CredentialsResponse(
-            streamId=stream.id,
-            cloudflareId=stream.cloudflare_id,
-            status=stream.status,
-            credentials=PublishCredentials(
-                streamKey=credentials.stream_key.get_secret_value(),
-                streamUrl=credentials.rtmp_url,
-                whipEndpoint=whip_endpoint(stream.id),
-                playbackUrl=stream.playback_url,
-            ),
-        )
-
-    def publish_whip(self, user: User | None, stream_id: str, offer_sdp: str) -> WhipPublication:
-        """Relay a browser's WHIP offer to the live input and go live (not recorded)."""
-        stream, _ = self._load(user, stream_id, Action.START, "Permission denied to start stream")
-        if not offer_sdp.startswith(("v=0\r\n", "v=0\n")):
-            raise InvalidArgumentError("The body must be an SDP offer (application/sdp)")
-        if stream.status == StreamStatus.CANCELLED:
-            raise ConflictError("Stream is cancelled")
-        if stream.status == StreamStatus.LIVE:
-            # Start arms a stream before any encoder comes (the management page posts its
-            # offer right after Start); only a publisher really on air makes it a conflict.
-            self._refuse_if_on_air(stream)
-        stream, credentials = self._ensure_live_input(stream)
-        try:
-            with provider_errors():
-                answer = self._provider.whip_offer(credentials.whip_url, offer_sdp)
-        except InternalError as exc:
-            raise InvalidArgumentError("The WHIP endpoint refused the SDP offer") from exc
-        now = self._clock.now()
-        session = WhipSession(
-            session_id=secrets.token_urlsafe(12),
-            resource_url=answer.resource_url,
-            expires_at=now + timedelta(seconds=self._policy.whip_session_ttl_s),
-        )
-        self._repo.save_whip_session(stream.id, session)
-
-        def go_live(current: Stream) -> Stream:
-            if current.whip_active:
-                raise ConflictError("Stream is already live")
-            return (
-                current.began_broadcast(now)
-                .publisher_connected(now)
-                .model_copy(update={"whip_active": True, "ingest_protocol": "whip"})
-            )
-
-        live = self._repo.update(stream.id, go_live)
-        self._recordings.start_monitor("status", live)
-        return WhipPublication(
-            answer_sdp=answer.sdp, location=f"{whip_endpoint(stream.id)}/{session.session_id}"
-        )
-
-    def _refuse_if_on_air(self, stream: Stream) -> None:
-        """409 when a browser or an encoder is already publishing to the stream."""
-        if stream.whip_active:
-            raise ConflictError("Stream is already live")
-        if stream.cloudflare_id is None:
-            return
-        with provider_errors():
-            connection = self._provider.get_live_input(stream.cloudflare_id).connection
-        if connection in ("connected", "reconnecting"):
-            raise ConflictError("Stream is already live")
-
-    def end_whip(self, user: User | None, stream_id: str, session_id: str) -> DeleteResponse:
-        """End a browser broadcast (the WHIP session DELETE)."""
-        stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
-        session = self._repo.whip_session(stream.id, session_id)
-        # Firestore's TTL deletes expired sessions within a day, not at once.
-        if session is None or session.expired(self._clock.now()):
-            raise NotFoundError("WHIP session not found")
-        if session.resource_url:
-            try:
-                with provider_errors():
-                    self._provider.whip_end(session.resource_url)
-            except NotFoundError:
-                log.info("WHIP session %s was already gone upstream", session_id)
-        self._repo.delete_whip_session(stream.id, session_id)
-        now = self._clock.now()
-
-        def end(current: Stream) -> Stream:
-            if current.status == StreamStatus.LIVE:
-                return current.ended_broadcast(now)
-            return current.model_copy(update={"whip_active": False, "updated_at": now})
-
-        self._repo.update(stream.id, end)
-        return DeleteResponse(message="Browser broadcast ended")
 
     def reorder(self, user: User | None, request: ReorderRequest) -> ReorderResponse:
         """Set the display order of several streams at once (all or nothing)."""
@@ -648,131 +405,6 @@ class StreamService:
             if permissions.can(Action.VIEW):
                 views.append(_view(stream, permissions))
         return views
-
-    def _create_live_input(self, stream_id: str, title: str) -> LiveInput:
-        spec = LiveInputSpec(
-            stream_id=stream_id,
-            name=f"{title} - {stream_id}",
-            recording_timeout_seconds=self._policy.recording_timeout_seconds,
-            allowed_origins=self._policy.allowed_origins,
-            delete_recording_after_days=self._policy.delete_recording_after_days,
-        )
-        try:
-            with provider_errors():
-                return self._provider.create_live_input(spec)
-        except UnavailableError:
-            # The create may have happened although no answer came, or may still happen:
-            # look for the input by its tag now, and once more when it has surely landed.
-            self._sweep_now(stream_id)
-            self._schedule_sweep(stream_id)
-            raise
-
-    def sweep_orphaned_inputs(self, stream_id: str) -> int:
-        """Delete the live inputs tagged with ``stream_id`` that the stream does not use.
-
-        Returns how many were deleted. Raises ``UnavailableError`` (so the task is retried)
-        while an unattached input of an existing stream is too young to judge.
-        """
-        stream = self._repo.get(stream_id)
-        in_use = stream.cloudflare_id if stream is not None else None
-        with provider_errors():
-            tagged = self._provider.find_live_inputs(stream_id)
-        too_young_after = self._clock.now() - ORPHAN_MIN_AGE
-        deleted, undecided = 0, 0
-        for live_input in tagged:
-            if live_input.uid == in_use:
-                continue
-            if stream is not None and live_input.created and live_input.created > too_young_after:
-                undecided += 1
-                continue
-            with provider_errors():
-                try:
-                    self._provider.delete_live_input(live_input.uid)
-                except ProviderNotFoundError:
-                    continue
-            log.warning("deleted orphaned live input %s of stream %s", live_input.uid, stream_id)
-            deleted += 1
-        if undecided:
-            raise UnavailableError(
-                "A live input of this stream is too new to judge",
-                retry_after_s=int(ORPHAN_MIN_AGE.total_seconds()),
-            )
-        return deleted
-
-    def _sweep_now(self, stream_id: str) -> None:
-        try:
-            self.sweep_orphaned_inputs(stream_id)
-        except AppError as exc:
-            log.warning("orphan sweep of stream %s deferred: %s", stream_id, exc.message)
-
-    def _schedule_sweep(self, stream_id: str) -> None:
-        task = ScheduledTask(
-            name=f"sweep-{stream_id}-{int(self._clock.now().timestamp() * 1000)}",
-            path=ORPHAN_SWEEP_TASK_PATH,
-            payload={"streamId": stream_id},
-            delay_s=self._policy.orphan_sweep_delay_s,
-        )
-        try:
-            self._tasks.enqueue(task)
-        except AppError as exc:
-            log.error("could not schedule the orphan sweep of stream %s: %s", stream_id, exc)
-
-    def _landed(self, stream_id: str, live_input_uid: str) -> bool:
-        """Whether a create whose answer was an error was written all the same (a commit can
-        time out after it landed): then its live input is the stream's and must stay."""
-        try:
-            written = self._repo.get(stream_id)
-        except AppError:
-            # Unknown: keep the input. The orphan sweep deletes it if no stream uses it.
-            self._schedule_sweep(stream_id)
-            return True
-        return written is not None and written.cloudflare_id == live_input_uid
-
-    def _discard_live_input(self, stream_id: str, uid: str) -> None:
-        try:
-            self._provider.delete_live_input(uid)
-        except ProviderNotFoundError:
-            return
-        except ProviderError:
-            # Tagged with our stream id in meta, so the sweep finds it later.
-            log.error("live input %s could not be deleted yet", uid)
-            self._schedule_sweep(stream_id)
-
-    def _ensure_live_input(self, stream: Stream) -> tuple[Stream, StreamCredentials]:
-        if stream.cloudflare_id is None:
-            live_input = self._create_live_input(stream.id, stream.title)
-            attach = {
-                "cloudflare_id": live_input.uid,
-                "playback_url": self._urls.player(live_input.uid),
-            }
-            try:
-                attached = self._repo.update(
-                    stream.id,
-                    lambda s: s if s.cloudflare_id else s.model_copy(update=attach),
-                )
-            except Exception:
-                self._discard_live_input(stream.id, live_input.uid)
-                raise
-            if attached.cloudflare_id != live_input.uid:
-                # A concurrent start attached its own input first: use that one.
-                self._discard_live_input(stream.id, live_input.uid)
-                return self._ensure_live_input(attached)
-            self._repo.save_credentials(stream.id, live_input.credentials())
-            return attached, live_input.credentials()
-        credentials = self._repo.get_credentials(stream.id)
-        if credentials is None:
-            with provider_errors():
-                credentials = self._provider.get_live_input(stream.cloudflare_id).credentials()
-            self._repo.save_credentials(stream.id, credentials)
-        return stream, credentials
-
-    def _attach_recordings(self, stream: Stream) -> Stream:
-        try:
-            updated, _ = self._recordings.reconcile(stream.id)
-        except AppError as exc:
-            log.warning("recording check after stop failed: %s", exc.message)
-            return stream
-        return updated
 
 
 def recording_pending(stream: Stream) -> bool:

@@ -13,10 +13,11 @@ from common.errors import ConflictError, FailedPreconditionError, NotFoundError
 from common.models.api import RecordingChoiceRequest, StreamManagerView
 from common.models.delivery import DeliveryUrls
 from common.models.domain import Stream, StreamStatus, User
+from common.models.recording_rules import with_recordings
 from common.ports import Clock, MemorialDirectory, StreamProvider, StreamRepository
-from common.services.provider import provider_errors
-from common.services.recordings import RecordingService, with_recordings
-from common.services.streams import StreamPolicy, load_authorized
+from common.services.policy import StreamPolicy
+from common.services.recordings import RecordingService
+from common.services.stream_access import load_authorized
 
 
 class RecordingSummary(BaseModel):
@@ -193,8 +194,7 @@ class StreamTools:
         """Align the stream's status with the live input's connection, both ways."""
         stream = self._managed(user, stream_id)
         uid = _live_input(stream)
-        with provider_errors():
-            connection = self._provider.get_live_input(uid).connection
+        connection = self._provider.get_live_input(uid).connection
         now = self._clock.now()
         connected = connection == "connected"
 
@@ -243,13 +243,12 @@ class StreamTools:
         stream = self._managed(user, stream_id)
         uid = _live_input(stream)
         origins = self._policy.allowed_origins
-        with provider_errors():
-            stored = self._provider.set_input_allowed_origins(
-                uid, origins, self._policy.recording_timeout_seconds
-            )
-            videos = self._provider.list_recordings(uid)
-            for video in videos:
-                self._provider.set_video_allowed_origins(video.video_uid, origins)
+        stored = self._provider.set_input_allowed_origins(
+            uid, origins, self._policy.recording_timeout_seconds
+        )
+        videos = self._provider.list_recordings(uid)
+        for video in videos:
+            self._provider.set_video_allowed_origins(video.video_uid, origins)
         now = self._clock.now()
         self._repo.update(stream.id, lambda s: s.model_copy(update={"updated_at": now}))
         return CorsResponse(

@@ -41,8 +41,7 @@ class GuardedWorld(World):
             provider=self.provider,
             clock=self.clock,
             policy=replace(POLICY, create_limits=LIMITS),
-            recordings=self.recordings,
-            tasks=self.tasks,
+            live_inputs=self.live_inputs,
             create_quota=self.quota,
             idempotency=self.keys,
         )
@@ -282,7 +281,7 @@ def test_a_late_landing_input_of_a_failed_attempt_is_swept(guarded: GuardedWorld
     )
     guarded.clock.advance(120)
 
-    assert guarded.service.sweep_orphaned_inputs(retried.id) == 1
+    assert guarded.live_inputs.sweep_orphaned_inputs(retried.id) == 1
     assert late.uid not in guarded.provider.inputs
     assert guarded.live_inputs_of(retried.id) == [retried.cloudflareId]
     assert any(t.payload == {"streamId": retried.id} for t in guarded.tasks.tasks)

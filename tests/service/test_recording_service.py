@@ -9,13 +9,8 @@ import pytest
 
 from common.models.api import StreamCreateRequest
 from common.models.domain import Recording, RecordingEntry, StreamStatus
-from common.services.recordings import (
-    MonitorPolicy,
-    RecordingService,
-    entry_of,
-    merge_recordings,
-    with_recordings,
-)
+from common.models.recording_rules import entry_of, merge_recordings, with_recordings
+from common.services.recordings import MonitorPolicy, RecordingService
 from tests.conftest import OWNER, World
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -72,14 +67,14 @@ def test_primary_fields_follow_the_latest_ready_recording(world: World) -> None:
 
 def start_and_stop(world: World, *, on_air: bool = True) -> str:
     stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
-    world.service.start(OWNER, stream.id)
+    world.broadcasts.start(OWNER, stream.id)
     if on_air:
         world.clock.advance(5)
         world.recordings.apply_live_event(
             stream.cloudflareId or "", "live_input.connected", world.clock.now(), None
         )
     world.clock.advance(60)
-    world.service.stop(OWNER, stream.id)
+    world.broadcasts.stop(OWNER, stream.id)
     return stream.id
 
 
@@ -133,7 +128,7 @@ def test_monitor_gives_up_loudly_after_its_checks(world: World) -> None:
 
 def test_status_monitor_waits_for_the_encoder_then_ends_the_broadcast(world: World) -> None:
     stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
-    world.service.start(OWNER, stream.id)
+    world.broadcasts.start(OWNER, stream.id)
     status_task = next(t.payload for t in world.tasks.tasks if t.payload["kind"] == "status")
     generation = int(str(status_task["generation"]))
     uid = stream.cloudflareId or ""
@@ -193,13 +188,13 @@ def test_a_reconnect_continuing_the_recording_is_not_a_missing_recording(world: 
     uid = stream.cloudflareId or ""
     world.recordings.apply_live_event(uid, "live_input.connected", T0, None)
     world.clock.current = T0 + timedelta(minutes=30)
-    world.service.stop(OWNER, stream.id)
+    world.broadcasts.stop(OWNER, stream.id)
     # The encoder comes back within the recording window: Cloudflare continues the same video,
     # created at the first connect, while the reconnect begins the stream's new broadcast.
     world.recordings.apply_live_event(uid, "live_input.connected", T0 + timedelta(minutes=31), None)
     assert world.repo.streams[stream.id].actual_start_time == T0 + timedelta(minutes=31)
     world.clock.current = T0 + timedelta(minutes=60)
-    world.service.stop(OWNER, stream.id)
+    world.broadcasts.stop(OWNER, stream.id)
     world.provider.recordings[uid] = [
         video("whole-service", "ready", 0, uid).model_copy(update={"duration": 60 * 60.0})
     ]
@@ -224,7 +219,7 @@ def test_a_short_drop_reads_reconnecting_and_ends_only_after_the_window(world: W
     stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
     uid = stream.cloudflareId or ""
     spec, live_input = world.provider.inputs[uid]
-    world.service.start(OWNER, stream.id)
+    world.broadcasts.start(OWNER, stream.id)
     recordings.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
     generation = int(str(status_tasks(world)[0]["generation"]))
 
@@ -264,13 +259,13 @@ def test_broadcast_state_tells_armed_on_air_and_ended_apart(world: World) -> Non
     stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
     uid = stream.cloudflareId or ""
     assert world.service.get(OWNER, stream.id).broadcastState == "idle"
-    world.service.start(OWNER, stream.id)
+    world.broadcasts.start(OWNER, stream.id)
     armed = world.service.get(OWNER, stream.id)
     assert (armed.status, armed.broadcastState) == ("live", "armed")
     world.clock.advance(5)
     world.recordings.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
     assert world.service.get(OWNER, stream.id).broadcastState == "on_air"
-    world.service.stop(OWNER, stream.id)
+    world.broadcasts.stop(OWNER, stream.id)
     assert world.service.get(OWNER, stream.id).broadcastState == "ended"
 
 
@@ -279,10 +274,10 @@ def test_a_connection_reported_after_stop_does_not_reopen_the_stopped_broadcast(
 ) -> None:
     stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
     uid = stream.cloudflareId or ""
-    world.service.start(OWNER, stream.id)
+    world.broadcasts.start(OWNER, stream.id)
     connected_at = world.clock.now()
     world.clock.advance(30)
-    world.service.stop(OWNER, stream.id)
+    world.broadcasts.stop(OWNER, stream.id)
 
     # Cloudflare's "connected" for the broadcast just stopped arrives only now.
     world.recordings.apply_live_event(uid, "live_input.connected", connected_at, None)

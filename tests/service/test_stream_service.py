@@ -30,7 +30,7 @@ from common.ports import (
     ScheduledTask,
     StreamQuery,
 )
-from common.services.streams import ORPHAN_MIN_AGE, ORPHAN_SWEEP_TASK_PATH
+from common.services.live_inputs import ORPHAN_MIN_AGE, ORPHAN_SWEEP_TASK_PATH
 from tests.conftest import (
     ADMIN,
     FUNERAL_DIRECTOR,
@@ -127,11 +127,11 @@ def test_an_unanswered_create_schedules_a_sweep_that_deletes_an_input_made_later
     late = late_input_for(world, stream_id)
     unrelated = create(world).cloudflareId
 
-    assert world.service.sweep_orphaned_inputs(stream_id) == 1
+    assert world.live_inputs.sweep_orphaned_inputs(stream_id) == 1
 
     assert late not in world.provider.inputs
     assert unrelated in world.provider.inputs
-    assert world.service.sweep_orphaned_inputs(stream_id) == 0
+    assert world.live_inputs.sweep_orphaned_inputs(stream_id) == 0
 
 
 def test_a_sweep_keeps_the_input_in_use_and_waits_on_a_young_unattached_one(
@@ -141,12 +141,12 @@ def test_a_sweep_keeps_the_input_in_use_and_waits_on_a_young_unattached_one(
     stray = late_input_for(world, view.id)
 
     with pytest.raises(UnavailableError) as caught:
-        world.service.sweep_orphaned_inputs(view.id)
+        world.live_inputs.sweep_orphaned_inputs(view.id)
     assert caught.value.retry_after_s == ORPHAN_MIN_AGE.total_seconds()
     assert stray in world.provider.inputs
 
     world.clock.advance(ORPHAN_MIN_AGE.total_seconds() + 1)
-    assert world.service.sweep_orphaned_inputs(view.id) == 1
+    assert world.live_inputs.sweep_orphaned_inputs(view.id) == 1
     assert set(world.provider.inputs) == {view.cloudflareId}
 
 
@@ -159,14 +159,14 @@ def test_a_live_input_that_cannot_be_discarded_is_left_to_the_sweep(world: World
 
     [sweep] = sweeps_scheduled(world)
     assert len(world.provider.inputs) == 1
-    assert world.service.sweep_orphaned_inputs(str(sweep.payload["streamId"])) == 1
+    assert world.live_inputs.sweep_orphaned_inputs(str(sweep.payload["streamId"])) == 1
     assert world.provider.inputs == {}
 
 
 def test_a_sweep_that_cannot_reach_cloudflare_asks_to_be_retried(world: World) -> None:
     world.provider.fail("find_live_inputs", ProviderUnavailableError("cloudflare down"))
     with pytest.raises(UnavailableError):
-        world.service.sweep_orphaned_inputs("any-stream")
+        world.live_inputs.sweep_orphaned_inputs("any-stream")
 
 
 def test_create_reports_rate_limit_with_retry_after_and_stores_nothing(world: World) -> None:
@@ -230,11 +230,11 @@ def test_update_changes_only_named_fields_and_guards_allowed_users(world: World)
 
 def test_delete_removes_stream_and_live_input_but_never_while_live(world: World) -> None:
     view = create(world, ADMIN, memorialId=MEMORIAL.id)
-    world.service.start(FUNERAL_DIRECTOR, view.id)
+    world.broadcasts.start(FUNERAL_DIRECTOR, view.id)
 
     with pytest.raises(ConflictError):
         world.service.delete(MEMORIAL_OWNER, view.id)
-    world.service.stop(FUNERAL_DIRECTOR, view.id)
+    world.broadcasts.stop(FUNERAL_DIRECTOR, view.id)
     with pytest.raises(PermissionDeniedError):
         world.service.delete(FUNERAL_DIRECTOR, view.id)
 
@@ -269,16 +269,16 @@ def test_start_goes_live_with_credentials_and_refuses_a_second_start(world: Worl
     view = create(world)
     world.clock.advance(5)
 
-    started = world.service.start(OWNER, view.id)
+    started = world.broadcasts.start(OWNER, view.id)
 
     assert started.status == StreamStatus.LIVE
     assert started.credentials.streamKey == view.streamKey == started.streamKey
     assert started.credentials.streamUrl == "rtmp://ingest.test/live/"
     assert world.repo.streams[view.id].actual_start_time == world.clock.now()
     with pytest.raises(ConflictError):
-        world.service.start(OWNER, view.id)
+        world.broadcasts.start(OWNER, view.id)
     with pytest.raises(PermissionDeniedError):
-        world.service.start(STRANGER, view.id)
+        world.broadcasts.start(STRANGER, view.id)
 
 
 def test_start_creates_the_live_input_of_a_legacy_stream_without_one(world: World) -> None:
@@ -288,7 +288,7 @@ def test_start_creates_the_live_input_of_a_legacy_stream_without_one(world: Worl
     )
     del world.repo.credentials[view.id]
 
-    started = world.service.start(OWNER, view.id)
+    started = world.broadcasts.start(OWNER, view.id)
 
     assert started.cloudflareId != view.cloudflareId
     assert world.repo.streams[view.id].cloudflare_id == started.cloudflareId
@@ -313,7 +313,7 @@ def test_a_start_that_loses_the_race_to_attach_an_input_uses_the_winners(
 
     world.provider.create_live_input = create_while_another_start_attaches  # type: ignore[method-assign]
 
-    started = world.service.start(OWNER, view.id)
+    started = world.broadcasts.start(OWNER, view.id)
 
     assert started.cloudflareId == winner
     assert started.streamKey == view.streamKey
@@ -323,7 +323,7 @@ def test_a_start_that_loses_the_race_to_attach_an_input_uses_the_winners(
 def test_stop_completes_and_attaches_a_ready_recording_of_this_broadcast(world: World) -> None:
     view = create(world)
     uid = view.cloudflareId or ""
-    world.service.start(OWNER, view.id)
+    world.broadcasts.start(OWNER, view.id)
     started_at = world.clock.now()
     world.provider.recordings[uid] = [
         recording("old", uid, started_at - timedelta(days=1)),
@@ -331,24 +331,24 @@ def test_stop_completes_and_attaches_a_ready_recording_of_this_broadcast(world: 
     ]
     world.clock.advance(600)
 
-    stopped = world.service.stop(OWNER, view.id)
+    stopped = world.broadcasts.stop(OWNER, view.id)
 
     assert stopped.status == StreamStatus.COMPLETED
     assert stopped.recordingReady and stopped.recordingStatus == "ready"
     assert stopped.recordingUrl == "https://v.test/current.m3u8"
     assert world.repo.streams[view.id].video_id == "current"
-    again = world.service.stop(OWNER, view.id)
+    again = world.broadcasts.stop(OWNER, view.id)
     assert (again.status, again.recordingReady) == (StreamStatus.COMPLETED, True)
     with pytest.raises(ConflictError):
-        world.service.stop(OWNER, create(world).id)
+        world.broadcasts.stop(OWNER, create(world).id)
 
 
 def test_stop_succeeds_with_processing_recording_when_cloudflare_fails(world: World) -> None:
     view = create(world)
-    world.service.start(OWNER, view.id)
+    world.broadcasts.start(OWNER, view.id)
     world.provider.fail("list_recordings", ProviderUnavailableError("503"))
 
-    stopped = world.service.stop(OWNER, view.id)
+    stopped = world.broadcasts.stop(OWNER, view.id)
 
     assert (stopped.status, stopped.recordingStatus) == (StreamStatus.COMPLETED, "processing")
     assert world.repo.streams[view.id].status == StreamStatus.COMPLETED
@@ -395,7 +395,7 @@ def test_listings_show_outsiders_only_public_visible_streams_of_public_memorials
 def test_memorial_status_groups_streams_by_state(world: World) -> None:
     live = create(world, MEMORIAL_OWNER, memorialId=MEMORIAL.id).id
     scheduled = create(world, MEMORIAL_OWNER, memorialId=MEMORIAL.id).id
-    world.service.start(MEMORIAL_OWNER, live)
+    world.broadcasts.start(MEMORIAL_OWNER, live)
 
     status = world.service.memorial_status(None, MEMORIAL.id)
 
@@ -411,7 +411,7 @@ def test_provider_not_found_on_start_credentials_is_a_404(world: World) -> None:
     world.provider.fail("get_live_input", ProviderNotFoundError("gone", status=404))
 
     with pytest.raises(NotFoundError):
-        world.service.start(OWNER, view.id)
+        world.broadcasts.start(OWNER, view.id)
     assert world.repo.streams[view.id].status == StreamStatus.SCHEDULED
 
 
@@ -433,14 +433,14 @@ def test_a_whip_session_ends_by_its_delete_until_it_expires(world: World) -> Non
     first, second = create(world), create(world)
     offer = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\n"
 
-    published = world.service.publish_whip(OWNER, first.id, offer)
+    published = world.broadcasts.publish_whip(OWNER, first.id, offer)
     session_id = published.location.rsplit("/", 1)[-1]
     stored = world.repo.whip_sessions[(first.id, session_id)]
     assert stored.expires_at == world.clock.now() + timedelta(seconds=POLICY.whip_session_ttl_s)
-    world.service.end_whip(OWNER, first.id, session_id)
+    world.broadcasts.end_whip(OWNER, first.id, session_id)
     assert world.repo.streams[first.id].status == StreamStatus.COMPLETED
 
-    stale = world.service.publish_whip(OWNER, second.id, offer).location.rsplit("/", 1)[-1]
+    stale = world.broadcasts.publish_whip(OWNER, second.id, offer).location.rsplit("/", 1)[-1]
     world.clock.advance(POLICY.whip_session_ttl_s)
     with pytest.raises(NotFoundError):
-        world.service.end_whip(OWNER, second.id, stale)
+        world.broadcasts.end_whip(OWNER, second.id, stale)

@@ -22,7 +22,8 @@ from common.models.domain import (
     Stream,
     StreamCredentials,
 )
-from common.services.recordings import with_recordings
+from common.models.recording_rules import with_recordings
+from common.services.live_inputs import LiveInputProvisioner
 from common.services.streams import StreamService
 from common.services.tools import StreamTools
 from tests.conftest import (
@@ -84,7 +85,7 @@ def test_an_administrator_may_delete_a_recorded_service(world: World) -> None:
 
 def test_an_rtmp_broadcast_offers_hls_and_no_whep(world: World) -> None:
     view = world.service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral"))
-    world.service.start(FUNERAL_DIRECTOR, view.id)
+    world.broadcasts.start(FUNERAL_DIRECTOR, view.id)
     uid = view.cloudflareId or ""
 
     world.recordings.apply_live_event(
@@ -137,8 +138,9 @@ def test_a_create_that_landed_despite_its_error_keeps_its_live_input(world: Worl
         provider=world.provider,
         clock=world.clock,
         policy=POLICY,
-        recordings=world.recordings,
-        tasks=world.tasks,
+        live_inputs=LiveInputProvisioner(
+            repo=repo, provider=world.provider, clock=world.clock, policy=POLICY, tasks=world.tasks
+        ),
     )
 
     view = service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral"))
@@ -201,10 +203,10 @@ def test_delete_waits_for_the_recording_and_takes_it_along(world: World) -> None
         FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral", memorialId=MEMORIAL.id)
     )
     uid = view.cloudflareId or ""
-    world.service.start(FUNERAL_DIRECTOR, view.id)
+    world.broadcasts.start(FUNERAL_DIRECTOR, view.id)
     world.recordings.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
     world.clock.advance(60)
-    world.service.stop(FUNERAL_DIRECTOR, view.id)
+    world.broadcasts.stop(FUNERAL_DIRECTOR, view.id)
 
     with pytest.raises(ConflictError, match="still being processed") as refused:
         world.service.delete(MEMORIAL_OWNER, view.id)  # right after Stop
@@ -237,11 +239,11 @@ def test_recorded_means_the_same_in_every_listing(world: World) -> None:
         view = world.service.create(
             FUNERAL_DIRECTOR, StreamCreateRequest(title=title, memorialId=MEMORIAL.id)
         )
-        world.service.start(FUNERAL_DIRECTOR, view.id)
+        world.broadcasts.start(FUNERAL_DIRECTOR, view.id)
         world.recordings.apply_live_event(
             view.cloudflareId or "", "live_input.connected", world.clock.now(), None
         )
-        world.service.stop(FUNERAL_DIRECTOR, view.id)
+        world.broadcasts.stop(FUNERAL_DIRECTOR, view.id)
         return view.id
 
     recorded, processing = service("Funeral"), service("Committal")
@@ -249,8 +251,8 @@ def test_recorded_means_the_same_in_every_listing(world: World) -> None:
     never_on_air = world.service.create(
         FUNERAL_DIRECTOR, StreamCreateRequest(title="Sound check", memorialId=MEMORIAL.id)
     ).id
-    world.service.start(FUNERAL_DIRECTOR, never_on_air)
-    world.service.stop(FUNERAL_DIRECTOR, never_on_air)
+    world.broadcasts.start(FUNERAL_DIRECTOR, never_on_air)
+    world.broadcasts.stop(FUNERAL_DIRECTOR, never_on_air)
     world.repo.update(
         never_on_air,
         lambda s: s.model_copy(

@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from common import safe_json
+from common.adapters.cloudflare.webhooks import _parse as parse_webhook
 from common.adapters.cloudflare.wire import CfVideo
 from common.bootstrap import Services, cloudflare_origins
 from common.errors import InvalidArgumentError, PermissionDeniedError
@@ -19,7 +20,6 @@ from common.http import Ctx, csrf_refusal, origin_allowed, parse_origin
 from common.models.api import StreamCreateRequest, StreamUpdateRequest
 from common.models.domain import User
 from common.ports import RequestCredentials
-from common.services.webhooks import _parse as parse_webhook
 from common.settings import Settings
 
 ALLOWED = ("https://tributestream.com", "https://*.tributestream.com", "http://localhost:5173")

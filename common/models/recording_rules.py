@@ -1,0 +1,174 @@
+"""The rules of recordings and broadcasts, pure functions of the domain: how a reported video
+merges into a stream's recordings, which one the page shows, whether a broadcast got its
+recording, and what a family is told about both.
+
+Merging is monotonic (a ready recording never goes back to processing, a newer state of a
+video wins), so duplicated and reordered webhooks and concurrent checks all converge.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from common.models.domain import Recording, RecordingEntry, Stream, StreamStatus
+
+RECORDING_NOT_FOUND = "RECORDING_NOT_FOUND"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_STATE_RANK = {
+    "pendingupload": 0,
+    "downloading": 1,
+    "queued": 1,
+    "live-inprogress": 1,
+    "inprogress": 2,
+    "error": 3,
+    "ready": 4,
+}
+
+RecordingStatus = Literal["none", "processing", "ready", "missing", "unavailable"]
+WHIP_NOT_RECORDED = (
+    "Browser (WHIP) broadcasts are not recorded by Cloudflare Stream: no recording will follow. "
+    "Broadcast with OBS or another RTMP encoder to get a recording."
+)
+
+
+def entry_of(recording: Recording) -> RecordingEntry:
+    """Our stored form of a provider recording."""
+    return RecordingEntry(
+        video_uid=recording.video_uid,
+        state=recording.state,
+        ready=recording.is_ready,
+        hls_url=recording.hls_url,
+        dash_url=recording.dash_url,
+        thumbnail_url=recording.thumbnail_url,
+        duration=recording.duration,
+        size=recording.size,
+        created=recording.created,
+        modified=recording.modified,
+    )
+
+
+def merge_recordings(
+    entries: tuple[RecordingEntry, ...], incoming: list[RecordingEntry]
+) -> tuple[RecordingEntry, ...]:
+    """``entries`` updated with ``incoming``, each video keeping its most advanced state (and
+    what managers chose about it)."""
+    by_uid = {entry.video_uid: entry for entry in entries}
+    for entry in incoming:
+        current = by_uid.get(entry.video_uid)
+        if current is None or _progress(entry) > _progress(current):
+            hidden = current.hidden if current is not None else entry.hidden
+            by_uid[entry.video_uid] = entry.model_copy(update={"hidden": hidden})
+    return tuple(sorted(by_uid.values(), key=lambda e: (e.created or _EPOCH, e.video_uid)))
+
+
+def _progress(entry: RecordingEntry) -> tuple[bool, int, datetime]:
+    return entry.ready, _STATE_RANK.get(entry.state, 0), entry.modified or _EPOCH
+
+
+def with_recordings(stream: Stream, entries: tuple[RecordingEntry, ...], now: datetime) -> Stream:
+    """``stream`` holding ``entries``, its primary fields on the recording a manager chose or
+    else the latest ready one that is not hidden."""
+    primary = primary_recording(entries, stream.primary_video_id)
+    changes: dict[str, object] = {"recordings": entries}
+    if primary is not None and (
+        not stream.recording_ready
+        or primary.video_uid != stream.video_id
+        or primary.hls_url != stream.recording_url
+    ):
+        changes |= {
+            "recording_ready": True,
+            "video_id": primary.video_uid,
+            "recording_url": primary.hls_url,
+            "recording_dash_url": primary.dash_url,
+            "recording_thumbnail": primary.thumbnail_url,
+            "recording_duration": primary.duration,
+            "recording_size": primary.size,
+            "recording_updated_at": now,
+        }
+    if primary is None and any(e.ready for e in entries) and stream.recording_ready:
+        # Every ready recording is hidden: the page shows none.
+        changes |= {
+            "recording_ready": False,
+            "video_id": None,
+            "recording_url": None,
+            "recording_dash_url": None,
+            "recording_thumbnail": None,
+            "recording_duration": None,
+            "recording_size": None,
+            "recording_updated_at": now,
+        }
+    if primary is not None and stream.last_error and stream.last_error.code == RECORDING_NOT_FOUND:
+        changes["last_error"] = None  # its cause is gone: the recording is here
+    if entries != stream.recordings or len(changes) > 1:
+        changes["updated_at"] = now
+    return stream.model_copy(update=changes)
+
+
+def primary_recording(
+    entries: tuple[RecordingEntry, ...], chosen: str | None
+) -> RecordingEntry | None:
+    """The recording the memorial page shows first."""
+    ready = [entry for entry in entries if entry.ready and not entry.hidden]
+    picked = next((entry for entry in ready if entry.video_uid == chosen), None)
+    return picked or (ready[-1] if ready else None)
+
+
+def has_recording_since(stream: Stream, started: datetime | None) -> bool:
+    """Whether a ready recording of the broadcast that started at ``started`` is attached.
+
+    A recording belongs to that broadcast when it ends at or after its start, by the video's
+    own times: a reconnect within the recording window continues a recording that began
+    before the reconnect (and became the broadcast's new start)."""
+    return any(entry.ready and _ends_at_or_after(entry, started) for entry in stream.recordings)
+
+
+def _ends_at_or_after(entry: RecordingEntry, started: datetime | None) -> bool:
+    if started is None:
+        return True
+    if entry.created is not None and entry.duration is not None:
+        return entry.created + timedelta(seconds=entry.duration) >= started
+    latest = entry.modified or entry.created
+    return latest is None or latest >= started
+
+
+def recording_status(stream: Stream) -> RecordingStatus:
+    """Where the stream's recording stands, so pages never show "rendering" forever."""
+    if stream.recording_ready:
+        return "ready"
+    if stream.ingest_protocol == "whip":
+        return "unavailable"
+    if stream.status != StreamStatus.COMPLETED:
+        return "none"
+    monitor = stream.recording_monitor
+    if monitor is not None and monitor.state == "gave_up":
+        return "missing" if stream.went_on_air else "none"
+    return "processing"
+
+
+BroadcastState = Literal["idle", "armed", "on_air", "reconnecting", "ended"]
+NEVER_ON_AIR = "This service never went on air: nothing was broadcast, so there is no recording."
+
+
+def broadcast_state(stream: Stream) -> BroadcastState:
+    """What a page can tell a family beyond ``status``: Start was pressed and the encoder is
+    awaited (``armed``), something is being sent (``on_air``), the sender dropped during the
+    broadcast (``reconnecting``), or it is over (``ended``)."""
+    if stream.status == StreamStatus.LIVE:
+        if stream.on_air or stream.whip_active:
+            return "on_air"
+        return "reconnecting" if stream.went_on_air else "armed"
+    if stream.status in (StreamStatus.COMPLETED, StreamStatus.ERROR, StreamStatus.CANCELLED):
+        return "ended"
+    return "idle"
+
+
+def recording_message(stream: Stream, status: RecordingStatus) -> str | None:
+    """A sentence for the family where the status alone could mislead."""
+    if status == "unavailable":
+        return WHIP_NOT_RECORDED
+    if status == "none" and stream.status == StreamStatus.COMPLETED and not stream.went_on_air:
+        monitor = stream.recording_monitor
+        if monitor is not None and monitor.state == "gave_up":
+            return NEVER_ON_AIR
+    return None

@@ -1,0 +1,242 @@
+"""A broadcast's life: Start, the encoder or browser (WHIP) on air, Stop."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from common.access import Action, Permissions
+from common.errors import AppError, ConflictError, InvalidArgumentError, NotFoundError
+from common.models.api import (
+    CredentialsResponse,
+    DeleteResponse,
+    PublishCredentials,
+    StartResponse,
+    StopResponse,
+)
+from common.models.domain import Stream, StreamStatus, User
+from common.models.recording_rules import has_recording_since
+from common.ports import (
+    Clock,
+    MemorialDirectory,
+    ProviderRejectedError,
+    StreamProvider,
+    StreamRepository,
+    WhipSession,
+)
+from common.services.live_inputs import LiveInputProvisioner
+from common.services.policy import StreamPolicy
+from common.services.recordings import RecordingService
+from common.services.stream_access import load_authorized
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WhipPublication:
+    """The SDP answer for the browser and the URL of its session (for DELETE)."""
+
+    answer_sdp: str
+    location: str
+
+
+def whip_endpoint(stream_id: str) -> str:
+    """Our own WHIP URL for a stream: the provider's publish URL never reaches the browser."""
+    return f"/api/streams/{stream_id}/whip"
+
+
+class BroadcastService:
+    """Start, Stop and browser publishing. Every method authorises the caller itself."""
+
+    def __init__(
+        self,
+        *,
+        repo: StreamRepository,
+        memorials: MemorialDirectory,
+        provider: StreamProvider,
+        clock: Clock,
+        policy: StreamPolicy,
+        recordings: RecordingService,
+        live_inputs: LiveInputProvisioner,
+    ) -> None:
+        self._repo = repo
+        self._memorials = memorials
+        self._provider = provider
+        self._clock = clock
+        self._policy = policy
+        self._recordings = recordings
+        self._live_inputs = live_inputs
+
+    def start(self, user: User | None, stream_id: str) -> StartResponse:
+        """Mark a stream live and hand its publishing credentials to the caller."""
+        stream, _ = self._load(user, stream_id, Action.START, "Permission denied to start stream")
+        if stream.status == StreamStatus.LIVE:
+            raise ConflictError("Stream is already live")
+        stream, credentials = self._live_inputs.ensure(stream)
+        now = self._clock.now()
+
+        def go_live(current: Stream) -> Stream:
+            if current.status == StreamStatus.LIVE:
+                raise ConflictError("Stream is already live")
+            return current.began_broadcast(now)
+
+        live = self._repo.update(stream.id, go_live)
+        self._recordings.start_monitor("status", live)
+        assert live.cloudflare_id is not None  # noqa: S101 - set by _ensure_live_input
+        publish = PublishCredentials(
+            streamKey=credentials.stream_key.get_secret_value(),
+            streamUrl=credentials.rtmp_url,
+            whipEndpoint=whip_endpoint(live.id),
+            playbackUrl=live.playback_url,
+        )
+        return StartResponse(
+            streamId=live.id,
+            cloudflareId=live.cloudflare_id,
+            status=live.status,
+            credentials=publish,
+            **publish.model_dump(),
+        )
+
+    def stop(self, user: User | None, stream_id: str) -> StopResponse:
+        """End a live stream; the recording is attached now if Cloudflare already has it.
+
+        Stopping a broadcast that already ended (Cloudflare reported the disconnect first) is
+        not an error: the reply describes where its recording stands.
+        """
+        stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
+        if stream.status not in (StreamStatus.LIVE, StreamStatus.COMPLETED):
+            raise ConflictError("Stream is not currently live")
+        now = self._clock.now()
+
+        def end(current: Stream) -> Stream:
+            if current.status != StreamStatus.LIVE:
+                return current
+            return current.ended_broadcast(now)
+
+        ended = self._repo.update(stream.id, end)
+        ended = self._attach_recordings(ended)
+        ready = has_recording_since(ended, ended.actual_start_time)
+        if not ready:
+            self._recordings.start_monitor("recording", ended)
+        return StopResponse(
+            streamId=ended.id,
+            status=ended.status,
+            recordingStatus="ready" if ready else "processing",
+            recordingReady=ready,
+            recordingUrl=ended.recording_url if ready else None,
+            message="Stream stopped and recording is ready"
+            if ready
+            else "Stream stopped, recording will be available shortly",
+        )
+
+    def credentials(self, user: User | None, stream_id: str) -> CredentialsResponse:
+        """The publishing credentials without going live (the live input is made if missing)."""
+        stream, _ = self._load(
+            user, stream_id, Action.START, "Permission denied to access stream credentials"
+        )
+        stream, credentials = self._live_inputs.ensure(stream)
+        assert stream.cloudflare_id is not None  # noqa: S101 - set by _ensure_live_input
+        return CredentialsResponse(
+            streamId=stream.id,
+            cloudflareId=stream.cloudflare_id,
+            status=stream.status,
+            credentials=PublishCredentials(
+                streamKey=credentials.stream_key.get_secret_value(),
+                streamUrl=credentials.rtmp_url,
+                whipEndpoint=whip_endpoint(stream.id),
+                playbackUrl=stream.playback_url,
+            ),
+        )
+
+    def publish_whip(self, user: User | None, stream_id: str, offer_sdp: str) -> WhipPublication:
+        """Relay a browser's WHIP offer to the live input and go live (not recorded)."""
+        stream, _ = self._load(user, stream_id, Action.START, "Permission denied to start stream")
+        if not offer_sdp.startswith(("v=0\r\n", "v=0\n")):
+            raise InvalidArgumentError("The body must be an SDP offer (application/sdp)")
+        if stream.status == StreamStatus.CANCELLED:
+            raise ConflictError("Stream is cancelled")
+        if stream.status == StreamStatus.LIVE:
+            # Start arms a stream before any encoder comes (the management page posts its
+            # offer right after Start); only a publisher really on air makes it a conflict.
+            self._refuse_if_on_air(stream)
+        stream, credentials = self._live_inputs.ensure(stream)
+        try:
+            answer = self._provider.whip_offer(credentials.whip_url, offer_sdp)
+        except ProviderRejectedError as exc:
+            raise InvalidArgumentError("The WHIP endpoint refused the SDP offer") from exc
+        now = self._clock.now()
+        session = WhipSession(
+            session_id=secrets.token_urlsafe(12),
+            resource_url=answer.resource_url,
+            expires_at=now + timedelta(seconds=self._policy.whip_session_ttl_s),
+        )
+        self._repo.save_whip_session(stream.id, session)
+
+        def go_live(current: Stream) -> Stream:
+            if current.whip_active:
+                raise ConflictError("Stream is already live")
+            return (
+                current.began_broadcast(now)
+                .publisher_connected(now)
+                .model_copy(update={"whip_active": True, "ingest_protocol": "whip"})
+            )
+
+        live = self._repo.update(stream.id, go_live)
+        self._recordings.start_monitor("status", live)
+        return WhipPublication(
+            answer_sdp=answer.sdp, location=f"{whip_endpoint(stream.id)}/{session.session_id}"
+        )
+
+    def _refuse_if_on_air(self, stream: Stream) -> None:
+        """409 when a browser or an encoder is already publishing to the stream."""
+        if stream.whip_active:
+            raise ConflictError("Stream is already live")
+        if stream.cloudflare_id is None:
+            return
+        connection = self._provider.get_live_input(stream.cloudflare_id).connection
+        if connection in ("connected", "reconnecting"):
+            raise ConflictError("Stream is already live")
+
+    def end_whip(self, user: User | None, stream_id: str, session_id: str) -> DeleteResponse:
+        """End a browser broadcast (the WHIP session DELETE)."""
+        stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
+        session = self._repo.whip_session(stream.id, session_id)
+        # Firestore's TTL deletes expired sessions within a day, not at once.
+        if session is None or session.expired(self._clock.now()):
+            raise NotFoundError("WHIP session not found")
+        if session.resource_url:
+            try:
+                self._provider.whip_end(session.resource_url)
+            except NotFoundError:
+                log.info("WHIP session %s was already gone upstream", session_id)
+        self._repo.delete_whip_session(stream.id, session_id)
+        now = self._clock.now()
+
+        def end(current: Stream) -> Stream:
+            if current.status == StreamStatus.LIVE:
+                return current.ended_broadcast(now)
+            return current.model_copy(update={"whip_active": False, "updated_at": now})
+
+        self._repo.update(stream.id, end)
+        return DeleteResponse(message="Browser broadcast ended")
+
+    def _attach_recordings(self, stream: Stream) -> Stream:
+        try:
+            updated, _ = self._recordings.reconcile(stream.id)
+        except AppError as exc:
+            log.warning("recording check after stop failed: %s", exc.message)
+            return stream
+        return updated
+
+    def _load(
+        self,
+        user: User | None,
+        stream_id: str,
+        action: Action,
+        message: str = "Permission denied",
+    ) -> tuple[Stream, Permissions]:
+        return load_authorized(
+            self._repo, self._memorials, user, stream_id, action, message=message
+        )
