@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from common.access import Action, Permissions
+from common.access import Action
 from common.errors import AppError, ConflictError, InvalidArgumentError, NotFoundError
 from common.models.api import (
     CredentialsResponse,
@@ -71,7 +71,14 @@ class BroadcastService:
 
     def start(self, user: User | None, stream_id: str) -> StartResponse:
         """Mark a stream live and hand its publishing credentials to the caller."""
-        stream, _ = self._load(user, stream_id, Action.START, "Permission denied to start stream")
+        stream, _ = load_authorized(
+            self._repo,
+            self._memorials,
+            user,
+            stream_id,
+            Action.START,
+            message="Permission denied to start stream",
+        )
         if stream.status == StreamStatus.LIVE:
             raise ConflictError("Stream is already live")
         stream, credentials = self._live_inputs.ensure(stream)
@@ -84,7 +91,7 @@ class BroadcastService:
 
         live = self._repo.update(stream.id, go_live)
         self._recordings.start_monitor("status", live)
-        assert live.cloudflare_id is not None  # noqa: S101 - set by _ensure_live_input
+        assert live.cloudflare_id is not None  # noqa: S101 - set by LiveInputProvisioner.ensure
         publish = PublishCredentials(
             streamKey=credentials.stream_key.get_secret_value(),
             streamUrl=credentials.rtmp_url,
@@ -105,7 +112,14 @@ class BroadcastService:
         Stopping a broadcast that already ended (Cloudflare reported the disconnect first) is
         not an error: the reply describes where its recording stands.
         """
-        stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
+        stream, _ = load_authorized(
+            self._repo,
+            self._memorials,
+            user,
+            stream_id,
+            Action.STOP,
+            message="Permission denied to stop stream",
+        )
         if stream.status not in (StreamStatus.LIVE, StreamStatus.COMPLETED):
             raise ConflictError("Stream is not currently live")
         now = self._clock.now()
@@ -133,11 +147,16 @@ class BroadcastService:
 
     def credentials(self, user: User | None, stream_id: str) -> CredentialsResponse:
         """The publishing credentials without going live (the live input is made if missing)."""
-        stream, _ = self._load(
-            user, stream_id, Action.START, "Permission denied to access stream credentials"
+        stream, _ = load_authorized(
+            self._repo,
+            self._memorials,
+            user,
+            stream_id,
+            Action.START,
+            message="Permission denied to access stream credentials",
         )
         stream, credentials = self._live_inputs.ensure(stream)
-        assert stream.cloudflare_id is not None  # noqa: S101 - set by _ensure_live_input
+        assert stream.cloudflare_id is not None  # noqa: S101 - set by LiveInputProvisioner.ensure
         return CredentialsResponse(
             streamId=stream.id,
             cloudflareId=stream.cloudflare_id,
@@ -152,7 +171,14 @@ class BroadcastService:
 
     def publish_whip(self, user: User | None, stream_id: str, offer_sdp: str) -> WhipPublication:
         """Relay a browser's WHIP offer to the live input and go live (not recorded)."""
-        stream, _ = self._load(user, stream_id, Action.START, "Permission denied to start stream")
+        stream, _ = load_authorized(
+            self._repo,
+            self._memorials,
+            user,
+            stream_id,
+            Action.START,
+            message="Permission denied to start stream",
+        )
         if not offer_sdp.startswith(("v=0\r\n", "v=0\n")):
             raise InvalidArgumentError("The body must be an SDP offer (application/sdp)")
         if stream.status == StreamStatus.CANCELLED:
@@ -201,7 +227,14 @@ class BroadcastService:
 
     def end_whip(self, user: User | None, stream_id: str, session_id: str) -> DeleteResponse:
         """End a browser broadcast (the WHIP session DELETE)."""
-        stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
+        stream, _ = load_authorized(
+            self._repo,
+            self._memorials,
+            user,
+            stream_id,
+            Action.STOP,
+            message="Permission denied to stop stream",
+        )
         session = self._repo.whip_session(stream.id, session_id)
         # Firestore's TTL deletes expired sessions within a day, not at once.
         if session is None or session.expired(self._clock.now()):
@@ -229,14 +262,3 @@ class BroadcastService:
             log.warning("recording check after stop failed: %s", exc.message)
             return stream
         return updated
-
-    def _load(
-        self,
-        user: User | None,
-        stream_id: str,
-        action: Action,
-        message: str = "Permission denied",
-    ) -> tuple[Stream, Permissions]:
-        return load_authorized(
-            self._repo, self._memorials, user, stream_id, action, message=message
-        )

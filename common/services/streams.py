@@ -134,7 +134,9 @@ class StreamService:
 
     def get(self, user: User | None, stream_id: str) -> StreamPublicView:
         """One stream, in the richest view the caller is entitled to."""
-        stream, permissions = self._load(user, stream_id, Action.VIEW)
+        stream, permissions = load_authorized(
+            self._repo, self._memorials, user, stream_id, Action.VIEW
+        )
         if permissions.can(Action.START):
             credentials = self._repo.get_credentials(stream.id)
             return StreamOwnerView.with_credentials(stream, credentials, whip_endpoint(stream.id))
@@ -236,7 +238,7 @@ class StreamService:
                 " use a new key to create another",
                 details={"header": "Idempotency-Key", "streamId": stream_id},
             )
-        stream, _ = self._load(user, stream_id, Action.START)
+        stream, _ = load_authorized(self._repo, self._memorials, user, stream_id, Action.START)
         credentials = self._repo.get_credentials(stream.id)
         return StreamOwnerView.with_credentials(stream, credentials, whip_endpoint(stream.id))
 
@@ -285,7 +287,9 @@ class StreamService:
         self, user: User | None, stream_id: str, request: StreamUpdateRequest
     ) -> StreamManagerView:
         """Change the editable fields of a stream."""
-        stream, permissions = self._load(user, stream_id, Action.EDIT)
+        stream, permissions = load_authorized(
+            self._repo, self._memorials, user, stream_id, Action.EDIT
+        )
         fields = request.model_fields_set
         if "allowedUsers" in fields and not permissions.can(Action.DELETE):
             raise PermissionDeniedError("Only the stream's owner may change who manages it")
@@ -317,7 +321,7 @@ class StreamService:
 
     def delete(self, user: User | None, stream_id: str) -> DeleteResponse:
         """Delete a stream that is not live, with its live input and its recordings."""
-        stream, _ = self._load(user, stream_id, Action.DELETE)
+        stream, _ = load_authorized(self._repo, self._memorials, user, stream_id, Action.DELETE)
         if stream.status == StreamStatus.LIVE:
             raise ConflictError("Cannot delete live stream. Stop it first.")
         memorial = self._memorials.get(stream.memorial_id) if stream.memorial_id else None
@@ -385,17 +389,6 @@ class StreamService:
         )
 
     # --- helpers ---------------------------------------------------------------------------
-
-    def _load(
-        self,
-        user: User | None,
-        stream_id: str,
-        action: Action,
-        message: str = "Permission denied",
-    ) -> tuple[Stream, Permissions]:
-        return load_authorized(
-            self._repo, self._memorials, user, stream_id, action, message=message
-        )
 
     def _views_for(self, user: User | None, streams: Sequence[Stream]) -> list[StreamPublicView]:
         memorials = MemorialCache(self._memorials)
