@@ -39,6 +39,15 @@ class Caller:
         return {"Authorization": f"Bearer {self.id_token}"}
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``stops_firestore`` run after every other test, whatever their names:
+    the emulator keeps its data in memory, so stopping it empties it, and the session's
+    memorials, users' streams and fixtures with it. The sort is stable: the rest keep their
+    order."""
+    items.sort(key=lambda item: item.get_closest_marker("stops_firestore") is not None)
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
     workdir = Path(tempfile.mkdtemp(prefix="livestream-stack-"))

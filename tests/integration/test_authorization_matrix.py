@@ -1,5 +1,6 @@
 """Every stream endpoint × every role: anonymous callers get 401, outsiders 403, and each role
-the contract allows gets through (FRONTEND_CONTRACT.md §1, denials enforced)."""
+the contract allows gets through (FRONTEND_CONTRACT.md §1, denials enforced) with the answer
+that endpoint gives a fresh scheduled stream: never a 5xx, never a refusal."""
 
 from __future__ import annotations
 
@@ -21,27 +22,29 @@ SDP = {
     "headers": {"Content-Type": "application/sdp"},
 }
 
-# (method, path under /api/streams/{id}, request extras, roles allowed)
-ENDPOINTS: list[tuple[str, str, dict[str, Any], set[str]]] = [
-    ("GET", "", {}, MANAGERS),
-    ("PUT", "", {"json": {"title": "Renamed"}}, MANAGERS),
-    ("DELETE", "", {}, FULL),
-    ("POST", "/start", {}, MANAGERS),
-    ("POST", "/stop", {}, MANAGERS),
-    ("POST", "/whip", SDP, MANAGERS),
-    ("POST", "/sync-recording", {}, MANAGERS),
-    ("POST", "/sync-status", {}, MANAGERS),
-    ("POST", "/get-video-id", {}, MANAGERS),
-    ("PUT", "/configure-cors", {}, MANAGERS),
-    ("POST", "/fix-playback-url", {}, MANAGERS),
-    ("POST", "/fix-status", {}, MANAGERS),
+OK = {200}
+# (method, path under /api/streams/{id}, request extras, roles allowed, what they get)
+ENDPOINTS: list[tuple[str, str, dict[str, Any], set[str], set[int]]] = [
+    ("GET", "", {}, MANAGERS, OK),
+    ("PUT", "", {"json": {"title": "Renamed"}}, MANAGERS, OK),
+    ("DELETE", "", {}, FULL, OK),
+    ("POST", "/start", {}, MANAGERS, OK),
+    ("POST", "/stop", {}, MANAGERS, {409}),  # the stream never went live
+    # A bare offer (no media sections): relayed, and answered or refused as a bad offer.
+    ("POST", "/whip", SDP, MANAGERS, {201, 400}),
+    ("POST", "/sync-recording", {}, MANAGERS, OK),
+    ("POST", "/sync-status", {}, MANAGERS, OK),
+    ("POST", "/get-video-id", {}, MANAGERS, OK),
+    ("PUT", "/configure-cors", {}, MANAGERS, OK),
+    ("POST", "/fix-playback-url", {}, MANAGERS, OK),
+    ("POST", "/fix-status", {}, MANAGERS, OK),
 ]
 
 
 @pytest.mark.parametrize(
-    ("method", "suffix", "extras", "allowed"),
+    ("method", "suffix", "extras", "allowed", "expected"),
     ENDPOINTS,
-    ids=[f"{m} {s or '/'}" for m, s, _, _ in ENDPOINTS],
+    ids=[f"{m} {s or '/'}" for m, s, _, _, _ in ENDPOINTS],
 )
 def test_endpoint_by_role(
     api: httpx.Client,
@@ -52,6 +55,7 @@ def test_endpoint_by_role(
     suffix: str,
     extras: dict[str, Any],
     allowed: set[str],
+    expected: set[int],
 ) -> None:
     outcomes = {}
     for role in ROLES:
@@ -76,12 +80,14 @@ def test_endpoint_by_role(
         response = api.request(
             method, f"/api/streams/{stream['id']}{suffix}", headers=headers, **request
         )
-        outcomes[role] = response.status_code
+        outcomes[role] = (response.status_code, response.text[:300])
 
-    for role, status in outcomes.items():
+    for role, (status, text) in outcomes.items():
         if role == "anonymous":
-            assert status == 401, (role, status)
+            assert status == 401, (role, status, text)
         elif role in allowed:
-            assert status not in (401, 403), (role, status)
+            # Allowed means served: a crash (5xx) is as much a failure as a refusal.
+            assert status < 500, (role, status, text)
+            assert status in expected, (role, status, text)
         else:
-            assert status == 403, (role, status)
+            assert status == 403, (role, status, text)

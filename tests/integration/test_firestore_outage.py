@@ -1,7 +1,8 @@
 """The database goes away mid-run: callers get clean, retryable errors, Cloudflare is left
 with no orphaned live input, and the service recovers by itself when the database returns.
 
-(Named to run last: the emulator keeps its data in memory, so a restart empties it.)"""
+Marked ``stops_firestore``: the emulator keeps its data in memory, so the restart empties it,
+and ``tests/integration/conftest.py`` runs such tests after every other one."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from google.cloud import firestore
 from emulators.stack import LocalStack
 from tests.integration.conftest import Caller
 
-pytestmark = pytest.mark.emulator
+pytestmark = [pytest.mark.emulator, pytest.mark.stops_firestore]
 
 
 def test_firestore_outage_is_a_clean_503_and_the_service_recovers(
