@@ -47,7 +47,7 @@ test: install lint typecheck
 	$(PY) -m pytest
 
 test-fast: install
-	$(PY) -m pytest tests/unit tests/service
+	$(PY) -m pytest tests/unit tests/service tests/functions
 
 lint: install
 	$(VENV)/bin/ruff check .
