@@ -1,7 +1,7 @@
 """`make chaos`: many short real broadcasts under a seeded schedule of faults, then the tally.
 
-For each seed it starts nothing new: one local stack (``LocalStack``) serves every seed, each
-seed with a memorial of its own. A seeded ``random.Random`` decides the broadcasts (a single
+One local stack (``LocalStack``, on free ports) serves every seed, each seed with a memorial
+of its own. A seeded ``random.Random`` decides the broadcasts (a single
 push, a reconnect inside the recording window, or Start and Stop with no encoder; Start and
 Stop pressed or not), the Cloudflare emulator's fault rates (5xx, 429 with ``Retry-After``,
 timeouts longer than the backend's read timeout, dropped, duplicated and reordered webhooks and
@@ -352,14 +352,16 @@ class GroundTruth:
     def tally(self, memorial: str, new_inputs: set[str], broadcasts: int) -> Tally:
         tally = Tally(broadcasts=broadcasts)
         for stream_id, stream in sorted(self.streams(memorial).items()):
-            _judge(tally, stream_id, stream, self.videos(str(stream.get("cloudflareId") or "")))
+            judge_stream(
+                tally, stream_id, stream, self.videos(str(stream.get("cloudflareId") or ""))
+            )
         orphans = new_inputs & self.live_input_uids() - self.inputs_in_use()
         tally.orphaned_inputs = len(orphans)
         tally.details += [f"orphaned live input {uid}" for uid in sorted(orphans)]
         return tally
 
 
-def _judge(
+def judge_stream(
     tally: Tally, stream_id: str, stream: dict[str, Any], videos: list[dict[str, Any]]
 ) -> None:
     """Add one stream to the tally, against its live input's videos at Cloudflare."""
@@ -381,8 +383,14 @@ def _judge(
         tally.stuck_live += 1
         tally.details.append(f"{title}: still live")
     monitor = stream.get("recordingMonitor") or {}
-    missing = monitor.get("state") == "gave_up" and stream.get("wentOnAir") and not ready & attached
-    if (stream.get("lastError") or missing) and not failed:
+    # What the page shows as recordingStatus "missing" (common.models.api.recording_status).
+    missing = (
+        monitor.get("state") == "gave_up"
+        and stream.get("wentOnAir")
+        and not stream.get("recordingReady")
+    )
+    shows_error = stream.get("lastError") or missing or stream.get("status") == "error"
+    if shows_error and not failed:
         tally.false_errors += 1
         tally.details.append(f"{title}: error shown {stream.get('lastError')} (missing={missing})")
     busy = monitor.get("state") == "running" or any(

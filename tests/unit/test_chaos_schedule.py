@@ -1,10 +1,12 @@
-"""The chaos run's seeded schedule and the Cloudflare emulator's seeded fault decisions."""
+"""The chaos run's seeded schedule, the Cloudflare emulator's seeded fault decisions, and the
+tally's reading of the ground truth."""
 
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
-from emulators.chaos import PAUSABLE, build_schedule
+from emulators.chaos import PAUSABLE, Tally, build_schedule, judge_stream
 from emulators.cloudflare_stream.state import Chaos, ChaosRates
 
 DRAWS = 20_000
@@ -82,3 +84,38 @@ def test_rates_from_the_control_body() -> None:
     assert rates == ChaosRates(
         seed=9, rate_limited=1.0, retry_after_s=4, timeout_s=6.5, reorder_max_s=0.1
     )
+
+
+def video(uid: str, state: str = "ready") -> dict[str, Any]:
+    return {"uid": uid, "status": {"state": state}}
+
+
+def stream(**fields: Any) -> dict[str, Any]:
+    return {"title": "t", "status": "completed", "recordings": [], **fields}
+
+
+def test_the_tally_counts_what_went_wrong_from_the_ground_truth() -> None:
+    tally = Tally()
+    attached = [{"cloudflareVideoId": "v1", "recordingReady": True}]
+    judge_stream(
+        tally,
+        "fine",
+        stream(recordings=attached, recordingReady=True, videoId="v1"),
+        [video("v1")],
+    )
+    judge_stream(tally, "unattached", stream(), [video("v2")])
+    judge_stream(tally, "stuck", stream(status="live"), [])
+    judge_stream(
+        tally,
+        "false-missing",
+        stream(wentOnAir=True, recordingMonitor={"state": "gave_up"}),
+        [video("v3")],
+    )
+    judge_stream(tally, "hidden", stream(recordings=attached), [video("v1")])
+    judge_stream(tally, "processing", stream(), [video("v4", "inprogress")])
+    judge_stream(tally, "true-error", stream(lastError={"code": "x"}), [video("v5", "error")])
+
+    assert (tally.recordings, tally.attached) == (4, 2)
+    assert (tally.stuck_live, tally.false_errors, tally.not_shown, tally.processing) == (1, 1, 1, 1)
+    assert not tally.goals_met
+    assert Tally(recordings=2, attached=2).goals_met
