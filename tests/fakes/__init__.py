@@ -6,10 +6,11 @@ import itertools
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from pydantic import SecretStr
 
-from common.errors import NotFoundError
+from common.errors import ConflictError, NotFoundError
 from common.models.domain import (
     LiveInput,
     LiveInputSpec,
@@ -24,6 +25,7 @@ from common.ports import (
     IdempotencyRecord,
     ProviderError,
     ProviderNotFoundError,
+    ProviderRejectedError,
     ScheduledTask,
     StreamPage,
     StreamQuery,
@@ -45,17 +47,65 @@ class FixedClock:
         self.current += timedelta(seconds=seconds)
 
 
-class InMemoryStreamRepository:
-    """``StreamRepository`` in a dict; ``fail_next_create`` simulates a database outage."""
+MEMORIAL_STREAM_LIMIT = 200  # the Firestore repository's cap on one memorial's streams
+UPDATE_ATTEMPTS = 25  # optimistic attempts before an update gives up with a 409, as in Firestore
 
-    def __init__(self) -> None:
+T = TypeVar("T")
+
+
+class _OptimisticStore:
+    """Read-modify-write the way the Firestore adapters do it: the change runs on a snapshot
+    outside any lock and only lands if nobody wrote in between (else it re-reads and runs
+    again, ``UPDATE_ATTEMPTS`` times at most). With ``replay_changes`` every change also runs
+    twice per attempt, the first result thrown away, as a retried transaction would: a change
+    with side effects shows up in the service tests, not first in production."""
+
+    def __init__(self, *, replay_changes: bool) -> None:
+        self.replay_changes = replay_changes
+        self._lock = threading.RLock()
+        self._versions: dict[object, int] = {}
+        self._clock = itertools.count(1)
+
+    def _wrote(self, key: object) -> None:
+        """Note a write of ``key`` (call it holding ``_lock``)."""
+        self._versions[key] = next(self._clock)
+
+    def _apply(
+        self,
+        key: object,
+        read: Callable[[], T],
+        change: Callable[[T], T],
+        write: Callable[[T, T], T],
+    ) -> T:
+        """Run ``change`` on what ``read`` gives and ``write(before, after)`` if nobody wrote
+        ``key`` meanwhile; returns what ``write`` returns."""
+        for _ in range(UPDATE_ATTEMPTS):
+            with self._lock:
+                before, version = read(), self._versions.get(key)
+            if self.replay_changes:
+                change(before)
+            after = change(before)
+            with self._lock:
+                if self._versions.get(key) == version:
+                    return write(before, after)
+        raise ConflictError("Too many concurrent changes; try again", retry_after_s=1)
+
+
+class InMemoryStreamRepository(_OptimisticStore):
+    """``StreamRepository`` in a dict, with the Firestore adapter's semantics (the contract
+    suite in tests/integration/contract runs both): ``create`` refuses an existing id with
+    ``ConflictError``, ``update`` is optimistic (see ``_OptimisticStore``) and re-validates
+    what the change returns, a memorial lists up to 200 streams. ``fail_next_create``
+    simulates a database outage."""
+
+    def __init__(self, *, replay_changes: bool = True) -> None:
+        super().__init__(replay_changes=replay_changes)
         self.streams: dict[str, Stream] = {}
         self.credentials: dict[str, StreamCredentials] = {}
         self.fail_next_create: Exception | None = None
         self.whip_sessions: dict[tuple[str, str], WhipSession] = {}
         self.deleted_inputs: dict[str, str] = {}
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
 
     def new_id(self) -> str:
         return f"stream-{next(self._ids)}"
@@ -67,24 +117,40 @@ class InMemoryStreamRepository:
         if self.fail_next_create is not None:
             error, self.fail_next_create = self.fail_next_create, None
             raise error
-        if stream.id in self.streams:
-            raise ValueError("exists")
-        self.streams[stream.id] = stream
-        if credentials is not None:
-            self.credentials[stream.id] = credentials
+        with self._lock:
+            if stream.id in self.streams:
+                raise ConflictError(f"Stream {stream.id} already exists", retry_after_s=1)
+            self.streams[stream.id] = stream
+            if credentials is not None:
+                self.credentials[stream.id] = credentials
+            self._wrote(stream.id)
 
     def update(self, stream_id: str, change: Callable[[Stream], Stream]) -> Stream:
-        with self._lock:
+        def read() -> Stream:
             current = self.streams.get(stream_id)
             if current is None:
                 raise NotFoundError("Stream not found")
-            updated = change(current)
-            self.streams[stream_id] = updated
-            return updated
+            return current
+
+        def validated(current: Stream) -> Stream:
+            # As the adapter does: model_copy does not validate, so a bug cannot store junk.
+            return Stream.model_validate(change(current).model_dump())
+
+        def write(before: Stream, after: Stream) -> Stream:
+            if after != before:
+                self.streams[stream_id] = after
+                self._wrote(stream_id)
+            return after
+
+        return self._apply(stream_id, read, validated, write)
 
     def delete(self, stream_id: str) -> None:
-        self.streams.pop(stream_id, None)
-        self.credentials.pop(stream_id, None)
+        with self._lock:
+            self.streams.pop(stream_id, None)
+            self.credentials.pop(stream_id, None)
+            for key in [k for k in self.whip_sessions if k[0] == stream_id]:
+                del self.whip_sessions[key]
+            self._wrote(stream_id)
 
     def remember_deleted_input(self, live_input_uid: str, stream_id: str, at: datetime) -> None:
         self.deleted_inputs[live_input_uid] = stream_id
@@ -99,9 +165,11 @@ class InMemoryStreamRepository:
         self.credentials[stream_id] = credentials
 
     def find(self, query: StreamQuery) -> StreamPage:
+        with self._lock:
+            streams = list(self.streams.values())
         matches = [
             s
-            for s in self.streams.values()
+            for s in streams
             if (query.memorial_id is None or s.memorial_id == query.memorial_id)
             and (query.status is None or s.status == query.status)
             and (query.is_public is None or s.is_public == query.is_public)
@@ -115,10 +183,16 @@ class InMemoryStreamRepository:
         return StreamPage(streams=window[: query.limit], has_more=len(window) > query.limit)
 
     def find_by_live_input(self, live_input_uid: str) -> Stream | None:
-        return next((s for s in self.streams.values() if s.cloudflare_id == live_input_uid), None)
+        with self._lock:
+            streams = list(self.streams.values())
+        return next((s for s in streams if s.cloudflare_id == live_input_uid), None)
 
     def list_by_memorial(self, memorial_id: str, *, visible_only: bool) -> list[Stream]:
-        query = StreamQuery(memorial_id=memorial_id, is_visible=True if visible_only else None)
+        query = StreamQuery(
+            memorial_id=memorial_id,
+            is_visible=True if visible_only else None,
+            limit=MEMORIAL_STREAM_LIMIT,
+        )
         return self.find(query).streams
 
     def save_whip_session(self, stream_id: str, session: WhipSession) -> None:
@@ -131,10 +205,15 @@ class InMemoryStreamRepository:
         self.whip_sessions.pop((stream_id, session_id), None)
 
     def set_display_orders(self, orders: dict[str, int], updated_at: datetime) -> None:
-        for stream_id, order in orders.items():
-            self.streams[stream_id] = self.streams[stream_id].model_copy(
-                update={"display_order": order, "updated_at": updated_at}
-            )
+        with self._lock:
+            missing = [stream_id for stream_id in orders if stream_id not in self.streams]
+            if missing:  # one atomic write: all or nothing
+                raise NotFoundError(f"Stream {missing[0]} not found")
+            for stream_id, order in orders.items():
+                self.streams[stream_id] = self.streams[stream_id].model_copy(
+                    update={"display_order": order, "updated_at": updated_at}
+                )
+                self._wrote(stream_id)
 
 
 class InMemoryMemorialDirectory:
@@ -148,7 +227,8 @@ class InMemoryMemorialDirectory:
 
 
 class FakeStreamProvider:
-    """``StreamProvider`` in memory, with failures that can be queued per operation."""
+    """``StreamProvider`` in memory, with failures that can be queued per operation; it
+    answers like the Cloudflare emulator (contract suite: tests/integration/contract)."""
 
     def __init__(self, clock: FixedClock | None = None) -> None:
         self.clock = clock or FixedClock()
@@ -160,6 +240,7 @@ class FakeStreamProvider:
         self.origins: dict[str, tuple[str, ...]] = {}
         self.whip_offers: list[tuple[str, str]] = []
         self.whip_ended: list[str] = []
+        self.whip_resources: dict[str, str] = {}  # session resource URL -> live input uid
         self.calls: list[str] = []
         self._ids = itertools.count(1)
 
@@ -233,15 +314,27 @@ class FakeStreamProvider:
 
     def set_video_allowed_origins(self, video_uid: str, origins: tuple[str, ...]) -> None:
         self._maybe_fail("set_video_allowed_origins")
+        if not any(v.video_uid == video_uid for vs in self.recordings.values() for v in vs):
+            raise ProviderNotFoundError(video_uid, status=404)
         self.origins[video_uid] = origins
 
     def whip_offer(self, whip_url: SecretStr, offer_sdp: str) -> WhipAnswer:
         self._maybe_fail("whip_offer")
-        self.whip_offers.append((whip_url.get_secret_value(), offer_sdp))
-        return WhipAnswer(sdp="v=0\r\nanswer", resource_url=f"{whip_url.get_secret_value()}/s1")
+        url = whip_url.get_secret_value()
+        uid = next((u for u, (_, i) in self.inputs.items() if i.whip_url == whip_url), None)
+        if uid is None:
+            raise ProviderNotFoundError("WHIP resource not found", status=404)
+        if not offer_sdp.startswith("v=0"):
+            raise ProviderRejectedError("WHIP endpoint refused (400): not an SDP offer", status=400)
+        self.whip_offers.append((url, offer_sdp))
+        resource_url = f"{url}/s{next(self._ids)}"
+        self.whip_resources[resource_url] = uid
+        return WhipAnswer(sdp="v=0\r\nanswer", resource_url=resource_url)
 
     def whip_end(self, resource_url: str) -> None:
         self._maybe_fail("whip_end")
+        if self.whip_resources.pop(resource_url, None) not in self.inputs:
+            raise ProviderNotFoundError("WHIP resource not found", status=404)
         self.whip_ended.append(resource_url)
 
 
@@ -258,29 +351,34 @@ class RecordingTaskQueue:
         return True
 
 
-class InMemoryCreateQuota:
-    """``CreateQuota`` in a dict, atomic under a lock like the Firestore precondition."""
+class InMemoryCreateQuota(_OptimisticStore):
+    """``CreateQuota`` in a dict, optimistic like the Firestore precondition (the change may
+    run more than once; whatever it raises aborts without writing)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, replay_changes: bool = True) -> None:
+        super().__init__(replay_changes=replay_changes)
         self.usage: dict[str, CreateQuotaUsage] = {}
-        self._lock = threading.Lock()
 
     def update(
         self, uid: str, change: Callable[[CreateQuotaUsage], CreateQuotaUsage]
     ) -> CreateQuotaUsage:
-        with self._lock:
-            self.usage[uid] = change(self.usage.get(uid, CreateQuotaUsage()))
-            return self.usage[uid]
+        def write(before: CreateQuotaUsage, after: CreateQuotaUsage) -> CreateQuotaUsage:
+            if after != before:
+                self.usage[uid] = after
+                self._wrote(uid)
+            return after
+
+        return self._apply(uid, lambda: self.usage.get(uid, CreateQuotaUsage()), change, write)
 
 
-class InMemoryIdempotencyStore:
-    """``IdempotencyStore`` in a dict; ``fail_updates``: what the next updates raise, in
-    order (``None`` lets one through)."""
+class InMemoryIdempotencyStore(_OptimisticStore):
+    """``IdempotencyStore`` in a dict, optimistic like the Firestore one; ``fail_updates``:
+    what the next updates raise, in order (``None`` lets one through)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, replay_changes: bool = True) -> None:
+        super().__init__(replay_changes=replay_changes)
         self.records: dict[tuple[str, str], IdempotencyRecord] = {}
         self.fail_updates: list[Exception | None] = []
-        self._lock = threading.Lock()
 
     def update(
         self,
@@ -290,11 +388,16 @@ class InMemoryIdempotencyStore:
     ) -> IdempotencyRecord | None:
         with self._lock:
             failure = self.fail_updates.pop(0) if self.fail_updates else None
-            if failure is not None:
-                raise failure
-            before = self.records.get((uid, key))
-            after = change(before)
-            if after is None:
-                return before
+        if failure is not None:
+            raise failure
+
+        def write(
+            before: IdempotencyRecord | None, after: IdempotencyRecord | None
+        ) -> IdempotencyRecord | None:
+            if after is None or after == before:
+                return before  # nothing to write
             self.records[(uid, key)] = after
+            self._wrote((uid, key))
             return after
+
+        return self._apply((uid, key), lambda: self.records.get((uid, key)), change, write)
