@@ -1,5 +1,10 @@
 """The endpoint adapter: route → authenticate → parse → call → render, and error mapping.
 
+Each HTTP function declares its operations here, one ``Op`` per method next to its handler:
+summary, body, query and reply models. The handler parses with them (``ctx.body``,
+``ctx.query``), the reply is rendered with the status the declaration gives its model, and
+``common.openapi`` generates the OpenAPI document from the same declarations (``ENDPOINTS``).
+
 This is the only place that catches arbitrary exceptions: everything unexpected becomes a
 generic 500 with the stack trace in the log, never in the body.
 """
@@ -11,12 +16,12 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, overload
 
 import flask
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError, WithJsonSchema
 
 from common import safe_json
 from common.adapters.cloud_tasks import TASK_AUTH_HEADER
@@ -45,6 +50,84 @@ SESSION_COOKIES = ("session", "__session")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 NO_STORE = "no-store"
 _PARAM = re.compile(r"\{(\w+)\}")
+SDP = "application/sdp"
+
+# What an operation's request body is: a model (JSON, parsed with ``ctx.body``), ``dict`` (any
+# JSON object the handler reads raw, e.g. to check its signature) or a media type (raw text).
+BodySpec = type[BaseModel] | type[dict[str, Any]] | str | None
+# What a reply is: a model, one of several models, a media type, or nothing (e.g. a 304).
+ReplySpec = type[BaseModel] | tuple[type[BaseModel], ...] | str | None
+
+
+class ErrorBody(BaseModel):
+    """Every error: a message for people, a code for programs, sometimes details."""
+
+    error: str
+    code: str
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation (a method of an endpoint): the handler parses with its models, its replies
+    are rendered with the status declared for their model, and the OpenAPI document says the
+    same (``common.openapi``).
+
+    ``replies`` maps each success status to its model (a tuple: any of them); ``headers`` are
+    the request headers it reads; ``errors`` the error statuses beyond the usual ones;
+    ``route`` the one route the operation is documented at, where not at all of them.
+    """
+
+    summary: str
+    replies: Mapping[int, ReplySpec]
+    body: BodySpec = None
+    query: type[BaseModel] | None = None
+    headers: tuple[str, ...] = ()
+    errors: tuple[int, ...] = ()
+    route: str | None = None
+
+    def status_of(self, reply: BaseModel) -> int | None:
+        """The success status declared for a reply of this model, if it is declared."""
+        for status, spec in self.replies.items():
+            models = spec if isinstance(spec, tuple) else (spec,)
+            if 200 <= status < 300 and any(
+                isinstance(m, type) and isinstance(reply, m) for m in models
+            ):
+                return status
+        return None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A deployed HTTP function as declared: its routes and its operations by method."""
+
+    name: str
+    routes: tuple[str, ...]
+    operations: Mapping[str, Op]
+
+
+# Every endpoint declared so far, by function name (a module loaded again replaces its own).
+ENDPOINTS: dict[str, Endpoint] = {}
+
+
+def _register(name: str, routes: tuple[str, ...], operations: Mapping[str, Op]) -> None:
+    for method, op in operations.items():
+        if op.route is not None and op.route not in routes:
+            raise ValueError(f"{name}: {method} is documented at {op.route}, not one of {routes}")
+    ENDPOINTS[name] = Endpoint(name, routes, operations)
+
+
+def _true_or_false(value: object) -> object:
+    if value in ("true", "false"):
+        return value == "true"
+    raise ValueError("must be 'true' or 'false'")
+
+
+# A query flag: exactly ``true`` or ``false`` (absent or empty: ``None``).
+QueryFlag = Annotated[
+    bool | None,
+    BeforeValidator(_true_or_false),
+    WithJsonSchema({"type": "string", "enum": ["true", "false"]}),
+]
 
 
 @dataclass
@@ -70,11 +153,18 @@ class Route:
 class Ctx:
     """One request as an endpoint sees it."""
 
-    def __init__(self, request: flask.Request, params: dict[str, str], services: Services):
+    def __init__(
+        self,
+        request: flask.Request,
+        params: dict[str, str],
+        services: Services,
+        operation: Op | None = None,
+    ):
         self.request = request
         self.params = params
         self.services = services
         self.method = request.method
+        self.operation = operation
         self._user: User | None = None
         self._authenticated = False
 
@@ -95,7 +185,7 @@ class Ctx:
         """A path parameter; ids that cannot name a document are simply not found."""
         value = self.params[name]
         if not is_document_id(value):
-            raise NotFoundError(f"No such {name.removesuffix('_id')}")
+            raise NotFoundError(f"No such {name.removesuffix('Id').removesuffix('_id')}")
         return value
 
     def require_param(self, name: str) -> str:
@@ -121,13 +211,20 @@ class Ctx:
     def path(self) -> str:
         return self.request.path
 
-    def body(self, model: type[ModelT]) -> ModelT:
-        """The JSON body validated as ``model``; any problem is a 400 with the field errors.
+    @overload
+    def body(self) -> BaseModel: ...
+    @overload
+    def body(self, model: type[ModelT]) -> ModelT: ...
+    def body(self, model: type[BaseModel] | None = None) -> BaseModel:
+        """The JSON body validated as the operation's declared body model (``model``, when
+        given, must be that model: it only tells the type checker); any problem is a 400 with
+        the field errors.
 
         A body must say ``Content-Type: application/json``: what an HTML form can send
         (urlencoded, multipart, text/plain) is refused, so no cross-site form can forge one.
         No body at all reads as ``{}``.
         """
+        model = self._declared("body", model)
         raw = self.raw_body
         if not raw.strip():
             payload: Any = {}
@@ -145,28 +242,37 @@ class Ctx:
         except ValidationError as exc:
             raise invalid_body(exc) from exc
 
-    def query_int(self, name: str, default: int, *, low: int, high: int) -> int:
-        text = self.request.args.get(name)
-        if text is None or text == "":
-            return default
+    @overload
+    def query(self) -> BaseModel: ...
+    @overload
+    def query(self, model: type[ModelT]) -> ModelT: ...
+    def query(self, model: type[BaseModel] | None = None) -> BaseModel:
+        """The query string validated as the operation's declared query model (``model`` as
+        for ``body``). An empty parameter counts as absent; a repeated one by its first value;
+        unknown ones are ignored. Any problem is a 400 naming the parameters."""
+        model = self._declared("query", model)
+        values = {name: value for name, value in self.request.args.items() if value != ""}
         try:
-            value = int(text)
-        except ValueError as exc:
-            raise InvalidArgumentError(f"Query parameter {name} must be an integer") from exc
-        if not low <= value <= high:
-            raise InvalidArgumentError(f"Query parameter {name} must be between {low} and {high}")
-        return value
+            return model.model_validate(values)
+        except ValidationError as exc:
+            raise invalid_input(exc, "query parameter") from exc
 
-    def query_bool(self, name: str) -> bool | None:
-        text = self.request.args.get(name)
-        if text is None or text == "":
-            return None
-        if text in ("true", "false"):
-            return text == "true"
-        raise InvalidArgumentError(f"Query parameter {name} must be 'true' or 'false'")
-
-    def query_str(self, name: str) -> str | None:
-        return self.request.args.get(name) or None
+    def _declared(self, part: str, model: type[BaseModel] | None) -> type[BaseModel]:
+        """The model the operation declares for ``part``: a handler cannot parse with another
+        one than the document describes (a programming error, so a 500)."""
+        if self.operation is None:  # a bare Ctx, as unit tests make one
+            if model is None:
+                raise TypeError(f"No operation declares this request's {part}")
+            return model
+        declared = getattr(self.operation, part)
+        if not (isinstance(declared, type) and issubclass(declared, BaseModel)):
+            raise TypeError(f"{self.method} {self.path} declares no {part} model")
+        if model is not None and model is not declared:
+            raise TypeError(
+                f"{self.method} {self.path} parses its {part} as {model.__name__}, "
+                f"but declares {declared.__name__}"
+            )
+        return declared
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -191,6 +297,11 @@ def request_credentials(request: flask.Request) -> RequestCredentials:
 
 def invalid_body(exc: ValidationError) -> InvalidArgumentError:
     """A 400 naming each bad field, without echoing the submitted values."""
+    return invalid_input(exc, "request body")
+
+
+def invalid_input(exc: ValidationError, what: str) -> InvalidArgumentError:
+    """A 400 naming each bad field (of the body or the query), without echoing the values."""
     problems = [
         {
             "field": ".".join(str(p) for p in err["loc"]) or "body",
@@ -203,7 +314,7 @@ def invalid_body(exc: ValidationError) -> InvalidArgumentError:
     summary = (
         f"{first['field']}: {first['message']}" if first["field"] != "body" else first["message"]
     )
-    return InvalidArgumentError(f"Invalid request body ({summary})", details={"fields": problems})
+    return InvalidArgumentError(f"Invalid {what} ({summary})", details={"fields": problems})
 
 
 def json_response(
@@ -218,12 +329,18 @@ def json_response(
     )
 
 
-def render(reply: Reply) -> flask.Response:
-    """Serialise a model (or list of models) to JSON, datetimes as ISO-8601."""
+def render(reply: Reply, operation: Op | None = None) -> flask.Response:
+    """Serialise a model (or list of models) to JSON, datetimes as ISO-8601; a model with the
+    status the operation declares for it, and a model it does not declare is a programming
+    error (a 500), never an answer the document does not describe. (A list is the bare-array
+    form of the MVP Two aliases, which the document does not describe.)"""
     if isinstance(reply, flask.Response):
         return reply
     if isinstance(reply, BaseModel):
-        return json_response(reply.model_dump(mode="json"))
+        status = 200 if operation is None else operation.status_of(reply)
+        if status is None:
+            raise TypeError(f"{type(reply).__name__} is not a reply this operation declares")
+        return json_response(reply.model_dump(mode="json"), status)
     return json_response([item.model_dump(mode="json") for item in reply])
 
 
@@ -362,25 +479,28 @@ def with_validators(response: flask.Response, request: flask.Request) -> flask.R
 
 def http_endpoint(
     routes: Iterable[str],
-    methods: Iterable[str],
+    operations: Mapping[str, Op],
     *,
     cors: bool = False,
     accept_post: str | None = None,
     public_cache: bool = False,
 ) -> Callable[[Handler], Callable[[flask.Request], flask.Response]]:
-    """Turn ``handler(ctx)`` into a functions-framework HTTP function serving ``routes``.
+    """Turn ``handler(ctx)`` into a functions-framework HTTP function serving ``routes``, with
+    one ``Op`` per method it answers (``ENDPOINTS`` keeps them for the OpenAPI document).
 
     With ``cors``, browsers from the allowed origins may call it cross-origin;
     ``accept_post`` is announced on OPTIONS (WHIP clients look for ``application/sdp``);
     ``public_cache`` is for answers that never depend on the caller (CDN-cacheable).
     """
     compiled = [Route(r) for r in routes]
-    allowed = tuple(dict.fromkeys(m.upper() for m in methods))
+    patterns = tuple(r.pattern for r in compiled)
+    declared = {method.upper(): op for method, op in operations.items()}
+    allowed = tuple(declared)
 
     def decorate(handler: Handler) -> Callable[[flask.Request], flask.Response]:
         @functools.wraps(handler)
         def function(request: flask.Request) -> flask.Response:
-            response = _serve(handler, request, compiled, allowed, accept_post)
+            response = _serve(handler, request, compiled, declared, accept_post)
             if response.status_code >= 400 and "Cache-Control" not in response.headers:
                 # No CDN (Hosting caches for 10 min what says nothing) may keep an error.
                 response.headers["Cache-Control"] = NO_STORE
@@ -388,8 +508,10 @@ def http_endpoint(
                 response = with_validators(response, request)
             return with_cors(response, request, allowed) if cors else response
 
-        function.routes = tuple(r.pattern for r in compiled)  # type: ignore[attr-defined]
+        function.routes = patterns  # type: ignore[attr-defined]
         function.methods = allowed  # type: ignore[attr-defined]
+        function.operations = declared  # type: ignore[attr-defined]
+        _register(handler.__name__, patterns, declared)
         return function
 
     return decorate
@@ -399,20 +521,22 @@ def _serve(
     handler: Handler,
     request: flask.Request,
     routes: Sequence[Route],
-    allowed: tuple[str, ...],
+    operations: Mapping[str, Op],
     accept_post: str | None,
 ) -> flask.Response:
     try:
         params = _match(routes, request.path)
         if request.method == "OPTIONS":
-            headers = {"Allow": ", ".join(allowed)}
+            headers = {"Allow": ", ".join(operations)}
             if accept_post:
                 headers["Accept-Post"] = accept_post
             return flask.Response(status=204, headers=headers)
-        if request.method not in allowed:
+        operation = operations.get(request.method)
+        if operation is None:
             body = {"error": f"Method {request.method} not allowed", "code": "invalid-argument"}
-            return json_response(body, 405, {"Allow": ", ".join(allowed)})
-        return render(handler(Ctx(request, params, get_services())))
+            return json_response(body, 405, {"Allow": ", ".join(operations)})
+        ctx = Ctx(request, params, get_services(), operation)
+        return render(handler(ctx), operation)
     except AppError as error:
         if error.http_status >= 500:
             log.error("request failed: %s", error.message, exc_info=error)
@@ -437,10 +561,10 @@ _TASK_RETRYABLE = frozenset(
 
 
 def task_endpoint(
-    routes: Iterable[str],
+    routes: Iterable[str], operation: Op
 ) -> Callable[[Handler], Callable[[flask.Request], flask.Response]]:
-    """Like ``http_endpoint`` for Cloud Tasks targets, and permanent failures acknowledged
-    (2xx, logged) so the queue does not retry them forever.
+    """Like ``http_endpoint`` (one ``POST`` operation) for Cloud Tasks targets, and permanent
+    failures acknowledged (2xx, logged) so the queue does not retry them forever.
 
     Who may call: in production the task functions are deployed with
     ``--no-allow-unauthenticated``; Cloud Run checks each task's OIDC token (the invoker
@@ -469,7 +593,7 @@ def task_endpoint(
                     return json_response(
                         {"error": message, "code": str(ErrorCode.UNAUTHENTICATED)}, 401
                     )
-                return render(handler(Ctx(request, params, services)))
+                return render(handler(Ctx(request, params, services, operation)), operation)
             except AppError as error:
                 if error.code == ErrorCode.UNAUTHENTICATED:
                     return error_response(error)
@@ -485,8 +609,11 @@ def task_endpoint(
                 log.exception("task %s crashed", task)
                 return json_response({"error": "Internal error", "code": "internal"}, 500)
 
-        function.routes = tuple(r.pattern for r in compiled)  # type: ignore[attr-defined]
+        patterns = tuple(r.pattern for r in compiled)
+        function.routes = patterns  # type: ignore[attr-defined]
         function.methods = ("POST",)  # type: ignore[attr-defined]
+        function.operations = {"POST": operation}  # type: ignore[attr-defined]
+        _register(handler.__name__, patterns, {"POST": operation})
         return function
 
     return decorate

@@ -1,236 +1,28 @@
-"""The OpenAPI 3.1 description of every HTTP endpoint, generated from the pydantic models.
+"""The OpenAPI 3.1 description of every HTTP endpoint, generated from the declarations.
 
-``OPERATIONS`` is checked against the routes the functions really serve (tests/unit), so the
-document cannot drift from the code. Paths are the unified ``/api/...`` ones; every
-``/api/streams/...`` path is also served under ``/api/livestreamMVPTwo/streams/...``.
+Each function in ``functions/main.py`` declares its operations (``common.http.Op``: summary,
+body, query and reply models) beside its handler, which parses with those same models; this
+module turns the declarations (``common.http.ENDPOINTS``) into the document, so the document
+cannot say one thing while the code does another. Paths are the unified ``/api/...`` ones;
+every ``/api/streams/...`` path is also served under ``/api/livestreamMVPTwo/streams/...``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import importlib
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from common.models import api
-from common.models.domain import StreamStatus
-from common.services import migration, stream_info, tools, webhooks
+from common.http import ENDPOINTS, SDP, ErrorBody, Op, ReplySpec
 from common.services.create_guards import IDEMPOTENCY_HEADER
 
-SDP = "application/sdp"
-
-
-class ErrorBody(BaseModel):
-    """Every error: a message for people, a code for programs, sometimes details."""
-
-    error: str
-    code: str
-
-
-@dataclass(frozen=True)
-class Operation:
-    method: str
-    path: str
-    summary: str
-    responses: dict[int, Any]
-    body: Any = None
-    query: dict[str, dict[str, Any]] = field(default_factory=dict)
-    headers: tuple[str, ...] = ()
-    # Error statuses beyond ERROR_STATUSES that this operation may answer.
-    errors: tuple[int, ...] = ()
-
-
-ANY_VIEW = (api.StreamOwnerView, api.StreamManagerView, api.StreamPublicView)
-LIST_QUERY: dict[str, dict[str, Any]] = {
-    "limit": {"type": "integer", "minimum": 1, "maximum": 100},
-    "offset": {"type": "integer", "minimum": 0, "maximum": 10000},
-    "status": {"type": "string", "enum": [s.value for s in StreamStatus]},
-}
-S = "/api/streams/{streamId}"
-OPERATIONS: list[Operation] = [
-    Operation(
-        "get",
-        "/api/streams",
-        "Streams the caller may see",
-        {200: api.StreamListResponse},
-        query={
-            **LIST_QUERY,
-            "memorialId": {"type": "string"},
-            "createdBy": {"type": "string"},
-            "isPublic": {"type": "string", "enum": ["true", "false"]},
-        },
-    ),
-    Operation(
-        "post",
-        "/api/streams",
-        "Create a stream and its live input",
-        {200: api.StreamOwnerView},
-        body=api.StreamCreateRequest,
-        headers=(IDEMPOTENCY_HEADER,),
-        errors=(422,),
-    ),
-    Operation(
-        "get", S, "One stream (credentials only for those who may start it)", {200: ANY_VIEW}
-    ),
-    Operation(
-        "put", S, "Edit a stream", {200: api.StreamManagerView}, body=api.StreamUpdateRequest
-    ),
-    Operation("delete", S, "Delete a stream that is not live", {200: api.DeleteResponse}),
-    Operation("post", f"{S}/start", "Go live; returns RTMP credentials", {200: api.StartResponse}),
-    Operation("post", f"{S}/stop", "End the broadcast", {200: api.StopResponse}),
-    Operation(
-        "put",
-        "/api/streams/reorder",
-        "Set display order",
-        {200: api.ReorderResponse},
-        body=api.ReorderRequest,
-    ),
-    Operation(
-        "get",
-        "/api/streams/public",
-        "Public streams (CDN-cacheable, ETag)",
-        {200: api.PublicListResponse, 304: None},
-        query=LIST_QUERY,
-    ),
-    Operation(
-        "get",
-        "/api/memorials/{memorialId}/streams",
-        "A memorial's streams",
-        {200: api.MemorialStreamsResponse},
-    ),
-    Operation(
-        "post",
-        "/api/memorials/{memorialId}/streams",
-        "Create a memorial's stream",
-        {200: api.StreamOwnerView},
-        body=api.StreamCreateRequest,
-        headers=(IDEMPOTENCY_HEADER,),
-        errors=(422,),
-    ),
-    Operation(
-        "get",
-        "/api/memorials/{memorialId}/streams/status",
-        "Live/scheduled/completed",
-        {200: api.MemorialStreamStatusResponse},
-    ),
-    Operation(
-        "post", f"{S}/whip", "WHIP: relay an SDP offer (browser broadcast)", {201: SDP}, body=SDP
-    ),
-    Operation(
-        "delete", f"{S}/whip/{{sessionId}}", "End a browser broadcast", {200: api.DeleteResponse}
-    ),
-    Operation(
-        "post",
-        f"{S}/sync-recording",
-        "Attach the recordings Cloudflare has",
-        {200: tools.SyncRecordingResponse},
-    ),
-    Operation(
-        "post",
-        f"{S}/sync-status",
-        "Align status with the live input",
-        {200: tools.SyncStatusResponse},
-    ),
-    Operation(
-        "post",
-        f"{S}/get-video-id",
-        "List recordings, name the primary",
-        {200: tools.VideoIdResponse},
-    ),
-    Operation(
-        "get",
-        f"{S}/get-video-id",
-        "List recordings, name the primary",
-        {200: tools.VideoIdResponse},
-    ),
-    Operation("put", f"{S}/configure-cors", "Apply allowed origins", {200: tools.CorsResponse}),
-    Operation("post", f"{S}/configure-cors", "Apply allowed origins", {200: tools.CorsResponse}),
-    Operation(
-        "post", f"{S}/fix-playback-url", "Rebuild playback URLs", {200: tools.PlaybackUrlResponse}
-    ),
-    Operation(
-        "post", f"{S}/fix-status", "Reconcile a stuck stream", {200: tools.SyncStatusResponse}
-    ),
-    Operation(
-        "get",
-        f"{S}/status",
-        "Status for polling pages (no Cloudflare call)",
-        {200: stream_info.StreamStatusResponse},
-    ),
-    Operation(
-        "get",
-        f"{S}/recordings",
-        "The stream's playable recordings",
-        {200: stream_info.StreamRecordingsResponse},
-    ),
-    Operation(
-        "post",
-        f"{S}/recordings",
-        "Fetch and attach the recordings Cloudflare has",
-        {200: tools.RecordingsSyncResponse},
-    ),
-    Operation(
-        "put",
-        f"{S}/recordings/{{videoId}}",
-        "Make a recording the primary one, or hide it",
-        {200: api.StreamManagerView},
-        body=api.RecordingChoiceRequest,
-    ),
-    Operation(
-        "get",
-        f"{S}/credentials",
-        "RTMP credentials and WHIP endpoint, without going live",
-        {200: api.CredentialsResponse},
-    ),
-    Operation("get", f"{S}/embed-info", "Player URLs", {200: stream_info.EmbedInfoResponse}),
-    Operation(
-        "get",
-        "/api/streams/migrate",
-        "Admin: what migrating legacy stream documents would change",
-        {200: migration.MigrationReport},
-    ),
-    Operation(
-        "post",
-        "/api/streams/migrate",
-        "Admin: migrate up to `limit` legacy stream documents (repeat until done)",
-        {200: migration.MigrationReport},
-        query={"limit": {"type": "integer", "minimum": 1, "maximum": 500}},
-    ),
-    Operation(
-        "post",
-        "/api/webhooks/cloudflare/recording",
-        "Cloudflare Stream webhook",
-        {200: webhooks.WebhookReply},
-        body=dict,
-        headers=("Webhook-Signature",),
-    ),
-    Operation(
-        "post",
-        "/api/webhooks/cloudflare/live-input",
-        "Cloudflare Notifications",
-        {200: webhooks.WebhookReply},
-        body=dict,
-        headers=("cf-webhook-auth",),
-    ),
-    Operation(
-        "post",
-        "/api/tasks/monitor",
-        "Cloud Tasks: one monitor check",
-        {200: (api.MonitorTaskResult, ErrorBody)},
-        body=api.MonitorTaskPayload,
-        headers=("X-Task-Auth",),
-    ),
-    Operation(
-        "post",
-        "/api/tasks/sweep-live-inputs",
-        "Cloud Tasks: delete orphaned live inputs of one stream",
-        {200: (api.OrphanSweepResult, ErrorBody)},
-        body=api.OrphanSweepPayload,
-        headers=("X-Task-Auth",),
-    ),
-]
+MVP = "/api/livestreamMVPTwo/"
+FUNCTIONS_MODULE = "functions.main"
 ERROR_STATUSES = (400, 401, 403, 404, 405, 409, 429, 503)
+PATH_PARAMETER = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"}
 HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
     IDEMPOTENCY_HEADER: {
         "type": "string",
@@ -250,14 +42,34 @@ HEADER_DESCRIPTIONS = {
 }
 
 
-def _models() -> list[type[BaseModel]]:
+def documented_operations() -> Iterator[tuple[str, str, Op]]:
+    """``(method, path, op)`` for every operation the document describes: each declared
+    operation at each of its function's routes, except the MVP Two aliases (and, for an
+    operation that names its ``route``, at that route only)."""
+    importlib.import_module(FUNCTIONS_MODULE)  # its decorators fill ENDPOINTS
+    for endpoint in ENDPOINTS.values():
+        for route in endpoint.routes:
+            if route.startswith(MVP):
+                continue
+            for method, op in endpoint.operations.items():
+                if op.route in (None, route):
+                    yield method.lower(), route, op
+
+
+def _is_model(item: Any) -> bool:
+    return isinstance(item, type) and issubclass(item, BaseModel)
+
+
+def _models(operations: list[tuple[str, str, Op]]) -> list[type[BaseModel]]:
     found: list[type[BaseModel]] = [ErrorBody]
-    for operation in OPERATIONS:
-        for item in (operation.body, *operation.responses.values()):
-            for model in item if isinstance(item, tuple) else (item,):
-                if isinstance(model, type) and issubclass(model, BaseModel):
-                    found.append(model)
+    for _, _, op in operations:
+        for item in (op.body, *op.replies.values()):
+            found += [model for model in _members(item) if _is_model(model)]
     return list(dict.fromkeys(found))
+
+
+def _members(item: ReplySpec | type[dict[str, Any]]) -> tuple[Any, ...]:
+    return item if isinstance(item, tuple) else (item,)
 
 
 def _schema_of(item: Any) -> dict[str, Any]:
@@ -272,23 +84,53 @@ def _content(item: Any) -> dict[str, Any]:
     if item == SDP:
         # Every SDP session description begins with its version line (RFC 8866 §5).
         return {SDP: {"schema": {"type": "string", "pattern": "^v=0\r?\n"}}}
+    if isinstance(item, str):  # another media type: text
+        return {item: {"schema": {"type": "string"}}}
     return {"application/json": {"schema": _schema_of(item)}}
 
 
-def _operation(op: Operation) -> dict[str, Any]:
-    parameters: list[dict[str, Any]] = [
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The query parameters a query model reads: one per field, its schema as the model
+    validates it (optional fields without their ``null``, nested enums inlined, no titles)."""
+    schema = model.model_json_schema()
+    definitions = schema.get("$defs", {})
+    required = set(schema.get("required", ()))
+    return [
         {
             "name": name,
-            "in": "path",
-            "required": True,
-            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
+            "in": "query",
+            "required": name in required,
+            "schema": _parameter_schema(field, definitions),
         }
+        for name, field in schema["properties"].items()
+    ]
+
+
+def _parameter_schema(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if ref is not None:
+        inlined = definitions[ref.rsplit("/", 1)[-1]]
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        schema = {k: v for k, v in inlined.items() if k != "description"} | rest
+    choices = [s for s in schema.get("anyOf", ()) if s != {"type": "null"}]
+    if "anyOf" in schema and len(choices) == 1:  # optional: absent, never null, in a query
+        rest = {k: v for k, v in schema.items() if k != "anyOf"}
+        schema = _parameter_schema(choices[0], definitions) | rest
+    return {
+        key: value
+        for key, value in schema.items()
+        if key != "title" and not (key == "default" and value is None)
+    }
+
+
+def _operation(path: str, op: Op) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETER}
         for name in ("streamId", "memorialId", "sessionId", "videoId")
-        if f"{{{name}}}" in op.path
+        if f"{{{name}}}" in path
     ]
-    parameters += [
-        {"name": n, "in": "query", "required": False, "schema": s} for n, s in op.query.items()
-    ]
+    if op.query is not None:
+        parameters += query_parameters(op.query)
     parameters += [
         {
             "name": h,
@@ -300,7 +142,7 @@ def _operation(op: Operation) -> dict[str, Any]:
         for h in op.headers
     ]
     responses: dict[str, Any] = {}
-    for status, item in op.responses.items():
+    for status, item in op.replies.items():
         responses[str(status)] = (
             {"description": "OK"}
             if item is None
@@ -320,14 +162,15 @@ def _operation(op: Operation) -> dict[str, Any]:
 
 
 def openapi_document() -> dict[str, Any]:
-    """The whole OpenAPI 3.1 document."""
+    """The whole OpenAPI 3.1 document (built on each call, never at import)."""
+    operations = list(documented_operations())
     _, definitions = models_json_schema(
-        [(model, "serialization") for model in _models()],
+        [(model, "serialization") for model in _models(operations)],
         ref_template="#/components/schemas/{model}",
     )
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
-        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    for method, path, op in operations:
+        paths.setdefault(path, {})[method] = _operation(path, op)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Memorial livestream API", "version": "1.0.0", "description": __doc__},

@@ -3,23 +3,34 @@
 Paths are those of the SvelteKit backend this replaces; ``firebase.json`` rewrites each path to
 the function of the same name below. ``/api/streams/**`` and ``/api/livestreamMVPTwo/**`` are
 served by the same functions (the MVP Two paths answer list calls with a bare array).
+
+Each method a function answers is declared once, beside it, as an ``Op``: its summary, body,
+query and reply models. The handler parses with those models and the OpenAPI document
+(``common.openapi``) is generated from them; path parameters are named as the document names
+them. The document describes the ``/api/...`` paths, not their MVP Two aliases.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import flask
 import functions_framework
 from cloudevents.http import CloudEvent
+from pydantic import BaseModel, Field
 
+from common.adapters.cloud_tasks import TASK_AUTH_HEADER
 from common.adapters.firestore.events import decode_stream_change
 from common.bootstrap import get_services
 from common.errors import InvalidArgumentError
-from common.http import Ctx, Reply, http_endpoint, task_endpoint
+from common.http import SDP, Ctx, ErrorBody, Op, QueryFlag, Reply, http_endpoint, task_endpoint
 from common.logging import configure_logging
 from common.models.api import (
+    CredentialsResponse,
+    DeleteResponse,
     MemorialStreamsResponse,
+    MemorialStreamStatusResponse,
     MonitorTaskPayload,
     MonitorTaskResult,
     OrphanSweepPayload,
@@ -28,14 +39,34 @@ from common.models.api import (
     PublicListResponse,
     RecordingChoiceRequest,
     ReorderRequest,
+    ReorderResponse,
+    StartResponse,
+    StopResponse,
     StreamCreateRequest,
     StreamListResponse,
+    StreamManagerView,
+    StreamOwnerView,
     StreamPublicView,
     StreamUpdateRequest,
-    parse_status_filter,
 )
 from common.models.domain import StreamStatus
 from common.ports import StreamQuery
+from common.services.create_guards import IDEMPOTENCY_HEADER
+from common.services.migration import MigrationReport
+from common.services.stream_info import (
+    EmbedInfoResponse,
+    StreamRecordingsResponse,
+    StreamStatusResponse,
+)
+from common.services.tools import (
+    CorsResponse,
+    PlaybackUrlResponse,
+    RecordingsSyncResponse,
+    SyncRecordingResponse,
+    SyncStatusResponse,
+    VideoIdResponse,
+)
+from common.services.webhooks import WebhookReply
 
 # Every line a function logs, from its first, is one JSON object Cloud Logging can parse.
 configure_logging()
@@ -48,29 +79,65 @@ def _both(suffix: str) -> tuple[str, str]:
     return f"{UNIFIED}{suffix}", f"{MVP}{suffix}"
 
 
-def _status_param(ctx: Ctx) -> StreamStatus | None:
-    return parse_status_filter(ctx.query_str("status"))
+class PublicListQuery(BaseModel):
+    """``GET /api/streams/public``: a page of public streams, of one status if given."""
+
+    limit: int = Field(50, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=10_000)
+    status: StreamStatus | None = None
+
+
+class StreamListQuery(PublicListQuery):
+    """``GET /api/streams``: a page of the streams the caller may see, filtered."""
+
+    limit: int = Field(20, ge=1, le=100)
+    memorialId: str | None = None
+    createdBy: str | None = None
+    isPublic: QueryFlag = None
+
+
+class MigrateQuery(BaseModel):
+    """``POST /api/streams/migrate``: how many legacy documents this call migrates."""
+
+    limit: int = Field(200, ge=1, le=500)
+
+
+ANY_VIEW = (StreamOwnerView, StreamManagerView, StreamPublicView)
+CREATE = Op(
+    "Create a stream and its live input",
+    {200: StreamOwnerView},
+    body=StreamCreateRequest,
+    headers=(IDEMPOTENCY_HEADER,),
+    errors=(422,),
+)
+VIDEO_ID = Op("List recordings, name the primary", {200: VideoIdResponse})
+CONFIGURE_CORS = Op("Apply allowed origins", {200: CorsResponse})
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams"), methods=("GET", "POST"))
+@http_endpoint(
+    _both("/streams"),
+    {
+        "GET": Op("Streams the caller may see", {200: StreamListResponse}, query=StreamListQuery),
+        "POST": CREATE,
+    },
+)
 def streams(ctx: Ctx) -> Reply:
     """GET lists the streams the caller may see; POST creates one (with its live input)."""
     if ctx.method == "POST":
         return ctx.services.streams.create(
             ctx.user,
             ctx.body(StreamCreateRequest),
-            idempotency_key=ctx.header("Idempotency-Key"),
+            idempotency_key=ctx.header(IDEMPOTENCY_HEADER),
         )
-    limit = ctx.query_int("limit", 20, low=1, high=100)
-    offset = ctx.query_int("offset", 0, low=0, high=10_000)
+    asked = ctx.query(StreamListQuery)
     query = StreamQuery(
-        memorial_id=ctx.query_str("memorialId"),
-        status=_status_param(ctx),
-        is_public=ctx.query_bool("isPublic"),
-        created_by=ctx.query_str("createdBy"),
-        limit=limit,
-        offset=offset,
+        memorial_id=asked.memorialId,
+        status=asked.status,
+        is_public=asked.isPublic,
+        created_by=asked.createdBy,
+        limit=asked.limit,
+        offset=asked.offset,
     )
     views, has_more = ctx.services.streams.list_streams(ctx.user, query)
     if ctx.path.startswith(MVP):
@@ -80,16 +147,25 @@ def streams(ctx: Ctx) -> Reply:
         total=len(views),
         hasMore=has_more,
         pagination=Pagination(
-            limit=limit, offset=offset, nextOffset=offset + limit if has_more else None
+            limit=asked.limit,
+            offset=asked.offset,
+            nextOffset=asked.offset + asked.limit if has_more else None,
         ),
     )
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams/{stream_id}"), methods=("GET", "PUT", "DELETE"))
+@http_endpoint(
+    _both("/streams/{streamId}"),
+    {
+        "GET": Op("One stream (credentials only for those who may start it)", {200: ANY_VIEW}),
+        "PUT": Op("Edit a stream", {200: StreamManagerView}, body=StreamUpdateRequest),
+        "DELETE": Op("Delete a stream that is not live", {200: DeleteResponse}),
+    },
+)
 def stream(ctx: Ctx) -> Reply:
     """GET reads one stream (credentials only for those who may start it); PUT edits; DELETE."""
-    stream_id = ctx.param("stream_id")
+    stream_id = ctx.param("streamId")
     if ctx.method == "PUT":
         return ctx.services.streams.update(ctx.user, stream_id, ctx.body(StreamUpdateRequest))
     if ctx.method == "DELETE":
@@ -98,73 +174,119 @@ def stream(ctx: Ctx) -> Reply:
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams/{stream_id}/start"), methods=("POST",))
+@http_endpoint(
+    _both("/streams/{streamId}/start"),
+    {"POST": Op("Go live; returns RTMP credentials", {200: StartResponse})},
+)
 def startstream(ctx: Ctx) -> Reply:
     """POST marks the stream live and returns its RTMP credentials and WHIP endpoint."""
-    return ctx.services.broadcasts.start(ctx.user, ctx.param("stream_id"))
+    return ctx.services.broadcasts.start(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams/{stream_id}/stop"), methods=("POST",))
+@http_endpoint(
+    _both("/streams/{streamId}/stop"), {"POST": Op("End the broadcast", {200: StopResponse})}
+)
 def stopstream(ctx: Ctx) -> Reply:
     """POST ends the broadcast; the recording follows when Cloudflare has processed it."""
-    return ctx.services.broadcasts.stop(ctx.user, ctx.param("stream_id"))
+    return ctx.services.broadcasts.stop(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams/{stream_id}/status"), methods=("GET",))
+@http_endpoint(
+    _both("/streams/{streamId}/status"),
+    {"GET": Op("Status for polling pages (no Cloudflare call)", {200: StreamStatusResponse})},
+)
 def streamstatus(ctx: Ctx) -> Reply:
     """GET the stream's status for polling pages: no Cloudflare call, one document read."""
-    return ctx.services.info.status(ctx.user, ctx.param("stream_id"))
+    return ctx.services.info.status(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams/{stream_id}/recordings"), methods=("GET", "POST"))
+@http_endpoint(
+    _both("/streams/{streamId}/recordings"),
+    {
+        "GET": Op("The stream's playable recordings", {200: StreamRecordingsResponse}),
+        "POST": Op("Fetch and attach the recordings Cloudflare has", {200: RecordingsSyncResponse}),
+    },
+)
 def streamrecordings(ctx: Ctx) -> Reply:
     """GET the stream's playable recordings; POST fetches them from Cloudflare first."""
-    stream_id = ctx.param("stream_id")
+    stream_id = ctx.param("streamId")
     if ctx.method == "POST":
         return ctx.services.tools.sync_recordings(ctx.user, stream_id)
     return ctx.services.info.recordings(ctx.user, stream_id)
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams/{stream_id}/recordings/{video_id}"), methods=("PUT",))
+@http_endpoint(
+    _both("/streams/{streamId}/recordings/{videoId}"),
+    {
+        "PUT": Op(
+            "Make a recording the primary one, or hide it",
+            {200: StreamManagerView},
+            body=RecordingChoiceRequest,
+        )
+    },
+)
 def streamrecording(ctx: Ctx) -> Reply:
     """PUT makes one recording the one the memorial page shows first, or hides it."""
     choice = ctx.body(RecordingChoiceRequest)
     return ctx.services.tools.choose_recording(
-        ctx.user, ctx.param("stream_id"), ctx.param("video_id"), choice
+        ctx.user, ctx.param("streamId"), ctx.param("videoId"), choice
     )
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams/{stream_id}/credentials"), methods=("GET",))
+@http_endpoint(
+    _both("/streams/{streamId}/credentials"),
+    {
+        "GET": Op(
+            "RTMP credentials and WHIP endpoint, without going live", {200: CredentialsResponse}
+        )
+    },
+)
 def streamcredentials(ctx: Ctx) -> Reply:
     """GET the RTMP credentials and WHIP endpoint without going live."""
-    return ctx.services.broadcasts.credentials(ctx.user, ctx.param("stream_id"))
+    return ctx.services.broadcasts.credentials(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams/{stream_id}/embed-info"), methods=("GET",))
+@http_endpoint(
+    _both("/streams/{streamId}/embed-info"), {"GET": Op("Player URLs", {200: EmbedInfoResponse})}
+)
 def streamembedinfo(ctx: Ctx) -> Reply:
     """GET ready-made player URLs (iframe, HLS, DASH, thumbnails) for the stream."""
-    return ctx.services.info.embed_info(ctx.user, ctx.param("stream_id"))
+    return ctx.services.info.embed_info(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams/migrate"), methods=("GET", "POST"))
+@http_endpoint(
+    _both("/streams/migrate"),
+    {
+        "GET": Op(
+            "Admin: what migrating legacy stream documents would change", {200: MigrationReport}
+        ),
+        "POST": Op(
+            "Admin: migrate up to `limit` legacy stream documents (repeat until done)",
+            {200: MigrationReport},
+            query=MigrateQuery,
+        ),
+    },
+)
 def migratestreams(ctx: Ctx) -> Reply:
     """GET reports what the migration of legacy stream documents would change; POST applies
     it to at most ``limit`` documents (admins only; call again until ``done``)."""
     if ctx.method == "POST":
-        limit = ctx.query_int("limit", 200, low=1, high=500)
-        return ctx.services.migration.apply(ctx.user, limit)
+        return ctx.services.migration.apply(ctx.user, ctx.query(MigrateQuery).limit)
     return ctx.services.migration.report(ctx.user)
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams/reorder"), methods=("PUT",))
+@http_endpoint(
+    _both("/streams/reorder"),
+    {"PUT": Op("Set display order", {200: ReorderResponse}, body=ReorderRequest)},
+)
 def reorderstreams(ctx: Ctx) -> Reply:
     """PUT sets ``displayOrder`` of the listed streams to their position in the list."""
     return ctx.services.streams.reorder(ctx.user, ctx.body(ReorderRequest))
@@ -173,86 +295,137 @@ def reorderstreams(ctx: Ctx) -> Reply:
 @functions_framework.http
 @http_endpoint(
     (f"{UNIFIED}/streams/public", f"{MVP}/public/streams", f"{MVP}/public-streams"),
-    methods=("GET",),
+    {
+        "GET": Op(
+            "Public streams (CDN-cacheable, ETag)",
+            {200: PublicListResponse, 304: None},
+            query=PublicListQuery,
+        )
+    },
     public_cache=True,
 )
 def publicstreams(ctx: Ctx) -> Reply:
     """GET lists public, visible streams for memorial pages; no authentication."""
-    limit = ctx.query_int("limit", 50, low=1, high=100)
-    offset = ctx.query_int("offset", 0, low=0, high=10_000)
-    page = ctx.services.streams.list_public(_status_param(ctx), limit, offset)
+    asked = ctx.query(PublicListQuery)
+    page = ctx.services.streams.list_public(asked.status, asked.limit, asked.offset)
     views = [StreamPublicView.of(s) for s in page.streams]
     if ctx.path.endswith("/public-streams"):
         return views
-    return PublicListResponse.grouped(views, limit=limit, offset=offset, has_more=page.has_more)
+    return PublicListResponse.grouped(
+        views, limit=asked.limit, offset=asked.offset, has_more=page.has_more
+    )
 
 
 @functions_framework.http
-@http_endpoint((f"{UNIFIED}/memorials/{{memorial_id}}/streams",), methods=("GET", "POST"))
+@http_endpoint(
+    (f"{UNIFIED}/memorials/{{memorialId}}/streams",),
+    {
+        "GET": Op("A memorial's streams", {200: MemorialStreamsResponse}),
+        "POST": replace(CREATE, summary="Create a memorial's stream"),
+    },
+)
 def memorialstreams(ctx: Ctx) -> Reply:
     """GET the streams of one memorial, grouped; POST creates a stream for that memorial."""
-    memorial_id = ctx.param("memorial_id")
+    memorial_id = ctx.param("memorialId")
     if ctx.method == "POST":
         return ctx.services.streams.create_for_memorial(
             ctx.user,
             memorial_id,
             ctx.body(StreamCreateRequest),
-            idempotency_key=ctx.header("Idempotency-Key"),
+            idempotency_key=ctx.header(IDEMPOTENCY_HEADER),
         )
     views = ctx.services.streams.memorial_streams(ctx.user, memorial_id)
     return MemorialStreamsResponse.grouped(memorial_id, views)
 
 
 @functions_framework.http
-@http_endpoint((f"{UNIFIED}/memorials/{{memorial_id}}/streams/status",), methods=("GET",))
+@http_endpoint(
+    (f"{UNIFIED}/memorials/{{memorialId}}/streams/status",),
+    {"GET": Op("Live/scheduled/completed", {200: MemorialStreamStatusResponse})},
+)
 def memorialstreamstatus(ctx: Ctx) -> Reply:
     """GET the live / scheduled / completed streams of a memorial, for polling pages."""
-    return ctx.services.streams.memorial_status(ctx.user, ctx.param("memorial_id"))
+    return ctx.services.streams.memorial_status(ctx.user, ctx.param("memorialId"))
 
 
 @functions_framework.http
 @http_endpoint(
-    (*_both("/streams/{stream_id}/whip"), *_both("/streams/{stream_id}/whip/{session_id}")),
-    methods=("POST", "DELETE"),
+    (*_both("/streams/{streamId}/whip"), *_both("/streams/{streamId}/whip/{sessionId}")),
+    {
+        "POST": Op(
+            "WHIP: relay an SDP offer (browser broadcast)",
+            {201: SDP},
+            body=SDP,
+            route=f"{UNIFIED}/streams/{{streamId}}/whip",
+        ),
+        "DELETE": Op(
+            "End a browser broadcast",
+            {200: DeleteResponse},
+            route=f"{UNIFIED}/streams/{{streamId}}/whip/{{sessionId}}",
+        ),
+    },
     cors=True,
-    accept_post="application/sdp",
+    accept_post=SDP,
 )
 def whipstream(ctx: Ctx) -> Reply:
     """POST relays a browser's WHIP offer (application/sdp) and answers 201 with the SDP and
     the session URL in Location; DELETE on that URL ends the browser broadcast."""
-    stream_id = ctx.param("stream_id")
+    stream_id = ctx.param("streamId")
     if ctx.method == "DELETE":
-        return ctx.services.broadcasts.end_whip(
-            ctx.user, stream_id, ctx.require_param("session_id")
-        )
-    if not (ctx.header("Content-Type") or "").startswith("application/sdp"):
-        raise InvalidArgumentError("Content-Type must be application/sdp")
+        return ctx.services.broadcasts.end_whip(ctx.user, stream_id, ctx.require_param("sessionId"))
+    if not (ctx.header("Content-Type") or "").startswith(SDP):
+        raise InvalidArgumentError(f"Content-Type must be {SDP}")
     offer = ctx.raw_body.decode("utf-8", errors="replace")
     publication = ctx.services.broadcasts.publish_whip(ctx.user, stream_id, offer)
     return flask.Response(
         publication.answer_sdp,
         status=201,
-        content_type="application/sdp",
+        content_type=SDP,
         headers={"Location": publication.location},
     )
 
 
 @functions_framework.http
-@http_endpoint(("/api/webhooks/cloudflare/recording",), methods=("POST",))
+@http_endpoint(
+    ("/api/webhooks/cloudflare/recording",),
+    {
+        "POST": Op(
+            "Cloudflare Stream webhook",
+            {200: WebhookReply},
+            body=dict,
+            headers=("Webhook-Signature",),
+        )
+    },
+)
 def cloudflarerecordingwebhook(ctx: Ctx) -> Reply:
     """POST from Cloudflare's Stream webhook (signed): a recording is ready or failed."""
     return ctx.services.webhooks.handle_video(ctx.header("Webhook-Signature"), ctx.raw_body)
 
 
 @functions_framework.http
-@http_endpoint(("/api/webhooks/cloudflare/live-input",), methods=("POST",))
+@http_endpoint(
+    ("/api/webhooks/cloudflare/live-input",),
+    {
+        "POST": Op(
+            "Cloudflare Notifications", {200: WebhookReply}, body=dict, headers=("cf-webhook-auth",)
+        )
+    },
+)
 def cloudflareliveinputwebhook(ctx: Ctx) -> Reply:
     """POST from Cloudflare Notifications: a live input connected, disconnected or errored."""
     return ctx.services.webhooks.handle_live_input(ctx.header("cf-webhook-auth"), ctx.raw_body)
 
 
 @functions_framework.http
-@task_endpoint(("/api/tasks/monitor",))
+@task_endpoint(
+    ("/api/tasks/monitor",),
+    Op(
+        "Cloud Tasks: one monitor check",
+        {200: (MonitorTaskResult, ErrorBody)},
+        body=MonitorTaskPayload,
+        headers=(TASK_AUTH_HEADER,),
+    ),
+)
 def runmonitorcheck(ctx: Ctx) -> Reply:
     """POST from Cloud Tasks: one scheduled recording or status check."""
     task = ctx.body(MonitorTaskPayload)
@@ -263,7 +436,15 @@ def runmonitorcheck(ctx: Ctx) -> Reply:
 
 
 @functions_framework.http
-@task_endpoint(("/api/tasks/sweep-live-inputs",))
+@task_endpoint(
+    ("/api/tasks/sweep-live-inputs",),
+    Op(
+        "Cloud Tasks: delete orphaned live inputs of one stream",
+        {200: (OrphanSweepResult, ErrorBody)},
+        body=OrphanSweepPayload,
+        headers=(TASK_AUTH_HEADER,),
+    ),
+)
 def sweeporphanedinputs(ctx: Ctx) -> Reply:
     """POST from Cloud Tasks: delete live inputs a failed create may have left behind."""
     task = ctx.body(OrphanSweepPayload)
@@ -271,45 +452,59 @@ def sweeporphanedinputs(ctx: Ctx) -> Reply:
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams/{stream_id}/sync-recording"), methods=("POST",))
+@http_endpoint(
+    _both("/streams/{streamId}/sync-recording"),
+    {"POST": Op("Attach the recordings Cloudflare has", {200: SyncRecordingResponse})},
+)
 def syncrecording(ctx: Ctx) -> Reply:
     """POST fetches the stream's recordings from Cloudflare and attaches them now."""
-    return ctx.services.tools.sync_recording(ctx.user, ctx.param("stream_id"))
+    return ctx.services.tools.sync_recording(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams/{stream_id}/sync-status"), methods=("POST",))
+@http_endpoint(
+    _both("/streams/{streamId}/sync-status"),
+    {"POST": Op("Align status with the live input", {200: SyncStatusResponse})},
+)
 def syncstatus(ctx: Ctx) -> Reply:
     """POST aligns the stream's status with the live input's connection."""
-    return ctx.services.tools.sync_status(ctx.user, ctx.param("stream_id"))
+    return ctx.services.tools.sync_status(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams/{stream_id}/get-video-id"), methods=("POST", "GET"))
+@http_endpoint(_both("/streams/{streamId}/get-video-id"), {"POST": VIDEO_ID, "GET": VIDEO_ID})
 def getvideoid(ctx: Ctx) -> Reply:
     """POST lists the input's recordings and names the primary video id."""
-    return ctx.services.tools.get_video_id(ctx.user, ctx.param("stream_id"))
+    return ctx.services.tools.get_video_id(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams/{stream_id}/configure-cors"), methods=("PUT", "POST"))
+@http_endpoint(
+    _both("/streams/{streamId}/configure-cors"), {"PUT": CONFIGURE_CORS, "POST": CONFIGURE_CORS}
+)
 def configurecors(ctx: Ctx) -> Reply:
     """PUT applies the allowed origins to the live input and its existing recordings."""
-    return ctx.services.tools.configure_cors(ctx.user, ctx.param("stream_id"))
+    return ctx.services.tools.configure_cors(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams/{stream_id}/fix-playback-url"), methods=("POST",))
+@http_endpoint(
+    _both("/streams/{streamId}/fix-playback-url"),
+    {"POST": Op("Rebuild playback URLs", {200: PlaybackUrlResponse})},
+)
 def fixplaybackurl(ctx: Ctx) -> Reply:
     """POST rebuilds the live player URL and the recording's HLS URL."""
-    return ctx.services.tools.fix_playback_url(ctx.user, ctx.param("stream_id"))
+    return ctx.services.tools.fix_playback_url(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.http
-@http_endpoint(_both("/streams/{stream_id}/fix-status"), methods=("POST",))
+@http_endpoint(
+    _both("/streams/{streamId}/fix-status"),
+    {"POST": Op("Reconcile a stuck stream", {200: SyncStatusResponse})},
+)
 def fixstatus(ctx: Ctx) -> Reply:
     """POST reconciles a stuck status (both ways) and the recordings."""
-    return ctx.services.tools.fix_status(ctx.user, ctx.param("stream_id"))
+    return ctx.services.tools.fix_status(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.cloud_event
