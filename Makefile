@@ -48,6 +48,7 @@ test: install lint typecheck
 
 test-fast: install
 	$(PY) -m pytest tests/unit tests/service tests/functions
+	$(PY) -m pytest tests/integration/contract -m "not emulator"
 
 lint: install
 	$(VENV)/bin/ruff check .

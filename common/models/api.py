@@ -16,13 +16,21 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    computed_field,
     field_validator,
     model_validator,
 )
+from pydantic.alias_generators import to_camel
 
 from common.errors import InvalidArgumentError
 from common.models.delivery import hls_of_player
-from common.models.domain import Stream, StreamCredentials, StreamIssue, StreamStatus
+from common.models.domain import (
+    Stream,
+    StreamCredentials,
+    StreamManagerFields,
+    StreamPublicFields,
+    StreamStatus,
+)
 from common.models.recording_rules import (
     BroadcastState,
     RecordingStatus,
@@ -62,57 +70,87 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class StreamCreateRequest(_Request):
+class _StreamFieldsRequest(BaseModel):
+    """A body that sets stream fields: named like the stream's fields in Python and like the
+    frontend's JSON on the wire, so its fields go onto the stream by name, unmapped."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+
+class StreamCreateRequest(_StreamFieldsRequest):
     """Body of ``POST /streams`` (unified and MVP Two field names)."""
 
     title: str = Field(min_length=1, max_length=_TITLE_MAX)
     description: str = Field(default="", max_length=_DESCRIPTION_MAX)
-    memorialId: StreamId | None = None
-    memorialName: str | None = Field(default=None, max_length=_TITLE_MAX)
-    scheduleType: Literal["now", "scheduled"] | None = None
-    scheduledStartTime: Instant | None = None
-    scheduledDateTime: Instant | None = None
-    isVisible: bool = True
-    isPublic: bool = True
-    allowedUsers: list[str] = Field(default_factory=list, max_length=_MAX_ALLOWED_USERS)
-    displayOrder: int = Field(default=0, ge=0, le=1_000_000)
+    memorial_id: StreamId | None = None
+    memorial_name: str | None = Field(default=None, max_length=_TITLE_MAX)
+    schedule_type: Literal["now", "scheduled"] | None = None
+    scheduled_start_time: Instant | None = None
+    scheduled_date_time: Instant | None = None  # the MVP Two name of the same time
+    is_visible: bool = True
+    is_public: bool = True
+    allowed_users: tuple[str, ...] = Field(default=(), max_length=_MAX_ALLOWED_USERS)
+    display_order: int = Field(default=0, ge=0, le=1_000_000)
     featured: bool = False
 
     @model_validator(mode="after")
     def _scheduled_needs_a_time(self) -> StreamCreateRequest:
-        if self.scheduleType == "scheduled" and self.scheduled_start is None:
+        if self.schedule_type == "scheduled" and self.scheduled_start is None:
             raise ValueError("scheduleType 'scheduled' needs scheduledStartTime")
         return self
 
     @property
     def scheduled_start(self) -> datetime | None:
-        return self.scheduledStartTime or self.scheduledDateTime
+        return self.scheduled_start_time or self.scheduled_date_time
+
+    def stream_fields(self) -> dict[str, object]:
+        """The fields a new stream takes from this body, by the stream's own names."""
+        fields = self.model_dump(by_alias=False, exclude={"schedule_type", "scheduled_date_time"})
+        return fields | {"scheduled_start_time": self.scheduled_start}
 
 
-class StreamUpdateRequest(_Request):
+class StreamUpdateRequest(_StreamFieldsRequest):
     """Body of ``PUT /streams/{id}``: only the editable fields. Only the schedule may be
     cleared with ``null``; every other field, when present, needs a value."""
 
     title: str | None = Field(default=None, min_length=1, max_length=_TITLE_MAX)
     description: str | None = Field(default=None, max_length=_DESCRIPTION_MAX)
-    isVisible: bool | None = None
-    isPublic: bool | None = None
-    displayOrder: int | None = Field(default=None, ge=0, le=1_000_000)
+    is_visible: bool | None = None
+    is_public: bool | None = None
+    display_order: int | None = Field(default=None, ge=0, le=1_000_000)
     featured: bool | None = None
-    scheduledStartTime: Instant | None = None
-    scheduledDateTime: Instant | None = None
-    allowedUsers: list[str] | None = Field(default=None, max_length=_MAX_ALLOWED_USERS)
+    scheduled_start_time: Instant | None = None
+    scheduled_date_time: Instant | None = None  # the MVP Two name of the same time
+    allowed_users: tuple[str, ...] | None = Field(default=None, max_length=_MAX_ALLOWED_USERS)
 
     @model_validator(mode="after")
     def _not_empty(self) -> StreamUpdateRequest:
         if not self.model_fields_set:
             raise ValueError("the body names no field to update")
         nulled = sorted(
-            name for name in self.model_fields_set - _CLEARABLE if getattr(self, name) is None
+            to_camel(name)
+            for name in self.model_fields_set - _CLEARABLE
+            if getattr(self, name) is None
         )
         if nulled:
             raise ValueError(f"{', '.join(nulled)} cannot be null")
         return self
+
+    def changes(self) -> dict[str, object]:
+        """The stream fields this body sets, by the stream's own names."""
+        changes = self.model_dump(
+            by_alias=False, exclude_unset=True, exclude={"scheduled_date_time"}
+        )
+        if self.model_fields_set & _CLEARABLE:
+            changes["scheduled_start_time"] = self.scheduled_start_time or self.scheduled_date_time
+        return changes
 
 
 # Firestore document ids we accept: no slashes, and never the reserved __name__ form.
@@ -133,7 +171,7 @@ def _document_id(value: str) -> str:
 
 
 StreamId = Annotated[str, AfterValidator(_document_id)]
-_CLEARABLE = frozenset({"scheduledStartTime", "scheduledDateTime"})
+_CLEARABLE = frozenset({"scheduled_start_time", "scheduled_date_time"})
 
 
 class RecordingChoiceRequest(_Request):
@@ -183,95 +221,71 @@ class RecordingView(BaseModel):
     hidden: bool
 
 
-class StreamPublicView(BaseModel):
-    """What anyone allowed to view a stream sees. No credentials, no user ids."""
+class StreamPublicView(StreamPublicFields):
+    """What anyone allowed to view a stream sees: its public fields (declared once, in the
+    domain), what a page derives from them, and the legacy names older pages read."""
 
     model_config = ConfigDict(extra="forbid")
 
     id: str
-    title: str
-    description: str
-    memorialId: str | None
-    memorialName: str | None
-    status: StreamStatus
-    isVisible: bool
-    isPublic: bool
-    displayOrder: int
-    featured: bool
-    scheduledStartTime: datetime | None
-    scheduledDateTime: datetime | None
-    actualStartTime: datetime | None
-    actualEndTime: datetime | None
-    endTime: datetime | None
-    cloudflareId: str | None
-    cloudflareStreamId: str | None
-    playbackUrl: str | None
-    whipActive: bool
-    recordingReady: bool
-    videoId: str | None
-    recordingUrl: str | None
-    recordingPlaybackUrl: str | None
-    recordingDashUrl: str | None
-    recordingThumbnail: str | None
-    recordingDuration: float | None
-    recordingSize: int | None
-    recordingUpdatedAt: datetime | None
-    viewerCount: int
-    maxViewers: int | None
-    duration: float | None
-    thumbnailUrl: str | None
     recordings: list[RecordingView]
-    recordingStatus: RecordingStatus
-    recordingMessage: str | None
-    ingestProtocol: Literal["rtmp", "whip"] | None
-    webRTCPlaybackUrl: str | None
-    liveHlsUrl: str | None
-    broadcastState: BroadcastState
-    createdAt: datetime
-    updatedAt: datetime
+    recording_status: RecordingStatus
+    recording_message: str | None
+    live_hls_url: str | None
+    broadcast_state: BroadcastState
+
+    # The same values under the names the MVP Two pages read (FRONTEND_CONTRACT.md §2.3).
+    @computed_field(alias="scheduledDateTime")  # type: ignore[prop-decorator]
+    @property
+    def scheduled_date_time(self) -> datetime | None:
+        return self.scheduled_start_time
+
+    @computed_field(alias="actualEndTime")  # type: ignore[prop-decorator]
+    @property
+    def actual_end_time(self) -> datetime | None:
+        return self.end_time
+
+    @computed_field(alias="cloudflareStreamId")  # type: ignore[prop-decorator]
+    @property
+    def cloudflare_stream_id(self) -> str | None:
+        return self.cloudflare_id
+
+    @computed_field(alias="recordingPlaybackUrl")  # type: ignore[prop-decorator]
+    @property
+    def recording_playback_url(self) -> str | None:
+        return self.recording_url
 
     @classmethod
     def of(cls, stream: Stream) -> StreamPublicView:
-        return cls.model_validate(_public_fields(stream))
+        return cls.model_validate(_view_fields(stream, StreamPublicFields))
 
 
-class StreamManagerView(StreamPublicView):
-    """What editors of a stream see: adds who owns and who may manage it."""
-
-    createdBy: str
-    allowedUsers: list[str]
-    lastError: StreamIssue | None
+class StreamManagerView(StreamPublicView, StreamManagerFields):
+    """What editors of a stream see: adds who owns and who may manage it, its last error and
+    the recordings hidden from the public."""
 
     @classmethod
     def of(cls, stream: Stream) -> StreamManagerView:
-        return cls.model_validate(
-            _public_fields(stream, with_hidden=True)
-            | {
-                "createdBy": stream.created_by,
-                "allowedUsers": list(stream.allowed_users),
-                "lastError": stream.last_error,
-            }
-        )
+        return cls.model_validate(_view_fields(stream, StreamManagerFields, with_hidden=True))
 
 
 class StreamOwnerView(StreamManagerView):
     """What those allowed to start the stream see: adds the RTMP credentials."""
 
-    streamKey: str | None
-    streamUrl: str | None
-    whipEndpoint: str
+    stream_key: str | None
+    stream_url: str | None
+    whip_endpoint: str
 
     @classmethod
     def with_credentials(
         cls, stream: Stream, credentials: StreamCredentials | None, whip_endpoint: str
     ) -> StreamOwnerView:
-        manager = StreamManagerView.of(stream).model_dump()
         return cls.model_validate(
-            manager
+            _view_fields(stream, StreamManagerFields, with_hidden=True)
             | {
-                "streamKey": credentials.stream_key.get_secret_value() if credentials else None,
-                "streamUrl": credentials.rtmp_url if credentials else None,
-                "whipEndpoint": whip_endpoint,
+                "stream_key": credentials.stream_key.get_secret_value() if credentials else None,
+                "stream_url": credentials.rtmp_url if credentials else None,
+                "whip_endpoint": whip_endpoint,
             }
         )
 
@@ -386,7 +400,7 @@ class MemorialStreamsResponse(BaseModel):
             scheduledStreams=[v for v in views if v.status == StreamStatus.SCHEDULED],
             readyStreams=[v for v in views if v.status == StreamStatus.READY],
             recordedStreams=recorded,
-            publicRecordedStreams=[v for v in recorded if v.isVisible],
+            publicRecordedStreams=[v for v in recorded if v.is_visible],
             processingStreams=in_group(views, "processing"),
             totalStreams=len(views),
             allStreams=views,
@@ -458,9 +472,9 @@ def page_group(view: StreamPublicView) -> PageGroup:
     if view.status in _UPCOMING:
         return "upcoming"
     if view.status == StreamStatus.COMPLETED:
-        if view.recordingStatus == "ready":
+        if view.recording_status == "ready":
             return "recorded"
-        if view.recordingStatus == "processing":
+        if view.recording_status == "processing":
             return "processing"
     return "ended"
 
@@ -480,10 +494,13 @@ def parse_status_filter(text: str | None) -> StreamStatus | None:
         raise InvalidArgumentError(f"status must be one of: {accepted}") from None
 
 
-def _public_fields(stream: Stream, *, with_hidden: bool = False) -> dict[str, object]:
+def _view_fields(
+    stream: Stream, declared: type[StreamPublicFields], *, with_hidden: bool = False
+) -> dict[str, object]:
+    """The fields ``declared`` takes from ``stream``, and what a page derives from them."""
     status = recording_status(stream)
     whip = stream.ingest_protocol == "whip"
-    return stream.shared_fields() | {
+    return {name: getattr(stream, name) for name in declared.model_fields} | {
         "id": stream.id,
         "recordings": [
             RecordingView(
@@ -504,13 +521,13 @@ def _public_fields(stream: Stream, *, with_hidden: bool = False) -> dict[str, ob
             for number, entry in enumerate(stream.recordings, start=1)
             if with_hidden or not entry.hidden
         ],
-        "recordingStatus": status,
-        "recordingMessage": recording_message(stream, status),
-        "broadcastState": broadcast_state(stream),
+        "recording_status": status,
+        "recording_message": recording_message(stream, status),
+        "broadcast_state": broadcast_state(stream),
         # WHEP plays only browser (WHIP) broadcasts; Cloudflare answers 409 for RTMP ones,
         # which it serves over HLS instead (and never WHIP ones).
-        "webRTCPlaybackUrl": stream.webrtc_playback_url if whip else None,
-        "liveHlsUrl": None if whip else live_hls_url(stream),
+        "webrtc_playback_url": stream.webrtc_playback_url if whip else None,
+        "live_hls_url": None if whip else live_hls_url(stream),
     }
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic.alias_generators import to_camel
 
 
 class StreamStatus(StrEnum):
@@ -18,6 +19,26 @@ class StreamStatus(StrEnum):
     COMPLETED = "completed"
     CANCELLED = "cancelled"
     ERROR = "error"
+
+
+def _wire_name(field_name: str) -> str:
+    """A field's name on the wire and in Firestore: camelCase, as the frontend reads it."""
+    return _WIRE_NAME_EXCEPTIONS.get(field_name) or to_camel(field_name)
+
+
+_WIRE_NAME_EXCEPTIONS = {"webrtc_playback_url": "webRTCPlaybackUrl"}
+
+
+class WireModel(BaseModel):
+    """Fields named in snake_case in Python, in camelCase on the wire and in documents."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        alias_generator=_wire_name,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
 
 
 Role = Literal["admin", "owner", "funeral_director"]
@@ -82,10 +103,8 @@ class RecordingEntry(BaseModel):
 MonitorKind = Literal["recording", "status"]
 
 
-class MonitorState(BaseModel):
+class MonitorState(WireModel):
     """Progress of a chain of scheduled checks; ``generation`` names one broadcast's chain."""
-
-    model_config = ConfigDict(frozen=True)
 
     generation: int
     next_attempt: int = 0
@@ -94,28 +113,22 @@ class MonitorState(BaseModel):
     seen_connected: bool = False
 
 
-class StreamIssue(BaseModel):
+class StreamIssue(WireModel):
     """The last problem the platform reported for a stream (e.g. storage quota exhausted)."""
-
-    model_config = ConfigDict(frozen=True)
 
     code: str
     message: str
     at: datetime
 
 
-class Stream(BaseModel):
-    """A livestream of a memorial service, in canonical (unaliased) form."""
+class StreamPublicFields(WireModel):
+    """A stream as anyone allowed to view it may know it: each field declared once, here, for
+    the domain, the views and the stored document alike. No credentials, no user ids."""
 
-    model_config = ConfigDict(frozen=True)
-
-    id: str
     title: str
     description: str = ""
     memorial_id: str | None = None
     memorial_name: str | None = None
-    created_by: str
-    allowed_users: tuple[str, ...] = ()
     status: StreamStatus = StreamStatus.SCHEDULED
     is_visible: bool = True
     is_public: bool = True
@@ -139,21 +152,34 @@ class Stream(BaseModel):
     max_viewers: int | None = None
     duration: float | None = None
     thumbnail_url: str | None = None
+    ingest_protocol: Literal["rtmp", "whip"] | None = None
+    webrtc_playback_url: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class StreamManagerFields(StreamPublicFields):
+    """What those who may edit a stream know beyond its public fields."""
+
+    created_by: str
+    allowed_users: tuple[str, ...] = ()
+    last_error: StreamIssue | None = None
+
+
+class Stream(StreamManagerFields):
+    """A livestream of a memorial service, in canonical (unaliased) form."""
+
+    id: str
     recordings: tuple[RecordingEntry, ...] = ()
     # The recording a manager chose to show (else the latest ready one that is not hidden).
     primary_video_id: str | None = None
-    ingest_protocol: Literal["rtmp", "whip"] | None = None
-    webrtc_playback_url: str | None = None
     recording_monitor: MonitorState | None = None
     status_monitor: MonitorState | None = None
-    last_error: StreamIssue | None = None
     live_event_at: datetime | None = None
     # Whether a publisher (encoder or browser) is sending now, and whether one has since this
     # broadcast began: a started stream with nothing on air is not lost footage.
     on_air: bool = False
     went_on_air: bool = False
-    created_at: datetime
-    updated_at: datetime
 
     def monitor(self, kind: MonitorKind) -> MonitorState | None:
         return self.recording_monitor if kind == "recording" else self.status_monitor
@@ -190,47 +216,6 @@ class Stream(BaseModel):
                 "updated_at": at,
             }
         )
-
-    def shared_fields(self) -> dict[str, Any]:
-        """The fields stored and shown under the frontend's names, legacy aliases included
-        (FRONTEND_CONTRACT.md §2.3): one definition for the document and the views."""
-        return {
-            "title": self.title,
-            "description": self.description,
-            "memorialId": self.memorial_id,
-            "memorialName": self.memorial_name,
-            "status": str(self.status),
-            "isVisible": self.is_visible,
-            "isPublic": self.is_public,
-            "displayOrder": self.display_order,
-            "featured": self.featured,
-            "scheduledStartTime": self.scheduled_start_time,
-            "scheduledDateTime": self.scheduled_start_time,
-            "actualStartTime": self.actual_start_time,
-            "endTime": self.end_time,
-            "actualEndTime": self.end_time,
-            "cloudflareId": self.cloudflare_id,
-            "cloudflareStreamId": self.cloudflare_id,
-            "playbackUrl": self.playback_url,
-            "whipActive": self.whip_active,
-            "recordingReady": self.recording_ready,
-            "videoId": self.video_id,
-            "recordingUrl": self.recording_url,
-            "recordingPlaybackUrl": self.recording_url,
-            "recordingDashUrl": self.recording_dash_url,
-            "recordingThumbnail": self.recording_thumbnail,
-            "recordingDuration": self.recording_duration,
-            "recordingSize": self.recording_size,
-            "recordingUpdatedAt": self.recording_updated_at,
-            "viewerCount": self.viewer_count,
-            "maxViewers": self.max_viewers,
-            "duration": self.duration,
-            "thumbnailUrl": self.thumbnail_url,
-            "ingestProtocol": self.ingest_protocol,
-            "webRTCPlaybackUrl": self.webrtc_playback_url,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        }
 
 
 LiveConnection = Literal["connected", "reconnecting", "disconnected", "unknown"]

@@ -168,7 +168,9 @@ class StreamService:
         )
         return self._create_authorized(
             user,
-            request.model_copy(update={"memorialId": memorial_id, "isPublic": memorial.is_public}),
+            request.model_copy(
+                update={"memorial_id": memorial_id, "is_public": memorial.is_public}
+            ),
             memorial.loved_one_name,
             key,
             fingerprint,
@@ -190,8 +192,8 @@ class StreamService:
             raise UnauthenticatedError("Authentication required")
         key = checked_idempotency_key(idempotency_key)
         loved_one_name = None
-        if request.memorialId is not None:
-            memorial = self._memorials.get(request.memorialId)
+        if request.memorial_id is not None:
+            memorial = self._memorials.get(request.memorial_id)
             if memorial is None:
                 raise NotFoundError("Memorial not found")
             if not can_manage_memorial(user, memorial):
@@ -249,28 +251,21 @@ class StreamService:
         loved_one_name: str | None,
         stream_id: str,
     ) -> StreamOwnerView:
-        memorial_name = request.memorialName or loved_one_name
         live_input = self._live_inputs.create(stream_id, request.title)
         now = self._clock.now()
-        stream = Stream(
-            id=stream_id,
-            title=request.title,
-            description=request.description,
-            memorial_id=request.memorialId,
-            memorial_name=memorial_name,
-            created_by=user.uid,
-            allowed_users=tuple(request.allowedUsers),
-            status=StreamStatus.SCHEDULED,
-            is_visible=request.isVisible,
-            is_public=request.isPublic,
-            display_order=request.displayOrder,
-            featured=request.featured,
-            scheduled_start_time=request.scheduled_start,
-            cloudflare_id=live_input.uid,
-            playback_url=self._live_inputs.player_url(live_input.uid),
-            webrtc_playback_url=live_input.whep_url,
-            created_at=now,
-            updated_at=now,
+        stream = Stream.model_validate(
+            request.stream_fields()
+            | {
+                "id": stream_id,
+                "memorial_name": request.memorial_name or loved_one_name,
+                "created_by": user.uid,
+                "status": StreamStatus.SCHEDULED,
+                "cloudflare_id": live_input.uid,
+                "playback_url": self._live_inputs.player_url(live_input.uid),
+                "webrtc_playback_url": live_input.whep_url,
+                "created_at": now,
+                "updated_at": now,
+            }
         )
         try:
             self._repo.create(stream, live_input.credentials())
@@ -290,33 +285,12 @@ class StreamService:
         stream, permissions = load_authorized(
             self._repo, self._memorials, user, stream_id, Action.EDIT
         )
-        fields = request.model_fields_set
-        if "allowedUsers" in fields and not permissions.can(Action.DELETE):
+        if "allowed_users" in request.model_fields_set and not permissions.can(Action.DELETE):
             raise PermissionDeniedError("Only the stream's owner may change who manages it")
         now = self._clock.now()
 
-        def apply(current: Stream) -> Stream:
-            changes: dict[str, object] = {"updated_at": now}
-            simple = {
-                "title": "title",
-                "description": "description",
-                "isVisible": "is_visible",
-                "isPublic": "is_public",
-                "displayOrder": "display_order",
-                "featured": "featured",
-            }
-            for wire_name, attr in simple.items():
-                if wire_name in fields:
-                    changes[attr] = getattr(request, wire_name)
-            if fields & {"scheduledStartTime", "scheduledDateTime"}:
-                changes["scheduled_start_time"] = (
-                    request.scheduledStartTime or request.scheduledDateTime
-                )
-            if request.allowedUsers is not None:
-                changes["allowed_users"] = tuple(request.allowedUsers)
-            return current.model_copy(update=changes)
-
-        updated = self._repo.update(stream.id, apply)
+        changes = request.changes() | {"updated_at": now}
+        updated = self._repo.update(stream.id, lambda s: s.model_copy(update=changes))
         return StreamManagerView.of(updated)
 
     def delete(self, user: User | None, stream_id: str) -> DeleteResponse:

@@ -136,7 +136,12 @@ def test_notifications_are_reordered_or_duplicated(
     uid = on_air_and_off(stack, cloudflare)
 
     wait_for(lambda: len(notifications_for(receiver, uid)) == len(expected), 10, "deliveries")
-    assert notifications_for(receiver, uid) == expected
+    received = notifications_for(receiver, uid)
+    if "webhookReorderRate" in rates:
+        assert received == expected  # the held "connected" follows the "disconnected"
+    else:
+        # Each delivery goes out on its own thread: copies arrive in no fixed order.
+        assert sorted(received) == sorted(expected)
 
 
 def test_dropped_notifications_never_arrive_and_are_logged_as_dropped(

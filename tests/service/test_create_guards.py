@@ -169,10 +169,10 @@ def test_a_retry_with_the_same_key_and_body_returns_the_first_stream(
     retries = [create(guarded, key="create-1") for _ in range(5)]
 
     assert {r.id for r in retries} == {first.id}
-    assert all(r.streamKey == first.streamKey and r.streamKey for r in retries)
+    assert all(r.stream_key == first.stream_key and r.stream_key for r in retries)
     assert len(guarded.repo.streams) == 1
     assert guarded.provider.calls.count("create_live_input") == 1
-    assert guarded.live_inputs_of(first.id) == [first.cloudflareId]
+    assert guarded.live_inputs_of(first.id) == [first.cloudflare_id]
     # Replays create nothing, so they take nothing from the creation rate.
     for _ in range(LIMITS.per_user - 1):
         create(guarded)
@@ -264,7 +264,7 @@ def test_a_timed_out_create_and_its_retry_leave_one_stream_and_one_live_input(
 
     # Every attempt under the key used the same stream id, so the sweep finds every input.
     assert list(guarded.repo.streams) == [retried.id]
-    assert guarded.live_inputs_of(retried.id) == [retried.cloudflareId]
+    assert guarded.live_inputs_of(retried.id) == [retried.cloudflare_id]
     assert len(guarded.provider.inputs) == 1
 
 
@@ -283,7 +283,7 @@ def test_a_late_landing_input_of_a_failed_attempt_is_swept(guarded: GuardedWorld
 
     assert guarded.live_inputs.sweep_orphaned_inputs(retried.id) == 1
     assert late.uid not in guarded.provider.inputs
-    assert guarded.live_inputs_of(retried.id) == [retried.cloudflareId]
+    assert guarded.live_inputs_of(retried.id) == [retried.cloudflare_id]
     assert any(t.payload == {"streamId": retried.id} for t in guarded.tasks.tasks)
 
 

@@ -71,7 +71,7 @@ def start_and_stop(world: World, *, on_air: bool = True) -> str:
     if on_air:
         world.clock.advance(5)
         world.recordings.apply_live_event(
-            stream.cloudflareId or "", "live_input.connected", world.clock.now(), None
+            stream.cloudflare_id or "", "live_input.connected", world.clock.now(), None
         )
     world.clock.advance(60)
     world.broadcasts.stop(OWNER, stream.id)
@@ -123,7 +123,7 @@ def test_monitor_gives_up_loudly_after_its_checks(world: World) -> None:
     assert outcomes == ["rescheduled", "rescheduled", "gave_up"]
     stream = world.repo.streams[stream_id]
     assert stream.last_error is not None and stream.last_error.code == "RECORDING_NOT_FOUND"
-    assert world.service.get(OWNER, stream_id).recordingStatus == "missing"
+    assert world.service.get(OWNER, stream_id).recording_status == "missing"
 
 
 def test_status_monitor_waits_for_the_encoder_then_ends_the_broadcast(world: World) -> None:
@@ -131,7 +131,7 @@ def test_status_monitor_waits_for_the_encoder_then_ends_the_broadcast(world: Wor
     world.broadcasts.start(OWNER, stream.id)
     status_task = next(t.payload for t in world.tasks.tasks if t.payload["kind"] == "status")
     generation = int(str(status_task["generation"]))
-    uid = stream.cloudflareId or ""
+    uid = stream.cloudflare_id or ""
     spec, live_input = world.provider.inputs[uid]
 
     # Encoder not connected yet: within the grace period the stream stays live.
@@ -149,7 +149,7 @@ def test_status_monitor_waits_for_the_encoder_then_ends_the_broadcast(world: Wor
 @pytest.mark.parametrize("event", ["live_input.connected", "live_input.disconnected"])
 def test_live_events_older_than_the_last_applied_one_are_ignored(world: World, event: str) -> None:
     stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
-    uid = stream.cloudflareId or ""
+    uid = stream.cloudflare_id or ""
     later, earlier = T0 + timedelta(minutes=5), T0
 
     world.recordings.apply_live_event(uid, "live_input.disconnected", later, None)
@@ -179,13 +179,13 @@ def test_a_service_that_never_went_on_air_is_not_lost_footage(world: World) -> N
     stream = world.repo.streams[stream_id]
     assert stream.last_error is None
     seen = world.service.get(OWNER, stream_id)
-    assert (seen.recordingStatus, seen.broadcastState) == ("none", "ended")
-    assert seen.recordingMessage is not None and "never went on air" in seen.recordingMessage
+    assert (seen.recording_status, seen.broadcast_state) == ("none", "ended")
+    assert seen.recording_message is not None and "never went on air" in seen.recording_message
 
 
 def test_a_reconnect_continuing_the_recording_is_not_a_missing_recording(world: World) -> None:
     stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
-    uid = stream.cloudflareId or ""
+    uid = stream.cloudflare_id or ""
     world.recordings.apply_live_event(uid, "live_input.connected", T0, None)
     world.clock.current = T0 + timedelta(minutes=30)
     world.broadcasts.stop(OWNER, stream.id)
@@ -204,7 +204,7 @@ def test_a_reconnect_continuing_the_recording_is_not_a_missing_recording(world: 
 
     assert outcome == "done"
     seen = world.service.get(OWNER, stream.id)
-    assert (seen.recordingStatus, seen.videoId) == ("ready", "whole-service")
+    assert (seen.recording_status, seen.video_id) == ("ready", "whole-service")
     assert world.repo.streams[stream.id].last_error is None
 
 
@@ -217,7 +217,7 @@ def test_a_short_drop_reads_reconnecting_and_ends_only_after_the_window(world: W
         policy=MonitorPolicy(status_interval_s=60, reconnect_window_s=300),
     )
     stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
-    uid = stream.cloudflareId or ""
+    uid = stream.cloudflare_id or ""
     spec, live_input = world.provider.inputs[uid]
     world.broadcasts.start(OWNER, stream.id)
     recordings.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
@@ -226,10 +226,10 @@ def test_a_short_drop_reads_reconnecting_and_ends_only_after_the_window(world: W
     world.clock.advance(60)
     recordings.apply_live_event(uid, "live_input.disconnected", world.clock.now(), None)
     dropped = world.service.get(OWNER, stream.id)
-    assert (dropped.status, dropped.broadcastState) == ("live", "reconnecting")
+    assert (dropped.status, dropped.broadcast_state) == ("live", "reconnecting")
     world.clock.advance(60)  # inside the window: the first check keeps it live
     assert recordings.run_check("status", stream.id, generation, 0) == "rescheduled"
-    assert world.service.get(OWNER, stream.id).broadcastState == "reconnecting"
+    assert world.service.get(OWNER, stream.id).broadcast_state == "reconnecting"
 
     world.clock.advance(300)  # the window has passed and the encoder is still gone
     assert recordings.run_check("status", stream.id, generation, 1) == "done"
@@ -245,35 +245,35 @@ def test_a_recording_found_later_clears_the_missing_error(world: World) -> None:
     generation = int(str(recording_tasks(world)[0]["generation"]))
     for attempt in range(3):
         world.recordings.run_check("recording", stream_id, generation, attempt)
-    assert world.service.get(OWNER, stream_id).recordingStatus == "missing"
+    assert world.service.get(OWNER, stream_id).recording_status == "missing"
     uid = world.repo.streams[stream_id].cloudflare_id or ""
     world.provider.recordings[uid] = [video("late", "ready", 1, uid)]
 
     world.recordings.reconcile(stream_id)
 
-    assert world.service.get(OWNER, stream_id).recordingStatus == "ready"
+    assert world.service.get(OWNER, stream_id).recording_status == "ready"
     assert world.repo.streams[stream_id].last_error is None
 
 
 def test_broadcast_state_tells_armed_on_air_and_ended_apart(world: World) -> None:
     stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
-    uid = stream.cloudflareId or ""
-    assert world.service.get(OWNER, stream.id).broadcastState == "idle"
+    uid = stream.cloudflare_id or ""
+    assert world.service.get(OWNER, stream.id).broadcast_state == "idle"
     world.broadcasts.start(OWNER, stream.id)
     armed = world.service.get(OWNER, stream.id)
-    assert (armed.status, armed.broadcastState) == ("live", "armed")
+    assert (armed.status, armed.broadcast_state) == ("live", "armed")
     world.clock.advance(5)
     world.recordings.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
-    assert world.service.get(OWNER, stream.id).broadcastState == "on_air"
+    assert world.service.get(OWNER, stream.id).broadcast_state == "on_air"
     world.broadcasts.stop(OWNER, stream.id)
-    assert world.service.get(OWNER, stream.id).broadcastState == "ended"
+    assert world.service.get(OWNER, stream.id).broadcast_state == "ended"
 
 
 def test_a_connection_reported_after_stop_does_not_reopen_the_stopped_broadcast(
     world: World,
 ) -> None:
     stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
-    uid = stream.cloudflareId or ""
+    uid = stream.cloudflare_id or ""
     world.broadcasts.start(OWNER, stream.id)
     connected_at = world.clock.now()
     world.clock.advance(30)

@@ -55,13 +55,13 @@ def test_create_makes_live_input_tagged_with_stream_id_and_stores_credentials_ap
 ) -> None:
     view = create(world, description="Chapel")
 
-    spec, live_input = world.provider.inputs[view.cloudflareId or ""]
+    spec, live_input = world.provider.inputs[view.cloudflare_id or ""]
     assert spec.stream_id == view.id
     assert spec.recording_timeout_seconds == 300
     assert view.status == StreamStatus.SCHEDULED
-    assert view.streamKey == live_input.stream_key.get_secret_value()
-    assert view.whipEndpoint == f"/api/streams/{view.id}/whip"
-    assert view.playbackUrl == (
+    assert view.stream_key == live_input.stream_key.get_secret_value()
+    assert view.whip_endpoint == f"/api/streams/{view.id}/whip"
+    assert view.playback_url == (
         f"https://customer-test.cloudflarestream.com/{live_input.uid}/iframe"
     )
     stored = world.repo.streams[view.id]
@@ -71,8 +71,8 @@ def test_create_makes_live_input_tagged_with_stream_id_and_stores_credentials_ap
 
 def test_create_for_memorial_takes_its_name_and_needs_memorial_rights(world: World) -> None:
     view = create(world, MEMORIAL_OWNER, memorialId=MEMORIAL.id)
-    assert view.memorialName == "Ada Lovelace"
-    assert create(world, FUNERAL_DIRECTOR, memorialId=MEMORIAL.id).memorialId == MEMORIAL.id
+    assert view.memorial_name == "Ada Lovelace"
+    assert create(world, FUNERAL_DIRECTOR, memorialId=MEMORIAL.id).memorial_id == MEMORIAL.id
     with pytest.raises(PermissionDeniedError):
         create(world, STRANGER, memorialId=MEMORIAL.id)
     with pytest.raises(NotFoundError):
@@ -125,7 +125,7 @@ def test_an_unanswered_create_schedules_a_sweep_that_deletes_an_input_made_later
     assert sweep.delay_s == POLICY.orphan_sweep_delay_s > 0
     stream_id = str(sweep.payload["streamId"])
     late = late_input_for(world, stream_id)
-    unrelated = create(world).cloudflareId
+    unrelated = create(world).cloudflare_id
 
     assert world.live_inputs.sweep_orphaned_inputs(stream_id) == 1
 
@@ -147,7 +147,7 @@ def test_a_sweep_keeps_the_input_in_use_and_waits_on_a_young_unattached_one(
 
     world.clock.advance(ORPHAN_MIN_AGE.total_seconds() + 1)
     assert world.live_inputs.sweep_orphaned_inputs(view.id) == 1
-    assert set(world.provider.inputs) == {view.cloudflareId}
+    assert set(world.provider.inputs) == {view.cloudflare_id}
 
 
 def test_a_live_input_that_cannot_be_discarded_is_left_to_the_sweep(world: World) -> None:
@@ -185,7 +185,7 @@ def test_get_gives_credentials_only_to_those_who_may_start(world: World) -> None
     for user in (ADMIN, MEMORIAL_OWNER, FUNERAL_DIRECTOR, HELPER):
         view = world.service.get(user, stream_id)
         assert isinstance(view, StreamOwnerView), user.uid
-        assert view.streamKey
+        assert view.stream_key
     for outsider in (None, STRANGER, OWNER):
         view = world.service.get(outsider, stream_id)
         assert not isinstance(view, StreamOwnerView)
@@ -211,20 +211,20 @@ def test_update_changes_only_named_fields_and_guards_allowed_users(world: World)
     world.clock.advance(60)
 
     view = world.service.update(
-        FUNERAL_DIRECTOR, stream_id, StreamUpdateRequest(title="Burial", isVisible=False)
+        FUNERAL_DIRECTOR, stream_id, StreamUpdateRequest(title="Burial", is_visible=False)
     )
 
-    assert (view.title, view.isVisible, view.description) == ("Burial", False, "")
-    assert view.updatedAt == world.clock.now()
+    assert (view.title, view.is_visible, view.description) == ("Burial", False, "")
+    assert view.updated_at == world.clock.now()
     with pytest.raises(PermissionDeniedError):
-        world.service.update(HELPER, stream_id, StreamUpdateRequest(allowedUsers=[STRANGER.uid]))
+        world.service.update(HELPER, stream_id, StreamUpdateRequest(allowed_users=[STRANGER.uid]))
     with pytest.raises(PermissionDeniedError):
         world.service.update(STRANGER, stream_id, StreamUpdateRequest(title="x"))
     assert (
         world.service.update(
-            MEMORIAL_OWNER, stream_id, StreamUpdateRequest(allowedUsers=[])
-        ).allowedUsers
-        == []
+            MEMORIAL_OWNER, stream_id, StreamUpdateRequest(allowed_users=[])
+        ).allowed_users
+        == ()
     )
 
 
@@ -242,7 +242,7 @@ def test_delete_removes_stream_and_live_input_but_never_while_live(world: World)
 
     assert view.id not in world.repo.streams
     assert view.id not in world.repo.credentials
-    assert view.cloudflareId not in world.provider.inputs
+    assert view.cloudflare_id not in world.provider.inputs
 
 
 def test_delete_keeps_the_stream_when_cloudflare_is_down(world: World) -> None:
@@ -253,7 +253,7 @@ def test_delete_keeps_the_stream_when_cloudflare_is_down(world: World) -> None:
         world.service.delete(OWNER, view.id)
 
     assert view.id in world.repo.streams
-    assert view.cloudflareId in world.provider.inputs
+    assert view.cloudflare_id in world.provider.inputs
 
 
 def test_delete_succeeds_when_the_live_input_is_already_gone(world: World) -> None:
@@ -272,7 +272,7 @@ def test_start_goes_live_with_credentials_and_refuses_a_second_start(world: Worl
     started = world.broadcasts.start(OWNER, view.id)
 
     assert started.status == StreamStatus.LIVE
-    assert started.credentials.streamKey == view.streamKey == started.streamKey
+    assert started.credentials.streamKey == view.stream_key == started.streamKey
     assert started.credentials.streamUrl == "rtmp://ingest.test/live/"
     assert world.repo.streams[view.id].actual_start_time == world.clock.now()
     with pytest.raises(ConflictError):
@@ -290,7 +290,7 @@ def test_start_creates_the_live_input_of_a_legacy_stream_without_one(world: Worl
 
     started = world.broadcasts.start(OWNER, view.id)
 
-    assert started.cloudflareId != view.cloudflareId
+    assert started.cloudflareId != view.cloudflare_id
     assert world.repo.streams[view.id].cloudflare_id == started.cloudflareId
     assert world.repo.credentials[view.id].stream_key.get_secret_value() == started.streamKey
 
@@ -299,7 +299,7 @@ def test_a_start_that_loses_the_race_to_attach_an_input_uses_the_winners(
     world: World,
 ) -> None:
     view = create(world)
-    winner = view.cloudflareId or ""
+    winner = view.cloudflare_id or ""
     world.repo.streams[view.id] = world.repo.streams[view.id].model_copy(
         update={"cloudflare_id": None}
     )
@@ -316,13 +316,13 @@ def test_a_start_that_loses_the_race_to_attach_an_input_uses_the_winners(
     started = world.broadcasts.start(OWNER, view.id)
 
     assert started.cloudflareId == winner
-    assert started.streamKey == view.streamKey
+    assert started.streamKey == view.stream_key
     assert set(world.provider.inputs) == {winner}
 
 
 def test_stop_completes_and_attaches_a_ready_recording_of_this_broadcast(world: World) -> None:
     view = create(world)
-    uid = view.cloudflareId or ""
+    uid = view.cloudflare_id or ""
     world.broadcasts.start(OWNER, view.id)
     started_at = world.clock.now()
     world.provider.recordings[uid] = [

@@ -50,7 +50,7 @@ RECORDED = (
 
 def directors_memorial_stream(world: World, *, recorded: bool) -> str:
     view = world.service.create(
-        FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral", memorialId=MEMORIAL.id)
+        FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral", memorial_id=MEMORIAL.id)
     )
     if recorded:
         world.repo.update(
@@ -86,17 +86,17 @@ def test_an_administrator_may_delete_a_recorded_service(world: World) -> None:
 def test_an_rtmp_broadcast_offers_hls_and_no_whep(world: World) -> None:
     view = world.service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral"))
     world.broadcasts.start(FUNERAL_DIRECTOR, view.id)
-    uid = view.cloudflareId or ""
+    uid = view.cloudflare_id or ""
 
     world.recordings.apply_live_event(
         uid, "live_input.connected", datetime(2026, 11, 24, 10, 1, tzinfo=UTC), None
     )
 
     seen = StreamPublicView.of(world.repo.streams[view.id])
-    assert seen.ingestProtocol == "rtmp"
-    assert seen.webRTCPlaybackUrl is None
+    assert seen.ingest_protocol == "rtmp"
+    assert seen.webrtc_playback_url is None
     assert (
-        seen.liveHlsUrl == f"https://customer-test.cloudflarestream.com/{uid}/manifest/video.m3u8"
+        seen.live_hls_url == f"https://customer-test.cloudflarestream.com/{uid}/manifest/video.m3u8"
     )
 
 
@@ -107,8 +107,10 @@ def test_a_browser_broadcast_offers_whep_and_no_hls(world: World) -> None:
     )
 
     seen = StreamPublicView.of(world.repo.streams[view.id])
-    assert seen.webRTCPlaybackUrl is not None and seen.webRTCPlaybackUrl.endswith("/webRTC/play")
-    assert seen.liveHlsUrl is None
+    assert seen.webrtc_playback_url is not None and seen.webrtc_playback_url.endswith(
+        "/webRTC/play"
+    )
+    assert seen.live_hls_url is None
 
 
 def tools_of(world: World) -> StreamTools:
@@ -146,13 +148,13 @@ def test_a_create_that_landed_despite_its_error_keeps_its_live_input(world: Worl
     view = service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral"))
 
     stored = repo.streams[view.id]
-    assert stored.cloudflare_id == view.cloudflareId
-    assert view.cloudflareId in world.provider.inputs  # not deleted from under the stream
+    assert stored.cloudflare_id == view.cloudflare_id
+    assert view.cloudflare_id in world.provider.inputs  # not deleted from under the stream
 
 
 def test_managers_keep_the_funeral_first_and_hide_a_test_broadcast(world: World) -> None:
     view = world.service.create(
-        FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral", memorialId=MEMORIAL.id)
+        FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral", memorial_id=MEMORIAL.id)
     )
     funeral, test = (
         RecordingEntry(video_uid=uid, state="ready", ready=True, hls_url=f"https://h/{uid}.m3u8")
@@ -162,7 +164,7 @@ def test_managers_keep_the_funeral_first_and_hide_a_test_broadcast(world: World)
         view.id,
         lambda s: with_recordings(s, (funeral, test), world.clock.now()),
     )
-    assert world.service.get(None, view.id).videoId == "sound-check"  # the latest, by default
+    assert world.service.get(None, view.id).video_id == "sound-check"  # the latest, by default
 
     tools_of(world).choose_recording(
         FUNERAL_DIRECTOR, view.id, "funeral", RecordingChoiceRequest(primary=True)
@@ -172,7 +174,7 @@ def test_managers_keep_the_funeral_first_and_hide_a_test_broadcast(world: World)
     )
 
     public = world.service.get(None, view.id)
-    assert (public.videoId, public.recordingUrl) == ("funeral", "https://h/funeral.m3u8")
+    assert (public.video_id, public.recording_url) == ("funeral", "https://h/funeral.m3u8")
     assert [r.id for r in public.recordings] == ["funeral"]
     manager = world.service.get(FUNERAL_DIRECTOR, view.id)
     assert {(r.id, r.primary, r.hidden) for r in manager.recordings} == {
@@ -195,14 +197,14 @@ def test_hiding_every_recording_leaves_the_page_without_one(world: World) -> Non
     )
 
     public = world.service.get(None, view.id)
-    assert (public.recordingReady, public.videoId, public.recordings) == (False, None, [])
+    assert (public.recording_ready, public.video_id, public.recordings) == (False, None, [])
 
 
 def test_delete_waits_for_the_recording_and_takes_it_along(world: World) -> None:
     view = world.service.create(
-        FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral", memorialId=MEMORIAL.id)
+        FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral", memorial_id=MEMORIAL.id)
     )
-    uid = view.cloudflareId or ""
+    uid = view.cloudflare_id or ""
     world.broadcasts.start(FUNERAL_DIRECTOR, view.id)
     world.recordings.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
     world.clock.advance(60)
@@ -237,11 +239,11 @@ def test_recorded_means_the_same_in_every_listing(world: World) -> None:
 
     def service(title: str) -> str:
         view = world.service.create(
-            FUNERAL_DIRECTOR, StreamCreateRequest(title=title, memorialId=MEMORIAL.id)
+            FUNERAL_DIRECTOR, StreamCreateRequest(title=title, memorial_id=MEMORIAL.id)
         )
         world.broadcasts.start(FUNERAL_DIRECTOR, view.id)
         world.recordings.apply_live_event(
-            view.cloudflareId or "", "live_input.connected", world.clock.now(), None
+            view.cloudflare_id or "", "live_input.connected", world.clock.now(), None
         )
         world.broadcasts.stop(FUNERAL_DIRECTOR, view.id)
         return view.id
@@ -249,7 +251,7 @@ def test_recorded_means_the_same_in_every_listing(world: World) -> None:
     recorded, processing = service("Funeral"), service("Committal")
     world.repo.update(recorded, lambda s: with_recordings(s, RECORDED, world.clock.now()))
     never_on_air = world.service.create(
-        FUNERAL_DIRECTOR, StreamCreateRequest(title="Sound check", memorialId=MEMORIAL.id)
+        FUNERAL_DIRECTOR, StreamCreateRequest(title="Sound check", memorial_id=MEMORIAL.id)
     ).id
     world.broadcasts.start(FUNERAL_DIRECTOR, never_on_air)
     world.broadcasts.stop(FUNERAL_DIRECTOR, never_on_air)
@@ -275,11 +277,11 @@ def test_recorded_means_the_same_in_every_listing(world: World) -> None:
     assert ids(board.completedStreams) == {recorded, processing, never_on_air}
     assert ids(memorial.allStreams) == {recorded, processing, never_on_air}
     shown = {view.id: view for view in views}
-    assert [shown[recorded].recordingStatus, shown[processing].recordingStatus] == [
+    assert [shown[recorded].recording_status, shown[processing].recording_status] == [
         "ready",
         "processing",
     ]
-    assert shown[never_on_air].recordingStatus == "none"
+    assert shown[never_on_air].recording_status == "none"
     assert world.repo.streams[recorded].is_recorded()
     assert not world.repo.streams[processing].is_recorded()
 
@@ -298,7 +300,7 @@ def a_recording_of(uid: str, video_uid: str, at: datetime) -> Recording:
 
 def test_delete_takes_along_recordings_cloudflare_made_but_never_reported(world: World) -> None:
     view = world.service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Sound check"))
-    uid = view.cloudflareId or ""
+    uid = view.cloudflare_id or ""
     # An encoder tried the input before Start; its webhook never came.
     world.provider.recordings[uid] = [a_recording_of(uid, "unreported", world.clock.now())]
 
@@ -312,7 +314,7 @@ def test_a_recording_that_arrives_after_its_stream_was_deleted_is_deleted_too(
     world: World,
 ) -> None:
     view = world.service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Sound check"))
-    uid = view.cloudflareId or ""
+    uid = view.cloudflare_id or ""
     world.service.delete(FUNERAL_DIRECTOR, view.id)
     late = a_recording_of(uid, "late", world.clock.now())
     world.provider.recordings[uid] = [late]

@@ -234,10 +234,11 @@ def test_request_dates_are_normalised_to_utc() -> None:
     assert request.scheduled_start is not None
     assert request.scheduled_start.isoformat() == "2026-05-01T16:30:00+00:00"
     naive = StreamUpdateRequest.model_validate({"scheduledDateTime": "2026-05-01T18:30:00"})
-    assert naive.scheduledDateTime is not None
-    assert naive.scheduledDateTime.isoformat() == "2026-05-01T18:30:00+00:00"
+    assert naive.scheduled_date_time is not None
+    assert naive.scheduled_date_time.isoformat() == "2026-05-01T18:30:00+00:00"
     assert (
-        StreamUpdateRequest.model_validate({"scheduledStartTime": None}).scheduledStartTime is None
+        StreamUpdateRequest.model_validate({"scheduledStartTime": None}).scheduled_start_time
+        is None
     )
 
 

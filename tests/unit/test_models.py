@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from common.adapters.firestore.streams import StreamDocument, stream_to_document
+from common.adapters.firestore.streams import stream_from_fields, stream_to_document
 from common.models.api import (
     StreamCreateRequest,
     StreamOwnerView,
@@ -53,7 +53,7 @@ def test_owner_view_adds_credentials() -> None:
         whip_url=SecretStr("https://x/s/webRTC/publish"),
     )
     view = StreamOwnerView.with_credentials(sample(), creds, "/api/streams/s1/whip")
-    assert (view.streamKey, view.streamUrl) == ("k", "rtmp://x/live/")
+    assert (view.stream_key, view.stream_url) == ("k", "rtmp://x/live/")
     assert "publish" not in repr(creds)
     assert repr(creds.stream_key) == "SecretStr('**********')"
 
@@ -75,7 +75,8 @@ def test_requests_reject_unknown_fields_and_bad_values() -> None:
 
 
 def test_document_reads_either_legacy_or_unified_names_and_writes_both() -> None:
-    legacy = StreamDocument.model_validate(
+    legacy = stream_from_fields(
+        "s9",
         {
             "title": "t",
             "createdBy": "u",
@@ -85,10 +86,12 @@ def test_document_reads_either_legacy_or_unified_names_and_writes_both() -> None
             "status": "ended",
             "createdAt": NOW,
             "unknownLegacy": 1,
-        }
-    ).to_stream("s9")
+            "isVisible": None,
+        },
+    )
     assert (legacy.cloudflare_id, legacy.recording_url, legacy.end_time) == ("in9", "r", NOW)
     assert legacy.status == StreamStatus.COMPLETED
+    assert legacy.is_visible  # a legacy null reads as the default
     written = stream_to_document(legacy)
     assert written["cloudflareId"] == written["cloudflareStreamId"] == "in9"
     assert written["endTime"] == written["actualEndTime"] == NOW

@@ -15,7 +15,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
-from common.adapters.firestore.streams import StreamDocument
+from common.adapters.firestore.streams import stream_from_fields
 from common.models.domain import Stream
 
 
@@ -49,9 +49,8 @@ def stream_of(document: dict[str, Any] | None) -> Stream | None:
         return None
     stream_id = str(document["name"]).rsplit("/", 1)[-1]
     try:
-        parsed = StreamDocument.model_validate(decode_fields(document["fields"]))
-        return parsed.to_stream(stream_id)
-    except (KeyError, TypeError) as exc:  # a malformed nested map, e.g. a monitor
+        return stream_from_fields(stream_id, decode_fields(document["fields"]))
+    except (KeyError, TypeError, ValueError) as exc:  # e.g. a malformed monitor map
         raise ValueError(f"document {stream_id} is not a readable stream") from exc
 
 

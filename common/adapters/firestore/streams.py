@@ -8,22 +8,21 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any, get_args
 
 from google.api_core import exceptions as gexc
 from google.api_core import retry
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+from pydantic import SecretStr, ValidationError
 
 from common.errors import ConflictError, NotFoundError, UnavailableError
 from common.models.domain import (
     Memorial,
-    MonitorState,
     RecordingEntry,
     Stream,
     StreamCredentials,
-    StreamIssue,
     StreamStatus,
 )
 from common.ports import PendingMigration, StreamPage, StreamQuery, WhipSession
@@ -64,129 +63,77 @@ ORDERINGS: dict[str, tuple[tuple[str, str], ...]] = {
 _LEGACY_STATUS = {"ended": StreamStatus.COMPLETED, "failed": StreamStatus.ERROR}
 
 
-class StreamDocument(BaseModel):
-    """The stored shape of a stream. Reads either name of an aliased field; writes both."""
+# Names the earlier backends wrote beside ours (FRONTEND_CONTRACT.md §2.3): both are written,
+# and the legacy one is read where ours is missing.
+LEGACY_NAMES = {
+    "scheduledDateTime": "scheduledStartTime",
+    "actualEndTime": "endTime",
+    "cloudflareStreamId": "cloudflareId",
+    "recordingPlaybackUrl": "recordingUrl",
+}
 
-    model_config = ConfigDict(extra="ignore")
 
-    title: str | None = ""
-    description: str | None = ""
-    memorialId: str | None = None
-    memorialName: str | None = None
-    createdBy: str = ""
-    allowedUsers: list[str] | None = []
-    status: str = StreamStatus.SCHEDULED
-    isVisible: bool | None = True
-    isPublic: bool | None = True
-    displayOrder: int | None = 0
-    featured: bool | None = False
-    scheduledStartTime: datetime | None = None
-    scheduledDateTime: datetime | None = None
-    actualStartTime: datetime | None = None
-    endTime: datetime | None = None
-    actualEndTime: datetime | None = None
-    cloudflareId: str | None = None
-    cloudflareStreamId: str | None = None
-    playbackUrl: str | None = None
-    whipActive: bool | None = False
-    recordingReady: bool | None = False
-    videoId: str | None = None
-    recordingUrl: str | None = None
-    recordingPlaybackUrl: str | None = None
-    recordingDashUrl: str | None = None
-    recordingThumbnail: str | None = None
-    recordingDuration: float | None = None
-    recordingSize: int | None = None
-    recordingUpdatedAt: datetime | None = None
-    viewerCount: int | None = 0
-    maxViewers: int | None = None
-    duration: float | None = None
-    thumbnailUrl: str | None = None
-    recordings: list[dict[str, Any]] = []
-    ingestProtocol: Literal["rtmp", "whip"] | None = None
-    webRTCPlaybackUrl: str | None = None
-    recordingMonitor: dict[str, Any] | None = None
-    statusMonitor: dict[str, Any] | None = None
-    lastError: dict[str, Any] | None = None
-    liveEventAt: datetime | None = None
-    onAir: bool | None = False
-    wentOnAir: bool | None = False
-    primaryVideoId: str | None = None
-    createdAt: datetime
-    updatedAt: datetime | None = None
+def _accepts_none(annotation: Any) -> bool:
+    return annotation is None or type(None) in get_args(annotation)
 
-    @field_validator("status", mode="before")
-    @classmethod
-    def _known_status(cls, value: object) -> str:
-        text = str(value or StreamStatus.SCHEDULED)
-        if text in StreamStatus.__members__.values():
-            return text
-        return _LEGACY_STATUS.get(text, StreamStatus.READY)
 
-    def to_stream(self, stream_id: str) -> Stream:
-        return Stream(
-            id=stream_id,
-            title=self.title or "",
-            description=self.description or "",
-            memorial_id=self.memorialId,
-            memorial_name=self.memorialName,
-            created_by=self.createdBy,
-            allowed_users=tuple(self.allowedUsers or ()),
-            status=StreamStatus(self.status),
-            # Legacy documents hold nulls; absent visibility means visible, as the old UI did.
-            is_visible=self.isVisible is not False,
-            is_public=self.isPublic is not False,
-            display_order=self.displayOrder or 0,
-            featured=self.featured is True,
-            scheduled_start_time=self.scheduledStartTime or self.scheduledDateTime,
-            actual_start_time=self.actualStartTime,
-            end_time=self.endTime or self.actualEndTime,
-            cloudflare_id=self.cloudflareId or self.cloudflareStreamId,
-            playback_url=self.playbackUrl,
-            whip_active=self.whipActive is True,
-            recording_ready=self.recordingReady is True,
-            video_id=self.videoId,
-            recording_url=self.recordingUrl or self.recordingPlaybackUrl,
-            recording_dash_url=self.recordingDashUrl,
-            recording_thumbnail=self.recordingThumbnail,
-            recording_duration=self.recordingDuration,
-            recording_size=self.recordingSize,
-            recording_updated_at=self.recordingUpdatedAt,
-            viewer_count=self.viewerCount or 0,
-            max_viewers=self.maxViewers,
-            duration=self.duration,
-            thumbnail_url=self.thumbnailUrl,
-            recordings=tuple(
-                _entry_from_map(item) for item in self.recordings if _video_uid_of(item)
-            ),
-            ingest_protocol=self.ingestProtocol,
-            webrtc_playback_url=self.webRTCPlaybackUrl,
-            recording_monitor=_monitor_from_map(self.recordingMonitor),
-            status_monitor=_monitor_from_map(self.statusMonitor),
-            last_error=StreamIssue.model_validate(self.lastError) if self.lastError else None,
-            live_event_at=self.liveEventAt,
-            on_air=self.onAir is True,
-            went_on_air=self.wentOnAir is True,
-            primary_video_id=self.primaryVideoId,
-            created_at=self.createdAt,
-            updated_at=self.updatedAt or self.createdAt,
-        )
+# Fields that hold a value in our documents but may hold null in legacy ones: a null there
+# reads as the field's default (absent visibility means visible, as the old UI did).
+_NEVER_NULL = frozenset(
+    info.alias or name
+    for name, info in Stream.model_fields.items()
+    if not _accepts_none(info.annotation)
+)
+
+
+def stream_from_fields(
+    stream_id: str, data: dict[str, Any], *, created_fallback: datetime | None = None
+) -> Stream:
+    """The stream a stored document describes, whichever backend wrote it."""
+    fields = {k: v for k, v in data.items() if v is not None or k not in _NEVER_NULL}
+    for legacy, ours in LEGACY_NAMES.items():
+        if fields.get(ours) is None and fields.get(legacy) is not None:
+            fields[ours] = fields[legacy]
+    fields["status"] = _known_status(fields.get("status"))
+    fields.setdefault("title", "")
+    fields.setdefault("createdBy", "")
+    fields.setdefault("createdAt", created_fallback)
+    fields.setdefault("updatedAt", fields["createdAt"])
+    fields["recordings"] = tuple(
+        _entry_from_map(item)
+        for item in data.get("recordings") or ()
+        if isinstance(item, dict) and _video_uid_of(item)
+    )
+    fields["id"] = stream_id
+    return Stream.model_validate(fields)
+
+
+def _known_status(value: object) -> StreamStatus:
+    text = str(value or StreamStatus.SCHEDULED)
+    if text in StreamStatus.__members__.values():
+        return StreamStatus(text)
+    return _LEGACY_STATUS.get(text, StreamStatus.READY)
 
 
 def stream_to_document(stream: Stream) -> dict[str, Any]:
     """The Firestore fields of ``stream``, with legacy and unified names kept equal."""
-    return stream.shared_fields() | {
-        "createdBy": stream.created_by,
-        "allowedUsers": list(stream.allowed_users),
-        "recordings": [_entry_to_map(e, n) for n, e in enumerate(stream.recordings, start=1)],
-        "recordingMonitor": _monitor_to_map(stream.recording_monitor),
-        "statusMonitor": _monitor_to_map(stream.status_monitor),
-        "lastError": stream.last_error.model_dump() if stream.last_error else None,
-        "liveEventAt": stream.live_event_at,
-        "onAir": stream.on_air,
-        "wentOnAir": stream.went_on_air,
-        "primaryVideoId": stream.primary_video_id,
-    }
+    document: dict[str, Any] = _storable(stream.model_dump(exclude={"id", "recordings"}))
+    document |= {legacy: document[ours] for legacy, ours in LEGACY_NAMES.items()}
+    document["recordings"] = [
+        _entry_to_map(entry, number) for number, entry in enumerate(stream.recordings, start=1)
+    ]
+    return document
+
+
+def _storable(value: Any) -> Any:
+    """``value`` in the types Firestore stores (plain strings for enums, lists for tuples)."""
+    if isinstance(value, dict):
+        return {key: _storable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_storable(item) for item in value]
+    if isinstance(value, StrEnum):
+        return str(value)
+    return value
 
 
 def _entry_to_map(entry: RecordingEntry, sequence: int) -> dict[str, Any]:
@@ -231,37 +178,12 @@ def _entry_from_map(item: dict[str, Any]) -> RecordingEntry:
     )
 
 
-def _monitor_to_map(monitor: MonitorState | None) -> dict[str, Any] | None:
-    if monitor is None:
-        return None
-    return {
-        "generation": monitor.generation,
-        "nextAttempt": monitor.next_attempt,
-        "state": monitor.state,
-        "checkedAt": monitor.checked_at,
-        "seenConnected": monitor.seen_connected,
-    }
-
-
-def _monitor_from_map(data: dict[str, Any] | None) -> MonitorState | None:
-    if not data:
-        return None
-    return MonitorState(
-        generation=int(data["generation"]),
-        next_attempt=int(data.get("nextAttempt", 0)),
-        state=data.get("state", "running"),
-        checked_at=data.get("checkedAt"),
-        seen_connected=bool(data.get("seenConnected")),
-    )
-
-
 def stream_from_snapshot(snapshot: Any) -> Stream:
     """Parse a document snapshot into a ``Stream`` (documents written by the earlier backend
     may lack ``createdAt``: the document's own creation time stands in)."""
-    data = snapshot.to_dict() or {}
-    if data.get("createdAt") is None:
-        data["createdAt"] = snapshot.create_time
-    return StreamDocument.model_validate(data).to_stream(snapshot.id)
+    return stream_from_fields(
+        snapshot.id, snapshot.to_dict() or {}, created_fallback=snapshot.create_time
+    )
 
 
 # Publishing secrets the earlier backends stored on the stream document itself, where client
@@ -603,8 +525,11 @@ class FirestoreStreamRepository:
                 self._streams.document(stream_id),
                 {"displayOrder": order, "updatedAt": updated_at},
             )
-        with firestore_errors():
-            batch.commit(**BUDGET)
+        try:
+            with firestore_errors():
+                batch.commit(**BUDGET)
+        except gexc.NotFound as exc:  # deleted since the caller checked it; nothing written
+            raise NotFoundError("A stream to reorder no longer exists") from exc
 
     def save_whip_session(self, stream_id: str, session: WhipSession) -> None:
         with firestore_errors():

@@ -20,7 +20,6 @@ from common.models.domain import (
 )
 from common.ports import StreamQuery, StreamRepository, WhipSession
 from tests.fakes import MEMORIAL_STREAM_LIMIT, InMemoryStreamRepository
-from tests.integration.contract.conftest import expect_failure
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 CREDS = StreamCredentials(
@@ -431,19 +430,7 @@ def test_display_orders_are_set_together(repo: StreamRepository) -> None:
     assert repo.get(c.id) == c
 
 
-def test_display_orders_naming_a_missing_stream_change_nothing(
-    request: pytest.FixtureRequest, repo: StreamRepository
-) -> None:
-    expect_failure(
-        request,
-        "firestore",
-        "firestore-with-legacy",
-        reason=(
-            "set_display_orders commits a batch.update on a missing document: Firestore's "
-            "NotFound is not translated by firestore_errors(), so google.api_core NotFound "
-            "leaks through the port instead of common.errors.NotFoundError"
-        ),
-    )
+def test_display_orders_naming_a_missing_stream_change_nothing(repo: StreamRepository) -> None:
     a = created(repo, 0)
 
     with pytest.raises(NotFoundError):
