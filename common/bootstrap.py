@@ -39,8 +39,10 @@ from common.services.broadcasts import BroadcastService
 from common.services.create_guards import CreateLimits
 from common.services.live_inputs import LiveInputProvisioner
 from common.services.migration import MigrationService
+from common.services.monitors import MonitorPolicy, MonitorService
 from common.services.policy import StreamPolicy
-from common.services.recordings import MonitorPolicy, RecordingService
+from common.services.provider_events import ProviderEventService
+from common.services.stream_changes import StreamChangeService
 from common.services.stream_info import StreamInfoService
 from common.services.streams import StreamService
 from common.services.tools import StreamTools
@@ -57,7 +59,8 @@ class Services:
     streams: StreamService
     broadcasts: BroadcastService
     live_inputs: LiveInputProvisioner
-    recordings: RecordingService
+    monitors: MonitorService
+    stream_changes: StreamChangeService
     webhooks: WebhookService
     tools: StreamTools
     info: StreamInfoService
@@ -110,7 +113,7 @@ def build_services(
     clock = clock or SystemClock()
     provider = provider or _cloudflare(settings)
     tasks = tasks or _cloud_tasks(settings, clock)
-    recordings = RecordingService(
+    monitors = MonitorService(
         repo=repo,
         provider=provider,
         tasks=tasks,
@@ -142,7 +145,7 @@ def build_services(
         provider=provider,
         clock=clock,
         policy=policy,
-        recordings=recordings,
+        monitors=monitors,
         live_inputs=live_inputs,
     )
     secrets = WebhookSecrets(
@@ -156,13 +159,17 @@ def build_services(
         streams=streams,
         broadcasts=broadcasts,
         live_inputs=live_inputs,
-        recordings=recordings,
-        webhooks=WebhookService(recordings, CloudflareWebhooks(secrets, clock)),
+        monitors=monitors,
+        stream_changes=StreamChangeService(provider=provider, clock=clock, monitors=monitors),
+        webhooks=WebhookService(
+            ProviderEventService(repo=repo, provider=provider, clock=clock, monitors=monitors),
+            CloudflareWebhooks(secrets, clock),
+        ),
         tools=StreamTools(
             repo=repo,
             memorials=memorials,
             provider=provider,
-            recordings=recordings,
+            monitors=monitors,
             clock=clock,
             policy=policy,
         ),

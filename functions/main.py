@@ -429,7 +429,7 @@ def cloudflareliveinputwebhook(ctx: Ctx) -> Reply:
 def runmonitorcheck(ctx: Ctx) -> Reply:
     """POST from Cloud Tasks: one scheduled recording or status check."""
     task = ctx.body(MonitorTaskPayload)
-    outcome = ctx.services.recordings.run_check(
+    outcome = ctx.services.monitors.run_check(
         task.kind, task.streamId, task.generation, task.attempt
     )
     return MonitorTaskResult(outcome=outcome)
@@ -516,4 +516,4 @@ def onstreamwritten(event: CloudEvent) -> None:
         # Redelivery cannot make unreadable data readable; retrying would loop for days.
         log.exception("dropping unreadable Firestore event %s", event["id"])
         return
-    get_services().recordings.on_stream_written(before, after)
+    get_services().stream_changes.on_stream_written(before, after)

@@ -5,8 +5,10 @@ import pytest
 from common.models.domain import Memorial, User
 from common.services.broadcasts import BroadcastService
 from common.services.live_inputs import LiveInputProvisioner
+from common.services.monitors import MonitorPolicy, MonitorService
 from common.services.policy import StreamPolicy
-from common.services.recordings import MonitorPolicy, RecordingService
+from common.services.provider_events import ProviderEventService
+from common.services.stream_changes import StreamChangeService
 from common.services.streams import StreamService
 from tests.fakes import (
     FakeStreamProvider,
@@ -51,12 +53,18 @@ class World:
         self.clock = FixedClock()
         self.provider = FakeStreamProvider(self.clock)
         self.tasks = RecordingTaskQueue()
-        self.recordings = RecordingService(
+        self.monitors = MonitorService(
             repo=self.repo,
             provider=self.provider,
             tasks=self.tasks,
             clock=self.clock,
             policy=MONITOR_POLICY,
+        )
+        self.events = ProviderEventService(
+            repo=self.repo, provider=self.provider, clock=self.clock, monitors=self.monitors
+        )
+        self.changes = StreamChangeService(
+            provider=self.provider, clock=self.clock, monitors=self.monitors
         )
         self.live_inputs = LiveInputProvisioner(
             repo=self.repo,
@@ -79,7 +87,7 @@ class World:
             provider=self.provider,
             clock=self.clock,
             policy=POLICY,
-            recordings=self.recordings,
+            monitors=self.monitors,
             live_inputs=self.live_inputs,
         )
 

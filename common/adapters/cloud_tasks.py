@@ -25,7 +25,7 @@ from google.protobuf import timestamp_pb2
 from common.errors import FailedPreconditionError, InternalError, UnavailableError
 from common.ports import Clock, ScheduledTask
 from common.services.live_inputs import ORPHAN_SWEEP_TASK_PATH
-from common.services.recordings import MONITOR_TASK_PATH
+from common.services.monitors import MONITOR_TASK_PATH
 
 TASK_AUTH_HEADER = "X-Task-Auth"
 FUNCTION_PLACEHOLDER = "{function}"

@@ -172,3 +172,12 @@ def recording_message(stream: Stream, status: RecordingStatus) -> str | None:
         if monitor is not None and monitor.state == "gave_up":
             return NEVER_ON_AIR
     return None
+
+
+def ended_if_recorded(stream: Stream) -> Stream:
+    """Cloudflare makes a recording ready only once the publisher has not come back within the
+    reconnect window: a dropped broadcast whose recording is ready is over."""
+    dropped = stream.status == StreamStatus.LIVE and stream.went_on_air and not stream.on_air
+    if dropped and not stream.whip_active and has_recording_since(stream, stream.actual_start_time):
+        return stream.ended_broadcast(stream.live_event_at or stream.updated_at)
+    return stream

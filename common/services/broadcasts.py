@@ -27,8 +27,8 @@ from common.ports import (
     WhipSession,
 )
 from common.services.live_inputs import LiveInputProvisioner
+from common.services.monitors import MonitorService
 from common.services.policy import StreamPolicy
-from common.services.recordings import RecordingService
 from common.services.stream_access import load_authorized
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class BroadcastService:
         provider: StreamProvider,
         clock: Clock,
         policy: StreamPolicy,
-        recordings: RecordingService,
+        monitors: MonitorService,
         live_inputs: LiveInputProvisioner,
     ) -> None:
         self._repo = repo
@@ -66,7 +66,7 @@ class BroadcastService:
         self._provider = provider
         self._clock = clock
         self._policy = policy
-        self._recordings = recordings
+        self._monitors = monitors
         self._live_inputs = live_inputs
 
     def start(self, user: User | None, stream_id: str) -> StartResponse:
@@ -90,7 +90,7 @@ class BroadcastService:
             return current.began_broadcast(now)
 
         live = self._repo.update(stream.id, go_live)
-        self._recordings.start_monitor("status", live)
+        self._monitors.start_monitor("status", live)
         assert live.cloudflare_id is not None  # noqa: S101 - set by LiveInputProvisioner.ensure
         publish = PublishCredentials(
             streamKey=credentials.stream_key.get_secret_value(),
@@ -133,7 +133,7 @@ class BroadcastService:
         ended = self._attach_recordings(ended)
         ready = has_recording_since(ended, ended.actual_start_time)
         if not ready:
-            self._recordings.start_monitor("recording", ended)
+            self._monitors.start_monitor("recording", ended)
         return StopResponse(
             streamId=ended.id,
             status=ended.status,
@@ -210,7 +210,7 @@ class BroadcastService:
             )
 
         live = self._repo.update(stream.id, go_live)
-        self._recordings.start_monitor("status", live)
+        self._monitors.start_monitor("status", live)
         return WhipPublication(
             answer_sdp=answer.sdp, location=f"{whip_endpoint(stream.id)}/{session.session_id}"
         )
@@ -257,7 +257,7 @@ class BroadcastService:
 
     def _attach_recordings(self, stream: Stream) -> Stream:
         try:
-            updated, _ = self._recordings.reconcile(stream.id)
+            updated, _ = self._monitors.reconcile(stream.id)
         except AppError as exc:
             log.warning("recording check after stop failed: %s", exc.message)
             return stream

@@ -311,7 +311,7 @@ class StreamService:
             )
         # The recordings go with the stream, those Cloudflare made but never reported too:
         # none is left playable and unfindable. Its live input is noted first, so recordings
-        # that arrive after the stream is gone are deleted as well (see RecordingService).
+        # that arrive after the stream is gone are deleted as well (see ProviderEventService).
         recordings = [entry.video_uid for entry in stream.recordings]
         if stream.cloudflare_id:
             made = self._provider.list_recordings(stream.cloudflare_id)

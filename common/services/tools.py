@@ -15,8 +15,8 @@ from common.models.delivery import DeliveryUrls
 from common.models.domain import Stream, StreamStatus, User
 from common.models.recording_rules import with_recordings
 from common.ports import Clock, MemorialDirectory, StreamProvider, StreamRepository
+from common.services.monitors import MonitorService
 from common.services.policy import StreamPolicy
-from common.services.recordings import RecordingService
 from common.services.stream_access import load_authorized
 
 
@@ -105,14 +105,14 @@ class StreamTools:
         repo: StreamRepository,
         memorials: MemorialDirectory,
         provider: StreamProvider,
-        recordings: RecordingService,
+        monitors: MonitorService,
         clock: Clock,
         policy: StreamPolicy,
     ) -> None:
         self._repo = repo
         self._memorials = memorials
         self._provider = provider
-        self._recordings = recordings
+        self._monitors = monitors
         self._clock = clock
         self._policy = policy
         self._urls = DeliveryUrls(policy.delivery_base)
@@ -120,7 +120,7 @@ class StreamTools:
     def sync_recording(self, user: User | None, stream_id: str) -> SyncRecordingResponse:
         """Fetch the input's recordings from Cloudflare and attach them."""
         self._managed(user, stream_id)
-        stream, found = self._recordings.reconcile(stream_id)
+        stream, found = self._monitors.reconcile(stream_id)
         ready = [r for r in found if r.is_ready]
         if not found:
             status: Literal["synced", "processing", "no_recordings"] = "no_recordings"
@@ -147,7 +147,7 @@ class StreamTools:
         """Fetch the input's recordings from Cloudflare, attach them, say what was new."""
         before = self._managed(user, stream_id)
         _live_input(before)
-        stream, found = self._recordings.reconcile(stream_id)
+        stream, found = self._monitors.reconcile(stream_id)
         known = {entry.video_uid for entry in before.recordings}
         return RecordingsSyncResponse(
             streamId=stream.id,
@@ -207,9 +207,9 @@ class StreamTools:
 
         updated = self._repo.update(stream.id, align)
         if updated.status == StreamStatus.COMPLETED and stream.status == StreamStatus.LIVE:
-            self._recordings.start_monitor("recording", updated)
+            self._monitors.start_monitor("recording", updated)
         if updated.status == StreamStatus.LIVE and stream.status != StreamStatus.LIVE:
-            self._recordings.start_monitor("status", updated)
+            self._monitors.start_monitor("status", updated)
         return SyncStatusResponse(
             streamId=stream.id,
             previousStatus=stream.status,
@@ -223,13 +223,13 @@ class StreamTools:
     def fix_status(self, user: User | None, stream_id: str) -> SyncStatusResponse:
         """Status both ways, then recordings: the one button for a stuck stream."""
         self.sync_status(user, stream_id)
-        self._recordings.reconcile(stream_id)
+        self._monitors.reconcile(stream_id)
         return self.sync_status(user, stream_id)
 
     def get_video_id(self, user: User | None, stream_id: str) -> VideoIdResponse:
         """The recordings of the stream's input and which one is primary."""
         self._managed(user, stream_id)
-        stream, found = self._recordings.reconcile(stream_id)
+        stream, found = self._monitors.reconcile(stream_id)
         return VideoIdResponse(
             streamId=stream.id,
             cloudflareId=_live_input(stream),
@@ -259,7 +259,7 @@ class StreamTools:
         """Rebuild the live player URL on the customer host and the recording's HLS URL."""
         stream = self._managed(user, stream_id)
         uid = _live_input(stream)
-        refreshed, _ = self._recordings.reconcile(stream.id)
+        refreshed, _ = self._monitors.reconcile(stream.id)
         playback = self._urls.player(uid)
         now = self._clock.now()
         updated = self._repo.update(

@@ -7,7 +7,7 @@ from typing import cast
 from pydantic import BaseModel
 
 from common.ports import ProviderWebhooks
-from common.services.recordings import LIVE_EVENTS, LiveEvent, RecordingService
+from common.services.provider_events import LIVE_EVENTS, LiveEvent, ProviderEventService
 
 
 class WebhookReply(BaseModel):
@@ -21,15 +21,15 @@ class WebhookReply(BaseModel):
 class WebhookService:
     """Entry point for both Cloudflare webhook systems."""
 
-    def __init__(self, recordings: RecordingService, events: ProviderWebhooks) -> None:
-        self._recordings = recordings
+    def __init__(self, reports: ProviderEventService, events: ProviderWebhooks) -> None:
+        self._reports = reports
         self._events = events
 
     def handle_video(self, signature: str | None, body: bytes) -> WebhookReply:
         """The Stream webhook: a video finished processing (ready or error)."""
         report = self._events.video_report(signature, body)
         uid = report.recording.video_uid
-        outcome = self._recordings.apply_video_event(report.recording, report.stream_hint)
+        outcome = self._reports.apply_video_event(report.recording, report.stream_hint)
         if outcome.stream_id is None:
             return WebhookReply(message="No stream uses this live input; ignored")
         if outcome.purged:
@@ -46,9 +46,7 @@ class WebhookService:
         if notice.event not in LIVE_EVENTS:
             return WebhookReply(message=f"Event {notice.event} ignored")
         event = cast(LiveEvent, notice.event)
-        stream_id = self._recordings.apply_live_event(
-            notice.input_uid, event, notice.at, notice.issue
-        )
+        stream_id = self._reports.apply_live_event(notice.input_uid, event, notice.at, notice.issue)
         if stream_id is None:
             return WebhookReply(message="No stream uses this live input; ignored")
         return WebhookReply(message=f"{notice.event} applied", streamId=stream_id)

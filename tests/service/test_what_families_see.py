@@ -88,7 +88,7 @@ def test_an_rtmp_broadcast_offers_hls_and_no_whep(world: World) -> None:
     world.broadcasts.start(FUNERAL_DIRECTOR, view.id)
     uid = view.cloudflare_id or ""
 
-    world.recordings.apply_live_event(
+    world.events.apply_live_event(
         uid, "live_input.connected", datetime(2026, 11, 24, 10, 1, tzinfo=UTC), None
     )
 
@@ -118,7 +118,7 @@ def tools_of(world: World) -> StreamTools:
         repo=world.repo,
         memorials=world.memorials,
         provider=world.provider,
-        recordings=world.recordings,
+        monitors=world.monitors,
         clock=world.clock,
         policy=POLICY,
     )
@@ -206,7 +206,7 @@ def test_delete_waits_for_the_recording_and_takes_it_along(world: World) -> None
     )
     uid = view.cloudflare_id or ""
     world.broadcasts.start(FUNERAL_DIRECTOR, view.id)
-    world.recordings.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
+    world.events.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
     world.clock.advance(60)
     world.broadcasts.stop(FUNERAL_DIRECTOR, view.id)
 
@@ -225,7 +225,7 @@ def test_delete_waits_for_the_recording_and_takes_it_along(world: World) -> None
             created=world.clock.now(),
         )
     ]
-    world.recordings.reconcile(view.id)
+    world.monitors.reconcile(view.id)
     world.service.delete(MEMORIAL_OWNER, view.id)
 
     assert view.id not in world.repo.streams
@@ -242,7 +242,7 @@ def test_recorded_means_the_same_in_every_listing(world: World) -> None:
             FUNERAL_DIRECTOR, StreamCreateRequest(title=title, memorial_id=MEMORIAL.id)
         )
         world.broadcasts.start(FUNERAL_DIRECTOR, view.id)
-        world.recordings.apply_live_event(
+        world.events.apply_live_event(
             view.cloudflare_id or "", "live_input.connected", world.clock.now(), None
         )
         world.broadcasts.stop(FUNERAL_DIRECTOR, view.id)
@@ -321,9 +321,9 @@ def test_a_recording_that_arrives_after_its_stream_was_deleted_is_deleted_too(
     stranger = a_recording_of("someone-elses-input", "theirs", world.clock.now())
     world.provider.recordings["someone-elses-input"] = [stranger]
 
-    outcome = world.recordings.apply_video_event(late, None)
-    again = world.recordings.apply_video_event(late, None)  # a retried delivery
-    unknown = world.recordings.apply_video_event(stranger, None)
+    outcome = world.events.apply_video_event(late, None)
+    again = world.events.apply_video_event(late, None)  # a retried delivery
+    unknown = world.events.apply_video_event(stranger, None)
 
     assert (outcome.stream_id, outcome.purged) == (view.id, True)
     assert (again.stream_id, again.purged) == (view.id, True)

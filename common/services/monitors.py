@@ -1,17 +1,17 @@
-"""Recordings never get lost: webhooks are hints, scheduled checks confirm with Cloudflare.
+"""Recordings never get lost: scheduled checks confirm with Cloudflare what webhooks hint.
 
-The stream keeps every recording of every broadcast; merging is monotonic (a ready recording
-never goes back to processing, a newer state of a video wins), so duplicated and reordered
-webhooks and concurrent checks all converge on the same document.
+After a broadcast the recording monitor checks until a ready recording of that broadcast is
+attached (or gives up loudly); while a stream is live the status monitor ends it once its
+publisher has gone for longer than the reconnect window. Each check is claimed in the stream
+document, so duplicated task deliveries do nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Literal, get_args
+from datetime import datetime
+from typing import Literal
 
 from common.errors import AppError, NotFoundError
 from common.models.domain import (
@@ -29,28 +29,12 @@ from common.models.recording_rules import (
     merge_recordings,
     with_recordings,
 )
-from common.ports import (
-    Clock,
-    ScheduledTask,
-    StreamProvider,
-    StreamRepository,
-    TaskQueue,
-)
+from common.ports import Clock, ScheduledTask, StreamProvider, StreamRepository, TaskQueue
 
 log = logging.getLogger(__name__)
 
 MONITOR_TASK_PATH = "/api/tasks/monitor"
 CheckOutcome = Literal["rescheduled", "done", "gave_up", "stale", "gone"]
-LiveEvent = Literal["live_input.connected", "live_input.disconnected", "live_input.errored"]
-LIVE_EVENTS: frozenset[str] = frozenset(get_args(LiveEvent))
-
-
-@dataclass(frozen=True)
-class VideoOutcome:
-    """What a reported video did: attached to ``stream_id``, or deleted with it (``purged``)."""
-
-    stream_id: str | None
-    purged: bool
 
 
 @dataclass(frozen=True)
@@ -67,8 +51,8 @@ class MonitorPolicy:
     reconnect_window_s: float = 0
 
 
-class RecordingService:
-    """Webhook handling, scheduled reconciliation and the recording/status monitors."""
+class MonitorService:
+    """The recording and status monitors, and the reconciliation they and the tools share."""
 
     def __init__(
         self,
@@ -83,107 +67,7 @@ class RecordingService:
         self._provider = provider
         self._tasks = tasks
         self._clock = clock
-        self._policy = policy
-
-    # --- webhooks --------------------------------------------------------------------------
-
-    def apply_video_event(self, recording: Recording, stream_hint: str | None) -> VideoOutcome:
-        """Attach a video the Stream webhook reported to its stream. A late recording of a
-        deleted stream is deleted at Cloudflare, as the stream's recordings were."""
-        stream = self._stream_for(recording.live_input_uid, stream_hint)
-        if stream is None:
-            uid = recording.live_input_uid
-            deleted = self._repo.deleted_stream_of_input(uid) if uid else None
-            if deleted is None:
-                log.info("video %s matches no stream", recording.video_uid)
-                return VideoOutcome(stream_id=None, purged=False)
-            with contextlib.suppress(NotFoundError):
-                self._provider.delete_recording(recording.video_uid)
-            log.info("video %s of deleted stream %s deleted", recording.video_uid, deleted)
-            return VideoOutcome(stream_id=deleted, purged=True)
-        now = self._clock.now()
-        self._repo.update(
-            stream.id,
-            lambda s: _ended_if_recorded(
-                with_recordings(s, merge_recordings(s.recordings, [entry_of(recording)]), now)
-            ),
-        )
-        return VideoOutcome(stream_id=stream.id, purged=False)
-
-    def apply_live_event(
-        self, input_uid: str, event: LiveEvent, at: datetime, error: StreamIssue | None
-    ) -> str | None:
-        """Apply a live-input notification unless a newer one was already applied."""
-        stream = self._repo.find_by_live_input(input_uid)
-        if stream is None:
-            return None
-        if event == "live_input.errored":
-            issue = error or StreamIssue(code="ERR_UNKNOWN", message="Live input error", at=at)
-            self._repo.update(stream.id, lambda s: s.model_copy(update={"last_error": issue}))
-            return stream.id
-        connected = event == "live_input.connected"
-        updated = self._repo.update(stream.id, lambda s: _apply_connection(s, connected, at))
-        if updated.live_event_at == at:
-            # A drop ends nothing yet: the status monitor ends the broadcast once the
-            # reconnect window has passed without the publisher coming back.
-            still_live = updated.status == StreamStatus.LIVE
-            self.start_monitor("status" if connected or still_live else "recording", updated)
-        return stream.id
-
-    def _stream_for(self, live_input_uid: str | None, stream_hint: str | None) -> Stream | None:
-        if live_input_uid:
-            found = self._repo.find_by_live_input(live_input_uid)
-            if found is not None:
-                return found
-        if stream_hint:
-            hinted = self._repo.get(stream_hint)
-            if hinted is not None and live_input_uid in (None, hinted.cloudflare_id):
-                return hinted
-        return None
-
-    # --- reactions to document changes (the Firestore trigger) -------------------------------
-
-    def on_stream_written(self, before: Stream | None, after: Stream | None) -> str:
-        """Start the right monitor on status changes; remove the input of a deleted stream."""
-        if after is None:
-            if before is not None and before.cloudflare_id:
-                try:
-                    self._provider.delete_live_input(before.cloudflare_id)
-                except NotFoundError:
-                    return "live input already gone"
-                return "live input removed"
-            return "nothing to do"
-        previous = before.status if before else None
-        recorded = has_recording_since(after, after.actual_start_time)
-        # A document the migration moved here, whose broadcast ended long ago, needs no
-        # monitor: it would only spend checks (sync-recording finds its recording).
-        moved_in_long_ended = before is None and self._ended_long_ago(after)
-        if after.status == StreamStatus.LIVE and previous != StreamStatus.LIVE:
-            kind: MonitorKind = "status"
-        elif (
-            after.status == StreamStatus.COMPLETED
-            and previous != after.status
-            and not recorded
-            and not moved_in_long_ended
-        ):
-            kind = "recording"
-        else:
-            return "nothing to do"
-        try:
-            self.start_monitor(kind, after)
-        except NotFoundError:
-            # Events can arrive after the stream was deleted; a retry cannot bring it back.
-            return "stream no longer exists"
-        return f"{kind} monitor started"
-
-    def _ended_long_ago(self, stream: Stream) -> bool:
-        window = timedelta(
-            seconds=self._policy.recording_checks * self._policy.recording_interval_s
-        )
-        ended = stream.end_time or stream.updated_at
-        return self._clock.now() - ended > window
-
-    # --- reconciliation --------------------------------------------------------------------
+        self.policy = policy
 
     def reconcile(self, stream_id: str) -> tuple[Stream, list[Recording]]:
         """Fetch every recording of the stream's input from Cloudflare and merge them in."""
@@ -199,8 +83,6 @@ class RecordingService:
             stream.id, lambda s: with_recordings(s, merge_recordings(s.recordings, entries), now)
         )
         return updated, recordings
-
-    # --- monitors --------------------------------------------------------------------------
 
     def start_monitor(self, kind: MonitorKind, stream: Stream) -> None:
         """Begin the chain of checks for the stream's current broadcast (idempotent)."""
@@ -243,7 +125,7 @@ class RecordingService:
     def _check_recording(self, stream: Stream, generation: int, attempt: int) -> CheckOutcome:
         entries = [entry_of(r) for r in self._recordings_of(stream)]
         now = self._clock.now()
-        last = attempt + 1 >= self._policy.recording_checks
+        last = attempt + 1 >= self.policy.recording_checks
         outcome: list[CheckOutcome] = []
 
         def record(current: Stream) -> Stream:
@@ -292,15 +174,15 @@ class RecordingService:
         # "Start" is pressed before the encoder connects: only a broadcast that was seen on
         # air (or never arrived within the grace period) is ended by a disconnect, and only
         # once the publisher has had the reconnect window to come back.
-        waiting = not seen and attempt + 1 < self._policy.status_grace_checks
+        waiting = not seen and attempt + 1 < self.policy.status_grace_checks
         dropped_at = _dropped_at(stream, connection, now)
         reconnecting = dropped_at is not None and (
-            (now - dropped_at).total_seconds() < self._policy.reconnect_window_s
+            (now - dropped_at).total_seconds() < self.policy.reconnect_window_s
         )
         ended = stream.status != StreamStatus.LIVE or (
             connection == "disconnected" and not waiting and not reconnecting
         )
-        last = attempt + 1 >= self._policy.status_checks
+        last = attempt + 1 >= self.policy.status_checks
         result: CheckOutcome = "done" if ended else "gave_up" if last else "rescheduled"
 
         def record(current: Stream) -> Stream:
@@ -339,9 +221,9 @@ class RecordingService:
 
     def _schedule(self, kind: MonitorKind, stream_id: str, generation: int, attempt: int) -> None:
         interval = (
-            self._policy.recording_interval_s
+            self.policy.recording_interval_s
             if kind == "recording"
-            else self._policy.status_interval_s
+            else self.policy.status_interval_s
         )
         task = ScheduledTask(
             name=f"{kind}-{stream_id}-{generation}-{attempt}",
@@ -370,15 +252,6 @@ def _is_due(monitor: MonitorState | None, generation: int, attempt: int) -> bool
     )
 
 
-def _ended_if_recorded(stream: Stream) -> Stream:
-    """Cloudflare makes a recording ready only once the publisher has not come back within the
-    reconnect window: a dropped broadcast whose recording is ready is over."""
-    dropped = stream.status == StreamStatus.LIVE and stream.went_on_air and not stream.on_air
-    if dropped and not stream.whip_active and has_recording_since(stream, stream.actual_start_time):
-        return stream.ended_broadcast(stream.live_event_at or stream.updated_at)
-    return stream
-
-
 def _dropped_at(stream: Stream, connection: str, now: datetime) -> datetime | None:
     """When the publisher of a live broadcast that was on air dropped, if it has."""
     if connection != "disconnected" or stream.status != StreamStatus.LIVE:
@@ -388,23 +261,3 @@ def _dropped_at(stream: Stream, connection: str, now: datetime) -> datetime | No
     if stream.on_air:
         return now  # first seen by this check (its notification was lost)
     return stream.live_event_at or now
-
-
-def _apply_connection(stream: Stream, connected: bool, at: datetime) -> Stream:
-    if stream.live_event_at is not None and at <= stream.live_event_at:
-        return stream
-    seen = stream.model_copy(update={"live_event_at": at, "updated_at": at})
-    if connected and not stream.whip_active:
-        # An encoder connected and no browser session is open: RTMP (or SRT) ingest.
-        seen = seen.model_copy(update={"ingest_protocol": "rtmp"})
-    if connected and stream.status != StreamStatus.LIVE:
-        if stream.end_time is not None and at <= stream.end_time:
-            # Delivered late: that connection belongs to a broadcast already stopped, which
-            # did go on air (its recording is on its way).
-            started = stream.actual_start_time
-            return seen.model_copy(update={"went_on_air": started is None or at >= started})
-        return seen.began_broadcast(at).publisher_connected(at)
-    if connected:
-        return seen.publisher_connected(at)
-    # A drop is not the end: "reconnecting" until the status monitor sees the window pass.
-    return seen.model_copy(update={"on_air": False})

@@ -1,0 +1,62 @@
+"""Reactions to changes of a stream document (the Firestore trigger)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from common.errors import NotFoundError
+from common.models.domain import MonitorKind, Stream, StreamStatus
+from common.models.recording_rules import has_recording_since
+from common.ports import Clock, StreamProvider
+from common.services.monitors import MonitorService
+
+
+class StreamChangeService:
+    """Starts the right monitor when a stream's status changes; removes a deleted stream's
+    live input."""
+
+    def __init__(self, *, provider: StreamProvider, clock: Clock, monitors: MonitorService) -> None:
+        self._provider = provider
+        self._clock = clock
+        self._monitors = monitors
+
+    def on_stream_written(self, before: Stream | None, after: Stream | None) -> str:
+        """Start the right monitor on status changes; remove the input of a deleted stream."""
+        if after is None:
+            if before is not None and before.cloudflare_id:
+                try:
+                    self._provider.delete_live_input(before.cloudflare_id)
+                except NotFoundError:
+                    return "live input already gone"
+                return "live input removed"
+            return "nothing to do"
+        previous = before.status if before else None
+        recorded = has_recording_since(after, after.actual_start_time)
+        # A document the migration moved here, whose broadcast ended long ago, needs no
+        # monitor: it would only spend checks (sync-recording finds its recording).
+        moved_in_long_ended = before is None and self._ended_long_ago(after)
+        if after.status == StreamStatus.LIVE and previous != StreamStatus.LIVE:
+            kind: MonitorKind = "status"
+        elif (
+            after.status == StreamStatus.COMPLETED
+            and previous != after.status
+            and not recorded
+            and not moved_in_long_ended
+        ):
+            kind = "recording"
+        else:
+            return "nothing to do"
+        try:
+            self._monitors.start_monitor(kind, after)
+        except NotFoundError:
+            # Events can arrive after the stream was deleted; a retry cannot bring it back.
+            return "stream no longer exists"
+        return f"{kind} monitor started"
+
+    def _ended_long_ago(self, stream: Stream) -> bool:
+        window = timedelta(
+            seconds=self._monitors.policy.recording_checks
+            * self._monitors.policy.recording_interval_s
+        )
+        ended = stream.end_time or stream.updated_at
+        return self._clock.now() - ended > window
