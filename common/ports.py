@@ -21,6 +21,8 @@ from common.models.domain import (
     LiveInputNotice,
     LiveInputSpec,
     Memorial,
+    MonitorKind,
+    MonitorProgress,
     Recording,
     Stream,
     StreamCredentials,
@@ -185,6 +187,24 @@ class StreamRepository(Protocol):
 
     def delete(self, stream_id: str) -> None:
         """Delete the stream and its credentials atomically."""
+        ...
+
+    def monitor_progress(self, stream_id: str, kind: MonitorKind) -> MonitorProgress | None:
+        """How far the stream's ``kind`` monitor has got, if it has run a check."""
+        ...
+
+    def record_check(
+        self,
+        stream_id: str,
+        kind: MonitorKind,
+        change: Callable[[Stream, MonitorProgress | None], tuple[Stream, MonitorProgress | None]],
+    ) -> Stream:
+        """Apply one monitor check: the progress it claims and its effect on the stream land
+        together or not at all, and the stream is written only if ``change`` altered it.
+
+        Raises:
+            NotFoundError: the stream does not exist.
+        """
         ...
 
     def remember_deleted_input(self, live_input_uid: str, stream_id: str, at: datetime) -> None:

@@ -104,11 +104,19 @@ MonitorKind = Literal["recording", "status"]
 
 
 class MonitorState(WireModel):
-    """Progress of a chain of scheduled checks; ``generation`` names one broadcast's chain."""
+    """Where a chain of scheduled checks stands; ``generation`` names one broadcast's chain.
+    Part of the stream: what a page says ("processing", "missing") depends on it."""
+
+    generation: int
+    state: Literal["running", "done", "gave_up"] = "running"
+
+
+class MonitorProgress(WireModel):
+    """How far a chain of checks has got. Kept apart from the stream, so a check that changes
+    nothing a viewer sees writes nothing the stream's Firestore trigger would react to."""
 
     generation: int
     next_attempt: int = 0
-    state: Literal["running", "done", "gave_up"] = "running"
     checked_at: datetime | None = None
     seen_connected: bool = False
 

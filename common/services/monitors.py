@@ -16,6 +16,7 @@ from typing import Literal
 from common.errors import AppError, NotFoundError
 from common.models.domain import (
     MonitorKind,
+    MonitorProgress,
     MonitorState,
     Recording,
     Stream,
@@ -93,17 +94,26 @@ class MonitorService:
         )
         generation = int(anchor.timestamp())
         field = f"{kind}_monitor"
+        started: list[bool] = []
 
         def begin(current: Stream) -> Stream:
             existing = current.monitor(kind)
-            if existing is not None and existing.generation == generation:
+            started[:] = [existing is None or existing.generation != generation]
+            if not started[0]:
                 return current
             return current.model_copy(update={field: MonitorState(generation=generation)})
 
         updated = self._repo.update(stream.id, begin)
         monitor = updated.monitor(kind)
-        if monitor is not None and monitor.generation == generation and monitor.next_attempt == 0:
-            self._schedule(kind, stream.id, generation, 0)
+        if monitor is None or monitor.generation != generation or monitor.state != "running":
+            return
+        if not started[-1]:
+            # Already started for this broadcast: schedule the first check again only if it
+            # has not run (its task name is the same, so the queue keeps one).
+            progress = self._repo.monitor_progress(stream.id, kind)
+            if _checks_done(progress, generation) > 0:
+                return
+        self._schedule(kind, stream.id, generation, 0)
 
     def run_check(
         self, kind: MonitorKind, stream_id: str, generation: int, attempt: int
@@ -112,12 +122,13 @@ class MonitorService:
         stream = self._repo.get(stream_id)
         if stream is None:
             return "gone"
-        if not _is_due(stream.monitor(kind), generation, attempt):
+        progress = self._repo.monitor_progress(stream_id, kind)
+        if not _is_due(stream.monitor(kind), progress, generation, attempt):
             return "stale"
         if kind == "recording":
             outcome = self._check_recording(stream, generation, attempt)
         else:
-            outcome = self._check_status(stream, generation, attempt)
+            outcome = self._check_status(stream, progress, generation, attempt)
         if outcome == "rescheduled":
             self._schedule(kind, stream_id, generation, attempt + 1)
         return outcome
@@ -128,22 +139,22 @@ class MonitorService:
         last = attempt + 1 >= self.policy.recording_checks
         outcome: list[CheckOutcome] = []
 
-        def record(current: Stream) -> Stream:
-            if not _is_due(current.recording_monitor, generation, attempt):
+        def record(
+            current: Stream, progress: MonitorProgress | None
+        ) -> tuple[Stream, MonitorProgress | None]:
+            if not _is_due(current.recording_monitor, progress, generation, attempt):
                 outcome.append("stale")
-                return current
+                return current, progress
             merged = with_recordings(current, merge_recordings(current.recordings, entries), now)
             found = has_recording_since(merged, merged.actual_start_time)
             result: CheckOutcome = "done" if found else "gave_up" if last else "rescheduled"
             outcome.append(result)
-            changes: dict[str, object] = {
-                "recording_monitor": MonitorState(
-                    generation=generation,
-                    next_attempt=attempt + 1,
-                    state="running" if result == "rescheduled" else result,
-                    checked_at=now,
-                )
-            }
+            claimed = MonitorProgress(
+                generation=generation, next_attempt=attempt + 1, checked_at=now
+            )
+            changes: dict[str, object] = {}
+            if result != "rescheduled":
+                changes["recording_monitor"] = MonitorState(generation=generation, state=result)
             if result == "gave_up" and not current.went_on_air:
                 # Nothing was ever sent: there is no footage to lose, and no error to show.
                 log.info("stream %s never went on air; no recording expected", current.id)
@@ -155,21 +166,22 @@ class MonitorService:
                     "or contact support",
                     at=now,
                 )
-            return merged.model_copy(update=changes)
+            return merged.model_copy(update=changes), claimed
 
-        self._repo.update(stream.id, record)
+        self._repo.record_check(stream.id, "recording", record)
         return outcome[-1]
 
-    def _check_status(self, stream: Stream, generation: int, attempt: int) -> CheckOutcome:
+    def _check_status(
+        self, stream: Stream, progress: MonitorProgress | None, generation: int, attempt: int
+    ) -> CheckOutcome:
         connection = "disconnected"
         if stream.status == StreamStatus.LIVE and stream.cloudflare_id:
             connection = self._provider.get_live_input(stream.cloudflare_id).connection
         now = self._clock.now()
-        monitor = stream.status_monitor
         seen = (
             connection == "connected"
             or stream.went_on_air
-            or bool(monitor and monitor.seen_connected)
+            or bool(progress and progress.generation == generation and progress.seen_connected)
         )
         # "Start" is pressed before the encoder connects: only a broadcast that was seen on
         # air (or never arrived within the grace period) is ended by a disconnect, and only
@@ -185,21 +197,18 @@ class MonitorService:
         last = attempt + 1 >= self.policy.status_checks
         result: CheckOutcome = "done" if ended else "gave_up" if last else "rescheduled"
 
-        def record(current: Stream) -> Stream:
-            if not _is_due(current.status_monitor, generation, attempt):
-                return current
-            state = "running" if result == "rescheduled" else result
-            updated = current.model_copy(
-                update={
-                    "status_monitor": MonitorState(
-                        generation=generation,
-                        next_attempt=attempt + 1,
-                        state=state,
-                        checked_at=now,
-                        seen_connected=seen,
-                    )
-                }
+        def record(
+            current: Stream, progress: MonitorProgress | None
+        ) -> tuple[Stream, MonitorProgress | None]:
+            if not _is_due(current.status_monitor, progress, generation, attempt):
+                return current, progress
+            claimed = MonitorProgress(
+                generation=generation, next_attempt=attempt + 1, checked_at=now, seen_connected=seen
             )
+            updated = current
+            if result != "rescheduled":
+                state = MonitorState(generation=generation, state=result)
+                updated = updated.model_copy(update={"status_monitor": state})
             if connection == "connected" and not current.on_air:
                 updated = updated.publisher_connected(now)
             elif connection == "disconnected" and current.on_air and not ended:
@@ -207,9 +216,9 @@ class MonitorService:
                 updated = updated.model_copy(update={"on_air": False, "live_event_at": now})
             if ended and current.status == StreamStatus.LIVE:
                 updated = updated.ended_broadcast(dropped_at or now)
-            return updated
+            return updated, claimed
 
-        updated = self._repo.update(stream.id, record)
+        updated = self._repo.record_check(stream.id, "status", record)
         if ended and updated.status == StreamStatus.COMPLETED:
             self.start_monitor("recording", updated)
         return result
@@ -243,12 +252,18 @@ class MonitorService:
             log.exception("could not schedule %s", task.name)
 
 
-def _is_due(monitor: MonitorState | None, generation: int, attempt: int) -> bool:
+def _checks_done(progress: MonitorProgress | None, generation: int) -> int:
+    return progress.next_attempt if progress and progress.generation == generation else 0
+
+
+def _is_due(
+    monitor: MonitorState | None, progress: MonitorProgress | None, generation: int, attempt: int
+) -> bool:
     return (
         monitor is not None
         and monitor.generation == generation
         and monitor.state == "running"
-        and monitor.next_attempt == attempt
+        and _checks_done(progress, generation) == attempt
     )
 
 

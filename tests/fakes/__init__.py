@@ -15,6 +15,8 @@ from common.models.domain import (
     LiveInput,
     LiveInputSpec,
     Memorial,
+    MonitorKind,
+    MonitorProgress,
     Recording,
     Stream,
     StreamCredentials,
@@ -105,6 +107,8 @@ class InMemoryStreamRepository(_OptimisticStore):
         self.fail_next_create: Exception | None = None
         self.whip_sessions: dict[tuple[str, str], WhipSession] = {}
         self.deleted_inputs: dict[str, str] = {}
+        self.progress: dict[tuple[str, MonitorKind], MonitorProgress] = {}
+        self.progress_writes = 0
         self._ids = itertools.count(1)
 
     def new_id(self) -> str:
@@ -150,7 +154,48 @@ class InMemoryStreamRepository(_OptimisticStore):
             self.credentials.pop(stream_id, None)
             for key in [k for k in self.whip_sessions if k[0] == stream_id]:
                 del self.whip_sessions[key]
+            for kind in [k for k in self.progress if k[0] == stream_id]:
+                del self.progress[kind]
             self._wrote(stream_id)
+
+    def monitor_progress(self, stream_id: str, kind: MonitorKind) -> MonitorProgress | None:
+        return self.progress.get((stream_id, kind))
+
+    def record_check(
+        self,
+        stream_id: str,
+        kind: MonitorKind,
+        change: Callable[[Stream, MonitorProgress | None], tuple[Stream, MonitorProgress | None]],
+    ) -> Stream:
+        key = (stream_id, kind)
+
+        def read() -> tuple[Stream, MonitorProgress | None]:
+            current = self.streams.get(stream_id)
+            if current is None:
+                raise NotFoundError("Stream not found")
+            return current, self.progress.get(key)
+
+        def validated(
+            current: tuple[Stream, MonitorProgress | None],
+        ) -> tuple[Stream, MonitorProgress | None]:
+            stream, claimed = change(*current)
+            return Stream.model_validate(stream.model_dump()), claimed
+
+        def write(
+            before: tuple[Stream, MonitorProgress | None],
+            after: tuple[Stream, MonitorProgress | None],
+        ) -> tuple[Stream, MonitorProgress | None]:
+            if after[1] != before[1] and after[1] is not None:
+                self.progress[key] = after[1]
+                self.progress_writes += 1
+                self._wrote(stream_id)
+            if after[0] != before[0]:
+                self.streams[stream_id] = after[0]
+                self._wrote(stream_id)
+            return after
+
+        # One version covers the stream and its progress, as the adapter's batch checks both.
+        return self._apply(stream_id, read, validated, write)[0]
 
     def remember_deleted_input(self, live_input_uid: str, stream_id: str, at: datetime) -> None:
         self.deleted_inputs[live_input_uid] = stream_id

@@ -293,3 +293,28 @@ def test_a_connection_reported_after_stop_does_not_reopen_the_stopped_broadcast(
     world.clock.advance(60)
     world.events.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
     assert world.repo.streams[stream.id].status == StreamStatus.LIVE
+
+
+def test_checks_that_change_nothing_a_viewer_sees_leave_the_stream_unwritten(world: World) -> None:
+    """The Firestore trigger fires on every write of the stream: a check that only moves its
+    own progress writes elsewhere, and only the checks with an effect touch the stream."""
+    stream_id = start_and_stop(world)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+    stopped = world.repo.streams[stream_id]
+
+    for attempt in range(2):
+        world.clock.advance(30)
+        assert world.monitors.run_check("recording", stream_id, generation, attempt) == (
+            "rescheduled"
+        )
+    assert world.repo.streams[stream_id] == stopped
+    progress = world.repo.monitor_progress(stream_id, "recording")
+    assert progress is not None and progress.next_attempt == 2
+    assert world.monitors.run_check("recording", stream_id, generation, 1) == "stale"
+
+    uid = stopped.cloudflare_id or ""
+    world.provider.recordings[uid] = [video("service", "ready", 1, uid)]
+    assert world.monitors.run_check("recording", stream_id, generation, 2) == "done"
+    done = world.repo.streams[stream_id]
+    assert done.recording_ready and done.recording_monitor is not None
+    assert done.recording_monitor.state == "done"

@@ -20,6 +20,8 @@ from pydantic import SecretStr, ValidationError
 from common.errors import ConflictError, NotFoundError, UnavailableError
 from common.models.domain import (
     Memorial,
+    MonitorKind,
+    MonitorProgress,
     RecordingEntry,
     Stream,
     StreamCredentials,
@@ -176,6 +178,15 @@ def _entry_from_map(item: dict[str, Any]) -> RecordingEntry:
         modified=item.get("modifiedAt"),
         hidden=item.get("hidden") is True,
     )
+
+
+def _progress_kept_in_stream(document: dict[str, Any], kind: MonitorKind) -> MonitorProgress | None:
+    """Progress that documents written before it moved out of the stream still hold in their
+    monitor map (so a chain of checks running during the deploy goes on where it was)."""
+    monitor = document.get(f"{kind}Monitor")
+    if not isinstance(monitor, dict) or "nextAttempt" not in monitor:
+        return None
+    return MonitorProgress.model_validate(monitor)
 
 
 def stream_from_snapshot(snapshot: Any) -> Stream:
@@ -412,6 +423,71 @@ class FirestoreStreamRepository:
                     if number == max(len(chunks), 1):
                         batch.delete(ref)
                     batch.commit(**BUDGET)
+
+    def monitor_progress(self, stream_id: str, kind: MonitorKind) -> MonitorProgress | None:
+        ref = self._streams.document(stream_id)
+        with firestore_errors():
+            progress = self._progress_ref(stream_id, kind).get(**BUDGET)
+            if progress.exists:
+                return MonitorProgress.model_validate(progress.to_dict() or {})
+            stream = ref.get(**BUDGET)
+        return _progress_kept_in_stream(stream.to_dict() or {} if stream.exists else {}, kind)
+
+    def record_check(
+        self,
+        stream_id: str,
+        kind: MonitorKind,
+        change: Callable[[Stream, MonitorProgress | None], tuple[Stream, MonitorProgress | None]],
+    ) -> Stream:
+        """Optimistic like ``update``: one batch writes the progress (and the stream, if it
+        changed), each on the condition that nobody wrote it since it was read."""
+        ref = self._streams.document(stream_id)
+        progress_ref = self._progress_ref(stream_id, kind)
+        for attempt in range(UPDATE_ATTEMPTS):
+            with firestore_errors():
+                snapshot = ref.get(**BUDGET)
+                if not snapshot.exists and self._move_from_legacy(stream_id):
+                    continue
+                progress_snapshot = progress_ref.get(**BUDGET)
+            if not snapshot.exists:
+                raise NotFoundError("Stream not found")
+            before = stream_from_snapshot(snapshot)
+            progress = (
+                MonitorProgress.model_validate(progress_snapshot.to_dict() or {})
+                if progress_snapshot.exists
+                else _progress_kept_in_stream(snapshot.to_dict() or {}, kind)
+            )
+            changed_stream, claimed = change(before, progress)
+            after = Stream.model_validate(changed_stream.model_dump())
+            if claimed == progress and after == before:
+                return after
+            batch = self._client.batch()
+            if claimed != progress and claimed is not None:
+                fields = claimed.model_dump()
+                if progress_snapshot.exists:
+                    when = progress_snapshot.update_time
+                    option = self._client.write_option(last_update_time=when)
+                    batch.update(progress_ref, fields, option=option)
+                else:
+                    batch.create(progress_ref, fields)
+            old_fields, new_fields = stream_to_document(before), stream_to_document(after)
+            changed = {k: v for k, v in new_fields.items() if old_fields[k] != v}
+            if changed:
+                option = self._client.write_option(last_update_time=snapshot.update_time)
+                batch.update(ref, changed, option=option)
+            try:
+                with firestore_errors():
+                    batch.commit(**BUDGET)
+                return after
+            except (gexc.FailedPrecondition, gexc.AlreadyExists, ConflictError):
+                # Someone wrote either document since we read it: read again and re-apply.
+                time.sleep(random.uniform(0, 0.05 * (attempt + 1)))  # noqa: S311 - jitter
+        raise ConflictError(
+            "The stream is being changed by another request; try again", retry_after_s=1
+        )
+
+    def _progress_ref(self, stream_id: str, kind: MonitorKind) -> Any:
+        return self._private(stream_id).document(f"monitor-{kind}")
 
     def remember_deleted_input(self, live_input_uid: str, stream_id: str, at: datetime) -> None:
         with firestore_errors():

@@ -11,6 +11,7 @@ from pydantic import SecretStr, ValidationError
 from common.errors import ConflictError, NotFoundError
 from common.models.api import is_document_id
 from common.models.domain import (
+    MonitorProgress,
     MonitorState,
     RecordingEntry,
     Stream,
@@ -22,6 +23,8 @@ from common.ports import StreamQuery, StreamRepository, WhipSession
 from tests.fakes import MEMORIAL_STREAM_LIMIT, InMemoryStreamRepository
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+# What a monitor check leaves: the stream, and the progress it claimed.
+Checked = tuple[Stream, MonitorProgress | None]
 CREDS = StreamCredentials(
     rtmp_url="rtmp://ingest.test/live/",
     stream_key=SecretStr("key-1"),
@@ -243,6 +246,71 @@ def test_the_fake_replays_each_change_as_a_retried_transaction_would() -> None:
 
 
 # --- delete, credentials, WHIP sessions, deleted inputs -------------------------------------
+
+
+def test_a_check_claims_its_progress_and_writes_the_stream_only_with_an_effect(
+    repo: StreamRepository,
+) -> None:
+    running = MonitorState(generation=7)
+    stream = created(repo, recording_monitor=running)
+    assert repo.monitor_progress(stream.id, "recording") is None
+
+    def claim(attempt: int, effect: dict[str, Any]) -> Stream:
+        def change(current: Stream, progress: MonitorProgress | None) -> Checked:
+            done = progress.next_attempt if progress else 0
+            if done != attempt:
+                return current, progress  # a duplicate delivery: nothing to claim
+            claimed = MonitorProgress(generation=7, next_attempt=attempt + 1, checked_at=NOW)
+            return current.model_copy(update=effect), claimed
+
+        return repo.record_check(stream.id, "recording", change)
+
+    assert claim(0, {}) == stream  # nothing a viewer sees: only the progress is written
+    assert repo.get(stream.id) == stream
+    assert repo.monitor_progress(stream.id, "recording") == MonitorProgress(
+        generation=7, next_attempt=1, checked_at=NOW
+    )
+    assert claim(0, {"viewer_count": 99}) == stream  # already claimed: no effect either
+    finished = {"recording_monitor": MonitorState(generation=7, state="done")}
+    assert claim(1, finished).recording_monitor == finished["recording_monitor"]
+    assert repo.get(stream.id) == stream.model_copy(update=finished)
+    progress = repo.monitor_progress(stream.id, "recording")
+    assert progress is not None and progress.next_attempt == 2
+    assert repo.monitor_progress(stream.id, "status") is None
+
+
+def test_concurrent_deliveries_of_one_check_claim_it_once(repo: StreamRepository) -> None:
+    stream = created(repo, status_monitor=MonitorState(generation=3))
+    effects: list[int] = []
+
+    def check(
+        current: Stream, progress: MonitorProgress | None
+    ) -> tuple[Stream, MonitorProgress | None]:
+        if progress is not None:
+            return current, progress  # claimed by the other delivery
+        if not effects:  # the other delivery claims the check while this one runs
+            effects.append(0)
+            repo.record_check(stream.id, "status", check)
+        claimed = MonitorProgress(generation=3, next_attempt=1, seen_connected=True)
+        return current.model_copy(update={"viewer_count": current.viewer_count + 1}), claimed
+
+    result = repo.record_check(stream.id, "status", check)
+
+    assert result.viewer_count == 1  # one effect, not two
+    assert repo.get(stream.id) == result
+    assert repo.monitor_progress(stream.id, "status") == MonitorProgress(
+        generation=3, next_attempt=1, seen_connected=True
+    )
+
+
+def test_a_check_of_a_missing_stream_is_not_found(repo: StreamRepository) -> None:
+    def never(
+        current: Stream, progress: MonitorProgress | None
+    ) -> tuple[Stream, MonitorProgress | None]:
+        raise AssertionError("the change must not run")
+
+    with pytest.raises(NotFoundError):
+        repo.record_check(repo.new_id(), "recording", never)
 
 
 def test_delete_removes_the_stream_its_credentials_and_whip_sessions(
