@@ -35,6 +35,7 @@ from common.ports import (
     SystemClock,
     TaskQueue,
 )
+from common.services.backends import Backends
 from common.services.broadcasts import BroadcastService
 from common.services.create_guards import CreateLimits
 from common.services.live_inputs import LiveInputProvisioner
@@ -113,11 +114,9 @@ def build_services(
     clock = clock or SystemClock()
     provider = provider or _cloudflare(settings)
     tasks = tasks or _cloud_tasks(settings, clock)
+    backends = Backends(repo=repo, memorials=memorials, provider=provider, tasks=tasks, clock=clock)
     monitors = MonitorService(
-        repo=repo,
-        provider=provider,
-        tasks=tasks,
-        clock=clock,
+        backends,
         policy=MonitorPolicy(
             recording_checks=settings.recording_monitor_checks,
             recording_interval_s=settings.recording_monitor_interval_s,
@@ -126,27 +125,13 @@ def build_services(
             reconnect_window_s=settings.recording_timeout_seconds,
         ),
     )
-    live_inputs = LiveInputProvisioner(
-        repo=repo, provider=provider, clock=clock, policy=policy, tasks=tasks
-    )
+    live_inputs = LiveInputProvisioner(backends, policy=policy)
     streams = StreamService(
-        repo=repo,
-        memorials=memorials,
-        provider=provider,
-        clock=clock,
+        backends,
         policy=policy,
         live_inputs=live_inputs,
         create_quota=create_quota,
         idempotency=idempotency,
-    )
-    broadcasts = BroadcastService(
-        repo=repo,
-        memorials=memorials,
-        provider=provider,
-        clock=clock,
-        policy=policy,
-        monitors=monitors,
-        live_inputs=live_inputs,
     )
     secrets = WebhookSecrets(
         stream_signing=settings.cloudflare_webhook_secret,
@@ -157,22 +142,16 @@ def build_services(
         settings=settings,
         auth=auth or _firebase_auth(settings),
         streams=streams,
-        broadcasts=broadcasts,
+        broadcasts=BroadcastService(
+            backends, policy=policy, monitors=monitors, live_inputs=live_inputs
+        ),
         live_inputs=live_inputs,
         monitors=monitors,
-        stream_changes=StreamChangeService(provider=provider, clock=clock, monitors=monitors),
+        stream_changes=StreamChangeService(backends, monitors=monitors),
         webhooks=WebhookService(
-            ProviderEventService(repo=repo, provider=provider, clock=clock, monitors=monitors),
-            CloudflareWebhooks(secrets, clock),
+            ProviderEventService(backends, monitors=monitors), CloudflareWebhooks(secrets, clock)
         ),
-        tools=StreamTools(
-            repo=repo,
-            memorials=memorials,
-            provider=provider,
-            monitors=monitors,
-            clock=clock,
-            policy=policy,
-        ),
+        tools=StreamTools(backends, monitors=monitors, policy=policy),
         info=StreamInfoService(
             repo=repo,
             memorials=memorials,

@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 
 from common.models.domain import Memorial, User
+from common.ports import CreateQuota, IdempotencyStore
+from common.services.backends import Backends
 from common.services.broadcasts import BroadcastService
 from common.services.live_inputs import LiveInputProvisioner
 from common.services.monitors import MonitorPolicy, MonitorService
@@ -47,48 +49,37 @@ MONITOR_POLICY = MonitorPolicy(recording_checks=3, status_checks=5, status_grace
 class World:
     """A service over fakes, plus handles on the fakes."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        policy: StreamPolicy = POLICY,
+        create_quota: CreateQuota | None = None,
+        idempotency: IdempotencyStore | None = None,
+    ) -> None:
         self.repo = InMemoryStreamRepository()
         self.memorials = InMemoryMemorialDirectory(MEMORIAL, PRIVATE_MEMORIAL)
         self.clock = FixedClock()
         self.provider = FakeStreamProvider(self.clock)
         self.tasks = RecordingTaskQueue()
-        self.monitors = MonitorService(
-            repo=self.repo,
-            provider=self.provider,
-            tasks=self.tasks,
-            clock=self.clock,
-            policy=MONITOR_POLICY,
-        )
-        self.events = ProviderEventService(
-            repo=self.repo, provider=self.provider, clock=self.clock, monitors=self.monitors
-        )
-        self.changes = StreamChangeService(
-            provider=self.provider, clock=self.clock, monitors=self.monitors
-        )
-        self.live_inputs = LiveInputProvisioner(
-            repo=self.repo,
-            provider=self.provider,
-            clock=self.clock,
-            policy=POLICY,
-            tasks=self.tasks,
-        )
-        self.service = StreamService(
+        self.backends = Backends(
             repo=self.repo,
             memorials=self.memorials,
             provider=self.provider,
+            tasks=self.tasks,
             clock=self.clock,
-            policy=POLICY,
+        )
+        self.monitors = MonitorService(self.backends, policy=MONITOR_POLICY)
+        self.events = ProviderEventService(self.backends, monitors=self.monitors)
+        self.changes = StreamChangeService(self.backends, monitors=self.monitors)
+        self.live_inputs = LiveInputProvisioner(self.backends, policy=policy)
+        self.service = StreamService(
+            self.backends,
+            policy=policy,
             live_inputs=self.live_inputs,
+            create_quota=create_quota,
+            idempotency=idempotency,
         )
         self.broadcasts = BroadcastService(
-            repo=self.repo,
-            memorials=self.memorials,
-            provider=self.provider,
-            clock=self.clock,
-            policy=POLICY,
-            monitors=self.monitors,
-            live_inputs=self.live_inputs,
+            self.backends, policy=policy, monitors=self.monitors, live_inputs=self.live_inputs
         )
 
 

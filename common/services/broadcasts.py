@@ -19,13 +19,10 @@ from common.models.api import (
 from common.models.domain import Stream, StreamStatus, User
 from common.models.recording_rules import has_recording_since
 from common.ports import (
-    Clock,
-    MemorialDirectory,
     ProviderRejectedError,
-    StreamProvider,
-    StreamRepository,
     WhipSession,
 )
+from common.services.backends import Backends, WithBackends
 from common.services.live_inputs import LiveInputProvisioner
 from common.services.monitors import MonitorService
 from common.services.policy import StreamPolicy
@@ -47,24 +44,18 @@ def whip_endpoint(stream_id: str) -> str:
     return f"/api/streams/{stream_id}/whip"
 
 
-class BroadcastService:
+class BroadcastService(WithBackends):
     """Start, Stop and browser publishing. Every method authorises the caller itself."""
 
     def __init__(
         self,
+        backends: Backends,
         *,
-        repo: StreamRepository,
-        memorials: MemorialDirectory,
-        provider: StreamProvider,
-        clock: Clock,
         policy: StreamPolicy,
         monitors: MonitorService,
         live_inputs: LiveInputProvisioner,
     ) -> None:
-        self._repo = repo
-        self._memorials = memorials
-        self._provider = provider
-        self._clock = clock
+        super().__init__(backends)
         self._policy = policy
         self._monitors = monitors
         self._live_inputs = live_inputs

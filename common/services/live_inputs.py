@@ -10,14 +10,11 @@ from common.errors import AppError, UnavailableError
 from common.models.delivery import DeliveryUrls
 from common.models.domain import LiveInput, LiveInputSpec, Stream, StreamCredentials
 from common.ports import (
-    Clock,
     ProviderError,
     ProviderNotFoundError,
     ScheduledTask,
-    StreamProvider,
-    StreamRepository,
-    TaskQueue,
 )
+from common.services.backends import Backends, WithBackends
 from common.services.policy import StreamPolicy
 
 log = logging.getLogger(__name__)
@@ -26,23 +23,12 @@ ORPHAN_SWEEP_TASK_PATH = "/api/tasks/sweep-live-inputs"
 ORPHAN_MIN_AGE = timedelta(seconds=60)
 
 
-class LiveInputProvisioner:
+class LiveInputProvisioner(WithBackends):
     """Each stream's one live input, and no live input without its stream."""
 
-    def __init__(
-        self,
-        *,
-        repo: StreamRepository,
-        provider: StreamProvider,
-        clock: Clock,
-        policy: StreamPolicy,
-        tasks: TaskQueue,
-    ) -> None:
-        self._repo = repo
-        self._provider = provider
-        self._clock = clock
+    def __init__(self, backends: Backends, *, policy: StreamPolicy) -> None:
+        super().__init__(backends)
         self._policy = policy
-        self._tasks = tasks
         self._urls = DeliveryUrls(policy.delivery_base)
 
     def player_url(self, live_input_uid: str) -> str:

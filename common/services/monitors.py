@@ -30,7 +30,8 @@ from common.models.recording_rules import (
     merge_recordings,
     with_recordings,
 )
-from common.ports import Clock, ScheduledTask, StreamProvider, StreamRepository, TaskQueue
+from common.ports import ScheduledTask
+from common.services.backends import Backends, WithBackends
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +53,11 @@ class MonitorPolicy:
     reconnect_window_s: float = 0
 
 
-class MonitorService:
+class MonitorService(WithBackends):
     """The recording and status monitors, and the reconciliation they and the tools share."""
 
-    def __init__(
-        self,
-        *,
-        repo: StreamRepository,
-        provider: StreamProvider,
-        tasks: TaskQueue,
-        clock: Clock,
-        policy: MonitorPolicy,
-    ) -> None:
-        self._repo = repo
-        self._provider = provider
-        self._tasks = tasks
-        self._clock = clock
+    def __init__(self, backends: Backends, *, policy: MonitorPolicy) -> None:
+        super().__init__(backends)
         self.policy = policy
 
     def reconcile(self, stream_id: str) -> tuple[Stream, list[Recording]]:

@@ -17,7 +17,7 @@ from common.models.recording_rules import (
     merge_recordings,
     with_recordings,
 )
-from common.ports import Clock, StreamProvider, StreamRepository
+from common.services.backends import Backends, WithBackends
 from common.services.monitors import MonitorService
 
 log = logging.getLogger(__name__)
@@ -34,20 +34,11 @@ class VideoOutcome:
     purged: bool
 
 
-class ProviderEventService:
+class ProviderEventService(WithBackends):
     """Applies the video platform's reports to streams, then lets the monitors confirm."""
 
-    def __init__(
-        self,
-        *,
-        repo: StreamRepository,
-        provider: StreamProvider,
-        clock: Clock,
-        monitors: MonitorService,
-    ) -> None:
-        self._repo = repo
-        self._provider = provider
-        self._clock = clock
+    def __init__(self, backends: Backends, *, monitors: MonitorService) -> None:
+        super().__init__(backends)
         self._monitors = monitors
 
     def apply_video_event(self, recording: Recording, stream_hint: str | None) -> VideoOutcome:

@@ -7,17 +7,16 @@ from datetime import timedelta
 from common.errors import NotFoundError
 from common.models.domain import MonitorKind, Stream, StreamStatus
 from common.models.recording_rules import has_recording_since
-from common.ports import Clock, StreamProvider
+from common.services.backends import Backends, WithBackends
 from common.services.monitors import MonitorService
 
 
-class StreamChangeService:
+class StreamChangeService(WithBackends):
     """Starts the right monitor when a stream's status changes; removes a deleted stream's
     live input."""
 
-    def __init__(self, *, provider: StreamProvider, clock: Clock, monitors: MonitorService) -> None:
-        self._provider = provider
-        self._clock = clock
+    def __init__(self, backends: Backends, *, monitors: MonitorService) -> None:
+        super().__init__(backends)
         self._monitors = monitors
 
     def on_stream_written(self, before: Stream | None, after: Stream | None) -> str:

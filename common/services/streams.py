@@ -39,15 +39,12 @@ from common.models.domain import (
 )
 from common.models.recording_rules import has_recording_since
 from common.ports import (
-    Clock,
     CreateQuota,
     IdempotencyStore,
-    MemorialDirectory,
     StreamPage,
-    StreamProvider,
     StreamQuery,
-    StreamRepository,
 )
+from common.services.backends import Backends, WithBackends
 from common.services.broadcasts import whip_endpoint
 from common.services.create_guards import (
     CreateGuards,
@@ -61,16 +58,13 @@ from common.services.stream_access import MemorialCache, load_authorized
 log = logging.getLogger(__name__)
 
 
-class StreamService:
+class StreamService(WithBackends):
     """Use-cases on streams. Every method authorises the caller itself."""
 
     def __init__(
         self,
+        backends: Backends,
         *,
-        repo: StreamRepository,
-        memorials: MemorialDirectory,
-        provider: StreamProvider,
-        clock: Clock,
         policy: StreamPolicy,
         live_inputs: LiveInputProvisioner,
         create_quota: CreateQuota | None = None,
@@ -78,15 +72,12 @@ class StreamService:
     ) -> None:
         """``create_quota`` and ``idempotency`` switch the creation rate limit and
         ``Idempotency-Key`` on (the composition root always wires both)."""
+        super().__init__(backends)
         self._guards = CreateGuards(
-            quota=create_quota, keys=idempotency, clock=clock, limits=policy.create_limits
+            quota=create_quota, keys=idempotency, clock=backends.clock, limits=policy.create_limits
         )
-        self._live_inputs = live_inputs
-        self._repo = repo
-        self._memorials = memorials
-        self._provider = provider
-        self._clock = clock
         self._policy = policy
+        self._live_inputs = live_inputs
 
     # --- reads -----------------------------------------------------------------------------
 

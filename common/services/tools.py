@@ -14,7 +14,7 @@ from common.models.api import RecordingChoiceRequest, StreamManagerView
 from common.models.delivery import DeliveryUrls
 from common.models.domain import Stream, StreamStatus, User
 from common.models.recording_rules import with_recordings
-from common.ports import Clock, MemorialDirectory, StreamProvider, StreamRepository
+from common.services.backends import Backends, WithBackends
 from common.services.monitors import MonitorService
 from common.services.policy import StreamPolicy
 from common.services.stream_access import load_authorized
@@ -96,24 +96,14 @@ class PlaybackUrlResponse(BaseModel):
     newRecordingUrl: str | None
 
 
-class StreamTools:
+class StreamTools(WithBackends):
     """Manual reconciliation for stream managers: each one is safe to press repeatedly."""
 
     def __init__(
-        self,
-        *,
-        repo: StreamRepository,
-        memorials: MemorialDirectory,
-        provider: StreamProvider,
-        monitors: MonitorService,
-        clock: Clock,
-        policy: StreamPolicy,
+        self, backends: Backends, *, monitors: MonitorService, policy: StreamPolicy
     ) -> None:
-        self._repo = repo
-        self._memorials = memorials
-        self._provider = provider
+        super().__init__(backends)
         self._monitors = monitors
-        self._clock = clock
         self._policy = policy
         self._urls = DeliveryUrls(policy.delivery_base)
 

@@ -211,15 +211,9 @@ def test_a_reconnect_continuing_the_recording_is_not_a_missing_recording(world: 
 
 def test_a_short_drop_reads_reconnecting_and_ends_only_after_the_window(world: World) -> None:
     monitors = MonitorService(
-        repo=world.repo,
-        provider=world.provider,
-        tasks=world.tasks,
-        clock=world.clock,
-        policy=MonitorPolicy(status_interval_s=60, reconnect_window_s=300),
+        world.backends, policy=MonitorPolicy(status_interval_s=60, reconnect_window_s=300)
     )
-    events = ProviderEventService(
-        repo=world.repo, provider=world.provider, clock=world.clock, monitors=monitors
-    )
+    events = ProviderEventService(world.backends, monitors=monitors)
     stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
     uid = stream.cloudflare_id or ""
     spec, live_input = world.provider.inputs[uid]

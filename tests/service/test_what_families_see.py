@@ -3,6 +3,7 @@ which player URLs a stream's views offer for the way it is broadcast."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -114,14 +115,7 @@ def test_a_browser_broadcast_offers_whep_and_no_hls(world: World) -> None:
 
 
 def tools_of(world: World) -> StreamTools:
-    return StreamTools(
-        repo=world.repo,
-        memorials=world.memorials,
-        provider=world.provider,
-        monitors=world.monitors,
-        clock=world.clock,
-        policy=POLICY,
-    )
+    return StreamTools(world.backends, monitors=world.monitors, policy=POLICY)
 
 
 class CommitLandsThenTimesOut(InMemoryStreamRepository):
@@ -134,15 +128,9 @@ class CommitLandsThenTimesOut(InMemoryStreamRepository):
 
 def test_a_create_that_landed_despite_its_error_keeps_its_live_input(world: World) -> None:
     repo = CommitLandsThenTimesOut()
+    backends = replace(world.backends, repo=repo)
     service = StreamService(
-        repo=repo,
-        memorials=world.memorials,
-        provider=world.provider,
-        clock=world.clock,
-        policy=POLICY,
-        live_inputs=LiveInputProvisioner(
-            repo=repo, provider=world.provider, clock=world.clock, policy=POLICY, tasks=world.tasks
-        ),
+        backends, policy=POLICY, live_inputs=LiveInputProvisioner(backends, policy=POLICY)
     )
 
     view = service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral"))
