@@ -162,6 +162,11 @@ class StreamPage:
     has_more: bool
 
 
+# One monitor check: from the stream and its monitor's progress, the stream and the progress
+# it claims.
+MonitorCheck = Callable[[Stream, MonitorProgress | None], tuple[Stream, MonitorProgress | None]]
+
+
 class StreamRepository(Protocol):
     """Persistence of streams and, separately, of their credentials."""
 
@@ -193,12 +198,7 @@ class StreamRepository(Protocol):
         """How far the stream's ``kind`` monitor has got, if it has run a check."""
         ...
 
-    def record_check(
-        self,
-        stream_id: str,
-        kind: MonitorKind,
-        change: Callable[[Stream, MonitorProgress | None], tuple[Stream, MonitorProgress | None]],
-    ) -> Stream:
+    def record_check(self, stream_id: str, kind: MonitorKind, change: MonitorCheck) -> Stream:
         """Apply one monitor check: the progress it claims and its effect on the stream land
         together or not at all, and the stream is written only if ``change`` altered it.
 
@@ -330,15 +330,13 @@ class IdempotencyRecord:
     expires_at: datetime
 
 
+IdempotencyChange = Callable[[IdempotencyRecord | None], IdempotencyRecord | None]
+
+
 class IdempotencyStore(Protocol):
     """Idempotency keys of stream creation, scoped per user (Firestore in production)."""
 
-    def update(
-        self,
-        uid: str,
-        key: str,
-        change: Callable[[IdempotencyRecord | None], IdempotencyRecord | None],
-    ) -> IdempotencyRecord | None:
+    def update(self, uid: str, key: str, change: IdempotencyChange) -> IdempotencyRecord | None:
         """Apply ``change`` to the record of ``key`` atomically (it may run more than once;
         returning ``None`` or the record unchanged writes nothing, raising aborts); returns
         the record as stored afterwards."""

@@ -34,17 +34,9 @@ WHIP_NOT_RECORDED = (
 
 def entry_of(recording: Recording) -> RecordingEntry:
     """Our stored form of a provider recording."""
-    return RecordingEntry(
-        video_uid=recording.video_uid,
-        state=recording.state,
-        ready=recording.is_ready,
-        hls_url=recording.hls_url,
-        dash_url=recording.dash_url,
-        thumbnail_url=recording.thumbnail_url,
-        duration=recording.duration,
-        size=recording.size,
-        created=recording.created,
-        modified=recording.modified,
+    shared = RecordingEntry.model_fields.keys() & Recording.model_fields.keys()
+    return RecordingEntry.model_validate(
+        recording.model_dump(include=shared) | {"ready": recording.is_ready}
     )
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.access import Action, Permissions
+from common.models.domain import Stream, User
 from common.ports import Clock, MemorialDirectory, StreamProvider, StreamRepository, TaskQueue
+from common.services.stream_access import load_authorized
 
 
 @dataclass(frozen=True)
@@ -23,24 +26,16 @@ class WithBackends:
     """Base of the services: ``self._repo``, ``self._provider``... name the shared ports."""
 
     def __init__(self, backends: Backends) -> None:
-        self._backends = backends
+        self._repo = backends.repo
+        self._memorials = backends.memorials
+        self._provider = backends.provider
+        self._tasks = backends.tasks
+        self._clock = backends.clock
 
-    @property
-    def _repo(self) -> StreamRepository:
-        return self._backends.repo
-
-    @property
-    def _memorials(self) -> MemorialDirectory:
-        return self._backends.memorials
-
-    @property
-    def _provider(self) -> StreamProvider:
-        return self._backends.provider
-
-    @property
-    def _tasks(self) -> TaskQueue:
-        return self._backends.tasks
-
-    @property
-    def _clock(self) -> Clock:
-        return self._backends.clock
+    def _load(
+        self, user: User | None, stream_id: str, action: Action, message: str = "Permission denied"
+    ) -> tuple[Stream, Permissions]:
+        """The stream, if it exists (404) and ``user`` may take ``action`` on it (401/403)."""
+        return load_authorized(
+            self._repo, self._memorials, user, stream_id, action, message=message
+        )

@@ -16,7 +16,7 @@ from common.models.api import (
     StartResponse,
     StopResponse,
 )
-from common.models.domain import Stream, StreamStatus, User
+from common.models.domain import Stream, StreamCredentials, StreamStatus, User
 from common.models.recording_rules import has_recording_since
 from common.ports import (
     ProviderRejectedError,
@@ -26,7 +26,6 @@ from common.services.backends import Backends, WithBackends
 from common.services.live_inputs import LiveInputProvisioner
 from common.services.monitors import MonitorService
 from common.services.policy import StreamPolicy
-from common.services.stream_access import load_authorized
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +61,7 @@ class BroadcastService(WithBackends):
 
     def start(self, user: User | None, stream_id: str) -> StartResponse:
         """Mark a stream live and hand its publishing credentials to the caller."""
-        stream, _ = load_authorized(
-            self._repo,
-            self._memorials,
-            user,
-            stream_id,
-            Action.START,
-            message="Permission denied to start stream",
-        )
+        stream, _ = self._load(user, stream_id, Action.START, "Permission denied to start stream")
         if stream.status == StreamStatus.LIVE:
             raise ConflictError("Stream is already live")
         stream, credentials = self._live_inputs.ensure(stream)
@@ -83,12 +75,7 @@ class BroadcastService(WithBackends):
         live = self._repo.update(stream.id, go_live)
         self._monitors.start_monitor("status", live)
         assert live.cloudflare_id is not None  # noqa: S101 - set by LiveInputProvisioner.ensure
-        publish = PublishCredentials(
-            streamKey=credentials.stream_key.get_secret_value(),
-            streamUrl=credentials.rtmp_url,
-            whipEndpoint=whip_endpoint(live.id),
-            playbackUrl=live.playback_url,
-        )
+        publish = _publishing(live, credentials)
         return StartResponse(
             streamId=live.id,
             cloudflareId=live.cloudflare_id,
@@ -103,14 +90,7 @@ class BroadcastService(WithBackends):
         Stopping a broadcast that already ended (Cloudflare reported the disconnect first) is
         not an error: the reply describes where its recording stands.
         """
-        stream, _ = load_authorized(
-            self._repo,
-            self._memorials,
-            user,
-            stream_id,
-            Action.STOP,
-            message="Permission denied to stop stream",
-        )
+        stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
         if stream.status not in (StreamStatus.LIVE, StreamStatus.COMPLETED):
             raise ConflictError("Stream is not currently live")
         now = self._clock.now()
@@ -138,13 +118,8 @@ class BroadcastService(WithBackends):
 
     def credentials(self, user: User | None, stream_id: str) -> CredentialsResponse:
         """The publishing credentials without going live (the live input is made if missing)."""
-        stream, _ = load_authorized(
-            self._repo,
-            self._memorials,
-            user,
-            stream_id,
-            Action.START,
-            message="Permission denied to access stream credentials",
+        stream, _ = self._load(
+            user, stream_id, Action.START, "Permission denied to access stream credentials"
         )
         stream, credentials = self._live_inputs.ensure(stream)
         assert stream.cloudflare_id is not None  # noqa: S101 - set by LiveInputProvisioner.ensure
@@ -152,24 +127,12 @@ class BroadcastService(WithBackends):
             streamId=stream.id,
             cloudflareId=stream.cloudflare_id,
             status=stream.status,
-            credentials=PublishCredentials(
-                streamKey=credentials.stream_key.get_secret_value(),
-                streamUrl=credentials.rtmp_url,
-                whipEndpoint=whip_endpoint(stream.id),
-                playbackUrl=stream.playback_url,
-            ),
+            credentials=_publishing(stream, credentials),
         )
 
     def publish_whip(self, user: User | None, stream_id: str, offer_sdp: str) -> WhipPublication:
         """Relay a browser's WHIP offer to the live input and go live (not recorded)."""
-        stream, _ = load_authorized(
-            self._repo,
-            self._memorials,
-            user,
-            stream_id,
-            Action.START,
-            message="Permission denied to start stream",
-        )
+        stream, _ = self._load(user, stream_id, Action.START, "Permission denied to start stream")
         if not offer_sdp.startswith(("v=0\r\n", "v=0\n")):
             raise InvalidArgumentError("The body must be an SDP offer (application/sdp)")
         if stream.status == StreamStatus.CANCELLED:
@@ -218,14 +181,7 @@ class BroadcastService(WithBackends):
 
     def end_whip(self, user: User | None, stream_id: str, session_id: str) -> DeleteResponse:
         """End a browser broadcast (the WHIP session DELETE)."""
-        stream, _ = load_authorized(
-            self._repo,
-            self._memorials,
-            user,
-            stream_id,
-            Action.STOP,
-            message="Permission denied to stop stream",
-        )
+        stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
         session = self._repo.whip_session(stream.id, session_id)
         # Firestore's TTL deletes expired sessions within a day, not at once.
         if session is None or session.expired(self._clock.now()):
@@ -253,3 +209,13 @@ class BroadcastService(WithBackends):
             log.warning("recording check after stop failed: %s", exc.message)
             return stream
         return updated
+
+
+def _publishing(stream: Stream, credentials: StreamCredentials) -> PublishCredentials:
+    """What an encoder or a browser needs to publish to ``stream``."""
+    return PublishCredentials(
+        streamKey=credentials.stream_key.get_secret_value(),
+        streamUrl=credentials.rtmp_url,
+        whipEndpoint=whip_endpoint(stream.id),
+        playbackUrl=stream.playback_url,
+    )

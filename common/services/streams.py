@@ -53,7 +53,7 @@ from common.services.create_guards import (
 )
 from common.services.live_inputs import LiveInputProvisioner
 from common.services.policy import StreamPolicy
-from common.services.stream_access import MemorialCache, load_authorized
+from common.services.stream_access import MemorialCache
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +125,7 @@ class StreamService(WithBackends):
 
     def get(self, user: User | None, stream_id: str) -> StreamPublicView:
         """One stream, in the richest view the caller is entitled to."""
-        stream, permissions = load_authorized(
-            self._repo, self._memorials, user, stream_id, Action.VIEW
-        )
+        stream, permissions = self._load(user, stream_id, Action.VIEW)
         if permissions.can(Action.START):
             credentials = self._repo.get_credentials(stream.id)
             return StreamOwnerView.with_credentials(stream, credentials, whip_endpoint(stream.id))
@@ -231,7 +229,7 @@ class StreamService(WithBackends):
                 " use a new key to create another",
                 details={"header": "Idempotency-Key", "streamId": stream_id},
             )
-        stream, _ = load_authorized(self._repo, self._memorials, user, stream_id, Action.START)
+        stream, _ = self._load(user, stream_id, Action.START)
         credentials = self._repo.get_credentials(stream.id)
         return StreamOwnerView.with_credentials(stream, credentials, whip_endpoint(stream.id))
 
@@ -273,9 +271,7 @@ class StreamService(WithBackends):
         self, user: User | None, stream_id: str, request: StreamUpdateRequest
     ) -> StreamManagerView:
         """Change the editable fields of a stream."""
-        stream, permissions = load_authorized(
-            self._repo, self._memorials, user, stream_id, Action.EDIT
-        )
+        stream, permissions = self._load(user, stream_id, Action.EDIT)
         if "allowed_users" in request.model_fields_set and not permissions.can(Action.DELETE):
             raise PermissionDeniedError("Only the stream's owner may change who manages it")
         now = self._clock.now()
@@ -286,7 +282,7 @@ class StreamService(WithBackends):
 
     def delete(self, user: User | None, stream_id: str) -> DeleteResponse:
         """Delete a stream that is not live, with its live input and its recordings."""
-        stream, _ = load_authorized(self._repo, self._memorials, user, stream_id, Action.DELETE)
+        stream, _ = self._load(user, stream_id, Action.DELETE)
         if stream.status == StreamStatus.LIVE:
             raise ConflictError("Cannot delete live stream. Stop it first.")
         memorial = self._memorials.get(stream.memorial_id) if stream.memorial_id else None

@@ -17,7 +17,6 @@ from common.models.recording_rules import with_recordings
 from common.services.backends import Backends, WithBackends
 from common.services.monitors import MonitorService
 from common.services.policy import StreamPolicy
-from common.services.stream_access import load_authorized
 
 
 class RecordingSummary(BaseModel):
@@ -263,7 +262,7 @@ class StreamTools(WithBackends):
         )
 
     def _managed(self, user: User | None, stream_id: str) -> Stream:
-        stream, _ = load_authorized(self._repo, self._memorials, user, stream_id, Action.EDIT)
+        stream, _ = self._load(user, stream_id, Action.EDIT)
         return stream
 
 

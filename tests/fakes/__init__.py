@@ -24,7 +24,9 @@ from common.models.domain import (
 )
 from common.ports import (
     CreateQuotaUsage,
+    IdempotencyChange,
     IdempotencyRecord,
+    MonitorCheck,
     ProviderError,
     ProviderNotFoundError,
     ProviderRejectedError,
@@ -161,12 +163,7 @@ class InMemoryStreamRepository(_OptimisticStore):
     def monitor_progress(self, stream_id: str, kind: MonitorKind) -> MonitorProgress | None:
         return self.progress.get((stream_id, kind))
 
-    def record_check(
-        self,
-        stream_id: str,
-        kind: MonitorKind,
-        change: Callable[[Stream, MonitorProgress | None], tuple[Stream, MonitorProgress | None]],
-    ) -> Stream:
+    def record_check(self, stream_id: str, kind: MonitorKind, change: MonitorCheck) -> Stream:
         key = (stream_id, kind)
 
         def read() -> tuple[Stream, MonitorProgress | None]:
@@ -425,12 +422,7 @@ class InMemoryIdempotencyStore(_OptimisticStore):
         self.records: dict[tuple[str, str], IdempotencyRecord] = {}
         self.fail_updates: list[Exception | None] = []
 
-    def update(
-        self,
-        uid: str,
-        key: str,
-        change: Callable[[IdempotencyRecord | None], IdempotencyRecord | None],
-    ) -> IdempotencyRecord | None:
+    def update(self, uid: str, key: str, change: IdempotencyChange) -> IdempotencyRecord | None:
         with self._lock:
             failure = self.fail_updates.pop(0) if self.fail_updates else None
         if failure is not None:

@@ -22,7 +22,7 @@ from google.cloud import firestore
 from common.adapters.firestore.streams import BUDGET, EXPIRES_AT_FIELD, firestore_errors
 from common.errors import ConflictError
 from common.models.api import is_document_id
-from common.ports import CreateQuotaUsage, IdempotencyRecord
+from common.ports import CreateQuotaUsage, IdempotencyChange, IdempotencyRecord
 
 CREATE_QUOTA_COLLECTION = "stream_create_quota"
 IDEMPOTENCY_COLLECTION = "idempotency_keys"
@@ -104,12 +104,7 @@ class FirestoreIdempotencyStore:
         self._client = client
         self._collection = client.collection(collection)
 
-    def update(
-        self,
-        uid: str,
-        key: str,
-        change: Callable[[IdempotencyRecord | None], IdempotencyRecord | None],
-    ) -> IdempotencyRecord | None:
+    def update(self, uid: str, key: str, change: IdempotencyChange) -> IdempotencyRecord | None:
         ref = self._collection.document(idempotency_document_id(uid, key))
 
         def write(record: IdempotencyRecord | None) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from common.models.domain import (
     StreamCredentials,
     StreamStatus,
 )
-from common.ports import PendingMigration, StreamPage, StreamQuery, WhipSession
+from common.ports import MonitorCheck, PendingMigration, StreamPage, StreamQuery, WhipSession
 
 log = logging.getLogger(__name__)
 CREDENTIALS_SUBCOLLECTION = "private"
@@ -433,12 +433,7 @@ class FirestoreStreamRepository:
             stream = ref.get(**BUDGET)
         return _progress_kept_in_stream(stream.to_dict() or {} if stream.exists else {}, kind)
 
-    def record_check(
-        self,
-        stream_id: str,
-        kind: MonitorKind,
-        change: Callable[[Stream, MonitorProgress | None], tuple[Stream, MonitorProgress | None]],
-    ) -> Stream:
+    def record_check(self, stream_id: str, kind: MonitorKind, change: MonitorCheck) -> Stream:
         """Optimistic like ``update``: one batch writes the progress (and the stream, if it
         changed), each on the condition that nobody wrote it since it was read."""
         ref = self._streams.document(stream_id)
