@@ -26,6 +26,7 @@ FUNERAL_DIRECTOR = User(uid="director-uid", role="funeral_director")
 ADMIN = User(uid="admin-uid", role="admin", is_admin=True)
 STRANGER = User(uid="stranger-uid")
 HELPER = User(uid="helper-uid")
+EVERYONE = (OWNER, MEMORIAL_OWNER, FUNERAL_DIRECTOR, ADMIN, STRANGER, HELPER)
 
 MEMORIAL = Memorial(
     id="memorial-1",

@@ -9,9 +9,6 @@ Requests use the URL paths ``firebase.json`` rewrites to that function.
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,16 +27,7 @@ from common.errors import UnauthenticatedError
 from common.models.domain import Recording, Stream, User
 from common.ports import PendingMigration, RequestCredentials
 from common.settings import Settings
-from tests.conftest import (
-    ADMIN,
-    FUNERAL_DIRECTOR,
-    HELPER,
-    MEMORIAL,
-    MEMORIAL_OWNER,
-    OWNER,
-    PRIVATE_MEMORIAL,
-    STRANGER,
-)
+from tests.conftest import EVERYONE, MEMORIAL, OWNER, PRIVATE_MEMORIAL
 from tests.fakes import (
     FakeStreamProvider,
     FixedClock,
@@ -49,6 +37,7 @@ from tests.fakes import (
     InMemoryStreamRepository,
     RecordingTaskQueue,
 )
+from tests.stream_webhooks import sign_stream_webhook, video_webhook_body
 
 SOURCE = Path(__file__).absolute().parents[2] / "functions" / "main.py"
 MVP = "/api/livestreamMVPTwo"
@@ -59,8 +48,7 @@ TASK_TOKEN = "functions-test-task-token"
 DELIVERY_BASE = "https://customer-test.cloudflarestream.com"
 SITE = "https://tributestream.com"
 
-USERS = (OWNER, MEMORIAL_OWNER, FUNERAL_DIRECTOR, ADMIN, STRANGER, HELPER)
-TOKENS = {f"token-{user.uid}": user for user in USERS}
+TOKENS = {f"token-{user.uid}": user for user in EVERYONE}
 
 
 def bearer(user: User) -> dict[str, str]:
@@ -253,6 +241,14 @@ class Backend:
         return values
 
 
+@pytest.fixture(params=["/api", MVP], ids=["api", "mvp"])
+def prefix(request: pytest.FixtureRequest) -> str:
+    """The base path a function is called under: each answers under ``/api`` and under the MVP's
+    old base path, so a test taking ``prefix`` runs under both."""
+    base: str = request.param
+    return base
+
+
 @pytest.fixture(autouse=True)
 def backend() -> Iterator[Backend]:
     """Installed for every test here, so no function ever builds the real adapters."""
@@ -316,26 +312,9 @@ def assert_no_secrets(response: TestResponse, backend: Backend) -> None:
 
 def stream_signature(body: bytes, at: int, secret: str = WEBHOOK_SECRET) -> str:
     """A Stream webhook ``Webhook-Signature`` (HMAC-SHA256 of ``time.body``)."""
-    digest = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"time={at},sig1={digest}"
+    return sign_stream_webhook(secret, body, at)
 
 
 def video_payload(uid: str, live_input: str, state: str, created: datetime) -> bytes:
     """The Stream webhook body Cloudflare sends for a video of a live input."""
-    return json.dumps(
-        {
-            "uid": uid,
-            "liveInput": live_input,
-            "readyToStream": state == "ready",
-            "status": {"state": state},
-            "duration": 120.0 if state == "ready" else -1,
-            "created": created.isoformat(),
-            "modified": (created + timedelta(seconds=90)).isoformat(),
-            "playback": {
-                "hls": f"{DELIVERY_BASE}/{uid}/manifest/video.m3u8",
-                "dash": f"{DELIVERY_BASE}/{uid}/manifest/video.mpd",
-            },
-            "thumbnail": f"{DELIVERY_BASE}/{uid}/thumbnails/thumbnail.jpg",
-            "meta": {},
-        }
-    ).encode()
+    return video_webhook_body(uid, live_input, state, created, DELIVERY_BASE)

@@ -7,7 +7,6 @@ import pytest
 from common.models.domain import StreamStatus
 from tests.conftest import FUNERAL_DIRECTOR, HELPER, MEMORIAL, OWNER, STRANGER
 from tests.functions.conftest import (
-    MVP,
     SITE,
     Backend,
     bearer,
@@ -16,7 +15,6 @@ from tests.functions.conftest import (
     ok,
 )
 
-PREFIXES = ("/api", MVP)
 OFFER = b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 SDP = {"Content-Type": "application/sdp"}
 
@@ -24,7 +22,6 @@ SDP = {"Content-Type": "application/sdp"}
 # --- startstream -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("prefix", PREFIXES)
 def test_the_funeral_director_starts_the_stream_and_gets_the_encoder_settings(
     backend: Backend, prefix: str
 ) -> None:
@@ -83,7 +80,6 @@ def test_starting_needs_the_right_to_start(backend: Backend) -> None:
 # --- stopstream ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("prefix", PREFIXES)
 def test_stopping_completes_the_stream_and_waits_for_its_recording(
     backend: Backend, prefix: str
 ) -> None:
@@ -132,7 +128,6 @@ def test_stopping_a_stream_that_never_started_is_a_409(backend: Backend) -> None
 # --- streamcredentials -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("prefix", PREFIXES)
 def test_credentials_are_handed_out_without_going_live(backend: Backend, prefix: str) -> None:
     stream = backend.create_stream()
 
@@ -178,7 +173,6 @@ def test_credentials_need_the_right_to_start(backend: Backend) -> None:
 # --- whipstream ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("prefix", PREFIXES)
 def test_a_browser_broadcast_starts_with_its_offer_and_ends_with_delete(
     backend: Backend, prefix: str
 ) -> None:

@@ -27,7 +27,6 @@ from tests.functions.conftest import (
     ok,
 )
 
-PREFIXES = ("/api", MVP)
 GROUPED_PUBLIC_PATHS = ("/api/streams/public", f"{MVP}/public/streams")
 
 
@@ -222,7 +221,6 @@ def test_the_status_board_of_a_bad_memorial_id_is_a_404(backend: Backend) -> Non
 # --- streamstatus ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("prefix", PREFIXES)
 def test_pages_poll_a_streams_status(backend: Backend, prefix: str) -> None:
     stream = backend.create_stream(title="Service")
     path = f"{prefix}/streams/{stream.id}/status"
@@ -260,7 +258,6 @@ def test_the_status_of_a_private_or_missing_stream_is_refused(backend: Backend) 
 # --- streamembedinfo -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("prefix", PREFIXES)
 def test_embed_info_gives_player_urls_and_no_publish_urls(backend: Backend, prefix: str) -> None:
     stream = backend.create_stream()
     media = f"{DELIVERY_BASE}/{stream.cloudflareId}"

@@ -10,7 +10,6 @@ from common.ports import ProviderUnavailableError
 from tests.conftest import FUNERAL_DIRECTOR, MEMORIAL, OWNER, STRANGER
 from tests.functions.conftest import (
     DELIVERY_BASE,
-    MVP,
     Backend,
     Created,
     assert_no_secrets,
@@ -19,8 +18,6 @@ from tests.functions.conftest import (
     error,
     ok,
 )
-
-PREFIXES = ("/api", MVP)
 
 
 def broadcast_with_two_recordings(backend: Backend) -> Created:
@@ -36,7 +33,6 @@ def broadcast_with_two_recordings(backend: Backend) -> Created:
 # --- streamrecordings ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("prefix", PREFIXES)
 def test_visitors_get_the_playable_recordings_oldest_first(backend: Backend, prefix: str) -> None:
     stream = broadcast_with_two_recordings(backend)
 
@@ -58,7 +54,6 @@ def test_visitors_get_the_playable_recordings_oldest_first(backend: Backend, pre
     assert_no_secrets(response, backend)
 
 
-@pytest.mark.parametrize("prefix", PREFIXES)
 def test_an_editor_fetches_recordings_from_cloudflare(backend: Backend, prefix: str) -> None:
     stream = backend.create_stream(on_memorial=MEMORIAL.id)
     backend.add_recording(stream.id, "video-1")
@@ -110,7 +105,6 @@ def test_cloudflare_down_while_fetching_recordings_is_a_retryable_503(backend: B
 # --- streamrecording -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("prefix", PREFIXES)
 def test_a_manager_shows_the_service_first_and_hides_the_sound_check(
     backend: Backend, prefix: str
 ) -> None:

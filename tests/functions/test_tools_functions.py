@@ -10,7 +10,6 @@ from common.ports import ProviderUnavailableError
 from tests.conftest import FUNERAL_DIRECTOR, HELPER, MEMORIAL, OWNER, STRANGER
 from tests.functions.conftest import (
     DELIVERY_BASE,
-    MVP,
     Backend,
     bearer,
     client,
@@ -18,7 +17,6 @@ from tests.functions.conftest import (
     ok,
 )
 
-PREFIXES = ("/api", MVP)
 # (function, method, path suffix)
 TOOLS = [
     ("syncrecording", "POST", "sync-recording"),
@@ -40,7 +38,6 @@ def set_connection(backend: Backend, stream_id: str, connection: str) -> None:
     backend.provider.inputs[uid] = (spec, live_input.model_copy(update={"connection": connection}))
 
 
-@pytest.mark.parametrize("prefix", PREFIXES)
 def test_sync_recording_attaches_the_ready_recording(backend: Backend, prefix: str) -> None:
     stream = backend.create_stream(on_memorial=MEMORIAL.id)
     backend.add_recording(stream.id, "video-1")
@@ -78,7 +75,6 @@ def test_sync_recording_with_nothing_recorded_says_so(backend: Backend) -> None:
 @pytest.mark.parametrize(
     ("function", "suffix"), [("syncstatus", "sync-status"), ("fixstatus", "fix-status")]
 )
-@pytest.mark.parametrize("prefix", PREFIXES)
 def test_a_status_tool_aligns_the_stream_with_its_live_input(
     backend: Backend, prefix: str, function: str, suffix: str
 ) -> None:
@@ -103,7 +99,6 @@ def test_a_status_tool_aligns_the_stream_with_its_live_input(
 
 
 @pytest.mark.parametrize("method", ["POST", "GET"])
-@pytest.mark.parametrize("prefix", PREFIXES)
 def test_get_video_id_names_the_primary_recording(
     backend: Backend, prefix: str, method: str
 ) -> None:
@@ -125,7 +120,6 @@ def test_get_video_id_names_the_primary_recording(
 
 
 @pytest.mark.parametrize("method", ["PUT", "POST"])
-@pytest.mark.parametrize("prefix", PREFIXES)
 def test_configure_cors_applies_the_site_origins_to_input_and_recordings(
     backend: Backend, prefix: str, method: str
 ) -> None:
@@ -147,7 +141,6 @@ def test_configure_cors_applies_the_site_origins_to_input_and_recordings(
     assert backend.provider.origins["video-1"] == tuple(origins)
 
 
-@pytest.mark.parametrize("prefix", PREFIXES)
 def test_fix_playback_url_rebuilds_the_player_url(backend: Backend, prefix: str) -> None:
     stream = backend.create_stream()
     backend.repo.update(stream.id, lambda s: s.model_copy(update={"playback_url": "https://old"}))

@@ -20,7 +20,6 @@ from common.models.api import StreamCreateRequest, StreamOwnerView
 from common.models.domain import LiveInput, LiveInputSpec, User
 from common.ports import IdempotencyRecord, ProviderUnavailableError
 from common.services.create_guards import CreateLimits, IdempotencyKeyReusedError
-from common.services.streams import StreamService
 from tests.conftest import ADMIN, MEMORIAL, MEMORIAL_OWNER, OWNER, POLICY, STRANGER, World
 from tests.fakes import InMemoryCreateQuota, InMemoryIdempotencyStore
 
@@ -32,16 +31,10 @@ class GuardedWorld(World):
     """The usual fakes, with the creation guards wired."""
 
     def __init__(self) -> None:
-        super().__init__()
         self.quota = InMemoryCreateQuota()
         self.keys = InMemoryIdempotencyStore()
-        self.service = StreamService(
-            repo=self.repo,
-            memorials=self.memorials,
-            provider=self.provider,
-            clock=self.clock,
+        super().__init__(
             policy=replace(POLICY, create_limits=LIMITS),
-            live_inputs=self.live_inputs,
             create_quota=self.quota,
             idempotency=self.keys,
         )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from datetime import UTC, datetime
 
@@ -13,13 +11,13 @@ from pydantic import SecretStr
 from common.adapters.cloudflare.webhooks import CloudflareWebhooks, WebhookSecrets
 from common.errors import InvalidArgumentError, UnauthenticatedError
 from tests.fakes import FixedClock
+from tests.stream_webhooks import sign_stream_webhook
 
 SECRETS = WebhookSecrets(stream_signing=SecretStr("sign"), notifications=SecretStr("shared"))
 
 
 def signed(body: bytes, at: int, key: str = "sign") -> str:
-    digest = hmac.new(key.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"time={at},sig1={digest}"
+    return sign_stream_webhook(key, body, at)
 
 
 def test_a_signed_video_webhook_becomes_a_report_of_its_recording() -> None:
