@@ -43,10 +43,10 @@ from common.services.migration import MigrationService
 from common.services.monitors import MonitorPolicy, MonitorService
 from common.services.policy import StreamPolicy
 from common.services.provider_events import ProviderEventService
+from common.services.repair_tools import RepairTools
 from common.services.stream_changes import StreamChangeService
 from common.services.stream_info import StreamInfoService
 from common.services.streams import StreamService
-from common.services.tools import StreamTools
 from common.services.webhooks import WebhookService
 from common.settings import Settings, get_settings
 
@@ -63,7 +63,7 @@ class Services:
     monitors: MonitorService
     stream_changes: StreamChangeService
     webhooks: WebhookService
-    tools: StreamTools
+    repair_tools: RepairTools
     info: StreamInfoService
     migration: MigrationService
 
@@ -151,7 +151,7 @@ def build_services(
         webhooks=WebhookService(
             ProviderEventService(backends, monitors=monitors), CloudflareWebhooks(secrets, clock)
         ),
-        tools=StreamTools(backends, monitors=monitors, policy=policy),
+        repair_tools=RepairTools(backends, monitors=monitors, policy=policy),
         info=StreamInfoService(
             repo=repo,
             memorials=memorials,

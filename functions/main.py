@@ -53,18 +53,18 @@ from common.models.domain import StreamStatus
 from common.ports import StreamQuery
 from common.services.create_guards import IDEMPOTENCY_HEADER
 from common.services.migration import MigrationReport
-from common.services.stream_info import (
-    EmbedInfoResponse,
-    StreamRecordingsResponse,
-    StreamStatusResponse,
-)
-from common.services.tools import (
+from common.services.repair_tools import (
     CorsResponse,
     PlaybackUrlResponse,
     RecordingsSyncResponse,
     SyncRecordingResponse,
     SyncStatusResponse,
     VideoIdResponse,
+)
+from common.services.stream_info import (
+    EmbedInfoResponse,
+    StreamRecordingsResponse,
+    StreamStatusResponse,
 )
 from common.services.webhooks import WebhookReply
 
@@ -75,7 +75,7 @@ MVP = "/api/livestreamMVPTwo"
 UNIFIED = "/api"
 
 
-def _both(suffix: str) -> tuple[str, str]:
+def _unified_and_mvp(suffix: str) -> tuple[str, str]:
     return f"{UNIFIED}{suffix}", f"{MVP}{suffix}"
 
 
@@ -116,7 +116,7 @@ CONFIGURE_CORS = Op("Apply allowed origins", {200: CorsResponse})
 
 @functions_framework.http
 @http_endpoint(
-    _both("/streams"),
+    _unified_and_mvp("/streams"),
     {
         "GET": Op("Streams the caller may see", {200: StreamListResponse}, query=StreamListQuery),
         "POST": CREATE,
@@ -156,7 +156,7 @@ def streams(ctx: Ctx) -> Reply:
 
 @functions_framework.http
 @http_endpoint(
-    _both("/streams/{streamId}"),
+    _unified_and_mvp("/streams/{streamId}"),
     {
         "GET": Op("One stream (credentials only for those who may start it)", {200: ANY_VIEW}),
         "PUT": Op("Edit a stream", {200: StreamManagerView}, body=StreamUpdateRequest),
@@ -175,7 +175,7 @@ def stream(ctx: Ctx) -> Reply:
 
 @functions_framework.http
 @http_endpoint(
-    _both("/streams/{streamId}/start"),
+    _unified_and_mvp("/streams/{streamId}/start"),
     {"POST": Op("Go live; returns RTMP credentials", {200: StartResponse})},
 )
 def startstream(ctx: Ctx) -> Reply:
@@ -185,7 +185,8 @@ def startstream(ctx: Ctx) -> Reply:
 
 @functions_framework.http
 @http_endpoint(
-    _both("/streams/{streamId}/stop"), {"POST": Op("End the broadcast", {200: StopResponse})}
+    _unified_and_mvp("/streams/{streamId}/stop"),
+    {"POST": Op("End the broadcast", {200: StopResponse})},
 )
 def stopstream(ctx: Ctx) -> Reply:
     """POST ends the broadcast; the recording follows when Cloudflare has processed it."""
@@ -194,7 +195,7 @@ def stopstream(ctx: Ctx) -> Reply:
 
 @functions_framework.http
 @http_endpoint(
-    _both("/streams/{streamId}/status"),
+    _unified_and_mvp("/streams/{streamId}/status"),
     {"GET": Op("Status for polling pages (no Cloudflare call)", {200: StreamStatusResponse})},
 )
 def streamstatus(ctx: Ctx) -> Reply:
@@ -204,7 +205,7 @@ def streamstatus(ctx: Ctx) -> Reply:
 
 @functions_framework.http
 @http_endpoint(
-    _both("/streams/{streamId}/recordings"),
+    _unified_and_mvp("/streams/{streamId}/recordings"),
     {
         "GET": Op("The stream's playable recordings", {200: StreamRecordingsResponse}),
         "POST": Op("Fetch and attach the recordings Cloudflare has", {200: RecordingsSyncResponse}),
@@ -214,13 +215,13 @@ def streamrecordings(ctx: Ctx) -> Reply:
     """GET the stream's playable recordings; POST fetches them from Cloudflare first."""
     stream_id = ctx.param("streamId")
     if ctx.method == "POST":
-        return ctx.services.tools.sync_recordings(ctx.user, stream_id)
+        return ctx.services.repair_tools.sync_recordings(ctx.user, stream_id)
     return ctx.services.info.recordings(ctx.user, stream_id)
 
 
 @functions_framework.http
 @http_endpoint(
-    _both("/streams/{streamId}/recordings/{videoId}"),
+    _unified_and_mvp("/streams/{streamId}/recordings/{videoId}"),
     {
         "PUT": Op(
             "Make a recording the primary one, or hide it",
@@ -232,14 +233,14 @@ def streamrecordings(ctx: Ctx) -> Reply:
 def streamrecording(ctx: Ctx) -> Reply:
     """PUT makes one recording the one the memorial page shows first, or hides it."""
     choice = ctx.body(RecordingChoiceRequest)
-    return ctx.services.tools.choose_recording(
+    return ctx.services.repair_tools.choose_recording(
         ctx.user, ctx.param("streamId"), ctx.param("videoId"), choice
     )
 
 
 @functions_framework.http
 @http_endpoint(
-    _both("/streams/{streamId}/credentials"),
+    _unified_and_mvp("/streams/{streamId}/credentials"),
     {
         "GET": Op(
             "RTMP credentials and WHIP endpoint, without going live", {200: CredentialsResponse}
@@ -253,7 +254,8 @@ def streamcredentials(ctx: Ctx) -> Reply:
 
 @functions_framework.http
 @http_endpoint(
-    _both("/streams/{streamId}/embed-info"), {"GET": Op("Player URLs", {200: EmbedInfoResponse})}
+    _unified_and_mvp("/streams/{streamId}/embed-info"),
+    {"GET": Op("Player URLs", {200: EmbedInfoResponse})},
 )
 def streamembedinfo(ctx: Ctx) -> Reply:
     """GET ready-made player URLs (iframe, HLS, DASH, thumbnails) for the stream."""
@@ -262,7 +264,7 @@ def streamembedinfo(ctx: Ctx) -> Reply:
 
 @functions_framework.http
 @http_endpoint(
-    _both("/streams/migrate"),
+    _unified_and_mvp("/streams/migrate"),
     {
         "GET": Op(
             "Admin: what migrating legacy stream documents would change", {200: MigrationReport}
@@ -284,7 +286,7 @@ def migratestreams(ctx: Ctx) -> Reply:
 
 @functions_framework.http
 @http_endpoint(
-    _both("/streams/reorder"),
+    _unified_and_mvp("/streams/reorder"),
     {"PUT": Op("Set display order", {200: ReorderResponse}, body=ReorderRequest)},
 )
 def reorderstreams(ctx: Ctx) -> Reply:
@@ -350,7 +352,10 @@ def memorialstreamstatus(ctx: Ctx) -> Reply:
 
 @functions_framework.http
 @http_endpoint(
-    (*_both("/streams/{streamId}/whip"), *_both("/streams/{streamId}/whip/{sessionId}")),
+    (
+        *_unified_and_mvp("/streams/{streamId}/whip"),
+        *_unified_and_mvp("/streams/{streamId}/whip/{sessionId}"),
+    ),
     {
         "POST": Op(
             "WHIP: relay an SDP offer (browser broadcast)",
@@ -453,58 +458,61 @@ def sweeporphanedinputs(ctx: Ctx) -> Reply:
 
 @functions_framework.http
 @http_endpoint(
-    _both("/streams/{streamId}/sync-recording"),
+    _unified_and_mvp("/streams/{streamId}/sync-recording"),
     {"POST": Op("Attach the recordings Cloudflare has", {200: SyncRecordingResponse})},
 )
 def syncrecording(ctx: Ctx) -> Reply:
     """POST fetches the stream's recordings from Cloudflare and attaches them now."""
-    return ctx.services.tools.sync_recording(ctx.user, ctx.param("streamId"))
+    return ctx.services.repair_tools.sync_recording(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.http
 @http_endpoint(
-    _both("/streams/{streamId}/sync-status"),
+    _unified_and_mvp("/streams/{streamId}/sync-status"),
     {"POST": Op("Align status with the live input", {200: SyncStatusResponse})},
 )
 def syncstatus(ctx: Ctx) -> Reply:
     """POST aligns the stream's status with the live input's connection."""
-    return ctx.services.tools.sync_status(ctx.user, ctx.param("streamId"))
-
-
-@functions_framework.http
-@http_endpoint(_both("/streams/{streamId}/get-video-id"), {"POST": VIDEO_ID, "GET": VIDEO_ID})
-def getvideoid(ctx: Ctx) -> Reply:
-    """POST lists the input's recordings and names the primary video id."""
-    return ctx.services.tools.get_video_id(ctx.user, ctx.param("streamId"))
+    return ctx.services.repair_tools.sync_status(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.http
 @http_endpoint(
-    _both("/streams/{streamId}/configure-cors"), {"PUT": CONFIGURE_CORS, "POST": CONFIGURE_CORS}
+    _unified_and_mvp("/streams/{streamId}/get-video-id"), {"POST": VIDEO_ID, "GET": VIDEO_ID}
+)
+def getvideoid(ctx: Ctx) -> Reply:
+    """POST lists the input's recordings and names the primary video id."""
+    return ctx.services.repair_tools.get_video_id(ctx.user, ctx.param("streamId"))
+
+
+@functions_framework.http
+@http_endpoint(
+    _unified_and_mvp("/streams/{streamId}/configure-cors"),
+    {"PUT": CONFIGURE_CORS, "POST": CONFIGURE_CORS},
 )
 def configurecors(ctx: Ctx) -> Reply:
     """PUT applies the allowed origins to the live input and its existing recordings."""
-    return ctx.services.tools.configure_cors(ctx.user, ctx.param("streamId"))
+    return ctx.services.repair_tools.configure_cors(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.http
 @http_endpoint(
-    _both("/streams/{streamId}/fix-playback-url"),
+    _unified_and_mvp("/streams/{streamId}/fix-playback-url"),
     {"POST": Op("Rebuild playback URLs", {200: PlaybackUrlResponse})},
 )
 def fixplaybackurl(ctx: Ctx) -> Reply:
     """POST rebuilds the live player URL and the recording's HLS URL."""
-    return ctx.services.tools.fix_playback_url(ctx.user, ctx.param("streamId"))
+    return ctx.services.repair_tools.fix_playback_url(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.http
 @http_endpoint(
-    _both("/streams/{streamId}/fix-status"),
+    _unified_and_mvp("/streams/{streamId}/fix-status"),
     {"POST": Op("Reconcile a stuck stream", {200: SyncStatusResponse})},
 )
 def fixstatus(ctx: Ctx) -> Reply:
     """POST reconciles a stuck status (both ways) and the recordings."""
-    return ctx.services.tools.fix_status(ctx.user, ctx.param("streamId"))
+    return ctx.services.repair_tools.fix_status(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.cloud_event

@@ -95,7 +95,7 @@ class PlaybackUrlResponse(BaseModel):
     newRecordingUrl: str | None
 
 
-class StreamTools(WithBackends):
+class RepairTools(WithBackends):
     """Manual reconciliation for stream managers: each one is safe to press repeatedly."""
 
     def __init__(

@@ -25,8 +25,8 @@ from common.models.domain import (
 )
 from common.models.recording_rules import with_recordings
 from common.services.live_inputs import LiveInputProvisioner
+from common.services.repair_tools import RepairTools
 from common.services.streams import StreamService
-from common.services.tools import StreamTools
 from tests.conftest import (
     ADMIN,
     FUNERAL_DIRECTOR,
@@ -114,8 +114,8 @@ def test_a_browser_broadcast_offers_whep_and_no_hls(world: World) -> None:
     assert seen.live_hls_url is None
 
 
-def tools_of(world: World) -> StreamTools:
-    return StreamTools(world.backends, monitors=world.monitors, policy=POLICY)
+def tools_of(world: World) -> RepairTools:
+    return RepairTools(world.backends, monitors=world.monitors, policy=POLICY)
 
 
 class CommitLandsThenTimesOut(InMemoryStreamRepository):

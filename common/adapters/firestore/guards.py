@@ -19,7 +19,11 @@ from typing import Any, TypeVar
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from common.adapters.firestore.streams import BUDGET, EXPIRES_AT_FIELD, firestore_errors
+from common.adapters.firestore.streams import (
+    EXPIRES_AT_FIELD,
+    REQUEST_TIME_LIMITS,
+    firestore_errors,
+)
 from common.errors import ConflictError
 from common.models.api import is_document_id
 from common.ports import CreateQuotaUsage, IdempotencyChange, IdempotencyRecord
@@ -41,7 +45,7 @@ def read_modify_write(
     """Apply ``change`` to the document's value; only lands if nobody wrote in between."""
     for attempt in range(ATTEMPTS):
         with firestore_errors():
-            snapshot = ref.get(**BUDGET)
+            snapshot = ref.get(**REQUEST_TIME_LIMITS)
         before = read(snapshot.to_dict() if snapshot.exists else None)
         after = change(before)
         if after is None or after == before:
@@ -58,9 +62,9 @@ def _write_if_unchanged(client: firestore.Client, ref: Any, snapshot: Any, data:
         try:
             if snapshot.exists:
                 option = client.write_option(last_update_time=snapshot.update_time)
-                ref.update(data, option=option, **BUDGET)
+                ref.update(data, option=option, **REQUEST_TIME_LIMITS)
             else:
-                ref.create(data, **BUDGET)
+                ref.create(data, **REQUEST_TIME_LIMITS)
         except (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.NotFound):
             return False
     return True

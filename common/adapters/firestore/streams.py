@@ -45,14 +45,14 @@ BATCH_WRITES = 400  # below Firestore's 500 writes per batch
 MOVED_PRIVATE_DOCUMENTS = 100
 # Every call gets a short, explicit budget: a request must fail fast with a 503 rather than
 # hang for the client library's default minute when the database is unreachable.
-BUDGET: dict[str, Any] = {
+REQUEST_TIME_LIMITS: dict[str, Any] = {
     "retry": retry.Retry(
         predicate=retry.if_transient_error, initial=0.1, maximum=1.0, multiplier=2.0, timeout=6.0
     ),
     "timeout": 5.0,
 }
 # A full scan of a collection (the admin migration) gets a minute, not a request's budget.
-SCAN_BUDGET: dict[str, Any] = {"timeout": 60.0}
+SCAN_TIME_LIMITS: dict[str, Any] = {"timeout": 60.0}
 # Equality filters and orderings `find` can combine; firestore.indexes.json must cover each
 # (filter, ordering) pair so Firestore can merge them for multi-filter queries.
 FILTER_FIELDS = ("memorialId", "status", "isPublic", "isVisible", "createdBy")
@@ -262,7 +262,9 @@ def normalize_in_place(client: Any, snapshot: Any) -> None:
     update = changes | dict.fromkeys(secrets, firestore.DELETE_FIELD)
     if update:
         snapshot.reference.update(
-            update, option=client.write_option(last_update_time=snapshot.update_time), **BUDGET
+            update,
+            option=client.write_option(last_update_time=snapshot.update_time),
+            **REQUEST_TIME_LIMITS,
         )
 
 
@@ -275,7 +277,9 @@ def move_to_collection(client: Any, snapshot: Any, target: Any) -> None:
     destination = target.document(snapshot.id)
     batch = client.batch()
     batch.create(destination, kept | _canonical_document(snapshot))
-    private = list(snapshot.reference.collection(CREDENTIALS_SUBCOLLECTION).stream(**BUDGET))
+    private = list(
+        snapshot.reference.collection(CREDENTIALS_SUBCOLLECTION).stream(**REQUEST_TIME_LIMITS)
+    )
     now = datetime.now(UTC)
     # The credentials and the WHIP sessions that can still be ended; expired sessions are
     # left behind with the old document and deleted after the move.
@@ -293,14 +297,14 @@ def move_to_collection(client: Any, snapshot: Any, target: Any) -> None:
         snapshot.reference, option=client.write_option(last_update_time=snapshot.update_time)
     )
     try:
-        batch.commit(**BUDGET)
+        batch.commit(**REQUEST_TIME_LIMITS)
     except (gexc.Conflict, gexc.FailedPrecondition, gexc.NotFound):
         return
     for start in range(0, len(private), BATCH_WRITES):
         cleanup = client.batch()
         for document in private[start : start + BATCH_WRITES]:
             cleanup.delete(document.reference)
-        cleanup.commit(**BUDGET)
+        cleanup.commit(**REQUEST_TIME_LIMITS)
 
 
 @contextmanager
@@ -342,7 +346,7 @@ class FirestoreStreamRepository:
         """The stream's snapshot in this collection or, failing that, a legacy one."""
         for collection in (self._streams, *self._legacy):
             with firestore_errors():
-                snapshot = collection.document(stream_id).get(**BUDGET)
+                snapshot = collection.document(stream_id).get(**REQUEST_TIME_LIMITS)
             if snapshot.exists:
                 return snapshot
         return None
@@ -351,7 +355,7 @@ class FirestoreStreamRepository:
         """Move a legacy stream here before writing to it, so triggers and the site's pages
         see it. Whether it was found in a legacy collection (moved, or moved concurrently)."""
         for collection in self._legacy:
-            snapshot = collection.document(stream_id).get(**BUDGET)
+            snapshot = collection.document(stream_id).get(**REQUEST_TIME_LIMITS)
             if snapshot.exists:
                 move_to_collection(self._client, snapshot, self._streams)
                 return True
@@ -364,7 +368,7 @@ class FirestoreStreamRepository:
         if credentials is not None:
             batch.set(self._credentials_ref(stream.id), _credentials_document(credentials))
         with firestore_errors():
-            batch.commit(**BUDGET)
+            batch.commit(**REQUEST_TIME_LIMITS)
 
     def update(self, stream_id: str, change: Callable[[Stream], Stream]) -> Stream:
         """Optimistic read-modify-write: the write only lands if nobody wrote in between.
@@ -375,7 +379,7 @@ class FirestoreStreamRepository:
         ref = self._streams.document(stream_id)
         for attempt in range(UPDATE_ATTEMPTS):
             with firestore_errors():
-                snapshot = ref.get(**BUDGET)
+                snapshot = ref.get(**REQUEST_TIME_LIMITS)
                 if not snapshot.exists and self._move_from_legacy(stream_id):
                     continue
             if not snapshot.exists:
@@ -396,7 +400,7 @@ class FirestoreStreamRepository:
                     ref.update(
                         changed,
                         option=self._client.write_option(last_update_time=snapshot.update_time),
-                        **BUDGET,
+                        **REQUEST_TIME_LIMITS,
                     )
                 return after
             except gexc.FailedPrecondition:
@@ -411,7 +415,9 @@ class FirestoreStreamRepository:
         for collection in (self._streams, *self._legacy):
             ref = collection.document(stream_id)
             with firestore_errors():
-                private = list(ref.collection(CREDENTIALS_SUBCOLLECTION).list_documents(**BUDGET))
+                private = list(
+                    ref.collection(CREDENTIALS_SUBCOLLECTION).list_documents(**REQUEST_TIME_LIMITS)
+                )
                 # The stream goes with the last chunk: usually one atomic batch in all.
                 chunks = [
                     private[i : i + BATCH_WRITES] for i in range(0, len(private), BATCH_WRITES)
@@ -422,15 +428,15 @@ class FirestoreStreamRepository:
                         batch.delete(document)
                     if number == max(len(chunks), 1):
                         batch.delete(ref)
-                    batch.commit(**BUDGET)
+                    batch.commit(**REQUEST_TIME_LIMITS)
 
     def monitor_progress(self, stream_id: str, kind: MonitorKind) -> MonitorProgress | None:
         ref = self._streams.document(stream_id)
         with firestore_errors():
-            progress = self._progress_ref(stream_id, kind).get(**BUDGET)
+            progress = self._progress_ref(stream_id, kind).get(**REQUEST_TIME_LIMITS)
             if progress.exists:
                 return MonitorProgress.model_validate(progress.to_dict() or {})
-            stream = ref.get(**BUDGET)
+            stream = ref.get(**REQUEST_TIME_LIMITS)
         return _progress_kept_in_stream(stream.to_dict() or {} if stream.exists else {}, kind)
 
     def record_check(self, stream_id: str, kind: MonitorKind, change: MonitorCheck) -> Stream:
@@ -440,10 +446,10 @@ class FirestoreStreamRepository:
         progress_ref = self._progress_ref(stream_id, kind)
         for attempt in range(UPDATE_ATTEMPTS):
             with firestore_errors():
-                snapshot = ref.get(**BUDGET)
+                snapshot = ref.get(**REQUEST_TIME_LIMITS)
                 if not snapshot.exists and self._move_from_legacy(stream_id):
                     continue
-                progress_snapshot = progress_ref.get(**BUDGET)
+                progress_snapshot = progress_ref.get(**REQUEST_TIME_LIMITS)
             if not snapshot.exists:
                 raise NotFoundError("Stream not found")
             before = stream_from_snapshot(snapshot)
@@ -472,7 +478,7 @@ class FirestoreStreamRepository:
                 batch.update(ref, changed, option=option)
             try:
                 with firestore_errors():
-                    batch.commit(**BUDGET)
+                    batch.commit(**REQUEST_TIME_LIMITS)
                 return after
             except (gexc.FailedPrecondition, gexc.AlreadyExists, ConflictError):
                 # Someone wrote either document since we read it: read again and re-apply.
@@ -492,19 +498,19 @@ class FirestoreStreamRepository:
                     "deletedAt": at,
                     EXPIRES_AT_FIELD: at + DELETED_INPUT_RETENTION,
                 },
-                **BUDGET,
+                **REQUEST_TIME_LIMITS,
             )
 
     def deleted_stream_of_input(self, live_input_uid: str) -> str | None:
         with firestore_errors():
-            snapshot = self._deleted_inputs.document(live_input_uid).get(**BUDGET)
+            snapshot = self._deleted_inputs.document(live_input_uid).get(**REQUEST_TIME_LIMITS)
         if not snapshot.exists:
             return None
         return str((snapshot.to_dict() or {}).get("streamId") or "") or None
 
     def get_credentials(self, stream_id: str) -> StreamCredentials | None:
         with firestore_errors():
-            snapshot = self._credentials_ref(stream_id).get(**BUDGET)
+            snapshot = self._credentials_ref(stream_id).get(**REQUEST_TIME_LIMITS)
         if not snapshot.exists:
             return None
         data = snapshot.to_dict()
@@ -517,11 +523,13 @@ class FirestoreStreamRepository:
     def save_credentials(self, stream_id: str, credentials: StreamCredentials) -> None:
         with firestore_errors():
             self._ensure_in_primary(stream_id)
-            self._credentials_ref(stream_id).set(_credentials_document(credentials), **BUDGET)
+            self._credentials_ref(stream_id).set(
+                _credentials_document(credentials), **REQUEST_TIME_LIMITS
+            )
 
     def _ensure_in_primary(self, stream_id: str) -> None:
         """Private documents go under the stream's current place: move a legacy one first."""
-        if self._legacy and not self._streams.document(stream_id).get(**BUDGET).exists:
+        if self._legacy and not self._streams.document(stream_id).get(**REQUEST_TIME_LIMITS).exists:
             self._move_from_legacy(stream_id)
 
     def find(self, query: StreamQuery) -> StreamPage:
@@ -557,7 +565,7 @@ class FirestoreStreamRepository:
             request = request.offset(offset)
         request = request.limit(limit)
         with firestore_errors():
-            snapshots = list(request.stream(**BUDGET))
+            snapshots = list(request.stream(**REQUEST_TIME_LIMITS))
         streams = []
         for snapshot in snapshots:
             try:
@@ -571,7 +579,7 @@ class FirestoreStreamRepository:
             for field in ("cloudflareId", "cloudflareStreamId"):
                 request = collection.where(filter=FieldFilter(field, "==", live_input_uid))
                 with firestore_errors():
-                    found = list(request.limit(1).stream(**BUDGET))
+                    found = list(request.limit(1).stream(**REQUEST_TIME_LIMITS))
                 if found:
                     return stream_from_snapshot(found[0])
         return None
@@ -598,7 +606,7 @@ class FirestoreStreamRepository:
             )
         try:
             with firestore_errors():
-                batch.commit(**BUDGET)
+                batch.commit(**REQUEST_TIME_LIMITS)
         except gexc.NotFound as exc:  # deleted since the caller checked it; nothing written
             raise NotFoundError("A stream to reorder no longer exists") from exc
 
@@ -607,12 +615,14 @@ class FirestoreStreamRepository:
             self._ensure_in_primary(stream_id)
             self._private(stream_id).document(f"whip-{session.session_id}").set(
                 {"resourceUrl": session.resource_url, EXPIRES_AT_FIELD: session.expires_at},
-                **BUDGET,
+                **REQUEST_TIME_LIMITS,
             )
 
     def whip_session(self, stream_id: str, session_id: str) -> WhipSession | None:
         with firestore_errors():
-            snapshot = self._private(stream_id).document(f"whip-{session_id}").get(**BUDGET)
+            snapshot = (
+                self._private(stream_id).document(f"whip-{session_id}").get(**REQUEST_TIME_LIMITS)
+            )
         if not snapshot.exists:
             return None
         data = snapshot.to_dict() or {}
@@ -622,7 +632,7 @@ class FirestoreStreamRepository:
 
     def delete_whip_session(self, stream_id: str, session_id: str) -> None:
         with firestore_errors():
-            self._private(stream_id).document(f"whip-{session_id}").delete(**BUDGET)
+            self._private(stream_id).document(f"whip-{session_id}").delete(**REQUEST_TIME_LIMITS)
 
     def _private(self, stream_id: str) -> Any:
         return self._streams.document(stream_id).collection(CREDENTIALS_SUBCOLLECTION)
@@ -630,7 +640,9 @@ class FirestoreStreamRepository:
     def pending_migrations(self) -> list[PendingMigration]:
         pending: list[PendingMigration] = []
         with firestore_errors():
-            current = {s.id: s for s in self._streams.order_by("__name__").stream(**SCAN_BUDGET)}
+            current = {
+                s.id: s for s in self._streams.order_by("__name__").stream(**SCAN_TIME_LIMITS)
+            }
             for snapshot in current.values():
                 actions = self._readable_actions(snapshot)
                 if actions is None:
@@ -642,7 +654,7 @@ class FirestoreStreamRepository:
                         )
                     )
             for collection in self._legacy:
-                for snapshot in collection.order_by("__name__").stream(**SCAN_BUDGET):
+                for snapshot in collection.order_by("__name__").stream(**SCAN_TIME_LIMITS):
                     if snapshot.id in current:
                         conflict = f"{self._streams.id}/{snapshot.id} exists: left in place"
                         pending.append(
@@ -709,7 +721,7 @@ class FirestoreMemorialDirectory:
 
     def get(self, memorial_id: str) -> Memorial | None:
         with firestore_errors():
-            snapshot = self._memorials.document(memorial_id).get(**BUDGET)
+            snapshot = self._memorials.document(memorial_id).get(**REQUEST_TIME_LIMITS)
         if not snapshot.exists:
             return None
         data = snapshot.to_dict() or {}
