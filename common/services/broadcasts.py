@@ -70,10 +70,10 @@ class BroadcastService(WithBackends):
         def go_live(current: Stream) -> Stream:
             if current.status == StreamStatus.LIVE:
                 raise ConflictError("Stream is already live")
-            return current.began_broadcast(now)
+            return self._monitors.with_monitor("status", current.began_broadcast(now))
 
         live = self._repo.update(stream.id, go_live)
-        self._monitors.start_monitor("status", live)
+        self._monitors.schedule_first("status", live)
         assert live.cloudflare_id is not None  # noqa: S101 - set by LiveInputProvisioner.ensure
         publish = _publishing(live, credentials)
         return StartResponse(
@@ -157,14 +157,15 @@ class BroadcastService(WithBackends):
         def go_live(current: Stream) -> Stream:
             if current.whip_active:
                 raise ConflictError("Stream is already live")
-            return (
+            on_air = (
                 current.began_broadcast(now)
                 .publisher_connected(now)
                 .model_copy(update={"whip_active": True, "ingest_protocol": "whip"})
             )
+            return self._monitors.with_monitor("status", on_air)
 
         live = self._repo.update(stream.id, go_live)
-        self._monitors.start_monitor("status", live)
+        self._monitors.schedule_first("status", live)
         return WhipPublication(
             answer_sdp=answer.sdp, location=f"{whip_endpoint(stream.id)}/{session.session_id}"
         )

@@ -79,19 +79,12 @@ class MonitorService(WithBackends):
         """Begin the chain of checks for the stream's current broadcast (idempotent)."""
         if kind == "recording" and stream.ingest_protocol == "whip":
             return  # Cloudflare does not record WHIP ingest: there is nothing to wait for.
-        anchor = (stream.end_time if kind == "recording" else stream.actual_start_time) or (
-            self._clock.now()
-        )
-        generation = int(anchor.timestamp())
-        field = f"{kind}_monitor"
+        generation = self._generation(kind, stream)
         started: list[bool] = []
 
         def begin(current: Stream) -> Stream:
-            existing = current.monitor(kind)
-            started[:] = [existing is None or existing.generation != generation]
-            if not started[0]:
-                return current
-            return current.model_copy(update={field: MonitorState(generation=generation)})
+            started[:] = [not self.is_current(kind, current, generation)]
+            return self.with_monitor(kind, current, generation)
 
         updated = self._repo.update(stream.id, begin)
         monitor = updated.monitor(kind)
@@ -104,6 +97,35 @@ class MonitorService(WithBackends):
             if _checks_done(progress, generation) > 0:
                 return
         self._schedule(kind, stream.id, generation, 0)
+
+    def with_monitor(
+        self, kind: MonitorKind, stream: Stream, generation: int | None = None
+    ) -> Stream:
+        """``stream`` with its ``kind`` monitor started for the current broadcast, so the
+        write that begins a broadcast starts its monitor too (``schedule_first`` then)."""
+        generation = self._generation(kind, stream) if generation is None else generation
+        if self.is_current(kind, stream, generation):
+            return stream
+        return stream.model_copy(update={f"{kind}_monitor": MonitorState(generation=generation)})
+
+    def is_current(self, kind: MonitorKind, stream: Stream, generation: int | None = None) -> bool:
+        """Whether the stream's ``kind`` monitor is the one of its current broadcast."""
+        generation = self._generation(kind, stream) if generation is None else generation
+        monitor = stream.monitor(kind)
+        return monitor is not None and monitor.generation == generation
+
+    def schedule_first(self, kind: MonitorKind, stream: Stream) -> None:
+        """Schedule the first check of the stream's running ``kind`` monitor. Its task name is
+        fixed, so scheduling it again is harmless (the queue keeps one)."""
+        monitor = stream.monitor(kind)
+        if monitor is not None and monitor.state == "running":
+            self._schedule(kind, stream.id, monitor.generation, 0)
+
+    def _generation(self, kind: MonitorKind, stream: Stream) -> int:
+        anchor = (stream.end_time if kind == "recording" else stream.actual_start_time) or (
+            self._clock.now()
+        )
+        return int(anchor.timestamp())
 
     def run_check(
         self, kind: MonitorKind, stream_id: str, generation: int, attempt: int

@@ -22,13 +22,7 @@ class StreamChangeService(WithBackends):
     def on_stream_written(self, before: Stream | None, after: Stream | None) -> str:
         """Start the right monitor on status changes; remove the input of a deleted stream."""
         if after is None:
-            if before is not None and before.cloudflare_id:
-                try:
-                    self._provider.delete_live_input(before.cloudflare_id)
-                except NotFoundError:
-                    return "live input already gone"
-                return "live input removed"
-            return "nothing to do"
+            return self._deleted(before)
         previous = before.status if before else None
         recorded = has_recording_since(after, after.actual_start_time)
         # A document the migration moved here, whose broadcast ended long ago, needs no
@@ -45,12 +39,26 @@ class StreamChangeService(WithBackends):
             kind = "recording"
         else:
             return "nothing to do"
+        if self._monitors.is_current(kind, after):
+            # Started by the write that changed the status (Start, Stop): make sure its first
+            # check is queued, which costs no read.
+            self._monitors.schedule_first(kind, after)
+            return f"{kind} monitor already running"
         try:
             self._monitors.start_monitor(kind, after)
         except NotFoundError:
             # Events can arrive after the stream was deleted; a retry cannot bring it back.
             return "stream no longer exists"
         return f"{kind} monitor started"
+
+    def _deleted(self, before: Stream | None) -> str:
+        if before is None or not before.cloudflare_id:
+            return "nothing to do"
+        try:
+            self._provider.delete_live_input(before.cloudflare_id)
+        except NotFoundError:
+            return "live input already gone"
+        return "live input removed"
 
     def _ended_long_ago(self, stream: Stream) -> bool:
         window = timedelta(

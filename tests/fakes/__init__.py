@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -111,12 +112,17 @@ class InMemoryStreamRepository(_OptimisticStore):
         self.deleted_inputs: dict[str, str] = {}
         self.progress: dict[tuple[str, MonitorKind], MonitorProgress] = {}
         self.progress_writes = 0
+        # Reads of each stream and its monitors' progress, and writes of each stream after its
+        # creation (each write fires the Firestore trigger).
+        self.reads: Counter[str] = Counter()
+        self.stream_writes: Counter[str] = Counter()
         self._ids = itertools.count(1)
 
     def new_id(self) -> str:
         return f"stream-{next(self._ids)}"
 
     def get(self, stream_id: str) -> Stream | None:
+        self.reads[stream_id] += 1
         return self.streams.get(stream_id)
 
     def create(self, stream: Stream, credentials: StreamCredentials | None) -> None:
@@ -133,6 +139,7 @@ class InMemoryStreamRepository(_OptimisticStore):
 
     def update(self, stream_id: str, change: Callable[[Stream], Stream]) -> Stream:
         def read() -> Stream:
+            self.reads[stream_id] += 1
             current = self.streams.get(stream_id)
             if current is None:
                 raise NotFoundError("Stream not found")
@@ -145,6 +152,7 @@ class InMemoryStreamRepository(_OptimisticStore):
         def write(before: Stream, after: Stream) -> Stream:
             if after != before:
                 self.streams[stream_id] = after
+                self.stream_writes[stream_id] += 1
                 self._wrote(stream_id)
             return after
 
@@ -161,12 +169,14 @@ class InMemoryStreamRepository(_OptimisticStore):
             self._wrote(stream_id)
 
     def monitor_progress(self, stream_id: str, kind: MonitorKind) -> MonitorProgress | None:
+        self.reads[stream_id] += 1
         return self.progress.get((stream_id, kind))
 
     def record_check(self, stream_id: str, kind: MonitorKind, change: MonitorCheck) -> Stream:
         key = (stream_id, kind)
 
         def read() -> tuple[Stream, MonitorProgress | None]:
+            self.reads[stream_id] += 1
             current = self.streams.get(stream_id)
             if current is None:
                 raise NotFoundError("Stream not found")
@@ -188,6 +198,7 @@ class InMemoryStreamRepository(_OptimisticStore):
                 self._wrote(stream_id)
             if after[0] != before[0]:
                 self.streams[stream_id] = after[0]
+                self.stream_writes[stream_id] += 1
                 self._wrote(stream_id)
             return after
 

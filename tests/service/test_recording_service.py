@@ -312,3 +312,21 @@ def test_checks_that_change_nothing_a_viewer_sees_leave_the_stream_unwritten(wor
     done = world.repo.streams[stream_id]
     assert done.recording_ready and done.recording_monitor is not None
     assert done.recording_monitor.state == "done"
+
+
+def test_start_writes_the_stream_once_and_its_trigger_reads_nothing(world: World) -> None:
+    """The write that begins the broadcast starts its status monitor too; the trigger that
+    write fires only makes sure the first check is queued."""
+    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
+    scheduled = world.repo.streams[stream.id]
+
+    world.broadcasts.start(OWNER, stream.id)
+
+    live = world.repo.streams[stream.id]
+    assert world.repo.stream_writes[stream.id] == 1
+    assert live.status_monitor is not None and live.status_monitor.state == "running"
+    assert len(status_tasks(world)) == 1
+    reads = world.repo.reads[stream.id]
+    assert world.changes.on_stream_written(scheduled, live) == "status monitor already running"
+    assert (world.repo.reads[stream.id], world.repo.stream_writes[stream.id]) == (reads, 1)
+    assert [t["attempt"] for t in status_tasks(world)] == [0]  # the same task, kept once
