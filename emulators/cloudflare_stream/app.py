@@ -8,6 +8,8 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -377,6 +379,76 @@ def _stamp() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _AlertingCollection:
+    """One of the Alerting API's CRUD collections (webhook destinations, notification policies):
+    the same list/create/get/update/delete over a dict of records in the emulator's state."""
+
+    records: Callable[[EmulatorState], dict[str, Record]]
+    fields: Callable[[Record], Record | str]  # a body's stored fields, or why it is refused
+    not_found: str
+    shown: Callable[[Record], Record]  # what a read returns of a stored record
+    stamps_on_create: Callable[[str], Record]
+    stamps_on_update: Callable[[str], Record]
+
+    def add_routes(self, blueprint: flask.Blueprint, path: str, name: str) -> None:
+        """Cloudflare's routes: list and create at ``path``, get, update and delete below it."""
+        item = f"{path}/<record_id>"
+        blueprint.add_url_rule(path, f"list_{name}s", self.list_all, methods=["GET"])
+        blueprint.add_url_rule(path, f"create_{name}", self.create, methods=["POST"])
+        blueprint.add_url_rule(item, f"get_{name}", self.get, methods=["GET"])
+        blueprint.add_url_rule(item, f"update_{name}", self.update, methods=["PUT"])
+        blueprint.add_url_rule(item, f"delete_{name}", self.delete, methods=["DELETE"])
+
+    def _fields_of_request(self) -> Record | str:
+        body = flask.request.get_json(silent=True)
+        return self.fields(body if isinstance(body, dict) else {})
+
+    def list_all(self) -> Any:
+        state = _state()
+        with state.lock:
+            rows = [self.shown(record) for record in self.records(state).values()]
+        return envelope(rows, result_info={"count": len(rows), "page": 1, "per_page": len(rows)})
+
+    def create(self) -> Any:
+        fields = self._fields_of_request()
+        if isinstance(fields, str):
+            return failure(400, 17000, fields)
+        state = _state()
+        record = {"id": str(uuid.uuid4()), **self.stamps_on_create(_stamp()), **fields}
+        with state.lock:
+            self.records(state)[record["id"]] = record
+        return envelope({"id": record["id"]})
+
+    def get(self, record_id: str) -> Any:
+        record = self.records(_state()).get(record_id)
+        if record is None:
+            return failure(404, 17001, self.not_found)
+        return envelope(self.shown(record))
+
+    def update(self, record_id: str) -> Any:
+        fields = self._fields_of_request()
+        if isinstance(fields, str):
+            return failure(400, 17000, fields)
+        state = _state()
+        with state.lock:
+            record = self.records(state).get(record_id)
+            if record is None:
+                return failure(404, 17001, self.not_found)
+            record.update(fields, **self.stamps_on_update(_stamp()))
+        return envelope({"id": record_id})
+
+    def delete(self, record_id: str) -> Any:
+        state = _state()
+        with state.lock:
+            if self.records(state).pop(record_id, None) is None:
+                return failure(404, 17001, self.not_found)
+        return envelope(None)
+
+
 def _destination_fields(body: dict[str, Any]) -> dict[str, Any] | str:
     """The destination's stored fields from a create/update body, or why it is refused."""
     url = body.get("url")
@@ -387,62 +459,16 @@ def _destination_fields(body: dict[str, Any]) -> dict[str, Any] | str:
     return {"name": body["name"], "url": url, "secret": str(body.get("secret") or "")}
 
 
-def _destination_json(destination: dict[str, Any]) -> dict[str, Any]:
+_DESTINATIONS = _AlertingCollection(
+    records=lambda state: state.notification_destinations,
+    fields=_destination_fields,
+    not_found="Webhook destination not found",
     # The secret is never returned, as on Cloudflare.
-    return {key: value for key, value in destination.items() if key != "secret"}
-
-
-@alerting.get("/destinations/webhooks")
-def list_notification_destinations() -> Any:
-    state = _state()
-    with state.lock:
-        rows = [_destination_json(d) for d in state.notification_destinations.values()]
-    return envelope(rows, result_info={"count": len(rows), "page": 1, "per_page": len(rows)})
-
-
-@alerting.post("/destinations/webhooks")
-def create_notification_destination() -> Any:
-    body = flask.request.get_json(silent=True)
-    fields = _destination_fields(body if isinstance(body, dict) else {})
-    if isinstance(fields, str):
-        return failure(400, 17000, fields)
-    state = _state()
-    destination = {"id": str(uuid.uuid4()), "type": "generic", "created_at": _stamp(), **fields}
-    with state.lock:
-        state.notification_destinations[destination["id"]] = destination
-    return envelope({"id": destination["id"]})
-
-
-@alerting.get("/destinations/webhooks/<webhook_id>")
-def get_notification_destination(webhook_id: str) -> Any:
-    destination = _state().notification_destinations.get(webhook_id)
-    if destination is None:
-        return failure(404, 17001, "Webhook destination not found")
-    return envelope(_destination_json(destination))
-
-
-@alerting.put("/destinations/webhooks/<webhook_id>")
-def update_notification_destination(webhook_id: str) -> Any:
-    body = flask.request.get_json(silent=True)
-    fields = _destination_fields(body if isinstance(body, dict) else {})
-    if isinstance(fields, str):
-        return failure(400, 17000, fields)
-    state = _state()
-    with state.lock:
-        destination = state.notification_destinations.get(webhook_id)
-        if destination is None:
-            return failure(404, 17001, "Webhook destination not found")
-        destination.update(fields)
-    return envelope({"id": webhook_id})
-
-
-@alerting.delete("/destinations/webhooks/<webhook_id>")
-def delete_notification_destination(webhook_id: str) -> Any:
-    state = _state()
-    with state.lock:
-        if state.notification_destinations.pop(webhook_id, None) is None:
-            return failure(404, 17001, "Webhook destination not found")
-    return envelope(None)
+    shown=lambda destination: {k: v for k, v in destination.items() if k != "secret"},
+    stamps_on_create=lambda now: {"type": "generic", "created_at": now},
+    stamps_on_update=lambda _now: {},
+)
+_DESTINATIONS.add_routes(alerting, "/destinations/webhooks", "notification_destination")
 
 
 def _mechanisms_ok(mechanisms: Any) -> bool:
@@ -504,58 +530,15 @@ def _policy_fields(body: dict[str, Any]) -> dict[str, Any] | str:
     }
 
 
-@alerting.get("/policies")
-def list_notification_policies() -> Any:
-    state = _state()
-    with state.lock:
-        rows = [dict(p) for p in state.notification_policies.values()]
-    return envelope(rows, result_info={"count": len(rows), "page": 1, "per_page": len(rows)})
-
-
-@alerting.post("/policies")
-def create_notification_policy() -> Any:
-    body = flask.request.get_json(silent=True)
-    fields = _policy_fields(body if isinstance(body, dict) else {})
-    if isinstance(fields, str):
-        return failure(400, 17000, fields)
-    state = _state()
-    now = _stamp()
-    policy = {"id": str(uuid.uuid4()), "created": now, "modified": now, **fields}
-    with state.lock:
-        state.notification_policies[policy["id"]] = policy
-    return envelope({"id": policy["id"]})
-
-
-@alerting.get("/policies/<policy_id>")
-def get_notification_policy(policy_id: str) -> Any:
-    policy = _state().notification_policies.get(policy_id)
-    if policy is None:
-        return failure(404, 17001, "Notification policy not found")
-    return envelope(dict(policy))
-
-
-@alerting.put("/policies/<policy_id>")
-def update_notification_policy(policy_id: str) -> Any:
-    body = flask.request.get_json(silent=True)
-    fields = _policy_fields(body if isinstance(body, dict) else {})
-    if isinstance(fields, str):
-        return failure(400, 17000, fields)
-    state = _state()
-    with state.lock:
-        policy = state.notification_policies.get(policy_id)
-        if policy is None:
-            return failure(404, 17001, "Notification policy not found")
-        policy.update(fields, modified=_stamp())
-    return envelope({"id": policy_id})
-
-
-@alerting.delete("/policies/<policy_id>")
-def delete_notification_policy(policy_id: str) -> Any:
-    state = _state()
-    with state.lock:
-        if state.notification_policies.pop(policy_id, None) is None:
-            return failure(404, 17001, "Notification policy not found")
-    return envelope(None)
+_POLICIES = _AlertingCollection(
+    records=lambda state: state.notification_policies,
+    fields=_policy_fields,
+    not_found="Notification policy not found",
+    shown=dict,
+    stamps_on_create=lambda now: {"created": now, "modified": now},
+    stamps_on_update=lambda now: {"modified": now},
+)
+_POLICIES.add_routes(alerting, "/policies", "notification_policy")
 
 
 @media_callbacks.post("/on_publish")

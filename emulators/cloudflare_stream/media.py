@@ -414,47 +414,32 @@ def _run(argv: list[str]) -> None:
     subprocess.run(argv, check=True, capture_output=True, timeout=600)  # noqa: S603
 
 
-def _probe_duration(path: Path) -> float:
-    result = subprocess.run(  # noqa: S603
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",  # noqa: S607
-            "default=noprint_wrappers=1:nokey=1",
-            str(path),
-        ],
+def _ffprobe(path: Path, *selection: str) -> str:
+    """ffprobe's answer about ``path`` to ``selection`` (its -select_streams/-show_entries/-of
+    arguments), stripped."""
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", *selection, str(path)],
         check=True,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    return float(result.stdout.strip())
+    return result.stdout.strip()
+
+
+def _probe_duration(path: Path) -> float:
+    duration = _ffprobe(
+        path, "-show_entries", "format=duration", "-of", "default=noprint_wrappers=1:nokey=1"
+    )
+    return float(duration)
 
 
 def _probe_resolution(path: Path) -> tuple[int, int]:
     """The first video stream's width and height; (-1, -1), Cloudflare's "unknown", if none."""
-    result = subprocess.run(  # noqa: S603
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=width,height",
-            "-of",  # noqa: S607
-            "csv=p=0",
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    answer = _ffprobe(
+        path, "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0"
     )
-    fields = result.stdout.strip().split(",")
+    fields = answer.split(",")
     if len(fields) < 2 or not all(f.strip().isdigit() for f in fields[:2]):
         return -1, -1
     return int(fields[0]), int(fields[1])

@@ -13,7 +13,7 @@ from typing import Any
 import firebase_admin
 import httpx
 import pytest
-from firebase_admin import auth
+from firebase_admin import App, auth
 from google.cloud import firestore
 
 from emulators.stack import API_TOKEN, NOTIFICATION_SECRET, PROJECT_ID, LocalStack, Ports
@@ -37,6 +37,11 @@ class Caller:
     @property
     def bearer(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.id_token}"}
+
+    @property
+    def cookie(self) -> dict[str, str]:
+        """The session cookie as a browser sends it through Hosting (``__session`` only)."""
+        return {"Cookie": f"__session={self.session_cookie}"}
 
 
 @pytest.hookimpl(trylast=True)
@@ -72,26 +77,38 @@ def db(stack: LocalStack) -> firestore.Client:
     return firestore.Client(project=PROJECT_ID)
 
 
+def sign_up(stack: LocalStack, app: App, role: str, claims: dict[str, Any] | None = None) -> Caller:
+    """A new user in the Auth emulator (``{role}-…@example.com``) with ``claims``, signed in
+    with their password: an ID token and a session cookie made from it."""
+    email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
+    user = auth.create_user(email=email, password="secret-pass-1", app=app)
+    if claims:
+        auth.set_custom_user_claims(user.uid, claims, app=app)
+    response = httpx.post(
+        f"http://127.0.0.1:{stack.ports.auth}/identitytoolkit.googleapis.com/v1/"
+        "accounts:signInWithPassword?key=emulator",
+        json={"email": email, "password": "secret-pass-1", "returnSecureToken": True},
+    )
+    response.raise_for_status()
+    id_token: str = response.json()["idToken"]
+    cookie = auth.create_session_cookie(id_token, expires_in=3600, app=app)
+    return Caller(
+        role, user.uid, id_token, cookie.decode() if isinstance(cookie, bytes) else cookie
+    )
+
+
 @pytest.fixture(scope="session")
-def callers(stack: LocalStack) -> dict[str, Caller]:
+def firebase_app(stack: LocalStack) -> Iterator[App]:
+    """The Admin SDK, pointed at the stack's Auth emulator."""
     app = firebase_admin.initialize_app(options={"projectId": PROJECT_ID}, name="tests")
-    result: dict[str, Caller] = {}
-    for role in ROLES:
-        email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
-        user = auth.create_user(email=email, password="secret-pass-1", app=app)
-        if role in CLAIMS:
-            auth.set_custom_user_claims(user.uid, CLAIMS[role], app=app)
-        response = httpx.post(
-            f"http://127.0.0.1:{stack.ports.auth}/identitytoolkit.googleapis.com/v1/"
-            "accounts:signInWithPassword?key=emulator",
-            json={"email": email, "password": "secret-pass-1", "returnSecureToken": True},
-        )
-        id_token = response.json()["idToken"]
-        cookie = auth.create_session_cookie(id_token, expires_in=3600, app=app)
-        result[role] = Caller(
-            role, user.uid, id_token, cookie.decode() if isinstance(cookie, bytes) else cookie
-        )
-    return result
+    yield app
+    firebase_admin.delete_app(app)
+
+
+@pytest.fixture(scope="session")
+def callers(stack: LocalStack, firebase_app: App) -> dict[str, Caller]:
+    """One signed-in user per role, shared by the whole session."""
+    return {role: sign_up(stack, firebase_app, role, CLAIMS.get(role)) for role in ROLES}
 
 
 def create_memorial(
@@ -126,14 +143,50 @@ def api(stack: LocalStack) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def cloudflare(stack: LocalStack) -> Iterator[httpx.Client]:
-    """A client of the Cloudflare emulator, to check what our backend did there."""
-    with httpx.Client(
-        base_url=f"{stack.cloudflare_url}/client/v4/accounts/local-account/stream",
+def private_stream(api: httpx.Client, callers: dict[str, Caller]) -> str:
+    """A stream of the shared owner that only its managers and administrators may read."""
+    response = api.post(
+        "/api/streams",
+        json={"title": "Private service", "isPublic": False, "isVisible": False},
+        headers=callers["owner"].bearer,
+    )
+    assert response.status_code == 200, response.text
+    stream_id: str = response.json()["id"]
+    return stream_id
+
+
+def _cloudflare_client(stack: LocalStack, api: str) -> httpx.Client:
+    """A client of one of the Cloudflare emulator's APIs (``stream``, ``alerting/v3``)."""
+    return httpx.Client(
+        base_url=f"{stack.cloudflare_url}/client/v4/accounts/local-account/{api}",
         headers={"Authorization": f"Bearer {API_TOKEN}"},
         timeout=10,
-    ) as client:
+    )
+
+
+@pytest.fixture
+def cloudflare(stack: LocalStack) -> Iterator[httpx.Client]:
+    """A client of the Cloudflare emulator, to check what our backend did there."""
+    with _cloudflare_client(stack, "stream") as client:
         yield client
+
+
+@pytest.fixture
+def alerting(stack: LocalStack) -> Iterator[httpx.Client]:
+    """A client of the emulator's Alerting API: Notifications' webhook destinations and
+    policies."""
+    with _cloudflare_client(stack, "alerting/v3") as client:
+        yield client
+
+
+def live_input_policy(name: str, destination_id: str, *, enabled: bool = True) -> dict[str, Any]:
+    """An Alerting policy body that sends live-input events to webhook ``destination_id``."""
+    return {
+        "name": name,
+        "alert_type": "stream_live_notifications",
+        "enabled": enabled,
+        "mechanisms": {"webhooks": [{"id": destination_id}]},
+    }
 
 
 @pytest.fixture
@@ -145,8 +198,11 @@ def inject_faults(stack: LocalStack) -> Iterator[Any]:
         delay_ms: int = 0,
         method: str | None = None,
         path: str | None = None,
+        drop_webhooks: int = 0,
+        duplicate_webhooks: bool = False,
     ) -> None:
-        """One fault per status; ``None`` lets the request through after ``delay_ms``."""
+        """One fault per status; ``None`` lets the request through after ``delay_ms``. The next
+        ``drop_webhooks`` webhooks are lost; ``duplicate_webhooks`` sends each one twice."""
         faults = [
             {
                 "status": s,
@@ -159,7 +215,12 @@ def inject_faults(stack: LocalStack) -> Iterator[Any]:
         ]
         httpx.post(
             f"{stack.cloudflare_url}/__emulator/faults",
-            json={"failNext": faults, "latencyMs": latency_ms},
+            json={
+                "failNext": faults,
+                "latencyMs": latency_ms,
+                "dropWebhooks": drop_webhooks,
+                "duplicateWebhooks": duplicate_webhooks,
+            },
         ).raise_for_status()
 
     yield inject
@@ -172,6 +233,7 @@ class WebhookRouting:
 
     stack: LocalStack
     cloudflare: httpx.Client
+    alerting: httpx.Client
 
     def stream_webhook_to(self, url: str) -> str:
         """Re-point the Stream webhook; returns its (unchanged) signing secret."""
@@ -181,16 +243,11 @@ class WebhookRouting:
 
     def notifications_to(self, url: str, secret: str) -> None:
         """Re-point the stack's Notifications destination (its policy keeps naming it)."""
-        destinations = (
-            f"{self.stack.cloudflare_url}/client/v4/accounts/local-account/alerting/v3/"
-            "destinations/webhooks"
-        )
-        rows = httpx.get(destinations, headers=self.cloudflare.headers).json()["result"]
+        rows = self.alerting.get("/destinations/webhooks").json()["result"]
         destination = next(r["id"] for r in rows if r["name"] == "live-input")
-        httpx.put(
-            f"{destinations}/{destination}",
+        self.alerting.put(
+            f"/destinations/webhooks/{destination}",
             json={"name": "live-input", "url": url, "secret": secret},
-            headers=self.cloudflare.headers,
         ).raise_for_status()
 
     def restore(self) -> None:
@@ -201,8 +258,10 @@ class WebhookRouting:
 
 
 @pytest.fixture
-def webhook_routing(stack: LocalStack, cloudflare: httpx.Client) -> Iterator[WebhookRouting]:
-    routing = WebhookRouting(stack, cloudflare)
+def webhook_routing(
+    stack: LocalStack, cloudflare: httpx.Client, alerting: httpx.Client
+) -> Iterator[WebhookRouting]:
+    routing = WebhookRouting(stack, cloudflare, alerting)
     yield routing
     routing.restore()
 

@@ -226,10 +226,7 @@ def test_injected_webhook_faults_drop_and_duplicate_deliveries(
 ) -> None:
     webhook_routing.stream_webhook_to(receiver.url)
     webhook_routing.notifications_to(receiver.url, "s")
-    httpx.post(
-        f"{stack.cloudflare_url}/__emulator/faults",
-        json={"dropWebhooks": 1, "duplicateWebhooks": True},
-    ).raise_for_status()
+    inject_faults(drop_webhooks=1, duplicate_webhooks=True)
     stream = api.post(
         "/api/streams", json={"title": "Faults"}, headers=callers["owner"].bearer
     ).json()

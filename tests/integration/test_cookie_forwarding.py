@@ -16,15 +16,6 @@ ALLOWED_ORIGIN = "https://www.tributestream.com"  # in the default LS_ALLOWED_OR
 FOREIGN_ORIGIN = "https://evil.example"
 
 
-def private_stream(api: httpx.Client, owner: Caller) -> str:
-    response = api.post(
-        "/api/streams", json={"title": "Family service", "isPublic": False}, headers=owner.bearer
-    )
-    assert response.status_code == 200, response.text
-    stream_id: str = response.json()["id"]
-    return stream_id
-
-
 def assert_owner_view(response: httpx.Response) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["streamKey"], "only the owner's view carries the stream key"
@@ -49,32 +40,32 @@ def test_the_hosting_gateway_hands_functions_only_the___session_cookie() -> None
 
 @pytest.mark.emulator
 def test_behind_hosting_the_frontends_session_cookie_does_not_authenticate(
-    api: httpx.Client, callers: Callers
+    api: httpx.Client, callers: Callers, private_stream: str
 ) -> None:
     owner = callers["owner"]
-    stream_id = private_stream(api, owner)
     as_the_frontend_sets_it = {"session": owner.session_cookie, "theme": "dark"}
 
-    read = api.get(f"/api/streams/{stream_id}", cookies=as_the_frontend_sets_it)
+    read = api.get(f"/api/streams/{private_stream}", cookies=as_the_frontend_sets_it)
     create = api.post("/api/streams", json={"title": "Vigil"}, cookies=as_the_frontend_sets_it)
 
     assert read.status_code == 401, read.text
     assert create.status_code == 401, create.text
     renamed = {"__session": owner.session_cookie}
-    assert_owner_view(api.get(f"/api/streams/{stream_id}", cookies=renamed))
+    assert_owner_view(api.get(f"/api/streams/{private_stream}", cookies=renamed))
     created = api.post("/api/streams", json={"title": "Vigil"}, cookies=renamed)
     assert created.status_code == 200, created.text
 
 
 @pytest.mark.emulator
 def test_an_edge_proxy_forwarding_every_cookie_lets_the_session_cookie_through(
-    api: httpx.Client, edge_api: httpx.Client, callers: Callers
+    edge_api: httpx.Client, callers: Callers, private_stream: str
 ) -> None:
     owner = callers["owner"]
-    stream_id = private_stream(api, owner)
     as_the_frontend_sets_it = {"session": owner.session_cookie, "theme": "dark"}
 
-    assert_owner_view(edge_api.get(f"/api/streams/{stream_id}", cookies=as_the_frontend_sets_it))
+    assert_owner_view(
+        edge_api.get(f"/api/streams/{private_stream}", cookies=as_the_frontend_sets_it)
+    )
     created = edge_api.post(
         "/api/streams", json={"title": "Vigil"}, cookies=as_the_frontend_sets_it
     )
@@ -83,20 +74,19 @@ def test_an_edge_proxy_forwarding_every_cookie_lets_the_session_cookie_through(
 
 @pytest.mark.emulator
 def test_the_sveltekit_server_forwarding_its_own_calls_authenticates_behind_hosting(
-    api: httpx.Client, callers: Callers
+    api: httpx.Client, callers: Callers, private_stream: str
 ) -> None:
     """A server-side fetch (no Origin) that passes the user's credential on explicitly."""
     owner = callers["owner"]
-    stream_id = private_stream(api, owner)
     cookie_renamed = {"Cookie": f"__session={owner.session_cookie}"}
 
     for forwarded in (cookie_renamed, owner.bearer):
-        assert_owner_view(api.get(f"/api/streams/{stream_id}", headers=forwarded))
+        assert_owner_view(api.get(f"/api/streams/{private_stream}", headers=forwarded))
         created = api.post("/api/streams", json={"title": "Vigil"}, headers=forwarded)
         assert created.status_code == 200, created.text
     # Passing the browser's Cookie header on unchanged is not enough behind Hosting.
     as_received = {"Cookie": f"session={owner.session_cookie}; theme=dark"}
-    assert api.get(f"/api/streams/{stream_id}", headers=as_received).status_code == 401
+    assert api.get(f"/api/streams/{private_stream}", headers=as_received).status_code == 401
 
 
 @pytest.mark.emulator
@@ -123,9 +113,9 @@ def test_same_origin_calls_need_no_cors(
 
 @pytest.mark.emulator
 def test_cross_origin_whip_allows_configured_origins_with_credentials(
-    api: httpx.Client, callers: Callers
+    api: httpx.Client, private_stream: str
 ) -> None:
-    whip = f"/api/streams/{private_stream(api, callers['owner'])}/whip"
+    whip = f"/api/streams/{private_stream}/whip"
     preflight = {
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization, content-type",

@@ -5,51 +5,29 @@ called. Each test signs in users of its own, so the shared test users keep their
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import firebase_admin
 import httpx
 import pytest
-from firebase_admin import App, auth
+from firebase_admin import App
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from common.adapters.firestore.guards import FirestoreCreateQuota
 from common.ports import CreateQuotaUsage
 from common.settings import Settings
-from emulators.stack import PROJECT_ID, LocalStack
-from tests.integration.conftest import create_memorial
+from emulators.stack import LocalStack
+from tests.integration.conftest import Caller, create_memorial, sign_up
 
 pytestmark = pytest.mark.emulator
-Headers = dict[str, str]
-
-
-@pytest.fixture(scope="module")
-def app(stack: LocalStack) -> Iterator[App]:
-    app = firebase_admin.initialize_app(
-        options={"projectId": PROJECT_ID}, name="create-guards-tests"
-    )
-    yield app
-    firebase_admin.delete_app(app)
 
 
 @pytest.fixture
-def sign_in(stack: LocalStack, app: App) -> Callable[[], tuple[str, Headers]]:
-    def sign_in() -> tuple[str, Headers]:
-        email = f"guards-{uuid.uuid4().hex[:8]}@example.com"
-        user = auth.create_user(email=email, password="secret-pass-1", app=app)
-        response = httpx.post(
-            f"http://127.0.0.1:{stack.ports.auth}/identitytoolkit.googleapis.com/v1/"
-            "accounts:signInWithPassword?key=emulator",
-            json={"email": email, "password": "secret-pass-1", "returnSecureToken": True},
-        )
-        response.raise_for_status()
-        return user.uid, {"Authorization": f"Bearer {response.json()['idToken']}"}
-
-    return sign_in
+def user(stack: LocalStack, firebase_app: App) -> Caller:
+    """A user of this test's own, signed in, with the whole creation quota left."""
+    return sign_up(stack, firebase_app, "guards")
 
 
 def live_inputs(cloudflare: httpx.Client) -> dict[str, dict[str, Any]]:
@@ -58,13 +36,9 @@ def live_inputs(cloudflare: httpx.Client) -> dict[str, dict[str, Any]]:
 
 
 def test_a_retried_create_with_one_idempotency_key_returns_the_same_stream(
-    api: httpx.Client,
-    cloudflare: httpx.Client,
-    db: firestore.Client,
-    sign_in: Callable[[], tuple[str, Headers]],
+    api: httpx.Client, cloudflare: httpx.Client, db: firestore.Client, user: Caller
 ) -> None:
-    uid, bearer = sign_in()
-    headers = {**bearer, "Idempotency-Key": f"create-{uuid.uuid4()}"}
+    headers = {**user.bearer, "Idempotency-Key": f"create-{uuid.uuid4()}"}
     body = {"title": "Funeral service", "description": "Chapel"}
     before = live_inputs(cloudflare)
 
@@ -77,29 +51,25 @@ def test_a_retried_create_with_one_idempotency_key_returns_the_same_stream(
     assert second.json()["streamKey"] == first.json()["streamKey"]
     created = {u: row for u, row in live_inputs(cloudflare).items() if u not in before}
     assert list(created) == [first.json()["cloudflareId"]]
-    streams = db.collection("streams").where(filter=FieldFilter("createdBy", "==", uid)).get()
+    streams = db.collection("streams").where(filter=FieldFilter("createdBy", "==", user.uid)).get()
     assert [s.id for s in streams] == [first.json()["id"]]
 
     other = api.post("/api/streams", json={**body, "title": "Other"}, headers=headers)
     assert other.status_code == 422, other.text
     assert "Idempotency-Key" in other.json()["error"]
     malformed = api.post(
-        "/api/streams", json=body, headers={**bearer, "Idempotency-Key": "x" * 256}
+        "/api/streams", json=body, headers={**user.bearer, "Idempotency-Key": "x" * 256}
     )
     assert malformed.status_code == 400, malformed.text
     assert set(live_inputs(cloudflare)) - set(before) == set(created)
 
 
 def test_the_memorial_create_path_is_idempotent_too(
-    api: httpx.Client,
-    cloudflare: httpx.Client,
-    db: firestore.Client,
-    sign_in: Callable[[], tuple[str, Headers]],
+    api: httpx.Client, cloudflare: httpx.Client, db: firestore.Client, user: Caller
 ) -> None:
-    uid, bearer = sign_in()
     memorial = f"memorial-{uuid.uuid4().hex[:8]}"
-    db.collection("memorials").document(memorial).set({"ownerUid": uid, "isPublic": True})
-    headers = {**bearer, "Idempotency-Key": "memorial-create"}
+    db.collection("memorials").document(memorial).set({"ownerUid": user.uid, "isPublic": True})
+    headers = {**user.bearer, "Idempotency-Key": "memorial-create"}
     before = live_inputs(cloudflare)
 
     replies = [
@@ -113,13 +83,8 @@ def test_the_memorial_create_path_is_idempotent_too(
 
 
 def test_a_burst_beyond_the_creation_limit_gets_429_and_makes_no_live_inputs(
-    api: httpx.Client,
-    cloudflare: httpx.Client,
-    db: firestore.Client,
-    callers: Any,
-    sign_in: Callable[[], tuple[str, Headers]],
+    api: httpx.Client, cloudflare: httpx.Client, db: firestore.Client, callers: Any, user: Caller
 ) -> None:
-    uid, bearer = sign_in()
     settings = Settings()  # the stack's environment, as the functions read it
     left = 3
     # The user has already created all but ``left`` of the streams the window allows (one
@@ -128,13 +93,13 @@ def test_a_burst_beyond_the_creation_limit_gets_429_and_makes_no_live_inputs(
     window = timedelta(seconds=settings.create_rate_window_s)
     used = max(0, settings.create_rate_limit - left)
     FirestoreCreateQuota(db).update(
-        uid, lambda _: CreateQuotaUsage(creations=(now,) * used, expires_at=now + window)
+        user.uid, lambda _: CreateQuotaUsage(creations=(now,) * used, expires_at=now + window)
     )
     memorial = create_memorial(db, callers)  # not this user's: refused before counting
     before = live_inputs(cloudflare)
 
     def create(number: int) -> httpx.Response:
-        return api.post("/api/streams", json={"title": f"Burst {number}"}, headers=bearer)
+        return api.post("/api/streams", json={"title": f"Burst {number}"}, headers=user.bearer)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         replies = list(pool.map(create, range(10)))
@@ -151,11 +116,13 @@ def test_a_burst_beyond_the_creation_limit_gets_429_and_makes_no_live_inputs(
 
     # Over the limit, the memorial path refuses too, and a request that is not allowed at all
     # is still a 403 (authorisation comes first and counts nothing).
-    over = api.post(f"/api/memorials/{memorial}/streams", json={"title": "More"}, headers=bearer)
+    over = api.post(
+        f"/api/memorials/{memorial}/streams", json={"title": "More"}, headers=user.bearer
+    )
     assert over.status_code == 403, over.text
     own = f"memorial-{uuid.uuid4().hex[:8]}"
-    db.collection("memorials").document(own).set({"ownerUid": uid, "isPublic": True})
-    limited = api.post(f"/api/memorials/{own}/streams", json={"title": "More"}, headers=bearer)
+    db.collection("memorials").document(own).set({"ownerUid": user.uid, "isPublic": True})
+    limited = api.post(f"/api/memorials/{own}/streams", json={"title": "More"}, headers=user.bearer)
     assert limited.status_code == 429, limited.text
     assert int(limited.headers["Retry-After"]) > 0
     assert set(live_inputs(cloudflare)) - set(before) == new_inputs

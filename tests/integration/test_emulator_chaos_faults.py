@@ -33,8 +33,10 @@ def chaos(stack: LocalStack) -> Iterator[Chaos]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def receiver(webhook_routing: WebhookRouting) -> Iterator[Receiver]:
+    """A local endpoint that Cloudflare's Notifications go to for the test."""
     hook = Receiver()
+    webhook_routing.notifications_to(hook.url, "s")
     yield hook
     hook.server.shutdown()
 
@@ -127,11 +129,9 @@ def test_notifications_are_reordered_or_duplicated(
     cloudflare: httpx.Client,
     chaos: Chaos,
     receiver: Receiver,
-    webhook_routing: WebhookRouting,
     rates: dict[str, float],
     expected: list[str],
 ) -> None:
-    webhook_routing.notifications_to(receiver.url, "s")
     chaos(reorderMaxMs=5000, **rates)
 
     uid = on_air_and_off(stack, cloudflare)
@@ -150,9 +150,7 @@ def test_dropped_notifications_never_arrive_and_are_logged_as_dropped(
     cloudflare: httpx.Client,
     chaos: Chaos,
     receiver: Receiver,
-    webhook_routing: WebhookRouting,
 ) -> None:
-    webhook_routing.notifications_to(receiver.url, "s")
     logged_before = len(httpx.get(f"{stack.cloudflare_url}/__emulator/webhooks").json())
     chaos(webhookDropRate=1)
 
@@ -169,9 +167,7 @@ def test_a_held_delivery_goes_out_when_nothing_overtakes_it(
     cloudflare: httpx.Client,
     chaos: Chaos,
     receiver: Receiver,
-    webhook_routing: WebhookRouting,
 ) -> None:
-    webhook_routing.notifications_to(receiver.url, "s")
     chaos(webhookReorderRate=1, reorderMaxMs=300)
     created = cloudflare.post(
         "/live_inputs", json={"recording": {"mode": "off"}}, headers={CHAOS_EXEMPT_HEADER: "1"}

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from emulators.stack import API_TOKEN, LocalStack
+from tests.integration.conftest import live_input_policy
 from tests.integration.test_broadcast_e2e import Receiver, push, ready_videos, wait_for
 
 pytestmark = pytest.mark.emulator
@@ -59,15 +60,9 @@ def broadcast(stack: LocalStack) -> Iterator[Broadcast]:
         routed_id = client.post(
             destinations, json={"name": "with-policy", "url": routed.url, "secret": "r"}
         ).json()["result"]["id"]
+        policy = live_input_policy("fidelity live input", routed_id)
         client.post(
-            "/alerting/v3/policies",
-            json={
-                "name": "fidelity live input",
-                "alert_type": "stream_live_notifications",
-                "enabled": True,
-                "mechanisms": {"webhooks": [{"id": routed_id}]},
-                "filters": {"input_id": [uid]},
-            },
+            "/alerting/v3/policies", json=policy | {"filters": {"input_id": [uid]}}
         ).raise_for_status()
 
         assert push(stack.rtmp_url, created["rtmps"]["streamKey"], 3).wait(timeout=60) == 0
@@ -135,30 +130,14 @@ def test_live_input_notifications_need_a_policy(broadcast: Broadcast) -> None:
     assert broadcast.unrouted.requests == []
 
 
-def test_notification_policies_validate_and_list(
-    stack: LocalStack, cloudflare: httpx.Client
-) -> None:
-    alerting = f"{stack.cloudflare_url}/client/v4/accounts/local-account/alerting/v3"
-    unknown = httpx.post(
-        f"{alerting}/policies",
-        json={
-            "name": "dangling",
-            "alert_type": "stream_live_notifications",
-            "enabled": True,
-            "mechanisms": {"webhooks": [{"id": "no-such-destination"}]},
-        },
-        headers=cloudflare.headers,
-    )
+def test_notification_policies_validate_and_list(stack: LocalStack, alerting: httpx.Client) -> None:
+    unknown = alerting.post("/policies", json=live_input_policy("dangling", "no-such-destination"))
     assert unknown.status_code == 400 and unknown.json()["success"] is False
-    missing = httpx.post(
-        f"{alerting}/policies", json={"name": "incomplete"}, headers=cloudflare.headers
-    )
+    missing = alerting.post("/policies", json={"name": "incomplete"})
     assert missing.status_code == 400
     # The local stack routes live-input events to the gateway through a policy, as production.
-    policies = httpx.get(f"{alerting}/policies", headers=cloudflare.headers).json()["result"]
-    destinations = httpx.get(
-        f"{alerting}/destinations/webhooks", headers=cloudflare.headers
-    ).json()["result"]
+    policies = alerting.get("/policies").json()["result"]
+    destinations = alerting.get("/destinations/webhooks").json()["result"]
     gateway = next(d for d in destinations if d["name"] == "live-input")
     assert gateway["url"] == f"{stack.gateway_url}/api/webhooks/cloudflare/live-input"
     assert "secret" not in gateway

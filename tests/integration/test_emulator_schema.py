@@ -11,7 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from emulators.stack import LocalStack
-from tests.integration.conftest import WebhookRouting
+from tests.integration.conftest import WebhookRouting, live_input_policy
 from tests.integration.test_broadcast_e2e import push, ready_videos, wait_for
 
 pytestmark = pytest.mark.emulator
@@ -96,9 +96,7 @@ def test_error_answers_match_the_schema(cloudflare: httpx.Client, schema_of: Any
 ALERTING_EXTRACT = BUNDLED.with_name("cloudflare-alerting-openapi-extract.json")
 
 
-def test_notification_answers_match_the_alerting_schema(
-    stack: LocalStack, cloudflare: httpx.Client
-) -> None:
+def test_notification_answers_match_the_alerting_schema(alerting: httpx.Client) -> None:
     # `mechanisms.*[].id` is oneOf(uuid string, email string): every string matches both, so
     # read the extract's oneOf as the anyOf it means.
     text = ALERTING_EXTRACT.read_text().replace('"oneOf"', '"anyOf"')
@@ -109,29 +107,18 @@ def test_notification_answers_match_the_alerting_schema(
         errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(instance)]
         assert not errors, errors[:5]
 
-    alerting = f"{stack.cloudflare_url}/client/v4/accounts/local-account/alerting/v3"
-    created = httpx.post(
-        f"{alerting}/destinations/webhooks",
+    created = alerting.post(
+        "/destinations/webhooks",
         json={"name": "schema", "url": "http://127.0.0.1:9/x", "secret": "s"},
-        headers=cloudflare.headers,
     )
     check("aaa_id_response", created.json())
-    listed = httpx.get(f"{alerting}/destinations/webhooks", headers=cloudflare.headers)
+    listed = alerting.get("/destinations/webhooks")
     check("aaa_webhooks_components-schemas-response_collection", listed.json())
-    policy = httpx.post(
-        f"{alerting}/policies",
-        json={
-            "name": "schema",
-            "alert_type": "stream_live_notifications",
-            "enabled": False,
-            "mechanisms": {"webhooks": [{"id": created.json()["result"]["id"]}]},
-            "filters": {"input_id": ["none"]},
-        },
-        headers=cloudflare.headers,
-    )
+    body = live_input_policy("schema", created.json()["result"]["id"], enabled=False)
+    policy = alerting.post("/policies", json=body | {"filters": {"input_id": ["none"]}})
     check("aaa_id_response", policy.json())
-    policies = httpx.get(f"{alerting}/policies", headers=cloudflare.headers)
+    policies = alerting.get("/policies")
     check("aaa_policies_components-schemas-response_collection", policies.json())
-    refused = httpx.post(f"{alerting}/policies", json={}, headers=cloudflare.headers)
+    refused = alerting.post("/policies", json={})
     assert refused.status_code == 400
     check("aaa_schemas-api-response-common-failure", refused.json())

@@ -3,8 +3,6 @@ site can act with a visitor's session cookie, CORS checks the scheme, errors are
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from typing import Any
 
@@ -13,6 +11,7 @@ import pytest
 
 from emulators.stack import LocalStack
 from tests.integration.conftest import Caller
+from tests.stream_webhooks import sign_stream_webhook
 
 pytestmark = pytest.mark.emulator
 Callers = dict[str, Caller]
@@ -22,11 +21,6 @@ EDGE_DATES = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00")
 # About 40 KB: under the body limit, far deeper than json.loads' recursion limit.
 NESTED = b"[" * 20_000 + b"]" * 20_000
 NESTED_OBJECT = b'{"title":' * 4_000 + b'"x"' + b"}" * 4_000
-
-
-def cookie(caller: Caller) -> dict[str, str]:
-    """The session cookie as a browser sends it through Hosting (``__session`` only)."""
-    return {"Cookie": f"__session={caller.session_cookie}"}
 
 
 def error(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -73,17 +67,11 @@ def test_a_deeply_nested_signed_webhook_is_a_400_and_an_unsigned_one_a_401(
 ) -> None:
     assert stack.webhook_secret
     at = int(time.time())
-    digest = hmac.new(
-        stack.webhook_secret.encode(), f"{at}.".encode() + NESTED, hashlib.sha256
-    ).hexdigest()
     webhook = "/api/webhooks/cloudflare/recording"
     json_type = {"Content-Type": "application/json"}
+    signature = sign_stream_webhook(stack.webhook_secret, NESTED, at)
 
-    signed = api.post(
-        webhook,
-        content=NESTED,
-        headers=json_type | {"Webhook-Signature": f"time={at},sig1={digest}"},
-    )
+    signed = api.post(webhook, content=NESTED, headers=json_type | {"Webhook-Signature": signature})
     unsigned = api.post(webhook, content=NESTED, headers=json_type)
     badly_signed = api.post(
         webhook, content=NESTED, headers=json_type | {"Webhook-Signature": f"time={at},sig1=00"}
@@ -122,7 +110,7 @@ def test_a_form_encoded_body_is_not_json_even_with_a_valid_cookie(
         response = api.post(
             "/api/streams",
             content=b'{"title":"Forged"}',
-            headers=cookie(owner) | {"Content-Type": content_type},
+            headers=owner.cookie | {"Content-Type": content_type},
         )
         assert "application/json" in error(response, 400)["error"]
 
@@ -137,33 +125,33 @@ def test_another_site_cannot_act_with_the_session_cookie(
     start = f"/api/streams/{stream_id}/start"
 
     for headers in (EVIL | FORM, EVIL, {"Origin": "http://tributestream.com"}):
-        refused = api.post(start, content=b"x=1", headers=cookie(owner) | headers)
+        refused = api.post(start, content=b"x=1", headers=owner.cookie | headers)
         assert "another site" in error(refused, 403)["error"]
-    cross_site = api.post(start, headers=cookie(owner) | {"Sec-Fetch-Site": "cross-site"})
+    cross_site = api.post(start, headers=owner.cookie | {"Sec-Fetch-Site": "cross-site"})
     error(cross_site, 403)
     for method, path in (
         ("DELETE", f"/api/streams/{stream_id}"),
         ("POST", f"/api/streams/{stream_id}/fix-status"),
         ("POST", f"/api/streams/{stream_id}/stop"),
     ):
-        error(api.request(method, path, headers=cookie(owner) | EVIL), 403)
+        error(api.request(method, path, headers=owner.cookie | EVIL), 403)
     assert status_of(api, owner, stream_id) == "scheduled"
 
     # The site's own pages, and the SvelteKit server (no browser headers), may.
-    same_origin = api.post(start, headers=cookie(owner) | {"Sec-Fetch-Site": "same-origin"})
+    same_origin = api.post(start, headers=owner.cookie | {"Sec-Fetch-Site": "same-origin"})
     assert same_origin.status_code == 200, same_origin.text
     assert status_of(api, owner, stream_id) == "live"
     stopped = api.post(
         f"/api/streams/{stream_id}/stop",
-        headers=cookie(owner)
+        headers=owner.cookie
         | {"Origin": "https://www.tributestream.com", "Sec-Fetch-Site": "same-site"},
     )
     assert stopped.status_code == 200, stopped.text
     other = new_stream(api, owner)
-    from_the_server = api.post(f"/api/streams/{other}/start", headers=cookie(owner))
+    from_the_server = api.post(f"/api/streams/{other}/start", headers=owner.cookie)
     assert from_the_server.status_code == 200, from_the_server.text
     # Reads with the cookie stay possible from anywhere (nothing changes).
-    assert api.get(f"/api/streams/{other}", headers=cookie(owner) | EVIL).status_code == 200
+    assert api.get(f"/api/streams/{other}", headers=owner.cookie | EVIL).status_code == 200
 
 
 def test_bearer_token_calls_are_unaffected(api: httpx.Client, callers: Callers) -> None:
@@ -173,7 +161,7 @@ def test_bearer_token_calls_are_unaffected(api: httpx.Client, callers: Callers) 
 
     started = api.post(f"/api/streams/{stream_id}/start", headers=owner.bearer | EVIL)
     assert started.status_code == 200, started.text
-    both = api.post(f"/api/streams/{stream_id}/stop", headers=owner.bearer | cookie(owner) | EVIL)
+    both = api.post(f"/api/streams/{stream_id}/stop", headers=owner.bearer | owner.cookie | EVIL)
     assert both.status_code == 200, both.text
 
 

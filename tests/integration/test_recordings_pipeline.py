@@ -3,8 +3,6 @@ repair tools, against the real local stack (Cloudflare, Cloud Tasks and Firestor
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -17,6 +15,7 @@ from google.cloud import firestore
 from emulators.stack import NOTIFICATION_SECRET, TASK_TOKEN, LocalStack
 from tests.integration.conftest import Caller, stored
 from tests.integration.test_broadcast_e2e import push, ready_videos, wait_for
+from tests.stream_webhooks import sign_stream_webhook, video_webhook_body
 
 pytestmark = pytest.mark.emulator
 Callers = dict[str, Caller]
@@ -34,34 +33,15 @@ def new_stream(api: httpx.Client, caller: Caller, title: str) -> dict[str, Any]:
     return body
 
 
-def signature(secret: str, body: bytes, at: int) -> str:
-    digest = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"time={at},sig1={digest}"
-
-
 def video_payload(uid: str, live_input: str, state: str, minute: int) -> bytes:
     created = datetime(2026, 11, 24, 10, 0, tzinfo=UTC) + timedelta(minutes=minute)
-    modified = created + timedelta(seconds=90 if state == "ready" else 10)
-    return json.dumps(
-        {
-            "uid": uid,
-            "liveInput": live_input,
-            "readyToStream": state == "ready",
-            "status": {"state": state},
-            "duration": 120.0 if state == "ready" else -1,
-            "created": created.isoformat(),
-            "modified": modified.isoformat(),
-            "playback": {"hls": f"https://v.test/{uid}/manifest/video.m3u8"},
-            "thumbnail": f"https://v.test/{uid}/thumbnails/thumbnail.jpg",
-            "meta": {"name": uid},
-        }
-    ).encode()
+    return video_webhook_body(uid, live_input, state, created, "https://v.test")
 
 
 def post_video(api: httpx.Client, stack: LocalStack, body: bytes) -> httpx.Response:
     assert stack.webhook_secret
     headers = {
-        "Webhook-Signature": signature(stack.webhook_secret, body, int(time.time())),
+        "Webhook-Signature": sign_stream_webhook(stack.webhook_secret, body, int(time.time())),
         "Content-Type": "application/json",
     }
     return api.post("/api/webhooks/cloudflare/recording", content=body, headers=headers)
@@ -77,7 +57,7 @@ def test_a_dropped_webhook_still_delivers_the_recording_through_the_monitor(
     owner = callers["owner"]
     stream = new_stream(api, owner, "Dropped webhooks")
     api.post(f"/api/streams/{stream['id']}/start", headers=owner.bearer)
-    httpx.post(f"{stack.cloudflare_url}/__emulator/faults", json={"dropWebhooks": 50})
+    inject_faults(drop_webhooks=50)
 
     assert push(stack.rtmp_url, stream["streamKey"], seconds=3).wait(timeout=60) == 0
     stopped = api.post(f"/api/streams/{stream['id']}/stop", headers=owner.bearer).json()
@@ -197,9 +177,9 @@ def test_forged_stale_or_missing_signatures_get_401_and_change_nothing(
     body = video_payload("forged", stream["cloudflareId"], "ready", minute=0)
     assert stack.webhook_secret
     attempts = {
-        "forged": signature("not-the-secret", body, int(time.time())),
-        "stale": signature(stack.webhook_secret, body, int(time.time()) - 3600),
-        "tampered": signature(stack.webhook_secret, body + b" ", int(time.time())),
+        "forged": sign_stream_webhook("not-the-secret", body, int(time.time())),
+        "stale": sign_stream_webhook(stack.webhook_secret, body, int(time.time()) - 3600),
+        "tampered": sign_stream_webhook(stack.webhook_secret, body + b" ", int(time.time())),
         "garbage": "nonsense",
     }
     for label, header in attempts.items():
@@ -324,7 +304,7 @@ def test_repair_tools_reconcile_a_stuck_stream(
     stream = new_stream(api, owner, "Stuck")
     stream_id, uid = stream["id"], stream["cloudflareId"]
     api.post(f"/api/streams/{stream_id}/start", headers=owner.bearer)
-    httpx.post(f"{stack.cloudflare_url}/__emulator/faults", json={"dropWebhooks": 50})
+    inject_faults(drop_webhooks=50)
     assert push(stack.rtmp_url, stream["streamKey"], seconds=3).wait(timeout=60) == 0
     video = wait_for(lambda: ready_videos(cloudflare, uid), 60, "the recording")[0]
     # Stuck: "live" although the encoder left, with no monitor left to notice (the situation

@@ -27,11 +27,7 @@ def seen(api: httpx.Client, stream_id: str, caller: Caller | None = None) -> dic
 
 
 def test_a_reconnect_inside_the_window_ends_with_the_recording_and_no_false_error(
-    api: httpx.Client,
-    cloudflare: httpx.Client,
-    callers: Callers,
-    db: firestore.Client,
-    stack: LocalStack,
+    api: httpx.Client, cloudflare: httpx.Client, callers: Callers, db: firestore.Client
 ) -> None:
     memorial = create_memorial(db, callers)
     director = callers["funeral_director"]
@@ -84,7 +80,7 @@ def test_a_reconnect_inside_the_window_ends_with_the_recording_and_no_false_erro
 
 
 def test_a_started_service_whose_encoder_never_came_is_not_lost_footage(
-    api: httpx.Client, callers: Callers, db: firestore.Client, stack: LocalStack
+    api: httpx.Client, callers: Callers, db: firestore.Client
 ) -> None:
     director = callers["funeral_director"]
     stream = api.post("/api/streams", json={"title": "No encoder"}, headers=director.bearer).json()
@@ -170,7 +166,7 @@ def test_a_sound_check_nobody_reported_goes_with_its_deleted_stream_even_when_to
 ) -> None:
     director = callers["funeral_director"]
     stream = api.post("/api/streams", json={"title": "Sound check"}, headers=director.bearer).json()
-    httpx.post(f"{stack.cloudflare_url}/__emulator/faults", json={"dropWebhooks": 50})
+    inject_faults(drop_webhooks=50)
     # The director tries the encoder before pressing Start, and Cloudflare's webhooks are lost.
     assert push(stack.rtmp_url, stream["streamKey"], seconds=3).wait(timeout=60) == 0
     (video,) = wait_for(

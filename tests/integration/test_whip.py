@@ -196,7 +196,7 @@ async def page_goes_live_with_webcam(
     with the site's cookie (as Hosting forwards it), then a second publisher tries too."""
     pin_ice_to_loopback()
     seen: dict[str, Any] = {}
-    cookie = {"Cookie": f"__session={caller.session_cookie}"}
+    cookie = caller.cookie
     peer, sources = await publisher()
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as api:
         started = await api.post(f"/api/streams/{stream_id}/start", headers=cookie)
