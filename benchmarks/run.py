@@ -4,6 +4,7 @@
 2. Cold import of the functions module vs an empty functions-framework function.
 3. Cloudflare API calls for one stream lifecycle and per live stream per minute of monitoring.
 4. Time from the end of a broadcast to the recording on the public listing: webhook vs dropped.
+5. Firestore documents read and written per operation, and the trigger runs they cause.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.firestore_costs import measure_operations, print_operations
 from emulators.stack import LocalStack, Ports
 from emulators.test_card import push_test_card
 
@@ -193,6 +195,7 @@ def main() -> None:
             f"   with the webhook {seconds_hook:6.1f} s; webhook dropped (monitor) "
             f"{seconds_drop:6.1f} s ({seconds_drop / seconds_hook:.2f}x)"
         )
+        print_operations(measure_operations())
     finally:
         stack.stop()
 
