@@ -33,7 +33,11 @@ def test_racing_writers_converge_without_server_errors(
             )
         )
     assert sorted(r.status_code for r in starts) == [200, 409, 409, 409]
-    status_monitor = stored(db.collection("streams").document(stream_id))["statusMonitor"]
+    stream_ref = db.collection("streams").document(stream_id)
+    status_monitor = stored(stream_ref)["statusMonitor"]
+    # The next check due: the attempt after the last one claimed (0 when none has run yet).
+    progress = stream_ref.collection("private").document("monitor-status").get().to_dict() or {}
+    next_attempt = progress.get("nextAttempt", 0)
     ended_at = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
     disconnected = json.dumps(
         {"data": {"input_id": uid, "event_type": "live_input.disconnected", "updated_at": ended_at}}
@@ -59,7 +63,7 @@ def test_racing_writers_converge_without_server_errors(
                         "kind": "status",
                         "streamId": stream_id,
                         "generation": status_monitor["generation"],
-                        "attempt": status_monitor["nextAttempt"],
+                        "attempt": next_attempt,
                     },
                     headers={TASK_AUTH_HEADER: TASK_TOKEN},
                 ).status_code
