@@ -54,9 +54,11 @@ class FirestoreCounter:
                 setattr(owner, name, original)
 
     def measure(self, operation: Callable[[], object]) -> Tally:
-        self.current = Tally()
+        """What ``operation`` read and wrote (and nothing done after it returned)."""
+        self.current = measured = Tally()
         operation()
-        return self.current
+        self.current = Tally()
+        return measured
 
     def _counting_get(self, original: Any) -> Any:
         @functools.wraps(original)

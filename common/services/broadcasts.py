@@ -98,13 +98,14 @@ class BroadcastService(WithBackends):
         def end(current: Stream) -> Stream:
             if current.status != StreamStatus.LIVE:
                 return current
-            return current.ended_broadcast(now)
+            # The write that ends the broadcast starts its recording monitor too.
+            return self._monitors.with_recording_monitor(current.ended_broadcast(now))
 
         ended = self._repo.update(stream.id, end)
         ended = self._attach_recordings(ended)
         ready = has_recording_since(ended, ended.actual_start_time)
         if not ready:
-            self._monitors.start_monitor("recording", ended)
+            self._monitors.ensure_started("recording", ended)
         return StopResponse(
             streamId=ended.id,
             status=ended.status,

@@ -98,6 +98,14 @@ class MonitorService(WithBackends):
                 return
         self._schedule(kind, stream.id, generation, 0)
 
+    def ensure_started(self, kind: MonitorKind, stream: Stream) -> None:
+        """``start_monitor``, except that a monitor the stream's last write already started
+        only gets its first check queued (no read)."""
+        if self.is_current(kind, stream):
+            self.schedule_first(kind, stream)
+        else:
+            self.start_monitor(kind, stream)
+
     def with_monitor(
         self, kind: MonitorKind, stream: Stream, generation: int | None = None
     ) -> Stream:
@@ -134,13 +142,14 @@ class MonitorService(WithBackends):
         stream = self._repo.get(stream_id)
         if stream is None:
             return "gone"
-        progress = self._repo.monitor_progress(stream_id, kind)
-        if not _is_due(stream.monitor(kind), progress, generation, attempt):
+        monitor = stream.monitor(kind)
+        if monitor is None or monitor.generation != generation or monitor.state != "running":
             return "stale"
+        # Whether this attempt is still due is decided with the claim, in record_check.
         if kind == "recording":
             outcome = self._check_recording(stream, generation, attempt)
         else:
-            outcome = self._check_status(stream, progress, generation, attempt)
+            outcome = self._check_status(stream, generation, attempt)
         if outcome == "rescheduled":
             self._schedule(kind, stream_id, generation, attempt + 1)
         return outcome
@@ -183,37 +192,38 @@ class MonitorService(WithBackends):
         self._repo.record_check(stream.id, "recording", record)
         return outcome[-1]
 
-    def _check_status(
-        self, stream: Stream, progress: MonitorProgress | None, generation: int, attempt: int
-    ) -> CheckOutcome:
+    def _check_status(self, stream: Stream, generation: int, attempt: int) -> CheckOutcome:
         connection = "disconnected"
         if stream.status == StreamStatus.LIVE and stream.cloudflare_id:
             connection = self._provider.get_live_input(stream.cloudflare_id).connection
         now = self._clock.now()
-        seen = (
-            connection == "connected"
-            or stream.went_on_air
-            or bool(progress and progress.generation == generation and progress.seen_connected)
-        )
-        # "Start" is pressed before the encoder connects: only a broadcast that was seen on
-        # air (or never arrived within the grace period) is ended by a disconnect, and only
-        # once the publisher has had the reconnect window to come back.
-        waiting = not seen and attempt + 1 < self.policy.status_grace_checks
-        dropped_at = _dropped_at(stream, connection, now)
-        reconnecting = dropped_at is not None and (
-            (now - dropped_at).total_seconds() < self.policy.reconnect_window_s
-        )
-        ended = stream.status != StreamStatus.LIVE or (
-            connection == "disconnected" and not waiting and not reconnecting
-        )
-        last = attempt + 1 >= self.policy.status_checks
-        result: CheckOutcome = "done" if ended else "gave_up" if last else "rescheduled"
+        outcome: list[CheckOutcome] = []
 
         def record(
             current: Stream, progress: MonitorProgress | None
         ) -> tuple[Stream, MonitorProgress | None]:
             if not _is_due(current.status_monitor, progress, generation, attempt):
+                outcome.append("stale")
                 return current, progress
+            seen = (
+                connection == "connected"
+                or current.went_on_air
+                or bool(progress and progress.generation == generation and progress.seen_connected)
+            )
+            # "Start" is pressed before the encoder connects: only a broadcast that was seen on
+            # air (or never arrived within the grace period) is ended by a disconnect, and only
+            # once the publisher has had the reconnect window to come back.
+            waiting = not seen and attempt + 1 < self.policy.status_grace_checks
+            dropped_at = _dropped_at(current, connection, now)
+            reconnecting = dropped_at is not None and (
+                (now - dropped_at).total_seconds() < self.policy.reconnect_window_s
+            )
+            ended = current.status != StreamStatus.LIVE or (
+                connection == "disconnected" and not waiting and not reconnecting
+            )
+            last = attempt + 1 >= self.policy.status_checks
+            result: CheckOutcome = "done" if ended else "gave_up" if last else "rescheduled"
+            outcome.append(result)
             claimed = MonitorProgress(
                 generation=generation, next_attempt=attempt + 1, checked_at=now, seen_connected=seen
             )
@@ -227,13 +237,21 @@ class MonitorService(WithBackends):
                 # The drop's notification never came: the window counts from now.
                 updated = updated.model_copy(update={"on_air": False, "live_event_at": now})
             if ended and current.status == StreamStatus.LIVE:
-                updated = updated.ended_broadcast(dropped_at or now)
+                # The write that ends the broadcast starts its recording monitor too.
+                updated = self.with_recording_monitor(updated.ended_broadcast(dropped_at or now))
             return updated, claimed
 
         updated = self._repo.record_check(stream.id, "status", record)
-        if ended and updated.status == StreamStatus.COMPLETED:
-            self.start_monitor("recording", updated)
-        return result
+        if outcome[-1] == "done" and updated.status == StreamStatus.COMPLETED:
+            self.schedule_first("recording", updated)
+        return outcome[-1]
+
+    def with_recording_monitor(self, ended: Stream) -> Stream:
+        """A broadcast just ended, with its recording monitor started (none for WHIP, which
+        Cloudflare does not record, nor when its recording is already attached)."""
+        if ended.ingest_protocol == "whip" or has_recording_since(ended, ended.actual_start_time):
+            return ended
+        return self.with_monitor("recording", ended)
 
     def _recordings_of(self, stream: Stream) -> list[Recording]:
         if not stream.cloudflare_id:

@@ -330,3 +330,24 @@ def test_start_writes_the_stream_once_and_its_trigger_reads_nothing(world: World
     assert world.changes.on_stream_written(scheduled, live) == "status monitor already running"
     assert (world.repo.reads[stream.id], world.repo.stream_writes[stream.id]) == (reads, 1)
     assert [t["attempt"] for t in status_tasks(world)] == [0]  # the same task, kept once
+
+
+def test_stop_writes_the_stream_once_with_its_recording_monitor_started(world: World) -> None:
+    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
+    world.broadcasts.start(OWNER, stream.id)
+    world.events.apply_live_event(
+        stream.cloudflare_id or "", "live_input.connected", world.clock.now(), None
+    )
+    live = world.repo.streams[stream.id]
+    writes = world.repo.stream_writes[stream.id]
+
+    world.clock.advance(60)
+    world.broadcasts.stop(OWNER, stream.id)
+
+    stopped = world.repo.streams[stream.id]
+    assert world.repo.stream_writes[stream.id] == writes + 1
+    assert stopped.recording_monitor is not None and stopped.recording_monitor.state == "running"
+    assert [t["attempt"] for t in recording_tasks(world)] == [0]
+    reads = world.repo.reads[stream.id]
+    assert world.changes.on_stream_written(live, stopped) == "recording monitor already running"
+    assert world.repo.reads[stream.id] == reads
