@@ -16,6 +16,7 @@ from common.adapters.firestore.streams import FirestoreStreamRepository
 from common.bootstrap import build_services
 from common.models.api import StreamCreateRequest
 from common.models.domain import MonitorKind, User
+from common.request_scope import request_scope
 from common.settings import get_settings
 
 STREAMS_PATH = "/documents/streams/"
@@ -56,7 +57,8 @@ class FirestoreCounter:
     def measure(self, operation: Callable[[], object]) -> Tally:
         """What ``operation`` read and wrote (and nothing done after it returned)."""
         self.current = measured = Tally()
-        operation()
+        with request_scope():  # each operation is one request, as the functions run it
+            operation()
         self.current = Tally()
         return measured
 

@@ -37,6 +37,7 @@ from common.errors import (
 from common.models.api import is_document_id
 from common.models.domain import User
 from common.ports import RequestCredentials
+from common.request_scope import request_scope
 from common.signatures import verify_shared_secret
 
 log = logging.getLogger(__name__)
@@ -536,7 +537,8 @@ def _serve(
             body = {"error": f"Method {request.method} not allowed", "code": "invalid-argument"}
             return json_response(body, 405, {"Allow": ", ".join(operations)})
         ctx = Ctx(request, params, get_services(), operation)
-        return render(handler(ctx), operation)
+        with request_scope():
+            return render(handler(ctx), operation)
     except AppError as error:
         if error.http_status >= 500:
             log.error("request failed: %s", error.message, exc_info=error)
@@ -593,7 +595,8 @@ def task_endpoint(
                     return json_response(
                         {"error": message, "code": str(ErrorCode.UNAUTHENTICATED)}, 401
                     )
-                return render(handler(Ctx(request, params, services, operation)), operation)
+                with request_scope():
+                    return render(handler(Ctx(request, params, services, operation)), operation)
             except AppError as error:
                 if error.code == ErrorCode.UNAUTHENTICATED:
                     return error_response(error)

@@ -11,6 +11,7 @@ import pytest
 from google.cloud import firestore
 from pydantic import SecretStr
 
+from benchmarks.firestore_costs import FirestoreCounter, Tally
 from common.adapters.cloudflare.client import (
     CloudflareStreamClient,
     CloudflareStreamProvider,
@@ -30,6 +31,7 @@ from common.ports import (
     StreamQuery,
     WhipSession,
 )
+from common.request_scope import request_scope
 from emulators.stack import API_TOKEN, LocalStack
 from tests.integration.conftest import WebhookRouting, stored
 
@@ -140,6 +142,51 @@ def test_composite_queries_filter_order_and_paginate(repo: FirestoreStreamReposi
     assert [s.id for s in rest.streams] == [streams[4].id] and not rest.has_more
     live = repo.find(StreamQuery(is_public=True, status=StreamStatus.LIVE))
     assert [s.id for s in live.streams] == [streams[1].id]
+
+
+def test_a_write_right_after_a_read_in_one_request_reads_the_stream_once(
+    repo: FirestoreStreamRepository,
+) -> None:
+    stream = make_stream(repo)
+    repo.create(stream, None)
+    counter = FirestoreCounter()
+
+    def read_then_write() -> None:
+        found = repo.get(stream.id)
+        assert found is not None
+        repo.update(stream.id, lambda s: s.model_copy(update={"viewer_count": 7}))
+
+    with counter.installed():
+        in_a_request = counter.measure(read_then_write)
+        counter.current = alone = Tally()
+        read_then_write()  # outside a request nothing is remembered
+
+    assert (in_a_request.reads, in_a_request.writes) == (1, 1)
+    assert (alone.reads, alone.writes) == (2, 0)  # the second write changes nothing
+    stored = repo.get(stream.id)
+    assert stored is not None and stored.viewer_count == 7
+
+
+def test_a_remembered_read_that_went_stale_only_costs_a_retry(db: firestore.Client) -> None:
+    collection = f"streams_test_{uuid.uuid4().hex[:8]}"
+    repo = FirestoreStreamRepository(db, collection)
+    stream = make_stream(repo)
+    repo.create(stream, None)
+    seen: list[str] = []
+
+    def rename(current: Stream) -> Stream:
+        seen.append(current.title)
+        return current.model_copy(update={"viewer_count": current.viewer_count + 1})
+
+    with request_scope():
+        assert repo.get(stream.id) is not None
+        # Another writer changes the stream between this request's read and its write.
+        db.collection(collection).document(stream.id).update({"title": "Renamed"})
+        updated = repo.update(stream.id, rename)
+
+    assert seen == [stream.title, "Renamed"]  # the write on the stale read was refused
+    assert (updated.title, updated.viewer_count) == ("Renamed", 1)
+    assert repo.get(stream.id) == updated
 
 
 def test_delete_removes_credentials_too(repo: FirestoreStreamRepository) -> None:

@@ -28,6 +28,7 @@ from common.models.domain import (
     StreamStatus,
 )
 from common.ports import MonitorCheck, PendingMigration, StreamPage, StreamQuery, WhipSession
+from common.request_scope import remember, take
 
 log = logging.getLogger(__name__)
 CREDENTIALS_SUBCOLLECTION = "private"
@@ -340,7 +341,23 @@ class FirestoreStreamRepository:
 
     def get(self, stream_id: str) -> Stream | None:
         snapshot = self._locate(stream_id)
-        return stream_from_snapshot(snapshot) if snapshot is not None else None
+        if snapshot is None:
+            return None
+        if snapshot.reference.parent.id == self._streams.id:
+            # A write later in this request starts from this read (see common.request_scope).
+            remember(self._snapshot_key(stream_id), snapshot)
+        return stream_from_snapshot(snapshot)
+
+    def _snapshot_key(self, stream_id: str) -> str:
+        return f"{self._streams.id}/{stream_id}"
+
+    def _read_for_write(self, ref: Any, stream_id: str, attempt: int) -> Any:
+        """The snapshot a write starts from: on the first attempt the one this request read
+        (the write is conditional on it, so a stale one only costs a retry)."""
+        remembered = take(self._snapshot_key(stream_id))
+        if attempt == 0 and remembered is not None:
+            return remembered
+        return ref.get(**REQUEST_TIME_LIMITS)
 
     def _locate(self, stream_id: str) -> Any | None:
         """The stream's snapshot in this collection or, failing that, a legacy one."""
@@ -379,7 +396,7 @@ class FirestoreStreamRepository:
         ref = self._streams.document(stream_id)
         for attempt in range(UPDATE_ATTEMPTS):
             with firestore_errors():
-                snapshot = ref.get(**REQUEST_TIME_LIMITS)
+                snapshot = self._read_for_write(ref, stream_id, attempt)
                 if not snapshot.exists and self._move_from_legacy(stream_id):
                     continue
             if not snapshot.exists:
@@ -446,7 +463,7 @@ class FirestoreStreamRepository:
         progress_ref = self._progress_ref(stream_id, kind)
         for attempt in range(UPDATE_ATTEMPTS):
             with firestore_errors():
-                snapshot = ref.get(**REQUEST_TIME_LIMITS)
+                snapshot = self._read_for_write(ref, stream_id, attempt)
                 if not snapshot.exists and self._move_from_legacy(stream_id):
                     continue
                 progress_snapshot = progress_ref.get(**REQUEST_TIME_LIMITS)
