@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from emulators.free_ports import free_ports
+
 # Headers a proxy must not forward (RFC 9110 §7.6.1) or that the WSGI server sets itself.
 _HOP_BY_HOP = frozenset(
     {
@@ -35,12 +37,6 @@ _HOP_BY_HOP = frozenset(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class FunctionProcesses:
     """One functions-framework server per function, and a WSGI proxy to each."""
 
@@ -49,8 +45,8 @@ class FunctionProcesses:
         self._ports: dict[str, int] = {}
         self._processes: list[subprocess.Popen[bytes]] = []
         executable = Path(sys.executable).with_name("functions-framework")
-        for name, signature in functions:
-            port = _free_port()
+        chosen = list(functions)
+        for (name, signature), port in zip(chosen, free_ports(len(chosen)), strict=True):
             self._ports[name] = port
             self._processes.append(
                 subprocess.Popen(

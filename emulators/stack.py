@@ -26,6 +26,7 @@ from typing import Any
 
 from emulators import firestore_events
 from emulators.cloudflare_stream.media import nginx_config, prepare_media_dir
+from emulators.free_ports import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_ID = "demo-memorial-streams"
@@ -42,12 +43,6 @@ CLOUDFLARE_READ_TIMEOUT_S = 6
 TASKS_EMULATOR = ROOT / ".local" / "tasks-emulator" / "bin" / "gcloud-tasks-emulator"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Ports:
     firestore: int = 8080
@@ -62,7 +57,7 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(*(free_port() for _ in fields(cls)))
+        return cls(*free_ports(len(fields(cls))))
 
 
 @dataclass
