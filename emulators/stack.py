@@ -41,6 +41,7 @@ NOTIFICATION_SECRET = "local-notification-secret"  # noqa: S105 - local only
 # Short enough that a test can outwait it; the emulator answers in milliseconds.
 CLOUDFLARE_READ_TIMEOUT_S = 6
 TASKS_EMULATOR = ROOT / ".local" / "tasks-emulator" / "bin" / "gcloud-tasks-emulator"
+TASKS_PYTHON = TASKS_EMULATOR.with_name("python")
 
 
 @dataclass(frozen=True)
@@ -294,7 +295,8 @@ class LocalStack:
         self._spawn(
             "tasks",
             [
-                str(TASKS_EMULATOR),
+                str(TASKS_PYTHON),
+                str(ROOT / "emulators" / "cloud_tasks_emulator.py"),
                 "start",
                 "-p",
                 str(self.ports.tasks),

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from common.ports import ScheduledTask, TaskQueue
-from tests.integration.contract.conftest import expect_failure
 
 HOUR = 3600.0  # never due during the run: the emulator dispatches nothing
 
@@ -27,19 +24,7 @@ def test_distinct_names_are_all_enqueued(tasks: TaskQueue) -> None:
     assert tasks.enqueue(task(f"{prefix}-b")) is True
 
 
-def test_a_second_task_of_the_same_name_is_refused(
-    request: pytest.FixtureRequest, tasks: TaskQueue
-) -> None:
-    expect_failure(
-        request,
-        "cloud-tasks",
-        reason=(
-            "the local Cloud Tasks emulator (gcloud-tasks-emulator 0.6.2) does not enforce "
-            "task-name uniqueness: QueueState.create_task appends every task and never answers "
-            "ALREADY_EXISTS, so CloudTasksQueue.enqueue returns True for a duplicate locally "
-            "(production Cloud Tasks refuses it)"
-        ),
-    )
+def test_a_second_task_of_the_same_name_is_refused(tasks: TaskQueue) -> None:
     name = f"contract-{uuid.uuid4().hex}"
 
     assert tasks.enqueue(task(name)) is True
