@@ -162,9 +162,11 @@ class StreamPage:
     has_more: bool
 
 
+# A stream with its monitor's progress, as one monitor check reads them and leaves them.
+StreamAndProgress = tuple[Stream, MonitorProgress | None]
 # One monitor check: from the stream and its monitor's progress, the stream and the progress
 # it claims.
-MonitorCheck = Callable[[Stream, MonitorProgress | None], tuple[Stream, MonitorProgress | None]]
+MonitorCheck = Callable[[Stream, MonitorProgress | None], StreamAndProgress]
 
 
 class StreamRepository(Protocol):

@@ -30,7 +30,7 @@ from common.models.recording_rules import (
     merge_recordings,
     with_recordings,
 )
-from common.ports import ScheduledTask
+from common.ports import ScheduledTask, StreamAndProgress
 from common.services.backends import Backends, WithBackends
 
 log = logging.getLogger(__name__)
@@ -160,9 +160,7 @@ class MonitorService(WithBackends):
         last = attempt + 1 >= self.policy.recording_checks
         outcome: list[CheckOutcome] = []
 
-        def record(
-            current: Stream, progress: MonitorProgress | None
-        ) -> tuple[Stream, MonitorProgress | None]:
+        def record(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
             if not _is_due(current.recording_monitor, progress, generation, attempt):
                 outcome.append("stale")
                 return current, progress
@@ -199,9 +197,7 @@ class MonitorService(WithBackends):
         now = self._clock.now()
         outcome: list[CheckOutcome] = []
 
-        def record(
-            current: Stream, progress: MonitorProgress | None
-        ) -> tuple[Stream, MonitorProgress | None]:
+        def record(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
             if not _is_due(current.status_monitor, progress, generation, attempt):
                 outcome.append("stale")
                 return current, progress

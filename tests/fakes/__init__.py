@@ -32,6 +32,7 @@ from common.ports import (
     ProviderNotFoundError,
     ProviderRejectedError,
     ScheduledTask,
+    StreamAndProgress,
     StreamPage,
     StreamQuery,
     TaggedLiveInput,
@@ -175,7 +176,7 @@ class InMemoryStreamRepository(_OptimisticStore):
     def record_check(self, stream_id: str, kind: MonitorKind, change: MonitorCheck) -> Stream:
         key = (stream_id, kind)
 
-        def read() -> tuple[Stream, MonitorProgress | None]:
+        def read() -> StreamAndProgress:
             self.reads[stream_id] += 1
             current = self.streams.get(stream_id)
             if current is None:
@@ -183,15 +184,15 @@ class InMemoryStreamRepository(_OptimisticStore):
             return current, self.progress.get(key)
 
         def validated(
-            current: tuple[Stream, MonitorProgress | None],
-        ) -> tuple[Stream, MonitorProgress | None]:
+            current: StreamAndProgress,
+        ) -> StreamAndProgress:
             stream, claimed = change(*current)
             return Stream.model_validate(stream.model_dump()), claimed
 
         def write(
-            before: tuple[Stream, MonitorProgress | None],
-            after: tuple[Stream, MonitorProgress | None],
-        ) -> tuple[Stream, MonitorProgress | None]:
+            before: StreamAndProgress,
+            after: StreamAndProgress,
+        ) -> StreamAndProgress:
             if after[1] != before[1] and after[1] is not None:
                 self.progress[key] = after[1]
                 self.progress_writes += 1

@@ -19,12 +19,10 @@ from common.models.domain import (
     StreamIssue,
     StreamStatus,
 )
-from common.ports import StreamQuery, StreamRepository, WhipSession
+from common.ports import StreamAndProgress, StreamQuery, StreamRepository, WhipSession
 from tests.fakes import MEMORIAL_STREAM_LIMIT, InMemoryStreamRepository
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-# What a monitor check leaves: the stream, and the progress it claimed.
-Checked = tuple[Stream, MonitorProgress | None]
 CREDS = StreamCredentials(
     rtmp_url="rtmp://ingest.test/live/",
     stream_key=SecretStr("key-1"),
@@ -256,7 +254,7 @@ def test_a_check_claims_its_progress_and_writes_the_stream_only_with_an_effect(
     assert repo.monitor_progress(stream.id, "recording") is None
 
     def claim(attempt: int, effect: dict[str, Any]) -> Stream:
-        def change(current: Stream, progress: MonitorProgress | None) -> Checked:
+        def change(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
             done = progress.next_attempt if progress else 0
             if done != attempt:
                 return current, progress  # a duplicate delivery: nothing to claim
@@ -283,9 +281,7 @@ def test_concurrent_deliveries_of_one_check_claim_it_once(repo: StreamRepository
     stream = created(repo, status_monitor=MonitorState(generation=3))
     effects: list[int] = []
 
-    def check(
-        current: Stream, progress: MonitorProgress | None
-    ) -> tuple[Stream, MonitorProgress | None]:
+    def check(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
         if progress is not None:
             return current, progress  # claimed by the other delivery
         if not effects:  # the other delivery claims the check while this one runs
@@ -304,9 +300,7 @@ def test_concurrent_deliveries_of_one_check_claim_it_once(repo: StreamRepository
 
 
 def test_a_check_of_a_missing_stream_is_not_found(repo: StreamRepository) -> None:
-    def never(
-        current: Stream, progress: MonitorProgress | None
-    ) -> tuple[Stream, MonitorProgress | None]:
+    def never(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
         raise AssertionError("the change must not run")
 
     with pytest.raises(NotFoundError):
