@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from common.models.domain import StreamStatus
+from common.models.domain import StreamStatus, User
 from common.ports import ProviderUnavailableError
 from tests.conftest import FUNERAL_DIRECTOR, HELPER, MEMORIAL, OWNER, STRANGER
 from tests.functions.conftest import (
     DELIVERY_BASE,
     Backend,
+    Created,
     bearer,
     client,
     error,
@@ -29,6 +32,22 @@ TOOLS = [
     ("fixstatus", "POST", "fix-status"),
 ]
 TOOL_IDS = [f"{method} {suffix}" for _, method, suffix in TOOLS]
+SUFFIX = {function: suffix for function, _, suffix in TOOLS}
+
+
+def use_tool(
+    function: str, stream_id: str, prefix: str, method: str = "POST", user: User = OWNER
+) -> Any:
+    """The tool's 2xx answer for the stream, asked by ``user``."""
+    path = f"{prefix}/streams/{stream_id}/{SUFFIX[function]}"
+    return ok(client(function).open(path, method=method, headers=bearer(user)))
+
+
+def recorded_stream(backend: Backend) -> Created:
+    """A new stream with one ready recording, ``video-1``."""
+    stream = backend.create_stream()
+    backend.add_recording(stream.id, "video-1")
+    return stream
 
 
 def set_connection(backend: Backend, stream_id: str, connection: str) -> None:
@@ -42,11 +61,7 @@ def test_sync_recording_attaches_the_ready_recording(backend: Backend, prefix: s
     stream = backend.create_stream(on_memorial=MEMORIAL.id)
     backend.add_recording(stream.id, "video-1")
 
-    body = ok(
-        client("syncrecording").post(
-            f"{prefix}/streams/{stream.id}/sync-recording", headers=bearer(FUNERAL_DIRECTOR)
-        )
-    )
+    body = use_tool("syncrecording", stream.id, prefix, user=FUNERAL_DIRECTOR)
 
     assert body["success"] is True
     assert body["streamId"] == stream.id
@@ -63,28 +78,21 @@ def test_sync_recording_attaches_the_ready_recording(backend: Backend, prefix: s
 def test_sync_recording_with_nothing_recorded_says_so(backend: Backend) -> None:
     stream = backend.create_stream()
 
-    body = ok(
-        client("syncrecording").post(
-            f"/api/streams/{stream.id}/sync-recording", headers=bearer(OWNER)
-        )
-    )
+    body = use_tool("syncrecording", stream.id, "/api")
 
     assert (body["status"], body["recordingsFound"], body["videoId"]) == ("no_recordings", 0, None)
 
 
-@pytest.mark.parametrize(
-    ("function", "suffix"), [("syncstatus", "sync-status"), ("fixstatus", "fix-status")]
-)
+@pytest.mark.parametrize("function", ["syncstatus", "fixstatus"])
 def test_a_status_tool_aligns_the_stream_with_its_live_input(
-    backend: Backend, prefix: str, function: str, suffix: str
+    backend: Backend, prefix: str, function: str
 ) -> None:
     stream = backend.create_stream()
-    path = f"{prefix}/streams/{stream.id}/{suffix}"
     set_connection(backend, stream.id, "connected")
 
-    went_live = ok(client(function).post(path, headers=bearer(OWNER)))
+    went_live = use_tool(function, stream.id, prefix)
     set_connection(backend, stream.id, "disconnected")
-    ended = ok(client(function).post(path, headers=bearer(OWNER)))
+    ended = use_tool(function, stream.id, prefix)
 
     assert went_live["success"] is True
     assert went_live["streamId"] == stream.id
@@ -102,14 +110,9 @@ def test_a_status_tool_aligns_the_stream_with_its_live_input(
 def test_get_video_id_names_the_primary_recording(
     backend: Backend, prefix: str, method: str
 ) -> None:
-    stream = backend.create_stream()
-    backend.add_recording(stream.id, "video-1")
+    stream = recorded_stream(backend)
 
-    body = ok(
-        client("getvideoid").open(
-            f"{prefix}/streams/{stream.id}/get-video-id", method=method, headers=bearer(OWNER)
-        )
-    )
+    body = use_tool("getvideoid", stream.id, prefix, method)
 
     assert body["success"] is True
     assert body["streamId"] == stream.id
@@ -123,14 +126,9 @@ def test_get_video_id_names_the_primary_recording(
 def test_configure_cors_applies_the_site_origins_to_input_and_recordings(
     backend: Backend, prefix: str, method: str
 ) -> None:
-    stream = backend.create_stream()
-    backend.add_recording(stream.id, "video-1")
+    stream = recorded_stream(backend)
 
-    body = ok(
-        client("configurecors").open(
-            f"{prefix}/streams/{stream.id}/configure-cors", method=method, headers=bearer(OWNER)
-        )
-    )
+    body = use_tool("configurecors", stream.id, prefix, method)
 
     origins = ["tributestream.com", "*.tributestream.com", "localhost:5173", "localhost:5174"]
     assert body["success"] is True
@@ -145,11 +143,7 @@ def test_fix_playback_url_rebuilds_the_player_url(backend: Backend, prefix: str)
     stream = backend.create_stream()
     backend.repo.update(stream.id, lambda s: s.model_copy(update={"playback_url": "https://old"}))
 
-    body = ok(
-        client("fixplaybackurl").post(
-            f"{prefix}/streams/{stream.id}/fix-playback-url", headers=bearer(OWNER)
-        )
-    )
+    body = use_tool("fixplaybackurl", stream.id, prefix)
 
     assert body["success"] is True
     assert body["streamId"] == stream.id
