@@ -1,27 +1,20 @@
-"""The composition root: builds every adapter from settings, once per instance."""
+"""The composition root: builds every adapter and service from settings, once per instance,
+each on first use: a function loads and connects only what its requests reach (the public
+listing never imports the Cloudflare, Cloud Tasks or Firebase Auth clients), which keeps cold
+starts near the floor of functions-framework and Firestore.
+
+Building is thread-safe: with concurrency above 1, the first requests of an instance may ask
+for the same part at once, and each part is still built exactly once.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-import firebase_admin
-import grpc
-from google.cloud import firestore, tasks_v2
-from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
-
-from common.adapters.cloud_tasks import CloudTasksQueue
-from common.adapters.cloudflare.client import (
-    CloudflareStreamClient,
-    CloudflareStreamProvider,
-    RetryPolicy,
-)
-from common.adapters.cloudflare.webhooks import CloudflareWebhooks, WebhookSecrets
-from common.adapters.firebase_auth import FirebaseAuthenticator
-from common.adapters.firestore.guards import FirestoreCreateQuota, FirestoreIdempotencyStore
-from common.adapters.firestore.streams import FirestoreMemorialDirectory, FirestoreStreamRepository
 from common.logging import configure_logging
 from common.ports import (
     Authenticator,
@@ -35,37 +28,253 @@ from common.ports import (
     SystemClock,
     TaskQueue,
 )
-from common.services.backends import Backends
-from common.services.broadcasts import BroadcastService
-from common.services.create_guards import CreateLimits
-from common.services.live_inputs import LiveInputProvisioner
-from common.services.migration import MigrationService
-from common.services.monitors import MonitorPolicy, MonitorService
-from common.services.policy import StreamPolicy
-from common.services.provider_events import ProviderEventService
-from common.services.repair_tools import RepairTools
-from common.services.stream_changes import StreamChangeService
-from common.services.stream_info import StreamInfoService
-from common.services.streams import StreamService
-from common.services.webhooks import WebhookService
 from common.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from google.cloud import firestore
+
+    from common.adapters.firestore.streams import FirestoreStreamRepository
+    from common.services.broadcasts import BroadcastService
+    from common.services.live_inputs import LiveInputProvisioner
+    from common.services.migration import MigrationService
+    from common.services.monitors import MonitorService
+    from common.services.policy import StreamPolicy
+    from common.services.repair_tools import RepairTools
+    from common.services.stream_changes import StreamChangeService
+    from common.services.stream_info import StreamInfoService
+    from common.services.streams import StreamService
+    from common.services.webhooks import WebhookService
+
+PartT = TypeVar("PartT")
+
+
+class built_once(Generic[PartT]):  # noqa: N801 - used as a decorator, like property
+    """A ``Services`` attribute built by its method on first read, then kept. Parts build
+    one another (a service reads its adapters), so the lock is re-entrant."""
+
+    def __init__(self, build: Callable[[Services], PartT]) -> None:
+        self._build = build
+        self._name = build.__name__
+        self.__doc__ = build.__doc__
+
+    @overload
+    def __get__(self, services: None, owner: type[Services]) -> built_once[PartT]: ...
+    @overload
+    def __get__(self, services: Services, owner: type[Services]) -> PartT: ...
+    def __get__(self, services: Services | None, owner: type[Services]) -> Any:
+        if services is None:
+            return self
+        built = services.__dict__
+        if self._name not in built:
+            with services._building:
+                if self._name not in built:
+                    built[self._name] = self._build(services)
+        return built[self._name]
 
 
 @dataclass(frozen=True)
-class Services:
-    """Everything an entry point may call."""
+class Given:
+    """Adapters handed in (fakes in tests); each one left ``None`` is built for real."""
 
-    settings: Settings
-    auth: Authenticator
-    streams: StreamService
-    broadcasts: BroadcastService
-    live_inputs: LiveInputProvisioner
-    monitors: MonitorService
-    stream_changes: StreamChangeService
-    webhooks: WebhookService
-    repair_tools: RepairTools
-    info: StreamInfoService
-    migration: MigrationService
+    repo: StreamRepository | None = None
+    memorials: MemorialDirectory | None = None
+    provider: StreamProvider | None = None
+    auth: Authenticator | None = None
+    clock: Clock | None = None
+    tasks: TaskQueue | None = None
+    migrations: StreamMigrationStore | None = None
+    create_quota: CreateQuota | None = None
+    idempotency: IdempotencyStore | None = None
+
+
+class Services:
+    """Everything an entry point may call, and the ports the services share (it is their
+    ``BackendPorts``)."""
+
+    def __init__(self, settings: Settings, given: Given = Given()) -> None:
+        self.settings = settings
+        self._given = given
+        self._building = threading.RLock()
+
+    # The ports.
+
+    @built_once
+    def firestore_client(self) -> firestore.Client:
+        from google.cloud import firestore
+
+        return firestore.Client(project=self.settings.gcp_project)
+
+    @built_once
+    def repo(self) -> StreamRepository:
+        return self._given.repo or self._firestore_streams
+
+    @built_once
+    def memorials(self) -> MemorialDirectory:
+        if self._given.memorials:
+            return self._given.memorials
+        from common.adapters.firestore.streams import FirestoreMemorialDirectory
+
+        return FirestoreMemorialDirectory(self.firestore_client, self.settings.memorials_collection)
+
+    @built_once
+    def migrations(self) -> StreamMigrationStore | None:
+        # Only the real repository migrates its own legacy documents.
+        if self._given.migrations or self._given.repo:
+            return self._given.migrations
+        return self._firestore_streams
+
+    @built_once
+    def _firestore_streams(self) -> FirestoreStreamRepository:
+        from common.adapters.firestore.streams import FirestoreStreamRepository
+
+        return FirestoreStreamRepository(
+            self.firestore_client,
+            self.settings.streams_collection,
+            self.settings.legacy_streams_collections,
+        )
+
+    @built_once
+    def clock(self) -> Clock:
+        return self._given.clock or SystemClock()
+
+    @built_once
+    def provider(self) -> StreamProvider:
+        return self._given.provider or _cloudflare(self.settings)
+
+    @built_once
+    def tasks(self) -> TaskQueue:
+        return self._given.tasks or _cloud_tasks(self.settings, self.clock)
+
+    @built_once
+    def auth(self) -> Authenticator:
+        return self._given.auth or _firebase_auth(self.settings)
+
+    @built_once
+    def create_quota(self) -> CreateQuota:
+        if self._given.create_quota:
+            return self._given.create_quota
+        from common.adapters.firestore.guards import FirestoreCreateQuota
+
+        return FirestoreCreateQuota(self.firestore_client)
+
+    @built_once
+    def idempotency(self) -> IdempotencyStore:
+        if self._given.idempotency:
+            return self._given.idempotency
+        from common.adapters.firestore.guards import FirestoreIdempotencyStore
+
+        return FirestoreIdempotencyStore(self.firestore_client)
+
+    # The services.
+
+    @built_once
+    def policy(self) -> StreamPolicy:
+        from common.services.create_guards import CreateLimits
+        from common.services.policy import StreamPolicy
+
+        settings = self.settings
+        return StreamPolicy(
+            delivery_base=settings.cloudflare_delivery_base,
+            recording_timeout_seconds=settings.recording_timeout_seconds,
+            allowed_origins=cloudflare_origins(settings.allowed_origins),
+            delete_recording_after_days=settings.delete_recording_after_days,
+            orphan_sweep_delay_s=settings.orphan_sweep_delay_s,
+            whip_session_ttl_s=settings.whip_session_ttl_s,
+            create_limits=CreateLimits(
+                per_user=settings.create_rate_limit,
+                per_admin=settings.create_rate_limit_admin,
+                window_s=settings.create_rate_window_s,
+                idempotency_ttl_s=settings.idempotency_key_ttl_s,
+            ),
+        )
+
+    @built_once
+    def monitors(self) -> MonitorService:
+        from common.services.monitors import MonitorPolicy, MonitorService
+
+        settings = self.settings
+        return MonitorService(
+            self,
+            policy=MonitorPolicy(
+                recording_checks=settings.recording_monitor_checks,
+                recording_interval_s=settings.recording_monitor_interval_s,
+                status_interval_s=settings.status_monitor_interval_s,
+                status_grace_checks=settings.status_monitor_grace_checks,
+                reconnect_window_s=settings.recording_timeout_seconds,
+            ),
+        )
+
+    @built_once
+    def live_inputs(self) -> LiveInputProvisioner:
+        from common.services.live_inputs import LiveInputProvisioner
+
+        return LiveInputProvisioner(self, policy=self.policy)
+
+    @built_once
+    def streams(self) -> StreamService:
+        from common.services.streams import StreamService
+
+        return StreamService(
+            self,
+            policy=self.policy,
+            live_inputs=self.live_inputs,
+            create_quota=self.create_quota,
+            idempotency=self.idempotency,
+        )
+
+    @built_once
+    def broadcasts(self) -> BroadcastService:
+        from common.services.broadcasts import BroadcastService
+
+        return BroadcastService(
+            self, policy=self.policy, monitors=self.monitors, live_inputs=self.live_inputs
+        )
+
+    @built_once
+    def stream_changes(self) -> StreamChangeService:
+        from common.services.stream_changes import StreamChangeService
+
+        return StreamChangeService(self, monitors=self.monitors)
+
+    @built_once
+    def webhooks(self) -> WebhookService:
+        from common.adapters.cloudflare.webhooks import CloudflareWebhooks, WebhookSecrets
+        from common.services.provider_events import ProviderEventService
+        from common.services.webhooks import WebhookService
+
+        secrets = WebhookSecrets(
+            stream_signing=self.settings.cloudflare_webhook_secret,
+            notifications=self.settings.cloudflare_notification_secret,
+            tolerance_s=self.settings.webhook_tolerance_s,
+        )
+        return WebhookService(
+            ProviderEventService(self, monitors=self.monitors),
+            CloudflareWebhooks(secrets, self.clock),
+        )
+
+    @built_once
+    def repair_tools(self) -> RepairTools:
+        from common.services.repair_tools import RepairTools
+
+        return RepairTools(self, monitors=self.monitors, policy=self.policy)
+
+    @built_once
+    def info(self) -> StreamInfoService:
+        from common.services.stream_info import StreamInfoService
+
+        return StreamInfoService(
+            repo=self.repo,
+            memorials=self.memorials,
+            clock=self.clock,
+            delivery_base=self.settings.cloudflare_delivery_base,
+            memorial_cache_ttl_s=self.settings.memorial_cache_ttl_s,
+        )
+
+    @built_once
+    def migration(self) -> MigrationService:
+        from common.services.migration import MigrationService
+
+        return MigrationService(self.migrations)
 
 
 def cloudflare_origins(origins: list[str]) -> tuple[str, ...]:
@@ -87,83 +296,31 @@ def build_services(
     create_quota: CreateQuota | None = None,
     idempotency: IdempotencyStore | None = None,
 ) -> Services:
-    """Wire the services; anything not passed in is built for real from ``settings``."""
-    if repo is None or memorials is None:
-        real_repo, real_memorials = _firestore(settings)
-        migrations = migrations or (real_repo if repo is None else None)
-        repo = repo or real_repo
-        memorials = memorials or real_memorials
-    policy = StreamPolicy(
-        delivery_base=settings.cloudflare_delivery_base,
-        recording_timeout_seconds=settings.recording_timeout_seconds,
-        allowed_origins=cloudflare_origins(settings.allowed_origins),
-        delete_recording_after_days=settings.delete_recording_after_days,
-        orphan_sweep_delay_s=settings.orphan_sweep_delay_s,
-        whip_session_ttl_s=settings.whip_session_ttl_s,
-        create_limits=CreateLimits(
-            per_user=settings.create_rate_limit,
-            per_admin=settings.create_rate_limit_admin,
-            window_s=settings.create_rate_window_s,
-            idempotency_ttl_s=settings.idempotency_key_ttl_s,
-        ),
-    )
-    if create_quota is None or idempotency is None:
-        guards_db = firestore.Client(project=settings.gcp_project)
-        create_quota = create_quota or FirestoreCreateQuota(guards_db)
-        idempotency = idempotency or FirestoreIdempotencyStore(guards_db)
-    clock = clock or SystemClock()
-    provider = provider or _cloudflare(settings)
-    tasks = tasks or _cloud_tasks(settings, clock)
-    backends = Backends(repo=repo, memorials=memorials, provider=provider, tasks=tasks, clock=clock)
-    monitors = MonitorService(
-        backends,
-        policy=MonitorPolicy(
-            recording_checks=settings.recording_monitor_checks,
-            recording_interval_s=settings.recording_monitor_interval_s,
-            status_interval_s=settings.status_monitor_interval_s,
-            status_grace_checks=settings.status_monitor_grace_checks,
-            reconnect_window_s=settings.recording_timeout_seconds,
-        ),
-    )
-    live_inputs = LiveInputProvisioner(backends, policy=policy)
-    streams = StreamService(
-        backends,
-        policy=policy,
-        live_inputs=live_inputs,
-        create_quota=create_quota,
-        idempotency=idempotency,
-    )
-    secrets = WebhookSecrets(
-        stream_signing=settings.cloudflare_webhook_secret,
-        notifications=settings.cloudflare_notification_secret,
-        tolerance_s=settings.webhook_tolerance_s,
-    )
+    """Wire the services; anything not passed in is built for real from ``settings`` when
+    first used."""
     return Services(
-        settings=settings,
-        auth=auth or _firebase_auth(settings),
-        streams=streams,
-        broadcasts=BroadcastService(
-            backends, policy=policy, monitors=monitors, live_inputs=live_inputs
-        ),
-        live_inputs=live_inputs,
-        monitors=monitors,
-        stream_changes=StreamChangeService(backends, monitors=monitors),
-        webhooks=WebhookService(
-            ProviderEventService(backends, monitors=monitors), CloudflareWebhooks(secrets, clock)
-        ),
-        repair_tools=RepairTools(backends, monitors=monitors, policy=policy),
-        info=StreamInfoService(
+        settings,
+        Given(
             repo=repo,
             memorials=memorials,
+            provider=provider,
+            auth=auth,
             clock=clock,
-            delivery_base=settings.cloudflare_delivery_base,
-            memorial_cache_ttl_s=settings.memorial_cache_ttl_s,
+            tasks=tasks,
+            migrations=migrations,
+            create_quota=create_quota,
+            idempotency=idempotency,
         ),
-        migration=MigrationService(migrations),
     )
 
 
 def _cloud_tasks(settings: Settings, clock: Clock) -> TaskQueue:
+    import grpc
+    from google.cloud import tasks_v2
+    from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+
+    from common.adapters.cloud_tasks import CloudTasksQueue
+
     if settings.cloud_tasks_emulator_host:
         channel = grpc.insecure_channel(settings.cloud_tasks_emulator_host)
         client = tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
@@ -183,17 +340,13 @@ def _cloud_tasks(settings: Settings, clock: Clock) -> TaskQueue:
     )
 
 
-def _firestore(settings: Settings) -> tuple[FirestoreStreamRepository, MemorialDirectory]:
-    client = firestore.Client(project=settings.gcp_project)
-    return (
-        FirestoreStreamRepository(
-            client, settings.streams_collection, settings.legacy_streams_collections
-        ),
-        FirestoreMemorialDirectory(client, settings.memorials_collection),
+def _cloudflare(settings: Settings) -> StreamProvider:
+    from common.adapters.cloudflare.client import (
+        CloudflareStreamClient,
+        CloudflareStreamProvider,
+        RetryPolicy,
     )
 
-
-def _cloudflare(settings: Settings) -> StreamProvider:
     client = CloudflareStreamClient(
         api_base=settings.cloudflare_api_base,
         account_id=settings.cloudflare_account_id,
@@ -206,6 +359,10 @@ def _cloudflare(settings: Settings) -> StreamProvider:
 
 
 def _firebase_auth(settings: Settings) -> Authenticator:
+    import firebase_admin
+
+    from common.adapters.firebase_auth import FirebaseAuthenticator
+
     name = "livestream-backend"
     try:
         app = firebase_admin.get_app(name)
@@ -219,7 +376,7 @@ _current: Services | None = None
 
 
 def get_services() -> Services:
-    """The instance's services, built on first use (never at import time)."""
+    """The instance's services (each part built on first use, never at import time)."""
     global _current  # noqa: PLW0603 - one container per function instance, by design
     with _lock:
         if _current is None:

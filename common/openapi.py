@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 description of every HTTP endpoint, generated from the declarations.
 
-Each function in ``functions/main.py`` declares its operations (``common.http.Op``: summary,
+Each function named in ``functions/main.py`` declares its operations (``common.http.Op``: summary,
 body, query and reply models) beside its handler, which parses with those same models; this
 module turns the declarations (``common.http.ENDPOINTS``) into the document, so the document
 cannot say one thing while the code does another. Paths are the unified ``/api/...`` ones;
@@ -46,7 +46,7 @@ def documented_operations() -> Iterator[tuple[str, str, Op]]:
     """``(method, path, op)`` for every operation the document describes: each declared
     operation at each of its function's routes, except the MVP Two aliases (and, for an
     operation that names its ``route``, at that route only)."""
-    importlib.import_module(FUNCTIONS_MODULE)  # its decorators fill ENDPOINTS
+    importlib.import_module(FUNCTIONS_MODULE).load_all()  # their decorators fill ENDPOINTS
     for endpoint in ENDPOINTS.values():
         for route in endpoint.routes:
             if route.startswith(MVP):

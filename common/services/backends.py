@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from common.access import Action, Permissions
 from common.models.domain import Stream, User
@@ -10,10 +11,26 @@ from common.ports import Clock, MemorialDirectory, StreamProvider, StreamReposit
 from common.services.stream_access import load_authorized
 
 
+class BackendPorts(Protocol):
+    """Streams, memorials, the video platform, the task queue and the clock. The composition
+    root (``common/bootstrap.py``) builds each on first use, so a function that never calls
+    Cloudflare never loads its client."""
+
+    @property
+    def repo(self) -> StreamRepository: ...
+    @property
+    def memorials(self) -> MemorialDirectory: ...
+    @property
+    def provider(self) -> StreamProvider: ...
+    @property
+    def tasks(self) -> TaskQueue: ...
+    @property
+    def clock(self) -> Clock: ...
+
+
 @dataclass(frozen=True)
 class Backends:
-    """Streams, memorials, the video platform, the task queue and the clock (wired once, in
-    ``common/bootstrap.py``; fakes in the service tests)."""
+    """``BackendPorts`` given up front (fakes in the service tests)."""
 
     repo: StreamRepository
     memorials: MemorialDirectory
@@ -23,14 +40,31 @@ class Backends:
 
 
 class WithBackends:
-    """Base of the services: ``self._repo``, ``self._provider``... name the shared ports."""
+    """Base of the services: ``self._repo``, ``self._provider``... name the shared ports, each
+    read from the backends when first used."""
 
-    def __init__(self, backends: Backends) -> None:
-        self._repo = backends.repo
-        self._memorials = backends.memorials
-        self._provider = backends.provider
-        self._tasks = backends.tasks
-        self._clock = backends.clock
+    def __init__(self, backends: BackendPorts) -> None:
+        self._backends = backends
+
+    @property
+    def _repo(self) -> StreamRepository:
+        return self._backends.repo
+
+    @property
+    def _memorials(self) -> MemorialDirectory:
+        return self._backends.memorials
+
+    @property
+    def _provider(self) -> StreamProvider:
+        return self._backends.provider
+
+    @property
+    def _tasks(self) -> TaskQueue:
+        return self._backends.tasks
+
+    @property
+    def _clock(self) -> Clock:
+        return self._backends.clock
 
     def _load(
         self, user: User | None, stream_id: str, action: Action, message: str = "Permission denied"

@@ -22,7 +22,7 @@ from common.ports import (
     ProviderRejectedError,
     WhipSession,
 )
-from common.services.backends import Backends, WithBackends
+from common.services.backends import BackendPorts, WithBackends
 from common.services.live_inputs import LiveInputProvisioner
 from common.services.monitors import MonitorService
 from common.services.policy import StreamPolicy
@@ -48,7 +48,7 @@ class BroadcastService(WithBackends):
 
     def __init__(
         self,
-        backends: Backends,
+        backends: BackendPorts,
         *,
         policy: StreamPolicy,
         monitors: MonitorService,

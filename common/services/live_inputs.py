@@ -14,7 +14,7 @@ from common.ports import (
     ProviderNotFoundError,
     ScheduledTask,
 )
-from common.services.backends import Backends, WithBackends
+from common.services.backends import BackendPorts, WithBackends
 from common.services.policy import StreamPolicy
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ ORPHAN_MIN_AGE = timedelta(seconds=60)
 class LiveInputProvisioner(WithBackends):
     """Each stream's one live input, and no live input without its stream."""
 
-    def __init__(self, backends: Backends, *, policy: StreamPolicy) -> None:
+    def __init__(self, backends: BackendPorts, *, policy: StreamPolicy) -> None:
         super().__init__(backends)
         self._policy = policy
         self._urls = DeliveryUrls(policy.delivery_base)

@@ -31,7 +31,7 @@ from common.models.recording_rules import (
     with_recordings,
 )
 from common.ports import ScheduledTask, StreamAndProgress
-from common.services.backends import Backends, WithBackends
+from common.services.backends import BackendPorts, WithBackends
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class MonitorPolicy:
 class MonitorService(WithBackends):
     """The recording and status monitors, and the reconciliation they and the tools share."""
 
-    def __init__(self, backends: Backends, *, policy: MonitorPolicy) -> None:
+    def __init__(self, backends: BackendPorts, *, policy: MonitorPolicy) -> None:
         super().__init__(backends)
         self.policy = policy
 

@@ -17,7 +17,7 @@ from common.models.recording_rules import (
     merge_recordings,
     with_recordings,
 )
-from common.services.backends import Backends, WithBackends
+from common.services.backends import BackendPorts, WithBackends
 from common.services.monitors import MonitorService
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class VideoOutcome:
 class ProviderEventService(WithBackends):
     """Applies the video platform's reports to streams, then lets the monitors confirm."""
 
-    def __init__(self, backends: Backends, *, monitors: MonitorService) -> None:
+    def __init__(self, backends: BackendPorts, *, monitors: MonitorService) -> None:
         super().__init__(backends)
         self._monitors = monitors
 

@@ -14,7 +14,7 @@ from common.models.api import RecordingChoiceRequest, StreamManagerView
 from common.models.delivery import DeliveryUrls
 from common.models.domain import Stream, StreamStatus, User
 from common.models.recording_rules import with_recordings
-from common.services.backends import Backends, WithBackends
+from common.services.backends import BackendPorts, WithBackends
 from common.services.monitors import MonitorService
 from common.services.policy import StreamPolicy
 
@@ -99,7 +99,7 @@ class RepairTools(WithBackends):
     """Manual reconciliation for stream managers: each one is safe to press repeatedly."""
 
     def __init__(
-        self, backends: Backends, *, monitors: MonitorService, policy: StreamPolicy
+        self, backends: BackendPorts, *, monitors: MonitorService, policy: StreamPolicy
     ) -> None:
         super().__init__(backends)
         self._monitors = monitors

@@ -7,7 +7,7 @@ from datetime import timedelta
 from common.errors import NotFoundError
 from common.models.domain import MonitorKind, Stream, StreamStatus
 from common.models.recording_rules import has_recording_since
-from common.services.backends import Backends, WithBackends
+from common.services.backends import BackendPorts, WithBackends
 from common.services.monitors import MonitorService
 
 
@@ -15,7 +15,7 @@ class StreamChangeService(WithBackends):
     """Starts the right monitor when a stream's status changes; removes a deleted stream's
     live input."""
 
-    def __init__(self, backends: Backends, *, monitors: MonitorService) -> None:
+    def __init__(self, backends: BackendPorts, *, monitors: MonitorService) -> None:
         super().__init__(backends)
         self._monitors = monitors
 

@@ -44,7 +44,7 @@ from common.ports import (
     StreamPage,
     StreamQuery,
 )
-from common.services.backends import Backends, WithBackends
+from common.services.backends import BackendPorts, WithBackends
 from common.services.broadcasts import whip_endpoint
 from common.services.create_guards import (
     CreateGuards,
@@ -63,7 +63,7 @@ class StreamService(WithBackends):
 
     def __init__(
         self,
-        backends: Backends,
+        backends: BackendPorts,
         *,
         policy: StreamPolicy,
         live_inputs: LiveInputProvisioner,

@@ -1,4 +1,4 @@
-"""Every function in ``functions/main.py`` is served by functions-framework on each path it
+"""Every function ``functions/main.py`` names is served by functions-framework on each path it
 declares, and each one is driven by a test module of this directory."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from tests.functions.conftest import Backend, client, error
 
 HERE = Path(__file__).parent
 HTTP_FUNCTIONS = sorted(
-    name for name, value in vars(main).items() if callable(value) and hasattr(value, "routes")
+    name for name in main.FUNCTION_MODULES if hasattr(getattr(main, name), "routes")
 )
 TASK_FUNCTIONS = {"runmonitorcheck", "sweeporphanedinputs"}
 EVENT_FUNCTIONS = ["onstreamwritten"]

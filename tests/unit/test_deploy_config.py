@@ -65,14 +65,19 @@ MANIFEST = json.loads((ROOT / "infra" / "functions.json").read_text())
 
 
 def exported_functions() -> set[str]:
-    """The functions ``functions/main.py`` defines (not its query models)."""
-    return {
-        name
-        for name, value in vars(entry_points).items()
-        if inspect.isfunction(value)
-        and value.__module__ == entry_points.__name__
-        and not name.startswith("_")
+    """The functions ``functions/main.py`` names (each defined in its module)."""
+    return set(entry_points.FUNCTION_MODULES)
+
+
+def test_each_function_is_defined_in_the_module_main_names_and_nowhere_else() -> None:
+    entry_points.load_all()
+    defined = {
+        name: value.__module__
+        for module in set(entry_points.FUNCTION_MODULES.values())
+        for name, value in vars(sys.modules[module]).items()
+        if inspect.isfunction(value) and value.__module__ == module and not name.startswith("_")
     }
+    assert defined == entry_points.FUNCTION_MODULES
 
 
 def test_manifest_deploys_exactly_the_exported_functions_and_hosting_routes_the_http_ones() -> None:
@@ -88,7 +93,13 @@ def test_build_is_self_contained_and_loads_every_function(tmp_path: Path) -> Non
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "build-functions"), str(build)], check=True
     )
-    assert {p.name for p in build.iterdir()} == {"main.py", "common", "requirements.txt"}
+    assert {p.name for p in build.iterdir()} == {
+        "main.py",
+        "functions",
+        "common",
+        "requirements.txt",
+    }
+    assert not (build / "functions" / "main.py").exists()
     requirements = (build / "requirements.txt").read_text()
     assert requirements == (ROOT / "infra" / "requirements.lock").read_text()
     assert "firebase-admin==" in requirements and "--hash=sha256:" in requirements

@@ -3,7 +3,6 @@ handlers (``common.http.Op``), and the handlers parse and reply with those same 
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import subprocess
@@ -32,9 +31,9 @@ MVP = "/api/livestreamMVPTwo/"
 
 def http_functions() -> dict[str, Any]:
     return {
-        name: value
-        for name, value in vars(entry_points).items()
-        if inspect.isfunction(value) and hasattr(value, "operations")
+        name: getattr(entry_points, name)
+        for name in entry_points.FUNCTION_MODULES
+        if hasattr(getattr(entry_points, name), "operations")
     }
 
 

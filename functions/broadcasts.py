@@ -1,0 +1,92 @@
+"""Going live and ending: Start, Stop, the encoder's credentials and browser broadcasts
+(WHIP). ``common/services/broadcasts.py`` does the work.
+"""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+
+from common.errors import InvalidArgumentError
+from common.http import SDP, Ctx, Op, Reply, http_endpoint
+from common.models.api import (
+    CredentialsResponse,
+    DeleteResponse,
+    StartResponse,
+    StopResponse,
+)
+from functions.paths import UNIFIED, unified_and_mvp
+
+
+@functions_framework.http
+@http_endpoint(
+    unified_and_mvp("/streams/{streamId}/start"),
+    {"POST": Op("Go live; returns RTMP credentials", {200: StartResponse})},
+)
+def startstream(ctx: Ctx) -> Reply:
+    """POST marks the stream live and returns its RTMP credentials and WHIP endpoint."""
+    return ctx.services.broadcasts.start(ctx.user, ctx.param("streamId"))
+
+
+@functions_framework.http
+@http_endpoint(
+    unified_and_mvp("/streams/{streamId}/stop"),
+    {"POST": Op("End the broadcast", {200: StopResponse})},
+)
+def stopstream(ctx: Ctx) -> Reply:
+    """POST ends the broadcast; the recording follows when Cloudflare has processed it."""
+    return ctx.services.broadcasts.stop(ctx.user, ctx.param("streamId"))
+
+
+@functions_framework.http
+@http_endpoint(
+    unified_and_mvp("/streams/{streamId}/credentials"),
+    {
+        "GET": Op(
+            "RTMP credentials and WHIP endpoint, without going live", {200: CredentialsResponse}
+        )
+    },
+)
+def streamcredentials(ctx: Ctx) -> Reply:
+    """GET the RTMP credentials and WHIP endpoint without going live."""
+    return ctx.services.broadcasts.credentials(ctx.user, ctx.param("streamId"))
+
+
+@functions_framework.http
+@http_endpoint(
+    (
+        *unified_and_mvp("/streams/{streamId}/whip"),
+        *unified_and_mvp("/streams/{streamId}/whip/{sessionId}"),
+    ),
+    {
+        "POST": Op(
+            "WHIP: relay an SDP offer (browser broadcast)",
+            {201: SDP},
+            body=SDP,
+            route=f"{UNIFIED}/streams/{{streamId}}/whip",
+        ),
+        "DELETE": Op(
+            "End a browser broadcast",
+            {200: DeleteResponse},
+            route=f"{UNIFIED}/streams/{{streamId}}/whip/{{sessionId}}",
+        ),
+    },
+    cors=True,
+    accept_post=SDP,
+)
+def whipstream(ctx: Ctx) -> Reply:
+    """POST relays a browser's WHIP offer (application/sdp) and answers 201 with the SDP and
+    the session URL in Location; DELETE on that URL ends the browser broadcast."""
+    stream_id = ctx.param("streamId")
+    if ctx.method == "DELETE":
+        return ctx.services.broadcasts.end_whip(ctx.user, stream_id, ctx.require_param("sessionId"))
+    if not (ctx.header("Content-Type") or "").startswith(SDP):
+        raise InvalidArgumentError(f"Content-Type must be {SDP}")
+    offer = ctx.raw_body.decode("utf-8", errors="replace")
+    publication = ctx.services.broadcasts.publish_whip(ctx.user, stream_id, offer)
+    return flask.Response(
+        publication.answer_sdp,
+        status=201,
+        content_type=SDP,
+        headers={"Location": publication.location},
+    )

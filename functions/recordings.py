@@ -1,0 +1,53 @@
+"""A stream's recordings: the playable list, and the managers' choice of the primary one."""
+
+from __future__ import annotations
+
+import functions_framework
+
+from common.http import Ctx, Op, Reply, http_endpoint
+from common.models.api import (
+    RecordingChoiceRequest,
+    StreamManagerView,
+)
+from common.services.repair_tools import (
+    RecordingsSyncResponse,
+)
+from common.services.stream_info import (
+    StreamRecordingsResponse,
+)
+from functions.paths import unified_and_mvp
+
+
+@functions_framework.http
+@http_endpoint(
+    unified_and_mvp("/streams/{streamId}/recordings"),
+    {
+        "GET": Op("The stream's playable recordings", {200: StreamRecordingsResponse}),
+        "POST": Op("Fetch and attach the recordings Cloudflare has", {200: RecordingsSyncResponse}),
+    },
+)
+def streamrecordings(ctx: Ctx) -> Reply:
+    """GET the stream's playable recordings; POST fetches them from Cloudflare first."""
+    stream_id = ctx.param("streamId")
+    if ctx.method == "POST":
+        return ctx.services.repair_tools.sync_recordings(ctx.user, stream_id)
+    return ctx.services.info.recordings(ctx.user, stream_id)
+
+
+@functions_framework.http
+@http_endpoint(
+    unified_and_mvp("/streams/{streamId}/recordings/{videoId}"),
+    {
+        "PUT": Op(
+            "Make a recording the primary one, or hide it",
+            {200: StreamManagerView},
+            body=RecordingChoiceRequest,
+        )
+    },
+)
+def streamrecording(ctx: Ctx) -> Reply:
+    """PUT makes one recording the one the memorial page shows first, or hides it."""
+    choice = ctx.body(RecordingChoiceRequest)
+    return ctx.services.repair_tools.choose_recording(
+        ctx.user, ctx.param("streamId"), ctx.param("videoId"), choice
+    )

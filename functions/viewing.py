@@ -1,0 +1,48 @@
+"""What memorial pages poll and embed, without a Cloudflare call: a stream's status, a
+memorial's status board and the player URLs. ``common/services/stream_info.py`` and the
+memorial board of ``common/services/streams.py`` do the work.
+"""
+
+from __future__ import annotations
+
+import functions_framework
+
+from common.http import Ctx, Op, Reply, http_endpoint
+from common.models.api import (
+    MemorialStreamStatusResponse,
+)
+from common.services.stream_info import (
+    EmbedInfoResponse,
+    StreamStatusResponse,
+)
+from functions.paths import UNIFIED, unified_and_mvp
+
+
+@functions_framework.http
+@http_endpoint(
+    unified_and_mvp("/streams/{streamId}/status"),
+    {"GET": Op("Status for polling pages (no Cloudflare call)", {200: StreamStatusResponse})},
+)
+def streamstatus(ctx: Ctx) -> Reply:
+    """GET the stream's status for polling pages: no Cloudflare call, one document read."""
+    return ctx.services.info.status(ctx.user, ctx.param("streamId"))
+
+
+@functions_framework.http
+@http_endpoint(
+    (f"{UNIFIED}/memorials/{{memorialId}}/streams/status",),
+    {"GET": Op("Live/scheduled/completed", {200: MemorialStreamStatusResponse})},
+)
+def memorialstreamstatus(ctx: Ctx) -> Reply:
+    """GET the live / scheduled / completed streams of a memorial, for polling pages."""
+    return ctx.services.streams.memorial_status(ctx.user, ctx.param("memorialId"))
+
+
+@functions_framework.http
+@http_endpoint(
+    unified_and_mvp("/streams/{streamId}/embed-info"),
+    {"GET": Op("Player URLs", {200: EmbedInfoResponse})},
+)
+def streamembedinfo(ctx: Ctx) -> Reply:
+    """GET ready-made player URLs (iframe, HLS, DASH, thumbnails) for the stream."""
+    return ctx.services.info.embed_info(ctx.user, ctx.param("streamId"))
