@@ -43,11 +43,13 @@ def use_tool(
     return ok(client(function).open(path, method=method, headers=bearer(user)))
 
 
-def recorded_stream(backend: Backend) -> Created:
-    """A new stream with one ready recording, ``video-1``."""
+def use_tool_on_a_recorded_stream(
+    backend: Backend, function: str, prefix: str, method: str
+) -> tuple[Created, Any]:
+    """A new stream with one ready recording, ``video-1``, and the tool's answer for it."""
     stream = backend.create_stream()
     backend.add_recording(stream.id, "video-1")
-    return stream
+    return stream, use_tool(function, stream.id, prefix, method)
 
 
 def set_connection(backend: Backend, stream_id: str, connection: str) -> None:
@@ -110,9 +112,7 @@ def test_a_status_tool_aligns_the_stream_with_its_live_input(
 def test_get_video_id_names_the_primary_recording(
     backend: Backend, prefix: str, method: str
 ) -> None:
-    stream = recorded_stream(backend)
-
-    body = use_tool("getvideoid", stream.id, prefix, method)
+    stream, body = use_tool_on_a_recorded_stream(backend, "getvideoid", prefix, method)
 
     assert body["success"] is True
     assert body["streamId"] == stream.id
@@ -126,9 +126,7 @@ def test_get_video_id_names_the_primary_recording(
 def test_configure_cors_applies_the_site_origins_to_input_and_recordings(
     backend: Backend, prefix: str, method: str
 ) -> None:
-    stream = recorded_stream(backend)
-
-    body = use_tool("configurecors", stream.id, prefix, method)
+    stream, body = use_tool_on_a_recorded_stream(backend, "configurecors", prefix, method)
 
     origins = ["tributestream.com", "*.tributestream.com", "localhost:5173", "localhost:5174"]
     assert body["success"] is True
