@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from common.models.api import StreamCreateRequest, StreamOwnerView
 from common.models.domain import Memorial, User
 from common.ports import CreateQuota, IdempotencyStore
 from common.services.backends import Backends
@@ -82,6 +83,12 @@ class World:
         self.broadcasts = BroadcastService(
             self.backends, policy=policy, monitors=self.monitors, live_inputs=self.live_inputs
         )
+
+    def new_stream(self, user: User = OWNER, title: str = "t") -> tuple[StreamOwnerView, str]:
+        """A stream ``user`` creates through the service, and the uid of its live input."""
+        view = self.service.create(user, StreamCreateRequest(title=title))
+        assert view.cloudflare_id is not None
+        return view, view.cloudflare_id
 
 
 @pytest.fixture

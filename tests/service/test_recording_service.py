@@ -149,8 +149,7 @@ def test_status_monitor_waits_for_the_encoder_then_ends_the_broadcast(world: Wor
 
 @pytest.mark.parametrize("event", ["live_input.connected", "live_input.disconnected"])
 def test_live_events_older_than_the_last_applied_one_are_ignored(world: World, event: str) -> None:
-    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
-    uid = stream.cloudflare_id or ""
+    stream, uid = world.new_stream()
     later, earlier = T0 + timedelta(minutes=5), T0
 
     world.events.apply_live_event(uid, "live_input.disconnected", later, None)
@@ -185,8 +184,7 @@ def test_a_service_that_never_went_on_air_is_not_lost_footage(world: World) -> N
 
 
 def test_a_reconnect_continuing_the_recording_is_not_a_missing_recording(world: World) -> None:
-    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
-    uid = stream.cloudflare_id or ""
+    stream, uid = world.new_stream()
     world.events.apply_live_event(uid, "live_input.connected", T0, None)
     world.clock.current = T0 + timedelta(minutes=30)
     world.broadcasts.stop(OWNER, stream.id)
@@ -214,8 +212,7 @@ def test_a_short_drop_reads_reconnecting_and_ends_only_after_the_window(world: W
         world.backends, policy=MonitorPolicy(status_interval_s=60, reconnect_window_s=300)
     )
     events = ProviderEventService(world.backends, monitors=monitors)
-    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
-    uid = stream.cloudflare_id or ""
+    stream, uid = world.new_stream()
     spec, live_input = world.provider.inputs[uid]
     world.broadcasts.start(OWNER, stream.id)
     events.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
@@ -254,8 +251,7 @@ def test_a_recording_found_later_clears_the_missing_error(world: World) -> None:
 
 
 def test_broadcast_state_tells_armed_on_air_and_ended_apart(world: World) -> None:
-    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
-    uid = stream.cloudflare_id or ""
+    stream, uid = world.new_stream()
     assert world.service.get(OWNER, stream.id).broadcast_state == "idle"
     world.broadcasts.start(OWNER, stream.id)
     armed = world.service.get(OWNER, stream.id)
@@ -270,8 +266,7 @@ def test_broadcast_state_tells_armed_on_air_and_ended_apart(world: World) -> Non
 def test_a_connection_reported_after_stop_does_not_reopen_the_stopped_broadcast(
     world: World,
 ) -> None:
-    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
-    uid = stream.cloudflare_id or ""
+    stream, uid = world.new_stream()
     world.broadcasts.start(OWNER, stream.id)
     connected_at = world.clock.now()
     world.clock.advance(30)

@@ -287,8 +287,7 @@ def a_recording_of(uid: str, video_uid: str, at: datetime) -> Recording:
 
 
 def test_delete_takes_along_recordings_cloudflare_made_but_never_reported(world: World) -> None:
-    view = world.service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Sound check"))
-    uid = view.cloudflare_id or ""
+    view, uid = world.new_stream(FUNERAL_DIRECTOR, "Sound check")
     # An encoder tried the input before Start; its webhook never came.
     world.provider.recordings[uid] = [a_recording_of(uid, "unreported", world.clock.now())]
 
@@ -301,8 +300,7 @@ def test_delete_takes_along_recordings_cloudflare_made_but_never_reported(world:
 def test_a_recording_that_arrives_after_its_stream_was_deleted_is_deleted_too(
     world: World,
 ) -> None:
-    view = world.service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Sound check"))
-    uid = view.cloudflare_id or ""
+    view, uid = world.new_stream(FUNERAL_DIRECTOR, "Sound check")
     world.service.delete(FUNERAL_DIRECTOR, view.id)
     late = a_recording_of(uid, "late", world.clock.now())
     world.provider.recordings[uid] = [late]
