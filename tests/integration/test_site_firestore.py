@@ -25,6 +25,28 @@ def new_memorial(db: firestore.Client, callers: Callers, *, public: bool = True)
     return create_memorial(db, callers, public=public, loved_one="Ada Lovelace")
 
 
+def family_stream(
+    api: httpx.Client, callers: Callers, memorial: str, **body: Any
+) -> dict[str, Any]:
+    """A stream the memorial's family makes through `POST /api/memorials/{id}/streams`."""
+    made = api.post(
+        f"/api/memorials/{memorial}/streams",
+        json={"title": "Funeral"} | body,
+        headers=callers["memorial_owner"].bearer,
+    )
+    assert made.is_success, made.text
+    made_stream: dict[str, Any] = made.json()
+    return made_stream
+
+
+def plant(db: firestore.Client, collection: str, document: dict[str, Any], prefix: str) -> str:
+    """``document`` written into ``collection`` as an earlier backend left it, under a new id
+    that starts with ``prefix``; returns the id."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    db.collection(collection).document(name).set(document)
+    return name
+
+
 def memorial_page_query(db: firestore.Client, memorial: str) -> list[str]:
     """`[fullSlug]/+page.server.ts`, exactly: streams where memorialId == X by actualStartTime."""
     query = (
@@ -109,30 +131,18 @@ def test_memorial_page_query_finds_every_visible_stream_after_migration(
 ) -> None:
     memorial = new_memorial(db, callers)
     director, family = callers["funeral_director"], callers["memorial_owner"]
-    from_memorial_path = api.post(
-        f"/api/memorials/{memorial}/streams",
-        json={"title": "Funeral", "isPublic": False},
-        headers=family.bearer,
-    ).json()["id"]
+    from_memorial_path = family_stream(api, callers, memorial, isPublic=False)["id"]
     broadcast = api.post(
         "/api/streams", json={"title": "Committal", "memorialId": memorial}, headers=director.bearer
     ).json()["id"]
     api.post(f"/api/streams/{broadcast}/start", headers=director.bearer).raise_for_status()
     api.post(f"/api/streams/{broadcast}/stop", headers=director.bearer).raise_for_status()
-    old_server = f"old-{uuid.uuid4().hex[:8]}"
-    db.collection("streams").document(old_server).set(sveltekit_document(memorial, family.uid))
-    no_start_field = f"old-{uuid.uuid4().hex[:8]}"
+    old_server = plant(db, "streams", sveltekit_document(memorial, family.uid), "old")
     partial = sveltekit_document(memorial, family.uid)
     del partial["actualStartTime"]
-    db.collection("streams").document(no_start_field).set(partial)
-    mvp_two = f"mvp-{uuid.uuid4().hex[:8]}"
-    db.collection("mvp_two_streams").document(mvp_two).set(
-        mvp_two_document(memorial, family.uid, "ended")
-    )
-    failed = f"mvp-{uuid.uuid4().hex[:8]}"
-    db.collection("mvp_two_streams").document(failed).set(
-        mvp_two_document(memorial, family.uid, "failed")
-    )
+    no_start_field = plant(db, "streams", partial, "old")
+    mvp_two = plant(db, "mvp_two_streams", mvp_two_document(memorial, family.uid, "ended"), "mvp")
+    failed = plant(db, "mvp_two_streams", mvp_two_document(memorial, family.uid, "failed"), "mvp")
     everything = {from_memorial_path, broadcast, old_server, no_start_field, mvp_two, failed}
 
     # Served before any migration, from either collection, legacy statuses mapped.
@@ -181,10 +191,8 @@ def test_writing_to_a_legacy_stream_moves_it_where_the_site_reads(
     api: httpx.Client, db: firestore.Client, callers: Callers
 ) -> None:
     memorial = new_memorial(db, callers)
-    legacy = f"mvp-{uuid.uuid4().hex[:8]}"
-    db.collection("mvp_two_streams").document(legacy).set(
-        mvp_two_document(memorial, callers["memorial_owner"].uid, "completed")
-    )
+    family = callers["memorial_owner"].uid
+    legacy = plant(db, "mvp_two_streams", mvp_two_document(memorial, family, "completed"), "mvp")
     db.collection("mvp_two_streams").document(legacy).collection("private").document(
         "credentials"
     ).set({"streamUrl": "rtmp://x/", "streamKey": "k", "whipUrl": "https://x/publish"})
@@ -248,11 +256,7 @@ def test_management_pages_listener_works_under_the_rules_and_sees_no_secrets(
     api: httpx.Client, db: firestore.Client, callers: Callers, stack: LocalStack
 ) -> None:
     memorial = new_memorial(db, callers, public=False)
-    made = api.post(
-        f"/api/memorials/{memorial}/streams",
-        json={"title": "Funeral", "isPublic": False},
-        headers=callers["memorial_owner"].bearer,
-    ).json()
+    made = family_stream(api, callers, memorial, isPublic=False)
 
     for role in ("memorial_owner", "funeral_director", "admin"):
         for ordered in (False, True):
@@ -272,8 +276,7 @@ def test_management_pages_listener_works_under_the_rules_and_sees_no_secrets(
     assert (
         read_document(stack, callers["memorial_owner"], f"streams/{made['id']}").status_code == 200
     )
-    legacy = f"mvp-{uuid.uuid4().hex[:8]}"
-    db.collection("mvp_two_streams").document(legacy).set({"memorialId": memorial})
+    legacy = plant(db, "mvp_two_streams", {"memorialId": memorial}, "mvp")
     assert read_document(stack, callers["admin"], f"mvp_two_streams/{legacy}").status_code == 403
 
 
@@ -281,10 +284,9 @@ def test_any_write_drops_stream_keys_an_earlier_backend_left_on_the_document(
     api: httpx.Client, db: firestore.Client, callers: Callers
 ) -> None:
     memorial = new_memorial(db, callers)
-    old = f"old-{uuid.uuid4().hex[:8]}"
-    db.collection("streams").document(old).set(
-        sveltekit_document(memorial, callers["memorial_owner"].uid, rtmps={"streamKey": "k2"})
-    )
+    family = callers["memorial_owner"].uid
+    planted = sveltekit_document(memorial, family, rtmps={"streamKey": "k2"})
+    old = plant(db, "streams", planted, "old")
 
     renamed = api.put(
         f"/api/streams/{old}", json={"title": "Renamed"}, headers=callers["memorial_owner"].bearer
@@ -300,7 +302,6 @@ def test_migration_keeps_recordings_the_old_server_keyed_its_own_way(
     api: httpx.Client, db: firestore.Client, callers: Callers
 ) -> None:
     memorial = new_memorial(db, callers)
-    old = f"old-{uuid.uuid4().hex[:8]}"
     entry = {
         "id": "recording_1759250000_ab12",
         "cloudflareVideoId": "video-uid-1",
@@ -310,9 +311,8 @@ def test_migration_keeps_recordings_the_old_server_keyed_its_own_way(
         "sequenceNumber": 1,
         "recordingReady": True,
     }
-    db.collection("streams").document(old).set(
-        sveltekit_document(memorial, callers["memorial_owner"].uid, recordings=[entry])
-    )
+    family = callers["memorial_owner"].uid
+    old = plant(db, "streams", sveltekit_document(memorial, family, recordings=[entry]), "old")
     listed = api.get(f"/api/streams/{old}/recordings").json()
     assert [r["cloudflareVideoId"] for r in listed["recordings"]] == ["video-uid-1"]
 
@@ -327,14 +327,9 @@ def test_an_unreadable_document_is_skipped_by_listings_and_left_by_the_migration
     api: httpx.Client, db: firestore.Client, callers: Callers
 ) -> None:
     memorial = new_memorial(db, callers)
-    readable = api.post(
-        f"/api/memorials/{memorial}/streams",
-        json={"title": "Funeral"},
-        headers=callers["memorial_owner"].bearer,
-    ).json()["id"]
-    broken = f"broken-{uuid.uuid4().hex[:8]}"
+    readable = family_stream(api, callers, memorial)["id"]
     document = sveltekit_document(memorial, callers["memorial_owner"].uid)
-    db.collection("streams").document(broken).set(document | {"recordingMonitor": {"x": 1}})
+    broken = plant(db, "streams", document | {"recordingMonitor": {"x": 1}}, "broken")
 
     listed = api.get(f"/api/memorials/{memorial}/streams", headers=callers["admin"].bearer)
 
@@ -351,11 +346,7 @@ def test_deleting_a_stream_removes_every_copy(
     api: httpx.Client, db: firestore.Client, callers: Callers
 ) -> None:
     memorial = new_memorial(db, callers)
-    made = api.post(
-        f"/api/memorials/{memorial}/streams",
-        json={"title": "Funeral"},
-        headers=callers["memorial_owner"].bearer,
-    ).json()["id"]
+    made = family_stream(api, callers, memorial)["id"]
     stale = mvp_two_document(memorial, callers["memorial_owner"].uid, "completed")
     db.collection("mvp_two_streams").document(made).set(stale)
 
