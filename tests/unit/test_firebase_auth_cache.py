@@ -181,42 +181,37 @@ def test_cache_hit_within_the_ttl_makes_no_auth_call(
     assert firebase.calls == ["verify_id_token"]
 
 
-def test_claims_changed_in_auth_apply_once_the_ttl_has_passed(
-    firebase: FakeFirebaseAuth, authenticator: FirebaseAuthenticator, clock: FakeMonotonic
+@pytest.mark.parametrize(
+    ("claims", "changed_to", "credential"),
+    [(ADMIN_CLAIMS, None, COOKIE), (None, ADMIN_CLAIMS, BEARER)],
+    ids=["admin-rights-withdrawn", "made-admin"],
+)
+def test_claims_changed_in_auth_apply_once_the_ttl_has_passed_without_signing_in_again(
+    firebase: FakeFirebaseAuth,
+    authenticator: FirebaseAuthenticator,
+    clock: FakeMonotonic,
+    claims: dict[str, Any] | None,
+    changed_to: dict[str, Any] | None,
+    credential: RequestCredentials,
 ) -> None:
-    firebase.set_user(ADMIN_CLAIMS)
-    first = authenticator.authenticate(COOKIE)
-    firebase.set_user(None)
+    firebase.set_user(claims)
+    first = authenticator.authenticate(credential)
+    firebase.set_user(changed_to)
 
     clock.now += TTL_S - 0.1
-    still_cached = authenticator.authenticate(COOKIE)
+    still_cached = authenticator.authenticate(credential)
     clock.now += 0.1
-    refreshed = authenticator.authenticate(COOKIE)
+    refreshed = authenticator.authenticate(credential)
 
+    was_admin = claims is ADMIN_CLAIMS
     assert first is not None
-    assert first.is_administrator
+    assert first.is_administrator == was_admin
     assert still_cached is not None
-    assert still_cached.is_administrator
+    assert still_cached.is_administrator == was_admin
     assert refreshed is not None
-    assert not refreshed.is_administrator
-    assert refreshed.role == "owner"
+    assert refreshed.is_administrator == (not was_admin)
+    assert refreshed.role == ("owner" if was_admin else "admin")
     assert firebase.calls.count("get_user") == 2
-
-
-def test_a_user_made_admin_gets_admin_rights_without_signing_in_again(
-    firebase: FakeFirebaseAuth, authenticator: FirebaseAuthenticator, clock: FakeMonotonic
-) -> None:
-    firebase.set_user(None)
-    before = authenticator.authenticate(BEARER)
-    firebase.set_user(ADMIN_CLAIMS)
-    clock.now += TTL_S
-
-    after = authenticator.authenticate(BEARER)
-
-    assert before is not None
-    assert not before.is_administrator
-    assert after is not None
-    assert after.is_administrator
 
 
 def test_zero_ttl_reads_the_record_on_every_request(
