@@ -18,7 +18,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar, overload
+from typing import Annotated, Any, Literal, TypeVar, overload
 
 import flask
 from pydantic import BaseModel, BeforeValidator, ValidationError, WithJsonSchema
@@ -451,7 +451,7 @@ def with_cors(
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
         response.headers["Access-Control-Expose-Headers"] = "Location, ETag, Link"
-        response.headers["Vary"] = "Origin"
+        add_vary(response, "Origin")
         if request.method == "OPTIONS":
             response.headers["Access-Control-Allow-Methods"] = ", ".join((*methods, "OPTIONS"))
             response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
@@ -460,6 +460,18 @@ def with_cors(
 
 
 PUBLIC_CACHE_CONTROL = "public, max-age=5, s-maxage=10, stale-while-revalidate=30"
+# What a caller-dependent answer to a credentialed request says: no shared cache (Hosting's CDN,
+# the local nginx) and no browser cache may keep it, so nobody else is ever served it.
+PRIVATE_CACHE_CONTROL = "private, no-store"
+# An anonymous answer of an endpoint whose answers depend on the caller names the request
+# header that would change it. The cookie is left out on purpose: Hosting forwards only
+# ``__session`` and makes it part of its CDN's cache key, while ``Vary: Cookie`` would key on
+# every cookie a browser carries (analytics cookies too) and miss for each visitor.
+ANONYMOUS_VARY = "Authorization"
+# How an endpoint's answers may be cached by shared caches (``http_endpoint(cache=...)``):
+# "public": the answer never depends on the caller; "anonymous": it does (managers see
+# more), so only answers to requests without credentials are shared.
+CacheScope = Literal["public", "anonymous"]
 
 
 def with_validators(response: flask.Response, request: flask.Request) -> flask.Response:
@@ -478,12 +490,45 @@ def with_validators(response: flask.Response, request: flask.Request) -> flask.R
     return response
 
 
+def carries_credentials(request: flask.Request) -> bool:
+    """Whether a request says who is calling: any ``Authorization`` header or a session cookie
+    (the same test the local CDN makes to pass a request by its cache)."""
+    return "Authorization" in request.headers or any(
+        request.cookies.get(name) for name in SESSION_COOKIES
+    )
+
+
+def add_vary(response: flask.Response, *names: str) -> None:
+    """Add request header names to ``Vary``, keeping those already there."""
+    present = [v.strip() for v in response.headers.get("Vary", "").split(",") if v.strip()]
+    known = {v.lower() for v in present}
+    response.headers["Vary"] = ", ".join([*present, *(n for n in names if n.lower() not in known)])
+
+
+def with_cache_scope(
+    response: flask.Response, request: flask.Request, scope: CacheScope
+) -> flask.Response:
+    """Cache headers for ``scope``. "anonymous": a credentialed request's answer is
+    ``private, no-store`` whatever its status; an anonymous one is shared like a "public" one
+    (ETag, ``PUBLIC_CACHE_CONTROL``, 304), varying on ``Authorization``."""
+    if scope == "public":
+        return with_validators(response, request)
+    if carries_credentials(request):
+        response.headers["Cache-Control"] = PRIVATE_CACHE_CONTROL
+        add_vary(response, ANONYMOUS_VARY)
+        return response
+    response = with_validators(response, request)
+    add_vary(response, ANONYMOUS_VARY)
+    return response
+
+
 def http_endpoint(
     routes: Iterable[str],
     operations: Mapping[str, Op],
     *,
     cors: bool = False,
     accept_post: str | None = None,
+    cache: CacheScope | None = None,
     public_cache: bool = False,
 ) -> Callable[[Handler], Callable[[flask.Request], flask.Response]]:
     """Turn ``handler(ctx)`` into a functions-framework HTTP function serving ``routes``, with
@@ -491,12 +536,15 @@ def http_endpoint(
 
     With ``cors``, browsers from the allowed origins may call it cross-origin;
     ``accept_post`` is announced on OPTIONS (WHIP clients look for ``application/sdp``);
-    ``public_cache`` is for answers that never depend on the caller (CDN-cacheable).
+    ``cache`` lets shared caches (the CDN) keep its 200 answers to GET: all of them
+    ("public", for answers that never depend on the caller) or only those to requests without
+    credentials ("anonymous"; see ``with_cache_scope``). ``public_cache`` is ``cache="public"``.
     """
     compiled = [Route(r) for r in routes]
     patterns = tuple(r.pattern for r in compiled)
     declared = {method.upper(): op for method, op in operations.items()}
     allowed = tuple(declared)
+    scope: CacheScope | None = "public" if public_cache else cache
 
     def decorate(handler: Handler) -> Callable[[flask.Request], flask.Response]:
         @functools.wraps(handler)
@@ -505,8 +553,8 @@ def http_endpoint(
             if response.status_code >= 400 and "Cache-Control" not in response.headers:
                 # No CDN (Hosting caches for 10 min what says nothing) may keep an error.
                 response.headers["Cache-Control"] = NO_STORE
-            if public_cache:
-                response = with_validators(response, request)
+            if scope is not None:
+                response = with_cache_scope(response, request, scope)
             return with_cors(response, request, allowed) if cors else response
 
         function.routes = patterns  # type: ignore[attr-defined]

@@ -1,7 +1,8 @@
 """Starts the whole local system: Firestore and Auth emulators, the Cloudflare Stream emulator
 and the hosting gateway serving every function (twice: as Firebase Hosting, which forwards only
-the ``__session`` cookie, and as an edge proxy forwarding every cookie). Used by ``make run`` and
-by the test suite.
+the ``__session`` cookie, and as an edge proxy forwarding every cookie), and in front of the
+first a caching proxy standing in for Hosting's CDN (``emulators/cdn_cache.py``). Used by
+``make run`` and by the test suite.
 
 Only processes started here are ever stopped, each by the PID (process group) it was given.
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from emulators import firestore_events
+from emulators.cdn_cache import cdn_config, prepare_cdn_dir
 from emulators.cloudflare_stream.media import nginx_config, prepare_media_dir
 from emulators.free_ports import free_ports
 
@@ -55,6 +57,7 @@ class Ports:
     rtmp: int = 1935
     tasks: int = 8123
     edge_gateway: int = 5001
+    cdn: int = 5002
 
     @classmethod
     def free(cls) -> Ports:
@@ -79,6 +82,12 @@ class LocalStack:
         """The functions behind an edge proxy that forwards every cookie (``gateway_url`` is
         Firebase Hosting, which forwards only ``__session``)."""
         return f"http://127.0.0.1:{self.ports.edge_gateway}"
+
+    @property
+    def cdn_url(self) -> str:
+        """The API gateway behind a caching proxy, as Hosting's CDN stands before the functions
+        in production: what ``Cache-Control`` lets it keep is served from the cache."""
+        return f"http://127.0.0.1:{self.ports.cdn}"
 
     @property
     def cloudflare_url(self) -> str:
@@ -160,6 +169,7 @@ class LocalStack:
             )
             _wait_http(f"{self.gateway_url}/api/streams/public", self._alive("gateway"), 240)
             _wait_http(f"{self.edge_gateway_url}/api/streams/public", self._alive("edge_gateway"))
+            self._start_cdn()
             self._start_events()
         except BaseException:
             self.stop()
@@ -374,21 +384,30 @@ class LocalStack:
         config.write_text(
             nginx_config(self.media_dir, self.ports.rtmp, f"{self.cloudflare_url}/__media")
         )
-        self._spawn(
-            "media",
-            [
-                "nginx",
-                "-p",
-                str(self.media_dir),
-                "-e",
-                str(self.media_dir / "nginx-error.log"),
-                "-c",
-                str(config),
-                "-g",
-                "daemon off;",
-            ],
-        )
+        self._spawn("media", nginx_command(self.media_dir, config))
         _wait_tcp(self.ports.rtmp, self._alive("media"))
+
+    def _start_cdn(self) -> None:
+        workdir = self.workdir / "cdn"
+        config = prepare_cdn_dir(workdir)
+        config.write_text(cdn_config(workdir, self.ports.cdn, f"127.0.0.1:{self.ports.gateway}"))
+        self._spawn("cdn", nginx_command(workdir, config))
+        _wait_http(f"{self.cdn_url}/api/streams/public", self._alive("cdn"))
+
+
+def nginx_command(prefix: Path, config: Path) -> list[str]:
+    """nginx in the foreground with its prefix, error log and config in our own directories."""
+    return [
+        "nginx",
+        "-p",
+        str(prefix),
+        "-e",
+        str(prefix / "nginx-error.log"),
+        "-c",
+        str(config),
+        "-g",
+        "daemon off;",
+    ]
 
 
 def _post_json(
@@ -468,6 +487,7 @@ def main() -> None:
 Local stack is up (logs in {stack.workdir}):
   API gateway (Hosting paths)  {stack.gateway_url}/api/streams  (as Hosting: __session cookie only)
   Same API via an edge proxy   {stack.edge_gateway_url}/api/streams  (forwards every cookie)
+  API gateway behind the CDN   {stack.cdn_url}/api/streams  (nginx cache, as Hosting's CDN)
   Cloudflare Stream emulator   {stack.cloudflare_url}/client/v4
   RTMP ingest (OBS / ffmpeg)   {stack.rtmp_url}<streamKey>
   Cloud Tasks emulator         127.0.0.1:{stack.ports.tasks}
