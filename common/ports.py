@@ -140,26 +140,38 @@ class StreamProvider(Protocol):
         ...
 
 
+# "newest": createdAt descending; "display": displayOrder ascending, then newest first. Ties
+# are broken by document id (common.pagination), so the order is total and pages are stable.
+StreamOrder = Literal["newest", "display"]
+
+
 @dataclass(frozen=True)
 class StreamQuery:
-    """Filters of the stream listing; ``None`` means "any"."""
+    """Filters of the stream listing (``None`` means "any"), its order and which page.
+
+    A page starts either ``offset`` streams in (each skipped one is a billed read) or just
+    after the position ``cursor`` names: the ``next_cursor`` of an earlier page of the same
+    filters and order (see common.pagination), which costs no skipped reads.
+    """
 
     memorial_id: str | None = None
     status: StreamStatus | None = None
     is_public: bool | None = None
     is_visible: bool | None = None
     created_by: str | None = None
-    order: Literal["newest", "display"] = "newest"
+    order: StreamOrder = "newest"
     limit: int = 20
     offset: int = 0
+    cursor: str | None = None
 
 
 @dataclass(frozen=True)
 class StreamPage:
-    """One page of streams and whether more follow."""
+    """One page of streams, whether more follow and the cursor of the next page."""
 
     streams: list[Stream]
     has_more: bool
+    next_cursor: str | None = None
 
 
 # A stream with its monitor's progress, as one monitor check reads them and leaves them.
@@ -226,7 +238,11 @@ class StreamRepository(Protocol):
         ...
 
     def find(self, query: StreamQuery) -> StreamPage:
-        """Streams matching ``query``, newest first."""
+        """Streams matching ``query``, in its order; ``next_cursor`` is set when more follow.
+
+        Raises:
+            InvalidArgumentError: the cursor is not one this query gave, or comes with an offset.
+        """
         ...
 
     def find_by_live_input(self, live_input_uid: str) -> Stream | None:

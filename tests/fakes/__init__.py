@@ -23,6 +23,7 @@ from common.models.domain import (
     StreamCredentials,
     WhipAnswer,
 )
+from common.pagination import in_order, page_of, position_of
 from common.ports import (
     CreateQuotaUsage,
     IdempotencyChange,
@@ -230,11 +231,11 @@ class InMemoryStreamRepository(_OptimisticStore):
             and (query.is_visible is None or s.is_visible == query.is_visible)
             and (query.created_by is None or s.created_by == query.created_by)
         ]
-        matches.sort(key=lambda s: s.created_at, reverse=True)
-        if query.order == "display":
-            matches.sort(key=lambda s: s.display_order)
-        window = matches[query.offset : query.offset + query.limit + 1]
-        return StreamPage(streams=window[: query.limit], has_more=len(window) > query.limit)
+        ranked = in_order(matches, query.order)
+        after = position_of(query)
+        if after is not None:
+            ranked = [s for s in ranked if after.precedes(s, query.order)]
+        return page_of(query, ranked[query.offset :])
 
     def find_by_live_input(self, live_input_uid: str) -> Stream | None:
         with self._lock:

@@ -27,6 +27,7 @@ from common.models.domain import (
     StreamCredentials,
     StreamStatus,
 )
+from common.pagination import ID_DESCENDING, SORT_KEYS, Position, in_order, page_of, position_of
 from common.ports import MonitorCheck, PendingMigration, StreamPage, StreamQuery, WhipSession
 from common.request_scope import remember, take
 
@@ -58,9 +59,11 @@ SCAN_TIME_LIMITS: dict[str, Any] = {"timeout": 60.0}
 # (filter, ordering) pair so Firestore can merge them for multi-filter queries.
 FILTER_FIELDS = ("memorialId", "status", "isPublic", "isVisible", "createdBy")
 ORDERINGS: dict[str, tuple[tuple[str, str], ...]] = {
-    "newest": (("createdAt", "DESCENDING"),),
-    "display": (("displayOrder", "ASCENDING"), ("createdAt", "DESCENDING")),
+    order: tuple((key.field, "DESCENDING" if key.descending else "ASCENDING") for key in keys)
+    for order, keys in SORT_KEYS.items()
 }
+# The tie-breaker every listing query ends with: the direction each index ends __name__ with.
+ID_ORDER = ("__name__", "DESCENDING" if ID_DESCENDING else "ASCENDING")
 
 # Legacy statuses found in old documents, mapped the way the frontend's migration did.
 _LEGACY_STATUS = {"ended": StreamStatus.COMPLETED, "failed": StreamStatus.ERROR}
@@ -212,11 +215,6 @@ LEGACY_SECRET_FIELDS = (
     "webRTC",
     "liveInput",
 )
-
-_ORDER_KEYS: dict[str, Callable[[Stream], Any]] = {
-    "newest": lambda s: -s.created_at.timestamp(),
-    "display": lambda s: (s.display_order, -s.created_at.timestamp()),
-}
 
 
 def _canonical_document(snapshot: Any) -> dict[str, Any]:
@@ -550,20 +548,23 @@ class FirestoreStreamRepository:
             self._move_from_legacy(stream_id)
 
     def find(self, query: StreamQuery) -> StreamPage:
+        after = position_of(query)
         if not self._legacy:
-            streams = self._query(self._streams, query, query.offset, query.limit + 1)
-            return StreamPage(streams=streams[: query.limit], has_more=len(streams) > query.limit)
-        # Merging collections: each gives its first offset+limit+1, the merge is cut after.
+            return page_of(
+                query, self._query(self._streams, query, after, query.offset, query.limit + 1)
+            )
+        # Merging collections: each gives its first offset+limit+1 after the cursor's position,
+        # the merge is cut after.
         wanted = query.offset + query.limit + 1
         seen: dict[str, Stream] = {}
         for collection in (self._streams, *self._legacy):
-            for stream in self._query(collection, query, 0, wanted):
+            for stream in self._query(collection, query, after, 0, wanted):
                 seen.setdefault(stream.id, stream)
-        merged = sorted(seen.values(), key=_ORDER_KEYS[query.order])
-        page = merged[query.offset : query.offset + query.limit + 1]
-        return StreamPage(streams=page[: query.limit], has_more=len(page) > query.limit)
+        return page_of(query, in_order(list(seen.values()), query.order)[query.offset :])
 
-    def _query(self, collection: Any, query: StreamQuery, offset: int, limit: int) -> list[Stream]:
+    def _query(
+        self, collection: Any, query: StreamQuery, after: Position | None, offset: int, limit: int
+    ) -> list[Stream]:
         request: Any = collection
         values = (
             query.memorial_id,
@@ -576,8 +577,11 @@ class FirestoreStreamRepository:
         for field, value in filters.items():
             if value is not None:
                 request = request.where(filter=FieldFilter(field, "==", value))
-        for field, direction in ORDERINGS[query.order]:
+        for field, direction in (*ORDERINGS[query.order], ID_ORDER):
             request = request.order_by(field, direction=direction)
+        if after is not None:
+            # Values, not a snapshot: the page goes on even if that stream was deleted since.
+            request = request.start_after([*after.values, after.stream_id])
         if offset:
             request = request.offset(offset)
         request = request.limit(limit)

@@ -1,0 +1,173 @@
+"""Cursor pagination of stream listings: opaque cursors, and the order both repositories keep.
+
+A cursor names the position just after a page's last stream: that stream's values of the
+listing's sort keys and its document id (the tie-breaker), so the next page starts there
+whatever was inserted or deleted meanwhile, and costs no skipped reads. It is base64url
+(unpadded) of compact JSON ``{"v", "k", "id", "d"}``: ``d`` is a digest over the query's
+filters and order and over the position, so a cursor of another query, a truncated one or an
+edited one is refused. It is an integrity check, not a secret: a forged cursor can only place
+a page inside a query its caller may run anyway.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from common.errors import InvalidArgumentError
+from common.models.domain import Stream
+from common.ports import StreamOrder, StreamPage, StreamQuery
+
+CURSOR_VERSION = 1
+MAX_CURSOR_CHARS = 512
+_DIGEST_CHARS = 16
+SortValue = int | datetime
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One key a listing sorts by: a ``Stream`` attribute, stored under its alias."""
+
+    attribute: str
+    descending: bool
+
+    @property
+    def field(self) -> str:
+        """The Firestore field holding it."""
+        return Stream.model_fields[self.attribute].alias or self.attribute
+
+    def of(self, stream: Stream) -> Any:
+        """The stream's value of this key."""
+        return getattr(stream, self.attribute)
+
+    @property
+    def values(self) -> TypeAdapter[Any]:
+        """Reads and writes the key's values in a cursor's JSON."""
+        return _ADAPTERS[self.attribute]
+
+
+SORT_KEYS: dict[StreamOrder, tuple[SortKey, ...]] = {
+    "newest": (SortKey("created_at", descending=True),),
+    "display": (SortKey("display_order", descending=False), SortKey("created_at", descending=True)),
+}
+# Ties are broken by document id in the direction of each ordering's last key: Firestore ends
+# every composite index with __name__ in that direction, so firestore.indexes.json serves the
+# tie-broken queries as it is, and the order is the one offsets already paged through.
+ID_DESCENDING = True
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    key.attribute: TypeAdapter(Stream.model_fields[key.attribute].annotation or Any)
+    for keys in SORT_KEYS.values()
+    for key in keys
+}
+
+
+@dataclass(frozen=True)
+class Position:
+    """Just after one stream of a listing: its sort-key values and its id."""
+
+    values: tuple[SortValue, ...]
+    stream_id: str
+
+    def precedes(self, stream: Stream, order: StreamOrder) -> bool:
+        """Whether ``stream`` comes after this position in ``order``."""
+        for key, value in zip(SORT_KEYS[order], self.values, strict=True):
+            mine = key.of(stream)
+            if mine != value:
+                return bool(mine < value if key.descending else mine > value)
+        return stream.id < self.stream_id if ID_DESCENDING else stream.id > self.stream_id
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1]
+    k: list[int | str]
+    id: str = Field(min_length=1, max_length=1500)
+    d: str
+
+
+def in_order(streams: Sequence[Stream], order: StreamOrder) -> list[Stream]:
+    """``streams`` sorted as the listing in ``order`` is (ties by id, as in Firestore)."""
+    ranked = sorted(streams, key=lambda s: s.id, reverse=ID_DESCENDING)
+    for key in reversed(SORT_KEYS[order]):  # stable sorts, least significant key first
+        ranked.sort(key=key.of, reverse=key.descending)
+    return ranked
+
+
+def position_of(query: StreamQuery) -> Position | None:
+    """Where ``query``'s cursor says the page starts (``None``: no cursor).
+
+    Raises:
+        InvalidArgumentError: the cursor is malformed, altered, of another query, or comes with
+            an offset.
+    """
+    if query.cursor is None:
+        return None
+    if query.offset:
+        raise _invalid_cursor("give either offset or cursor, not both", "cursor_with_offset")
+    try:
+        if len(query.cursor) > MAX_CURSOR_CHARS:
+            raise ValueError("too long")
+        padded = query.cursor + "=" * (-len(query.cursor) % 4)
+        raw = base64.b64decode(padded, altchars=b"-_", validate=True)
+        payload = _Payload.model_validate_json(raw)
+        keys = SORT_KEYS[query.order]
+        if len(payload.k) != len(keys) or payload.d != _digest(query, payload.k, payload.id):
+            raise ValueError("not this query's cursor")
+        values = tuple(
+            key.values.validate_python(v) for key, v in zip(keys, payload.k, strict=True)
+        )
+    except (ValueError, binascii.Error, ValidationError) as exc:
+        message = "not the nextCursor of an earlier page of this listing"
+        raise _invalid_cursor(message, "invalid_cursor") from exc
+    return Position(values, payload.id)
+
+
+def cursor_after(query: StreamQuery, stream: Stream) -> str:
+    """The cursor of the page of ``query`` that follows ``stream``."""
+    keys = SORT_KEYS[query.order]
+    values = [key.values.dump_python(key.of(stream), mode="json") for key in keys]
+    payload = _Payload(
+        v=CURSOR_VERSION, k=values, id=stream.id, d=_digest(query, values, stream.id)
+    )
+    encoded = base64.urlsafe_b64encode(payload.model_dump_json().encode())
+    return encoded.rstrip(b"=").decode()
+
+
+def page_of(query: StreamQuery, ranked: Sequence[Stream]) -> StreamPage:
+    """The page ``query`` asks for out of ``ranked``: the matching streams in order, from its
+    start (after the offset or the cursor's position), at least ``limit + 1`` of them if so
+    many follow."""
+    streams = list(ranked[: query.limit])
+    has_more = len(ranked) > query.limit
+    next_cursor = cursor_after(query, streams[-1]) if has_more and streams else None
+    return StreamPage(streams=streams, has_more=has_more, next_cursor=next_cursor)
+
+
+def _digest(query: StreamQuery, values: Sequence[object], stream_id: str) -> str:
+    scope = [
+        query.order,
+        query.memorial_id,
+        query.status and str(query.status),
+        query.is_public,
+        query.is_visible,
+        query.created_by,
+    ]
+    material = json.dumps([CURSOR_VERSION, scope, list(values), stream_id], separators=(",", ":"))
+    return hashlib.sha256(material.encode()).hexdigest()[:_DIGEST_CHARS]
+
+
+def _invalid_cursor(message: str, kind: str) -> InvalidArgumentError:
+    """A 400 shaped as the query-parameter validation errors are (common.http)."""
+    return InvalidArgumentError(
+        f"Invalid query parameter (cursor: {message})",
+        details={"fields": [{"field": "cursor", "type": kind, "message": message}]},
+    )
