@@ -16,9 +16,26 @@ ALLOWED_ORIGIN = "https://www.tributestream.com"  # in the default LS_ALLOWED_OR
 FOREIGN_ORIGIN = "https://evil.example"
 
 
-def assert_owner_view(response: httpx.Response) -> None:
-    assert response.status_code == 200, response.text
-    assert response.json()["streamKey"], "only the owner's view carries the stream key"
+def frontend_cookies(owner: Caller) -> dict[str, str]:
+    """The cookies as the frontend sets them: its session cookie is ``session``, not
+    ``__session``, and others ride along."""
+    return {"session": owner.session_cookie, "theme": "dark"}
+
+
+def assert_recognised_as_the_owner(
+    client: httpx.Client,
+    private_stream: str,
+    *,
+    cookies: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """With these credentials the owner reads their private stream (the owner's view, the only
+    one that carries the stream key) and creates a stream."""
+    read = client.get(f"/api/streams/{private_stream}", cookies=cookies, headers=headers)
+    assert read.status_code == 200, read.text
+    assert read.json()["streamKey"], "only the owner's view carries the stream key"
+    created = client.post("/api/streams", json={"title": "Vigil"}, cookies=cookies, headers=headers)
+    assert created.status_code == 200, created.text
 
 
 def test_the_hosting_gateway_hands_functions_only_the___session_cookie() -> None:
@@ -43,7 +60,7 @@ def test_behind_hosting_the_frontends_session_cookie_does_not_authenticate(
     api: httpx.Client, callers: Callers, private_stream: str
 ) -> None:
     owner = callers["owner"]
-    as_the_frontend_sets_it = {"session": owner.session_cookie, "theme": "dark"}
+    as_the_frontend_sets_it = frontend_cookies(owner)
 
     read = api.get(f"/api/streams/{private_stream}", cookies=as_the_frontend_sets_it)
     create = api.post("/api/streams", json={"title": "Vigil"}, cookies=as_the_frontend_sets_it)
@@ -51,25 +68,16 @@ def test_behind_hosting_the_frontends_session_cookie_does_not_authenticate(
     assert read.status_code == 401, read.text
     assert create.status_code == 401, create.text
     renamed = {"__session": owner.session_cookie}
-    assert_owner_view(api.get(f"/api/streams/{private_stream}", cookies=renamed))
-    created = api.post("/api/streams", json={"title": "Vigil"}, cookies=renamed)
-    assert created.status_code == 200, created.text
+    assert_recognised_as_the_owner(api, private_stream, cookies=renamed)
 
 
 @pytest.mark.emulator
 def test_an_edge_proxy_forwarding_every_cookie_lets_the_session_cookie_through(
     edge_api: httpx.Client, callers: Callers, private_stream: str
 ) -> None:
-    owner = callers["owner"]
-    as_the_frontend_sets_it = {"session": owner.session_cookie, "theme": "dark"}
+    as_the_frontend_sets_it = frontend_cookies(callers["owner"])
 
-    assert_owner_view(
-        edge_api.get(f"/api/streams/{private_stream}", cookies=as_the_frontend_sets_it)
-    )
-    created = edge_api.post(
-        "/api/streams", json={"title": "Vigil"}, cookies=as_the_frontend_sets_it
-    )
-    assert created.status_code == 200, created.text
+    assert_recognised_as_the_owner(edge_api, private_stream, cookies=as_the_frontend_sets_it)
 
 
 @pytest.mark.emulator
@@ -81,9 +89,7 @@ def test_the_sveltekit_server_forwarding_its_own_calls_authenticates_behind_host
     cookie_renamed = {"Cookie": f"__session={owner.session_cookie}"}
 
     for forwarded in (cookie_renamed, owner.bearer):
-        assert_owner_view(api.get(f"/api/streams/{private_stream}", headers=forwarded))
-        created = api.post("/api/streams", json={"title": "Vigil"}, headers=forwarded)
-        assert created.status_code == 200, created.text
+        assert_recognised_as_the_owner(api, private_stream, headers=forwarded)
     # Passing the browser's Cookie header on unchanged is not enough behind Hosting.
     as_received = {"Cookie": f"session={owner.session_cookie}; theme=dark"}
     assert api.get(f"/api/streams/{private_stream}", headers=as_received).status_code == 401
