@@ -336,11 +336,26 @@ class StopResponse(BaseModel):
 
 
 class Pagination(BaseModel):
-    """Offset pagination block of list responses."""
+    """Where the next page of a listing starts, both null on the last page: ``nextOffset``
+    for callers paging by ``offset`` (each skipped stream is a billed read), ``nextCursor``,
+    an opaque token for the ``cursor`` parameter, for any caller (it reads no skipped ones)."""
 
     limit: int
     offset: int
     nextOffset: int | None
+    nextCursor: str | None = None
+
+    @classmethod
+    def after(
+        cls, *, limit: int, offset: int, has_more: bool, next_cursor: str | None, by_cursor: bool
+    ) -> Pagination:
+        """The block of a page; one asked for by cursor has no offset to go on from."""
+        return cls(
+            limit=limit,
+            offset=offset,
+            nextOffset=offset + limit if has_more and not by_cursor else None,
+            nextCursor=next_cursor if has_more else None,
+        )
 
 
 class StreamListResponse(BaseModel):
@@ -362,8 +377,16 @@ class PublicListResponse(StreamListResponse):
 
     @classmethod
     def grouped(
-        cls, views: list[StreamPublicView], *, limit: int, offset: int, has_more: bool
+        cls,
+        views: list[StreamPublicView],
+        *,
+        limit: int,
+        offset: int,
+        has_more: bool,
+        next_cursor: str | None = None,
+        by_cursor: bool = False,
     ) -> PublicListResponse:
+        """One page of ``views``, grouped as the memorial page shows them."""
         return cls(
             streams=views,
             liveStreams=in_group(views, "live"),
@@ -372,8 +395,12 @@ class PublicListResponse(StreamListResponse):
             processingStreams=in_group(views, "processing"),
             total=len(views),
             hasMore=has_more,
-            pagination=Pagination(
-                limit=limit, offset=offset, nextOffset=offset + limit if has_more else None
+            pagination=Pagination.after(
+                limit=limit,
+                offset=offset,
+                has_more=has_more,
+                next_cursor=next_cursor,
+                by_cursor=by_cursor,
             ),
         )
 

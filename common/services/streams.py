@@ -92,8 +92,11 @@ class StreamService(WithBackends):
         page = self._repo.find(query)
         return self._views_for(user, page.streams), page.has_more
 
-    def list_public(self, status: StreamStatus | None, limit: int, offset: int) -> StreamPage:
-        """Public, visible streams of public memorials, in display order."""
+    def list_public(
+        self, status: StreamStatus | None, limit: int, offset: int, cursor: str | None = None
+    ) -> StreamPage:
+        """Public, visible streams of public memorials, in display order (a page starts at
+        ``offset`` or at ``cursor``, an earlier page's ``next_cursor``)."""
         page = self._repo.find(
             StreamQuery(
                 is_public=True,
@@ -102,6 +105,7 @@ class StreamService(WithBackends):
                 order="display",
                 limit=limit,
                 offset=offset,
+                cursor=cursor,
             )
         )
         memorials = MemorialCache(self._memorials)
@@ -110,7 +114,7 @@ class StreamService(WithBackends):
             for s in page.streams
             if stream_permissions(None, s, memorials.get(s.memorial_id)).can(Action.VIEW)
         ]
-        return StreamPage(streams=visible, has_more=page.has_more)
+        return replace(page, streams=visible)
 
     def memorial_streams(self, user: User | None, memorial_id: str) -> list[StreamPublicView]:
         """The streams of one memorial that ``user`` may view: visitors see visible ones,
