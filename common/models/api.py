@@ -336,25 +336,19 @@ class StopResponse(BaseModel):
 
 
 class Pagination(BaseModel):
-    """Where the next page of a listing starts, both null on the last page: ``nextOffset``
-    for callers paging by ``offset`` (each skipped stream is a billed read), ``nextCursor``,
-    an opaque token for the ``cursor`` parameter, for any caller (it reads no skipped ones)."""
+    """Offset pagination block of list responses (``nextOffset`` null on the last page)."""
 
     limit: int
     offset: int
     nextOffset: int | None
-    nextCursor: str | None = None
 
     @classmethod
-    def after(
-        cls, *, limit: int, offset: int, has_more: bool, next_cursor: str | None, by_cursor: bool
-    ) -> Pagination:
+    def after(cls, *, limit: int, offset: int, has_more: bool, by_cursor: bool) -> Pagination:
         """The block of a page; one asked for by cursor has no offset to go on from."""
         return cls(
             limit=limit,
             offset=offset,
             nextOffset=offset + limit if has_more and not by_cursor else None,
-            nextCursor=next_cursor if has_more else None,
         )
 
 
@@ -364,6 +358,9 @@ class StreamListResponse(BaseModel):
     streams: list[StreamPublicView]
     total: int
     hasMore: bool
+    # The ``cursor`` of the next page (null on the last one): an opaque token that reads no
+    # skipped streams, where each one an ``offset`` skips is a billed read.
+    nextCursor: str | None = None
     pagination: Pagination
 
 
@@ -395,12 +392,9 @@ class PublicListResponse(StreamListResponse):
             processingStreams=in_group(views, "processing"),
             total=len(views),
             hasMore=has_more,
+            nextCursor=next_cursor if has_more else None,
             pagination=Pagination.after(
-                limit=limit,
-                offset=offset,
-                has_more=has_more,
-                next_cursor=next_cursor,
-                by_cursor=by_cursor,
+                limit=limit, offset=offset, has_more=has_more, by_cursor=by_cursor
             ),
         )
 
