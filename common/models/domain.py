@@ -6,8 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
+
+from common.models.base import Model
 
 
 class StreamStatus(StrEnum):
@@ -29,7 +31,7 @@ def _wire_name(field_name: str) -> str:
 _WIRE_NAME_EXCEPTIONS = {"webrtc_playback_url": "webRTCPlaybackUrl"}
 
 
-class WireModel(BaseModel):
+class WireModel(Model):
     """Fields named in snake_case in Python, in camelCase on the wire and in documents."""
 
     model_config = ConfigDict(
@@ -44,7 +46,7 @@ class WireModel(BaseModel):
 Role = Literal["admin", "owner", "funeral_director"]
 
 
-class User(BaseModel):
+class User(Model):
     """An authenticated caller, from Firebase Auth custom claims."""
 
     model_config = ConfigDict(frozen=True)
@@ -59,7 +61,7 @@ class User(BaseModel):
         return self.is_admin or self.role == "admin"
 
 
-class Memorial(BaseModel):
+class Memorial(Model):
     """The parts of a memorial page that decide who may manage its streams."""
 
     model_config = ConfigDict(frozen=True)
@@ -71,7 +73,7 @@ class Memorial(BaseModel):
     loved_one_name: str | None = None
 
 
-class StreamCredentials(BaseModel):
+class StreamCredentials(Model):
     """Publishing secrets of a stream. Never part of a public view or a log line."""
 
     model_config = ConfigDict(frozen=True)
@@ -81,7 +83,7 @@ class StreamCredentials(BaseModel):
     whip_url: SecretStr
 
 
-class RecordingEntry(BaseModel):
+class RecordingEntry(Model):
     """One recording of a stream as we keep it (a broadcast or a late reconnect each make one)."""
 
     model_config = ConfigDict(frozen=True)
@@ -229,7 +231,7 @@ class Stream(StreamManagerFields):
 LiveConnection = Literal["connected", "reconnecting", "disconnected", "unknown"]
 
 
-class LiveInputSpec(BaseModel):
+class LiveInputSpec(Model):
     """What we ask the provider for when a stream gets its ingest point."""
 
     model_config = ConfigDict(frozen=True)
@@ -241,7 +243,7 @@ class LiveInputSpec(BaseModel):
     delete_recording_after_days: int | None = None
 
 
-class LiveInput(BaseModel):
+class LiveInput(Model):
     """A provider ingest point, with its credentials."""
 
     model_config = ConfigDict(frozen=True)
@@ -260,7 +262,7 @@ class LiveInput(BaseModel):
         )
 
 
-class WhipAnswer(BaseModel):
+class WhipAnswer(Model):
     """The provider's answer to a WHIP offer, and the session resource to DELETE later."""
 
     model_config = ConfigDict(frozen=True)
@@ -269,7 +271,7 @@ class WhipAnswer(BaseModel):
     resource_url: str | None
 
 
-class Recording(BaseModel):
+class Recording(Model):
     """One video recorded from a live input (each broadcast or late reconnect makes one)."""
 
     model_config = ConfigDict(frozen=True)
@@ -291,7 +293,7 @@ class Recording(BaseModel):
         return self.ready_to_stream and self.state == "ready"
 
 
-class VideoReport(BaseModel):
+class VideoReport(Model):
     """A verified report that a video of a live input changed (the Stream webhook)."""
 
     model_config = ConfigDict(frozen=True)
@@ -300,7 +302,7 @@ class VideoReport(BaseModel):
     stream_hint: str | None = None
 
 
-class LiveInputNotice(BaseModel):
+class LiveInputNotice(Model):
     """A verified live-input notification: ``event`` as Cloudflare names it."""
 
     model_config = ConfigDict(frozen=True)

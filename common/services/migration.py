@@ -7,22 +7,21 @@ is idempotent and resumable: call ``POST`` again until ``done``.
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from common.errors import FailedPreconditionError, PermissionDeniedError, UnauthenticatedError
+from common.models.base import Model
 from common.models.domain import User
 from common.ports import PendingMigration, StreamMigrationStore
 
 REPORTED_CHANGES = 500
 
 
-class MigrationChange(BaseModel):
+class MigrationChange(Model):
     streamId: str
     collection: str
     actions: list[str]
 
 
-class MigrationReport(BaseModel):
+class MigrationReport(Model):
     """What the migration found (and, for ``POST``, did)."""
 
     success: bool = True

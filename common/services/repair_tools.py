@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
-
 from common.access import Action
 from common.errors import ConflictError, FailedPreconditionError, NotFoundError
 from common.models.api import RecordingChoiceRequest, StreamManagerView
+from common.models.base import Model
 from common.models.delivery import DeliveryUrls
 from common.models.domain import Stream, StreamStatus, User
 from common.models.recording_rules import with_recordings
@@ -19,7 +18,7 @@ from common.services.monitors import MonitorService
 from common.services.policy import StreamPolicy
 
 
-class RecordingSummary(BaseModel):
+class RecordingSummary(Model):
     videoId: str
     state: str
     readyToStream: bool
@@ -28,7 +27,7 @@ class RecordingSummary(BaseModel):
     createdAt: str | None
 
 
-class SyncRecordingResponse(BaseModel):
+class SyncRecordingResponse(Model):
     success: bool = True
     message: str
     streamId: str
@@ -43,7 +42,7 @@ class SyncRecordingResponse(BaseModel):
     recordings: list[RecordingSummary]
 
 
-class RecordingsSyncResponse(BaseModel):
+class RecordingsSyncResponse(Model):
     """Reply of ``POST /streams/{id}/recordings`` (the management page's "Sync Recording")."""
 
     streamId: str
@@ -57,7 +56,7 @@ class RecordingsSyncResponse(BaseModel):
     syncedAt: str
 
 
-class SyncStatusResponse(BaseModel):
+class SyncStatusResponse(Model):
     success: bool = True
     streamId: str
     previousStatus: StreamStatus
@@ -68,7 +67,7 @@ class SyncStatusResponse(BaseModel):
     lastChecked: str
 
 
-class VideoIdResponse(BaseModel):
+class VideoIdResponse(Model):
     success: bool = True
     streamId: str
     cloudflareId: str
@@ -77,7 +76,7 @@ class VideoIdResponse(BaseModel):
     recordings: list[RecordingSummary]
 
 
-class CorsResponse(BaseModel):
+class CorsResponse(Model):
     success: bool = True
     message: str = "CORS configured successfully"
     streamId: str
@@ -86,7 +85,7 @@ class CorsResponse(BaseModel):
     recordingsUpdated: int
 
 
-class PlaybackUrlResponse(BaseModel):
+class PlaybackUrlResponse(Model):
     success: bool = True
     message: str = "Playback URL updated successfully"
     streamId: str

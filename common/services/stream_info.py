@@ -13,10 +13,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
-
 from common.access import Action
 from common.errors import NotFoundError
+from common.models.base import Model
 from common.models.delivery import DeliveryUrls
 from common.models.domain import Memorial, Stream, StreamStatus, User
 from common.models.recording_rules import RecordingStatus, broadcast_state, recording_status
@@ -24,14 +23,14 @@ from common.ports import Clock, MemorialDirectory, StreamRepository
 from common.services.stream_access import load_authorized
 
 
-class LiveInputState(BaseModel):
+class LiveInputState(Model):
     """The live input as far as the stream document knows it (no Cloudflare call)."""
 
     uid: str
     connected: bool
 
 
-class StreamStatusResponse(BaseModel):
+class StreamStatusResponse(Model):
     """Reply of ``GET /streams/{id}/status`` (newer pages poll it every 5-10 s)."""
 
     streamId: str
@@ -48,7 +47,7 @@ class StreamStatusResponse(BaseModel):
     lastChecked: datetime
 
 
-class StreamRecording(BaseModel):
+class StreamRecording(Model):
     """One playable recording, as the memorial page's ``recordings[]`` reads it."""
 
     id: str
@@ -62,7 +61,7 @@ class StreamRecording(BaseModel):
     recordingReady: Literal[True] = True
 
 
-class StreamRecordingsResponse(BaseModel):
+class StreamRecordingsResponse(Model):
     """Reply of ``GET /streams/{id}/recordings``: the ready recordings, oldest first."""
 
     streamId: str
@@ -76,20 +75,20 @@ class StreamRecordingsResponse(BaseModel):
     lastChecked: datetime
 
 
-class Thumbnails(BaseModel):
+class Thumbnails(Model):
     default: str
     at10s: str
     custom: str | None
 
 
-class EmbedLiveInput(BaseModel):
+class EmbedLiveInput(Model):
     """Connection state only: publish URLs are credentials and never leave the owner's views."""
 
     status: Literal["live", "idle"]
     isConnected: bool
 
 
-class EmbedVideo(BaseModel):
+class EmbedVideo(Model):
     status: str
     duration: float | None
     size: int | None
@@ -97,13 +96,13 @@ class EmbedVideo(BaseModel):
     isReady: bool
 
 
-class RecommendedEmbed(BaseModel):
+class RecommendedEmbed(Model):
     type: Literal["iframe"] = "iframe"
     url: str
     html: str
 
 
-class EmbedInfoResponse(BaseModel):
+class EmbedInfoResponse(Model):
     """Reply of ``GET /streams/{id}/embed-info``: ready-made player URLs for the stream."""
 
     streamId: str

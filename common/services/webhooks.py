@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import cast
 
-from pydantic import BaseModel
-
+from common.models.base import Model
 from common.ports import ProviderWebhooks
 from common.services.provider_events import LIVE_EVENTS, LiveEvent, ProviderEventService
 
 
-class WebhookReply(BaseModel):
+class WebhookReply(Model):
     """What we answer Cloudflare (it only looks at the status)."""
 
     success: bool = True

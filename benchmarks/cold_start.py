@@ -1,0 +1,285 @@
+"""Cold start per function: a fresh functions-framework process until its first response,
+beside the floor of the same run: a fresh functions-framework process that imports the same
+client libraries (Firestore always; Firebase Auth, httpx for Cloudflare, Cloud Tasks where the
+function's first request reaches them) and makes the same kind of Firestore read (a query or
+one document), then answers.
+
+Both are served by the same functions-framework command against the same emulators and timed
+the same way: from the spawn until the first answer to the request. Each figure is the median
+of ``RUNS`` alternating tries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from emulators.cloudflare_stream.media import sign_stream_webhook
+from emulators.free_ports import free_ports
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = 3
+FUNCTIONS_FRAMEWORK = Path(sys.executable).with_name("functions-framework")
+
+# What a client library costs to load, as the floor imports it.
+CLIENT_IMPORTS = {
+    "auth": "import firebase_admin, firebase_admin.auth",
+    "cloudflare": "import httpx",
+    "tasks": "from google.cloud import tasks_v2",
+}
+
+FLOOR_SOURCE = """
+import functions_framework
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+{imports}
+
+_db = None
+
+
+@functions_framework.http
+def floor(request):
+    global _db
+    if _db is None:
+        _db = firestore.Client(project={project!r})
+    if {read!r} == "query":
+        docs = _db.collection("streams").where(filter=FieldFilter("isPublic", "==", True))
+        found = len(list(docs.limit(50).stream()))
+    else:
+        found = int(_db.collection("streams").document({stream_id!r}).get().exists)
+    return {{"found": found}}
+"""
+
+
+@dataclass(frozen=True)
+class FirstRequest:
+    """A function's first request, and what it loads to answer it."""
+
+    function: str
+    method: str
+    path: str  # {stream} and {memorial} are filled in
+    clients: tuple[str, ...] = ()  # beside Firestore: "auth", "cloudflare", "tasks"
+    read: str = "document"  # the Firestore read the floor makes: "query" or "document"
+    signed_in: bool = False
+    body: str | None = None
+    content_type: str = "application/json"
+    webhook: bool = False
+    task: bool = False
+
+
+REQUESTS = (
+    FirstRequest("publicstreams", "GET", "/api/streams/public?limit=50", read="query"),
+    FirstRequest("streamstatus", "GET", "/api/streams/{stream}/status"),
+    FirstRequest(
+        "memorialstreamstatus", "GET", "/api/memorials/{memorial}/streams/status", read="query"
+    ),
+    FirstRequest("memorialstreams", "GET", "/api/memorials/{memorial}/streams", read="query"),
+    FirstRequest("streamembedinfo", "GET", "/api/streams/{stream}/embed-info"),
+    FirstRequest("streamrecordings", "GET", "/api/streams/{stream}/recordings"),
+    FirstRequest("stream", "GET", "/api/streams/{stream}", ("auth",), signed_in=True),
+    FirstRequest("streams", "GET", "/api/streams", ("auth",), read="query", signed_in=True),
+    FirstRequest(
+        "streamcredentials", "GET", "/api/streams/{stream}/credentials", ("auth",), signed_in=True
+    ),
+    FirstRequest(
+        "syncstatus",
+        "POST",
+        "/api/streams/{stream}/sync-status",
+        ("auth", "cloudflare"),
+        signed_in=True,
+    ),
+    FirstRequest(
+        "getvideoid",
+        "GET",
+        "/api/streams/{stream}/get-video-id",
+        ("auth", "cloudflare"),
+        signed_in=True,
+    ),
+    FirstRequest(
+        "cloudflareliveinputwebhook",
+        "POST",
+        "/api/webhooks/cloudflare/live-input",
+        body="{}",
+        webhook=True,
+    ),
+    FirstRequest(
+        "cloudflarerecordingwebhook", "POST", "/api/webhooks/cloudflare/recording", webhook=True
+    ),
+    FirstRequest(
+        "runmonitorcheck", "POST", "/api/tasks/monitor", ("cloudflare", "tasks"), task=True
+    ),
+)
+
+
+def _first_answer(
+    argv: list[str], env: dict[str, str], request: httpx.Request
+) -> tuple[float, int]:
+    """Seconds from spawning ``argv`` to the first answer to ``request``, and its status."""
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(timeout=30) as client:
+            while True:
+                try:
+                    response = client.send(request)
+                    return time.perf_counter() - start, response.status_code
+                except httpx.ConnectError:
+                    if process.poll() is not None:
+                        raise RuntimeError(f"{argv} exited before answering") from None
+                    time.sleep(0.005)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _serve(target: str, source: Path, port: int) -> list[str]:
+    return [
+        str(FUNCTIONS_FRAMEWORK),
+        f"--target={target}",
+        f"--source={source}",
+        "--host=127.0.0.1",
+        f"--port={port}",
+    ]
+
+
+def _request(
+    spec: FirstRequest, port: int, ids: dict[str, str], token: str, stack_env: dict[str, str]
+) -> httpx.Request:
+    headers = {"Content-Type": spec.content_type}
+    body = spec.body
+    if spec.signed_in:
+        headers["Authorization"] = f"Bearer {token}"
+    if spec.task:
+        headers["X-Task-Auth"] = stack_env["LS_TASK_AUTH_TOKEN"]
+        body = json.dumps(
+            {"kind": "status", "streamId": ids["stream"], "generation": 0, "attempt": 1}
+        )
+    if spec.webhook and spec.function == "cloudflarerecordingwebhook":
+        body = json.dumps(
+            {
+                "uid": "cold-start-video",
+                "liveInput": "unknown-input",
+                "readyToStream": True,
+                "status": {"state": "ready"},
+            }
+        )
+        headers["Webhook-Signature"] = sign_stream_webhook(
+            stack_env["LS_CLOUDFLARE_WEBHOOK_SECRET"], body.encode(), int(time.time())
+        )
+    if spec.webhook and spec.function == "cloudflareliveinputwebhook":
+        headers["cf-webhook-auth"] = stack_env["LS_CLOUDFLARE_NOTIFICATION_SECRET"]
+    path = spec.path.format(**ids)
+    return httpx.Request(
+        spec.method, f"http://127.0.0.1:{port}{path}", headers=headers, content=body
+    )
+
+
+def measure_cold_starts(
+    stack_env: dict[str, str], ids: dict[str, str], token: str
+) -> list[tuple[FirstRequest, float, float, int]]:
+    """``(request, ours_ms, floor_ms, status)`` per function, medians of ``RUNS``."""
+    env = {**os.environ, **stack_env, "PYTHONPATH": str(ROOT)}
+    floors = Path(tempfile.mkdtemp(prefix="cold-floor-"))
+    results = []
+    for spec in REQUESTS:
+        imports = "\n".join(CLIENT_IMPORTS[client] for client in spec.clients)
+        floor_source = floors / spec.function / "main.py"
+        floor_source.parent.mkdir()
+        floor_source.write_text(
+            FLOOR_SOURCE.format(
+                imports=imports,
+                project=stack_env["LS_GCP_PROJECT"],
+                read=spec.read,
+                stream_id=ids["stream"],
+            )
+        )
+        ours, floor, statuses = [], [], set()
+        for _ in range(RUNS):
+            (port,) = free_ports(1)
+            seconds, status = _first_answer(
+                _serve(spec.function, ROOT / "functions" / "main.py", port),
+                env,
+                _request(spec, port, ids, token, stack_env),
+            )
+            ours.append(seconds)
+            statuses.add(status)
+            (port,) = free_ports(1)
+            seconds, _ = _first_answer(
+                _serve("floor", floor_source, port),
+                env,
+                httpx.Request("GET", f"http://127.0.0.1:{port}/"),
+            )
+            floor.append(seconds)
+        results.append(
+            (spec, statistics.median(ours) * 1000, statistics.median(floor) * 1000, max(statuses))
+        )
+    return results
+
+
+def print_cold_starts(stack_env: dict[str, str], ids: dict[str, str], token: str) -> None:
+    results = measure_cold_starts(stack_env, ids, token)
+    print(
+        f"2. cold start: fresh process -> first response (median of {RUNS}), beside the floor"
+        " (functions-framework + the same clients + the same Firestore read)"
+    )
+    for spec, ours, floor, status in results:
+        clients = "+".join(("firestore", *spec.clients))
+        print(
+            f"   {spec.function:<28} {ours:7.0f} ms  floor {floor:7.0f} ms"
+            f"  {ours / floor:5.2f}x  ({clients}; answered {status})"
+        )
+    ratios = [ours / floor for _, ours, floor, _ in results]
+    print(f"   median ratio {statistics.median(ratios):.2f}x, worst {max(ratios):.2f}x")
+
+
+def seed_for_cold_starts(stack_env: dict[str, str], gateway_url: str) -> tuple[dict[str, str], str]:
+    """A public memorial with one stream, and its owner's ID token, in the running stack."""
+    from emulators.seed import parse_request, seed
+
+    request = parse_request(
+        [
+            "--firestore-host",
+            stack_env["FIRESTORE_EMULATOR_HOST"],
+            "--auth-host",
+            stack_env["FIREBASE_AUTH_EMULATOR_HOST"],
+        ]
+    )
+    owner, _ = seed(request)
+    memorial = request.memorial_id
+    stream = (
+        httpx.post(
+            f"{gateway_url}/api/memorials/{memorial}/streams",
+            json={"title": "Cold start"},
+            headers={"Authorization": f"Bearer {owner.id_token}"},
+            timeout=60,
+        )
+        .raise_for_status()
+        .json()
+    )
+    return {"memorial": memorial, "stream": stream["id"]}, owner.id_token
+
+
+def main() -> None:
+    from emulators.stack import LocalStack, Ports
+
+    stack = LocalStack(Ports.free(), Path(tempfile.mkdtemp(prefix="bench-cold-")))
+    stack.start()
+    try:
+        os.environ.update(stack.env)
+        ids, token = seed_for_cold_starts(stack.env, stack.gateway_url)
+        print_cold_starts(stack.env, ids, token)
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
