@@ -369,31 +369,23 @@ def test_the_input_of_a_deleted_stream_is_remembered(repo: StreamRepository) -> 
 # --- queries --------------------------------------------------------------------------------
 
 
+# Five streams, oldest first, that differ in every field ``find`` filters on.
+FIVE_FIELDS = ("memorial_id", "created_by", "status", "is_public", "is_visible", "display_order")
+FIVE_ROWS = [
+    ("m1", "a", StreamStatus.SCHEDULED, True, True, 2),
+    ("m1", "b", StreamStatus.LIVE, True, False, 1),
+    ("m1", "a", StreamStatus.COMPLETED, False, True, 1),
+    ("m2", "a", StreamStatus.LIVE, True, True, 0),
+    (None, "b", StreamStatus.SCHEDULED, True, True, 3),
+]
+
+
 @pytest.fixture
 def five(repo: StreamRepository) -> list[Stream]:
-    """Five streams, oldest first, that differ in every field ``find`` filters on."""
+    """The five streams of ``FIVE_ROWS``, created a minute apart."""
     return [
-        created(repo, 0, memorial_id="m1", created_by="a", display_order=2),
-        created(
-            repo,
-            1,
-            memorial_id="m1",
-            created_by="b",
-            status=StreamStatus.LIVE,
-            is_visible=False,
-            display_order=1,
-        ),
-        created(
-            repo,
-            2,
-            memorial_id="m1",
-            created_by="a",
-            status=StreamStatus.COMPLETED,
-            is_public=False,
-            display_order=1,
-        ),
-        created(repo, 3, memorial_id="m2", created_by="a", status=StreamStatus.LIVE),
-        created(repo, 4, created_by="b", display_order=3),
+        created(repo, minute, **dict(zip(FIVE_FIELDS, row, strict=True)))
+        for minute, row in enumerate(FIVE_ROWS)
     ]
 
 
