@@ -4,7 +4,9 @@ function to the emulator's WHIP endpoint, watched back over WHEP."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -54,6 +56,23 @@ async def hang_up(peer: RTCPeerConnection, sources: list[MediaPlayer]) -> None:
                 track.stop()
 
 
+@contextlib.asynccontextmanager
+async def browser_session(
+    stack: LocalStack, caller: Caller, title: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, RTCPeerConnection, dict[str, Any]]]:
+    """A page with a camera (the publisher, hung up at the end) and the site's API, where the
+    caller has just made a stream titled ``title`` (the create reply comes third)."""
+    pin_ice_to_loopback()
+    peer, sources = await publisher()
+    try:
+        async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as api:
+            created = await api.post("/api/streams", json={"title": title}, headers=caller.bearer)
+            assert created.status_code == 200, created.text
+            yield api, peer, created.json()
+    finally:
+        await hang_up(peer, sources)
+
+
 async def watch_one_frame(whep_url: str) -> Any:
     viewer = RTCPeerConnection()
     viewer.addTransceiver("video", direction="recvonly")
@@ -81,12 +100,11 @@ async def watch_one_frame(whep_url: str) -> Any:
         await viewer.close()
 
 
-async def browser_broadcast(stack: LocalStack, caller: Caller, stream_id: str) -> dict[str, Any]:
-    pin_ice_to_loopback()
-    seen: dict[str, Any] = {}
-    peer, sources = await publisher()
-    whip = f"{stack.gateway_url}/api/streams/{stream_id}/whip"
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as api:
+async def browser_broadcast(stack: LocalStack, caller: Caller, title: str) -> dict[str, Any]:
+    async with browser_session(stack, caller, title) as (api, peer, created):
+        seen: dict[str, Any] = {"created": created}
+        stream_id = created["id"]
+        whip = f"{stack.gateway_url}/api/streams/{stream_id}/whip"
         response = await api.post(
             whip,
             content=await offer_from(peer),
@@ -113,21 +131,15 @@ async def browser_broadcast(stack: LocalStack, caller: Caller, stream_id: str) -
 
         seen["ended"] = await api.delete(location, headers=caller.bearer)
         seen["after"] = (await api.get(f"/api/streams/{stream_id}", headers=caller.bearer)).json()
-    await hang_up(peer, sources)
     return seen
 
 
 def test_browser_broadcast_goes_live_over_whip_and_plays_over_whep(
-    api: httpx.Client, callers: Callers, stack: LocalStack
+    callers: Callers, stack: LocalStack
 ) -> None:
-    owner = callers["owner"]
-    stream = api.post(
-        "/api/streams", json={"title": "From the chapel laptop"}, headers=owner.bearer
-    ).json()
+    seen = asyncio.run(browser_broadcast(stack, callers["owner"], "From the chapel laptop"))
 
-    seen = asyncio.run(browser_broadcast(stack, owner, stream["id"]))
-
-    live = seen["live"]
+    stream, live = seen["created"], seen["live"]
     assert live["status"] == "live" and live["whipActive"] is True
     assert live["ingestProtocol"] == "whip"
     assert live["webRTCPlaybackUrl"].endswith(f"/{stream['cloudflareId']}/webRTC/play")
@@ -190,15 +202,14 @@ def test_whip_preflight_allows_only_configured_origins(api: httpx.Client) -> Non
 
 
 async def page_goes_live_with_webcam(
-    stack: LocalStack, caller: Caller, stream_id: str
+    stack: LocalStack, caller: Caller, title: str
 ) -> dict[str, Any]:
     """UnifiedStreamControl: Start, then post the WHIP offer to the reply's ``whipEndpoint``
     with the site's cookie (as Hosting forwards it), then a second publisher tries too."""
-    pin_ice_to_loopback()
     seen: dict[str, Any] = {}
     cookie = caller.cookie
-    peer, sources = await publisher()
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as api:
+    async with browser_session(stack, caller, title) as (api, peer, created):
+        stream_id = created["id"]
         started = await api.post(f"/api/streams/{stream_id}/start", headers=cookie)
         assert started.status_code == 200, started.text
         whip_endpoint = started.json()["credentials"]["whipEndpoint"]
@@ -219,17 +230,13 @@ async def page_goes_live_with_webcam(
             )
             seen["live"] = (await api.get(f"/api/streams/{stream_id}", headers=cookie)).json()
             seen["ended"] = await api.delete(answer.headers["Location"], headers=cookie)
-    await hang_up(peer, sources)
     return seen
 
 
 def test_start_then_whip_broadcasts_from_the_management_page(
-    api: httpx.Client, callers: Callers, stack: LocalStack
+    callers: Callers, stack: LocalStack
 ) -> None:
-    owner = callers["owner"]
-    stream = api.post("/api/streams", json={"title": "Webcam service"}, headers=owner.bearer)
-
-    seen = asyncio.run(page_goes_live_with_webcam(stack, owner, stream.json()["id"]))
+    seen = asyncio.run(page_goes_live_with_webcam(stack, callers["owner"], "Webcam service"))
 
     assert seen["armed"]["status"] == "live" and seen["armed"]["whipActive"] is False
     assert seen["answer"].status_code == 201, seen["answer"].text
