@@ -120,10 +120,29 @@ REQUESTS = (
 )
 
 
+def resident_mib(pid: int) -> float:
+    """Resident memory of a process and its children (gunicorn's worker), in MiB."""
+    total_kib = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total_kib += next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
+        )
+        pending += [int(child) for child in children]
+    return total_kib / 1024
+
+
 def _first_answer(
     argv: list[str], env: dict[str, str], request: httpx.Request
-) -> tuple[float, int]:
-    """Seconds from spawning ``argv`` to the first answer to ``request``, and its status."""
+) -> tuple[float, int, float]:
+    """Seconds from spawning ``argv`` to the first answer to ``request``, its status, and the
+    process's resident memory then (MiB)."""
     start = time.perf_counter()
     process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -131,7 +150,8 @@ def _first_answer(
             while True:
                 try:
                     response = client.send(request)
-                    return time.perf_counter() - start, response.status_code
+                    seconds = time.perf_counter() - start
+                    return seconds, response.status_code, resident_mib(process.pid)
                 except httpx.ConnectError:
                     if process.poll() is not None:
                         raise RuntimeError(f"{argv} exited before answering") from None
@@ -183,10 +203,26 @@ def _request(
     )
 
 
+@dataclass(frozen=True)
+class ColdStart:
+    """One function's figures: medians of ``RUNS`` (milliseconds), the status it answered
+    and the most resident memory seen right after its first answer (MiB)."""
+
+    request: FirstRequest
+    ours_ms: float
+    floor_ms: float
+    status: int
+    resident_mib: float
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_ms / self.floor_ms
+
+
 def measure_cold_starts(
     stack_env: dict[str, str], ids: dict[str, str], token: str
-) -> list[tuple[FirstRequest, float, float, int]]:
-    """``(request, ours_ms, floor_ms, status)`` per function, medians of ``RUNS``."""
+) -> list[ColdStart]:
+    """The figures of each function of ``REQUESTS``."""
     env = {**os.environ, **stack_env, "PYTHONPATH": str(ROOT)}
     floors = Path(tempfile.mkdtemp(prefix="cold-floor-"))
     results = []
@@ -202,25 +238,32 @@ def measure_cold_starts(
                 stream_id=ids["stream"],
             )
         )
-        ours, floor, statuses = [], [], set()
+        ours, floor, memory, statuses = [], [], [], set()
         for _ in range(RUNS):
             (port,) = free_ports(1)
-            seconds, status = _first_answer(
+            seconds, status, mib = _first_answer(
                 _serve(spec.function, ROOT / "functions" / "main.py", port),
                 env,
                 _request(spec, port, ids, token, stack_env),
             )
             ours.append(seconds)
             statuses.add(status)
+            memory.append(mib)
             (port,) = free_ports(1)
-            seconds, _ = _first_answer(
+            seconds, _, _ = _first_answer(
                 _serve("floor", floor_source, port),
                 env,
                 httpx.Request("GET", f"http://127.0.0.1:{port}/"),
             )
             floor.append(seconds)
         results.append(
-            (spec, statistics.median(ours) * 1000, statistics.median(floor) * 1000, max(statuses))
+            ColdStart(
+                spec,
+                statistics.median(ours) * 1000,
+                statistics.median(floor) * 1000,
+                max(statuses),
+                max(memory),
+            )
         )
     return results
 
@@ -231,13 +274,14 @@ def print_cold_starts(stack_env: dict[str, str], ids: dict[str, str], token: str
         f"2. cold start: fresh process -> first response (median of {RUNS}), beside the floor"
         " (functions-framework + the same clients + the same Firestore read)"
     )
-    for spec, ours, floor, status in results:
-        clients = "+".join(("firestore", *spec.clients))
+    for result in results:
+        clients = "+".join(("firestore", *result.request.clients))
         print(
-            f"   {spec.function:<28} {ours:7.0f} ms  floor {floor:7.0f} ms"
-            f"  {ours / floor:5.2f}x  ({clients}; answered {status})"
+            f"   {result.request.function:<28} {result.ours_ms:7.0f} ms"
+            f"  floor {result.floor_ms:7.0f} ms  {result.ratio:5.2f}x"
+            f"  RSS {result.resident_mib:4.0f} MiB  ({clients}; answered {result.status})"
         )
-    ratios = [ours / floor for _, ours, floor, _ in results]
+    ratios = [result.ratio for result in results]
     print(f"   median ratio {statistics.median(ratios):.2f}x, worst {max(ratios):.2f}x")
 
 

@@ -15,32 +15,23 @@ from common.models.api import (
     StartResponse,
     StopResponse,
 )
-from functions.paths import UNIFIED, unified_and_mvp
+from functions.paths import UNIFIED, stream_function, unified_and_mvp
 
 
-@functions_framework.http
-@http_endpoint(
-    unified_and_mvp("/streams/{streamId}/start"),
-    {"POST": Op("Go live; returns RTMP credentials", {200: StartResponse})},
-)
+@stream_function("/start", {"POST": Op("Go live; returns RTMP credentials", {200: StartResponse})})
 def startstream(ctx: Ctx) -> Reply:
     """POST marks the stream live and returns its RTMP credentials and WHIP endpoint."""
     return ctx.services.broadcasts.start(ctx.user, ctx.param("streamId"))
 
 
-@functions_framework.http
-@http_endpoint(
-    unified_and_mvp("/streams/{streamId}/stop"),
-    {"POST": Op("End the broadcast", {200: StopResponse})},
-)
+@stream_function("/stop", {"POST": Op("End the broadcast", {200: StopResponse})})
 def stopstream(ctx: Ctx) -> Reply:
     """POST ends the broadcast; the recording follows when Cloudflare has processed it."""
     return ctx.services.broadcasts.stop(ctx.user, ctx.param("streamId"))
 
 
-@functions_framework.http
-@http_endpoint(
-    unified_and_mvp("/streams/{streamId}/credentials"),
+@stream_function(
+    "/credentials",
     {
         "GET": Op(
             "RTMP credentials and WHIP endpoint, without going live", {200: CredentialsResponse}

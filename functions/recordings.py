@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functions_framework
-
-from common.http import Ctx, Op, Reply, http_endpoint
+from common.http import Ctx, Op, Reply
 from common.models.api import (
     RecordingChoiceRequest,
     StreamManagerView,
@@ -15,12 +13,11 @@ from common.services.repair_tools import (
 from common.services.stream_info import (
     StreamRecordingsResponse,
 )
-from functions.paths import unified_and_mvp
+from functions.paths import stream_function
 
 
-@functions_framework.http
-@http_endpoint(
-    unified_and_mvp("/streams/{streamId}/recordings"),
+@stream_function(
+    "/recordings",
     {
         "GET": Op("The stream's playable recordings", {200: StreamRecordingsResponse}),
         "POST": Op("Fetch and attach the recordings Cloudflare has", {200: RecordingsSyncResponse}),
@@ -34,9 +31,8 @@ def streamrecordings(ctx: Ctx) -> Reply:
     return ctx.services.info.recordings(ctx.user, stream_id)
 
 
-@functions_framework.http
-@http_endpoint(
-    unified_and_mvp("/streams/{streamId}/recordings/{videoId}"),
+@stream_function(
+    "/recordings/{videoId}",
     {
         "PUT": Op(
             "Make a recording the primary one, or hide it",

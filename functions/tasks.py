@@ -4,30 +4,19 @@
 
 from __future__ import annotations
 
-import functions_framework
-
-from common.adapters.cloud_tasks import TASK_AUTH_HEADER
-from common.http import Ctx, ErrorBody, Op, Reply, task_endpoint
+from common.http import Ctx, Reply
 from common.models.api import (
     MonitorTaskPayload,
     MonitorTaskResult,
     OrphanSweepPayload,
     OrphanSweepResult,
 )
+from functions.paths import task_function
 
 
-@functions_framework.http
-@task_endpoint(
-    ("/api/tasks/monitor",),
-    Op(
-        "Cloud Tasks: one monitor check",
-        {200: (MonitorTaskResult, ErrorBody)},
-        body=MonitorTaskPayload,
-        headers=(TASK_AUTH_HEADER,),
-    ),
-)
+@task_function("/api/tasks/monitor", MonitorTaskPayload, MonitorTaskResult)
 def runmonitorcheck(ctx: Ctx) -> Reply:
-    """POST from Cloud Tasks: one scheduled recording or status check."""
+    """Cloud Tasks: one scheduled monitor check (recording or status)."""
     task = ctx.body(MonitorTaskPayload)
     outcome = ctx.services.monitors.run_check(
         task.kind, task.streamId, task.generation, task.attempt
@@ -35,17 +24,8 @@ def runmonitorcheck(ctx: Ctx) -> Reply:
     return MonitorTaskResult(outcome=outcome)
 
 
-@functions_framework.http
-@task_endpoint(
-    ("/api/tasks/sweep-live-inputs",),
-    Op(
-        "Cloud Tasks: delete orphaned live inputs of one stream",
-        {200: (OrphanSweepResult, ErrorBody)},
-        body=OrphanSweepPayload,
-        headers=(TASK_AUTH_HEADER,),
-    ),
-)
+@task_function("/api/tasks/sweep-live-inputs", OrphanSweepPayload, OrphanSweepResult)
 def sweeporphanedinputs(ctx: Ctx) -> Reply:
-    """POST from Cloud Tasks: delete live inputs a failed create may have left behind."""
+    """Cloud Tasks: delete the live inputs of one stream a failed create left behind."""
     task = ctx.body(OrphanSweepPayload)
     return OrphanSweepResult(deleted=ctx.services.live_inputs.sweep_orphaned_inputs(task.streamId))

@@ -371,6 +371,10 @@ def deploy_function(cfg: Config, manifest: Mapping[str, Any], fn: Mapping[str, A
     role = accounts[function_role(fn)]
     secrets = {name: manifest["secrets"][name] for name in role["secrets"]}
     build = cfg.email(accounts["build"]["id"])
+    size = manifest["sizes"][fn["size"]]
+    # functions-framework serves with gunicorn's threads (THREADS): one per request the
+    # instance takes at once, so the thread count follows the concurrency.
+    environment = {**production_environment(cfg, manifest), "THREADS": str(size["concurrency"])}
     args = [
         "gcloud",
         "functions",
@@ -382,11 +386,13 @@ def deploy_function(cfg: Config, manifest: Mapping[str, Any], fn: Mapping[str, A
         f"--runtime={manifest['runtime']}",
         f"--source={cfg.source}",
         f"--entry-point={fn['entryPoint']}",
-        f"--memory={fn['memory']}",
+        f"--memory={size['memory']}",
+        f"--cpu={size['cpu']}",
+        f"--concurrency={size['concurrency']}",
         f"--timeout={fn['timeoutSeconds']}s",
         f"--service-account={cfg.email(role['id'])}",
         f"--build-service-account=projects/{cfg.project}/serviceAccounts/{build}",
-        _dict_flag("--set-env-vars", production_environment(cfg, manifest)),
+        _dict_flag("--set-env-vars", environment),
     ]
     if secrets:
         args.append(_dict_flag("--set-secrets", secrets))
