@@ -57,6 +57,11 @@ class AppError(Exception):
 
     code: ErrorCode = ErrorCode.INTERNAL
 
+    def __init_subclass__(cls, code: ErrorCode | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+
     def __init__(
         self,
         message: str,
@@ -75,55 +80,37 @@ class AppError(Exception):
         return HTTP_STATUS[self.code]
 
 
-class InvalidArgumentError(AppError):
+class InvalidArgumentError(AppError, code=ErrorCode.INVALID_ARGUMENT):
     """The request body or parameters are invalid."""
 
-    code = ErrorCode.INVALID_ARGUMENT
 
-
-class UnauthenticatedError(AppError):
+class UnauthenticatedError(AppError, code=ErrorCode.UNAUTHENTICATED):
     """Authentication is required or failed."""
 
-    code = ErrorCode.UNAUTHENTICATED
 
-
-class PermissionDeniedError(AppError):
+class PermissionDeniedError(AppError, code=ErrorCode.PERMISSION_DENIED):
     """The authenticated caller lacks the right for this action."""
 
-    code = ErrorCode.PERMISSION_DENIED
 
-
-class NotFoundError(AppError):
+class NotFoundError(AppError, code=ErrorCode.NOT_FOUND):
     """The addressed resource does not exist."""
 
-    code = ErrorCode.NOT_FOUND
 
-
-class ConflictError(AppError):
+class ConflictError(AppError, code=ErrorCode.CONFLICT):
     """The resource's current state forbids the request."""
 
-    code = ErrorCode.CONFLICT
 
-
-class FailedPreconditionError(AppError):
+class FailedPreconditionError(AppError, code=ErrorCode.FAILED_PRECONDITION):
     """The request cannot run until something else happens first."""
 
-    code = ErrorCode.FAILED_PRECONDITION
 
-
-class ResourceExhaustedError(AppError):
+class ResourceExhaustedError(AppError, code=ErrorCode.RESOURCE_EXHAUSTED):
     """A rate limit or quota was reached."""
 
-    code = ErrorCode.RESOURCE_EXHAUSTED
 
-
-class UnavailableError(AppError):
+class UnavailableError(AppError, code=ErrorCode.UNAVAILABLE):
     """A dependency is temporarily unavailable."""
 
-    code = ErrorCode.UNAVAILABLE
 
-
-class InternalError(AppError):
+class InternalError(AppError, code=ErrorCode.INTERNAL):
     """Unexpected failure; the message sent to callers stays generic."""
-
-    code = ErrorCode.INTERNAL

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar, cast
 
 from common.access import Action, Permissions
 from common.models.domain import Stream, User
 from common.ports import Clock, MemorialDirectory, StreamProvider, StreamRepository, TaskQueue
 from common.services.stream_access import load_authorized
+
+PortT = TypeVar("PortT")
 
 
 class BackendPorts(Protocol):
@@ -39,32 +41,28 @@ class Backends:
     clock: Clock
 
 
+class _Port(Generic[PortT]):
+    """``self._repo`` and the like: the port of that name, read from the backends on use."""
+
+    def __set_name__(self, owner: type[WithBackends], name: str) -> None:
+        self._port = name.removeprefix("_")
+
+    def __get__(self, service: WithBackends, owner: type[WithBackends]) -> PortT:
+        return cast(PortT, getattr(service._backends, self._port))
+
+
 class WithBackends:
     """Base of the services: ``self._repo``, ``self._provider``... name the shared ports, each
     read from the backends when first used."""
 
+    _repo = _Port[StreamRepository]()
+    _memorials = _Port[MemorialDirectory]()
+    _provider = _Port[StreamProvider]()
+    _tasks = _Port[TaskQueue]()
+    _clock = _Port[Clock]()
+
     def __init__(self, backends: BackendPorts) -> None:
         self._backends = backends
-
-    @property
-    def _repo(self) -> StreamRepository:
-        return self._backends.repo
-
-    @property
-    def _memorials(self) -> MemorialDirectory:
-        return self._backends.memorials
-
-    @property
-    def _provider(self) -> StreamProvider:
-        return self._backends.provider
-
-    @property
-    def _tasks(self) -> TaskQueue:
-        return self._backends.tasks
-
-    @property
-    def _clock(self) -> Clock:
-        return self._backends.clock
 
     def _load(
         self, user: User | None, stream_id: str, action: Action, message: str = "Permission denied"
