@@ -8,10 +8,10 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import flask
@@ -60,6 +60,21 @@ def _pop_account(_endpoint: str | None, values: dict[str, Any] | None) -> None:
 def envelope(result: Any, status: int = 200, **extra: Any) -> flask.Response:
     body = {"success": True, "errors": [], "messages": [], "result": result, **extra}
     return flask.make_response(flask.jsonify(body), status)
+
+
+class _Missing(Exception):
+    """No such record: Cloudflare's 404 with error 10003 (``_not_found`` renders it)."""
+
+
+RecordT = TypeVar("RecordT")
+
+
+def _existing(records: Mapping[str, RecordT], uid: str, what: str) -> RecordT:
+    """The record of ``uid``, or Cloudflare's "<what> not found"."""
+    record = records.get(uid)
+    if record is None:
+        raise _Missing(f"{what} not found")
+    return record
 
 
 def failure(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Any:
@@ -134,10 +149,7 @@ def list_live_inputs() -> Any:
 @api.get("/live_inputs/<uid>")
 def get_live_input(uid: str) -> Any:
     state = _state()
-    record = state.live_inputs.get(uid)
-    if record is None:
-        return failure(404, 10003, "Live input not found")
-    return envelope(state.live_input_json(record))
+    return envelope(state.live_input_json(_existing(state.live_inputs, uid, "Live input")))
 
 
 @api.put("/live_inputs/<uid>")
@@ -150,9 +162,7 @@ def update_live_input(uid: str) -> Any:
     if problem:
         return failure(400, 10005, problem)
     with state.lock:
-        record = state.live_inputs.get(uid)
-        if record is None:
-            return failure(404, 10003, "Live input not found")
+        record = _existing(state.live_inputs, uid, "Live input")
         if "meta" in body:
             record.meta = dict(body["meta"] or {})
         if "recording" in body:
@@ -171,8 +181,7 @@ def update_live_input(uid: str) -> Any:
 def delete_live_input(uid: str) -> Any:
     state = _state()
     with state.lock:
-        if state.live_inputs.pop(uid, None) is None:
-            return failure(404, 10003, "Live input not found")
+        del state.live_inputs[_existing(state.live_inputs, uid, "Live input").uid]
     return envelope(None)
 
 
@@ -237,10 +246,7 @@ def delete_webhook() -> Any:
 @api.get("/<video_uid>")
 def get_video(video_uid: str) -> Any:
     state = _state()
-    video = state.videos.get(video_uid)
-    if video is None:
-        return failure(404, 10003, "Video not found")
-    return envelope(state.video_json(video))
+    return envelope(state.video_json(_existing(state.videos, video_uid, "Video")))
 
 
 @api.post("/<video_uid>")
@@ -248,9 +254,7 @@ def edit_video(video_uid: str) -> Any:
     state = _state()
     body = flask.request.get_json(silent=True) or {}
     with state.lock:
-        video = state.videos.get(video_uid)
-        if video is None:
-            return failure(404, 10003, "Video not found")
+        video = _existing(state.videos, video_uid, "Video")
         if isinstance(body.get("allowedOrigins"), list):
             video.allowed_origins = [str(o) for o in body["allowedOrigins"]]
         if isinstance(body.get("meta"), dict):
@@ -262,8 +266,7 @@ def edit_video(video_uid: str) -> Any:
 def delete_video(video_uid: str) -> Any:
     state = _state()
     with state.lock:
-        if state.videos.pop(video_uid, None) is None:
-            return failure(404, 10003, "Video not found")
+        del state.videos[_existing(state.videos, video_uid, "Video").uid]
     return envelope("")
 
 
@@ -346,6 +349,7 @@ def create_app(state: EmulatorState, media_dir: Path) -> flask.Flask:
     for blueprint in (api, alerting, control, media_callbacks, delivery):
         app.register_blueprint(blueprint)
     app.register_error_handler(NotFound, _no_route)
+    app.register_error_handler(_Missing, lambda missing: failure(404, 10003, str(missing)))
     app.register_error_handler(MethodNotAllowed, _no_route)
     return app
 
