@@ -227,6 +227,12 @@ def inject_faults(stack: LocalStack) -> Iterator[Any]:
     inject()
 
 
+@pytest.fixture
+def webhooks_lost(inject_faults: Any) -> None:
+    """Cloudflare's webhooks are lost from the test's start (the next 50 of them)."""
+    inject_faults(drop_webhooks=50)
+
+
 @dataclass
 class WebhookRouting:
     """Points Cloudflare's webhooks elsewhere for one test, then back at our functions."""

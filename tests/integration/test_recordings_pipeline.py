@@ -47,17 +47,13 @@ def post_video(api: httpx.Client, stack: LocalStack, body: bytes) -> httpx.Respo
     return api.post("/api/webhooks/cloudflare/recording", content=body, headers=headers)
 
 
+@pytest.mark.usefixtures("webhooks_lost")
 def test_a_dropped_webhook_still_delivers_the_recording_through_the_monitor(
-    api: httpx.Client,
-    cloudflare: httpx.Client,
-    callers: Callers,
-    stack: LocalStack,
-    inject_faults: Any,
+    api: httpx.Client, cloudflare: httpx.Client, callers: Callers, stack: LocalStack
 ) -> None:
     owner = callers["owner"]
     stream = new_stream(api, owner, "Dropped webhooks")
     api.post(f"/api/streams/{stream['id']}/start", headers=owner.bearer)
-    inject_faults(drop_webhooks=50)
 
     assert push(stack.rtmp_url, stream["streamKey"], seconds=3).wait(timeout=60) == 0
     stopped = api.post(f"/api/streams/{stream['id']}/stop", headers=owner.bearer).json()
@@ -294,19 +290,18 @@ def test_task_endpoint_needs_the_task_token_and_acknowledges_stale_or_bad_tasks(
     assert bad.status_code == 200 and bad.json()["acknowledged"] is True
 
 
+@pytest.mark.usefixtures("webhooks_lost")
 def test_repair_tools_reconcile_a_stuck_stream(
     api: httpx.Client,
     cloudflare: httpx.Client,
     callers: Callers,
     stack: LocalStack,
-    inject_faults: Any,
     db: firestore.Client,
 ) -> None:
     owner = callers["owner"]
     stream = new_stream(api, owner, "Stuck")
     stream_id, uid = stream["id"], stream["cloudflareId"]
     api.post(f"/api/streams/{stream_id}/start", headers=owner.bearer)
-    inject_faults(drop_webhooks=50)
     assert push(stack.rtmp_url, stream["streamKey"], seconds=3).wait(timeout=60) == 0
     video = wait_for(lambda: ready_videos(cloudflare, uid), 60, "the recording")[0]
     # Stuck: "live" although the encoder left, with no monitor left to notice (the situation

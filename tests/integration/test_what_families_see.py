@@ -157,16 +157,12 @@ def test_a_test_broadcast_after_the_service_does_not_replace_the_funeral(
     assert api.delete(f"/api/streams/{stream['id']}", headers=family.bearer).status_code == 200
 
 
+@pytest.mark.usefixtures("webhooks_lost")
 def test_a_sound_check_nobody_reported_goes_with_its_deleted_stream_even_when_told_late(
-    api: httpx.Client,
-    cloudflare: httpx.Client,
-    callers: Callers,
-    stack: LocalStack,
-    inject_faults: Any,
+    api: httpx.Client, cloudflare: httpx.Client, callers: Callers, stack: LocalStack
 ) -> None:
     director = callers["funeral_director"]
     stream = api.post("/api/streams", json={"title": "Sound check"}, headers=director.bearer).json()
-    inject_faults(drop_webhooks=50)
     # The director tries the encoder before pressing Start, and Cloudflare's webhooks are lost.
     assert push(stack.rtmp_url, stream["streamKey"], seconds=3).wait(timeout=60) == 0
     (video,) = wait_for(
