@@ -17,7 +17,7 @@ import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import pytest
@@ -57,6 +57,7 @@ from tests.fakes import (
 # task is scheduled an hour ahead, so the emulator never dispatches one during the run.
 NO_TARGET = "http://127.0.0.1:9"
 TASKS_LOCATION = f"projects/{PROJECT_ID}/locations/us-central1"
+Port = TypeVar("Port")
 
 
 def implementations(*adapters: str) -> list[Any]:
@@ -117,12 +118,22 @@ def memorials(request: pytest.FixtureRequest) -> Memorials:
     return Memorials(FirestoreMemorialDirectory(db, collection.id), add)
 
 
-@pytest.fixture(params=implementations("cloudflare"))
-def provider(request: pytest.FixtureRequest) -> Iterator[StreamProvider]:
+def fake_or_adapter(
+    request: pytest.FixtureRequest,
+    fake: Callable[[], Port],
+    adapter: Callable[[LocalStack], contextlib.AbstractContextManager[Port]],
+) -> Iterator[Port]:
+    """A fixture's implementation: the fake, or the adapter over the local stack (closed after
+    the test)."""
     if request.param == "fake":
-        yield FakeStreamProvider()
+        yield fake()
         return
-    stack: LocalStack = request.getfixturevalue("stack")
+    with adapter(request.getfixturevalue("stack")) as real:
+        yield real
+
+
+@contextlib.contextmanager
+def cloudflare_provider(stack: LocalStack) -> Iterator[StreamProvider]:
     client = CloudflareStreamClient(
         api_base=f"{stack.cloudflare_url}/client/v4",
         account_id=ACCOUNT_ID,
@@ -135,13 +146,9 @@ def provider(request: pytest.FixtureRequest) -> Iterator[StreamProvider]:
         client.close()
 
 
-@pytest.fixture(params=implementations("cloud-tasks"))
-def tasks(request: pytest.FixtureRequest) -> Iterator[TaskQueue]:
-    """The Cloud Tasks adapter gets a queue of its own in the emulator, deleted afterwards."""
-    if request.param == "fake":
-        yield RecordingTaskQueue()
-        return
-    stack: LocalStack = request.getfixturevalue("stack")
+@contextlib.contextmanager
+def cloud_tasks_queue(stack: LocalStack) -> Iterator[TaskQueue]:
+    """The Cloud Tasks adapter on a queue of its own in the emulator, deleted afterwards."""
     channel = grpc.insecure_channel(f"127.0.0.1:{stack.ports.tasks}")
     client = tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
     queue = client.create_queue(
@@ -154,6 +161,16 @@ def tasks(request: pytest.FixtureRequest) -> Iterator[TaskQueue]:
         with contextlib.suppress(Exception):
             client.delete_queue(name=queue.name)
         channel.close()
+
+
+@pytest.fixture(params=implementations("cloudflare"))
+def provider(request: pytest.FixtureRequest) -> Iterator[StreamProvider]:
+    yield from fake_or_adapter(request, FakeStreamProvider, cloudflare_provider)
+
+
+@pytest.fixture(params=implementations("cloud-tasks"))
+def tasks(request: pytest.FixtureRequest) -> Iterator[TaskQueue]:
+    yield from fake_or_adapter(request, RecordingTaskQueue, cloud_tasks_queue)
 
 
 @pytest.fixture(params=implementations("firestore"))
