@@ -169,7 +169,8 @@ class LocalStack:
             )
             _wait_http(f"{self.gateway_url}/api/streams/public", self._alive("gateway"), 240)
             _wait_http(f"{self.edge_gateway_url}/api/streams/public", self._alive("edge_gateway"))
-            self._start_cdn()
+            self.start_cdn("cdn", self.ports.cdn, self.ports.gateway)
+            _wait_http(f"{self.cdn_url}/api/streams/public", self._alive("cdn"))
             self._start_events()
         except BaseException:
             self.stop()
@@ -387,12 +388,25 @@ class LocalStack:
         self._spawn("media", nginx_command(self.media_dir, config))
         _wait_tcp(self.ports.rtmp, self._alive("media"))
 
-    def _start_cdn(self) -> None:
-        workdir = self.workdir / "cdn"
+    def start_cdn(self, name: str, port: int, upstream_port: int) -> str:
+        """Start a caching proxy (``emulators/cdn_cache.py``) on ``port`` in front of the server
+        on ``upstream_port``, as a component called ``name`` (stopped with the stack); its URL.
+        The stack starts one in front of the API gateway; benchmarks add their own."""
+        workdir = self.workdir / name
         config = prepare_cdn_dir(workdir)
-        config.write_text(cdn_config(workdir, self.ports.cdn, f"127.0.0.1:{self.ports.gateway}"))
-        self._spawn("cdn", nginx_command(workdir, config))
-        _wait_http(f"{self.cdn_url}/api/streams/public", self._alive("cdn"))
+        config.write_text(cdn_config(workdir, port, f"127.0.0.1:{upstream_port}"))
+        self._spawn(name, nginx_command(workdir, config))
+        _wait_tcp(port, self._alive(name))
+        return f"http://127.0.0.1:{port}"
+
+    def start_server(self, name: str, module: str, port: int, *args: str, ready: str) -> str:
+        """Start ``python -m module --port port *args`` with the stack's environment as a
+        component called ``name`` (stopped with the stack); its URL once path ``ready``
+        answers (below 400)."""
+        self._start_python(name, module, port, *args)
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{url}{ready}", self._alive(name), 240)
+        return url
 
 
 def nginx_command(prefix: Path, config: Path) -> list[str]:
