@@ -509,12 +509,13 @@ def with_cache_scope(
     response: flask.Response, request: flask.Request, scope: CacheScope
 ) -> flask.Response:
     """Cache headers for ``scope``. "anonymous": a credentialed request's answer is
-    ``private, no-store`` whatever its status; an anonymous one is shared like a "public" one
-    (ETag, ``PUBLIC_CACHE_CONTROL``, 304), varying on ``Authorization``."""
+    ``private, no-store`` (an error keeps its ``no-store``); an anonymous one is shared like a
+    "public" one (ETag, ``PUBLIC_CACHE_CONTROL``, 304), varying on ``Authorization``."""
     if scope == "public":
         return with_validators(response, request)
     if carries_credentials(request):
-        response.headers["Cache-Control"] = PRIVATE_CACHE_CONTROL
+        if response.status_code < 400:
+            response.headers["Cache-Control"] = PRIVATE_CACHE_CONTROL
         add_vary(response, ANONYMOUS_VARY)
         return response
     response = with_validators(response, request)

@@ -22,6 +22,7 @@ from functions.paths import UNIFIED, unified_and_mvp
 @http_endpoint(
     unified_and_mvp("/streams/{streamId}/status"),
     {"GET": Op("Status for polling pages (no Cloudflare call)", {200: StreamStatusResponse})},
+    cache="anonymous",
 )
 def streamstatus(ctx: Ctx) -> Reply:
     """GET the stream's status for polling pages: no Cloudflare call, one document read."""
@@ -32,6 +33,7 @@ def streamstatus(ctx: Ctx) -> Reply:
 @http_endpoint(
     (f"{UNIFIED}/memorials/{{memorialId}}/streams/status",),
     {"GET": Op("Live/scheduled/completed", {200: MemorialStreamStatusResponse})},
+    cache="anonymous",
 )
 def memorialstreamstatus(ctx: Ctx) -> Reply:
     """GET the live / scheduled / completed streams of a memorial, for polling pages."""
