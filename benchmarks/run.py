@@ -5,6 +5,9 @@
 3. Cloudflare API calls for one stream lifecycle and per live stream per minute of monitoring.
 4. Time from the end of a broadcast to the recording on the public listing: webhook vs dropped.
 5. Firestore documents read and written per operation, and the trigger runs they cause.
+6. A funeral's audience polling the memorial page: through the CDN (50 and 500 viewers) beside
+   the same pollers straight at the gateway (``benchmarks/audience.py``).
+7. The viewer routes with 100 streams vs 10,000 (``benchmarks/scale.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks import audience, scale
 from benchmarks.firestore_costs import measure_operations, print_operations
 from emulators.stack import LocalStack, Ports
 from emulators.test_card import push_test_card
@@ -196,6 +200,8 @@ def main() -> None:
             f"{seconds_drop:6.1f} s ({seconds_drop / seconds_hook:.2f}x)"
         )
         print_operations(measure_operations())
+        audience.print_outcomes(audience.measure(stack, audience.AUDIENCES), "6. ")
+        scale.run(stack, "7. ")
     finally:
         stack.stop()
 
