@@ -31,7 +31,13 @@ def _wire_name(field_name: str) -> str:
 _WIRE_NAME_EXCEPTIONS = {"webrtc_playback_url": "webRTCPlaybackUrl"}
 
 
-class WireModel(Model):
+class Value(Model):
+    """A domain value: immutable once made."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class WireModel(Value):
     """Fields named in snake_case in Python, in camelCase on the wire and in documents."""
 
     model_config = ConfigDict(
@@ -46,10 +52,8 @@ class WireModel(Model):
 Role = Literal["admin", "owner", "funeral_director"]
 
 
-class User(Model):
+class User(Value):
     """An authenticated caller, from Firebase Auth custom claims."""
-
-    model_config = ConfigDict(frozen=True)
 
     uid: str
     email: str | None = None
@@ -61,10 +65,8 @@ class User(Model):
         return self.is_admin or self.role == "admin"
 
 
-class Memorial(Model):
+class Memorial(Value):
     """The parts of a memorial page that decide who may manage its streams."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     owner_uid: str | None = None
@@ -73,20 +75,16 @@ class Memorial(Model):
     loved_one_name: str | None = None
 
 
-class StreamCredentials(Model):
+class StreamCredentials(Value):
     """Publishing secrets of a stream. Never part of a public view or a log line."""
-
-    model_config = ConfigDict(frozen=True)
 
     rtmp_url: str
     stream_key: SecretStr
     whip_url: SecretStr
 
 
-class RecordingEntry(Model):
+class RecordingEntry(Value):
     """One recording of a stream as we keep it (a broadcast or a late reconnect each make one)."""
-
-    model_config = ConfigDict(frozen=True)
 
     video_uid: str
     state: str
@@ -231,10 +229,8 @@ class Stream(StreamManagerFields):
 LiveConnection = Literal["connected", "reconnecting", "disconnected", "unknown"]
 
 
-class LiveInputSpec(Model):
+class LiveInputSpec(Value):
     """What we ask the provider for when a stream gets its ingest point."""
-
-    model_config = ConfigDict(frozen=True)
 
     stream_id: str
     name: str
@@ -243,10 +239,8 @@ class LiveInputSpec(Model):
     delete_recording_after_days: int | None = None
 
 
-class LiveInput(Model):
+class LiveInput(Value):
     """A provider ingest point, with its credentials."""
-
-    model_config = ConfigDict(frozen=True)
 
     uid: str
     rtmp_url: str
@@ -262,19 +256,15 @@ class LiveInput(Model):
         )
 
 
-class WhipAnswer(Model):
+class WhipAnswer(Value):
     """The provider's answer to a WHIP offer, and the session resource to DELETE later."""
-
-    model_config = ConfigDict(frozen=True)
 
     sdp: str
     resource_url: str | None
 
 
-class Recording(Model):
+class Recording(Value):
     """One video recorded from a live input (each broadcast or late reconnect makes one)."""
-
-    model_config = ConfigDict(frozen=True)
 
     video_uid: str
     live_input_uid: str | None
@@ -293,19 +283,15 @@ class Recording(Model):
         return self.ready_to_stream and self.state == "ready"
 
 
-class VideoReport(Model):
+class VideoReport(Value):
     """A verified report that a video of a live input changed (the Stream webhook)."""
-
-    model_config = ConfigDict(frozen=True)
 
     recording: Recording
     stream_hint: str | None = None
 
 
-class LiveInputNotice(Model):
+class LiveInputNotice(Value):
     """A verified live-input notification: ``event`` as Cloudflare names it."""
-
-    model_config = ConfigDict(frozen=True)
 
     input_uid: str
     event: str

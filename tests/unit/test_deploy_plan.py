@@ -342,3 +342,28 @@ def test_pyproject_declares_what_the_code_imports_and_the_lock_pins_it_with_hash
 
 def test_main_is_importable_as_a_module() -> None:
     assert sys.modules["infra.deploy"].main is deploy.main
+
+
+# Instance sizes (infra/SIZING.md).
+
+
+def test_every_function_has_a_size_and_concurrency_above_one_gets_a_whole_vcpu() -> None:
+    sizes = MANIFEST["sizes"]
+    for fn in MANIFEST["functions"]:
+        size = sizes[fn["size"]]
+        # Cloud Run refuses concurrency above 1 with less than one vCPU.
+        assert size["concurrency"] == 1 or float(size["cpu"]) >= 1, fn["name"]
+        assert int(size["memory"].removesuffix("Mi")) >= 512, fn["name"]
+    assert set(sizes) == {fn["size"] for fn in MANIFEST["functions"]}
+
+
+def test_the_deploy_plan_sizes_each_function_and_gives_it_a_thread_per_concurrent_request() -> None:
+    cfg = deploy.load_config(ENV)
+    for fn in MANIFEST["functions"]:
+        size = MANIFEST["sizes"][fn["size"]]
+        args = deploy.deploy_function(cfg, MANIFEST, fn).command
+        assert f"--memory={size['memory']}" in args
+        assert f"--cpu={size['cpu']}" in args
+        assert f"--concurrency={size['concurrency']}" in args
+        (env_flag,) = [a for a in args if a.startswith("--set-env-vars=")]
+        assert f"THREADS={size['concurrency']}" in env_flag

@@ -1,10 +1,10 @@
-"""The instance sizes of ``infra/functions.json`` (see ``infra/SIZING.md``) and the code agree:
-an instance taking several requests at once has a whole vCPU and as many threads, and the
-parts the composition root builds lazily are built once however many first requests race."""
+"""What the instance sizes of ``infra/functions.json`` (``infra/SIZING.md``) ask of the code:
+with concurrency above 1, the parts the composition root builds lazily are built once however
+many first requests race; and a viewer's instance loads only the clients it uses. (The plan's
+sizing flags are checked in ``test_deploy_plan.py``.)"""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -21,7 +21,6 @@ from common import bootstrap
 from common.bootstrap import build_services
 from common.ports import StreamProvider
 from common.settings import Settings
-from infra import deploy
 from tests.fakes import (
     InMemoryCreateQuota,
     InMemoryIdempotencyStore,
@@ -31,40 +30,7 @@ from tests.fakes import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-MANIFEST = json.loads((ROOT / "infra" / "functions.json").read_text())
 RACERS = 16
-
-
-def test_every_function_has_a_size_and_concurrency_above_one_gets_a_whole_vcpu() -> None:
-    sizes = MANIFEST["sizes"]
-    for fn in MANIFEST["functions"]:
-        size = sizes[fn["size"]]
-        # Cloud Run refuses concurrency above 1 with less than one vCPU.
-        assert size["concurrency"] == 1 or float(size["cpu"]) >= 1, fn["name"]
-        assert int(size["memory"].removesuffix("Mi")) >= 512, fn["name"]
-    assert set(sizes) == {fn["size"] for fn in MANIFEST["functions"]}
-
-
-def test_the_deploy_plan_sizes_each_function_and_gives_it_a_thread_per_concurrent_request() -> None:
-    cfg = deploy.load_config(
-        {
-            "PROJECT": "demo-plan",
-            "PROJECT_NUMBER": "123456789",
-            "REGION": "europe-west1",
-            "FIRESTORE_LOCATION": "eur3",
-            "CLOUDFLARE_ACCOUNT_ID": "acct",
-            "CLOUDFLARE_CUSTOMER_CODE": "code",
-            "SOURCE": "/src",
-        }
-    )
-    for fn in MANIFEST["functions"]:
-        size = MANIFEST["sizes"][fn["size"]]
-        args = deploy.deploy_function(cfg, MANIFEST, fn).command
-        assert f"--memory={size['memory']}" in args
-        assert f"--cpu={size['cpu']}" in args
-        assert f"--concurrency={size['concurrency']}" in args
-        (env_flag,) = [a for a in args if a.startswith("--set-env-vars=")]
-        assert f"THREADS={size['concurrency']}" in env_flag
 
 
 def test_racing_first_requests_build_each_lazily_built_part_once(
