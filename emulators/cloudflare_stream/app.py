@@ -8,16 +8,27 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import flask
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from emulators.cloudflare_stream.envelopes import Missing as _Missing
+from emulators.cloudflare_stream.envelopes import current_broadcasts as _broadcasts
+from emulators.cloudflare_stream.envelopes import current_state as _state
+from emulators.cloudflare_stream.envelopes import envelope, failure
+from emulators.cloudflare_stream.envelopes import existing as _existing
 from emulators.cloudflare_stream.media import Broadcasts, Webhooks
+from emulators.cloudflare_stream.private import (
+    gate_delivery,
+    private_api,
+    private_delivery,
+    requested_path_id,
+)
 from emulators.cloudflare_stream.state import (
     CHAOS_EXEMPT_HEADER,
     Chaos,
@@ -39,57 +50,19 @@ alerting = flask.Blueprint(
 )
 media_callbacks = flask.Blueprint("media_callbacks", __name__, url_prefix="/__media")
 delivery = flask.Blueprint("delivery", __name__)
+# Signed URLs: a token in place of the id is verified and resolved to its video or input.
+delivery.before_request(gate_delivery)
+private_delivery.before_request(gate_delivery)
 
 
-def _state() -> EmulatorState:
-    state: EmulatorState = flask.current_app.config["EMULATOR_STATE"]
-    return state
-
-
-def _broadcasts() -> Broadcasts:
-    broadcasts: Broadcasts = flask.current_app.config["BROADCASTS"]
-    return broadcasts
-
-
+@private_api.url_value_preprocessor
 @alerting.url_value_preprocessor
 @api.url_value_preprocessor
 def _pop_account(_endpoint: str | None, values: dict[str, Any] | None) -> None:
     flask.g.account_id = (values or {}).pop("account_id", None)
 
 
-def envelope(result: Any, status: int = 200, **extra: Any) -> flask.Response:
-    body = {"success": True, "errors": [], "messages": [], "result": result, **extra}
-    return flask.make_response(flask.jsonify(body), status)
-
-
-class _Missing(Exception):
-    """No such record: Cloudflare's 404 with error 10003 (``_not_found`` renders it)."""
-
-
-RecordT = TypeVar("RecordT")
-
-
-def _existing(records: Mapping[str, RecordT], uid: str, what: str) -> RecordT:
-    """The record of ``uid``, or Cloudflare's "<what> not found"."""
-    record = records.get(uid)
-    if record is None:
-        raise _Missing(f"{what} not found")
-    return record
-
-
-def failure(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Any:
-    body = {
-        "success": False,
-        "errors": [{"code": code, "message": message}],
-        "messages": [],
-        "result": None,
-    }
-    response = flask.make_response(flask.jsonify(body), status)
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
-
-
+@private_api.before_request
 @alerting.before_request
 @api.before_request
 def _gate() -> Any:
@@ -259,6 +232,8 @@ def edit_video(video_uid: str) -> Any:
             video.allowed_origins = [str(o) for o in body["allowedOrigins"]]
         if isinstance(body.get("meta"), dict):
             video.meta = body["meta"]
+        if isinstance(body.get("requireSignedURLs"), bool):
+            video.require_signed_urls = body["requireSignedURLs"]
     return envelope(state.video_json(video))
 
 
@@ -346,7 +321,8 @@ def create_app(state: EmulatorState, media_dir: Path) -> flask.Flask:
     app.config["WEBRTC"] = WebRtcServer(
         broadcasts.on_webrtc_connected, broadcasts.on_webrtc_disconnected
     )
-    for blueprint in (api, alerting, control, media_callbacks, delivery):
+    blueprints = (api, private_api, alerting, control, media_callbacks, delivery, private_delivery)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.register_error_handler(NotFound, _no_route)
     app.register_error_handler(_Missing, lambda missing: failure(404, 10003, str(missing)))
@@ -722,7 +698,8 @@ def lifecycle(media_id: str) -> Any:
 @delivery.get("/<media_id>/iframe")
 @delivery.get("/<media_id>/watch")
 def player(media_id: str) -> Any:
-    source = f"/{media_id}/manifest/video.m3u8"
+    # The page plays what it was opened with: a signed URL's token, not the id behind it.
+    source = f"/{requested_path_id(media_id)}/manifest/video.m3u8"
     return (
         "<!doctype html><title>Stream player (emulator)</title>"
         f'<video controls autoplay muted playsinline src="{source}" style="width:100%"></video>'

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ import httpx
 
 from emulators.cloudflare_stream.state import (
     DeliveryPlan,
+    DownloadRecord,
     EmulatorState,
     LiveInputRecord,
     VideoRecord,
@@ -298,15 +300,72 @@ class Broadcasts:
             video = self.state.videos.get(video_uid)
         if video is None:
             return
+        self._process(video, lambda: self._transcode(video))
+
+    def _process(self, video: VideoRecord, work: Callable[[], None]) -> None:
+        """``work`` makes the video (``inprogress`` until then); the Stream webhook follows."""
         self._set_state(video, "inprogress")
         try:
-            self._transcode(video)
+            work()
         except (OSError, subprocess.CalledProcessError, ValueError) as exc:
-            log.error("processing video %s failed: %s", video_uid, exc)
+            log.error("processing video %s failed: %s", video.uid, exc)
             with self.state.lock:
                 video.state = "error"
                 video.error_reason = "ERR_MALFORMED_VIDEO"
         self.webhooks.video_event(video)
+
+    def start_clip(self, clip: VideoRecord, source: VideoRecord) -> None:
+        """Cut ``clip`` (queued, with its bounds) from ``source``'s recording, in the
+        background: re-encoded, so the cut is frame-accurate rather than on keyframes."""
+        threading.Thread(
+            target=self._process, args=(clip, lambda: self._cut(clip, source)), daemon=True
+        ).start()
+
+    def _cut(self, clip: VideoRecord, source: VideoRecord) -> None:
+        start, end = clip.clip_bounds or (0, 0)
+        out = self.video_dir(clip.uid)
+        out.mkdir(parents=True, exist_ok=True)
+        recording = self.video_dir(source.uid) / "recording.mp4"
+        _ffmpeg(
+            ["-ss", str(start), "-i", str(recording), "-t", str(end - start), "-map", "0"]
+            + ["-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-pix_fmt", "yuv420p"]
+            + ["-c:a", "aac", "-movflags", "+faststart", str(out / "recording.mp4")]
+        )
+        self._package(clip, out)
+
+    def download_path(self, video_uid: str) -> Path:
+        return self.video_dir(video_uid) / "default.mp4"
+
+    def start_download(self, video: VideoRecord, record: DownloadRecord) -> None:
+        """Make ``video``'s MP4 download (a remux of its HLS) in the background, reporting
+        ffmpeg's progress in ``record``."""
+        threading.Thread(target=self._make_download, args=(video, record), daemon=True).start()
+
+    def _make_download(self, video: VideoRecord, record: DownloadRecord) -> None:
+        partial = self.video_dir(video.uid) / "default.partial.mp4"
+
+        def progress(seconds: float) -> None:
+            with self.state.lock:
+                done = 100 * seconds / video.duration if video.duration > 0 else 0
+                record.percent_complete = round(min(99.0, max(record.percent_complete, done)), 3)
+
+        try:
+            _ffmpeg_progress(
+                ["-i", str(self.video_dir(video.uid) / "video.m3u8"), "-map", "0", "-c", "copy"]
+                + ["-bsf:a", "aac_adtstoasc", "-movflags", "+faststart", str(partial)],
+                progress,
+            )
+            partial.replace(self.download_path(video.uid))
+        except (OSError, subprocess.CalledProcessError) as exc:
+            log.error("making the download of %s failed: %s", video.uid, exc)
+            with self.state.lock:
+                record.status = "error"
+            return
+        with self.state.lock:
+            record.status, record.percent_complete = "ready", 100.0
+            deleted = self.state.downloads.get(video.uid) is not record
+        if deleted:  # DELETE /downloads came while ffmpeg ran
+            self.download_path(video.uid).unlink(missing_ok=True)
 
     def _set_state(self, video: VideoRecord, state: str) -> None:
         with self.state.lock:
@@ -332,6 +391,10 @@ class Broadcasts:
                 str(out / "recording.mp4"),
             ]
         )
+        self._package(video, out)
+
+    def _package(self, video: VideoRecord, out: Path) -> None:
+        """HLS, DASH and a thumbnail from ``out/recording.mp4``; the video becomes ready."""
         _ffmpeg(
             [
                 "-i",
@@ -406,6 +469,24 @@ class Broadcasts:
 def _ffmpeg(arguments: list[str]) -> None:
     """ffmpeg, overwriting its outputs and saying only what went wrong."""
     _run(["ffmpeg", "-y", "-loglevel", "error", *arguments])
+
+
+def _ffmpeg_progress(arguments: list[str], on_progress: Callable[[float], None]) -> None:
+    """Like ``_ffmpeg``, calling ``on_progress`` with the seconds written so far."""
+    if shutil.which("ffmpeg") is None:
+        raise OSError("ffmpeg is not installed")
+    argv = ["ffmpeg", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1", *arguments]
+    with subprocess.Popen(  # noqa: S603
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        for line in process.stdout or ():
+            key, _, value = line.strip().partition("=")
+            if key == "out_time_us" and value.isdigit():
+                on_progress(int(value) / 1_000_000)
+        errors = process.stderr.read() if process.stderr else ""
+        process.wait(timeout=600)
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, argv, stderr=errors)
 
 
 def _run(argv: list[str]) -> None:

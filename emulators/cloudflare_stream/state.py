@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from emulators.cloudflare_stream.signing import Keyring
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
@@ -52,6 +54,18 @@ class VideoRecord:
     # ffprobe's answer once processed; -1 is Cloudflare's "unknown".
     width: int = -1
     height: int = -1
+    require_signed_urls: bool = False
+    # A clip (POST /stream/clip): the video it was cut from and its bounds in seconds.
+    clipped_from: str | None = None
+    clip_bounds: tuple[int, int] | None = None
+
+
+@dataclass
+class DownloadRecord:
+    """A video's MP4 download (``/downloads``, type ``default``) while ffmpeg makes it."""
+
+    status: str = "inprogress"  # inprogress | ready | error
+    percent_complete: float = 0.0
 
 
 @dataclass
@@ -204,6 +218,9 @@ class EmulatorState:
     pending_faults: list[Fault] = field(default_factory=list)
     request_count: int = 0
     chaos: Chaos | None = None
+    # Signed URLs' keys (POST /stream/keys, and the one /token signs with); MP4 downloads.
+    keyring: Keyring = field(default_factory=Keyring)
+    downloads: dict[str, DownloadRecord] = field(default_factory=dict)
 
     def new_live_input(self, body: dict[str, Any]) -> LiveInputRecord:
         record = LiveInputRecord(
@@ -233,6 +250,26 @@ class EmulatorState:
             meta={**live_input.meta, "name": name},
             state="live-inprogress",
             allowed_origins=list(live_input.recording.get("allowedOrigins") or []),
+            require_signed_urls=live_input.recording.get("requireSignedURLs") is True,
+        )
+        with self.lock:
+            self.videos[video.uid] = video
+        return video
+
+    def new_clip(self, source: VideoRecord, body: dict[str, Any]) -> VideoRecord:
+        """A queued video cut from ``source`` (``POST /stream/clip``): its own uid, no live
+        input, and the body's ``allowedOrigins``/``requireSignedURLs``/``meta`` (schema
+        defaults when absent, not the source's)."""
+        meta = body.get("meta") if isinstance(body.get("meta"), dict) else None
+        video = VideoRecord(
+            uid=_uid(),
+            live_input=None,
+            meta=dict(meta or {"name": f"{source.meta.get('name', source.uid)} (clip)"}),
+            state="queued",
+            allowed_origins=[str(o) for o in body.get("allowedOrigins") or []],
+            require_signed_urls=body.get("requireSignedURLs") is True,
+            clipped_from=source.uid,
+            clip_bounds=(int(body["startTimeSeconds"]), int(body["endTimeSeconds"])),
         )
         with self.lock:
             self.videos[video.uid] = video
@@ -327,9 +364,10 @@ class EmulatorState:
                 else "",
             },
             "allowedOrigins": video.allowed_origins,
-            "requireSignedURLs": False,
+            "requireSignedURLs": video.require_signed_urls,
             "scheduledDeletion": None,
             "liveInput": video.live_input,
+            "clippedFrom": video.clipped_from,
             "maxDurationSeconds": None,
             "uploadExpiry": None,
             "watermark": None,
