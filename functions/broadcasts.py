@@ -17,27 +17,26 @@ from common.models.api import (
 )
 from functions.paths import UNIFIED, stream_function, unified_and_mvp
 
+GO_LIVE = {"POST": Op("Go live; returns RTMP credentials", {200: StartResponse})}
+END = {"POST": Op("End the broadcast", {200: StopResponse})}
+CREDENTIALS = {
+    "GET": Op("RTMP credentials and WHIP endpoint, without going live", {200: CredentialsResponse})
+}
 
-@stream_function("/start", {"POST": Op("Go live; returns RTMP credentials", {200: StartResponse})})
+
+@stream_function("/start", GO_LIVE)
 def startstream(ctx: Ctx) -> Reply:
     """POST marks the stream live and returns its RTMP credentials and WHIP endpoint."""
     return ctx.services.broadcasts.start(ctx.user, ctx.param("streamId"))
 
 
-@stream_function("/stop", {"POST": Op("End the broadcast", {200: StopResponse})})
+@stream_function("/stop", END)
 def stopstream(ctx: Ctx) -> Reply:
     """POST ends the broadcast; the recording follows when Cloudflare has processed it."""
     return ctx.services.broadcasts.stop(ctx.user, ctx.param("streamId"))
 
 
-@stream_function(
-    "/credentials",
-    {
-        "GET": Op(
-            "RTMP credentials and WHIP endpoint, without going live", {200: CredentialsResponse}
-        )
-    },
-)
+@stream_function("/credentials", CREDENTIALS)
 def streamcredentials(ctx: Ctx) -> Reply:
     """GET the RTMP credentials and WHIP endpoint without going live."""
     return ctx.services.broadcasts.credentials(ctx.user, ctx.param("streamId"))

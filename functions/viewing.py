@@ -15,36 +15,27 @@ from common.services.stream_info import (
     EmbedInfoResponse,
     StreamStatusResponse,
 )
-from functions.paths import UNIFIED, unified_and_mvp
+from functions.paths import UNIFIED, stream_function
+
+STATUS = {"GET": Op("Status for polling pages (no Cloudflare call)", {200: StreamStatusResponse})}
+BOARD = {"GET": Op("Live/scheduled/completed", {200: MemorialStreamStatusResponse})}
+PLAYER_URLS = {"GET": Op("Player URLs", {200: EmbedInfoResponse})}
 
 
-@functions_framework.http
-@http_endpoint(
-    unified_and_mvp("/streams/{streamId}/status"),
-    {"GET": Op("Status for polling pages (no Cloudflare call)", {200: StreamStatusResponse})},
-    cache="anonymous",
-)
+@stream_function("/status", STATUS, cache="anonymous")
 def streamstatus(ctx: Ctx) -> Reply:
     """GET the stream's status for polling pages: no Cloudflare call, one document read."""
     return ctx.services.info.status(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.http
-@http_endpoint(
-    (f"{UNIFIED}/memorials/{{memorialId}}/streams/status",),
-    {"GET": Op("Live/scheduled/completed", {200: MemorialStreamStatusResponse})},
-    cache="anonymous",
-)
+@http_endpoint((f"{UNIFIED}/memorials/{{memorialId}}/streams/status",), BOARD, cache="anonymous")
 def memorialstreamstatus(ctx: Ctx) -> Reply:
     """GET the live / scheduled / completed streams of a memorial, for polling pages."""
     return ctx.services.streams.memorial_status(ctx.user, ctx.param("memorialId"))
 
 
-@functions_framework.http
-@http_endpoint(
-    unified_and_mvp("/streams/{streamId}/embed-info"),
-    {"GET": Op("Player URLs", {200: EmbedInfoResponse})},
-)
+@stream_function("/embed-info", PLAYER_URLS)
 def streamembedinfo(ctx: Ctx) -> Reply:
     """GET ready-made player URLs (iframe, HLS, DASH, thumbnails) for the stream."""
     return ctx.services.info.embed_info(ctx.user, ctx.param("streamId"))
