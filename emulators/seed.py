@@ -87,7 +87,9 @@ def parse_request(argv: list[str] | None = None) -> SeedRequest:
         action="store_false",
         help="only those who manage the memorial see its streams",
     )
-    parser.add_argument("--name", default=DEFAULT_LOVED_ONE, help="the loved one's name")
+    parser.add_argument(
+        "--name", dest="loved_one_name", default=DEFAULT_LOVED_ONE, help="the loved one's name"
+    )
     parser.add_argument(
         "--slug", help="memorial slug (default: celebration-of-life-for-<name as a slug>)"
     )
@@ -107,22 +109,13 @@ def parse_request(argv: list[str] | None = None) -> SeedRequest:
         help=f"host:port (default: $FIREBASE_AUTH_EMULATOR_HOST, else {DEFAULT_AUTH_HOST})",
     )
     args = parser.parse_args(argv)
-    slug = args.slug or f"celebration-of-life-for-{slugify(args.name)}"
+    slug = args.slug or f"celebration-of-life-for-{slugify(args.loved_one_name)}"
     memorial_id = args.memorial_id or slug
     if not memorial_id or "/" in memorial_id:
         parser.error(f"not a usable memorial id: {memorial_id!r}")
     if args.owner_email.lower() == args.director_email.lower():
         parser.error("the owner and the funeral director need different emails")
-    return SeedRequest(
-        memorial_id=memorial_id,
-        loved_one_name=args.name,
-        slug=slug,
-        is_public=args.is_public,
-        owner_email=args.owner_email,
-        director_email=args.director_email,
-        firestore_host=args.firestore_host,
-        auth_host=args.auth_host,
-    )
+    return SeedRequest(**{**vars(args), "memorial_id": memorial_id, "slug": slug})
 
 
 def require_local_emulator(host: str, what: str) -> None:
