@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from common.logging import configure_logging
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from common.services.webhooks import WebhookService
 
 PartT = TypeVar("PartT")
+PolicyT = TypeVar("PolicyT")
 
 
 class built_once(Generic[PartT]):  # noqa: N801 - used as a decorator, like property
@@ -173,13 +174,11 @@ class Services:
         from common.services.policy import StreamPolicy
 
         settings = self.settings
-        return StreamPolicy(
+        return from_settings(
+            StreamPolicy,
+            settings,
             delivery_base=settings.cloudflare_delivery_base,
-            recording_timeout_seconds=settings.recording_timeout_seconds,
             allowed_origins=cloudflare_origins(settings.allowed_origins),
-            delete_recording_after_days=settings.delete_recording_after_days,
-            orphan_sweep_delay_s=settings.orphan_sweep_delay_s,
-            whip_session_ttl_s=settings.whip_session_ttl_s,
             create_limits=CreateLimits(
                 per_user=settings.create_rate_limit,
                 per_admin=settings.create_rate_limit_admin,
@@ -192,17 +191,7 @@ class Services:
     def monitors(self) -> MonitorService:
         from common.services.monitors import MonitorPolicy, MonitorService
 
-        settings = self.settings
-        return MonitorService(
-            self,
-            policy=MonitorPolicy(
-                recording_checks=settings.recording_monitor_checks,
-                recording_interval_s=settings.recording_monitor_interval_s,
-                status_interval_s=settings.status_monitor_interval_s,
-                status_grace_checks=settings.status_monitor_grace_checks,
-                reconnect_window_s=settings.recording_timeout_seconds,
-            ),
-        )
+        return MonitorService(self, policy=from_settings(MonitorPolicy, self.settings))
 
     @built_once
     def live_inputs(self) -> LiveInputProvisioner:
@@ -275,6 +264,14 @@ class Services:
         from common.services.migration import MigrationService
 
         return MigrationService(self.migrations)
+
+
+def from_settings(policy: type[PolicyT], settings: Settings, **others: Any) -> PolicyT:
+    """The ``policy`` dataclass with each field the settings have under the same name, and
+    ``others`` for the rest (fields the settings lack keep their defaults)."""
+    policy_fields = {field.name for field in fields(policy)}  # type: ignore[arg-type]
+    named = policy_fields & set(type(settings).model_fields)
+    return policy(**{name: getattr(settings, name) for name in named - set(others)}, **others)
 
 
 def cloudflare_origins(origins: list[str]) -> tuple[str, ...]:

@@ -43,14 +43,14 @@ CheckOutcome = Literal["rescheduled", "done", "gave_up", "stale", "gone"]
 class MonitorPolicy:
     """How often and how long the scheduled checks run."""
 
-    recording_checks: int = 20
-    recording_interval_s: float = 30
+    recording_monitor_checks: int = 20
+    recording_monitor_interval_s: float = 30
     status_checks: int = 720
-    status_interval_s: float = 60
-    status_grace_checks: int = 30
+    status_monitor_interval_s: float = 60
+    status_monitor_grace_checks: int = 30
     # A publisher that drops comes back within this (the live input's recording timeout) to
     # continue the same recording: until then the broadcast is "reconnecting", not over.
-    reconnect_window_s: float = 0
+    recording_timeout_seconds: float = 0
 
 
 class MonitorService(WithBackends):
@@ -157,7 +157,7 @@ class MonitorService(WithBackends):
     def _check_recording(self, stream: Stream, generation: int, attempt: int) -> CheckOutcome:
         entries = [entry_of(r) for r in self._recordings_of(stream)]
         now = self._clock.now()
-        last = attempt + 1 >= self.policy.recording_checks
+        last = attempt + 1 >= self.policy.recording_monitor_checks
         outcome: list[CheckOutcome] = []
 
         def record(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
@@ -209,10 +209,10 @@ class MonitorService(WithBackends):
             # "Start" is pressed before the encoder connects: only a broadcast that was seen on
             # air (or never arrived within the grace period) is ended by a disconnect, and only
             # once the publisher has had the reconnect window to come back.
-            waiting = not seen and attempt + 1 < self.policy.status_grace_checks
+            waiting = not seen and attempt + 1 < self.policy.status_monitor_grace_checks
             dropped_at = _dropped_at(current, connection, now)
             reconnecting = dropped_at is not None and (
-                (now - dropped_at).total_seconds() < self.policy.reconnect_window_s
+                (now - dropped_at).total_seconds() < self.policy.recording_timeout_seconds
             )
             ended = current.status != StreamStatus.LIVE or (
                 connection == "disconnected" and not waiting and not reconnecting
@@ -256,9 +256,9 @@ class MonitorService(WithBackends):
 
     def _schedule(self, kind: MonitorKind, stream_id: str, generation: int, attempt: int) -> None:
         interval = (
-            self.policy.recording_interval_s
+            self.policy.recording_monitor_interval_s
             if kind == "recording"
-            else self.policy.status_interval_s
+            else self.policy.status_monitor_interval_s
         )
         task = ScheduledTask(
             name=f"{kind}-{stream_id}-{generation}-{attempt}",

@@ -62,8 +62,8 @@ class StreamChangeService(WithBackends):
 
     def _ended_long_ago(self, stream: Stream) -> bool:
         window = timedelta(
-            seconds=self._monitors.policy.recording_checks
-            * self._monitors.policy.recording_interval_s
+            seconds=self._monitors.policy.recording_monitor_checks
+            * self._monitors.policy.recording_monitor_interval_s
         )
         ended = stream.end_time or stream.updated_at
         return self._clock.now() - ended > window

@@ -1,0 +1,33 @@
+"""The composition root hands each policy the settings of the same name."""
+
+from __future__ import annotations
+
+from common.bootstrap import build_services
+from common.settings import Settings
+
+
+def test_the_monitor_and_stream_policies_take_their_settings() -> None:
+    settings = Settings(
+        recording_monitor_checks=7,
+        recording_monitor_interval_s=4,
+        status_monitor_interval_s=9,
+        status_monitor_grace_checks=3,
+        recording_timeout_seconds=11,
+        orphan_sweep_delay_s=13,
+        whip_session_ttl_s=170,
+        cloudflare_delivery_base="https://customer-x.cloudflarestream.com",
+    )
+    services = build_services(settings, repo=object(), memorials=object())  # type: ignore[arg-type]
+    monitor = services.monitors.policy
+    assert (
+        monitor.recording_monitor_checks,
+        monitor.recording_monitor_interval_s,
+        monitor.status_monitor_interval_s,
+        monitor.status_monitor_grace_checks,
+        monitor.recording_timeout_seconds,
+        monitor.status_checks,
+    ) == (7, 4, 9, 3, 11, 720)
+    stream = services.policy
+    assert (stream.recording_timeout_seconds, stream.orphan_sweep_delay_s) == (11, 13)
+    assert stream.whip_session_ttl_s == 170
+    assert stream.delivery_base == "https://customer-x.cloudflarestream.com"
