@@ -179,12 +179,7 @@ class Services:
             settings,
             delivery_base=settings.cloudflare_delivery_base,
             allowed_origins=cloudflare_origins(settings.allowed_origins),
-            create_limits=CreateLimits(
-                per_user=settings.create_rate_limit,
-                per_admin=settings.create_rate_limit_admin,
-                window_s=settings.create_rate_window_s,
-                idempotency_ttl_s=settings.idempotency_key_ttl_s,
-            ),
+            create_limits=from_settings(CreateLimits, settings),
         )
 
     @built_once

@@ -54,10 +54,10 @@ IN_PROGRESS_RETRY_AFTER_S = 1
 class CreateLimits:
     """How many streams a user may create per window, and how long keys are kept."""
 
-    per_user: int = 20
-    per_admin: int = 100
-    window_s: int = 600
-    idempotency_ttl_s: int = 24 * 3600
+    create_rate_limit: int = 20
+    create_rate_limit_admin: int = 100
+    create_rate_window_s: int = 600
+    idempotency_key_ttl_s: int = 24 * 3600
     # A request holding a key longer than this is presumed dead (its instance was stopped)
     # and the key may be taken over; longer than any create can take (Cloudflare timeouts).
     idempotency_lease_s: int = 120
@@ -119,8 +119,8 @@ class CreateGuards:
         """Count one creation of ``user``; 429 with ``Retry-After`` once the window is full."""
         if self._quota is None:
             return
-        limit = self._limits.per_admin if user.is_administrator else self._limits.per_user
-        window = timedelta(seconds=self._limits.window_s)
+        limit = self._limits.create_rate_limit_admin if user.is_administrator else self._limits.create_rate_limit
+        window = timedelta(seconds=self._limits.create_rate_window_s)
         now = self._clock.now()
 
         def admit(usage: CreateQuotaUsage) -> CreateQuotaUsage:
@@ -130,8 +130,8 @@ class CreateGuards:
                 wait = max(1, math.ceil((frees_at - now).total_seconds()))
                 raise ResourceExhaustedError(
                     f"Too many streams created: at most {limit} per "
-                    f"{_duration(self._limits.window_s)}; try again in {wait} s",
-                    details={"limit": limit, "windowSeconds": self._limits.window_s},
+                    f"{_duration(self._limits.create_rate_window_s)}; try again in {wait} s",
+                    details={"limit": limit, "windowSeconds": self._limits.create_rate_window_s},
                     retry_after_s=wait,
                 )
             return CreateQuotaUsage(creations=(*recent, now), expires_at=now + window)
@@ -150,7 +150,7 @@ class CreateGuards:
         assert self._keys is not None  # noqa: S101 - only called when keys are wired
         now = self._clock.now()
         lease = timedelta(seconds=self._limits.idempotency_lease_s)
-        ttl = timedelta(seconds=self._limits.idempotency_ttl_s)
+        ttl = timedelta(seconds=self._limits.idempotency_key_ttl_s)
 
         def take(current: IdempotencyRecord | None) -> IdempotencyRecord:
             if current is None or current.expires_at <= now:

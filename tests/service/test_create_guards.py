@@ -23,7 +23,7 @@ from common.services.create_guards import CreateLimits, IdempotencyKeyReusedErro
 from tests.conftest import ADMIN, MEMORIAL, MEMORIAL_OWNER, OWNER, POLICY, STRANGER, World
 from tests.fakes import InMemoryCreateQuota, InMemoryIdempotencyStore
 
-LIMITS = CreateLimits(per_user=3, per_admin=5, window_s=600)
+LIMITS = CreateLimits(create_rate_limit=3, create_rate_limit_admin=5, create_rate_window_s=600)
 BODY = StreamCreateRequest(title="Funeral service", description="Chapel")
 
 
@@ -65,17 +65,17 @@ def create(
 def test_the_creation_beyond_the_limit_is_refused_with_429_before_any_live_input(
     guarded: GuardedWorld,
 ) -> None:
-    for _ in range(LIMITS.per_user):
+    for _ in range(LIMITS.create_rate_limit):
         create(guarded)
 
     with pytest.raises(ResourceExhaustedError) as refused:
         create(guarded)
 
     assert refused.value.http_status == 429
-    assert refused.value.retry_after_s == LIMITS.window_s
+    assert refused.value.retry_after_s == LIMITS.create_rate_window_s
     assert refused.value.details == {"limit": 3, "windowSeconds": 600}
-    assert len(guarded.repo.streams) == LIMITS.per_user
-    assert guarded.provider.calls.count("create_live_input") == LIMITS.per_user
+    assert len(guarded.repo.streams) == LIMITS.create_rate_limit
+    assert guarded.provider.calls.count("create_live_input") == LIMITS.create_rate_limit
 
 
 def test_both_create_paths_count_against_the_same_limit(guarded: GuardedWorld) -> None:
@@ -94,7 +94,7 @@ def test_both_create_paths_count_against_the_same_limit(guarded: GuardedWorld) -
 def test_the_window_slides_and_retry_after_says_when_the_oldest_creation_leaves_it(
     guarded: GuardedWorld,
 ) -> None:
-    for _ in range(LIMITS.per_user):
+    for _ in range(LIMITS.create_rate_limit):
         create(guarded)
         guarded.clock.advance(100)  # creations at 0, 100 and 200 s
 
@@ -112,23 +112,23 @@ def test_the_window_slides_and_retry_after_says_when_the_oldest_creation_leaves_
 def test_the_limit_is_per_user_and_administrators_have_a_higher_cap(
     guarded: GuardedWorld,
 ) -> None:
-    for _ in range(LIMITS.per_user):
+    for _ in range(LIMITS.create_rate_limit):
         create(guarded)
     create(guarded, user=STRANGER)
-    for _ in range(LIMITS.per_admin):
+    for _ in range(LIMITS.create_rate_limit_admin):
         create(guarded, user=ADMIN)
     with pytest.raises(ResourceExhaustedError):
         create(guarded, user=ADMIN)
 
 
 def test_refused_requests_do_not_count(guarded: GuardedWorld) -> None:
-    for _ in range(LIMITS.per_user):
+    for _ in range(LIMITS.create_rate_limit):
         create(guarded)
     for _ in range(5):
         with pytest.raises(ResourceExhaustedError):
             create(guarded)
-    guarded.clock.advance(LIMITS.window_s)
-    for _ in range(LIMITS.per_user):
+    guarded.clock.advance(LIMITS.create_rate_window_s)
+    for _ in range(LIMITS.create_rate_limit):
         create(guarded)
 
 
@@ -142,14 +142,14 @@ def test_concurrent_creations_cannot_exceed_the_limit(guarded: GuardedWorld) -> 
     with ThreadPoolExecutor(max_workers=10) as pool:
         results = list(pool.map(attempt, range(20)))
 
-    assert results.count("refused") == 20 - LIMITS.per_user
-    assert len(guarded.provider.inputs) == LIMITS.per_user
+    assert results.count("refused") == 20 - LIMITS.create_rate_limit
+    assert len(guarded.provider.inputs) == LIMITS.create_rate_limit
 
 
 def test_without_the_guards_wired_nothing_is_limited(world: World) -> None:
-    for _ in range(LIMITS.per_user + 5):
+    for _ in range(LIMITS.create_rate_limit + 5):
         world.service.create(OWNER, BODY, idempotency_key="k")
-    assert len(world.repo.streams) == LIMITS.per_user + 5
+    assert len(world.repo.streams) == LIMITS.create_rate_limit + 5
 
 
 # --- idempotency -------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ def test_a_retry_with_the_same_key_and_body_returns_the_first_stream(
     assert guarded.provider.calls.count("create_live_input") == 1
     assert guarded.live_inputs_of(first.id) == [first.cloudflare_id]
     # Replays create nothing, so they take nothing from the creation rate.
-    for _ in range(LIMITS.per_user - 1):
+    for _ in range(LIMITS.create_rate_limit - 1):
         create(guarded)
 
 
@@ -235,7 +235,7 @@ def test_a_failed_create_does_not_pin_the_key(guarded: GuardedWorld) -> None:
     assert list(guarded.repo.streams) == [retried.id]
     assert create(guarded, key="create-1").id == retried.id
     # A failed create may even be retried with another body: nothing was made under the key.
-    guarded.clock.advance(LIMITS.window_s)  # failed attempts count too: each reached Cloudflare
+    guarded.clock.advance(LIMITS.create_rate_window_s)  # failed attempts count too: each reached Cloudflare
     guarded.provider.fail("create_live_input", ProviderUnavailableError("503"))
     with pytest.raises(UnavailableError):
         create(guarded, key="create-2")
@@ -281,11 +281,11 @@ def test_a_late_landing_input_of_a_failed_attempt_is_swept(guarded: GuardedWorld
 
 
 def test_a_retry_refused_by_the_limit_does_not_pin_the_key(guarded: GuardedWorld) -> None:
-    for _ in range(LIMITS.per_user):
+    for _ in range(LIMITS.create_rate_limit):
         create(guarded)
     with pytest.raises(ResourceExhaustedError):
         create(guarded, key="create-1")
-    guarded.clock.advance(LIMITS.window_s)
+    guarded.clock.advance(LIMITS.create_rate_window_s)
     assert create(guarded, key="create-1").id in guarded.repo.streams
 
 
@@ -395,7 +395,7 @@ def test_a_replay_of_a_deleted_stream_is_a_conflict_not_a_new_stream(
 
 def test_keys_expire_after_their_ttl(guarded: GuardedWorld) -> None:
     first = create(guarded, key="create-1")
-    guarded.clock.advance(LIMITS.idempotency_ttl_s)
+    guarded.clock.advance(LIMITS.idempotency_key_ttl_s)
     assert create(guarded, key="create-1").id != first.id
 
 

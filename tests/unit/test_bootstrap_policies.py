@@ -16,6 +16,10 @@ def test_the_monitor_and_stream_policies_take_their_settings() -> None:
         orphan_sweep_delay_s=13,
         whip_session_ttl_s=170,
         cloudflare_delivery_base="https://customer-x.cloudflarestream.com",
+        create_rate_limit=5,
+        create_rate_limit_admin=6,
+        create_rate_window_s=70,
+        idempotency_key_ttl_s=3700,
     )
     services = build_services(settings, repo=object(), memorials=object())  # type: ignore[arg-type]
     monitor = services.monitors.policy
@@ -31,3 +35,11 @@ def test_the_monitor_and_stream_policies_take_their_settings() -> None:
     assert (stream.recording_timeout_seconds, stream.orphan_sweep_delay_s) == (11, 13)
     assert stream.whip_session_ttl_s == 170
     assert stream.delivery_base == "https://customer-x.cloudflarestream.com"
+    limits = stream.create_limits
+    assert (
+        limits.create_rate_limit,
+        limits.create_rate_limit_admin,
+        limits.create_rate_window_s,
+        limits.idempotency_key_ttl_s,
+        limits.idempotency_lease_s,
+    ) == (5, 6, 70, 3700, 120)
