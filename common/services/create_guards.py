@@ -119,7 +119,11 @@ class CreateGuards:
         """Count one creation of ``user``; 429 with ``Retry-After`` once the window is full."""
         if self._quota is None:
             return
-        limit = self._limits.create_rate_limit_admin if user.is_administrator else self._limits.create_rate_limit
+        limit = (
+            self._limits.create_rate_limit_admin
+            if user.is_administrator
+            else self._limits.create_rate_limit
+        )
         window = timedelta(seconds=self._limits.create_rate_window_s)
         now = self._clock.now()
 

@@ -235,7 +235,9 @@ def test_a_failed_create_does_not_pin_the_key(guarded: GuardedWorld) -> None:
     assert list(guarded.repo.streams) == [retried.id]
     assert create(guarded, key="create-1").id == retried.id
     # A failed create may even be retried with another body: nothing was made under the key.
-    guarded.clock.advance(LIMITS.create_rate_window_s)  # failed attempts count too: each reached Cloudflare
+    guarded.clock.advance(
+        LIMITS.create_rate_window_s
+    )  # failed attempts count too: each reached Cloudflare
     guarded.provider.fail("create_live_input", ProviderUnavailableError("503"))
     with pytest.raises(UnavailableError):
         create(guarded, key="create-2")

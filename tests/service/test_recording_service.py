@@ -209,7 +209,8 @@ def test_a_reconnect_continuing_the_recording_is_not_a_missing_recording(world: 
 
 def test_a_short_drop_reads_reconnecting_and_ends_only_after_the_window(world: World) -> None:
     monitors = MonitorService(
-        world.backends, policy=MonitorPolicy(status_monitor_interval_s=60, recording_timeout_seconds=300)
+        world.backends,
+        policy=MonitorPolicy(status_monitor_interval_s=60, recording_timeout_seconds=300),
     )
     events = ProviderEventService(world.backends, monitors=monitors)
     stream, uid = world.new_stream()
