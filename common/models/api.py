@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -221,6 +221,17 @@ class RecordingView(BaseModel):
     hidden: bool
 
 
+Moment = datetime | None
+Text = str | None
+
+
+def _legacy(alias: str, field: str, kind: object) -> Any:
+    """A view's ``field`` once more under ``alias``, the name older pages read (computed, so
+    it is rendered and documented but never accepted)."""
+    value = property(lambda view: getattr(view, field))
+    return computed_field(alias=alias, return_type=kind)(value)
+
+
 class StreamPublicView(StreamPublicFields):
     """What anyone allowed to view a stream sees: its public fields (declared once, in the
     domain), what a page derives from them, and the legacy names older pages read."""
@@ -235,25 +246,10 @@ class StreamPublicView(StreamPublicFields):
     broadcast_state: BroadcastState
 
     # The same values under the names the MVP Two pages read (FRONTEND_CONTRACT.md §2.3).
-    @computed_field(alias="scheduledDateTime")  # type: ignore[prop-decorator]
-    @property
-    def scheduled_date_time(self) -> datetime | None:
-        return self.scheduled_start_time
-
-    @computed_field(alias="actualEndTime")  # type: ignore[prop-decorator]
-    @property
-    def actual_end_time(self) -> datetime | None:
-        return self.end_time
-
-    @computed_field(alias="cloudflareStreamId")  # type: ignore[prop-decorator]
-    @property
-    def cloudflare_stream_id(self) -> str | None:
-        return self.cloudflare_id
-
-    @computed_field(alias="recordingPlaybackUrl")  # type: ignore[prop-decorator]
-    @property
-    def recording_playback_url(self) -> str | None:
-        return self.recording_url
+    scheduled_date_time: ClassVar = _legacy("scheduledDateTime", "scheduled_start_time", Moment)
+    actual_end_time: ClassVar = _legacy("actualEndTime", "end_time", Moment)
+    cloudflare_stream_id: ClassVar = _legacy("cloudflareStreamId", "cloudflare_id", Text)
+    recording_playback_url: ClassVar = _legacy("recordingPlaybackUrl", "recording_url", Text)
 
     @classmethod
     def of(cls, stream: Stream) -> StreamPublicView:
