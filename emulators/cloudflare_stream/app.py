@@ -242,6 +242,7 @@ def delete_video(video_uid: str) -> Any:
     state = _state()
     with state.lock:
         del state.videos[_existing(state.videos, video_uid, "Video").uid]
+        state.downloads.pop(video_uid, None)
     return envelope("")
 
 

@@ -202,10 +202,11 @@ def create_clip() -> Any:
         clip = None if problem else state.new_clip(source, body)
     if clip is None:
         return failure(400, INVALID, str(problem))
-    current_broadcasts().start_clip(clip, source)
     start, end = clip.clip_bounds or (0, 0)
     clipping = {"clippedFromVideoUID": source.uid, "startTimeSeconds": start}
-    return envelope({**state.video_json(clip), **clipping, "endTimeSeconds": end})
+    answer = envelope({**state.video_json(clip), **clipping, "endTimeSeconds": end})
+    current_broadcasts().start_clip(clip, source)  # after the answer is made: it says queued
+    return answer
 
 
 @private_delivery.get("/<media_id>/downloads/default.mp4")
