@@ -36,6 +36,9 @@ class PublicListQuery(BaseModel):
 
     limit: int = Field(50, ge=1, le=100)
     offset: int = Field(0, ge=0, le=10_000)
+    # An earlier page's nextCursor: the page after it, with no skipped (billed) reads
+    # (common.pagination refuses any other, an over-long one included, with a 400).
+    cursor: str | None = None
     status: StreamStatus | None = None
 
 
@@ -88,18 +91,21 @@ def streams(ctx: Ctx) -> Reply:
         created_by=asked.createdBy,
         limit=asked.limit,
         offset=asked.offset,
+        cursor=asked.cursor,
     )
-    views, has_more = ctx.services.streams.list_streams(ctx.user, query)
+    views, page = ctx.services.streams.list_streams(ctx.user, query)
     if ctx.path.startswith(MVP):
         return views
     return StreamListResponse(
         streams=views,
         total=len(views),
-        hasMore=has_more,
-        pagination=Pagination(
+        hasMore=page.has_more,
+        nextCursor=page.next_cursor,
+        pagination=Pagination.after(
             limit=asked.limit,
             offset=asked.offset,
-            nextOffset=asked.offset + asked.limit if has_more else None,
+            has_more=page.has_more,
+            by_cursor=asked.cursor is not None,
         ),
     )
 
@@ -160,12 +166,17 @@ def memorialstreams(ctx: Ctx) -> Reply:
 def publicstreams(ctx: Ctx) -> Reply:
     """GET lists public, visible streams for memorial pages; no authentication."""
     asked = ctx.query(PublicListQuery)
-    page = ctx.services.streams.list_public(asked.status, asked.limit, asked.offset)
+    page = ctx.services.streams.list_public(asked.status, asked.limit, asked.offset, asked.cursor)
     views = [StreamPublicView.of(s) for s in page.streams]
     if ctx.path.endswith("/public-streams"):
         return views
     return PublicListResponse.grouped(
-        views, limit=asked.limit, offset=asked.offset, has_more=page.has_more
+        views,
+        limit=asked.limit,
+        offset=asked.offset,
+        has_more=page.has_more,
+        next_cursor=page.next_cursor,
+        by_cursor=asked.cursor is not None,
     )
 
 

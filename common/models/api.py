@@ -356,7 +356,7 @@ class StreamListResponse(BaseModel):
     hasMore: bool
     # The ``cursor`` of the next page (null on the last one): an opaque token that reads no
     # skipped streams, where each one an ``offset`` skips is a billed read.
-    nextCursor: str | None = None
+    nextCursor: str | None
     pagination: Pagination
 
 

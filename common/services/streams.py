@@ -83,14 +83,15 @@ class StreamService(WithBackends):
 
     def list_streams(
         self, user: User | None, query: StreamQuery
-    ) -> tuple[list[StreamPublicView], bool]:
-        """Streams matching ``query`` that ``user`` may view; anonymous callers see public ones."""
+    ) -> tuple[list[StreamPublicView], StreamPage]:
+        """Streams matching ``query`` that ``user`` may view (anonymous callers see public ones),
+        and the page they come from (whether more follow, the next page's cursor)."""
         if user is None:
             if query.is_public is False or query.is_visible is False:
-                return [], False
+                return [], StreamPage(streams=[], has_more=False)
             query = replace(query, is_public=True, is_visible=True)
         page = self._repo.find(query)
-        return self._views_for(user, page.streams), page.has_more
+        return self._views_for(user, page.streams), page
 
     def list_public(
         self, status: StreamStatus | None, limit: int, offset: int, cursor: str | None = None
