@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import functions_framework
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from common.http import Ctx, Op, QueryFlag, Reply, http_endpoint
 from common.models.api import (
@@ -32,7 +33,10 @@ from functions.paths import MVP, UNIFIED, unified_and_mvp
 
 
 class PublicListQuery(BaseModel):
-    """``GET /api/streams/public``: a page of public streams, of one status if given."""
+    """``GET /api/streams/public``: a page of public streams, of one status if given. Fields
+    are named as ``StreamQuery`` names them (camelCase in the query string)."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
 
     limit: int = Field(50, ge=1, le=100)
     offset: int = Field(0, ge=0, le=10_000)
@@ -46,9 +50,9 @@ class StreamListQuery(PublicListQuery):
     """``GET /api/streams``: a page of the streams the caller may see, filtered."""
 
     limit: int = Field(20, ge=1, le=100)
-    memorialId: str | None = None
-    createdBy: str | None = None
-    isPublic: QueryFlag = None
+    memorial_id: str | None = None
+    created_by: str | None = None
+    is_public: QueryFlag = None
 
 
 class MigrateQuery(BaseModel):
@@ -84,16 +88,7 @@ def streams(ctx: Ctx) -> Reply:
             idempotency_key=ctx.header(IDEMPOTENCY_HEADER),
         )
     asked = ctx.query(StreamListQuery)
-    query = StreamQuery(
-        memorial_id=asked.memorialId,
-        status=asked.status,
-        is_public=asked.isPublic,
-        created_by=asked.createdBy,
-        limit=asked.limit,
-        offset=asked.offset,
-        cursor=asked.cursor,
-    )
-    views, page = ctx.services.streams.list_streams(ctx.user, query)
+    views, page = ctx.services.streams.list_streams(ctx.user, StreamQuery(**asked.model_dump()))
     if ctx.path.startswith(MVP):
         return views
     return StreamListResponse(

@@ -123,16 +123,18 @@ def test_the_documented_query_parameters_are_exactly_what_the_handler_parses(
 ) -> None:
     model = _query_models()[operation]
     parameters = query_parameters(model)
-    assert [p["name"] for p in parameters] == list(model.model_fields)
+    # Each parameter by the name the query string uses: the field's alias, else its name.
+    fields = {(info.alias or field): field for field, info in model.model_fields.items()}
+    assert [p["name"] for p in parameters] == list(fields)
     defaults = model.model_validate({})
     for parameter in parameters:
         name, schema = parameter["name"], parameter["schema"]
         assert not parameter["required"], name
         if "default" in schema:
-            assert getattr(defaults, name) == schema["default"], name
+            assert getattr(defaults, fields[name]) == schema["default"], name
         accepted, refused = _samples(schema)
         for text in accepted:
-            parsed = getattr(model.model_validate({name: text}), name)
+            parsed = getattr(model.model_validate({name: text}), fields[name])
             assert str(parsed).lower() == text.lower(), (name, text)
         for text in refused:
             with pytest.raises(ValidationError):
