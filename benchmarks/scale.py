@@ -24,15 +24,8 @@ from typing import Any
 import httpx
 from google.cloud import firestore
 
-from benchmarks.seeding import (
-    Owner,
-    client,
-    memorial_document,
-    new_stream,
-    percentile_ms,
-    sign_up_owner,
-    write_all,
-)
+from benchmarks import seeding
+from benchmarks.seeding import Owner, memorial_document, percentile_ms, write_all
 from common.adapters.firestore.streams import FirestoreStreamRepository
 from common.ports import StreamQuery
 from common.settings import get_settings
@@ -74,14 +67,14 @@ def seed(
 
 
 def timed(call: Callable[[], object]) -> list[float]:
-    for _ in range(WARMUP):
-        call()
-    samples = []
-    for _ in range(SAMPLES):
+    """Seconds each of ``SAMPLES`` calls took, after ``WARMUP`` untimed ones."""
+
+    def once() -> float:
         started = time.perf_counter()
         call()
-        samples.append(time.perf_counter() - started)
-    return samples
+        return time.perf_counter() - started
+
+    return [once() for _ in range(WARMUP + SAMPLES)][WARMUP:]
 
 
 def ok(reply: httpx.Response) -> None:
@@ -165,16 +158,16 @@ def run(stack: LocalStack, section: str = "") -> None:
 
 
 def _measure_both(stack: LocalStack, section: str) -> None:
-    db = client()
+    db = seeding.client()
     settings = get_settings()
     repo = FirestoreStreamRepository(
         db, settings.streams_collection, settings.legacy_streams_collections
     )
-    owner = sign_up_owner(stack)
+    owner = seeding.sign_up_owner(stack)
     rng = random.Random(14)  # noqa: S311 - which memorial to ask, not a secret
     with httpx.Client(base_url=stack.gateway_url, timeout=30) as api:
         write_all(db, [("memorials/scale-template", memorial_document(owner, "Template"))])
-        template_id = new_stream(api, owner, "scale-template")
+        template_id = seeding.new_stream(api, owner, "scale-template")
         template = db.document(f"streams/{template_id}").get().to_dict() or {}
         db.document(f"streams/{template_id}").delete()
         small = measure(api, repo, seed(db, template, owner, 0, 100), rng)

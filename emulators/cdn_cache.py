@@ -36,7 +36,6 @@ def cdn_config(workdir: Path, port: int, upstream: str) -> str:
     return f"""
 {user}
 worker_processes 1;
-error_log {workdir}/nginx-error.log warn;
 pid {workdir}/nginx.pid;
 events {{ worker_connections 4096; }}
 http {{
