@@ -1,21 +1,21 @@
 """`make bench`: measurements printed side by side, each with its baseline, in one run.
 
 1. Public listing through the gateway vs the same Firestore query made directly.
-2. Cold import of the functions module vs an empty functions-framework function.
+2. Cold start per function (a fresh process to its first response) vs the floor: a fresh
+   process with the same clients and the same Firestore read (``benchmarks/cold_start.py``).
 3. Cloudflare API calls for one stream lifecycle and per live stream per minute of monitoring.
 4. Time from the end of a broadcast to the recording on the public listing: webhook vs dropped.
 5. Firestore documents read and written per operation, and the trigger runs they cause.
 6. A funeral's audience polling the memorial page: through the CDN (50 and 500 viewers) beside
    the same pollers straight at the gateway (``benchmarks/audience.py``).
 7. The viewer routes with 100 streams vs 10,000 (``benchmarks/scale.py``).
+8. Documents read per page of the public listing over 5,000 streams, by offset vs by cursor
+   (``benchmarks/pagination.py``).
 """
 
 from __future__ import annotations
 
 import os
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,7 +24,9 @@ from pathlib import Path
 import httpx
 
 from benchmarks import audience, scale
+from benchmarks.cold_start import print_cold_starts, seed_for_cold_starts
 from benchmarks.firestore_costs import measure_operations, print_operations
+from benchmarks.pagination import print_cursor_pagination
 from emulators.stack import LocalStack, Ports
 from emulators.test_card import push_test_card
 
@@ -73,37 +75,6 @@ def listing(api: httpx.Client) -> None:
         f"   gateway / bare p50 ratio {pct(gateway, 0.5) / pct(direct, 0.5):.2f}x;"
         f" conditional GET + 304 pair p50 {pct(cached, 0.5):.2f} ms"
     )
-
-
-def cold_import() -> None:
-    empty = tempfile.mkdtemp()
-    Path(empty, "main.py").write_text(
-        "import functions_framework\n\n@functions_framework.http\ndef f(request):\n"
-        "    return 'ok'\n"
-    )
-    build = tempfile.mkdtemp()
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "build-functions"), build], check=True)
-    probe = "import time; t=time.perf_counter(); import main; print(time.perf_counter()-t)"
-
-    def measure(directory: str) -> float:
-        runs = [
-            float(
-                subprocess.run(
-                    [sys.executable, "-c", probe],
-                    cwd=directory,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout
-            )
-            for _ in range(5)
-        ]
-        return statistics.median(runs) * 1000
-
-    ours, baseline = measure(build), measure(empty)
-    print("2. cold import (median of 5 fresh interpreters)")
-    print(f"   empty functions-framework function {baseline:8.1f} ms")
-    print(f"   our functions module               {ours:8.1f} ms  ({ours / baseline:.2f}x)")
 
 
 def api_calls(stack: LocalStack) -> int:
@@ -177,7 +148,8 @@ def main() -> None:
             for n in range(20):
                 api.post("/api/streams", json={"title": f"s{n}", "displayOrder": n}, headers=auth)
             listing(api)
-            cold_import()
+            ids, owner_token = seed_for_cold_starts(stack.env, stack.gateway_url)
+            print_cold_starts(stack.env, ids, owner_token)
             calls_hook, seconds_hook = lifecycle(stack, api, auth, drop=False)
             calls_drop, seconds_drop = lifecycle(stack, api, auth, drop=True)
             local_rate = monitoring_rate(stack, api, auth)
@@ -202,6 +174,8 @@ def main() -> None:
         print_operations(measure_operations())
         audience.print_outcomes(audience.measure(stack, audience.AUDIENCES), "6. ")
         scale.run(stack, "7. ")
+        print("8. ", end="")
+        print_cursor_pagination()
     finally:
         stack.stop()
 
