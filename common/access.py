@@ -40,6 +40,13 @@ def is_publicly_viewable(stream: Stream) -> bool:
     return stream.is_public and stream.is_visible
 
 
+def requires_signed_playback(stream: Stream, memorial: Memorial | None) -> bool:
+    """A stream that is not public, or whose memorial is private, plays only through signed
+    URLs (its live input and every recording require them at Cloudflare). Hiding a public
+    stream (``is_visible``) only takes it off listings: its URLs keep playing."""
+    return not stream.is_public or (memorial is not None and not memorial.is_public)
+
+
 def stream_permissions(user: User | None, stream: Stream, memorial: Memorial | None) -> Permissions:
     """Rights of ``user`` on ``stream`` whose memorial (if any) is ``memorial``."""
     memorial_is_public = memorial is None or memorial.is_public

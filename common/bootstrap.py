@@ -22,6 +22,7 @@ from common.ports import (
     CreateQuota,
     IdempotencyStore,
     MemorialDirectory,
+    PlaybackTokens,
     StreamMigrationStore,
     StreamProvider,
     StreamRepository,
@@ -86,6 +87,7 @@ class Given:
     migrations: StreamMigrationStore | None = None
     create_quota: CreateQuota | None = None
     idempotency: IdempotencyStore | None = None
+    playback_tokens: PlaybackTokens | None = None
 
 
 class Services:
@@ -165,6 +167,18 @@ class Services:
         from common.adapters.firestore.guards import FirestoreIdempotencyStore
 
         return FirestoreIdempotencyStore(self.firestore_client)
+
+    @built_once
+    def playback_tokens(self) -> PlaybackTokens:
+        if self._given.playback_tokens:
+            return self._given.playback_tokens
+        from common.adapters.cloudflare.signing import LocalPlaybackTokens, NoPlaybackTokens
+
+        settings = self.settings
+        key_id, pem = settings.cloudflare_signing_key_id, settings.cloudflare_signing_key_pem
+        if key_id is None or pem is None:
+            return NoPlaybackTokens()
+        return LocalPlaybackTokens(key_id, pem, settings.playback_token_ttl_s, self.clock)
 
     # The services.
 
@@ -287,6 +301,7 @@ def build_services(
     migrations: StreamMigrationStore | None = None,
     create_quota: CreateQuota | None = None,
     idempotency: IdempotencyStore | None = None,
+    playback_tokens: PlaybackTokens | None = None,
 ) -> Services:
     """Wire the services; anything not passed in is built for real from ``settings`` when
     first used."""
@@ -302,6 +317,7 @@ def build_services(
             migrations=migrations,
             create_quota=create_quota,
             idempotency=idempotency,
+            playback_tokens=playback_tokens,
         ),
     )
 

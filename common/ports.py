@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
@@ -430,6 +430,28 @@ class ProviderWebhooks(Protocol):
         Raises:
             UnauthenticatedError: the shared secret is missing or wrong.
             InvalidArgumentError: the body is not a notification.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class PlaybackToken:
+    """A signed token that opens one media uid (a recording or a live input) until
+    ``expires_at``; it stands in place of the uid in every delivery URL."""
+
+    token: str = field(repr=False)
+    expires_at: datetime
+
+
+class PlaybackTokens(Protocol):
+    """Short-lived playback tokens for media that requires signed URLs, made without a call
+    to the video platform per viewer (Cloudflare: self-signed with a Stream signing key)."""
+
+    def sign(self, media_uid: str, *, downloadable: bool = False) -> PlaybackToken:
+        """A token for ``media_uid``; ``downloadable`` also opens its MP4 download.
+
+        Raises:
+            UnavailableError: no signing key is configured.
         """
         ...
 

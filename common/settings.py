@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from functools import lru_cache
 from typing import Literal
@@ -41,6 +42,12 @@ class Settings(BaseSettings):
     cloudflare_webhook_secret: SecretStr | None = None
     cloudflare_notification_secret: SecretStr | None = None
     webhook_tolerance_s: int = Field(default=300, ge=30, le=3600)
+    # Private streams: the Stream signing key (``POST /stream/keys``: its ``id``, and its
+    # ``pem`` exactly as returned, base64) that signs viewers' playback tokens locally, and how
+    # long a token plays (Cloudflare accepts at most 24 h). Unset: private playback answers 503.
+    cloudflare_signing_key_id: str | None = None
+    cloudflare_signing_key_pem: SecretStr | None = None
+    playback_token_ttl_s: int = Field(default=2 * 3600, ge=60, le=24 * 3600)
 
     # How long a signed-in user's account (custom claims, disabled, revocation) is trusted
     # before Firebase Auth is asked again: role changes and revocations apply within this.
@@ -117,6 +124,7 @@ class Settings(BaseSettings):
         problems = [
             *_local_defaults(self),
             *_task_delivery_problems(self),
+            *_signing_key_problems(self),
             *_emulator_variables(),
         ]
         if problems:
@@ -205,6 +213,28 @@ def _task_delivery_problems(settings: Settings) -> list[str]:
             " tasks carry"
         )
     return problems
+
+
+def _signing_key_problems(settings: Settings) -> list[str]:
+    """The signing key comes as a pair (only the functions that sign get it, so it may be
+    absent), and its pem as ``POST /stream/keys`` gives it: a base64 PEM private key."""
+    key_id, pem = settings.cloudflare_signing_key_id, settings.cloudflare_signing_key_pem
+    if (key_id is None) != (pem is None):
+        return [
+            "LS_CLOUDFLARE_SIGNING_KEY_ID and LS_CLOUDFLARE_SIGNING_KEY_PEM must be set together"
+        ]
+    if pem is not None and not is_base64_pem(pem.get_secret_value()):
+        return ["LS_CLOUDFLARE_SIGNING_KEY_PEM must be the base64 pem that POST /stream/keys gave"]
+    return []
+
+
+def is_base64_pem(value: str) -> bool:
+    """Whether ``value`` is base64 of a PEM private key (what Cloudflare's ``pem`` is)."""
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True)
+    except ValueError:
+        return False
+    return decoded.lstrip().startswith(b"-----BEGIN") and b"PRIVATE KEY-----" in decoded
 
 
 def _emulator_variables() -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import functools
 import itertools
 import threading
 from collections import Counter
@@ -9,8 +11,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
+from common.adapters.cloudflare.signing import LocalPlaybackTokens
 from common.errors import ConflictError, NotFoundError
 from common.models.domain import (
     LiveInput,
@@ -451,3 +456,24 @@ class InMemoryIdempotencyStore(_OptimisticStore):
             return after
 
         return self._apply((uid, key), lambda: self.records.get((uid, key)), change, write)
+
+
+TEST_SIGNING_KEY_ID = "test-signing-key"
+
+
+@functools.cache
+def session_signing_key_pem() -> SecretStr:
+    """A Stream signing key's ``pem`` (base64 PEM, PKCS#1 as Cloudflare gives it), made once
+    per test session: RSA key generation is the slow part of signing."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    return SecretStr(base64.b64encode(pem).decode())
+
+
+def local_playback_tokens(clock: FixedClock, ttl_s: int = 7200) -> LocalPlaybackTokens:
+    """The real ``LocalPlaybackTokens`` with the session's test key (no fake signer)."""
+    return LocalPlaybackTokens(TEST_SIGNING_KEY_ID, session_signing_key_pem(), ttl_s, clock)

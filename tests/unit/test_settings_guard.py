@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from common.settings import EMULATOR_VARIABLES, Settings
 from emulators.stack import LocalStack, Ports
+from tests.fakes import session_signing_key_pem
 
 PRODUCTION: dict[str, Any] = {
     "environment": "production",
@@ -139,3 +140,16 @@ def test_the_local_stacks_environment_passes_the_local_guard(
     monkeypatch.setenv("LS_ENVIRONMENT", "production")
     with pytest.raises(ValidationError, match="FIREBASE_AUTH_EMULATOR_HOST"):
         Settings()
+
+
+def test_production_takes_the_signing_key_as_a_pair_in_cloudflares_pem_format() -> None:
+    pem = session_signing_key_pem()
+    accepted = Settings(
+        **PRODUCTION, cloudflare_signing_key_id="kid", cloudflare_signing_key_pem=pem
+    )
+    assert accepted.cloudflare_signing_key_id == "kid"
+    assert "set together" in refusal(cloudflare_signing_key_id="kid")
+    assert "set together" in refusal(cloudflare_signing_key_pem=pem)
+    not_pem = refusal(cloudflare_signing_key_id="kid", cloudflare_signing_key_pem="bm90IGEga2V5")
+    assert "LS_CLOUDFLARE_SIGNING_KEY_PEM" in not_pem
+    assert pem.get_secret_value() not in not_pem
