@@ -210,6 +210,7 @@ class Services:
 
     @built_once
     def streams(self) -> StreamService:
+        from common.services.stream_access import TimedMemorialCache
         from common.services.streams import StreamService
 
         return StreamService(
@@ -218,6 +219,9 @@ class Services:
             live_inputs=self.live_inputs,
             create_quota=self.create_quota,
             idempotency=self.idempotency,
+            listing_memorials=TimedMemorialCache(
+                self.memorials, self.settings.memorial_cache_ttl_s
+            ),
         )
 
     @built_once

@@ -1,7 +1,12 @@
 """Loading a stream on behalf of a caller: 404 if it does not exist, 401/403 if the caller may
-not take the action on it; memorials looked up once per request."""
+not take the action on it; memorials looked up once per request, or kept a while per
+instance for the pages that poll."""
 
 from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
 
 from common.access import Action, Permissions, require, stream_permissions
 from common.errors import NotFoundError
@@ -41,3 +46,31 @@ class MemorialCache:
         if memorial_id not in self._seen:
             self._seen[memorial_id] = self._directory.get(memorial_id)
         return self._seen[memorial_id]
+
+
+class TimedMemorialCache:
+    """Memorial lookups kept for ``ttl_s`` seconds per instance: a memorial's privacy or
+    managers change rarely, pages poll often."""
+
+    def __init__(
+        self,
+        directory: MemorialDirectory,
+        ttl_s: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._directory = directory
+        self._ttl_s = ttl_s
+        self._monotonic = monotonic
+        self._entries: dict[str, tuple[float, Memorial | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, memorial_id: str) -> Memorial | None:
+        now = self._monotonic()
+        with self._lock:
+            cached = self._entries.get(memorial_id)
+        if cached is not None and now - cached[0] < self._ttl_s:
+            return cached[1]
+        memorial = self._directory.get(memorial_id)
+        with self._lock:
+            self._entries[memorial_id] = (now, memorial)
+        return memorial

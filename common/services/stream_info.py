@@ -7,9 +7,6 @@ may view is cached briefly per instance).
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
@@ -17,10 +14,10 @@ from common.access import Action
 from common.errors import NotFoundError
 from common.models.base import Model
 from common.models.delivery import DeliveryUrls
-from common.models.domain import Memorial, Stream, StreamStatus, User
+from common.models.domain import Stream, StreamStatus, User
 from common.models.recording_rules import RecordingStatus, broadcast_state, recording_status
 from common.ports import Clock, MemorialDirectory, StreamRepository
-from common.services.stream_access import load_authorized
+from common.services.stream_access import TimedMemorialCache, load_authorized
 
 
 class LiveInputState(Model):
@@ -116,34 +113,6 @@ class EmbedInfoResponse(Model):
     liveInput: EmbedLiveInput
     video: EmbedVideo | None
     recommendedEmbed: RecommendedEmbed
-
-
-class TimedMemorialCache:
-    """Memorial lookups kept for ``ttl_s`` seconds per instance: a memorial's privacy or
-    managers change rarely, pages poll often."""
-
-    def __init__(
-        self,
-        directory: MemorialDirectory,
-        ttl_s: float,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._directory = directory
-        self._ttl_s = ttl_s
-        self._monotonic = monotonic
-        self._entries: dict[str, tuple[float, Memorial | None]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, memorial_id: str) -> Memorial | None:
-        now = self._monotonic()
-        with self._lock:
-            cached = self._entries.get(memorial_id)
-        if cached is not None and now - cached[0] < self._ttl_s:
-            return cached[1]
-        memorial = self._directory.get(memorial_id)
-        with self._lock:
-            self._entries[memorial_id] = (now, memorial)
-        return memorial
 
 
 class StreamInfoService:

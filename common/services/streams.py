@@ -41,6 +41,7 @@ from common.models.recording_rules import has_recording_since
 from common.ports import (
     CreateQuota,
     IdempotencyStore,
+    MemorialDirectory,
     StreamPage,
     StreamQuery,
 )
@@ -69,10 +70,15 @@ class StreamService(WithBackends):
         live_inputs: LiveInputProvisioner,
         create_quota: CreateQuota | None = None,
         idempotency: IdempotencyStore | None = None,
+        listing_memorials: MemorialDirectory | None = None,
     ) -> None:
         """``create_quota`` and ``idempotency`` switch the creation rate limit and
-        ``Idempotency-Key`` on (the composition root always wires both)."""
+        ``Idempotency-Key`` on (the composition root always wires both).
+        ``listing_memorials`` is where the listings read memorials from (a per-instance cache:
+        a memorial status board polled by a funeral's audience costs one query per cache
+        miss, not a memorial read as well); every write reads memorials fresh."""
         super().__init__(backends)
+        self._listing_memorials = listing_memorials
         self._guards = CreateGuards(
             quota=create_quota, keys=idempotency, clock=backends.clock, limits=policy.create_limits
         )
@@ -109,7 +115,7 @@ class StreamService(WithBackends):
                 cursor=cursor,
             )
         )
-        memorials = MemorialCache(self._memorials)
+        memorials = MemorialCache(self._listing_memorials or self._memorials)
         visible = [
             s
             for s in page.streams
@@ -185,16 +191,18 @@ class StreamService(WithBackends):
         if user is None:
             raise UnauthenticatedError("Authentication required")
         key = checked_idempotency_key(idempotency_key)
-        loved_one_name = None
+        loved_one_name, private_memorial = None, False
         if request.memorial_id is not None:
             memorial = self._memorials.get(request.memorial_id)
             if memorial is None:
                 raise NotFoundError("Memorial not found")
             if not can_manage_memorial(user, memorial):
                 raise PermissionDeniedError("Permission denied for memorial")
-            loved_one_name = memorial.loved_one_name
+            loved_one_name, private_memorial = memorial.loved_one_name, not memorial.is_public
         fingerprint = request_fingerprint("streams", request.model_dump(mode="json"))
-        return self._create_authorized(user, request, loved_one_name, key, fingerprint)
+        return self._create_authorized(
+            user, request, loved_one_name, key, fingerprint, private_memorial=private_memorial
+        )
 
     def _create_authorized(
         self,
@@ -203,11 +211,16 @@ class StreamService(WithBackends):
         loved_one_name: str | None,
         key: str | None,
         fingerprint: str,
+        *,
+        private_memorial: bool = False,
     ) -> StreamOwnerView:
         """Rate limit and idempotency around the creation itself (the caller may create)."""
+        signed = private_memorial or not request.stream_fields().get("is_public", True)
         if key is None or not self._guards.keys_enabled:
             self._guards.count(user)
-            return self._create_stream(user, request, loved_one_name, self._repo.new_id())
+            return self._create_stream(
+                user, request, loved_one_name, self._repo.new_id(), signed=signed
+            )
         claim = self._guards.claim(user, key, fingerprint, self._repo.new_id())
         if not claim.replay and self._repo.get(claim.stream_id) is not None:
             # An earlier attempt created the stream but never said so (it failed late, or
@@ -218,7 +231,9 @@ class StreamService(WithBackends):
             return self._replay(user, claim.stream_id)
         try:
             self._guards.count(user)
-            view = self._create_stream(user, request, loved_one_name, claim.stream_id)
+            view = self._create_stream(
+                user, request, loved_one_name, claim.stream_id, signed=signed
+            )
         except BaseException:
             self._guards.failed(user, key, claim.stream_id)
             raise
@@ -244,8 +259,10 @@ class StreamService(WithBackends):
         request: StreamCreateRequest,
         loved_one_name: str | None,
         stream_id: str,
+        *,
+        signed: bool = False,
     ) -> StreamOwnerView:
-        live_input = self._live_inputs.create(stream_id, request.title)
+        live_input = self._live_inputs.create(stream_id, request.title, signed=signed)
         now = self._clock.now()
         stream = Stream.model_validate(
             request.stream_fields()
@@ -257,6 +274,7 @@ class StreamService(WithBackends):
                 "cloudflare_id": live_input.uid,
                 "playback_url": self._live_inputs.player_url(live_input.uid),
                 "webrtc_playback_url": live_input.whep_url,
+                "signed_urls": signed,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -283,6 +301,10 @@ class StreamService(WithBackends):
 
         changes = request.changes() | {"updated_at": now}
         updated = self._repo.update(stream.id, lambda s: s.model_copy(update=changes))
+        if updated.is_public != stream.is_public or updated.signed_urls != stream.signed_urls:
+            # Private playback follows at Cloudflare: the input and every recording.
+            memorial = self._memorials.get(updated.memorial_id) if updated.memorial_id else None
+            updated = self._live_inputs.apply_signed_urls(updated, memorial)
         return StreamManagerView.of(updated)
 
     def delete(self, user: User | None, stream_id: str) -> DeleteResponse:
@@ -357,7 +379,7 @@ class StreamService(WithBackends):
     # --- helpers ---------------------------------------------------------------------------
 
     def _views_for(self, user: User | None, streams: Sequence[Stream]) -> list[StreamPublicView]:
-        memorials = MemorialCache(self._memorials)
+        memorials = MemorialCache(self._listing_memorials or self._memorials)
         views: list[StreamPublicView] = []
         for stream in streams:
             permissions = stream_permissions(user, stream, memorials.get(stream.memorial_id))

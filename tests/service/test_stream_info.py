@@ -10,9 +10,21 @@ from datetime import UTC, datetime
 import pytest
 
 from common.errors import PermissionDeniedError, UnauthenticatedError
+from common.models.api import StreamCreateRequest
 from common.models.domain import Memorial, RecordingEntry, Stream, StreamStatus
+from common.services.backends import Backends
+from common.services.stream_access import TimedMemorialCache
 from common.services.stream_info import StreamInfoService
-from tests.conftest import MEMORIAL, OWNER, PRIVATE_MEMORIAL, STRANGER
+from common.services.streams import StreamService
+from tests.conftest import (
+    MEMORIAL,
+    MEMORIAL_OWNER,
+    OWNER,
+    POLICY,
+    PRIVATE_MEMORIAL,
+    STRANGER,
+    World,
+)
 from tests.fakes import FixedClock, InMemoryMemorialDirectory, InMemoryStreamRepository
 
 
@@ -107,3 +119,30 @@ def test_recordings_lists_only_playable_ones_in_order(polled: Polled) -> None:
     assert [(r.id, r.sequenceNumber) for r in listed.recordings] == [("v1", 1), ("v3", 2)]
     assert listed.recordings[0].playbackUrl == "https://customer-x.cloudflarestream.com/v1/iframe"
     assert listed.totalRecordings == 2
+
+
+def test_the_memorial_status_board_reads_the_memorial_once_per_cache_window() -> None:
+    memorials = CountingMemorials(MEMORIAL)
+    world = World()
+    service = StreamService(
+        Backends(
+            repo=world.repo,
+            memorials=memorials,
+            provider=world.provider,
+            tasks=world.tasks,
+            clock=world.clock,
+        ),
+        policy=POLICY,
+        live_inputs=world.live_inputs,
+        listing_memorials=TimedMemorialCache(memorials, ttl_s=30),
+    )
+    service.create_for_memorial(MEMORIAL_OWNER, MEMORIAL.id, StreamCreateRequest(title="Funeral"))
+    assert memorials.reads[MEMORIAL.id] == 1
+
+    boards = [service.memorial_status(None, MEMORIAL.id) for _ in range(10)]
+
+    assert all(len(board.scheduledStreams) == 1 for board in boards)
+    assert memorials.reads[MEMORIAL.id] == 2  # the ten boards read it once between them
+    # Writes read the memorial fresh: who may manage it is never taken from the cache.
+    service.create_for_memorial(MEMORIAL_OWNER, MEMORIAL.id, StreamCreateRequest(title="Committal"))
+    assert memorials.reads[MEMORIAL.id] == 3
