@@ -17,8 +17,13 @@ from common.services.stream_info import (
 )
 from functions.paths import UNIFIED, stream_function
 
-STATUS = {"GET": Op("Status for polling pages (no Cloudflare call)", {200: StreamStatusResponse})}
-BOARD = {"GET": Op("Live/scheduled/completed", {200: MemorialStreamStatusResponse})}
+# Both polled answers are CDN-cacheable for visitors: a conditional GET may be answered 304.
+STATUS = {
+    "GET": Op(
+        "Status for polling pages (no Cloudflare call)", {200: StreamStatusResponse, 304: None}
+    )
+}
+BOARD = {"GET": Op("Live/scheduled/completed", {200: MemorialStreamStatusResponse, 304: None})}
 PLAYER_URLS = {"GET": Op("Player URLs", {200: EmbedInfoResponse})}
 
 
