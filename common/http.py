@@ -24,7 +24,6 @@ import flask
 from pydantic import BaseModel, BeforeValidator, ValidationError, WithJsonSchema
 
 from common import safe_json
-from common.adapters.cloud_tasks import TASK_AUTH_HEADER
 from common.bootstrap import Services, get_services
 from common.errors import (
     AppError,
@@ -38,7 +37,7 @@ from common.models.api import is_document_id
 from common.models.domain import User
 from common.ports import RequestCredentials
 from common.request_scope import request_scope
-from common.signatures import verify_shared_secret
+from common.signatures import TASK_AUTH_HEADER, verify_shared_secret
 
 log = logging.getLogger(__name__)
 

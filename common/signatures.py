@@ -1,4 +1,5 @@
-"""Verification of Cloudflare's two webhook authentications (anchors §1.4 and §1.5)."""
+"""Verification of Cloudflare's two webhook authentications (anchors §1.4 and §1.5), and the
+header our local task queue authenticates with."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import hashlib
 import hmac
 
 from common.errors import UnauthenticatedError
+
+# Locally the Cloud Tasks emulator mints no OIDC token: tasks carry a shared token instead
+# (common/adapters/cloud_tasks.py sets it, common/http.py's task endpoints check it).
+TASK_AUTH_HEADER = "X-Task-Auth"
 
 
 def verify_stream_signature(

@@ -11,8 +11,8 @@ import flask
 import functions_framework
 from pydantic import BaseModel
 
-from common.adapters.cloud_tasks import TASK_AUTH_HEADER
 from common.http import ErrorBody, Handler, Op, http_endpoint, task_endpoint
+from common.signatures import TASK_AUTH_HEADER
 
 MVP = "/api/livestreamMVPTwo"
 UNIFIED = "/api"

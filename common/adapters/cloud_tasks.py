@@ -24,15 +24,17 @@ from google.protobuf import timestamp_pb2
 
 from common.errors import FailedPreconditionError, InternalError, UnavailableError
 from common.ports import Clock, ScheduledTask
+from common.services.keepsakes import KEEPSAKE_TASK_PATH
 from common.services.live_inputs import ORPHAN_SWEEP_TASK_PATH
 from common.services.monitors import MONITOR_TASK_PATH
+from common.signatures import TASK_AUTH_HEADER
 
-TASK_AUTH_HEADER = "X-Task-Auth"
 FUNCTION_PLACEHOLDER = "{function}"
 # The deployed function that serves each task path (infra/functions.json deploys them).
 TASK_FUNCTIONS: Mapping[str, str] = {
     MONITOR_TASK_PATH: "runmonitorcheck",
     ORPHAN_SWEEP_TASK_PATH: "sweeporphanedinputs",
+    KEEPSAKE_TASK_PATH: "runkeepsakecheck",
 }
 
 log = logging.getLogger(__name__)

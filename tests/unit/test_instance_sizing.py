@@ -5,6 +5,7 @@ sizing flags are checked in ``test_deploy_plan.py``.)"""
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -66,19 +67,18 @@ def test_racing_first_requests_build_each_lazily_built_part_once(
         assert len({id(instance) for instance in part}) == 1
 
 
-def test_a_public_listing_instance_never_loads_the_cloudflare_tasks_or_auth_clients() -> None:
+def loaded_by(function: str, service: str, modules: set[str]) -> list[str]:
+    """Which of ``modules`` a fresh instance has loaded once it holds ``function`` and has
+    built ``service`` (its clients are made, no connection yet; the emulator variable spares
+    a credentials lookup)."""
     probe = (
         "import sys, functions.main as m\n"
-        "m.publicstreams\n"
+        f"m.{function}\n"
         "from common.bootstrap import build_services\n"
         "from common.settings import Settings\n"
-        "services = build_services(Settings())\n"
-        "services.streams, services.info\n"
-        "heavy = {'httpx', 'google.cloud.tasks_v2', 'firebase_admin'} & set(sys.modules)\n"
-        "print(sorted(heavy))\n"
+        f"build_services(Settings()).{service}\n"
+        f"print(sorted({sorted(modules)!r} & sys.modules.keys()))\n"
     )
-    # The clients are made (no connection yet); the emulator variable spares a credentials
-    # lookup.
     env = {**os.environ, "FIRESTORE_EMULATOR_HOST": "127.0.0.1:9"}
     result = subprocess.run(
         [sys.executable, "-c", probe],
@@ -88,4 +88,18 @@ def test_a_public_listing_instance_never_loads_the_cloudflare_tasks_or_auth_clie
         text=True,
         check=True,
     )
-    assert result.stdout.strip() == "[]", result.stdout
+    return list(ast.literal_eval(result.stdout.strip()))
+
+
+CLIENTS = {"httpx", "google.cloud.tasks_v2", "firebase_admin"}
+
+
+def test_a_public_listing_instance_never_loads_the_cloudflare_tasks_or_auth_clients() -> None:
+    assert loaded_by("publicstreams", "streams", CLIENTS) == []
+
+
+def test_a_status_poll_instance_loads_neither_the_broadcast_services_nor_the_task_queue() -> None:
+    broadcasting = {"common.services.monitors", "common.services.broadcasts"}
+    assert loaded_by("streamstatus", "info", CLIENTS | broadcasting) == []
+    # The probe sees what it looks for: the broadcast functions do load them.
+    assert loaded_by("startstream", "broadcasts", broadcasting) == sorted(broadcasting)
