@@ -17,6 +17,9 @@ class Action(StrEnum):
     START = "start"
     STOP = "stop"
     DELETE = "delete"
+    # Take an MP4 of a recording away: the family (OneRoom's "family contact"), not viewers,
+    # invited guests or the funeral director.
+    DOWNLOAD = "download"
 
 
 _ALL = frozenset(Action)
@@ -57,7 +60,7 @@ def stream_permissions(user: User | None, stream: Stream, memorial: Memorial | N
         return Permissions(_ALL)
     granted = public | _memorial_rights(user, stream, memorial)
     if user.uid in stream.allowed_users:
-        granted |= _MANAGE_NOT_DELETE
+        granted |= _MANAGE_NOT_DELETE | {Action.DOWNLOAD}
     return Permissions(granted)
 
 

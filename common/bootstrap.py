@@ -21,6 +21,7 @@ from common.ports import (
     Clock,
     CreateQuota,
     IdempotencyStore,
+    InvitationStore,
     MemorialDirectory,
     PlaybackTokens,
     StreamMigrationStore,
@@ -36,9 +37,11 @@ if TYPE_CHECKING:
 
     from common.adapters.firestore.streams import FirestoreStreamRepository
     from common.services.broadcasts import BroadcastService
+    from common.services.keepsakes import KeepsakeService
     from common.services.live_inputs import LiveInputProvisioner
     from common.services.migration import MigrationService
     from common.services.monitors import MonitorService
+    from common.services.playback import PlaybackService
     from common.services.policy import StreamPolicy
     from common.services.repair_tools import RepairTools
     from common.services.stream_changes import StreamChangeService
@@ -47,6 +50,8 @@ if TYPE_CHECKING:
     from common.services.webhooks import WebhookService
 
 PartT = TypeVar("PartT")
+# Wrong invitation codes per (stream, client), counted like stream creations (TTL on expiresAt).
+INVITATION_ATTEMPTS_COLLECTION = "invitation_attempts"
 PolicyT = TypeVar("PolicyT")
 
 
@@ -88,6 +93,8 @@ class Given:
     create_quota: CreateQuota | None = None
     idempotency: IdempotencyStore | None = None
     playback_tokens: PlaybackTokens | None = None
+    invitations: InvitationStore | None = None
+    invitation_attempts: CreateQuota | None = None
 
 
 class Services:
@@ -180,6 +187,22 @@ class Services:
             return NoPlaybackTokens()
         return LocalPlaybackTokens(key_id, pem, settings.playback_token_ttl_s, self.clock)
 
+    @built_once
+    def invitations(self) -> InvitationStore:
+        if self._given.invitations:
+            return self._given.invitations
+        from common.adapters.firestore.invitations import FirestoreInvitationStore
+
+        return FirestoreInvitationStore(self.firestore_client, self.settings.streams_collection)
+
+    @built_once
+    def invitation_attempts(self) -> CreateQuota:
+        if self._given.invitation_attempts:
+            return self._given.invitation_attempts
+        from common.adapters.firestore.guards import FirestoreCreateQuota
+
+        return FirestoreCreateQuota(self.firestore_client, INVITATION_ATTEMPTS_COLLECTION)
+
     # The services.
 
     @built_once
@@ -261,6 +284,17 @@ class Services:
         return RepairTools(self, monitors=self.monitors, policy=self.policy)
 
     @built_once
+    def keepsakes(self) -> KeepsakeService:
+        from common.services.keepsakes import KeepsakePolicy, KeepsakeService
+
+        return KeepsakeService(
+            self,
+            policy=from_settings(KeepsakePolicy, self.settings),
+            allowed_origins=self.policy.allowed_origins,
+            tokens=lambda: self.playback_tokens,
+        )
+
+    @built_once
     def info(self) -> StreamInfoService:
         from common.services.stream_info import StreamInfoService
 
@@ -270,6 +304,23 @@ class Services:
             clock=self.clock,
             delivery_base=self.settings.cloudflare_delivery_base,
             memorial_cache_ttl_s=self.settings.memorial_cache_ttl_s,
+        )
+
+    @built_once
+    def playback(self) -> PlaybackService:
+        from common.services.playback import GuestLimits, PlaybackService
+
+        return PlaybackService(
+            repo=self.repo,
+            memorials=self.memorials,
+            tokens=self.playback_tokens,
+            live_inputs=self.live_inputs,
+            invitations=self.invitations,
+            attempts=self.invitation_attempts,
+            clock=self.clock,
+            delivery_base=self.settings.cloudflare_delivery_base,
+            site_origin=self.settings.invitation_site,
+            limits=from_settings(GuestLimits, self.settings),
         )
 
     @built_once
@@ -306,6 +357,8 @@ def build_services(
     create_quota: CreateQuota | None = None,
     idempotency: IdempotencyStore | None = None,
     playback_tokens: PlaybackTokens | None = None,
+    invitations: InvitationStore | None = None,
+    invitation_attempts: CreateQuota | None = None,
 ) -> Services:
     """Wire the services; anything not passed in is built for real from ``settings`` when
     first used."""
@@ -322,6 +375,8 @@ def build_services(
             create_quota=create_quota,
             idempotency=idempotency,
             playback_tokens=playback_tokens,
+            invitations=invitations,
+            invitation_attempts=invitation_attempts,
         ),
     )
 

@@ -17,6 +17,8 @@ from common.errors import (
     UnavailableError,
 )
 from common.models.domain import (
+    ClipSpec,
+    DownloadStatus,
     LiveInput,
     LiveInputNotice,
     LiveInputSpec,
@@ -122,9 +124,20 @@ class StreamProvider(Protocol):
         ...
 
     def set_input_allowed_origins(
-        self, uid: str, origins: tuple[str, ...], recording_timeout_seconds: int
+        self,
+        uid: str,
+        origins: tuple[str, ...],
+        recording_timeout_seconds: int,
+        *,
+        require_signed_urls: bool = False,
     ) -> tuple[str, ...]:
-        """Apply ``origins`` to the input's recording settings; returns what was stored."""
+        """Apply ``origins`` (and whether signed URLs are required) to the input's recording
+        settings, which its live playback and future recordings follow; returns the origins
+        stored."""
+        ...
+
+    def set_video_signed_urls(self, video_uid: str, required: bool) -> None:
+        """Require (or stop requiring) signed URLs for one existing recording."""
         ...
 
     def set_video_allowed_origins(self, video_uid: str, origins: tuple[str, ...]) -> None:
@@ -137,6 +150,22 @@ class StreamProvider(Protocol):
 
     def whip_end(self, resource_url: str) -> None:
         """DELETE a WHIP session resource; ``ProviderNotFoundError`` if already gone."""
+        ...
+
+    def create_download(self, video_uid: str) -> DownloadStatus:
+        """Start the MP4 download of a ready video (asking again answers the one made)."""
+        ...
+
+    def get_download(self, video_uid: str) -> DownloadStatus | None:
+        """Where the video's MP4 download stands; ``None`` if none was asked for."""
+        ...
+
+    def get_recording(self, video_uid: str) -> Recording:
+        """Read one video (a clip included); ``ProviderNotFoundError`` if it is gone."""
+        ...
+
+    def clip_recording(self, spec: ClipSpec) -> Recording:
+        """Cut a new video from a ready one. Never retried blindly: each call makes one."""
         ...
 
 
@@ -431,6 +460,44 @@ class ProviderWebhooks(Protocol):
             UnauthenticatedError: the shared secret is missing or wrong.
             InvalidArgumentError: the body is not a notification.
         """
+        ...
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A code that lets a guest without an account watch one private stream (view only).
+
+    ``expires_at`` (optional) and ``revoked_at`` end it; the code is the guest's only secret
+    and never appears in a ``repr``.
+    """
+
+    code: str = field(repr=False)
+    stream_id: str
+    created_by: str
+    created_at: datetime
+    label: str | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class InvitationStore(Protocol):
+    """Invitation codes of streams, never readable by clients (Firestore in production)."""
+
+    def add(self, invitation: Invitation) -> None:
+        """Store a new invitation (its code is fresh and random)."""
+        ...
+
+    def get(self, stream_id: str, code: str) -> Invitation | None:
+        """The stream's invitation with this code, or ``None`` (another stream's is ``None``)."""
+        ...
+
+    def list(self, stream_id: str) -> list[Invitation]:
+        """Every invitation of the stream, revoked ones included, newest first."""
+        ...
+
+    def revoke(self, stream_id: str, code: str, at: datetime) -> Invitation | None:
+        """Revoke the invitation (an already revoked one keeps its first ``revoked_at``);
+        returns it as stored, or ``None`` when the stream has no such code."""
         ...
 
 

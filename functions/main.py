@@ -37,9 +37,17 @@ FUNCTION_MODULES = {
     "streamstatus": "functions.viewing",
     "streamembedinfo": "functions.viewing",
     "memorialstreamstatus": "functions.viewing",
+    # /api/streams/{id}/playback, /invitations, /invitations/{code}, /access
+    "streamplayback": "functions.playback",
+    "streaminvitations": "functions.playback",
+    "streaminvitation": "functions.playback",
+    "streamaccess": "functions.playback",
     # /api/streams/{id}/recordings, /recordings/{videoId}
     "streamrecordings": "functions.recordings",
     "streamrecording": "functions.recordings",
+    # /api/streams/{id}/recordings/{videoId}/download, /clip
+    "downloadrecording": "functions.keepsakes",
+    "cliprecording": "functions.keepsakes",
     # /api/streams/{id}/sync-recording, /sync-status, /get-video-id, /configure-cors,
     # /fix-playback-url, /fix-status
     "syncrecording": "functions.repair_tools",
@@ -54,6 +62,8 @@ FUNCTION_MODULES = {
     # /api/tasks/monitor, /api/tasks/sweep-live-inputs (Cloud Tasks only)
     "runmonitorcheck": "functions.tasks",
     "sweeporphanedinputs": "functions.tasks",
+    # /api/tasks/keepsake (Cloud Tasks only)
+    "runkeepsakecheck": "functions.keepsakes",
     # Firestore document.written on streams/{streamId}
     "onstreamwritten": "functions.events",
 }

@@ -38,11 +38,20 @@ def streamrecordings(ctx: Ctx) -> Reply:
             "Make a recording the primary one, or hide it",
             {200: StreamManagerView},
             body=RecordingChoiceRequest,
-        )
+        ),
+        "DELETE": Op(
+            "Delete one recording (never the last playable one)",
+            {200: StreamManagerView},
+        ),
     },
 )
 def streamrecording(ctx: Ctx) -> Reply:
-    """PUT makes one recording the one the memorial page shows first, or hides it."""
+    """PUT makes one recording the one the memorial page shows first, or hides it; DELETE
+    deletes it at Cloudflare and from the stream."""
+    if ctx.method == "DELETE":
+        return ctx.services.keepsakes.delete_recording(
+            ctx.user, ctx.param("streamId"), ctx.param("videoId")
+        )
     choice = ctx.body(RecordingChoiceRequest)
     return ctx.services.repair_tools.choose_recording(
         ctx.user, ctx.param("streamId"), ctx.param("videoId"), choice

@@ -83,6 +83,39 @@ class StreamCredentials(Value):
     whip_url: SecretStr
 
 
+DownloadState = Literal["preparing", "ready", "error"]
+
+
+class RecordingDownload(WireModel):
+    """An MP4 download of one recording a family asked for, as a chain of checks follows it
+    (``checks``: how many have run, the claim a duplicate delivery is refused by)."""
+
+    state: DownloadState = "preparing"
+    percent_complete: float = 0
+    url: str | None = None
+    requested_at: datetime
+    checks: int = 0
+
+    @property
+    def generation(self) -> int:
+        return int(self.requested_at.timestamp())
+
+
+class PendingClip(WireModel):
+    """A trim being made at the provider: the clip becomes the primary recording when ready."""
+
+    video_uid: str
+    clipped_from: str
+    start_time_seconds: int
+    end_time_seconds: int
+    requested_at: datetime
+    checks: int = 0
+
+    @property
+    def generation(self) -> int:
+        return int(self.requested_at.timestamp())
+
+
 class RecordingEntry(Value):
     """One recording of a stream as we keep it (a broadcast or a late reconnect each make one)."""
 
@@ -98,6 +131,9 @@ class RecordingEntry(Value):
     modified: datetime | None = None
     # A manager's choice: hidden recordings (a test broadcast) are off every public view.
     hidden: bool = False
+    # A trim of another recording of the stream (its video uid), and its MP4 download, if any.
+    clipped_from: str | None = None
+    download: RecordingDownload | None = None
 
 
 MonitorKind = Literal["recording", "status"]
@@ -183,11 +219,16 @@ class Stream(StreamManagerFields):
     primary_video_id: str | None = None
     recording_monitor: MonitorState | None = None
     status_monitor: MonitorState | None = None
+    # The trim being made, whose uid matches its Stream webhook (a clip has no live input).
+    pending_clip: PendingClip | None = None
     live_event_at: datetime | None = None
     # Whether a publisher (encoder or browser) is sending now, and whether one has since this
     # broadcast began: a started stream with nothing on air is not lost footage.
     on_air: bool = False
     went_on_air: bool = False
+    # Whether Cloudflare was last told to require signed URLs for the live input and every
+    # recording (``access.requires_signed_playback``); a change is applied, then noted here.
+    signed_urls: bool = False
 
     def monitor(self, kind: MonitorKind) -> MonitorState | None:
         return self.recording_monitor if kind == "recording" else self.status_monitor
@@ -237,6 +278,8 @@ class LiveInputSpec(Value):
     recording_timeout_seconds: int
     allowed_origins: tuple[str, ...]
     delete_recording_after_days: int | None = None
+    # Private streams: the input and the recordings it makes play only through signed URLs.
+    require_signed_urls: bool = False
 
 
 class LiveInput(Value):
@@ -254,6 +297,29 @@ class LiveInput(Value):
         return StreamCredentials(
             rtmp_url=self.rtmp_url, stream_key=self.stream_key, whip_url=self.whip_url
         )
+
+
+DownloadProgress = Literal["inprogress", "ready", "error"]
+
+
+class DownloadStatus(Value):
+    """Where the provider's MP4 download of a video stands."""
+
+    state: DownloadProgress
+    url: str | None = None
+    percent_complete: float = 0
+
+
+class ClipSpec(Value):
+    """What we ask the provider for when a manager trims a recording."""
+
+    source_uid: str
+    start_time_seconds: int
+    end_time_seconds: int
+    stream_id: str
+    name: str
+    require_signed_urls: bool = False
+    allowed_origins: tuple[str, ...] = ()
 
 
 class WhipAnswer(Value):
@@ -277,6 +343,7 @@ class Recording(Value):
     thumbnail_url: str | None = None
     created: datetime | None = None
     modified: datetime | None = None
+    clipped_from: str | None = None
 
     @property
     def is_ready(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from common.models.domain import Recording, RecordingEntry, Stream, StreamStatus
+from common.models.domain import Recording, RecordingEntry, Stream, StreamIssue, StreamStatus
 
 RECORDING_NOT_FOUND = "RECORDING_NOT_FOUND"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -49,9 +49,20 @@ def merge_recordings(
     for entry in incoming:
         current = by_uid.get(entry.video_uid)
         if current is None or _progress(entry) > _progress(current):
-            hidden = current.hidden if current is not None else entry.hidden
-            by_uid[entry.video_uid] = entry.model_copy(update={"hidden": hidden})
+            by_uid[entry.video_uid] = entry if current is None else _keeping_ours(entry, current)
     return tuple(sorted(by_uid.values(), key=lambda e: (e.created or _EPOCH, e.video_uid)))
+
+
+def _keeping_ours(entry: RecordingEntry, current: RecordingEntry) -> RecordingEntry:
+    """A newer report of a video, keeping what we know of it that the provider does not say:
+    managers' choices, its download, what it was trimmed from."""
+    return entry.model_copy(
+        update={
+            "hidden": current.hidden,
+            "download": current.download,
+            "clipped_from": entry.clipped_from or current.clipped_from,
+        }
+    )
 
 
 def _progress(entry: RecordingEntry) -> tuple[bool, int, datetime]:
@@ -60,7 +71,8 @@ def _progress(entry: RecordingEntry) -> tuple[bool, int, datetime]:
 
 def with_recordings(stream: Stream, entries: tuple[RecordingEntry, ...], now: datetime) -> Stream:
     """``stream`` holding ``entries``, its primary fields on the recording a manager chose or
-    else the latest ready one that is not hidden."""
+    else the latest ready one that is not hidden; a trim that became ready is chosen."""
+    stream = with_finished_clip(stream, entries, now)
     primary = primary_recording(entries, stream.primary_video_id)
     changes: dict[str, object] = {"recordings": entries}
     if primary is not None and (
@@ -95,6 +107,24 @@ def with_recordings(stream: Stream, entries: tuple[RecordingEntry, ...], now: da
     if entries != stream.recordings or len(changes) > 1:
         changes["updated_at"] = now
     return stream.model_copy(update=changes)
+
+
+CLIP_FAILED = "CLIP_FAILED"
+
+
+def with_finished_clip(
+    stream: Stream, entries: tuple[RecordingEntry, ...], now: datetime
+) -> Stream:
+    """The pending trim, once its recording is ready, is the primary one (the page shows the
+    trimmed service); one the provider failed to make is dropped, and the family told."""
+    pending = stream.pending_clip
+    clip = next((e for e in entries if pending and e.video_uid == pending.video_uid), None)
+    if clip is None or not (clip.ready or clip.state == "error"):
+        return stream
+    if clip.ready:
+        return stream.model_copy(update={"pending_clip": None, "primary_video_id": clip.video_uid})
+    issue = StreamIssue(code=CLIP_FAILED, message="Cloudflare could not make the trim", at=now)
+    return stream.model_copy(update={"pending_clip": None, "last_error": issue})
 
 
 def primary_recording(

@@ -44,7 +44,7 @@ class ProviderEventService(WithBackends):
     def apply_video_event(self, recording: Recording, stream_hint: str | None) -> VideoOutcome:
         """Attach a video the Stream webhook reported to its stream. A late recording of a
         deleted stream is deleted at Cloudflare, as the stream's recordings were."""
-        stream = self._stream_for(recording.live_input_uid, stream_hint)
+        stream = self._stream_for(recording, stream_hint)
         if stream is None:
             uid = recording.live_input_uid
             deleted = self._repo.deleted_stream_of_input(uid) if uid else None
@@ -86,16 +86,28 @@ class ProviderEventService(WithBackends):
             )
         return stream.id
 
-    def _stream_for(self, live_input_uid: str | None, stream_hint: str | None) -> Stream | None:
+    def _stream_for(self, recording: Recording, stream_hint: str | None) -> Stream | None:
+        live_input_uid = recording.live_input_uid
         if live_input_uid:
             found = self._repo.find_by_live_input(live_input_uid)
             if found is not None:
                 return found
         if stream_hint:
             hinted = self._repo.get(stream_hint)
-            if hinted is not None and live_input_uid in (None, hinted.cloudflare_id):
+            # A clip has no live input: it is the stream's only if the stream noted its uid.
+            if hinted is not None and (
+                (live_input_uid is not None and live_input_uid == hinted.cloudflare_id)
+                or (live_input_uid is None and _knows_video(hinted, recording.video_uid))
+            ):
                 return hinted
         return None
+
+
+def _knows_video(stream: Stream, video_uid: str) -> bool:
+    pending = stream.pending_clip
+    return (pending is not None and pending.video_uid == video_uid) or any(
+        entry.video_uid == video_uid for entry in stream.recordings
+    )
 
 
 def _apply_connection(stream: Stream, connected: bool, at: datetime) -> Stream:

@@ -215,7 +215,7 @@ class StreamService(WithBackends):
         private_memorial: bool = False,
     ) -> StreamOwnerView:
         """Rate limit and idempotency around the creation itself (the caller may create)."""
-        signed = private_memorial or not request.stream_fields().get("is_public", True)
+        signed = private_memorial or not request.is_public
         if key is None or not self._guards.keys_enabled:
             self._guards.count(user)
             return self._create_stream(
@@ -301,7 +301,7 @@ class StreamService(WithBackends):
 
         changes = request.changes() | {"updated_at": now}
         updated = self._repo.update(stream.id, lambda s: s.model_copy(update=changes))
-        if updated.is_public != stream.is_public or updated.signed_urls != stream.signed_urls:
+        if updated.is_public != stream.is_public:
             # Private playback follows at Cloudflare: the input and every recording.
             memorial = self._memorials.get(updated.memorial_id) if updated.memorial_id else None
             updated = self._live_inputs.apply_signed_urls(updated, memorial)
@@ -327,6 +327,8 @@ class StreamService(WithBackends):
         # none is left playable and unfindable. Its live input is noted first, so recordings
         # that arrive after the stream is gone are deleted as well (see ProviderEventService).
         recordings = [entry.video_uid for entry in stream.recordings]
+        if stream.pending_clip and stream.pending_clip.video_uid not in recordings:
+            recordings.append(stream.pending_clip.video_uid)  # a trim being made, too
         if stream.cloudflare_id:
             made = self._provider.list_recordings(stream.cloudflare_id)
             recordings += [r.video_uid for r in made if r.video_uid not in recordings]

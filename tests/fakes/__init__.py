@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import itertools
 import threading
@@ -18,6 +19,9 @@ from pydantic import SecretStr
 from common.adapters.cloudflare.signing import LocalPlaybackTokens
 from common.errors import ConflictError, NotFoundError
 from common.models.domain import (
+    ClipSpec,
+    DownloadProgress,
+    DownloadStatus,
     LiveInput,
     LiveInputSpec,
     Memorial,
@@ -33,6 +37,7 @@ from common.ports import (
     CreateQuotaUsage,
     IdempotencyChange,
     IdempotencyRecord,
+    Invitation,
     MonitorCheck,
     ProviderError,
     ProviderNotFoundError,
@@ -298,10 +303,15 @@ class FakeStreamProvider:
         self.create_succeeds_before_failing = False
         self.created: dict[str, datetime] = {}
         self.origins: dict[str, tuple[str, ...]] = {}
+        self.signed: dict[str, bool] = {}  # media uid -> requires signed URLs
         self.whip_offers: list[tuple[str, str]] = []
         self.whip_ended: list[str] = []
         self.whip_resources: dict[str, str] = {}  # session resource URL -> live input uid
         self.calls: list[str] = []
+        # Clips (never listed by an input's videos, as at Cloudflare) and MP4 downloads.
+        self.clips: dict[str, Recording] = {}
+        self.clip_specs: dict[str, ClipSpec] = {}
+        self.downloads: dict[str, DownloadStatus] = {}
         self._ids = itertools.count(1)
 
     def fail(self, operation: str, error: ProviderError) -> None:
@@ -325,6 +335,7 @@ class FakeStreamProvider:
             stream_id=spec.stream_id,
         )
         self.created[uid] = self.clock.now()
+        self.signed[uid] = spec.require_signed_urls
         if self.create_succeeds_before_failing:
             self.inputs[uid] = (spec, live_input)
         self._maybe_fail("create_live_input")
@@ -352,6 +363,9 @@ class FakeStreamProvider:
 
     def delete_recording(self, video_uid: str) -> None:
         self._maybe_fail("delete_recording")
+        self.downloads.pop(video_uid, None)
+        if self.clips.pop(video_uid, None) is not None:
+            return
         for uid, videos in self.recordings.items():
             kept = [v for v in videos if v.video_uid != video_uid]
             if len(kept) != len(videos):
@@ -364,19 +378,105 @@ class FakeStreamProvider:
         return list(self.recordings.get(live_input_uid, []))
 
     def set_input_allowed_origins(
-        self, uid: str, origins: tuple[str, ...], recording_timeout_seconds: int
+        self,
+        uid: str,
+        origins: tuple[str, ...],
+        recording_timeout_seconds: int,
+        *,
+        require_signed_urls: bool = False,
     ) -> tuple[str, ...]:
         self._maybe_fail("set_input_allowed_origins")
         if uid not in self.inputs:
             raise ProviderNotFoundError(uid, status=404)
         self.origins[uid] = origins
+        self.signed[uid] = require_signed_urls
         return origins
+
+    def set_video_signed_urls(self, video_uid: str, required: bool) -> None:
+        self._maybe_fail("set_video_signed_urls")
+        if not any(v.video_uid == video_uid for vs in self.recordings.values() for v in vs):
+            raise ProviderNotFoundError(video_uid, status=404)
+        self.signed[video_uid] = required
 
     def set_video_allowed_origins(self, video_uid: str, origins: tuple[str, ...]) -> None:
         self._maybe_fail("set_video_allowed_origins")
         if not any(v.video_uid == video_uid for vs in self.recordings.values() for v in vs):
             raise ProviderNotFoundError(video_uid, status=404)
         self.origins[video_uid] = origins
+
+    def _video(self, video_uid: str) -> Recording:
+        everything = [*self.clips.values(), *(v for vs in self.recordings.values() for v in vs)]
+        found = next((v for v in everything if v.video_uid == video_uid), None)
+        if found is None:
+            raise ProviderNotFoundError(video_uid, status=404)
+        return found
+
+    def create_download(self, video_uid: str) -> DownloadStatus:
+        self._maybe_fail("create_download")
+        if not self._video(video_uid).is_ready:
+            raise ProviderRejectedError("Video is not ready (400)", status=400)
+        current = self.downloads.get(video_uid)
+        if current is None or current.state == "error":
+            url = f"https://delivery.test/{video_uid}/downloads/default.mp4"
+            current = self.downloads[video_uid] = DownloadStatus(state="inprogress", url=url)
+        return current
+
+    def get_download(self, video_uid: str) -> DownloadStatus | None:
+        self._maybe_fail("get_download")
+        self._video(video_uid)
+        return self.downloads.get(video_uid)
+
+    def progress_download(
+        self, video_uid: str, state: DownloadProgress = "ready", percent: float = 100
+    ) -> None:
+        """Cloudflare's work on a download: ``state`` reached at ``percent``."""
+        current = self.downloads[video_uid]
+        self.downloads[video_uid] = current.model_copy(
+            update={"state": state, "percent_complete": percent}
+        )
+
+    def get_recording(self, video_uid: str) -> Recording:
+        self._maybe_fail("get_recording")
+        return self._video(video_uid)
+
+    def clip_recording(self, spec: ClipSpec) -> Recording:
+        self._maybe_fail("clip_recording")
+        source = self._video(spec.source_uid)
+        if not (source.is_ready and source.duration is not None):
+            raise ProviderRejectedError("the video to clip from is not ready (400)", status=400)
+        if not 0 <= spec.start_time_seconds < spec.end_time_seconds <= source.duration:
+            raise ProviderRejectedError("clip bounds out of range (400)", status=400)
+        uid = f"clip-{next(self._ids)}"
+        clip = Recording(
+            video_uid=uid,
+            live_input_uid=None,
+            state="queued",
+            ready_to_stream=False,
+            created=self.clock.now(),
+            modified=self.clock.now(),
+            clipped_from=source.video_uid,
+        )
+        self.clips[uid] = clip
+        self.clip_specs[uid] = spec
+        return clip
+
+    def finish_clip(self, video_uid: str, state: str = "ready") -> Recording:
+        """Cloudflare has cut the clip (or failed to): it is ``state`` now."""
+        spec, now = self.clip_specs[video_uid], self.clock.now()
+        ready = state == "ready"
+        duration = float(spec.end_time_seconds - spec.start_time_seconds)
+        hls = f"https://delivery.test/{video_uid}/manifest/video.m3u8"
+        finished = self.clips[video_uid].model_copy(
+            update={
+                "state": state,
+                "ready_to_stream": ready,
+                "duration": duration if ready else None,
+                "hls_url": hls if ready else None,
+                "modified": now,
+            }
+        )
+        self.clips[video_uid] = finished
+        return finished
 
     def whip_offer(self, whip_url: SecretStr, offer_sdp: str) -> WhipAnswer:
         self._maybe_fail("whip_offer")
@@ -477,3 +577,28 @@ def session_signing_key_pem() -> SecretStr:
 def local_playback_tokens(clock: FixedClock, ttl_s: int = 7200) -> LocalPlaybackTokens:
     """The real ``LocalPlaybackTokens`` with the session's test key (no fake signer)."""
     return LocalPlaybackTokens(TEST_SIGNING_KEY_ID, session_signing_key_pem(), ttl_s, clock)
+
+
+class InMemoryInvitationStore:
+    """``InvitationStore`` in memory (contract suite: tests/integration/contract)."""
+
+    def __init__(self) -> None:
+        self.invitations: dict[tuple[str, str], Invitation] = {}
+
+    def add(self, invitation: Invitation) -> None:
+        self.invitations[(invitation.stream_id, invitation.code)] = invitation
+
+    def get(self, stream_id: str, code: str) -> Invitation | None:
+        return self.invitations.get((stream_id, code))
+
+    def list(self, stream_id: str) -> list[Invitation]:
+        mine = [i for (sid, _), i in self.invitations.items() if sid == stream_id]
+        return sorted(mine, key=lambda i: i.created_at, reverse=True)
+
+    def revoke(self, stream_id: str, code: str, at: datetime) -> Invitation | None:
+        current = self.get(stream_id, code)
+        if current is None or current.revoked_at is not None:
+            return current
+        revoked = dataclasses.replace(current, revoked_at=at)
+        self.invitations[(stream_id, code)] = revoked
+        return revoked

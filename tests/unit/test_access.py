@@ -43,7 +43,7 @@ def stream(**fields: object) -> Stream:
         (STRANGER, {Action.VIEW}),
         (OWNER, ALL),
         (MEMORIAL_OWNER, ALL),
-        (FUNERAL_DIRECTOR, MANAGE),
+        (FUNERAL_DIRECTOR, MANAGE - {Action.DOWNLOAD}),
         (ADMIN, ALL),
         (HELPER, MANAGE),
     ],
@@ -62,7 +62,9 @@ def test_private_stream_is_invisible_to_outsiders_but_not_to_managers() -> None:
     assert not stream_permissions(
         STRANGER, private.model_copy(update={"is_visible": False}), MEMORIAL
     ).allowed
-    assert set(stream_permissions(FUNERAL_DIRECTOR, private, MEMORIAL).allowed) == MANAGE
+    assert set(stream_permissions(FUNERAL_DIRECTOR, private, MEMORIAL).allowed) == MANAGE - {
+        Action.DOWNLOAD
+    }
 
 
 def test_public_stream_of_a_private_memorial_is_not_public() -> None:

@@ -39,7 +39,7 @@ def http_functions() -> dict[str, Any]:
 
 def test_every_http_function_is_declared_with_the_routes_and_methods_it_serves() -> None:
     functions = http_functions()
-    assert len(functions) == 25
+    assert len(functions) == 32
     for name, function in functions.items():
         endpoint = ENDPOINTS[name]
         assert endpoint.routes == function.routes, name
@@ -63,7 +63,7 @@ def test_the_document_describes_each_served_operation_once_at_its_unified_path()
 def test_path_parameters_are_named_in_the_path_and_declared() -> None:
     for path, operations in openapi_document()["paths"].items():
         in_path = set(re.findall(r"\{(\w+)\}", path))
-        assert in_path <= {"streamId", "memorialId", "sessionId", "videoId"}, path
+        assert in_path <= {"streamId", "memorialId", "sessionId", "videoId", "code"}, path
         for method, operation in operations.items():
             declared = {p["name"] for p in operation["parameters"] if p["in"] == "path"}
             assert declared == in_path, (method, path)

@@ -10,15 +10,24 @@ from typing import Any
 from urllib.parse import urljoin
 
 import httpx
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from common.adapters.cloudflare.wire import (
+    CfDownloads,
     CfEnvelope,
     CfLiveInput,
     CfLiveInputList,
     CfVideo,
 )
-from common.models.domain import LiveInput, LiveInputSpec, Recording, WhipAnswer
+from common.models.domain import (
+    ClipSpec,
+    DownloadProgress,
+    DownloadStatus,
+    LiveInput,
+    LiveInputSpec,
+    Recording,
+    WhipAnswer,
+)
 from common.ports import (
     ProviderError,
     ProviderNotFoundError,
@@ -116,6 +125,21 @@ class CloudflareStreamClient:
 
     def edit_video(self, uid: str, body: dict[str, Any]) -> CfVideo:
         return CfVideo.model_validate(self._call("POST", f"/{uid}", json=body))
+
+    def create_downloads(self, uid: str) -> CfDownloads:
+        # Asking again for a download that exists answers it, so a retry makes no second one.
+        return CfDownloads.model_validate(self._call("POST", f"/{uid}/downloads", json={}))
+
+    def get_downloads(self, uid: str) -> CfDownloads:
+        return CfDownloads.model_validate(self._call("GET", f"/{uid}/downloads"))
+
+    def clip(self, body: dict[str, Any]) -> CfVideo:
+        # Each call makes a new video: never retried once it may have reached Cloudflare.
+        result = self._call("POST", "/clip", json=body, idempotent=False)
+        try:
+            return CfVideo.model_validate(result)
+        except ValidationError as exc:
+            raise ProviderRejectedError(f"the clip's answer names no video: {exc}") from exc
 
     def set_webhook(self, notification_url: str) -> str:
         """Subscribe the account's Stream webhook; returns the signing secret."""
@@ -243,7 +267,7 @@ class CloudflareStreamProvider:
             "recording": {
                 "mode": "automatic",
                 "timeoutSeconds": spec.recording_timeout_seconds,
-                "requireSignedURLs": False,
+                "requireSignedURLs": spec.require_signed_urls,
                 "allowedOrigins": list(spec.allowed_origins),
                 "hideLiveViewerCount": False,
             },
@@ -270,14 +294,19 @@ class CloudflareStreamProvider:
         self._client.delete_video(video_uid)
 
     def set_input_allowed_origins(
-        self, uid: str, origins: tuple[str, ...], recording_timeout_seconds: int
+        self,
+        uid: str,
+        origins: tuple[str, ...],
+        recording_timeout_seconds: int,
+        *,
+        require_signed_urls: bool = False,
     ) -> tuple[str, ...]:
         # PUT replaces the recording settings, so the whole object is sent.
         body = {
             "recording": {
                 "mode": "automatic",
                 "timeoutSeconds": recording_timeout_seconds,
-                "requireSignedURLs": False,
+                "requireSignedURLs": require_signed_urls,
                 "allowedOrigins": list(origins),
                 "hideLiveViewerCount": False,
             }
@@ -288,10 +317,49 @@ class CloudflareStreamProvider:
     def set_video_allowed_origins(self, video_uid: str, origins: tuple[str, ...]) -> None:
         self._client.edit_video(video_uid, {"uid": video_uid, "allowedOrigins": list(origins)})
 
+    def set_video_signed_urls(self, video_uid: str, required: bool) -> None:
+        self._client.edit_video(video_uid, {"uid": video_uid, "requireSignedURLs": required})
+
     def list_recordings(self, live_input_uid: str) -> list[Recording]:
         videos = self._client.list_input_videos(live_input_uid)
         recordings = [video.to_recording() for video in videos]
         return sorted(recordings, key=lambda r: (r.created is None, r.created))
+
+    def create_download(self, video_uid: str) -> DownloadStatus:
+        return _download(self._client.create_downloads(video_uid), video_uid)
+
+    def get_download(self, video_uid: str) -> DownloadStatus | None:
+        downloads = self._client.get_downloads(video_uid)
+        return _download(downloads, video_uid) if downloads.default else None
+
+    def get_recording(self, video_uid: str) -> Recording:
+        return self._client.get_video(video_uid).to_recording()
+
+    def clip_recording(self, spec: ClipSpec) -> Recording:
+        body: dict[str, Any] = {
+            "clippedFromVideoUID": spec.source_uid,
+            "startTimeSeconds": spec.start_time_seconds,
+            "endTimeSeconds": spec.end_time_seconds,
+            # A clip inherits neither setting from its source (CLOUDFLARE_STREAM_FACTS.md).
+            "requireSignedURLs": spec.require_signed_urls,
+            "allowedOrigins": list(spec.allowed_origins),
+            "meta": {"name": spec.name, "streamId": spec.stream_id, "clippedFrom": spec.source_uid},
+        }
+        return self._client.clip(body).to_recording()
+
+
+def _download(downloads: CfDownloads, video_uid: str) -> DownloadStatus:
+    default = downloads.default
+    if default is None:
+        raise ProviderRejectedError(f"the downloads of {video_uid} came back without default")
+    state: DownloadProgress = "inprogress"
+    if default.status in ("ready", "error"):
+        state = "ready" if default.status == "ready" else "error"
+    return DownloadStatus(
+        state=state,
+        url=default.url,
+        percent_complete=max(0.0, min(100.0, default.percentComplete)),
+    )
 
 
 def _live_input(wire: CfLiveInput) -> LiveInput:

@@ -104,6 +104,9 @@ class CfVideo(_Wire):
     created: datetime | None = None
     modified: datetime | None = None
     meta: dict[str, Any] = {}
+    # A clip: the video it was cut from (``clippedFromVideoUID`` in the clip call's answer).
+    clippedFrom: str | None = None
+    clippedFromVideoUID: str | None = None
 
     def to_recording(self) -> Recording:
         return Recording(
@@ -118,7 +121,20 @@ class CfVideo(_Wire):
             thumbnail_url=self.thumbnail,
             created=self.created,
             modified=self.modified,
+            clipped_from=self.clippedFrom or self.clippedFromVideoUID,
         )
+
+
+class CfDownload(_Wire):
+    status: str = "inprogress"
+    url: str | None = None
+    percentComplete: float = 0
+
+
+class CfDownloads(_Wire):
+    """``/stream/{uid}/downloads``: ``{}`` until one is made, then one per type."""
+
+    default: CfDownload | None = None
 
 
 class CfNotificationError(_Wire):

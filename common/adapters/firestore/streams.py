@@ -22,6 +22,7 @@ from common.models.domain import (
     Memorial,
     MonitorKind,
     MonitorProgress,
+    RecordingDownload,
     RecordingEntry,
     Stream,
     StreamCredentials,
@@ -158,6 +159,8 @@ def _entry_to_map(entry: RecordingEntry, sequence: int) -> dict[str, Any]:
         "modifiedAt": entry.modified,
         "sequenceNumber": sequence,
         "hidden": entry.hidden,
+        "clippedFrom": entry.clipped_from,
+        "download": entry.download.model_dump() if entry.download else None,
     }
 
 
@@ -181,6 +184,12 @@ def _entry_from_map(item: dict[str, Any]) -> RecordingEntry:
         created=item.get("createdAt"),
         modified=item.get("modifiedAt"),
         hidden=item.get("hidden") is True,
+        clipped_from=item.get("clippedFrom"),
+        download=(
+            RecordingDownload.model_validate(item["download"])
+            if isinstance(item.get("download"), dict)
+            else None
+        ),
     )
 
 

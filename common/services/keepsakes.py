@@ -1,0 +1,476 @@
+"""Keepsakes of a service: MP4 downloads of its recordings for the family, trims that become the
+recording the page shows, and deleting one recording.
+
+Each keepsake is asked of Cloudflare first and written only once Cloudflare took it (a failed
+call leaves nothing behind), and a chain of scheduled checks follows it to ready, as the
+monitors follow recordings: deterministic task names, bounded attempts, each check claimed on
+the recording (or the pending trim) so a duplicate delivery does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from common.access import Action, may_delete_recordings, requires_signed_playback
+from common.errors import (
+    AppError,
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from common.models.api import StreamManagerView
+from common.models.base import Model
+from common.models.domain import (
+    ClipSpec,
+    DownloadStatus,
+    PendingClip,
+    Recording,
+    RecordingDownload,
+    RecordingEntry,
+    Stream,
+    StreamIssue,
+    User,
+)
+from common.models.recording_rules import entry_of, merge_recordings, with_recordings
+from common.ports import PlaybackTokens, ScheduledTask
+from common.services.backends import BackendPorts, WithBackends
+
+log = logging.getLogger(__name__)
+
+KEEPSAKE_TASK_PATH = "/api/tasks/keepsake"
+KeepsakeKind = Literal["download", "clip"]
+KeepsakeOutcome = Literal["rescheduled", "done", "gave_up", "failed", "stale", "gone"]
+# A week: no funeral recording is longer (Cloudflare truncates live recordings at 7 days).
+MAX_SECONDS = 7 * 24 * 3600
+CLIP_NOT_READY = "CLIP_NOT_READY"
+
+
+@dataclass(frozen=True)
+class KeepsakePolicy:
+    """How often and how long the checks follow a download or a trim (30 minutes)."""
+
+    keepsake_checks: int = 180
+    keepsake_check_interval_s: float = 10
+
+
+class ClipRequest(Model):
+    """Body of ``POST /streams/{id}/recordings/{videoId}/clip``: the part of the recording to
+    keep, in whole seconds from its start (Cloudflare cuts at whole seconds)."""
+
+    model_config = {"extra": "forbid", "defer_build": True}
+
+    startTimeSeconds: int = Field(ge=0, le=MAX_SECONDS, strict=True)
+    endTimeSeconds: int = Field(gt=0, le=MAX_SECONDS, strict=True)
+
+    @model_validator(mode="after")
+    def _in_order(self) -> ClipRequest:
+        if self.endTimeSeconds <= self.startTimeSeconds:
+            raise ValueError("endTimeSeconds must be after startTimeSeconds")
+        return self
+
+
+DownloadViewState = Literal["none", "preparing", "ready", "error"]
+
+
+class RecordingDownloadView(Model):
+    """Where the MP4 download of one recording stands; ``url`` once it is ready (signed, and
+    valid until ``expiresAt``, when the stream is private)."""
+
+    streamId: str
+    videoId: str
+    state: DownloadViewState
+    percentComplete: float
+    url: str | None = None
+    expiresAt: datetime | None = None
+    requestedAt: datetime | None = None
+
+
+class RecordingClipView(Model):
+    """A trim being made: the new recording's id, which becomes the primary one when ready."""
+
+    streamId: str
+    videoId: str
+    clippedFrom: str
+    startTimeSeconds: int
+    endTimeSeconds: int
+    state: Literal["processing"] = "processing"
+
+
+class KeepsakeTaskPayload(Model):
+    """Body of a scheduled keepsake check (sent by our own Cloud Tasks queue)."""
+
+    model_config = {"extra": "forbid", "defer_build": True}
+
+    kind: KeepsakeKind
+    streamId: str = Field(min_length=1)
+    videoId: str = Field(min_length=1)
+    generation: int
+    attempt: int = Field(ge=0)
+
+
+class KeepsakeTaskResult(Model):
+    """Reply of a keepsake check."""
+
+    outcome: str
+
+
+class KeepsakeService(WithBackends):
+    """Downloads, trims and deletions of a stream's recordings."""
+
+    def __init__(
+        self,
+        backends: BackendPorts,
+        *,
+        policy: KeepsakePolicy,
+        allowed_origins: tuple[str, ...],
+        tokens: Callable[[], PlaybackTokens],
+    ) -> None:
+        super().__init__(backends)
+        self.policy = policy
+        self._allowed_origins = allowed_origins
+        self._tokens = tokens
+
+    # Downloads.
+
+    def download(self, user: User | None, stream_id: str, video_id: str) -> RecordingDownloadView:
+        """Where the recording's MP4 download stands, with its URL once ready."""
+        stream, _ = self._load(user, stream_id, Action.DOWNLOAD)
+        return self._download_view(stream, _entry(stream, video_id))
+
+    def request_download(
+        self, user: User | None, stream_id: str, video_id: str
+    ) -> RecordingDownloadView:
+        """Ask Cloudflare for the recording's MP4 and follow it; asking again while one is
+        being made, or once it is ready, starts nothing."""
+        stream, _ = self._load(user, stream_id, Action.DOWNLOAD)
+        entry = _entry(stream, video_id)
+        if not entry.ready:
+            raise ConflictError("This recording is not ready yet; download it once it is")
+        if entry.download is not None and entry.download.state != "error":
+            return self._download_view(stream, entry)
+        status = self._provider.create_download(video_id)
+        now = self._clock.now()
+
+        def begin(current: Stream) -> Stream:
+            found = _entry(current, video_id)
+            if found.download is not None and found.download.state != "error":
+                return current  # a concurrent request started it
+            started = _downloaded(RecordingDownload(requested_at=now), status)
+            return _with_entry(current, found.model_copy(update={"download": started}))
+
+        updated = self._repo.update(stream_id, begin)
+        entry = _entry(updated, video_id)
+        if entry.download is not None and entry.download.state == "preparing":
+            self._schedule("download", stream_id, video_id, entry.download.generation, 0)
+        return self._download_view(updated, entry)
+
+    def _download_view(self, stream: Stream, entry: RecordingEntry) -> RecordingDownloadView:
+        download = entry.download
+        view = RecordingDownloadView(
+            streamId=stream.id,
+            videoId=entry.video_uid,
+            state=download.state if download else "none",
+            percentComplete=download.percent_complete if download else 0,
+            requestedAt=download.requested_at if download else None,
+        )
+        if download is None or download.state != "ready" or not download.url:
+            return view
+        memorial = self._memorials.get(stream.memorial_id) if stream.memorial_id else None
+        if not requires_signed_playback(stream, memorial):
+            return view.model_copy(update={"url": download.url})
+        token = self._tokens().sign(entry.video_uid, downloadable=True)
+        url = download.url.replace(f"/{entry.video_uid}/", f"/{token.token}/", 1)
+        return view.model_copy(update={"url": url, "expiresAt": token.expires_at})
+
+    # Trims.
+
+    def clip(
+        self, user: User | None, stream_id: str, video_id: str, request: ClipRequest
+    ) -> RecordingClipView:
+        """Cut a new recording from one of the stream's; it becomes the primary one when ready.
+        Asking again for the trim being made answers it; another trim meanwhile is a 409."""
+        stream, _ = self._load(user, stream_id, Action.EDIT)
+        source = _entry(stream, video_id)
+        bounds = (request.startTimeSeconds, request.endTimeSeconds)
+        pending = stream.pending_clip
+        if pending is not None:
+            if (pending.clipped_from, pending.start_time_seconds, pending.end_time_seconds) == (
+                video_id,
+                *bounds,
+            ):
+                return _clip_view(stream.id, pending)
+            raise ConflictError("Another trim of this stream is being made; try once it is ready")
+        if not source.ready or source.duration is None:
+            raise ConflictError("This recording is not ready yet; trim it once it is")
+        if request.endTimeSeconds > source.duration:
+            raise InvalidArgumentError(
+                f"endTimeSeconds ({request.endTimeSeconds}) is past the end of the recording "
+                f"({source.duration:g} s)",
+                details={"durationSeconds": source.duration},
+            )
+        memorial = self._memorials.get(stream.memorial_id) if stream.memorial_id else None
+        spec = ClipSpec(
+            source_uid=video_id,
+            start_time_seconds=bounds[0],
+            end_time_seconds=bounds[1],
+            stream_id=stream.id,
+            name=f"{stream.title} (trimmed)",
+            require_signed_urls=requires_signed_playback(stream, memorial),
+            allowed_origins=self._allowed_origins,
+        )
+        clip = self._provider.clip_recording(spec)
+        pending = PendingClip(
+            video_uid=clip.video_uid,
+            clipped_from=video_id,
+            start_time_seconds=bounds[0],
+            end_time_seconds=bounds[1],
+            requested_at=self._clock.now(),
+        )
+        self._attach_clip(stream_id, clip, pending)
+        self._schedule("clip", stream_id, clip.video_uid, pending.generation, 0)
+        return _clip_view(stream_id, pending)
+
+    def _attach_clip(self, stream_id: str, clip: Recording, pending: PendingClip) -> None:
+        """Note the clip on the stream before its webhook can need it; a clip we cannot note
+        is deleted again, so none is left at Cloudflare that no stream knows."""
+        now = self._clock.now()
+
+        def attach(current: Stream) -> Stream:
+            if current.pending_clip is not None:
+                raise ConflictError("Another trim of this stream is being made")
+            entry = entry_of(clip).model_copy(update={"clipped_from": pending.clipped_from})
+            noted = current.model_copy(update={"pending_clip": pending, "updated_at": now})
+            return with_recordings(noted, merge_recordings(current.recordings, [entry]), now)
+
+        try:
+            self._repo.update(stream_id, attach)
+        except AppError:
+            try:
+                self._provider.delete_recording(clip.video_uid)
+            except AppError:
+                log.exception(
+                    "clip %s of stream %s is left at Cloudflare", clip.video_uid, stream_id
+                )
+            raise
+
+    # Deleting one recording.
+
+    def delete_recording(
+        self, user: User | None, stream_id: str, video_id: str
+    ) -> StreamManagerView:
+        """Delete one recording at Cloudflare and from the stream; never the last one that
+        plays (delete the stream for that)."""
+        stream, _ = self._load(user, stream_id, Action.EDIT)
+        memorial = self._memorials.get(stream.memorial_id) if stream.memorial_id else None
+        if not may_delete_recordings(user, stream, memorial):
+            raise PermissionDeniedError("Only the memorial's owner may delete its recordings")
+        entry = _entry(stream, video_id)
+        if _last_playable(stream, entry):
+            raise ConflictError(
+                "This is the stream's only playable recording; delete the stream instead"
+            )
+        try:
+            self._provider.delete_recording(video_id)
+        except NotFoundError:
+            log.info("recording %s was already gone", video_id)
+        now = self._clock.now()
+
+        def remove(current: Stream) -> Stream:
+            kept = tuple(e for e in current.recordings if e.video_uid != video_id)
+            changes: dict[str, object] = {"updated_at": now}
+            if current.primary_video_id == video_id:
+                changes["primary_video_id"] = None
+            if current.pending_clip is not None and current.pending_clip.video_uid == video_id:
+                changes["pending_clip"] = None
+            return with_recordings(current.model_copy(update=changes), kept, now)
+
+        return StreamManagerView.of(self._repo.update(stream_id, remove))
+
+    # The scheduled checks.
+
+    def run_check(
+        self, kind: KeepsakeKind, stream_id: str, video_id: str, generation: int, attempt: int
+    ) -> KeepsakeOutcome:
+        """One scheduled check of a download or a trim. Duplicate or stale deliveries, and
+        those of a stream or recording since deleted, change nothing."""
+        stream = self._repo.get(stream_id)
+        if stream is None:
+            return "gone"
+        if kind == "download":
+            outcome = self._check_download(stream, video_id, generation, attempt)
+        else:
+            outcome = self._check_clip(stream, video_id, generation, attempt)
+        if outcome == "rescheduled":
+            self._schedule(kind, stream_id, video_id, generation, attempt + 1)
+        return outcome
+
+    def _check_download(
+        self, stream: Stream, video_id: str, generation: int, attempt: int
+    ) -> KeepsakeOutcome:
+        if not _download_due(stream, video_id, generation, attempt):
+            return "stale"
+        try:
+            status = self._provider.get_download(video_id)
+        except NotFoundError:
+            status = None  # the video is gone: so is its download
+        last = attempt + 1 >= self.policy.keepsake_checks
+        outcome: list[KeepsakeOutcome] = []
+
+        def record(current: Stream) -> Stream:
+            if not _download_due(current, video_id, generation, attempt):
+                outcome[:] = ["stale"]
+                return current
+            entry = _entry(current, video_id)
+            assert entry.download is not None  # noqa: S101 - _download_due checked it
+            claimed = entry.download.model_copy(update={"checks": attempt + 1})
+            download = _downloaded(claimed, status) if status else _failed(claimed)
+            if download.state == "preparing" and last:
+                log.error("download of %s not ready after %d checks", video_id, attempt + 1)
+                download = _failed(download)
+            outcome[:] = [_outcome_of(download.state)]
+            return _with_entry(current, entry.model_copy(update={"download": download}))
+
+        self._repo.update(stream.id, record)
+        return outcome[-1]
+
+    def _check_clip(
+        self, stream: Stream, video_id: str, generation: int, attempt: int
+    ) -> KeepsakeOutcome:
+        if not _clip_due(stream, video_id, generation, attempt):
+            return "stale"
+        try:
+            clip: Recording | None = self._provider.get_recording(video_id)
+        except NotFoundError:
+            clip = None
+        now = self._clock.now()
+        last = attempt + 1 >= self.policy.keepsake_checks
+        outcome: list[KeepsakeOutcome] = []
+
+        def record(current: Stream) -> Stream:
+            if not _clip_due(current, video_id, generation, attempt):
+                outcome[:] = ["stale"]
+                return current
+            if clip is None:
+                outcome[:] = ["gone"]
+                return current.model_copy(update={"pending_clip": None, "updated_at": now})
+            pending = current.pending_clip
+            assert pending is not None  # noqa: S101 - _clip_due checked it
+            claimed = current.model_copy(
+                update={"pending_clip": pending.model_copy(update={"checks": attempt + 1})}
+            )
+            entry = entry_of(clip).model_copy(update={"clipped_from": pending.clipped_from})
+            merged = with_recordings(claimed, merge_recordings(current.recordings, [entry]), now)
+            if merged.pending_clip is None:  # ready (now the primary recording) or failed
+                outcome[:] = ["done" if merged.primary_video_id == video_id else "failed"]
+                return merged
+            outcome[:] = ["gave_up" if last else "rescheduled"]
+            if last:
+                log.error("trim %s not ready after %d checks", video_id, attempt + 1)
+                issue = StreamIssue(
+                    code=CLIP_NOT_READY, message="The trim did not finish; try again", at=now
+                )
+                return merged.model_copy(update={"pending_clip": None, "last_error": issue})
+            return merged
+
+        self._repo.update(stream.id, record)
+        return outcome[-1]
+
+    def _schedule(
+        self, kind: KeepsakeKind, stream_id: str, video_id: str, generation: int, attempt: int
+    ) -> None:
+        task = ScheduledTask(
+            name=f"{kind}-{stream_id}-{video_id}-{generation}-{attempt}",
+            path=KEEPSAKE_TASK_PATH,
+            payload={
+                "kind": kind,
+                "streamId": stream_id,
+                "videoId": video_id,
+                "generation": generation,
+                "attempt": attempt,
+            },
+            delay_s=self.policy.keepsake_check_interval_s,
+        )
+        try:
+            self._tasks.enqueue(task)
+        except AppError:
+            # Asking again (POST) answers the state; the Stream webhook still finishes a trim.
+            log.exception("could not schedule %s", task.name)
+
+
+def _entry(stream: Stream, video_id: str) -> RecordingEntry:
+    entry = next((e for e in stream.recordings if e.video_uid == video_id), None)
+    if entry is None:
+        raise NotFoundError("This stream has no such recording")
+    return entry
+
+
+def _with_entry(stream: Stream, entry: RecordingEntry) -> Stream:
+    entries = tuple(entry if e.video_uid == entry.video_uid else e for e in stream.recordings)
+    return stream.model_copy(update={"recordings": entries})
+
+
+def _downloaded(download: RecordingDownload, status: DownloadStatus) -> RecordingDownload:
+    """``download`` as Cloudflare's status says; progress never goes back."""
+    if status.state == "error":
+        return _failed(download)
+    ready = status.state == "ready"
+    percent = 100.0 if ready else max(download.percent_complete, status.percent_complete)
+    return download.model_copy(
+        update={"state": "ready" if ready else "preparing", "percent_complete": percent}
+        | ({"url": status.url} if ready else {})
+    )
+
+
+def _failed(download: RecordingDownload) -> RecordingDownload:
+    return download.model_copy(update={"state": "error", "url": None})
+
+
+def _outcome_of(state: str) -> KeepsakeOutcome:
+    return "done" if state == "ready" else "failed" if state == "error" else "rescheduled"
+
+
+def _download_due(stream: Stream, video_id: str, generation: int, attempt: int) -> bool:
+    entry = next((e for e in stream.recordings if e.video_uid == video_id), None)
+    download = entry.download if entry else None
+    return (
+        download is not None
+        and download.state == "preparing"
+        and download.generation == generation
+        and download.checks == attempt
+    )
+
+
+def _clip_due(stream: Stream, video_id: str, generation: int, attempt: int) -> bool:
+    pending = stream.pending_clip
+    return (
+        pending is not None
+        and pending.video_uid == video_id
+        and pending.generation == generation
+        and pending.checks == attempt
+    )
+
+
+def _last_playable(stream: Stream, entry: RecordingEntry) -> bool:
+    """Whether ``entry`` is the only recording the page could show."""
+    if not entry.ready or entry.hidden:
+        return False
+    return not any(
+        e.ready and not e.hidden and e.video_uid != entry.video_uid for e in stream.recordings
+    )
+
+
+def _clip_view(stream_id: str, pending: PendingClip) -> RecordingClipView:
+    return RecordingClipView(
+        streamId=stream_id,
+        videoId=pending.video_uid,
+        clippedFrom=pending.clipped_from,
+        startTimeSeconds=pending.start_time_seconds,
+        endTimeSeconds=pending.end_time_seconds,
+    )

@@ -1,0 +1,360 @@
+"""Keepsakes over fakes: MP4 downloads for the family, trims that become the primary recording,
+deleting one recording; each followed to ready by scheduled checks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import jwt
+import pytest
+
+from common.errors import (
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+)
+from common.models.domain import Recording, Stream, User
+from common.ports import ProviderUnavailableError
+from common.services.keepsakes import (
+    KEEPSAKE_TASK_PATH,
+    ClipRequest,
+    KeepsakePolicy,
+    KeepsakeService,
+)
+from tests.conftest import (
+    FUNERAL_DIRECTOR,
+    HELPER,
+    MEMORIAL,
+    MEMORIAL_OWNER,
+    OWNER,
+    STRANGER,
+    World,
+)
+from tests.fakes import local_playback_tokens
+
+CHECKS = 4
+
+
+class Keepsakes(World):
+    """The world of the other service tests, with the keepsakes service and a stream on the
+    public memorial holding one ready recording (120 s) of its broadcast."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens = local_playback_tokens(self.clock)
+        self.keepsakes = KeepsakeService(
+            self.backends,
+            policy=KeepsakePolicy(keepsake_checks=CHECKS, keepsake_check_interval_s=10),
+            allowed_origins=("example.com",),
+            tokens=lambda: self.tokens,
+        )
+        view, self.input_uid = self.new_stream(OWNER)
+        self.stream_id = view.id
+        self.repo.update(
+            self.stream_id,
+            lambda s: s.model_copy(
+                update={"memorial_id": MEMORIAL.id, "allowed_users": (HELPER.uid,)}
+            ),
+        )
+        self.add_recording("video-1")
+        self.delivered = 0
+
+    def add_recording(self, uid: str, *, ready: bool = True) -> Recording:
+        created = self.clock.now() + timedelta(minutes=len(self.provider.recordings) + 1)
+        recording = Recording(
+            video_uid=uid,
+            live_input_uid=self.input_uid,
+            state="ready" if ready else "inprogress",
+            ready_to_stream=ready,
+            duration=120.0 if ready else None,
+            hls_url=f"https://delivery.test/{uid}/manifest/video.m3u8" if ready else None,
+            created=created,
+            modified=created,
+        )
+        self.provider.recordings.setdefault(self.input_uid, []).append(recording)
+        self.monitors.reconcile(self.stream_id)
+        return recording
+
+    def stream(self) -> Stream:
+        stored = self.repo.get(self.stream_id)
+        assert stored is not None
+        return stored
+
+    def run_tasks(self, *, all_of_them: bool = False) -> list[str]:
+        """Deliver the keepsake checks queued and not delivered yet, once each, as Cloud Tasks
+        would; with ``all_of_them`` also those they queue, until the chains end."""
+        outcomes: list[str] = []
+        due = len(self.tasks.tasks)
+        while self.delivered < (len(self.tasks.tasks) if all_of_them else due):
+            task = self.tasks.tasks[self.delivered]
+            self.delivered += 1
+            if task.path != KEEPSAKE_TASK_PATH:
+                continue
+            payload = task.payload
+            outcomes.append(
+                self.keepsakes.run_check(
+                    payload["kind"],  # type: ignore[arg-type]
+                    str(payload["streamId"]),
+                    str(payload["videoId"]),
+                    int(payload["generation"]),  # type: ignore[call-overload]
+                    int(payload["attempt"]),  # type: ignore[call-overload]
+                )
+            )
+        return outcomes
+
+    def keepsake_tasks(self) -> list[str]:
+        return [t.name for t in self.tasks.tasks if t.path == KEEPSAKE_TASK_PATH]
+
+
+@pytest.fixture
+def ks() -> Keepsakes:
+    return Keepsakes()
+
+
+# Downloads.
+
+
+@pytest.mark.parametrize("user", [OWNER, MEMORIAL_OWNER, HELPER])
+def test_the_family_may_ask_for_a_download(ks: Keepsakes, user: User) -> None:
+    view = ks.keepsakes.request_download(user, ks.stream_id, "video-1")
+    assert (view.state, view.url) == ("preparing", None)
+    assert ks.keepsakes.download(user, ks.stream_id, "video-1").state == "preparing"
+
+
+@pytest.mark.parametrize(
+    ("user", "refusal"),
+    [
+        (FUNERAL_DIRECTOR, PermissionDeniedError),
+        (STRANGER, PermissionDeniedError),
+        (None, UnauthenticatedError),
+    ],
+)
+def test_viewers_and_the_funeral_director_may_not_download(
+    ks: Keepsakes, user: User | None, refusal: type[Exception]
+) -> None:
+    with pytest.raises(refusal):
+        ks.keepsakes.request_download(user, ks.stream_id, "video-1")
+    with pytest.raises(refusal):
+        ks.keepsakes.download(user, ks.stream_id, "video-1")
+    assert "create_download" not in ks.provider.calls
+
+
+def test_a_download_of_a_video_that_is_not_the_streams_is_not_found(ks: Keepsakes) -> None:
+    with pytest.raises(NotFoundError):
+        ks.keepsakes.request_download(OWNER, ks.stream_id, "someone-elses-video")
+    with pytest.raises(NotFoundError):
+        ks.keepsakes.download(OWNER, ks.stream_id, "someone-elses-video")
+
+
+def test_a_download_of_a_recording_still_processing_is_a_conflict(ks: Keepsakes) -> None:
+    ks.add_recording("video-2", ready=False)
+    with pytest.raises(ConflictError):
+        ks.keepsakes.request_download(OWNER, ks.stream_id, "video-2")
+    assert "create_download" not in ks.provider.calls
+
+
+def test_asking_again_starts_no_second_download_nor_second_chain(ks: Keepsakes) -> None:
+    ks.keepsakes.request_download(OWNER, ks.stream_id, "video-1")
+    again = ks.keepsakes.request_download(MEMORIAL_OWNER, ks.stream_id, "video-1")
+    assert again.state == "preparing"
+    assert ks.provider.calls.count("create_download") == 1
+    assert len(ks.keepsake_tasks()) == 1
+
+
+def test_the_check_follows_the_download_to_ready_and_then_the_url_is_given(
+    ks: Keepsakes,
+) -> None:
+    ks.keepsakes.request_download(OWNER, ks.stream_id, "video-1")
+    ks.provider.progress_download("video-1", "inprogress", 40)
+    ks.run_tasks()
+    progress = ks.keepsakes.download(OWNER, ks.stream_id, "video-1")
+    assert (progress.state, progress.percentComplete, progress.url) == ("preparing", 40, None)
+
+    ks.provider.progress_download("video-1", "ready", 100)
+    assert ks.run_tasks()[-1] == "done"
+    ready = ks.keepsakes.download(OWNER, ks.stream_id, "video-1")
+    assert ready.state == "ready"
+    assert ready.url == "https://delivery.test/video-1/downloads/default.mp4"
+    assert ready.expiresAt is None  # a public stream's URL is not signed
+    # Ready: asking again calls nothing and schedules nothing.
+    tasks = ks.keepsake_tasks()
+    assert ks.keepsakes.request_download(OWNER, ks.stream_id, "video-1").state == "ready"
+    assert ks.provider.calls.count("create_download") == 1
+    assert ks.keepsake_tasks() == tasks
+
+
+def test_a_download_that_never_finishes_ends_in_error_after_the_last_check(
+    ks: Keepsakes,
+) -> None:
+    ks.keepsakes.request_download(OWNER, ks.stream_id, "video-1")
+    assert ks.run_tasks(all_of_them=True) == ["rescheduled"] * (CHECKS - 1) + ["failed"]
+    assert ks.keepsakes.download(OWNER, ks.stream_id, "video-1").state == "error"
+    # An error may be asked for again: a new chain, with new task names.
+    ks.clock.advance(5)
+    assert ks.keepsakes.request_download(OWNER, ks.stream_id, "video-1").state == "preparing"
+    assert len(set(ks.keepsake_tasks())) == CHECKS + 1
+
+
+def test_a_duplicate_delivery_of_a_check_does_nothing(ks: Keepsakes) -> None:
+    ks.keepsakes.request_download(OWNER, ks.stream_id, "video-1")
+    first = ks.tasks.tasks[-1].payload
+    args = ("download", ks.stream_id, "video-1", first["generation"], 0)
+    assert ks.keepsakes.run_check(*args) == "rescheduled"  # type: ignore[arg-type]
+    calls = len(ks.provider.calls)
+    assert ks.keepsakes.run_check(*args) == "stale"  # type: ignore[arg-type]
+    assert len(ks.provider.calls) == calls
+
+
+def test_a_failed_cloudflare_call_leaves_nothing_written(ks: Keepsakes) -> None:
+    before = ks.stream()
+    ks.provider.fail("create_download", ProviderUnavailableError("Cloudflare 503"))
+    with pytest.raises(ProviderUnavailableError):
+        ks.keepsakes.request_download(OWNER, ks.stream_id, "video-1")
+    assert ks.stream() == before
+    assert ks.keepsake_tasks() == []
+
+
+def test_a_private_streams_download_url_is_signed_and_downloadable(ks: Keepsakes) -> None:
+    ks.repo.update(ks.stream_id, lambda s: s.model_copy(update={"is_public": False}))
+    ks.keepsakes.request_download(OWNER, ks.stream_id, "video-1")
+    ks.provider.progress_download("video-1")
+    ks.run_tasks()
+    ready = ks.keepsakes.download(OWNER, ks.stream_id, "video-1")
+    assert ready.url is not None
+    assert "/video-1/" not in ready.url
+    token = ready.url.split("/")[-3]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["sub"] == "video-1"
+    assert claims["downloadable"] is True
+    assert ready.expiresAt is not None
+    assert ready.expiresAt > ks.clock.now()
+
+
+# Trims.
+
+
+def trim(start: int, end: int) -> ClipRequest:
+    return ClipRequest(startTimeSeconds=start, endTimeSeconds=end)
+
+
+@pytest.mark.parametrize("user", [OWNER, MEMORIAL_OWNER, FUNERAL_DIRECTOR, HELPER])
+def test_managers_may_trim(ks: Keepsakes, user: User) -> None:
+    view = ks.keepsakes.clip(user, ks.stream_id, "video-1", trim(10, 100))
+    assert (view.clippedFrom, view.state) == ("video-1", "processing")
+
+
+def test_a_viewer_may_not_trim(ks: Keepsakes) -> None:
+    with pytest.raises(PermissionDeniedError):
+        ks.keepsakes.clip(STRANGER, ks.stream_id, "video-1", trim(10, 100))
+
+
+def test_a_trim_past_the_recordings_end_is_refused_before_cloudflare_is_asked(
+    ks: Keepsakes,
+) -> None:
+    with pytest.raises(InvalidArgumentError, match="past the end of the recording"):
+        ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 121))
+    assert "clip_recording" not in ks.provider.calls
+    with pytest.raises(NotFoundError):
+        ks.keepsakes.clip(OWNER, ks.stream_id, "no-such-video", trim(0, 10))
+
+
+def test_inverted_bounds_are_refused_by_the_request_model() -> None:
+    with pytest.raises(ValueError, match="after startTimeSeconds"):
+        trim(50, 50)
+
+
+def test_a_trim_is_a_new_recording_that_becomes_primary_by_its_webhook(ks: Keepsakes) -> None:
+    clip_uid = ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    pending = ks.stream()
+    assert pending.video_id == "video-1"  # until the trim is ready the page keeps the original
+    assert pending.pending_clip is not None
+    assert pending.pending_clip.video_uid == clip_uid
+
+    ks.events.apply_video_event(ks.provider.finish_clip(clip_uid), ks.stream_id)
+
+    done = ks.stream()
+    assert (done.video_id, done.primary_video_id, done.pending_clip) == (clip_uid, clip_uid, None)
+    assert done.recording_duration == 90
+    uids = {e.video_uid: e.clipped_from for e in done.recordings}
+    assert uids == {"video-1": None, clip_uid: "video-1"}  # the original is kept
+
+
+def test_a_trim_whose_webhook_is_lost_becomes_primary_by_the_check(ks: Keepsakes) -> None:
+    clip_uid = ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    assert ks.run_tasks() == ["rescheduled"]
+    ks.provider.finish_clip(clip_uid)
+    assert ks.run_tasks() == ["done"]
+    assert ks.stream().video_id == clip_uid
+    assert ks.stream().pending_clip is None
+
+
+def test_a_clips_webhook_matches_only_the_stream_that_noted_its_uid(ks: Keepsakes) -> None:
+    clip_uid = ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    other, _ = ks.new_stream(OWNER)
+    stray = ks.provider.finish_clip(clip_uid).model_copy(update={"video_uid": "stray"})
+    assert ks.events.apply_video_event(stray, ks.stream_id).stream_id is None
+    assert ks.events.apply_video_event(ks.provider.clips[clip_uid], other.id).stream_id is None
+    assert ks.stream().video_id == "video-1"
+
+
+def test_a_trim_cloudflare_fails_is_dropped_and_the_family_told(ks: Keepsakes) -> None:
+    clip_uid = ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    ks.provider.finish_clip(clip_uid, state="error")
+    assert ks.run_tasks() == ["failed"]
+    failed = ks.stream()
+    assert (failed.video_id, failed.pending_clip) == ("video-1", None)
+    assert failed.last_error is not None
+    assert failed.last_error.code == "CLIP_FAILED"
+
+
+def test_asking_again_for_the_same_trim_answers_it_and_another_trim_waits(
+    ks: Keepsakes,
+) -> None:
+    first = ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100))
+    assert ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100)) == first
+    with pytest.raises(ConflictError):
+        ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(0, 50))
+    assert ks.provider.calls.count("clip_recording") == 1
+
+
+def test_a_private_streams_trim_requires_signed_urls_at_cloudflare(ks: Keepsakes) -> None:
+    ks.repo.update(ks.stream_id, lambda s: s.model_copy(update={"is_public": False}))
+    clip_uid = ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    spec = ks.provider.clip_specs[clip_uid]
+    assert (spec.require_signed_urls, spec.allowed_origins) == (True, ("example.com",))
+
+
+def test_deleting_the_stream_deletes_its_trims_at_cloudflare(ks: Keepsakes) -> None:
+    clip_uid = ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    ks.service.delete(MEMORIAL_OWNER, ks.stream_id)
+    assert clip_uid not in ks.provider.clips
+    assert ks.provider.recordings[ks.input_uid] == []
+
+
+# Deleting one recording.
+
+
+def test_the_last_playable_recording_cannot_be_deleted(ks: Keepsakes) -> None:
+    with pytest.raises(ConflictError, match="only playable recording"):
+        ks.keepsakes.delete_recording(MEMORIAL_OWNER, ks.stream_id, "video-1")
+    assert "delete_recording" not in ks.provider.calls
+
+
+def test_the_original_can_be_deleted_once_the_trim_plays(ks: Keepsakes) -> None:
+    clip_uid = ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    ks.provider.finish_clip(clip_uid)
+    ks.run_tasks()
+    view = ks.keepsakes.delete_recording(MEMORIAL_OWNER, ks.stream_id, "video-1")
+    assert view.video_id == clip_uid
+    assert [e.video_uid for e in ks.stream().recordings] == [clip_uid]
+    assert ks.provider.recordings[ks.input_uid] == []
+
+
+def test_the_funeral_director_may_not_delete_the_familys_recordings(ks: Keepsakes) -> None:
+    ks.add_recording("video-2")
+    with pytest.raises(PermissionDeniedError):
+        ks.keepsakes.delete_recording(FUNERAL_DIRECTOR, ks.stream_id, "video-1")
+    deleted = ks.keepsakes.delete_recording(MEMORIAL_OWNER, ks.stream_id, "video-2")
+    assert deleted.video_id == "video-1"
