@@ -126,7 +126,7 @@ def _parameter_schema(schema: dict[str, Any], definitions: dict[str, Any]) -> di
 def _operation(path: str, op: Op) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETER}
-        for name in ("streamId", "memorialId", "sessionId", "videoId")
+        for name in ("streamId", "memorialId", "sessionId", "videoId", "code")
         if f"{{{name}}}" in path
     ]
     if op.query is not None:

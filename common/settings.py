@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 from functools import lru_cache
 from typing import Literal
@@ -48,6 +47,19 @@ class Settings(BaseSettings):
     cloudflare_signing_key_id: str | None = None
     cloudflare_signing_key_pem: SecretStr | None = None
     playback_token_ttl_s: int = Field(default=2 * 3600, ge=60, le=24 * 3600)
+    # Invited guests: wrong codes one client may try on one stream per window (then 429), and
+    # the site an invitation's link points at (default: the first allowed origin that is no
+    # wildcard), as ``{site}/livestream/{streamId}?invite={code}``.
+    invitation_attempt_limit: int = Field(default=10, ge=1, le=1000)
+    invitation_attempt_window_s: int = Field(default=600, ge=1, le=24 * 3600)
+    site_origin: str | None = None
+
+    @property
+    def invitation_site(self) -> str:
+        """The origin invitation links point at."""
+        if self.site_origin:
+            return self.site_origin.rstrip("/")
+        return next((o for o in self.allowed_origins if "*" not in o), "http://localhost:5173")
 
     # How long a signed-in user's account (custom claims, disabled, revocation) is trusted
     # before Firebase Auth is asked again: role changes and revocations apply within this.
@@ -216,25 +228,14 @@ def _task_delivery_problems(settings: Settings) -> list[str]:
 
 
 def _signing_key_problems(settings: Settings) -> list[str]:
-    """The signing key comes as a pair (only the functions that sign get it, so it may be
-    absent), and its pem as ``POST /stream/keys`` gives it: a base64 PEM private key."""
+    """The signing key comes as a pair, or not at all: only the functions that sign get it
+    (a pem that is not a key is refused when it first signs: ``SigningKeyError``)."""
     key_id, pem = settings.cloudflare_signing_key_id, settings.cloudflare_signing_key_pem
     if (key_id is None) != (pem is None):
         return [
             "LS_CLOUDFLARE_SIGNING_KEY_ID and LS_CLOUDFLARE_SIGNING_KEY_PEM must be set together"
         ]
-    if pem is not None and not is_base64_pem(pem.get_secret_value()):
-        return ["LS_CLOUDFLARE_SIGNING_KEY_PEM must be the base64 pem that POST /stream/keys gave"]
     return []
-
-
-def is_base64_pem(value: str) -> bool:
-    """Whether ``value`` is base64 of a PEM private key (what Cloudflare's ``pem`` is)."""
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True)
-    except ValueError:
-        return False
-    return decoded.lstrip().startswith(b"-----BEGIN") and b"PRIVATE KEY-----" in decoded
 
 
 def _emulator_variables() -> list[str]:

@@ -66,6 +66,13 @@ def _sane_instant(value: datetime) -> datetime:
 Instant = Annotated[datetime, AfterValidator(_sane_instant)]
 
 
+def window_problem(start: datetime | None, end: datetime | None) -> str | None:
+    """What is wrong with a planned window (``None``: nothing): it must end after it starts."""
+    if start is not None and end is not None and end <= start:
+        return "the window ends before it starts: scheduledEndTime must be after scheduledStartTime"
+    return None
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -94,6 +101,7 @@ class StreamCreateRequest(_StreamFieldsRequest):
     schedule_type: Literal["now", "scheduled"] | None = None
     scheduled_start_time: Instant | None = None
     scheduled_date_time: Instant | None = None  # the MVP Two name of the same time
+    scheduled_end_time: Instant | None = None
     is_visible: bool = True
     is_public: bool = True
     allowed_users: tuple[str, ...] = Field(default=(), max_length=_MAX_ALLOWED_USERS)
@@ -104,6 +112,9 @@ class StreamCreateRequest(_StreamFieldsRequest):
     def _scheduled_needs_a_time(self) -> StreamCreateRequest:
         if self.schedule_type == "scheduled" and self.scheduled_start is None:
             raise ValueError("scheduleType 'scheduled' needs scheduledStartTime")
+        problem = window_problem(self.scheduled_start, self.scheduled_end_time)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
@@ -128,6 +139,7 @@ class StreamUpdateRequest(_StreamFieldsRequest):
     featured: bool | None = None
     scheduled_start_time: Instant | None = None
     scheduled_date_time: Instant | None = None  # the MVP Two name of the same time
+    scheduled_end_time: Instant | None = None
     allowed_users: tuple[str, ...] | None = Field(default=None, max_length=_MAX_ALLOWED_USERS)
 
     @model_validator(mode="after")
@@ -141,6 +153,11 @@ class StreamUpdateRequest(_StreamFieldsRequest):
         )
         if nulled:
             raise ValueError(f"{', '.join(nulled)} cannot be null")
+        problem = window_problem(
+            self.scheduled_start_time or self.scheduled_date_time, self.scheduled_end_time
+        )
+        if problem:
+            raise ValueError(problem)
         return self
 
     def changes(self) -> dict[str, object]:
@@ -148,7 +165,7 @@ class StreamUpdateRequest(_StreamFieldsRequest):
         changes = self.model_dump(
             by_alias=False, exclude_unset=True, exclude={"scheduled_date_time"}
         )
-        if self.model_fields_set & _CLEARABLE:
+        if self.model_fields_set & _START_NAMES:
             changes["scheduled_start_time"] = self.scheduled_start_time or self.scheduled_date_time
         return changes
 
@@ -171,7 +188,8 @@ def _document_id(value: str) -> str:
 
 
 StreamId = Annotated[str, AfterValidator(_document_id)]
-_CLEARABLE = frozenset({"scheduled_start_time", "scheduled_date_time"})
+_START_NAMES = frozenset({"scheduled_start_time", "scheduled_date_time"})
+_CLEARABLE = _START_NAMES | {"scheduled_end_time"}
 
 
 class RecordingChoiceRequest(_Request):
@@ -244,6 +262,9 @@ class StreamPublicView(StreamPublicFields):
     recording_message: str | None
     live_hls_url: str | None
     broadcast_state: BroadcastState
+    # A private stream's URLs here play only with a token in place of the uid: pages get
+    # playable ones from GET /api/streams/{id}/playback (or /access, for invited guests).
+    requires_token: bool = False
 
     # The same values under the names the MVP Two pages read (FRONTEND_CONTRACT.md §2.3).
     scheduled_date_time: ClassVar = _legacy("scheduledDateTime", "scheduled_start_time", Moment)
@@ -545,6 +566,7 @@ def _view_fields(
         # which it serves over HLS instead (and never WHIP ones).
         "webrtc_playback_url": stream.webrtc_playback_url if whip else None,
         "live_hls_url": None if whip else live_hls_url(stream),
+        "requires_token": stream.signed_urls,
     }
 
 

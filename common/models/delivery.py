@@ -9,6 +9,16 @@ HLS_SUFFIX = "/manifest/video.m3u8"
 
 
 @dataclass(frozen=True)
+class MediaUrls:
+    """Every way to play one media: HLS, DASH, the Stream Player (iframe) and a thumbnail."""
+
+    hls: str
+    dash: str
+    player: str
+    thumbnail: str
+
+
+@dataclass(frozen=True)
 class DeliveryUrls:
     """URLs of one media uid (a live input or a recorded video) on the customer's delivery host."""
 
@@ -31,6 +41,17 @@ class DeliveryUrls:
 
     def thumbnail(self, uid: str) -> str:
         return f"{self.media(uid)}/thumbnails/thumbnail.jpg"
+
+    def of(self, uid: str, token: str | None = None) -> MediaUrls:
+        """The URLs of ``uid``; with a signed ``token``, the token stands in place of the uid,
+        as Cloudflare's signed URLs have it (the token's ``sub`` names the media)."""
+        path_id = token or uid
+        return MediaUrls(
+            hls=self.hls(path_id),
+            dash=self.dash(path_id),
+            player=self.player(path_id),
+            thumbnail=self.thumbnail(path_id),
+        )
 
 
 def hls_of_player(player_url: str | None) -> str | None:

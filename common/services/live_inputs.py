@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from common.access import requires_signed_playback
 from common.errors import AppError, UnavailableError
 from common.models.delivery import DeliveryUrls
-from common.models.domain import LiveInput, LiveInputSpec, Stream, StreamCredentials
+from common.models.domain import LiveInput, LiveInputSpec, Memorial, Stream, StreamCredentials
 from common.ports import (
     ProviderError,
     ProviderNotFoundError,
@@ -34,13 +35,14 @@ class LiveInputProvisioner(WithBackends):
     def player_url(self, live_input_uid: str) -> str:
         return self._urls.player(live_input_uid)
 
-    def create(self, stream_id: str, title: str) -> LiveInput:
+    def create(self, stream_id: str, title: str, *, signed: bool = False) -> LiveInput:
         spec = LiveInputSpec(
             stream_id=stream_id,
             name=f"{title} - {stream_id}",
             recording_timeout_seconds=self._policy.recording_timeout_seconds,
             allowed_origins=self._policy.allowed_origins,
             delete_recording_after_days=self._policy.delete_recording_after_days,
+            require_signed_urls=signed,
         )
         try:
             return self._provider.create_live_input(spec)
@@ -122,10 +124,12 @@ class LiveInputProvisioner(WithBackends):
 
     def ensure(self, stream: Stream) -> tuple[Stream, StreamCredentials]:
         if stream.cloudflare_id is None:
-            live_input = self.create(stream.id, stream.title)
+            signed = stream.signed_urls or not stream.is_public
+            live_input = self.create(stream.id, stream.title, signed=signed)
             attach = {
                 "cloudflare_id": live_input.uid,
                 "playback_url": self.player_url(live_input.uid),
+                "signed_urls": signed,
             }
             try:
                 attached = self._repo.update(
@@ -146,3 +150,39 @@ class LiveInputProvisioner(WithBackends):
             credentials = self._provider.get_live_input(stream.cloudflare_id).credentials()
             self._repo.save_credentials(stream.id, credentials)
         return stream, credentials
+
+    def apply_signed_urls(self, stream: Stream, memorial: Memorial | None) -> Stream:
+        """Make Cloudflare require signed URLs for the stream's live input and every recording
+        when ``requires_signed_playback`` says so (and stop when it no longer does), then note
+        it on the stream. Nothing is called when Cloudflare was already told."""
+        required = requires_signed_playback(stream, memorial)
+        if stream.signed_urls == required:
+            return stream
+        if stream.cloudflare_id:
+            self._provider.set_input_allowed_origins(
+                stream.cloudflare_id,
+                self._policy.allowed_origins,
+                self._policy.recording_timeout_seconds,
+                require_signed_urls=required,
+            )
+            for video_uid in self._videos_of(stream, stream.cloudflare_id):
+                try:
+                    self._provider.set_video_signed_urls(video_uid, required)
+                except ProviderNotFoundError:
+                    continue  # deleted at Cloudflare: nothing left to protect
+        log.info("stream %s: signed URLs %s", stream.id, "required" if required else "lifted")
+
+        def note(current: Stream) -> Stream:
+            # A concurrent change of privacy applies its own setting: leave the note to it.
+            if requires_signed_playback(current, memorial) != required:
+                return current
+            return current.model_copy(update={"signed_urls": required})
+
+        return self._repo.update(stream.id, note)
+
+    def _videos_of(self, stream: Stream, live_input_uid: str) -> list[str]:
+        """Every video of the stream: what its input recorded (one still being recorded
+        included) and what the stream lists (clips have no input)."""
+        recorded = [r.video_uid for r in self._provider.list_recordings(live_input_uid)]
+        listed = [entry.video_uid for entry in stream.recordings]
+        return list(dict.fromkeys([*recorded, *listed]))

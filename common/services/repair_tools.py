@@ -232,7 +232,10 @@ class RepairTools(WithBackends):
         uid = _live_input(stream)
         origins = self._policy.allowed_origins
         stored = self._provider.set_input_allowed_origins(
-            uid, origins, self._policy.recording_timeout_seconds
+            uid,
+            origins,
+            self._policy.recording_timeout_seconds,
+            require_signed_urls=stream.signed_urls,  # a private stream stays private
         )
         videos = self._provider.list_recordings(uid)
         for video in videos:

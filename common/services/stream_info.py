@@ -70,6 +70,8 @@ class StreamRecordingsResponse(Model):
     playbackUrl: str | None
     cloudflareId: str | None
     lastChecked: datetime
+    # The URLs play only with a token (a private stream): GET /api/streams/{id}/playback.
+    requiresToken: bool = False
 
 
 class Thumbnails(Model):
@@ -113,6 +115,8 @@ class EmbedInfoResponse(Model):
     liveInput: EmbedLiveInput
     video: EmbedVideo | None
     recommendedEmbed: RecommendedEmbed
+    # The URLs play only with a token (a private stream): GET /api/streams/{id}/playback.
+    requiresToken: bool = False
 
 
 class StreamInfoService:
@@ -179,6 +183,7 @@ class StreamInfoService:
             playbackUrl=self._urls.player(stream.video_id) if stream.video_id else None,
             cloudflareId=stream.cloudflare_id,
             lastChecked=self._clock.now(),
+            requiresToken=stream.signed_urls,
         )
 
     def embed_info(self, user: User | None, stream_id: str) -> EmbedInfoResponse:
@@ -216,6 +221,7 @@ class StreamInfoService:
             )
             if latest
             else None,
+            requiresToken=stream.signed_urls,
             recommendedEmbed=RecommendedEmbed(
                 url=player,
                 html=(

@@ -18,6 +18,7 @@ from common.adapters.firestore.streams import (
     FILTER_FIELDS,
     ORDERINGS,
 )
+from common.bootstrap import INVITATION_ATTEMPTS_COLLECTION
 from common.settings import Settings
 from emulators import firestore_events
 from emulators.hosting_gateway import HostingGateway, load_event_functions, load_rewrites
@@ -202,6 +203,7 @@ def test_the_ttl_policy_expires_whip_sessions_and_firebase_accepts_the_index_fil
             CREDENTIALS_SUBCOLLECTION,
             CREATE_QUOTA_COLLECTION,
             DELETED_INPUTS_COLLECTION,
+            INVITATION_ATTEMPTS_COLLECTION,
             IDEMPOTENCY_COLLECTION,
         )
     ]
