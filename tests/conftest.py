@@ -45,7 +45,9 @@ POLICY = StreamPolicy(
 )
 
 
-MONITOR_POLICY = MonitorPolicy(recording_monitor_checks=3, status_checks=5, status_monitor_grace_checks=2)
+MONITOR_POLICY = MonitorPolicy(
+    recording_monitor_checks=3, status_checks=5, status_monitor_grace_checks=2
+)
 
 
 class World:
