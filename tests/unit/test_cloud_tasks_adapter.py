@@ -11,9 +11,10 @@ from google.api_core import exceptions as gexc
 from google.cloud import tasks_v2
 
 import functions.main as entry_points
-from common.adapters.cloud_tasks import TASK_AUTH_HEADER, TASK_FUNCTIONS, CloudTasksQueue
+from common.adapters.cloud_tasks import TASK_FUNCTIONS, CloudTasksQueue
 from common.errors import ErrorCode, FailedPreconditionError, UnavailableError
 from common.ports import ScheduledTask
+from common.signatures import TASK_AUTH_HEADER
 
 QUEUE = "projects/memorials-prod/locations/us-central1/queues/recording-monitor"
 PATTERN = "https://{function}-123456789012.us-central1.run.app"
