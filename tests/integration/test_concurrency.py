@@ -11,7 +11,7 @@ import httpx
 import pytest
 from google.cloud import firestore
 
-from common.adapters.cloud_tasks import TASK_AUTH_HEADER
+from common.signatures import TASK_AUTH_HEADER
 from emulators.stack import NOTIFICATION_SECRET, TASK_TOKEN, LocalStack
 from tests.integration.conftest import Caller, stored
 from tests.integration.test_recordings_pipeline import post_video, video_payload
