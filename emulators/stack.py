@@ -72,6 +72,7 @@ class LocalStack:
     workdir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     webhook_secret: str | None = None
+    signing_key: tuple[str, str] | None = None  # a Stream signing key's id and base64 pem
 
     @property
     def gateway_url(self) -> str:
@@ -125,6 +126,14 @@ class LocalStack:
             "LS_CREATE_RATE_LIMIT_ADMIN": "1000",
             **(
                 {"LS_CLOUDFLARE_WEBHOOK_SECRET": self.webhook_secret} if self.webhook_secret else {}
+            ),
+            **(
+                {
+                    "LS_CLOUDFLARE_SIGNING_KEY_ID": self.signing_key[0],
+                    "LS_CLOUDFLARE_SIGNING_KEY_PEM": self.signing_key[1],
+                }
+                if self.signing_key
+                else {}
             ),
         }
 
@@ -334,6 +343,10 @@ class LocalStack:
             method="PUT",
         )
         self.webhook_secret = str(subscription["result"]["secret"])
+        # The key private streams' playback tokens are signed with, made once as
+        # `python -m infra.signing_key` makes it in production.
+        key = _post_json(f"{api}/stream/keys", {}, headers)["result"]
+        self.signing_key = (str(key["id"]), str(key["pem"]))
 
         def existing(collection: str, name: str) -> str | None:
             request = urllib.request.Request(  # noqa: S310 - loopback only
