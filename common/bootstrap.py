@@ -20,6 +20,7 @@ from common.ports import (
     Authenticator,
     Clock,
     CreateQuota,
+    EventStore,
     IdempotencyStore,
     InvitationStore,
     MemorialDirectory,
@@ -29,6 +30,7 @@ from common.ports import (
     StreamRepository,
     SystemClock,
     TaskQueue,
+    TemplateStore,
 )
 from common.settings import Settings, get_settings
 
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from common.services.broadcasts import BroadcastService
     from common.services.keepsakes import KeepsakeService
     from common.services.live_inputs import LiveInputProvisioner
+    from common.services.memorial_events import EventService
     from common.services.migration import MigrationService
     from common.services.monitors import MonitorService
     from common.services.playback import PlaybackService
@@ -95,6 +98,8 @@ class Given:
     playback_tokens: PlaybackTokens | None = None
     invitations: InvitationStore | None = None
     invitation_attempts: CreateQuota | None = None
+    event_store: EventStore | None = None
+    template_store: TemplateStore | None = None
 
 
 class Services:
@@ -324,6 +329,30 @@ class Services:
         )
 
     @built_once
+    def event_store(self) -> EventStore:
+        if self._given.event_store:
+            return self._given.event_store
+        from common.adapters.firestore.memorial_events import FirestoreEventStore
+
+        return FirestoreEventStore(self.firestore_client)
+
+    @built_once
+    def template_store(self) -> TemplateStore:
+        if self._given.template_store:
+            return self._given.template_store
+        from common.adapters.firestore.memorial_events import FirestoreTemplateStore
+
+        return FirestoreTemplateStore(self.firestore_client)
+
+    @built_once
+    def memorial_events(self) -> EventService:
+        from common.services.memorial_events import EventService
+
+        stores = (self.event_store, self.template_store)
+        site = self.settings.invitation_site
+        return EventService(self, streams=self.streams, stores=stores, site=site)
+
+    @built_once
     def migration(self) -> MigrationService:
         from common.services.migration import MigrationService
 
@@ -359,6 +388,8 @@ def build_services(
     playback_tokens: PlaybackTokens | None = None,
     invitations: InvitationStore | None = None,
     invitation_attempts: CreateQuota | None = None,
+    event_store: EventStore | None = None,
+    template_store: TemplateStore | None = None,
 ) -> Services:
     """Wire the services; anything not passed in is built for real from ``settings`` when
     first used."""
@@ -377,6 +408,8 @@ def build_services(
             playback_tokens=playback_tokens,
             invitations=invitations,
             invitation_attempts=invitation_attempts,
+            event_store=event_store,
+            template_store=template_store,
         ),
     )
 

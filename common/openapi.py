@@ -22,6 +22,15 @@ from common.services.create_guards import IDEMPOTENCY_HEADER
 MVP = "/api/livestreamMVPTwo/"
 FUNCTIONS_MODULE = "functions.main"
 ERROR_STATUSES = (400, 401, 403, 404, 405, 409, 429, 503)
+PATH_PARAMETERS = (
+    "streamId",
+    "memorialId",
+    "sessionId",
+    "videoId",
+    "code",
+    "eventId",
+    "templateId",
+)
 PATH_PARAMETER = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"}
 HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
     IDEMPOTENCY_HEADER: {
@@ -126,7 +135,7 @@ def _parameter_schema(schema: dict[str, Any], definitions: dict[str, Any]) -> di
 def _operation(path: str, op: Op) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETER}
-        for name in ("streamId", "memorialId", "sessionId", "videoId", "code")
+        for name in PATH_PARAMETERS
         if f"{{{name}}}" in path
     ]
     if op.query is not None:

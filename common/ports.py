@@ -33,6 +33,7 @@ from common.models.domain import (
     VideoReport,
     WhipAnswer,
 )
+from common.models.events import EventTemplate, MemorialEvent
 
 
 class ProviderError(AppError):
@@ -536,3 +537,57 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class EventStore(Protocol):
+    """Events of memorials (``common.models.events``), tombstones included."""
+
+    def new_id(self) -> str:
+        """A fresh, unique event id."""
+        ...
+
+    def get(self, event_id: str) -> MemorialEvent | None:
+        """The event (a deleted one's tombstone too), or ``None``."""
+        ...
+
+    def create(self, event: MemorialEvent) -> None:
+        """Store a new event; ``ConflictError`` if the id exists."""
+        ...
+
+    def update(
+        self, event_id: str, change: Callable[[MemorialEvent], MemorialEvent]
+    ) -> MemorialEvent:
+        """Apply ``change`` optimistically (it may run more than once) and return the result.
+
+        Raises:
+            NotFoundError: the event does not exist.
+        """
+        ...
+
+    def list_by_memorial(self, memorial_id: str) -> list[MemorialEvent]:
+        """Every event of the memorial, tombstones included, oldest first."""
+        ...
+
+
+class TemplateStore(Protocol):
+    """Event templates of funeral directors (``common.models.events``)."""
+
+    def new_id(self) -> str:
+        """A fresh, unique template id."""
+        ...
+
+    def get(self, template_id: str) -> EventTemplate | None:
+        """The template, or ``None``."""
+        ...
+
+    def save(self, template: EventTemplate) -> None:
+        """Store (create or replace) the template."""
+        ...
+
+    def delete(self, template_id: str) -> None:
+        """Forget the template (nothing happens if it is gone)."""
+        ...
+
+    def list_by_owner(self, owner_uid: str) -> list[EventTemplate]:
+        """The owner's templates, oldest first."""
+        ...

@@ -64,6 +64,13 @@ FUNCTION_MODULES = {
     "sweeporphanedinputs": "functions.tasks",
     # /api/tasks/keepsake (Cloud Tasks only)
     "runkeepsakecheck": "functions.keepsakes",
+    # /api/memorials/{id}/events, /events/{eventId}, /calendar.ics
+    "memorialevents": "functions.memorial_events",
+    "memorialevent": "functions.memorial_events",
+    "memorialcalendar": "functions.memorial_events",
+    # /api/templates, /api/templates/{templateId}
+    "eventtemplates": "functions.templates",
+    "eventtemplate": "functions.templates",
     # Firestore document.written on streams/{streamId}
     "onstreamwritten": "functions.events",
 }

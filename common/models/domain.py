@@ -73,6 +73,8 @@ class Memorial(Value):
     funeral_director_uid: str | None = None
     is_public: bool = True
     loved_one_name: str | None = None
+    # The memorial page's path on the site (``/<fullSlug>``), where calendars link to.
+    full_slug: str | None = None
 
 
 class StreamCredentials(Value):
@@ -179,6 +181,8 @@ class StreamPublicFields(WireModel):
     display_order: int = 0
     featured: bool = False
     scheduled_start_time: datetime | None = None
+    # The planned end of the service (events' sessions, calendars; later schedule windows).
+    scheduled_end_time: datetime | None = None
     actual_start_time: datetime | None = None
     end_time: datetime | None = None
     cloudflare_id: str | None = None

@@ -31,6 +31,7 @@ from common.models.api import (
     StreamOwnerView,
     StreamPublicView,
     StreamUpdateRequest,
+    window_problem,
 )
 from common.models.domain import (
     Stream,
@@ -300,6 +301,12 @@ class StreamService(WithBackends):
         now = self._clock.now()
 
         changes = request.changes() | {"updated_at": now}
+        problem = window_problem(
+            changes.get("scheduled_start_time", stream.scheduled_start_time),  # type: ignore[arg-type]
+            changes.get("scheduled_end_time", stream.scheduled_end_time),  # type: ignore[arg-type]
+        )
+        if problem:
+            raise InvalidArgumentError(problem)
         updated = self._repo.update(stream.id, lambda s: s.model_copy(update=changes))
         if updated.is_public != stream.is_public:
             # Private playback follows at Cloudflare: the input and every recording.

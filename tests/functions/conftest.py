@@ -37,6 +37,7 @@ from tests.fakes import (
     InMemoryStreamRepository,
     RecordingTaskQueue,
 )
+from tests.fakes.events import InMemoryEventStore, InMemoryTemplateStore
 from tests.stream_webhooks import sign_stream_webhook, video_webhook_body
 
 SOURCE = Path(__file__).absolute().parents[2] / "functions" / "main.py"
@@ -148,6 +149,8 @@ class Backend:
         self.migrations = InMemoryMigrationStore()
         self.create_quota = InMemoryCreateQuota()
         self.idempotency = InMemoryIdempotencyStore()
+        self.event_store = InMemoryEventStore()
+        self.template_store = InMemoryTemplateStore()
         self.services = build_services(
             self.settings,
             repo=self.repo,
@@ -159,6 +162,8 @@ class Backend:
             migrations=self.migrations,
             create_quota=self.create_quota,
             idempotency=self.idempotency,
+            event_store=self.event_store,
+            template_store=self.template_store,
         )
 
     def create_stream(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import functions.main as entry_points
 from common.adapters.firestore.guards import CREATE_QUOTA_COLLECTION, IDEMPOTENCY_COLLECTION
+from common.adapters.firestore.memorial_events import EVENT_QUERIES
 from common.adapters.firestore.streams import (
     CREDENTIALS_SUBCOLLECTION,
     DELETED_INPUTS_COLLECTION,
@@ -42,6 +43,11 @@ def test_every_filter_and_ordering_pair_has_a_composite_index_in_every_served_co
         for ordering in ORDERINGS.values():
             for field in FILTER_FIELDS:
                 assert ((field, "ASCENDING"), *ordering) in declared, (collection, field)
+
+
+def test_every_event_and_template_listing_has_its_composite_index() -> None:
+    for collection, field, ordering in EVENT_QUERIES:
+        assert ((field, "ASCENDING"), ordering) in _declared_indexes(collection), collection
 
 
 def test_the_memorial_pages_own_query_has_its_index() -> None:

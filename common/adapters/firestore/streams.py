@@ -761,4 +761,5 @@ class FirestoreMemorialDirectory:
             funeral_director_uid=data.get("funeralDirectorUid"),
             is_public=data.get("isPublic") is not False,
             loved_one_name=data.get("lovedOneName"),
+            full_slug=data.get("fullSlug") or data.get("slug"),
         )
