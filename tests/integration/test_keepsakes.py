@@ -31,15 +31,11 @@ def ffprobe_duration(target: str) -> float:
     return float(subprocess.check_output(["ffprobe", "-v", "error", *entries, target], timeout=60))
 
 
-def recorded_stream(api: httpx.Client, owner: Caller, stack: LocalStack) -> dict[str, Any]:
-    """A stream the owner broadcast the test card to, once its recording is ready."""
-    stream = api.post("/api/streams", json={"title": "Keepsakes"}, headers=owner.bearer).json()
-    api.post(f"/api/streams/{stream['id']}/start", headers=owner.bearer)
-    assert push(stack.rtmp_url, stream["streamKey"], BROADCAST_S).wait(timeout=60) == 0
-    api.post(f"/api/streams/{stream['id']}/stop", headers=owner.bearer)
+def recording_ready(api: httpx.Client, owner: Caller, stream_id: str) -> dict[str, Any]:
+    """The owner's view of the stream once its recording is ready."""
     ready: dict[str, Any] = wait_for(
         lambda: (
-            (s := api.get(f"/api/streams/{stream['id']}", headers=owner.bearer).json())[
+            (s := api.get(f"/api/streams/{stream_id}", headers=owner.bearer).json())[
                 "recordingReady"
             ]
             and s
@@ -48,6 +44,23 @@ def recorded_stream(api: httpx.Client, owner: Caller, stack: LocalStack) -> dict
         "the recording",
     )
     return ready
+
+
+def recorded_stream(
+    api: httpx.Client,
+    owner: Caller,
+    stack: LocalStack,
+    body: dict[str, Any] | None = None,
+    seconds: float = BROADCAST_S,
+) -> dict[str, Any]:
+    """A stream (made with ``body``) the owner broadcast the test card to, once its recording
+    is ready."""
+    made = api.post("/api/streams", json=body or {"title": "Keepsakes"}, headers=owner.bearer)
+    stream = made.raise_for_status().json()
+    api.post(f"/api/streams/{stream['id']}/start", headers=owner.bearer)
+    assert push(stack.rtmp_url, stream["streamKey"], seconds).wait(timeout=60) == 0
+    api.post(f"/api/streams/{stream['id']}/stop", headers=owner.bearer)
+    return recording_ready(api, owner, stream["id"])
 
 
 def test_a_recording_is_downloaded_as_an_mp4_and_trimmed_into_the_primary_recording(

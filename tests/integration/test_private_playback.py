@@ -15,6 +15,7 @@ import pytest
 from emulators.stack import LocalStack
 from tests.integration.conftest import Caller
 from tests.integration.test_broadcast_e2e import push, wait_for
+from tests.integration.test_keepsakes import recorded_stream, recording_ready
 
 pytestmark = pytest.mark.emulator
 
@@ -89,16 +90,7 @@ def test_a_private_stream_plays_only_through_signed_urls_live_and_recorded(
         assert encoder.wait(timeout=60) == 0
     api.post(f"/api/streams/{stream['id']}/stop", headers=owner.bearer).raise_for_status()
 
-    recorded = wait_for(
-        lambda: (
-            (s := api.get(f"/api/streams/{stream['id']}", headers=owner.bearer).json())[
-                "recordingReady"
-            ]
-            and s
-        ),
-        120,
-        "the recording",
-    )
+    recorded = recording_ready(api, owner, stream["id"])
     signed = playback(api, stream["id"], owner)
     assert signed["source"] == "recording"
     assert unsigned_status(recorded["recordingUrl"]) == 401
@@ -117,19 +109,7 @@ def test_an_invited_guest_watches_until_the_code_is_revoked(
     api: httpx.Client, callers: dict[str, Caller], stack: LocalStack
 ) -> None:
     owner = callers["owner"]
-    stream = api.post(
-        "/api/streams", json={"title": "Guests", "isPublic": False}, headers=owner.bearer
-    ).json()
-    api.post(f"/api/streams/{stream['id']}/start", headers=owner.bearer).raise_for_status()
-    assert push(stack.rtmp_url, stream["streamKey"], 4).wait(timeout=60) == 0
-    api.post(f"/api/streams/{stream['id']}/stop", headers=owner.bearer).raise_for_status()
-    wait_for(
-        lambda: api.get(f"/api/streams/{stream['id']}", headers=owner.bearer).json()[
-            "recordingReady"
-        ],
-        120,
-        "the recording",
-    )
+    stream = recorded_stream(api, owner, stack, {"title": "Guests", "isPublic": False}, 4)
     invited = api.post(
         f"/api/streams/{stream['id']}/invitations",
         json={"label": "Aunt Ada"},
