@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import flask
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from emulators.cloudflare_stream.audience import audience_api, audience_delivery
 from emulators.cloudflare_stream.envelopes import Missing as _Missing
 from emulators.cloudflare_stream.envelopes import current_broadcasts as _broadcasts
 from emulators.cloudflare_stream.envelopes import current_state as _state
@@ -323,7 +324,8 @@ def create_app(state: EmulatorState, media_dir: Path) -> flask.Flask:
         broadcasts.on_webrtc_connected, broadcasts.on_webrtc_disconnected
     )
     blueprints = (api, private_api, alerting, control, media_callbacks, delivery, private_delivery)
-    for blueprint in blueprints:
+    # Viewer counts and GraphQL analytics, from what the delivery blueprints serve.
+    for blueprint in (*blueprints, audience_api, audience_delivery):
         app.register_blueprint(blueprint)
     app.register_error_handler(NotFound, _no_route)
     app.register_error_handler(_Missing, lambda missing: failure(404, 10003, str(missing)))
