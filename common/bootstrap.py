@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from google.cloud import firestore
 
     from common.adapters.firestore.streams import FirestoreStreamRepository
+    from common.services.audience import AudienceService
     from common.services.broadcasts import BroadcastService
     from common.services.keepsakes import KeepsakeService
     from common.services.live_inputs import LiveInputProvisioner
@@ -300,6 +301,12 @@ class Services:
         )
 
     @built_once
+    def audience(self) -> AudienceService:
+        from common.services.audience import AudiencePolicy, AudienceService
+
+        return AudienceService(self, policy=AudiencePolicy())
+
+    @built_once
     def info(self) -> StreamInfoService:
         from common.services.stream_info import StreamInfoService
 
@@ -455,7 +462,7 @@ def _cloudflare(settings: Settings) -> StreamProvider:
         connect_timeout_s=settings.cloudflare_connect_timeout_s,
         read_timeout_s=settings.cloudflare_read_timeout_s,
     )
-    return CloudflareStreamProvider(client)
+    return CloudflareStreamProvider(client, delivery_base=settings.cloudflare_delivery_base)
 
 
 def _firebase_auth(settings: Settings) -> Authenticator:

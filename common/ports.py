@@ -169,6 +169,18 @@ class StreamProvider(Protocol):
         """Cut a new video from a ready one. Never retried blindly: each call makes one."""
         ...
 
+    def live_viewers(self, live_input_uid: str) -> int | None:
+        """How many watch the input's broadcast now (Cloudflare: the delivery host's
+        ``/views``, outside the API's rate limit); ``None`` when the platform does not say."""
+        ...
+
+    def minutes_viewed(
+        self, video_uids: tuple[str, ...], since: datetime, until: datetime
+    ) -> float:
+        """Minutes of the videos delivered to viewers from ``since`` until ``until``
+        (Cloudflare: GraphQL Analytics, ``streamMinutesViewedAdaptiveGroups``)."""
+        ...
+
 
 # "newest": createdAt descending; "display": displayOrder ascending, then newest first. Ties
 # are broken by document id (common.pagination), so the order is total and pages are stable.

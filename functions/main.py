@@ -45,6 +45,8 @@ FUNCTION_MODULES = {
     # /api/streams/{id}/recordings, /recordings/{videoId}
     "streamrecordings": "functions.recordings",
     "streamrecording": "functions.recordings",
+    # /api/streams/{id}/analytics
+    "streamanalytics": "functions.analytics",
     # /api/streams/{id}/recordings/{videoId}/download, /clip
     "downloadrecording": "functions.keepsakes",
     "cliprecording": "functions.keepsakes",

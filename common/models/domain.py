@@ -266,6 +266,7 @@ class Stream(StreamManagerFields):
                 "end_time": at,
                 "whip_active": False,
                 "on_air": False,
+                "viewer_count": 0,  # nobody watches it live any more; max_viewers stays
                 "updated_at": at,
             }
         )

@@ -194,6 +194,7 @@ class MonitorService(WithBackends):
         connection = "disconnected"
         if stream.status == StreamStatus.LIVE and stream.cloudflare_id:
             connection = self._provider.get_live_input(stream.cloudflare_id).connection
+        viewers = self._live_viewers(stream, connection)
         now = self._clock.now()
         outcome: list[CheckOutcome] = []
 
@@ -232,6 +233,8 @@ class MonitorService(WithBackends):
             elif connection == "disconnected" and current.on_air and not ended:
                 # The drop's notification never came: the window counts from now.
                 updated = updated.model_copy(update={"on_air": False, "live_event_at": now})
+            if viewers is not None and not ended:
+                updated = with_audience(updated, viewers)
             if ended and current.status == StreamStatus.LIVE:
                 # The write that ends the broadcast starts its recording monitor too.
                 updated = self.with_recording_monitor(updated.ended_broadcast(dropped_at or now))
@@ -241,6 +244,22 @@ class MonitorService(WithBackends):
         if outcome[-1] == "done" and updated.status == StreamStatus.COMPLETED:
             self.schedule_first("recording", updated)
         return outcome[-1]
+
+    def _live_viewers(self, stream: Stream, connection: str) -> int | None:
+        """The live viewer count, read once per status check of a broadcast on air (never
+        per viewer request); WHIP broadcasts have none at Cloudflare. A failed read keeps the
+        count the stream shows."""
+        if (
+            connection != "connected"
+            or stream.ingest_protocol == "whip"
+            or not stream.cloudflare_id
+        ):
+            return None
+        try:
+            return self._provider.live_viewers(stream.cloudflare_id)
+        except AppError:
+            log.warning("no viewer count for stream %s this check", stream.id, exc_info=True)
+            return None
 
     def with_recording_monitor(self, ended: Stream) -> Stream:
         """A broadcast just ended, with its recording monitor started (none for WHIP, which
@@ -276,6 +295,15 @@ class MonitorService(WithBackends):
         except AppError:
             # The trigger on status changes and the manual sync tools remain as fallbacks.
             log.exception("could not schedule %s", task.name)
+
+
+def with_audience(stream: Stream, viewers: int) -> Stream:
+    """``stream`` showing ``viewers`` watching now and its peak (never lowered), changed only
+    when either changes: the monitor writes the stream document only then."""
+    if viewers == stream.viewer_count and (stream.max_viewers or 0) >= viewers:
+        return stream
+    peak = max(viewers, stream.max_viewers or 0)
+    return stream.model_copy(update={"viewer_count": viewers, "max_viewers": peak})
 
 
 def _checks_done(progress: MonitorProgress | None, generation: int) -> int:

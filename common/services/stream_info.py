@@ -42,6 +42,9 @@ class StreamStatusResponse(Model):
     endTime: datetime | None
     cloudflare: LiveInputState | None
     lastChecked: datetime
+    # Viewers now and the peak, as the status monitor last read them (no Cloudflare call here).
+    viewerCount: int = 0
+    maxViewers: int | None = None
 
 
 class StreamRecording(Model):
@@ -153,6 +156,8 @@ class StreamInfoService:
             if stream.cloudflare_id
             else None,
             lastChecked=self._clock.now(),
+            viewerCount=stream.viewer_count,
+            maxViewers=stream.max_viewers,
         )
 
     def recordings(self, user: User | None, stream_id: str) -> StreamRecordingsResponse:

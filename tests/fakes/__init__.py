@@ -312,6 +312,10 @@ class FakeStreamProvider:
         self.clips: dict[str, Recording] = {}
         self.clip_specs: dict[str, ClipSpec] = {}
         self.downloads: dict[str, DownloadStatus] = {}
+        # Audience: live viewers per input, minutes viewed per video, and the analytics asked.
+        self.viewers: dict[str, int] = {}
+        self.minutes: dict[str, float] = {}
+        self.minutes_asked: list[tuple[tuple[str, ...], datetime, datetime]] = []
         self._ids = itertools.count(1)
 
     def fail(self, operation: str, error: ProviderError) -> None:
@@ -459,6 +463,17 @@ class FakeStreamProvider:
         self.clips[uid] = clip
         self.clip_specs[uid] = spec
         return clip
+
+    def live_viewers(self, live_input_uid: str) -> int | None:
+        self._maybe_fail("live_viewers")
+        return self.viewers.get(live_input_uid, 0) if live_input_uid in self.inputs else None
+
+    def minutes_viewed(
+        self, video_uids: tuple[str, ...], since: datetime, until: datetime
+    ) -> float:
+        self._maybe_fail("minutes_viewed")
+        self.minutes_asked.append((video_uids, since, until))
+        return sum(self.minutes.get(uid, 0.0) for uid in video_uids)
 
     def finish_clip(self, video_uid: str, state: str = "ready") -> Recording:
         """Cloudflare has cut the clip (or failed to): it is ``state`` now."""

@@ -24,7 +24,7 @@ def routes_of(name: str) -> list[str]:
 
 
 def test_the_functions_are_the_ones_the_readme_lists() -> None:
-    assert len(HTTP_FUNCTIONS) == 37
+    assert len(HTTP_FUNCTIONS) == 38
     assert set(HTTP_FUNCTIONS) >= TASK_FUNCTIONS
 
 

@@ -39,7 +39,7 @@ def http_functions() -> dict[str, Any]:
 
 def test_every_http_function_is_declared_with_the_routes_and_methods_it_serves() -> None:
     functions = http_functions()
-    assert len(functions) == 37
+    assert len(functions) == 38
     for name, function in functions.items():
         endpoint = ENDPOINTS[name]
         assert endpoint.routes == function.routes, name

@@ -6,6 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
@@ -13,10 +14,13 @@ import httpx
 from pydantic import SecretStr, ValidationError
 
 from common.adapters.cloudflare.wire import (
+    CfAnalyticsData,
     CfDownloads,
     CfEnvelope,
+    CfGraphqlAnswer,
     CfLiveInput,
     CfLiveInputList,
+    CfLiveViewers,
     CfVideo,
 )
 from common.models.domain import (
@@ -91,9 +95,20 @@ class CloudflareStreamClient:
             transport=transport,
         )
         self._retry = retry
+        # GraphQL Analytics sits beside the REST API, outside the account's /stream prefix.
+        self.account_id = account_id
+        self._graphql_url = f"{api_base.rstrip('/')}/graphql"
 
     def close(self) -> None:
         self._http.close()
+
+    def graphql(self, query: str, variables: dict[str, Any]) -> CfAnalyticsData:
+        """A GraphQL Analytics query: read-only, so retried like a GET."""
+        body = {"query": query, "variables": variables}
+        answer: CfAnalyticsData = self._call(
+            "POST", self._graphql_url, json=body, unwrap=_graphql_data
+        )
+        return answer
 
     def create_live_input(self, body: dict[str, Any]) -> CfLiveInput:
         # A create is never retried after it may have reached Cloudflare: a retry could
@@ -153,11 +168,12 @@ class CloudflareStreamClient:
         *,
         json: dict[str, Any] | None = None,
         idempotent: bool = True,
+        unwrap: Callable[[httpx.Response], Any] | None = None,
     ) -> Any:
         attempt = 0
         while True:
             try:
-                return self._send_once(method, path, json)
+                return self._send_once(method, path, json, unwrap or _unwrap)
             except ProviderError as exc:
                 wait = self._retry_wait(exc, attempt, idempotent)
                 if wait is None:
@@ -179,7 +195,13 @@ class CloudflareStreamClient:
             return None
         return self._retry.delay(attempt, retry_after)
 
-    def _send_once(self, method: str, path: str, json: dict[str, Any] | None) -> Any:
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        json: dict[str, Any] | None,
+        unwrap: Callable[[httpx.Response], Any],
+    ) -> Any:
         try:
             response = self._http.request(method, path, json=json)
         except httpx.ConnectError as exc:
@@ -188,7 +210,7 @@ class CloudflareStreamClient:
             raise ProviderUnavailableError(f"Cloudflare timed out on {method} {path}") from exc
         except httpx.TransportError as exc:
             raise ProviderUnavailableError(f"Cloudflare transport error: {exc}") from exc
-        return _unwrap(response)
+        return unwrap(response)
 
 
 class _NotSentError(ProviderUnavailableError):
@@ -215,6 +237,21 @@ def _unwrap(response: httpx.Response) -> Any:
     )
 
 
+def _graphql_data(response: httpx.Response) -> CfAnalyticsData:
+    """GraphQL answers ``{data, errors}``: HTTP failures are translated as the REST API's are,
+    and errors in a 200 are a query Cloudflare refused."""
+    if not response.is_success:
+        _unwrap(response)  # raises the error the status means
+    try:
+        answer = CfGraphqlAnswer.model_validate(response.json())
+    except ValueError:
+        answer = CfGraphqlAnswer()
+    if answer.errors or answer.data is None:
+        text = "; ".join(e.message for e in answer.errors or []) or "no data"
+        raise ProviderRejectedError(f"Cloudflare GraphQL refused the query: {text}")
+    return answer.data
+
+
 def _envelope(response: httpx.Response) -> CfEnvelope:
     try:
         return CfEnvelope.model_validate(response.json())
@@ -233,12 +270,20 @@ class CloudflareStreamProvider:
     """``StreamProvider`` backed by Cloudflare Stream."""
 
     def __init__(
-        self, client: CloudflareStreamClient, whip_http: httpx.Client | None = None
+        self,
+        client: CloudflareStreamClient,
+        whip_http: httpx.Client | None = None,
+        *,
+        delivery_base: str | None = None,
+        delivery_http: httpx.Client | None = None,
     ) -> None:
         self._client = client
         # A client of its own, with no Authorization header: the WHIP host must never see
         # our API token (FRONTEND_CONTRACT.md §11.2 item 4).
         self._whip_http = whip_http or httpx.Client(timeout=httpx.Timeout(15.0, connect=5.0))
+        # The customer host (/views), also without our token: its calls are not API calls.
+        self._delivery_base = delivery_base.rstrip("/") if delivery_base else None
+        self._delivery_http = delivery_http or httpx.Client(timeout=httpx.Timeout(5.0, connect=3.0))
 
     def whip_offer(self, whip_url: SecretStr, offer_sdp: str) -> WhipAnswer:
         url = whip_url.get_secret_value()
@@ -346,6 +391,62 @@ class CloudflareStreamProvider:
             "meta": {"name": spec.name, "streamId": spec.stream_id, "clippedFrom": spec.source_uid},
         }
         return self._client.clip(body).to_recording()
+
+    def live_viewers(self, live_input_uid: str) -> int | None:
+        # One try: the next status check reads it again. Whether Cloudflare wants a token for
+        # a signed input is not documented; a refusal leaves the count as it was.
+        if self._delivery_base is None:
+            return None
+        url = f"{self._delivery_base}/{live_input_uid}/views"
+        try:
+            response = self._delivery_http.get(url)
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailableError(f"viewer count unreachable: {exc}") from exc
+        if response.status_code in (401, 403, 404):
+            log.warning("no viewer count for %s (%d)", live_input_uid, response.status_code)
+            return None
+        if not response.is_success:
+            raise ProviderUnavailableError(f"viewer count failed ({response.status_code})")
+        try:
+            return CfLiveViewers.model_validate(response.json()).liveViewers
+        except ValueError as exc:
+            raise ProviderUnavailableError(f"viewer count unreadable: {exc}") from exc
+
+    def minutes_viewed(
+        self, video_uids: tuple[str, ...], since: datetime, until: datetime
+    ) -> float:
+        variables = {
+            "accountTag": self._client.account_id,
+            "uids": list(video_uids),
+            "since": _rfc3339(since),
+            "until": _rfc3339(until),
+        }
+        data = self._client.graphql(_MINUTES_VIEWED_QUERY, variables)
+        accounts = data.viewer.accounts if data.viewer else []
+        groups = [g for a in accounts for g in a.streamMinutesViewedAdaptiveGroups]
+        return float(sum(group.sum.minutesViewed for group in groups))
+
+
+# Cloudflare's schema names its scalars ``string`` and ``Time`` (RFC 3339); ``uid`` is a video's.
+_MINUTES_VIEWED_QUERY = """
+query StreamMinutesViewed($accountTag: string!, $uids: [string!], $since: Time!, $until: Time!) {
+  viewer {
+    accounts(filter: {accountTag: $accountTag}) {
+      streamMinutesViewedAdaptiveGroups(
+        filter: {uid_in: $uids, datetime_geq: $since, datetime_lt: $until}
+        limit: 1000
+      ) {
+        sum { minutesViewed }
+        dimensions { uid }
+      }
+    }
+  }
+}
+"""
+
+
+def _rfc3339(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _download(downloads: CfDownloads, video_uid: str) -> DownloadStatus:

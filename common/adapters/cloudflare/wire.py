@@ -159,3 +159,39 @@ class CfNotification(_Wire):
     name: str = ""
     data: CfNotificationData | None = None
     ts: int | None = None
+
+
+class CfLiveViewers(_Wire):
+    """``/<input uid>/views`` on the delivery host: ``{"liveViewers": n}``."""
+
+    liveViewers: int | None = None
+
+
+class CfMinutesViewed(_Wire):
+    minutesViewed: float = 0
+
+
+class CfMinutesViewedGroup(_Wire):
+    """One row of ``streamMinutesViewedAdaptiveGroups``: its ``sum`` and ``dimensions``."""
+
+    sum: CfMinutesViewed = CfMinutesViewed()
+    dimensions: dict[str, Any] = {}
+
+
+class CfAnalyticsAccount(_Wire):
+    streamMinutesViewedAdaptiveGroups: list[CfMinutesViewedGroup] = []
+
+
+class CfAnalyticsViewer(_Wire):
+    accounts: list[CfAnalyticsAccount] = []
+
+
+class CfAnalyticsData(_Wire):
+    """``data`` of a GraphQL Analytics answer (``{data, errors}``, not the REST envelope)."""
+
+    viewer: CfAnalyticsViewer | None = None
+
+
+class CfGraphqlAnswer(_Wire):
+    data: CfAnalyticsData | None = None
+    errors: list[CfMessage] | None = None
