@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from common.adapters.firestore.streams import ID_ORDER, ORDERINGS
+from common.errors import InvalidArgumentError
 from common.models.domain import Stream
-from common.pagination import cursor_after, position_of
+from common.pagination import _digest, cursor_after, position_of
 from common.ports import StreamQuery
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,3 +42,31 @@ def test_a_cursor_is_url_safe_and_gives_back_the_position_of_its_stream() -> Non
     assert re.fullmatch(r"[A-Za-z0-9_-]+", cursor)
     assert position is not None
     assert position.values == (7, AT) and position.stream_id == "abc123"
+
+
+def forged(query: StreamQuery, values: list[object], stream_id: str) -> str:
+    """A cursor an attacker builds: the digest has no key, so it can be made to match."""
+    digest = _digest(query, values, stream_id)
+    raw = json.dumps({"v": 1, "k": values, "id": stream_id, "d": digest}).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    ("values", "stream_id"),
+    [
+        ([0, "2026-11-24T10:00:00Z"], "a/b"),  # a path, not a document id
+        ([0, "2026-11-24T10:00:00Z"], "streams/x/private"),
+        ([10**30, "2026-11-24T10:00:00Z"], "s1"),  # beyond Firestore's 64-bit integers
+    ],
+)
+def test_a_forged_cursor_is_refused_before_any_query(values: list[object], stream_id: str) -> None:
+    query = StreamQuery(is_public=True, is_visible=True, order="display")
+    with pytest.raises(InvalidArgumentError):
+        position_of(replace(query, cursor=forged(query, values, stream_id)))
+
+
+def test_the_forger_above_makes_cursors_the_listing_accepts_when_they_hold_valid_values() -> None:
+    query = StreamQuery(is_public=True, is_visible=True, order="display")
+    cursor = forged(query, [5, "2026-11-24T10:00:00Z"], "s1")
+    position = position_of(replace(query, cursor=cursor))
+    assert position is not None and position.stream_id == "s1"
