@@ -50,6 +50,12 @@ def requires_signed_playback(stream: Stream, memorial: Memorial | None) -> bool:
     return not stream.is_public or (memorial is not None and not memorial.is_public)
 
 
+def may_watch_privately(permissions: Permissions) -> bool:
+    """Whether signed playback of a private service may go to this caller: those who may edit
+    it (its managers and the users it names), not every account that may read it."""
+    return permissions.can(Action.EDIT)
+
+
 def stream_permissions(user: User | None, stream: Stream, memorial: Memorial | None) -> Permissions:
     """Rights of ``user`` on ``stream`` whose memorial (if any) is ``memorial``."""
     memorial_is_public = memorial is None or memorial.is_public

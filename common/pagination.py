@@ -18,7 +18,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -26,7 +26,7 @@ from common.errors import InvalidArgumentError
 from common.models.domain import Stream
 from common.ports import StreamOrder, StreamPage, StreamQuery
 
-CURSOR_VERSION = 1
+CURSOR_VERSION: Final = 1
 MAX_CURSOR_CHARS = 512
 _DIGEST_CHARS = 16
 SortValue = int | datetime

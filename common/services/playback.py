@@ -27,7 +27,12 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from common.access import Action, requires_signed_playback, stream_permissions
+from common.access import (
+    Action,
+    may_watch_privately,
+    requires_signed_playback,
+    stream_permissions,
+)
 from common.access import require as require_permission
 from common.errors import (
     AppError,
@@ -152,17 +157,26 @@ class PlaybackService:
     def playback(self, user: User | None, stream_id: str) -> PlaybackResponse:
         """What ``user`` may watch of the stream now (401/403 if they may not watch it)."""
         stream, memorial = self._current(stream_id)
-        require_permission(stream_permissions(user, stream, memorial), Action.VIEW, user)
+        permissions = stream_permissions(user, stream, memorial)
+        require_permission(permissions, Action.VIEW, user)
+        if requires_signed_playback(stream, memorial) and not may_watch_privately(permissions):
+            # Any account may read a visible stream of a public memorial (the frontend's
+            # contract), but a private service plays for those the family chose: its
+            # managers, its allowed users and, through /access, its invited guests.
+            raise PermissionDeniedError(
+                "This service is private: ask the family for an invitation",
+                details={"reason": "invitation-required"},
+            )
         return self._playable(stream, memorial)
 
     def redeem(self, client: str, stream_id: str, code: str) -> PlaybackResponse:
         """Playback for a guest holding one of the stream's invitation codes (view only)."""
         stream, memorial = self._current(stream_id)
-        attempts_key = _attempts_key(stream.id, client)
-        self._count_wrong_code(attempts_key, wrong=False)
         invitation = self._invitations.get(stream.id, code)
         if invitation is None:
-            self._count_wrong_code(attempts_key, wrong=True)
+            # Only wrong codes are limited: a client whose address others share (or forge)
+            # still gets in with the right one, and 128-bit codes make that reveal nothing.
+            self._count_wrong_code(_attempts_key(stream.id, client))
             raise PermissionDeniedError(
                 "This invitation code is not valid for this stream",
                 details={"reason": "invalid-code"},
@@ -203,9 +217,8 @@ class PlaybackService:
         urls = self._urls.of(media, token.token if token else None)
         return _response(stream.id, "recording" if replay else "live", urls, token)
 
-    def _count_wrong_code(self, key: str, *, wrong: bool) -> None:
-        """Refuse (429) a client that has used up its wrong codes; count one more if
-        ``wrong``. A check alone writes nothing."""
+    def _count_wrong_code(self, key: str) -> None:
+        """Count one more wrong code of a client, refusing it (429) once it has used them up."""
         limit = self._limits.invitation_attempt_limit
         window = timedelta(seconds=self._limits.invitation_attempt_window_s)
         now = self._clock.now()
@@ -220,8 +233,6 @@ class PlaybackService:
                     details={"limit": limit, "windowSeconds": int(window.total_seconds())},
                     retry_after_s=retry,
                 )
-            if not wrong:
-                return usage
             return CreateQuotaUsage(creations=(*recent, now), expires_at=now + window)
 
         self._attempts.update(key, admit)

@@ -117,6 +117,20 @@ def test_a_private_stream_is_signed_for_its_managers_and_refused_to_others(
     assert backend.provider.signed[live_input] is True
 
 
+def test_an_account_that_may_read_a_private_stream_still_gets_no_signed_playback(
+    backend: Backend,
+) -> None:
+    # Any signed-in account may read a visible stream of a public memorial (the frontend's
+    # contract), but a private service plays only for those the family chose.
+    stream_id = private_stream(backend)
+    assert ok(client("stream").get(f"/api/streams/{stream_id}", headers=bearer(STRANGER)))["id"]
+
+    refused = error(playback(stream_id, headers=bearer(STRANGER)), 403, "permission-denied")
+
+    assert refused["reason"] == "invitation-required"
+    assert "hlsUrl" not in refused
+
+
 def test_turning_a_stream_private_protects_its_input_and_recordings(backend: Backend) -> None:
     made = backend.create_stream(on_memorial=MEMORIAL.id)
     backend.add_recording(made.id, "video-1")
@@ -196,14 +210,17 @@ def test_wrong_codes_are_limited_per_stream_and_client(backend: Backend) -> None
 
     for _ in range(3):
         error(redeem(stream_id, "wrong-code"), 403)
-    limited = redeem(stream_id, code)  # even the right code, so a guesser learns nothing
+    limited = redeem(stream_id, "wrong-code")
 
     error(limited, 429, "resource-exhausted")
     assert int(limited.headers["Retry-After"]) > 0
-    ok(redeem(stream_id, code, ip="198.51.100.9"))  # another client
+    # The right code still plays: a guest behind the same address (a shared NAT, or one an
+    # attacker forges to lock them out) is never refused their own invitation.
+    ok(redeem(stream_id, code))
+    error(redeem(stream_id, "wrong-code", ip="198.51.100.9"), 403)  # another client
     error(redeem(other, "wrong-code"), 403)  # another stream counts on its own
     backend.clock.advance(601)
-    ok(redeem(stream_id, code))
+    error(redeem(stream_id, "wrong-code"), 403)  # the window has passed
 
 
 @pytest.mark.parametrize("body", [{}, {"code": ""}, {"code": "x" * 201}, {"code": "c", "extra": 1}])
