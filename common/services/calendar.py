@@ -4,9 +4,11 @@ VTIMEZONE is needed; text is escaped (§3.3.11) and lines folded at 75 octets (�
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from common.models.events import CalendarEntry, MemorialEvent
 
@@ -30,10 +32,16 @@ class CalendarSession:
     entry: CalendarEntry
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\x85\u2028\u2029]")
+
+
 def escape_text(value: str) -> str:
-    """A TEXT value (§3.3.11): backslash, semicolon, comma and newlines escaped."""
+    """A TEXT value (§3.3.11): backslash, semicolon, comma and newlines escaped, and the
+    control characters TEXT may not hold (§3.3.11: no CTLs but HTAB) dropped."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    value = _CONTROL.sub("", value)
     value = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-    return value.replace("\r\n", "\\n").replace("\r", "\\n").replace("\n", "\\n")
+    return value.replace("\n", "\\n")
 
 
 def fold(line: str) -> str:
@@ -89,7 +97,7 @@ def _vevent(session: CalendarSession, domain: str, page_url: str) -> list[str]:
     if event.location:
         lines.append(f"LOCATION:{escape_text(event.location)}")
     lines += [
-        f"URL:{page_url}",
+        f"URL:{quote(page_url, safe=':/?#[]@!$&()*+=%-._~')}",
         f"STATUS:{'CANCELLED' if entry.cancelled else 'CONFIRMED'}",
         "END:VEVENT",
     ]
