@@ -80,8 +80,12 @@ def render_calendar(
 
 def _vevent(session: CalendarSession, domain: str, page_url: str) -> list[str]:
     event, entry = session.event, session.entry
-    summary = f"{event.title}: {entry.title}" if event.title else entry.title
-    description = "\n\n".join(p for p in (event.description, _STATE_WORDS.get(entry.state)) if p)
+    # A cancelled session shows only what was published of it: its event's words may have
+    # changed since, or its memorial gone private, and subscribers keep fetching the feed.
+    words = event if not entry.cancelled else None
+    summary = f"{words.title}: {entry.title}" if words and words.title else entry.title
+    parts = (words.description if words else None, _STATE_WORDS.get(entry.state))
+    description = "\n\n".join(p for p in parts if p)
     lines = [
         "BEGIN:VEVENT",
         f"UID:{entry.stream_id}@{domain}",
@@ -94,8 +98,8 @@ def _vevent(session: CalendarSession, domain: str, page_url: str) -> list[str]:
         f"SUMMARY:{escape_text(summary)}",
         f"DESCRIPTION:{escape_text(description)}",
     ]
-    if event.location:
-        lines.append(f"LOCATION:{escape_text(event.location)}")
+    if words and words.location:
+        lines.append(f"LOCATION:{escape_text(words.location)}")
     lines += [
         f"URL:{quote(page_url, safe=':/?#[]@!$&()*+=%-._~')}",
         f"STATUS:{'CANCELLED' if entry.cancelled else 'CONFIRMED'}",

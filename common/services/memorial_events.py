@@ -180,7 +180,7 @@ class EventService(WithBackends):
             sessions,
             domain=urlsplit(self._site).hostname or "localhost",
             page_url=f"{self._site}/{memorial.full_slug or memorial.id}",
-            name=memorial.loved_one_name,
+            name=memorial.loved_one_name if memorial.is_public else None,
         )
 
     # --- templates -------------------------------------------------------------------------

@@ -163,6 +163,25 @@ def test_a_private_memorials_calendar_publishes_nothing(backend: Backend) -> Non
     assert service(backend).list_events(None, PRIVATE_MEMORIAL.id).events == []
 
 
+def test_a_memorial_gone_private_keeps_its_feed_to_what_was_published(backend: Backend) -> None:
+    event = create(backend, location="Chapel of Rest")
+    assert {str(e["STATUS"]) for e in calendar(backend).values()} == {"CONFIRMED"}
+    # The family makes the memorial private, then writes what only invited people should read.
+    backend.memorials.memorials[MEMORIAL.id] = MEMORIAL.model_copy(update={"is_public": False})
+    words = EventUpdateRequest.model_validate(
+        {"location": "12 Family Home Rd", "description": "House empty 2-5pm"}
+    )
+    service(backend).update_event(MEMORIAL_OWNER, MEMORIAL.id, event.id, words)
+
+    feed = service(backend).calendar(MEMORIAL.id)
+    entries = calendar(backend)
+
+    assert {str(e["STATUS"]) for e in entries.values()} == {"CANCELLED"}
+    assert set(entries) == {s.streamId for s in event.sessions}
+    assert "Family Home" not in feed and "House empty" not in feed and "Chapel" not in feed
+    assert "X-WR-CALNAME" not in feed
+
+
 def test_text_is_escaped_and_long_lines_fold_within_75_octets() -> None:
     at = datetime(2026, 12, 5, 17, 0, tzinfo=UTC)
     title = "Ünïcödé, service; with\\ a newline\nand a title long enough to fold " * 3
