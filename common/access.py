@@ -62,8 +62,17 @@ def stream_permissions(user: User | None, stream: Stream, memorial: Memorial | N
     public = _VIEW_ONLY if is_publicly_viewable(stream) and memorial_is_public else _NOTHING
     if user is None:
         return Permissions(public)
-    if user.is_administrator or stream.created_by == user.uid:
+    if user.is_administrator:
         return Permissions(_ALL)
+    if stream.created_by == user.uid:
+        # A funeral director who made the family's stream (from a template, say) runs it,
+        # but its MP4 is the family's to take away.
+        directs = (
+            memorial is not None
+            and memorial.funeral_director_uid == user.uid
+            and memorial.owner_uid != user.uid
+        )
+        return Permissions(_ALL - {Action.DOWNLOAD} if directs else _ALL)
     granted = public | _memorial_rights(user, stream, memorial)
     if user.uid in stream.allowed_users:
         granted |= _MANAGE_NOT_DELETE | {Action.DOWNLOAD}

@@ -527,8 +527,11 @@ class PlaybackTokens(Protocol):
     """Short-lived playback tokens for media that requires signed URLs, made without a call
     to the video platform per viewer (Cloudflare: self-signed with a Stream signing key)."""
 
-    def sign(self, media_uid: str, *, downloadable: bool = False) -> PlaybackToken:
-        """A token for ``media_uid``; ``downloadable`` also opens its MP4 download.
+    def sign(
+        self, media_uid: str, *, downloadable: bool = False, until: datetime | None = None
+    ) -> PlaybackToken:
+        """A token for ``media_uid``; ``downloadable`` also opens its MP4 download; ``until``
+        ends it earlier than the usual lifetime (an invitation that expires sooner).
 
         Raises:
             UnavailableError: no signing key is configured.

@@ -189,7 +189,7 @@ class PlaybackService:
             raise PermissionDeniedError(
                 "This invitation has expired", details={"reason": "expired"}
             )
-        return self._playable(stream, memorial)
+        return self._playable(stream, memorial, until=invitation.expires_at)
 
     def _current(self, stream_id: str) -> tuple[Stream, Memorial | None]:
         """The stream (404) with its signed-URL setting brought in line with its privacy and
@@ -206,14 +206,16 @@ class PlaybackService:
             log.warning("signed URLs of stream %s not applied yet: %s", stream.id, exc.message)
         return stream, memorial
 
-    def _playable(self, stream: Stream, memorial: Memorial | None) -> PlaybackResponse:
+    def _playable(
+        self, stream: Stream, memorial: Memorial | None, until: datetime | None = None
+    ) -> PlaybackResponse:
         replay = stream.video_id if stream.is_recorded() else None
         media = replay or stream.cloudflare_id
         if media is None:
             raise NotFoundError("This stream has nothing to play yet")
         # Signed whenever either says so: a token also opens media that does not need one.
         signed = stream.signed_urls or requires_signed_playback(stream, memorial)
-        token = self._tokens.sign(media) if signed else None
+        token = self._tokens.sign(media, until=until) if signed else None
         urls = self._urls.of(media, token.token if token else None)
         return _response(stream.id, "recording" if replay else "live", urls, token)
 

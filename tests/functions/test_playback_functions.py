@@ -5,6 +5,7 @@ limited per stream and client with 429 + Retry-After."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -199,7 +200,12 @@ def test_a_code_never_opens_another_stream_and_expired_codes_are_refused(
     code = str(invite(first, expiresAt="2026-11-24T11:00:00Z")["code"])
 
     assert error(redeem(second, code), 403)["reason"] == "invalid-code"
-    ok(redeem(first, code))
+    # The guest's token ends with the invitation (in 1 h), not after the usual 2 h.
+    played = ok(redeem(first, code))
+    ends = datetime.fromisoformat(played["expiresAt"].replace("Z", "+00:00"))
+    assert ends == datetime(2026, 11, 24, 11, 0, tzinfo=UTC)
+    token = played["hlsUrl"].removeprefix(f"{DELIVERY_BASE}/").split("/")[0]
+    assert jwt.decode(token, options={"verify_signature": False})["exp"] == ends.timestamp()
     backend.clock.advance(3601)
     assert error(redeem(first, code), 403)["reason"] == "expired"
 

@@ -71,6 +71,15 @@ def test_public_stream_of_a_private_memorial_is_not_public() -> None:
     assert not stream_permissions(None, stream(), PRIVATE_MEMORIAL).allowed
 
 
+def test_a_funeral_director_who_made_the_stream_runs_it_but_does_not_download_it() -> None:
+    made_by_director = stream(created_by=FUNERAL_DIRECTOR.uid)
+    rights = stream_permissions(FUNERAL_DIRECTOR, made_by_director, MEMORIAL)
+    assert set(rights.allowed) == set(Action) - {Action.DOWNLOAD}
+    assert stream_permissions(MEMORIAL_OWNER, made_by_director, MEMORIAL).can(Action.DOWNLOAD)
+    # Off a memorial, whoever made the stream is its family.
+    assert stream_permissions(FUNERAL_DIRECTOR, made_by_director, None).can(Action.DOWNLOAD)
+
+
 def test_require_distinguishes_anonymous_from_forbidden() -> None:
     nothing = stream_permissions(None, stream(is_public=False), MEMORIAL)
     with pytest.raises(UnauthenticatedError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -66,10 +66,12 @@ class LocalPlaybackTokens:
         self._key: RSAPrivateKey | None = None
         self._lock = threading.Lock()
 
-    def sign(self, media_uid: str, *, downloadable: bool = False) -> PlaybackToken:
-        """A token opening ``media_uid`` for ``ttl_s`` from now."""
+    def sign(
+        self, media_uid: str, *, downloadable: bool = False, until: datetime | None = None
+    ) -> PlaybackToken:
+        """A token opening ``media_uid`` for ``ttl_s`` from now, or until ``until`` if sooner."""
         now = self._clock.now()
-        expires_at = now + self._ttl
+        expires_at = now + self._ttl if until is None else min(now + self._ttl, until)
         claims: dict[str, Any] = {
             "sub": media_uid,
             "kid": self._key_id,
@@ -94,7 +96,13 @@ class NoPlaybackTokens:
     """``PlaybackTokens`` where no signing key is configured: private playback is refused
     with a 503 that says so (public streams never ask for a token)."""
 
-    def sign(self, media_uid: str, *, downloadable: bool = False) -> PlaybackToken:  # noqa: ARG002
+    def sign(
+        self,
+        media_uid: str,  # noqa: ARG002
+        *,
+        downloadable: bool = False,  # noqa: ARG002
+        until: datetime | None = None,  # noqa: ARG002
+    ) -> PlaybackToken:
         """Always refuses."""
         raise UnavailableError(
             "Private playback is not configured (no Cloudflare signing key)",
