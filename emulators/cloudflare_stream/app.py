@@ -277,6 +277,7 @@ def inject_faults() -> Any:
         faults = _broadcasts().webhooks.faults
         faults.drop_next = int(body.get("dropWebhooks", 0))
         faults.duplicate = bool(body.get("duplicateWebhooks", False))
+    _broadcasts().webhooks.release_held()
     return flask.jsonify({"ok": True})
 
 

@@ -197,6 +197,14 @@ class Webhooks:
                 return
         threading.Thread(target=self._deliver, args=(batch,), daemon=True).start()
 
+    def release_held(self) -> None:
+        """Send now a delivery held back for reordering: the faults it was held under are being
+        replaced, and it must not overtake (or be overtaken by) the next test's deliveries."""
+        with self.state.lock:
+            held, self._held = self._held, None
+        if held is not None:
+            threading.Thread(target=self._deliver, args=([held],), daemon=True).start()
+
     def _release(self, delivery: _Delivery) -> None:
         """Send a held delivery that no later one overtook in time."""
         with self.state.lock:
