@@ -97,6 +97,37 @@ class TaggedLiveInput:
     created: datetime | None
 
 
+@dataclass(frozen=True)
+class OutputSpec:
+    """A simulcast destination to add to a live input: the platform's ingest ``url`` and the
+    ``stream_key`` it authenticates with (Cloudflare sends to ``url + "/" + stream_key``).
+
+    The key is a secret of the family's YouTube or Facebook account: ``SecretStr``, so no
+    ``repr`` or log line shows it.
+    """
+
+    url: str
+    stream_key: SecretStr
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class LiveOutput:
+    """A simulcast output of a live input, as the provider keeps it.
+
+    Attributes:
+        uid: The provider's id of the output (unique per live input).
+        url: Where the broadcast is relayed to.
+        stream_key: The destination's key; never shown whole to anyone.
+        enabled: Whether broadcasts to the input are relayed to it now.
+    """
+
+    uid: str
+    url: str
+    stream_key: SecretStr
+    enabled: bool
+
+
 class StreamProvider(Protocol):
     """Live inputs and recordings at the video platform (Cloudflare Stream in production)."""
 
@@ -179,6 +210,40 @@ class StreamProvider(Protocol):
     ) -> float:
         """Minutes of the videos delivered to viewers from ``since`` until ``until``
         (Cloudflare: GraphQL Analytics, ``streamMinutesViewedAdaptiveGroups``)."""
+        ...
+
+    def list_outputs(self, live_input_uid: str) -> list[LiveOutput]:
+        """The input's simulcast outputs, in the order they were added.
+
+        Raises:
+            ProviderNotFoundError: the input does not exist.
+        """
+        ...
+
+    def create_output(self, live_input_uid: str, spec: OutputSpec) -> LiveOutput:
+        """Add a simulcast output to the input. Never retried blindly: each call adds one.
+
+        Raises:
+            ProviderNotFoundError: the input does not exist.
+            ProviderRejectedError: the provider refused the URL or key.
+        """
+        ...
+
+    def set_output_enabled(self, live_input_uid: str, output_uid: str, enabled: bool) -> LiveOutput:
+        """Start (or stop) relaying the input's broadcasts to the output; its URL and key
+        cannot change (Cloudflare's PUT only toggles ``enabled``).
+
+        Raises:
+            ProviderNotFoundError: the input or the output does not exist.
+        """
+        ...
+
+    def delete_output(self, live_input_uid: str, output_uid: str) -> None:
+        """Remove the output (a relay in progress stops).
+
+        Raises:
+            ProviderNotFoundError: the input or the output does not exist.
+        """
         ...
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import signal
+import sys
 from pathlib import Path
 
 from werkzeug.serving import run_simple
@@ -28,6 +31,10 @@ def main() -> None:
     )
     prepare_media_dir(args.media_dir)
     app = create_app(state, args.media_dir.resolve())
+    # The simulcast relays are ffmpeg processes of ours: end them with the emulator.
+    relays = app.config["BROADCASTS"].relays
+    atexit.register(relays.stop_all)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     run_simple("127.0.0.1", args.port, app, threaded=True)
 
 

@@ -24,6 +24,7 @@ from emulators.cloudflare_stream.envelopes import current_state as _state
 from emulators.cloudflare_stream.envelopes import envelope, failure
 from emulators.cloudflare_stream.envelopes import existing as _existing
 from emulators.cloudflare_stream.media import Broadcasts, Webhooks
+from emulators.cloudflare_stream.outputs import MAX_OUTPUTS, new_output, output_problem
 from emulators.cloudflare_stream.private import (
     gate_delivery,
     private_api,
@@ -156,6 +157,58 @@ def delete_live_input(uid: str) -> Any:
     state = _state()
     with state.lock:
         del state.live_inputs[_existing(state.live_inputs, uid, "Live input").uid]
+    _broadcasts().relays.input_ended(uid)
+    return envelope(None)
+
+
+@api.get("/live_inputs/<uid>/outputs")
+def list_outputs(uid: str) -> Any:
+    state = _state()
+    with state.lock:
+        live_input = _existing(state.live_inputs, uid, "Live input")
+        outputs = [output.json() for output in live_input.outputs.values()]
+    return envelope(outputs)
+
+
+@api.post("/live_inputs/<uid>/outputs")
+def create_output(uid: str) -> Any:
+    state = _state()
+    body = flask.request.get_json(silent=True)
+    with state.lock:
+        live_input = _existing(state.live_inputs, uid, "Live input")
+        problem = output_problem(body)
+        if problem is None and len(live_input.outputs) >= MAX_OUTPUTS:
+            problem = f"A live input can have at most {MAX_OUTPUTS} outputs"
+        if problem or not isinstance(body, dict):
+            return failure(400, 10005, problem or "Invalid request body")
+        output = new_output(body)
+        live_input.outputs[output.uid] = output
+    _broadcasts().relays.sync(uid)
+    return envelope(output.json())
+
+
+@api.put("/live_inputs/<uid>/outputs/<output_uid>")
+def update_output(uid: str, output_uid: str) -> Any:
+    """Only ``enabled`` changes: an output's url and streamKey are immutable."""
+    state = _state()
+    body = flask.request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
+        return failure(400, 10005, "enabled is required and must be a boolean")
+    with state.lock:
+        live_input = _existing(state.live_inputs, uid, "Live input")
+        output = _existing(live_input.outputs, output_uid, "Output")
+        output.enabled = body["enabled"]
+    _broadcasts().relays.sync(uid)
+    return envelope(output.json())
+
+
+@api.delete("/live_inputs/<uid>/outputs/<output_uid>")
+def delete_output(uid: str, output_uid: str) -> Any:
+    state = _state()
+    with state.lock:
+        live_input = _existing(state.live_inputs, uid, "Live input")
+        del live_input.outputs[_existing(live_input.outputs, output_uid, "Output").uid]
+    _broadcasts().relays.sync(uid)
     return envelope(None)
 
 
@@ -286,6 +339,12 @@ def delivered_webhooks() -> Any:
     webhooks = _broadcasts().webhooks
     with webhooks.state.lock:
         return flask.jsonify(list(webhooks.delivered))
+
+
+@control.get("/relays/<uid>")
+def relays_of(uid: str) -> Any:
+    """The outputs of live input ``uid`` being relayed now (one ffmpeg each)."""
+    return flask.jsonify({"relaying": _broadcasts().relays.relaying(uid)})
 
 
 @control.get("/chaos")

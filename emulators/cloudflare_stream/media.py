@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from emulators.cloudflare_stream.outputs import Relays
 from emulators.cloudflare_stream.state import (
     DeliveryPlan,
     DownloadRecord,
@@ -236,6 +237,11 @@ class Broadcasts:
     media_dir: Path
     webhooks: Webhooks
     _timers: dict[str, threading.Timer] = field(default_factory=dict)
+    # Simulcast: RTMP broadcasts relayed to the inputs' enabled outputs.
+    relays: Relays = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.relays = Relays(self.state, self.media_dir / "relays")
 
     def on_publish(self, stream_key: str) -> bool:
         with self.state.lock:
@@ -250,6 +256,7 @@ class Broadcasts:
             if live_input.recording.get("mode") == "automatic" and current is None:
                 current = self.state.new_video(live_input)
                 live_input.current_video = current.uid
+        self.relays.input_live(live_input.uid)
         self.webhooks.live_input_event(live_input, "live_input.connected")
         return True
 
@@ -276,6 +283,7 @@ class Broadcasts:
             live_input.status = "client_disconnect"
             video_uid = live_input.current_video
             timeout = float(live_input.recording.get("timeoutSeconds") or 0)
+        self.relays.input_ended(live_input.uid)
         self.webhooks.live_input_event(live_input, "live_input.disconnected")
         if video_uid is not None:
             timer = threading.Timer(

@@ -35,6 +35,27 @@ class LiveInputRecord:
     status: str | None = None
     current_video: str | None = None
     prefer_low_latency: bool = False
+    # Simulcast outputs by uid, in the order they were added (``emulators/.../outputs.py``).
+    outputs: dict[str, OutputRecord] = field(default_factory=dict)
+
+
+@dataclass
+class OutputRecord:
+    """A simulcast output: while the input is live over RTMP, enabled ones are relayed to
+    ``url + "/" + stream_key``."""
+
+    uid: str
+    url: str
+    stream_key: str
+    enabled: bool = True
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "uid": self.uid,
+            "url": self.url,
+            "streamKey": self.stream_key,
+            "enabled": self.enabled,
+        }
 
 
 @dataclass

@@ -38,7 +38,9 @@ from common.ports import (
     IdempotencyChange,
     IdempotencyRecord,
     Invitation,
+    LiveOutput,
     MonitorCheck,
+    OutputSpec,
     ProviderError,
     ProviderNotFoundError,
     ProviderRejectedError,
@@ -64,6 +66,9 @@ class FixedClock:
         self.current += timedelta(seconds=seconds)
 
 
+# Cloudflare's limit of outputs per live input, and the schemes it relays to.
+MAX_OUTPUTS = 50
+OUTPUT_SCHEMES = ("rtmp://", "rtmps://", "srt://")
 MEMORIAL_STREAM_LIMIT = 200  # the Firestore repository's cap on one memorial's streams
 UPDATE_ATTEMPTS = 25  # optimistic attempts before an update gives up with a 409, as in Firestore
 
@@ -316,6 +321,8 @@ class FakeStreamProvider:
         self.viewers: dict[str, int] = {}
         self.minutes: dict[str, float] = {}
         self.minutes_asked: list[tuple[tuple[str, ...], datetime, datetime]] = []
+        # Simulcast outputs per input, in the order added (as the emulator lists them).
+        self.outputs: dict[str, dict[str, LiveOutput]] = {}
         self._ids = itertools.count(1)
 
     def fail(self, operation: str, error: ProviderError) -> None:
@@ -364,6 +371,41 @@ class FakeStreamProvider:
         self._maybe_fail("delete_live_input")
         if self.inputs.pop(uid, None) is None:
             raise ProviderNotFoundError(uid, status=404)
+        self.outputs.pop(uid, None)
+
+    def _outputs_of(self, live_input_uid: str) -> dict[str, LiveOutput]:
+        if live_input_uid not in self.inputs:
+            raise ProviderNotFoundError(live_input_uid, status=404)
+        return self.outputs.setdefault(live_input_uid, {})
+
+    def list_outputs(self, live_input_uid: str) -> list[LiveOutput]:
+        self._maybe_fail("list_outputs")
+        return list(self._outputs_of(live_input_uid).values())
+
+    def create_output(self, live_input_uid: str, spec: OutputSpec) -> LiveOutput:
+        self._maybe_fail("create_output")
+        outputs = self._outputs_of(live_input_uid)
+        if not spec.url.startswith(OUTPUT_SCHEMES):
+            raise ProviderRejectedError("output url must be rtmp(s) or srt (400)", status=400)
+        if len(outputs) >= MAX_OUTPUTS:
+            raise ProviderRejectedError("too many outputs for this live input (400)", status=400)
+        uid = f"output-{next(self._ids)}"
+        output = LiveOutput(uid, spec.url, spec.stream_key, spec.enabled)
+        outputs[uid] = output
+        return output
+
+    def set_output_enabled(self, live_input_uid: str, output_uid: str, enabled: bool) -> LiveOutput:
+        self._maybe_fail("set_output_enabled")
+        outputs = self._outputs_of(live_input_uid)
+        if output_uid not in outputs:
+            raise ProviderNotFoundError(output_uid, status=404)
+        outputs[output_uid] = dataclasses.replace(outputs[output_uid], enabled=enabled)
+        return outputs[output_uid]
+
+    def delete_output(self, live_input_uid: str, output_uid: str) -> None:
+        self._maybe_fail("delete_output")
+        if self._outputs_of(live_input_uid).pop(output_uid, None) is None:
+            raise ProviderNotFoundError(output_uid, status=404)
 
     def delete_recording(self, video_uid: str) -> None:
         self._maybe_fail("delete_recording")

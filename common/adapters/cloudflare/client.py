@@ -21,6 +21,7 @@ from common.adapters.cloudflare.wire import (
     CfLiveInput,
     CfLiveInputList,
     CfLiveViewers,
+    CfOutput,
     CfVideo,
 )
 from common.models.domain import (
@@ -33,6 +34,8 @@ from common.models.domain import (
     WhipAnswer,
 )
 from common.ports import (
+    LiveOutput,
+    OutputSpec,
     ProviderError,
     ProviderNotFoundError,
     ProviderRateLimitedError,
@@ -155,6 +158,22 @@ class CloudflareStreamClient:
             return CfVideo.model_validate(result)
         except ValidationError as exc:
             raise ProviderRejectedError(f"the clip's answer names no video: {exc}") from exc
+
+    def list_outputs(self, input_uid: str) -> list[CfOutput]:
+        result = self._call("GET", f"/live_inputs/{input_uid}/outputs")
+        return [CfOutput.model_validate(item) for item in result or []]
+
+    def create_output(self, input_uid: str, body: dict[str, Any]) -> CfOutput:
+        # Each call adds an output: a retry after it may have landed would relay twice.
+        path = f"/live_inputs/{input_uid}/outputs"
+        return CfOutput.model_validate(self._call("POST", path, json=body, idempotent=False))
+
+    def update_output(self, input_uid: str, output_uid: str, body: dict[str, Any]) -> CfOutput:
+        path = f"/live_inputs/{input_uid}/outputs/{output_uid}"
+        return CfOutput.model_validate(self._call("PUT", path, json=body))
+
+    def delete_output(self, input_uid: str, output_uid: str) -> None:
+        self._call("DELETE", f"/live_inputs/{input_uid}/outputs/{output_uid}")
 
     def set_webhook(self, notification_url: str) -> str:
         """Subscribe the account's Stream webhook; returns the signing secret."""
@@ -392,6 +411,25 @@ class CloudflareStreamProvider:
         }
         return self._client.clip(body).to_recording()
 
+    def list_outputs(self, live_input_uid: str) -> list[LiveOutput]:
+        return [_output(wire) for wire in self._client.list_outputs(live_input_uid)]
+
+    def create_output(self, live_input_uid: str, spec: OutputSpec) -> LiveOutput:
+        body = {
+            "url": spec.url,
+            "streamKey": spec.stream_key.get_secret_value(),
+            "enabled": spec.enabled,
+        }
+        return _output(self._client.create_output(live_input_uid, body))
+
+    def set_output_enabled(self, live_input_uid: str, output_uid: str, enabled: bool) -> LiveOutput:
+        # PUT can only toggle ``enabled``: url and streamKey are immutable (FACTS: outputs).
+        wire = self._client.update_output(live_input_uid, output_uid, {"enabled": enabled})
+        return _output(wire)
+
+    def delete_output(self, live_input_uid: str, output_uid: str) -> None:
+        self._client.delete_output(live_input_uid, output_uid)
+
     def live_viewers(self, live_input_uid: str) -> int | None:
         # One try: the next status check reads it again. Whether Cloudflare wants a token for
         # a signed input is not documented; a refusal leaves the count as it was.
@@ -460,6 +498,12 @@ def _download(downloads: CfDownloads, video_uid: str) -> DownloadStatus:
         state=state,
         url=default.url,
         percent_complete=max(0.0, min(100.0, default.percentComplete)),
+    )
+
+
+def _output(wire: CfOutput) -> LiveOutput:
+    return LiveOutput(
+        uid=wire.uid, url=wire.url, stream_key=SecretStr(wire.streamKey), enabled=wire.enabled
     )
 
 

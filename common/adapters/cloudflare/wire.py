@@ -71,6 +71,15 @@ class CfLiveInput(_Wire):
         return "disconnected"
 
 
+class CfOutput(_Wire):
+    """A simulcast output of a live input (``/live_inputs/{uid}/outputs``)."""
+
+    uid: str
+    url: str = ""
+    streamKey: str = ""
+    enabled: bool = True
+
+
 class CfLiveInputRow(_Wire):
     uid: str
     meta: dict[str, Any] = {}

@@ -1,0 +1,267 @@
+"""Simulcast outputs over fakes: who may manage them, what a bad destination is told, keys that
+are never shown whole, the 50-output limit, and streams without a live input yet."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from pydantic import SecretStr
+
+from common.errors import (
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+)
+from common.models.domain import Stream
+from common.models.outputs import MAX_OUTPUTS, OutputCreate, OutputUpdate
+from common.ports import LiveOutput, OutputSpec, ProviderUnavailableError
+from common.services.simulcast import WHIP_NOTE, SimulcastService, key_hint, platform_of
+from tests.conftest import (
+    FUNERAL_DIRECTOR,
+    HELPER,
+    MEMORIAL,
+    MEMORIAL_OWNER,
+    OWNER,
+    STRANGER,
+    World,
+)
+
+YOUTUBE = "rtmp://a.rtmp.youtube.com/live2"
+YOUTUBE_KEY = "uzya-f19y-g2g9-a2ee-51j2"
+
+
+class Simulcast(World):
+    """The other service tests' world with the simulcast service and one stream on the public
+    memorial (its creator OWNER, HELPER named on it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.simulcast = SimulcastService(self.backends, live_inputs=self.live_inputs)
+        view, self.input_uid = self.new_stream(OWNER)
+        self.stream_id = view.id
+        self.repo.update(
+            self.stream_id,
+            lambda s: s.model_copy(
+                update={"memorial_id": MEMORIAL.id, "allowed_users": (HELPER.uid,)}
+            ),
+        )
+
+    def add(self, url: str = YOUTUBE, key: str = YOUTUBE_KEY, **more: object) -> str:
+        request = OutputCreate.model_validate({"url": url, "streamKey": key, **more})
+        return self.simulcast.add(OWNER, self.stream_id, request).id
+
+    def stream(self) -> Stream:
+        stored = self.repo.get(self.stream_id)
+        assert stored is not None
+        return stored
+
+
+@pytest.fixture
+def sim() -> Simulcast:
+    return Simulcast()
+
+
+def test_adding_an_output_sends_url_and_key_to_cloudflare_and_answers_only_a_hint(
+    sim: Simulcast,
+) -> None:
+    view = sim.simulcast.add(
+        OWNER, sim.stream_id, OutputCreate(url=f"{YOUTUBE}/", streamKey=f" {YOUTUBE_KEY} ")
+    )
+
+    (stored,) = sim.provider.outputs[sim.input_uid].values()
+    assert stored.url == YOUTUBE  # the trailing slash goes: Cloudflare adds "/" + key itself
+    assert stored.stream_key.get_secret_value() == YOUTUBE_KEY
+    assert stored.enabled is True
+    assert view.id == stored.uid and view.streamId == sim.stream_id
+    assert view.streamKeyHint == "…51j2"
+    assert view.platform == "youtube" and view.note is None
+    assert YOUTUBE_KEY not in view.model_dump_json()
+
+
+def test_the_list_masks_every_key_and_keeps_the_order_outputs_were_added(sim: Simulcast) -> None:
+    first = sim.add()
+    second = sim.add(
+        "rtmps://live-api-s.facebook.com:443/rtmp/", "FB-1234567890-0-Abcdefgh", enabled=False
+    )
+
+    listed = sim.simulcast.list(FUNERAL_DIRECTOR, sim.stream_id)
+
+    assert [o.id for o in listed.outputs] == [first, second]
+    assert [o.platform for o in listed.outputs] == ["youtube", "facebook"]
+    assert [o.enabled for o in listed.outputs] == [True, False]
+    assert listed.maxOutputs == MAX_OUTPUTS
+    text = listed.model_dump_json()
+    assert YOUTUBE_KEY not in text and "FB-1234567890-0-Abcdefgh" not in text
+
+
+def test_a_short_key_shows_nothing_of_itself() -> None:
+    assert key_hint(SecretStr("abc123")) == "…"
+    assert key_hint(SecretStr("0123456789ab")) == "…89ab"
+
+
+@pytest.mark.parametrize(
+    ("url", "platform"),
+    [
+        ("rtmp://a.rtmp.youtube.com/live2", "youtube"),
+        ("rtmps://live-api-s.facebook.com:443/rtmp", "facebook"),
+        ("rtmp://live.twitch.tv/app", "twitch"),
+        ("rtmp://ingest.example.org/live", "custom"),
+        ("rtmp://notyoutube.com/live", "custom"),
+    ],
+)
+def test_the_platform_is_inferred_from_the_host(url: str, platform: str) -> None:
+    assert platform_of(url) == platform
+
+
+@pytest.mark.parametrize(
+    ("url", "key", "field", "says"),
+    [
+        ("https://a.rtmp.youtube.com/live2", YOUTUBE_KEY, "url", "rtmp:// or rtmps://"),
+        ("srt://srt.example.org:9000", YOUTUBE_KEY, "url", "got srt://"),
+        ("a.rtmp.youtube.com/live2", YOUTUBE_KEY, "url", "no rtmp:// prefix"),
+        ("rtmp:///live2", YOUTUBE_KEY, "url", "no server name"),
+        ("rtmp://user:pw@example.org/live", YOUTUBE_KEY, "url", "not in the URL"),
+        ("rtmp://example.org/live?key=1", YOUTUBE_KEY, "url", "query"),
+        ("rtmp://example.org:port/live", YOUTUBE_KEY, "url", "port"),
+        ("rtmp://example.org/li ve", YOUTUBE_KEY, "url", "spaces"),
+        (YOUTUBE, "   ", "streamKey", "empty"),
+        (YOUTUBE, "ab cd", "streamKey", "spaces"),
+    ],
+)
+def test_a_destination_that_is_not_an_rtmp_server_and_key_is_a_400_saying_why(
+    sim: Simulcast, url: str, key: str, field: str, says: str
+) -> None:
+    with pytest.raises(InvalidArgumentError) as raised:
+        sim.add(url, key)
+
+    assert says in raised.value.message
+    assert raised.value.details == {"field": field}
+    assert key not in raised.value.message or not key.strip()
+    assert sim.provider.outputs.get(sim.input_uid, {}) == {}
+
+
+def test_the_same_destination_twice_is_a_conflict_naming_the_first(sim: Simulcast) -> None:
+    first = sim.add()
+
+    with pytest.raises(ConflictError) as raised:
+        sim.add(f"{YOUTUBE}/", YOUTUBE_KEY)
+
+    assert raised.value.details == {"outputId": first}
+    assert len(sim.provider.outputs[sim.input_uid]) == 1
+
+
+def test_at_most_fifty_outputs_per_stream(sim: Simulcast) -> None:
+    for n in range(MAX_OUTPUTS):
+        sim.add("rtmp://relay.example.org/live", f"key-number-{n:04d}")
+
+    with pytest.raises(ConflictError, match="at most 50"):
+        sim.add("rtmp://relay.example.org/live", "one-key-too-many")
+
+    assert len(sim.provider.outputs[sim.input_uid]) == MAX_OUTPUTS
+
+
+def test_disabling_and_enabling_an_output_toggles_it_at_cloudflare(sim: Simulcast) -> None:
+    output = sim.add()
+
+    off = sim.simulcast.set_enabled(HELPER, sim.stream_id, output, OutputUpdate(enabled=False))
+    assert off.enabled is False
+    assert sim.provider.outputs[sim.input_uid][output].enabled is False
+
+    on = sim.simulcast.set_enabled(HELPER, sim.stream_id, output, OutputUpdate(enabled=True))
+    assert on.enabled is True and on.streamKeyHint == "…51j2"
+
+
+def test_removing_an_output_deletes_it_at_cloudflare(sim: Simulcast) -> None:
+    output = sim.add()
+
+    removed = sim.simulcast.remove(MEMORIAL_OWNER, sim.stream_id, output)
+
+    assert (removed.id, removed.streamId, removed.deleted) == (output, sim.stream_id, True)
+    assert sim.provider.outputs[sim.input_uid] == {}
+    with pytest.raises(NotFoundError, match="no such output"):
+        sim.simulcast.remove(OWNER, sim.stream_id, output)
+
+
+def test_another_streams_output_is_not_found_on_this_one(sim: Simulcast) -> None:
+    _, other_input = sim.new_stream(OWNER, "Other service")
+    others = sim.provider.create_output(
+        other_input, OutputSpec(YOUTUBE, SecretStr(YOUTUBE_KEY))
+    ).uid
+
+    with pytest.raises(NotFoundError):
+        sim.simulcast.set_enabled(OWNER, sim.stream_id, others, OutputUpdate(enabled=False))
+    with pytest.raises(NotFoundError):
+        sim.simulcast.remove(OWNER, sim.stream_id, others)
+    assert sim.provider.outputs[other_input][others].enabled is True
+
+
+def test_only_those_who_may_edit_the_stream_manage_its_outputs(sim: Simulcast) -> None:
+    output = sim.add()
+    request = OutputCreate(url=YOUTUBE, streamKey="another-key-5678")
+
+    with pytest.raises(PermissionDeniedError):
+        sim.simulcast.list(STRANGER, sim.stream_id)
+    with pytest.raises(PermissionDeniedError):
+        sim.simulcast.add(STRANGER, sim.stream_id, request)
+    with pytest.raises(PermissionDeniedError):
+        sim.simulcast.set_enabled(STRANGER, sim.stream_id, output, OutputUpdate(enabled=False))
+    with pytest.raises(PermissionDeniedError):
+        sim.simulcast.remove(STRANGER, sim.stream_id, output)
+    with pytest.raises(UnauthenticatedError):
+        sim.simulcast.list(None, sim.stream_id)
+    assert len(sim.provider.outputs[sim.input_uid]) == 1
+
+
+def test_an_unknown_stream_is_not_found(sim: Simulcast) -> None:
+    with pytest.raises(NotFoundError):
+        sim.simulcast.list(OWNER, "no-such-stream")
+
+
+def test_a_stream_without_a_live_input_gets_one_when_its_first_output_is_added(
+    sim: Simulcast,
+) -> None:
+    sim.repo.update(sim.stream_id, lambda s: s.model_copy(update={"cloudflare_id": None}))
+    assert sim.simulcast.list(OWNER, sim.stream_id).outputs == []
+
+    output = sim.add()
+
+    live_input = sim.stream().cloudflare_id
+    assert live_input is not None and live_input != sim.input_uid
+    assert output in sim.provider.outputs[live_input]
+    assert sim.repo.get_credentials(sim.stream_id) is not None
+
+
+def test_a_browser_broadcast_is_said_not_to_be_simulcast(sim: Simulcast) -> None:
+    output = sim.add()
+    sim.repo.update(sim.stream_id, lambda s: s.model_copy(update={"ingest_protocol": "whip"}))
+
+    listed = sim.simulcast.list(OWNER, sim.stream_id)
+    toggled = sim.simulcast.set_enabled(OWNER, sim.stream_id, output, OutputUpdate(enabled=True))
+
+    assert listed.note == WHIP_NOTE and listed.outputs[0].note == WHIP_NOTE
+    assert toggled.note == WHIP_NOTE and "WHIP" in WHIP_NOTE
+
+
+def test_a_cloudflare_outage_on_create_is_a_503_and_adds_nothing(sim: Simulcast) -> None:
+    sim.provider.fail("create_output", ProviderUnavailableError("Cloudflare 503", status=503))
+
+    with pytest.raises(ProviderUnavailableError):
+        sim.add()
+
+    assert sim.provider.outputs.get(sim.input_uid, {}) == {}
+
+
+def test_no_key_reaches_the_log(sim: Simulcast, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        output = sim.add()
+        sim.simulcast.set_enabled(OWNER, sim.stream_id, output, OutputUpdate(enabled=False))
+        sim.simulcast.remove(OWNER, sim.stream_id, output)
+
+    assert caplog.records
+    assert all(YOUTUBE_KEY not in r.getMessage() for r in caplog.records)
+    stored = LiveOutput("x", YOUTUBE, SecretStr(YOUTUBE_KEY), True)
+    assert YOUTUBE_KEY not in repr(stored)
+    assert YOUTUBE_KEY not in repr(OutputCreate(url=YOUTUBE, streamKey=YOUTUBE_KEY))
