@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from common.services.playback import PlaybackService
     from common.services.policy import StreamPolicy
     from common.services.repair_tools import RepairTools
+    from common.services.schedule_windows import ScheduleWindowService
+    from common.services.simulcast import SimulcastService
     from common.services.stream_changes import StreamChangeService
     from common.services.stream_info import StreamInfoService
     from common.services.streams import StreamService
@@ -251,6 +253,18 @@ class Services:
             listing_memorials=TimedMemorialCache(
                 self.memorials, self.settings.memorial_cache_ttl_s
             ),
+            windows=self.windows,
+        )
+
+    @built_once
+    def windows(self) -> ScheduleWindowService:
+        from common.services.schedule_windows import ScheduleWindowService, WindowPolicy
+
+        return ScheduleWindowService(
+            self,
+            policy=from_settings(WindowPolicy, self.settings),
+            monitors=self.monitors,
+            broadcasts=self.broadcasts,
         )
 
     @built_once
@@ -299,6 +313,12 @@ class Services:
             allowed_origins=self.policy.allowed_origins,
             tokens=lambda: self.playback_tokens,
         )
+
+    @built_once
+    def simulcast(self) -> SimulcastService:
+        from common.services.simulcast import SimulcastService
+
+        return SimulcastService(self, live_inputs=self.live_inputs)
 
     @built_once
     def audience(self) -> AudienceService:

@@ -30,6 +30,7 @@ PATH_PARAMETERS = (
     "code",
     "eventId",
     "templateId",
+    "outputId",
 )
 PATH_PARAMETER = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"}
 HEADER_SCHEMAS: dict[str, dict[str, Any]] = {

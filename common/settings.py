@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     # How long an Idempotency-Key of a stream creation is remembered (Firestore TTL after).
     idempotency_key_ttl_s: int = Field(default=24 * 3600, ge=3600, le=7 * 24 * 3600)
 
+    # Schedule windows: a scheduled stream reads "starting soon" this long before its start;
+    # one the family forgot to Stop is ended this long after its planned end (a service
+    # without one is planned this long), unless an encoder is still on air: then the end
+    # moves on by a step at a time, to a hard maximum past the planned end.
+    window_starting_soon_lead_s: float = Field(default=30 * 60, ge=0, le=24 * 3600)
+    window_overrun_s: float = Field(default=30 * 60, ge=0, le=12 * 3600)
+    window_default_duration_s: float = Field(default=2 * 3600, ge=60, le=24 * 3600)
+    window_extension_s: float = Field(default=15 * 60, ge=1, le=12 * 3600)
+    window_hard_maximum_s: float = Field(default=4 * 3600, ge=0, le=24 * 3600)
+
     # A reconnect within this window continues the same recording (anchors §3.4: church Wi-Fi).
     recording_timeout_seconds: int = Field(default=300, ge=0, le=3600)
     # Memorial recordings are meant to stay: no automatic deletion unless configured.

@@ -12,8 +12,10 @@ from common.http import SDP, Ctx, Op, Reply, http_endpoint
 from common.models.api import (
     CredentialsResponse,
     DeleteResponse,
+    ExtendRequest,
     StartResponse,
     StopResponse,
+    WindowResponse,
 )
 from functions.paths import UNIFIED, stream_function, unified_and_mvp
 
@@ -34,6 +36,29 @@ def startstream(ctx: Ctx) -> Reply:
 def stopstream(ctx: Ctx) -> Reply:
     """POST ends the broadcast; the recording follows when Cloudflare has processed it."""
     return ctx.services.broadcasts.stop(ctx.user, ctx.param("streamId"))
+
+
+EXTEND = {
+    "POST": Op(
+        "Plan the service to end later (a schedule window)", {200: WindowResponse}, ExtendRequest
+    )
+}
+END_NOW = {
+    "POST": Op("End the service now: stop it if live; close its window", {200: WindowResponse})
+}
+
+
+@stream_function("/extend", EXTEND)
+def extendstream(ctx: Ctx) -> Reply:
+    """POST moves the planned end later; the window's tasks move with it."""
+    minutes = ctx.body(ExtendRequest).minutes
+    return WindowResponse.of(ctx.services.windows.extend(ctx.user, ctx.param("streamId"), minutes))
+
+
+@stream_function("/end", END_NOW)
+def endstream(ctx: Ctx) -> Reply:
+    """POST ends the service now: a live broadcast stops, the page stops counting down."""
+    return WindowResponse.of(ctx.services.windows.end_now(ctx.user, ctx.param("streamId")))
 
 
 @stream_function("/credentials", CREDENTIALS)

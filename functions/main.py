@@ -28,9 +28,11 @@ FUNCTION_MODULES = {
     "publicstreams": "functions.streams",
     "reorderstreams": "functions.streams",
     "migratestreams": "functions.streams",
-    # /api/streams/{id}/start, /stop, /credentials, /whip
+    # /api/streams/{id}/start, /stop, /extend, /end, /credentials, /whip
     "startstream": "functions.broadcasts",
     "stopstream": "functions.broadcasts",
+    "extendstream": "functions.broadcasts",
+    "endstream": "functions.broadcasts",
     "streamcredentials": "functions.broadcasts",
     "whipstream": "functions.broadcasts",
     # /api/streams/{id}/status, /embed-info, /api/memorials/{id}/streams/status
@@ -47,6 +49,9 @@ FUNCTION_MODULES = {
     "streamrecording": "functions.recordings",
     # /api/streams/{id}/analytics
     "streamanalytics": "functions.analytics",
+    # /api/streams/{id}/outputs, /outputs/{outputId} (simulcast)
+    "streamoutputs": "functions.outputs",
+    "streamoutput": "functions.outputs",
     # /api/streams/{id}/recordings/{videoId}/download, /clip
     "downloadrecording": "functions.keepsakes",
     "cliprecording": "functions.keepsakes",
@@ -63,6 +68,7 @@ FUNCTION_MODULES = {
     "cloudflareliveinputwebhook": "functions.webhooks",
     # /api/tasks/monitor, /api/tasks/sweep-live-inputs (Cloud Tasks only)
     "runmonitorcheck": "functions.tasks",
+    "runwindowedge": "functions.tasks",
     "sweeporphanedinputs": "functions.tasks",
     # /api/tasks/keepsake (Cloud Tasks only)
     "runkeepsakecheck": "functions.keepsakes",

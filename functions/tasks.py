@@ -1,4 +1,5 @@
-"""What Cloud Tasks calls: the monitors' scheduled checks and the orphaned-input sweep
+"""What Cloud Tasks calls: the monitors' scheduled checks, schedule windows' edges and the
+orphaned-input sweep
 (deployed private: only the task invoker's OIDC token gets in).
 """
 
@@ -10,6 +11,8 @@ from common.models.api import (
     MonitorTaskResult,
     OrphanSweepPayload,
     OrphanSweepResult,
+    WindowTaskPayload,
+    WindowTaskResult,
 )
 from functions.paths import task_function
 
@@ -22,6 +25,14 @@ def runmonitorcheck(ctx: Ctx) -> Reply:
         task.kind, task.streamId, task.generation, task.attempt
     )
     return MonitorTaskResult(outcome=outcome)
+
+
+@task_function("/api/tasks/window", WindowTaskPayload, WindowTaskResult)
+def runwindowedge(ctx: Ctx) -> Reply:
+    """Cloud Tasks: one edge of a schedule window ("starting soon", or the planned end)."""
+    task = ctx.body(WindowTaskPayload)
+    outcome = ctx.services.windows.run_edge(task.streamId, task.edge, task.revision)
+    return WindowTaskResult(outcome=outcome)
 
 
 @task_function("/api/tasks/sweep-live-inputs", OrphanSweepPayload, OrphanSweepResult)

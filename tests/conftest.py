@@ -11,6 +11,7 @@ from common.services.live_inputs import LiveInputProvisioner
 from common.services.monitors import MonitorPolicy, MonitorService
 from common.services.policy import StreamPolicy
 from common.services.provider_events import ProviderEventService
+from common.services.schedule_windows import ScheduleWindowService, WindowPolicy
 from common.services.stream_changes import StreamChangeService
 from common.services.streams import StreamService
 from tests.fakes import (
@@ -48,6 +49,14 @@ POLICY = StreamPolicy(
 MONITOR_POLICY = MonitorPolicy(
     recording_monitor_checks=3, status_checks=5, status_monitor_grace_checks=2
 )
+# Starting soon 30 min before, ended 30 min after the planned end (15-min steps, 2 h at most).
+WINDOW_POLICY = WindowPolicy(
+    window_starting_soon_lead_s=1800,
+    window_overrun_s=1800,
+    window_default_duration_s=3600,
+    window_extension_s=900,
+    window_hard_maximum_s=7200,
+)
 
 
 class World:
@@ -75,15 +84,19 @@ class World:
         self.events = ProviderEventService(self.backends, monitors=self.monitors)
         self.changes = StreamChangeService(self.backends, monitors=self.monitors)
         self.live_inputs = LiveInputProvisioner(self.backends, policy=policy)
+        self.broadcasts = BroadcastService(
+            self.backends, policy=policy, monitors=self.monitors, live_inputs=self.live_inputs
+        )
+        self.windows = ScheduleWindowService(
+            self.backends, policy=WINDOW_POLICY, monitors=self.monitors, broadcasts=self.broadcasts
+        )
         self.service = StreamService(
             self.backends,
             policy=policy,
             live_inputs=self.live_inputs,
             create_quota=create_quota,
             idempotency=idempotency,
-        )
-        self.broadcasts = BroadcastService(
-            self.backends, policy=policy, monitors=self.monitors, live_inputs=self.live_inputs
+            windows=self.windows,
         )
 
     def new_stream(self, user: User = OWNER, title: str = "t") -> tuple[StreamOwnerView, str]:

@@ -27,6 +27,7 @@ from common.ports import Clock, ScheduledTask
 from common.services.keepsakes import KEEPSAKE_TASK_PATH
 from common.services.live_inputs import ORPHAN_SWEEP_TASK_PATH
 from common.services.monitors import MONITOR_TASK_PATH
+from common.services.schedule_windows import WINDOW_TASK_PATH
 from common.signatures import TASK_AUTH_HEADER
 
 FUNCTION_PLACEHOLDER = "{function}"
@@ -35,6 +36,7 @@ TASK_FUNCTIONS: Mapping[str, str] = {
     MONITOR_TASK_PATH: "runmonitorcheck",
     ORPHAN_SWEEP_TASK_PATH: "sweeporphanedinputs",
     KEEPSAKE_TASK_PATH: "runkeepsakecheck",
+    WINDOW_TASK_PATH: "runwindowedge",
 }
 
 log = logging.getLogger(__name__)

@@ -25,6 +25,7 @@ from pydantic.alias_generators import to_camel
 from common.errors import InvalidArgumentError
 from common.models.delivery import hls_of_player
 from common.models.domain import (
+    ScheduleWindow,
     Stream,
     StreamCredentials,
     StreamManagerFields,
@@ -34,9 +35,11 @@ from common.models.domain import (
 from common.models.recording_rules import (
     BroadcastState,
     RecordingStatus,
+    SchedulePhase,
     broadcast_state,
     recording_message,
     recording_status,
+    schedule_phase,
 )
 
 _TITLE_MAX = 200
@@ -262,6 +265,8 @@ class StreamPublicView(StreamPublicFields):
     recording_message: str | None
     live_hls_url: str | None
     broadcast_state: BroadcastState
+    # A scheduled service's phase ("starting_soon": show the countdown to scheduledStartTime).
+    schedule_phase: SchedulePhase | None = None
     # A private stream's URLs here play only with a token in place of the uid: pages get
     # playable ones from GET /api/streams/{id}/playback (or /access, for invited guests).
     requires_token: bool = False
@@ -562,6 +567,7 @@ def _view_fields(
         "recording_status": status,
         "recording_message": recording_message(stream, status),
         "broadcast_state": broadcast_state(stream),
+        "schedule_phase": schedule_phase(stream),
         # WHEP plays only browser (WHIP) broadcasts; Cloudflare answers 409 for RTMP ones,
         # which it serves over HLS instead (and never WHIP ones).
         "webrtc_playback_url": stream.webrtc_playback_url if whip else None,
@@ -588,6 +594,48 @@ class MonitorTaskResult(BaseModel):
     """Reply of a monitor check."""
 
     outcome: str
+
+
+class WindowTaskPayload(_Request):
+    """Body of a schedule window's edge task (sent by our own Cloud Tasks queue)."""
+
+    streamId: str = Field(min_length=1)
+    edge: Literal["soon", "close"]
+    revision: int = Field(ge=1)
+
+
+class WindowTaskResult(BaseModel):
+    """Reply of a window edge task."""
+
+    outcome: str
+
+
+class ExtendRequest(_Request):
+    """Body of ``POST /streams/{id}/extend``: how much later the service is planned to end."""
+
+    minutes: int = Field(default=15, ge=1, le=240)
+
+
+class WindowResponse(BaseModel):
+    """Reply of ``POST /streams/{id}/extend`` and ``/end``: where the service stands now."""
+
+    streamId: str
+    status: StreamStatus
+    schedulePhase: SchedulePhase | None
+    scheduledStartTime: datetime | None
+    scheduledEndTime: datetime | None
+    scheduleWindow: ScheduleWindow | None
+
+    @classmethod
+    def of(cls, stream: Stream) -> WindowResponse:
+        return cls(
+            streamId=stream.id,
+            status=stream.status,
+            schedulePhase=schedule_phase(stream),
+            scheduledStartTime=stream.scheduled_start_time,
+            scheduledEndTime=stream.scheduled_end_time,
+            scheduleWindow=stream.schedule_window,
+        )
 
 
 class OrphanSweepPayload(_Request):

@@ -167,6 +167,31 @@ class StreamIssue(WireModel):
     at: datetime
 
 
+WindowState = Literal["upcoming", "starting_soon", "closed"]
+WindowCloser = Literal["window", "hard_maximum", "manager"]
+
+
+class ScheduleWindow(WireModel):
+    """The planned window of a scheduled service, as its Cloud Tasks were last armed for it.
+
+    ``revision`` names one arming: a task carries the revision it was queued for, so a
+    reschedule or an extension leaves every task queued before it stale. The page reads
+    ``state`` ("starting soon" before the start) while the stream is not live.
+    """
+
+    revision: int
+    state: WindowState
+    opens_at: datetime
+    planned_end: datetime
+    # When the end check runs: the planned end plus the over-run, later while still on air.
+    closes_at: datetime
+    # The hard maximum: a broadcast still on air then is ended all the same.
+    latest_close: datetime
+    extensions: int = 0
+    closed_by: WindowCloser | None = None
+    closed_at: datetime | None = None
+
+
 class StreamPublicFields(WireModel):
     """A stream as anyone allowed to view it may know it: each field declared once, here, for
     the domain, the views and the stored document alike. No credentials, no user ids."""
@@ -181,8 +206,9 @@ class StreamPublicFields(WireModel):
     display_order: int = 0
     featured: bool = False
     scheduled_start_time: datetime | None = None
-    # The planned end of the service (events' sessions, calendars; later schedule windows).
+    # The planned end of the service (events' sessions, calendars, the schedule window).
     scheduled_end_time: datetime | None = None
+    schedule_window: ScheduleWindow | None = None
     actual_start_time: datetime | None = None
     end_time: datetime | None = None
     cloudflare_id: str | None = None

@@ -185,6 +185,25 @@ def broadcast_state(stream: Stream) -> BroadcastState:
     return "idle"
 
 
+SchedulePhase = Literal["upcoming", "starting_soon", "live", "ended"]
+
+
+def schedule_phase(stream: Stream) -> SchedulePhase | None:
+    """Where a scheduled service stands for its page (``None``: it has no schedule): coming,
+    starting soon (the countdown's last stretch, up to going live), live, or over (ended,
+    cancelled, or its window closed without a broadcast)."""
+    window = stream.schedule_window
+    if window is None:
+        return None
+    if stream.status == StreamStatus.LIVE:
+        return "live"
+    if stream.status not in (StreamStatus.SCHEDULED, StreamStatus.READY):
+        return "ended"
+    if window.state == "closed":
+        return "ended"
+    return window.state
+
+
 def recording_message(stream: Stream, status: RecordingStatus) -> str | None:
     """A sentence for the family where the status alone could mislead."""
     if status == "unavailable":

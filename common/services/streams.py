@@ -55,6 +55,7 @@ from common.services.create_guards import (
 )
 from common.services.live_inputs import LiveInputProvisioner
 from common.services.policy import StreamPolicy
+from common.services.schedule_windows import ScheduleWindowService
 from common.services.stream_access import MemorialCache
 
 log = logging.getLogger(__name__)
@@ -72,13 +73,16 @@ class StreamService(WithBackends):
         create_quota: CreateQuota | None = None,
         idempotency: IdempotencyStore | None = None,
         listing_memorials: MemorialDirectory | None = None,
+        windows: ScheduleWindowService | None = None,
     ) -> None:
         """``create_quota`` and ``idempotency`` switch the creation rate limit and
         ``Idempotency-Key`` on (the composition root always wires both).
         ``listing_memorials`` is where the listings read memorials from (a per-instance cache:
         a memorial status board polled by a funeral's audience costs one query per cache
-        miss, not a memorial read as well); every write reads memorials fresh."""
+        miss, not a memorial read as well); every write reads memorials fresh. ``windows``
+        arms the schedule window of every stream given a start time."""
         super().__init__(backends)
+        self._windows = windows
         self._listing_memorials = listing_memorials
         self._guards = CreateGuards(
             quota=create_quota, keys=idempotency, clock=backends.clock, limits=policy.create_limits
@@ -280,6 +284,8 @@ class StreamService(WithBackends):
                 "updated_at": now,
             }
         )
+        if self._windows:
+            stream = self._windows.with_window(stream)
         try:
             self._repo.create(stream, live_input.credentials())
         except Exception:
@@ -287,6 +293,8 @@ class StreamService(WithBackends):
                 self._live_inputs.discard(stream_id, live_input.uid)
                 raise
             log.warning("stream %s was written although its create reported a failure", stream_id)
+        if self._windows:
+            self._windows.queue_edges(stream)
         return StreamOwnerView.with_credentials(
             stream, live_input.credentials(), whip_endpoint(stream_id)
         )
@@ -307,7 +315,10 @@ class StreamService(WithBackends):
         )
         if problem:
             raise InvalidArgumentError(problem)
-        updated = self._repo.update(stream.id, lambda s: s.model_copy(update=changes))
+        updated = self._repo.update(stream.id, lambda s: self._rescheduled(s, changes))
+        if self._windows and updated.schedule_window != stream.schedule_window:
+            # Rescheduled: the new revision's tasks; those of the old one are stale now.
+            self._windows.queue_edges(updated)
         if updated.is_public != stream.is_public:
             # Private playback follows at Cloudflare: the input and every recording.
             memorial = self._memorials.get(updated.memorial_id) if updated.memorial_id else None
@@ -386,6 +397,10 @@ class StreamService(WithBackends):
         )
 
     # --- helpers ---------------------------------------------------------------------------
+
+    def _rescheduled(self, stream: Stream, changes: dict[str, object]) -> Stream:
+        changed = stream.model_copy(update=changes)
+        return self._windows.with_window(changed) if self._windows else changed
 
     def _views_for(self, user: User | None, streams: Sequence[Stream]) -> list[StreamPublicView]:
         memorials = MemorialCache(self._listing_memorials or self._memorials)

@@ -34,7 +34,7 @@ ACCOUNTS = {
     role: f"{spec['id']}@memorials-prod.iam.gserviceaccount.com"
     for role, spec in MANIFEST["serviceAccounts"].items()
 }
-TASK_TARGETS = {"runmonitorcheck", "sweeporphanedinputs", "runkeepsakecheck"}
+TASK_TARGETS = {"runmonitorcheck", "sweeporphanedinputs", "runkeepsakecheck", "runwindowedge"}
 
 
 def dry_run(*argv: str, **overrides: str) -> tuple[int, list[str], str]:
@@ -172,6 +172,7 @@ def test_private_functions_are_invokable_only_by_their_callers() -> None:
         "runmonitorcheck": invoker,
         "sweeporphanedinputs": invoker,
         "runkeepsakecheck": invoker,
+        "runwindowedge": invoker,
         "onstreamwritten": eventarc,
     }
     # after the deploys: the services must exist

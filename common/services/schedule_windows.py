@@ -1,0 +1,307 @@
+"""Services on a schedule: a stream with a start time reads "starting soon" before it, and one
+the family forgot to Stop is ended after its planned end, but never while an encoder is on air.
+
+Two Cloud Tasks mark a window's edges: ``soon`` (the lead before the start) and ``close`` (the
+planned end plus the over-run). Each carries the window's ``revision``; rescheduling or
+extending re-arms the window under a new revision, so every task queued before it is stale
+and acts on nothing. A close that finds the broadcast on air moves the close on by a step, up
+to the hard maximum past the planned end.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from common.access import Action
+from common.errors import AppError, ConflictError, NotFoundError
+from common.models.domain import ScheduleWindow, Stream, StreamStatus, User, WindowCloser
+from common.ports import ScheduledTask
+from common.services.backends import BackendPorts, WithBackends
+from common.services.broadcasts import BroadcastService
+from common.services.monitors import MonitorService
+
+log = logging.getLogger(__name__)
+
+WINDOW_TASK_PATH = "/api/tasks/window"
+WindowEdge = Literal["soon", "close"]
+EdgeOutcome = Literal["starting_soon", "extended", "ended", "closed", "stale", "gone"]
+_NOT_SCHEDULED_ANY_MORE = frozenset({StreamStatus.CANCELLED, StreamStatus.ERROR})
+
+
+@dataclass(frozen=True)
+class WindowPolicy:
+    """The edges of a schedule window, in seconds (the settings of the same names)."""
+
+    window_starting_soon_lead_s: float = 30 * 60
+    window_overrun_s: float = 30 * 60
+    window_default_duration_s: float = 2 * 3600
+    window_extension_s: float = 15 * 60
+    window_hard_maximum_s: float = 4 * 3600
+
+
+def planned_window(
+    stream: Stream, now: datetime, policy: WindowPolicy, revision: int
+) -> ScheduleWindow | None:
+    """The window the stream's schedule asks for now (``None`` without a start time)."""
+    opens_at = stream.scheduled_start_time
+    if opens_at is None:
+        return None
+    planned_end = stream.scheduled_end_time or opens_at + timedelta(
+        seconds=policy.window_default_duration_s
+    )
+    closes_at = planned_end + timedelta(seconds=policy.window_overrun_s)
+    latest_close = planned_end + timedelta(
+        seconds=max(policy.window_hard_maximum_s, policy.window_overrun_s)
+    )
+    soon_from = opens_at - timedelta(seconds=policy.window_starting_soon_lead_s)
+    return ScheduleWindow(
+        revision=revision,
+        state="starting_soon" if now >= soon_from else "upcoming",
+        opens_at=opens_at,
+        planned_end=planned_end,
+        closes_at=closes_at,
+        latest_close=latest_close,
+    )
+
+
+def window_is_current(stream: Stream, policy: WindowPolicy) -> bool:
+    """Whether the stream's armed window is the one its schedule asks for (no re-arming)."""
+    window = stream.schedule_window
+    if window is None or stream.scheduled_start_time is None:
+        return window is None and stream.scheduled_start_time is None
+    planned = planned_window(stream, window.opens_at, policy, window.revision)
+    return (
+        planned is not None
+        and planned.opens_at == window.opens_at
+        and planned.planned_end == window.planned_end
+    )
+
+
+class ScheduleWindowService(WithBackends):
+    """Arms a scheduled stream's window, runs its edges, and lets managers extend or end it."""
+
+    def __init__(
+        self,
+        backends: BackendPorts,
+        *,
+        policy: WindowPolicy,
+        monitors: MonitorService,
+        broadcasts: BroadcastService,
+    ) -> None:
+        super().__init__(backends)
+        self.policy = policy
+        self._monitors = monitors
+        self._broadcasts = broadcasts
+
+    # --- arming ----------------------------------------------------------------------------
+
+    def with_window(self, stream: Stream) -> Stream:
+        """``stream`` with its window armed for its schedule (a new revision when the schedule
+        changed), so the write that sets a schedule sets its window too (``queue_edges``
+        then)."""
+        if window_is_current(stream, self.policy):
+            return stream
+        previous = stream.schedule_window
+        revision = previous.revision + 1 if previous else 1
+        window = planned_window(stream, self._clock.now(), self.policy, revision)
+        return stream.model_copy(update={"schedule_window": window})
+
+    def queue_edges(self, stream: Stream) -> None:
+        """Queue the tasks of the stream's armed window (their names are fixed per revision,
+        so queueing them again is harmless)."""
+        window = stream.schedule_window
+        if window is None or window.state == "closed":
+            return
+        if window.state == "upcoming":
+            soon_at = window.opens_at - timedelta(seconds=self.policy.window_starting_soon_lead_s)
+            self._queue(stream.id, "soon", window.revision, soon_at)
+        self._queue(stream.id, "close", window.revision, window.closes_at)
+
+    def arm(self, stream_id: str) -> Stream:
+        """Arm the stream's window for its schedule (a no-op when it already is)."""
+        armed = self._repo.update(stream_id, self.with_window)
+        self.queue_edges(armed)
+        return armed
+
+    # --- the edges -------------------------------------------------------------------------
+
+    def run_edge(self, stream_id: str, edge: WindowEdge, revision: int) -> EdgeOutcome:
+        """One window task. Tasks of an earlier arming, duplicates and late ones do nothing."""
+        stream = self._repo.get(stream_id)
+        if stream is None:
+            return "gone"
+        if not _armed(stream, revision):
+            return "stale"
+        if edge == "soon":
+            return self._starting_soon(stream_id, revision)
+        return self._close(stream, revision)
+
+    def _starting_soon(self, stream_id: str, revision: int) -> EdgeOutcome:
+        outcome: list[EdgeOutcome] = ["stale"]
+
+        def soon(current: Stream) -> Stream:
+            window = current.schedule_window
+            if not _armed(current, revision) or window is None or window.state != "upcoming":
+                return current
+            outcome[:] = ["starting_soon"]
+            return current.model_copy(
+                update={"schedule_window": window.model_copy(update={"state": "starting_soon"})}
+            )
+
+        self._repo.update(stream_id, soon)
+        return outcome[-1]
+
+    def _close(self, stream: Stream, revision: int) -> EdgeOutcome:
+        if stream.status != StreamStatus.LIVE:
+            return "closed" if self._closed(stream.id, revision, "window") else "stale"
+        window = stream.schedule_window
+        assert window is not None  # noqa: S101 - checked by _armed
+        if self._on_air(stream):
+            later = window.closes_at + timedelta(seconds=self.policy.window_extension_s)
+            if later <= window.latest_close:
+                return self._extended_on_air(stream.id, revision, later)
+            log.warning("stream %s still on air at its hard maximum; ending it", stream.id)
+            closer: WindowCloser = "hard_maximum"
+        else:
+            closer = "window"
+        now = self._clock.now()
+        ended: list[bool] = []
+
+        def end(current: Stream) -> Stream:
+            if not _armed(current, revision) or current.status != StreamStatus.LIVE:
+                return current
+            ended.append(True)
+            over = self._monitors.with_recording_monitor(current.ended_broadcast(now))
+            return _closed_window(over, closer, now)
+
+        updated = self._repo.update(stream.id, end)
+        if not ended:
+            return "stale"
+        log.info("stream %s ended by its schedule window (%s)", stream.id, closer)
+        self._monitors.schedule_first("recording", updated)
+        return "ended"
+
+    def _extended_on_air(self, stream_id: str, revision: int, closes_at: datetime) -> EdgeOutcome:
+        extended: list[bool] = []
+
+        def extend(current: Stream) -> Stream:
+            window = current.schedule_window
+            if not _armed(current, revision) or window is None:
+                return current
+            extended.append(True)
+            moved = window.model_copy(
+                update={
+                    "revision": window.revision + 1,
+                    "closes_at": closes_at,
+                    "extensions": window.extensions + 1,
+                }
+            )
+            return current.model_copy(update={"schedule_window": moved})
+
+        updated = self._repo.update(stream_id, extend)
+        if not extended:
+            return "stale"
+        self.queue_edges(updated)
+        return "extended"
+
+    def _on_air(self, stream: Stream) -> bool:
+        """Whether a publisher is sending (or reconnecting within the recording timeout):
+        asked of Cloudflare, not of the last webhook, which may be late or lost."""
+        if stream.whip_active:
+            return True
+        if not stream.cloudflare_id:
+            return False
+        try:
+            connection = self._provider.get_live_input(stream.cloudflare_id).connection
+        except AppError:
+            # Unknown is not off the air: ending a service on a failed read would cut it.
+            log.warning("could not read stream %s's connection; keeping it on", stream.id)
+            return True
+        return connection in ("connected", "reconnecting")
+
+    def _closed(self, stream_id: str, revision: int, closer: WindowCloser) -> bool:
+        now = self._clock.now()
+        closed: list[bool] = []
+
+        def close(current: Stream) -> Stream:
+            window = current.schedule_window
+            if not _armed(current, revision) or window is None or window.state == "closed":
+                return current
+            closed.append(True)
+            return _closed_window(current, closer, now)
+
+        self._repo.update(stream_id, close)
+        return bool(closed)
+
+    # --- managers --------------------------------------------------------------------------
+
+    def extend(self, user: User | None, stream_id: str, minutes: int) -> Stream:
+        """Move the planned end ``minutes`` later (from now, if it has passed) and re-arm."""
+        stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to extend stream")
+        window = stream.schedule_window
+        if window is None or stream.scheduled_start_time is None:
+            raise ConflictError("The stream has no schedule window: give it a scheduledStartTime")
+        if window.state == "closed" and stream.status != StreamStatus.LIVE:
+            raise ConflictError(
+                "The stream's window has closed; reschedule it with PUT /api/streams/{id}"
+            )
+        now = self._clock.now()
+        new_end = max(window.planned_end, now) + timedelta(minutes=minutes)
+
+        def later(current: Stream) -> Stream:
+            moved = current.model_copy(update={"scheduled_end_time": new_end, "updated_at": now})
+            return self.with_window(moved)
+
+        updated = self._repo.update(stream.id, later)
+        self.queue_edges(updated)
+        return updated
+
+    def end_now(self, user: User | None, stream_id: str) -> Stream:
+        """End the service now: a live broadcast is stopped (as Stop does) and the window is
+        closed, so the page no longer says it is starting soon."""
+        stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
+        if stream.status in _NOT_SCHEDULED_ANY_MORE:
+            raise ConflictError(f"The stream is {stream.status.value}")
+        if stream.status == StreamStatus.LIVE:
+            self._broadcasts.stop(user, stream_id)
+        now = self._clock.now()
+
+        def close(current: Stream) -> Stream:
+            if current.schedule_window is None or current.schedule_window.state == "closed":
+                return current
+            return _closed_window(current, "manager", now)
+
+        try:
+            return self._repo.update(stream.id, close)
+        except NotFoundError:
+            raise NotFoundError("Stream not found") from None
+
+    def _queue(self, stream_id: str, edge: WindowEdge, revision: int, at: datetime) -> None:
+        delay = max(0.0, (at - self._clock.now()).total_seconds())
+        task = ScheduledTask(
+            name=f"window-{edge}-{stream_id}-{revision}",
+            path=WINDOW_TASK_PATH,
+            payload={"streamId": stream_id, "edge": edge, "revision": revision},
+            delay_s=delay,
+        )
+        try:
+            self._tasks.enqueue(task)
+        except AppError:
+            # The status monitor still ends a broadcast whose publisher has gone.
+            log.exception("could not schedule %s", task.name)
+
+
+def _armed(stream: Stream, revision: int) -> bool:
+    window = stream.schedule_window
+    return window is not None and window.revision == revision
+
+
+def _closed_window(stream: Stream, closer: WindowCloser, at: datetime) -> Stream:
+    window = stream.schedule_window
+    if window is None:
+        return stream
+    closed = window.model_copy(update={"state": "closed", "closed_by": closer, "closed_at": at})
+    return stream.model_copy(update={"schedule_window": closed, "updated_at": at})
