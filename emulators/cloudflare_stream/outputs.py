@@ -63,7 +63,9 @@ def new_output(body: dict[str, Any]) -> OutputRecord:
 
 def relay_command(source: str, output: OutputRecord) -> list[str]:
     """The ffmpeg that copies ``source`` to ``output`` as Cloudflare would send it."""
-    argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-i", source]
+    # A second of probing, not ffmpeg's five: the destination sees the broadcast at once.
+    argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin"]
+    argv += ["-analyzeduration", "1000000", "-i", source]
     argv += ["-map", "0", "-c", "copy"]
     if output.url.startswith("srt://"):
         separator = "&" if "?" in output.url else "?"

@@ -3,6 +3,8 @@ disable or remove one), through functions-framework over fakes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from common.ports import ProviderUnavailableError
 from tests.conftest import FUNERAL_DIRECTOR, MEMORIAL, OWNER, STRANGER
 from tests.functions.conftest import Backend, bearer, client, error, ok
@@ -11,11 +13,13 @@ YOUTUBE = "rtmp://a.rtmp.youtube.com/live2"
 KEY = "uzya-f19y-g2g9-a2ee-51j2"
 
 
-def add_output(backend: Backend, stream_id: str, prefix: str = "/api", **body: object) -> dict:
+def add_output(
+    backend: Backend, stream_id: str, prefix: str = "/api", **body: object
+) -> dict[str, Any]:
     payload = {"url": YOUTUBE, "streamKey": KEY} | body
     path = f"{prefix}/streams/{stream_id}/outputs"
     response = client("streamoutputs").post(path, json=payload, headers=bearer(OWNER))
-    created: dict = ok(response, 201)
+    created: dict[str, Any] = ok(response, 201)
     return created
 
 
