@@ -73,6 +73,8 @@ class LocalStack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     webhook_secret: str | None = None
     signing_key: tuple[str, str] | None = None  # a Stream signing key's id and base64 pem
+    # Settings of the backend beyond the stack's own (the tests' faster schedule windows).
+    settings_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def gateway_url(self) -> str:
@@ -135,6 +137,7 @@ class LocalStack:
                 if self.signing_key
                 else {}
             ),
+            **self.settings_env,
         }
 
     @property

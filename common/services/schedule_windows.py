@@ -27,7 +27,10 @@ log = logging.getLogger(__name__)
 
 WINDOW_TASK_PATH = "/api/tasks/window"
 WindowEdge = Literal["soon", "close"]
-EdgeOutcome = Literal["starting_soon", "extended", "ended", "closed", "stale", "gone"]
+EdgeOutcome = Literal["starting_soon", "extended", "ended", "closed", "waiting", "stale", "gone"]
+# Cloud Tasks refuses a schedule time more than 30 days ahead: an edge further off is queued
+# as a hop that, delivered, queues the edge again (a funeral planned months ahead).
+MAX_TASK_DELAY = timedelta(days=29)
 _NOT_SCHEDULED_ANY_MORE = frozenset({StreamStatus.CANCELLED, StreamStatus.ERROR})
 
 
@@ -116,9 +119,8 @@ class ScheduleWindowService(WithBackends):
         if window is None or window.state == "closed":
             return
         if window.state == "upcoming":
-            soon_at = window.opens_at - timedelta(seconds=self.policy.window_starting_soon_lead_s)
-            self._queue(stream.id, "soon", window.revision, soon_at)
-        self._queue(stream.id, "close", window.revision, window.closes_at)
+            self._queue(stream.id, "soon", window.revision, self._due(window, "soon"))
+        self._queue(stream.id, "close", window.revision, self._due(window, "close"))
 
     def arm(self, stream_id: str) -> Stream:
         """Arm the stream's window for its schedule (a no-op when it already is)."""
@@ -133,11 +135,22 @@ class ScheduleWindowService(WithBackends):
         stream = self._repo.get(stream_id)
         if stream is None:
             return "gone"
-        if not _armed(stream, revision):
+        window = stream.schedule_window
+        if window is None or window.revision != revision:
             return "stale"
+        due = self._due(window, edge)
+        if self._clock.now() < due - timedelta(seconds=1):
+            # A hop of an edge queued further ahead than Cloud Tasks allows, or early.
+            self._queue(stream_id, edge, revision, due)
+            return "waiting"
         if edge == "soon":
             return self._starting_soon(stream_id, revision)
         return self._close(stream, revision)
+
+    def _due(self, window: ScheduleWindow, edge: WindowEdge) -> datetime:
+        if edge == "soon":
+            return window.opens_at - timedelta(seconds=self.policy.window_starting_soon_lead_s)
+        return window.closes_at
 
     def _starting_soon(self, stream_id: str, revision: int) -> EdgeOutcome:
         outcome: list[EdgeOutcome] = ["stale"]
@@ -280,12 +293,16 @@ class ScheduleWindowService(WithBackends):
             raise NotFoundError("Stream not found") from None
 
     def _queue(self, stream_id: str, edge: WindowEdge, revision: int, at: datetime) -> None:
-        delay = max(0.0, (at - self._clock.now()).total_seconds())
+        now = self._clock.now()
+        name = f"window-{edge}-{stream_id}-{revision}"
+        if at - now > MAX_TASK_DELAY:
+            at = now + MAX_TASK_DELAY
+            name += f"-hop-{int(at.timestamp())}"
         task = ScheduledTask(
-            name=f"window-{edge}-{stream_id}-{revision}",
+            name=name,
             path=WINDOW_TASK_PATH,
             payload={"streamId": stream_id, "edge": edge, "revision": revision},
-            delay_s=delay,
+            delay_s=max(0.0, (at - now).total_seconds()),
         )
         try:
             self._tasks.enqueue(task)

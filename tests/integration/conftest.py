@@ -53,10 +53,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: item.get_closest_marker("stops_firestore") is not None)
 
 
+# Schedule windows in seconds, not minutes: starting soon 6 s before the start, ended 3 s
+# after the planned end, extended by 3 s while on air, to 9 s past the planned end at most.
+WINDOW_PACE = {
+    "LS_WINDOW_STARTING_SOON_LEAD_S": "6",
+    "LS_WINDOW_OVERRUN_S": "3",
+    "LS_WINDOW_EXTENSION_S": "3",
+    "LS_WINDOW_HARD_MAXIMUM_S": "9",
+}
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
     workdir = Path(tempfile.mkdtemp(prefix="livestream-stack-"))
-    local = LocalStack(Ports.free(), workdir)
+    local = LocalStack(Ports.free(), workdir, settings_env=WINDOW_PACE)
     local.start()
     os.environ.update(local.env)
     try:

@@ -263,3 +263,22 @@ def test_end_now_before_the_start_stops_the_countdown(world: World) -> None:
     assert schedule_phase(ended) == "ended"
     with pytest.raises(ConflictError, match="window has closed"):
         world.windows.extend(OWNER, scheduled.id, 15)
+
+
+def test_an_edge_further_off_than_cloud_tasks_allows_hops_until_it_is_due(world: World) -> None:
+    start = world.clock.now() + timedelta(days=90)
+    view = world.service.create(OWNER, StreamCreateRequest(title="t", scheduled_start_time=start))
+    soon = next(t for t in window_tasks(world) if t.payload["edge"] == "soon")
+    assert soon.delay_s == timedelta(days=29).total_seconds()
+    hops = 0
+    while True:
+        world.clock.advance(soon.delay_s)
+        outcome = run(world, soon)
+        if outcome != "waiting":
+            break
+        hops += 1
+        soon = window_tasks(world)[-1]
+        assert soon.payload["edge"] == "soon" and soon.delay_s <= timedelta(days=29).total_seconds()
+    assert (outcome, hops) == ("starting_soon", 3)
+    assert world.clock.now() == start - timedelta(minutes=30)
+    assert schedule_phase(world.repo.streams[view.id]) == "starting_soon"
