@@ -279,7 +279,7 @@ class Services:
     def stream_changes(self) -> StreamChangeService:
         from common.services.stream_changes import StreamChangeService
 
-        return StreamChangeService(self, monitors=self.monitors)
+        return StreamChangeService(self, monitors=self.monitors, windows=self.windows)
 
     @built_once
     def webhooks(self) -> WebhookService:

@@ -82,7 +82,6 @@ class World:
         )
         self.monitors = MonitorService(self.backends, policy=MONITOR_POLICY)
         self.events = ProviderEventService(self.backends, monitors=self.monitors)
-        self.changes = StreamChangeService(self.backends, monitors=self.monitors)
         self.live_inputs = LiveInputProvisioner(self.backends, policy=policy)
         self.broadcasts = BroadcastService(
             self.backends, policy=policy, monitors=self.monitors, live_inputs=self.live_inputs
@@ -97,6 +96,9 @@ class World:
             create_quota=create_quota,
             idempotency=idempotency,
             windows=self.windows,
+        )
+        self.changes = StreamChangeService(
+            self.backends, monitors=self.monitors, windows=self.windows
         )
 
     def new_stream(self, user: User = OWNER, title: str = "t") -> tuple[StreamOwnerView, str]:

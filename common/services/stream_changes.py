@@ -9,20 +9,35 @@ from common.models.domain import MonitorKind, Stream, StreamStatus
 from common.models.recording_rules import has_recording_since
 from common.services.backends import BackendPorts, WithBackends
 from common.services.monitors import MonitorService
+from common.services.schedule_windows import ScheduleWindowService, window_is_current
 
 
 class StreamChangeService(WithBackends):
     """Starts the right monitor when a stream's status changes; removes a deleted stream's
     live input."""
 
-    def __init__(self, backends: BackendPorts, *, monitors: MonitorService) -> None:
+    def __init__(
+        self,
+        backends: BackendPorts,
+        *,
+        monitors: MonitorService,
+        windows: ScheduleWindowService | None = None,
+    ) -> None:
         super().__init__(backends)
         self._monitors = monitors
+        self._windows = windows
 
     def on_stream_written(self, before: Stream | None, after: Stream | None) -> str:
-        """Start the right monitor on status changes; remove the input of a deleted stream."""
+        """Start the right monitor on status changes; remove the input of a deleted stream;
+        arm the window of a schedule written without one (a document an earlier backend or
+        the site wrote)."""
         if after is None:
             return self._deleted(before)
+        if self._windows and not window_is_current(after, self._windows.policy):
+            try:
+                after = self._windows.arm(after.id)
+            except NotFoundError:
+                return "stream no longer exists"
         previous = before.status if before else None
         recorded = has_recording_since(after, after.actual_start_time)
         # A document the migration moved here, whose broadcast ended long ago, needs no

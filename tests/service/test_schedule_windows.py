@@ -282,3 +282,21 @@ def test_an_edge_further_off_than_cloud_tasks_allows_hops_until_it_is_due(world:
     assert (outcome, hops) == ("starting_soon", 3)
     assert world.clock.now() == start - timedelta(minutes=30)
     assert schedule_phase(world.repo.streams[view.id]) == "starting_soon"
+
+
+def test_a_schedule_written_without_a_window_is_armed_by_the_stream_trigger(world: World) -> None:
+    view, _ = world.new_stream()
+    start = world.clock.now() + timedelta(hours=3)
+    # As an earlier backend (or the site) writes it: the schedule, no window.
+    written = world.repo.update(
+        view.id, lambda s: s.model_copy(update={"scheduled_start_time": start})
+    )
+    assert written.schedule_window is None
+    world.changes.on_stream_written(None, written)
+    window = world.repo.streams[view.id].schedule_window
+    assert window is not None and (window.revision, window.opens_at) == (1, start)
+    assert {str(t.payload["edge"]) for t in window_tasks(world)} == {"soon", "close"}
+    # The write that armed it triggers again: nothing more to do.
+    queued = len(world.tasks.tasks)
+    world.changes.on_stream_written(written, world.repo.streams[view.id])
+    assert len(world.tasks.tasks) == queued
