@@ -19,6 +19,7 @@ from common.errors import (
 from common.models.domain import (
     ClipSpec,
     DownloadStatus,
+    InputRecordingRules,
     LiveInput,
     LiveInputNotice,
     LiveInputSpec,
@@ -155,17 +156,9 @@ class StreamProvider(Protocol):
         """Every video recorded from the input, oldest first."""
         ...
 
-    def set_input_allowed_origins(
-        self,
-        uid: str,
-        origins: tuple[str, ...],
-        recording_timeout_seconds: int,
-        *,
-        require_signed_urls: bool = False,
-    ) -> tuple[str, ...]:
-        """Apply ``origins`` (and whether signed URLs are required) to the input's recording
-        settings, which its live playback and future recordings follow; returns the origins
-        stored."""
+    def set_input_allowed_origins(self, uid: str, rules: InputRecordingRules) -> tuple[str, ...]:
+        """Apply ``rules`` (the allowed origins, whether signed URLs are required) to the
+        input's recording settings; returns the origins stored."""
         ...
 
     def set_video_signed_urls(self, video_uid: str, required: bool) -> None:
@@ -388,6 +381,20 @@ class ScheduledTask:
     path: str
     payload: dict[str, object]
     delay_s: float = 0
+
+
+def check_task(
+    path: str, chain: dict[str, str], generation: int, attempt: int, delay_s: float
+) -> ScheduledTask:
+    """The task of one check of a chain of checks (a monitor's, a keepsake's): ``chain``
+    names what it checks (its kind, its stream...), ``generation`` which run of the chain.
+    Named after all of them and the attempt, so queueing a check twice is harmless."""
+    return ScheduledTask(
+        name="-".join([*chain.values(), str(generation), str(attempt)]),
+        path=path,
+        payload={**chain, "generation": generation, "attempt": attempt},
+        delay_s=delay_s,
+    )
 
 
 class TaskQueue(Protocol):

@@ -52,13 +52,13 @@ END_NOW = {
 def extendstream(ctx: Ctx) -> Reply:
     """POST moves the planned end later; the window's tasks move with it."""
     minutes = ctx.body(ExtendRequest).minutes
-    return WindowResponse.of(ctx.services.windows.extend(ctx.user, ctx.param("streamId"), minutes))
+    return ctx.services.windows.extend(ctx.user, ctx.param("streamId"), minutes)
 
 
 @stream_function("/end", END_NOW)
 def endstream(ctx: Ctx) -> Reply:
     """POST ends the service now: a live broadcast stops, the page stops counting down."""
-    return WindowResponse.of(ctx.services.windows.end_now(ctx.user, ctx.param("streamId")))
+    return ctx.services.windows.end_now(ctx.user, ctx.param("streamId"))
 
 
 @stream_function("/credentials", CREDENTIALS)

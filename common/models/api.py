@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from math import ceil
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -581,13 +582,18 @@ def live_hls_url(stream: Stream) -> str | None:
     return hls_of_player(stream.playback_url) if stream.cloudflare_id else None
 
 
-class MonitorTaskPayload(_Request):
-    """Body of a scheduled monitor check (sent by our own Cloud Tasks queue)."""
+class CheckTaskPayload(_Request):
+    """Body of one check of a chain (``common.ports.check_task``), sent by our own queue."""
 
-    kind: Literal["recording", "status"]
     streamId: str = Field(min_length=1)
     generation: int
     attempt: int = Field(ge=0)
+
+
+class MonitorTaskPayload(CheckTaskPayload):
+    """Body of a scheduled monitor check."""
+
+    kind: Literal["recording", "status"]
 
 
 class MonitorTaskResult(BaseModel):
@@ -616,26 +622,41 @@ class ExtendRequest(_Request):
     minutes: int = Field(default=15, ge=1, le=240)
 
 
+class ScheduleView(BaseModel):
+    """A scheduled service as its page shows it: its phase, its planned times, what a
+    countdown needs (``startsInSeconds`` by the server's clock, 0 once the start has passed)
+    and the window its tasks were armed for."""
+
+    phase: SchedulePhase | None
+    scheduledStartTime: datetime | None
+    scheduledEndTime: datetime | None
+    startsInSeconds: int | None
+    window: ScheduleWindow | None
+
+    @classmethod
+    def of(cls, stream: Stream, now: datetime) -> ScheduleView | None:
+        start = stream.scheduled_start_time
+        if start is None and stream.schedule_window is None:
+            return None
+        return cls(
+            phase=schedule_phase(stream),
+            scheduledStartTime=start,
+            scheduledEndTime=stream.scheduled_end_time,
+            startsInSeconds=max(0, ceil((start - now).total_seconds())) if start else None,
+            window=stream.schedule_window,
+        )
+
+
 class WindowResponse(BaseModel):
     """Reply of ``POST /streams/{id}/extend`` and ``/end``: where the service stands now."""
 
     streamId: str
     status: StreamStatus
-    schedulePhase: SchedulePhase | None
-    scheduledStartTime: datetime | None
-    scheduledEndTime: datetime | None
-    scheduleWindow: ScheduleWindow | None
+    schedule: ScheduleView | None
 
     @classmethod
-    def of(cls, stream: Stream) -> WindowResponse:
-        return cls(
-            streamId=stream.id,
-            status=stream.status,
-            schedulePhase=schedule_phase(stream),
-            scheduledStartTime=stream.scheduled_start_time,
-            scheduledEndTime=stream.scheduled_end_time,
-            scheduleWindow=stream.schedule_window,
-        )
+    def of(cls, stream: Stream, now: datetime) -> WindowResponse:
+        return cls(streamId=stream.id, status=stream.status, schedule=ScheduleView.of(stream, now))
 
 
 class OrphanSweepPayload(_Request):

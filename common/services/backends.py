@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar, cast
 
 from common.access import Action, Permissions
+from common.errors import AppError
 from common.models.domain import Stream, User
-from common.ports import Clock, MemorialDirectory, StreamProvider, StreamRepository, TaskQueue
+from common.ports import (
+    Clock,
+    MemorialDirectory,
+    ScheduledTask,
+    StreamProvider,
+    StreamRepository,
+    TaskQueue,
+)
 from common.services.stream_access import load_authorized
 
 PortT = TypeVar("PortT")
+log = logging.getLogger(__name__)
 
 
 class BackendPorts(Protocol):
@@ -71,3 +81,11 @@ class WithBackends:
         return load_authorized(
             self._repo, self._memorials, user, stream_id, action, message=message
         )
+
+    def _enqueue(self, task: ScheduledTask) -> None:
+        """Queue ``task``. A queue that fails is logged, not raised: each chain of tasks has
+        a fallback (the Firestore trigger, the webhooks, the repair tools, asking again)."""
+        try:
+            self._tasks.enqueue(task)
+        except AppError:
+            log.exception("could not schedule %s", task.name)

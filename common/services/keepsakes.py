@@ -25,7 +25,7 @@ from common.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from common.models.api import StreamManagerView
+from common.models.api import CheckTaskPayload, StreamManagerView
 from common.models.base import Model
 from common.models.domain import (
     ClipSpec,
@@ -39,7 +39,7 @@ from common.models.domain import (
     User,
 )
 from common.models.recording_rules import entry_of, merge_recordings, with_recordings
-from common.ports import PlaybackTokens, ScheduledTask
+from common.ports import PlaybackTokens, check_task
 from common.services.backends import BackendPorts, WithBackends
 
 log = logging.getLogger(__name__)
@@ -103,16 +103,11 @@ class RecordingClipView(Model):
     state: Literal["processing"] = "processing"
 
 
-class KeepsakeTaskPayload(Model):
-    """Body of a scheduled keepsake check (sent by our own Cloud Tasks queue)."""
-
-    model_config = {"extra": "forbid", "defer_build": True}
+class KeepsakeTaskPayload(CheckTaskPayload):
+    """Body of a scheduled keepsake check."""
 
     kind: KeepsakeKind
-    streamId: str = Field(min_length=1)
     videoId: str = Field(min_length=1)
-    generation: int
-    attempt: int = Field(ge=0)
 
 
 class KeepsakeTaskResult(Model):
@@ -385,23 +380,11 @@ class KeepsakeService(WithBackends):
     def _schedule(
         self, kind: KeepsakeKind, stream_id: str, video_id: str, generation: int, attempt: int
     ) -> None:
-        task = ScheduledTask(
-            name=f"{kind}-{stream_id}-{video_id}-{generation}-{attempt}",
-            path=KEEPSAKE_TASK_PATH,
-            payload={
-                "kind": kind,
-                "streamId": stream_id,
-                "videoId": video_id,
-                "generation": generation,
-                "attempt": attempt,
-            },
-            delay_s=self.policy.keepsake_check_interval_s,
-        )
-        try:
-            self._tasks.enqueue(task)
-        except AppError:
-            # Asking again (POST) answers the state; the Stream webhook still finishes a trim.
-            log.exception("could not schedule %s", task.name)
+        # Should it fail, asking again (POST) answers the state; the Stream webhook still
+        # finishes a trim.
+        chain = {"kind": kind, "streamId": stream_id, "videoId": video_id}
+        interval = self.policy.keepsake_check_interval_s
+        self._enqueue(check_task(KEEPSAKE_TASK_PATH, chain, generation, attempt, interval))
 
 
 def _entry(stream: Stream, video_id: str) -> RecordingEntry:

@@ -160,10 +160,7 @@ class LiveInputProvisioner(WithBackends):
             return stream
         if stream.cloudflare_id:
             self._provider.set_input_allowed_origins(
-                stream.cloudflare_id,
-                self._policy.allowed_origins,
-                self._policy.recording_timeout_seconds,
-                require_signed_urls=required,
+                stream.cloudflare_id, self._policy.recording_rules(require_signed_urls=required)
             )
             for video_uid in self._videos_of(stream, stream.cloudflare_id):
                 try:

@@ -30,7 +30,7 @@ from common.models.recording_rules import (
     merge_recordings,
     with_recordings,
 )
-from common.ports import ScheduledTask, StreamAndProgress
+from common.ports import StreamAndProgress, check_task
 from common.services.backends import BackendPorts, WithBackends
 
 log = logging.getLogger(__name__)
@@ -279,22 +279,9 @@ class MonitorService(WithBackends):
             if kind == "recording"
             else self.policy.status_monitor_interval_s
         )
-        task = ScheduledTask(
-            name=f"{kind}-{stream_id}-{generation}-{attempt}",
-            path=MONITOR_TASK_PATH,
-            payload={
-                "kind": kind,
-                "streamId": stream_id,
-                "generation": generation,
-                "attempt": attempt,
-            },
-            delay_s=interval,
-        )
-        try:
-            self._tasks.enqueue(task)
-        except AppError:
-            # The trigger on status changes and the manual sync tools remain as fallbacks.
-            log.exception("could not schedule %s", task.name)
+        # Should it fail, the trigger on status changes and the repair tools remain.
+        chain = {"kind": kind, "streamId": stream_id}
+        self._enqueue(check_task(MONITOR_TASK_PATH, chain, generation, attempt, interval))
 
 
 def with_audience(stream: Stream, viewers: int) -> Stream:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.models.domain import InputRecordingRules
 from common.services.create_guards import CreateLimits
 
 
@@ -18,3 +19,11 @@ class StreamPolicy:
     orphan_sweep_delay_s: float = 120
     whip_session_ttl_s: int = 24 * 3600
     create_limits: CreateLimits = CreateLimits()
+
+    def recording_rules(self, *, require_signed_urls: bool) -> InputRecordingRules:
+        """The recording settings every live input gets (signed URLs for private streams)."""
+        return InputRecordingRules(
+            allowed_origins=self.allowed_origins,
+            timeout_seconds=self.recording_timeout_seconds,
+            require_signed_urls=require_signed_urls,
+        )

@@ -231,12 +231,9 @@ class RepairTools(WithBackends):
         stream = self._managed(user, stream_id)
         uid = _live_input(stream)
         origins = self._policy.allowed_origins
-        stored = self._provider.set_input_allowed_origins(
-            uid,
-            origins,
-            self._policy.recording_timeout_seconds,
-            require_signed_urls=stream.signed_urls,  # a private stream stays private
-        )
+        # A private stream stays private.
+        rules = self._policy.recording_rules(require_signed_urls=stream.signed_urls)
+        stored = self._provider.set_input_allowed_origins(uid, rules)
         videos = self._provider.list_recordings(uid)
         for video in videos:
             self._provider.set_video_allowed_origins(video.video_uid, origins)

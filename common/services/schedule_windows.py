@@ -17,6 +17,7 @@ from typing import Literal
 
 from common.access import Action
 from common.errors import AppError, ConflictError, NotFoundError
+from common.models.api import WindowResponse
 from common.models.domain import ScheduleWindow, Stream, StreamStatus, User, WindowCloser
 from common.ports import ScheduledTask
 from common.services.backends import BackendPorts, WithBackends
@@ -251,7 +252,7 @@ class ScheduleWindowService(WithBackends):
 
     # --- managers --------------------------------------------------------------------------
 
-    def extend(self, user: User | None, stream_id: str, minutes: int) -> Stream:
+    def extend(self, user: User | None, stream_id: str, minutes: int) -> WindowResponse:
         """Move the planned end ``minutes`` later (from now, if it has passed) and re-arm."""
         stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to extend stream")
         window = stream.schedule_window
@@ -270,9 +271,9 @@ class ScheduleWindowService(WithBackends):
 
         updated = self._repo.update(stream.id, later)
         self.queue_edges(updated)
-        return updated
+        return WindowResponse.of(updated, now)
 
-    def end_now(self, user: User | None, stream_id: str) -> Stream:
+    def end_now(self, user: User | None, stream_id: str) -> WindowResponse:
         """End the service now: a live broadcast is stopped (as Stop does) and the window is
         closed, so the page no longer says it is starting soon."""
         stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
@@ -288,9 +289,10 @@ class ScheduleWindowService(WithBackends):
             return _closed_window(current, "manager", now)
 
         try:
-            return self._repo.update(stream.id, close)
+            ended = self._repo.update(stream.id, close)
         except NotFoundError:
             raise NotFoundError("Stream not found") from None
+        return WindowResponse.of(ended, now)
 
     def _queue(self, stream_id: str, edge: WindowEdge, revision: int, at: datetime) -> None:
         now = self._clock.now()
@@ -304,11 +306,8 @@ class ScheduleWindowService(WithBackends):
             payload={"streamId": stream_id, "edge": edge, "revision": revision},
             delay_s=max(0.0, (at - now).total_seconds()),
         )
-        try:
-            self._tasks.enqueue(task)
-        except AppError:
-            # The status monitor still ends a broadcast whose publisher has gone.
-            log.exception("could not schedule %s", task.name)
+        # Should it fail, the status monitor still ends a broadcast whose publisher has gone.
+        self._enqueue(task)
 
 
 def _armed(stream: Stream, revision: int) -> bool:

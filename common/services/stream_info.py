@@ -8,21 +8,15 @@ may view is cached briefly per instance).
 from __future__ import annotations
 
 from datetime import datetime
-from math import ceil
 from typing import Literal
 
 from common.access import Action
 from common.errors import NotFoundError
+from common.models.api import ScheduleView
 from common.models.base import Model
 from common.models.delivery import DeliveryUrls
 from common.models.domain import Stream, StreamStatus, User
-from common.models.recording_rules import (
-    RecordingStatus,
-    SchedulePhase,
-    broadcast_state,
-    recording_status,
-    schedule_phase,
-)
+from common.models.recording_rules import RecordingStatus, broadcast_state, recording_status
 from common.ports import Clock, MemorialDirectory, StreamRepository
 from common.services.stream_access import TimedMemorialCache, load_authorized
 
@@ -52,12 +46,7 @@ class StreamStatusResponse(Model):
     # Viewers now and the peak, as the status monitor last read them (no Cloudflare call here).
     viewerCount: int = 0
     maxViewers: int | None = None
-    # A scheduled service: its phase and what a countdown needs (seconds to the start by the
-    # server's clock, which ``lastChecked`` also gives; 0 once the start has passed).
-    schedulePhase: SchedulePhase | None = None
-    scheduledStartTime: datetime | None = None
-    scheduledEndTime: datetime | None = None
-    startsInSeconds: int | None = None
+    schedule: ScheduleView | None = None
 
 
 class StreamRecording(Model):
@@ -155,7 +144,6 @@ class StreamInfoService:
     def status(self, user: User | None, stream_id: str) -> StreamStatusResponse:
         stream = self._viewable(user, stream_id)
         now = self._clock.now()
-        start = stream.scheduled_start_time
         return StreamStatusResponse(
             streamId=stream.id,
             status=stream.status,
@@ -173,10 +161,7 @@ class StreamInfoService:
             lastChecked=now,
             viewerCount=stream.viewer_count,
             maxViewers=stream.max_viewers,
-            schedulePhase=schedule_phase(stream),
-            scheduledStartTime=start,
-            scheduledEndTime=stream.scheduled_end_time,
-            startsInSeconds=max(0, ceil((start - now).total_seconds())) if start else None,
+            schedule=ScheduleView.of(stream, now),
         )
 
     def recordings(self, user: User | None, stream_id: str) -> StreamRecordingsResponse:

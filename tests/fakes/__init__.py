@@ -22,6 +22,7 @@ from common.models.domain import (
     ClipSpec,
     DownloadProgress,
     DownloadStatus,
+    InputRecordingRules,
     LiveInput,
     LiveInputSpec,
     Memorial,
@@ -423,20 +424,13 @@ class FakeStreamProvider:
         self._maybe_fail("list_recordings")
         return list(self.recordings.get(live_input_uid, []))
 
-    def set_input_allowed_origins(
-        self,
-        uid: str,
-        origins: tuple[str, ...],
-        recording_timeout_seconds: int,
-        *,
-        require_signed_urls: bool = False,
-    ) -> tuple[str, ...]:
+    def set_input_allowed_origins(self, uid: str, rules: InputRecordingRules) -> tuple[str, ...]:
         self._maybe_fail("set_input_allowed_origins")
         if uid not in self.inputs:
             raise ProviderNotFoundError(uid, status=404)
-        self.origins[uid] = origins
-        self.signed[uid] = require_signed_urls
-        return origins
+        self.origins[uid] = rules.allowed_origins
+        self.signed[uid] = rules.require_signed_urls
+        return rules.allowed_origins
 
     def set_video_signed_urls(self, video_uid: str, required: bool) -> None:
         self._maybe_fail("set_video_signed_urls")

@@ -33,8 +33,8 @@ def test_a_window_task_runs_its_edge_and_a_stale_one_does_nothing(backend: Backe
     body = ok(client("runwindowedge").post(WINDOW, json=soon, headers=TASK_AUTH))
     assert body == {"outcome": "starting_soon"}
     status = ok(client("streamstatus").get(f"/api/streams/{stream_id}/status"))
-    assert status["schedulePhase"] == "starting_soon"
-    assert status["startsInSeconds"] == 30 * 60
+    assert status["schedule"]["phase"] == "starting_soon"
+    assert status["schedule"]["startsInSeconds"] == 30 * 60
     stale = close | {"revision": close["revision"] + 1}
     assert ok(client("runwindowedge").post(WINDOW, json=stale, headers=TASK_AUTH)) == {
         "outcome": "stale"
@@ -55,13 +55,13 @@ def test_extend_moves_the_planned_end_and_answers_the_window(backend: Backend) -
     stream_id, _ = scheduled(backend)
     path = f"/api/streams/{stream_id}/extend"
     body = ok(client("extendstream").post(path, json={"minutes": 30}, headers=bearer(OWNER)))
-    assert body["schedulePhase"] == "upcoming"
-    assert body["scheduleWindow"]["revision"] == 2
+    assert body["schedule"]["phase"] == "upcoming"
+    assert body["schedule"]["window"]["revision"] == 2
     planned_end = backend.stream(stream_id).scheduled_end_time
     assert planned_end == backend.clock.now() + timedelta(hours=3, minutes=30)
     # Without a body, a quarter of an hour.
     again = ok(client("extendstream").post(path, headers=bearer(OWNER)))
-    assert again["scheduleWindow"]["revision"] == 3
+    assert again["schedule"]["window"]["revision"] == 3
 
 
 def test_extend_refuses_bad_minutes_strangers_and_streams_without_a_schedule(
@@ -90,8 +90,8 @@ def test_end_now_stops_a_live_service_and_closes_its_window(backend: Backend, pr
     backend.start(stream_id)
     body = ok(client("endstream").post(f"{prefix}/streams/{stream_id}/end", headers=bearer(OWNER)))
     assert body["status"] == "completed"
-    assert body["schedulePhase"] == "ended"
-    assert body["scheduleWindow"]["closedBy"] == "manager"
+    assert body["schedule"]["phase"] == "ended"
+    assert body["schedule"]["window"]["closedBy"] == "manager"
     error(
         client("endstream").post(f"/api/streams/{stream_id}/end", headers=bearer(STRANGER)),
         403,

@@ -51,8 +51,8 @@ class Service:
         return body
 
     def phase_is(self, phase: str) -> dict[str, Any] | None:
-        status = self.status()
-        return status if status["schedulePhase"] == phase else None
+        schedule: dict[str, Any] = self.status()["schedule"]
+        return schedule if schedule["phase"] == phase else None
 
 
 def test_a_service_goes_starting_soon_then_live_and_is_extended_on_air_to_its_hard_maximum(
@@ -61,10 +61,11 @@ def test_a_service_goes_starting_soon_then_live_and_is_extended_on_air_to_its_ha
     # Starts in 10 s for 3 s: starting soon from 4 s, closes at 16 s, at 22 s at the latest.
     service = Service(api, callers["owner"], start_in_s=10, length_s=3)
     upcoming = service.status()
-    assert upcoming["schedulePhase"] == "upcoming", upcoming
-    assert 0 < upcoming["startsInSeconds"] <= 10
+    assert upcoming["schedule"]["phase"] == "upcoming", upcoming
+    assert 0 < upcoming["schedule"]["startsInSeconds"] <= 10
     soon = wait_for(lambda: service.phase_is("starting_soon"), 15, "starting soon")
-    assert soon["status"] == "scheduled" and soon["startsInSeconds"] > 0
+    assert soon["startsInSeconds"] > 0
+    assert service.status()["status"] == "scheduled"
 
     # The family's encoder goes on air before the start time; nobody presses Stop.
     encoder = push_test_card(service.created["streamUrl"], service.created["streamKey"], 90)
@@ -93,7 +94,7 @@ def test_a_forgotten_stop_with_nothing_on_air_is_ended_by_the_window(
 ) -> None:
     # Inside the lead already: starting soon at once; the window closes 3 s after its end.
     service = Service(api, callers["owner"], start_in_s=1, length_s=1)
-    assert service.status()["schedulePhase"] == "starting_soon"
+    assert service.status()["schedule"]["phase"] == "starting_soon"
     started = api.post(f"/api/streams/{service.id}/start", headers=callers["owner"].bearer)
     assert started.status_code == 200, started.text
     ended = wait_for(
@@ -123,20 +124,20 @@ def test_a_reschedule_leaves_the_old_tasks_stale_and_managers_extend_and_end_it(
     assert moved.json()["scheduleWindow"]["revision"] == 2
     # ...and once it has run, it changed nothing: the service is ten minutes off.
     time.sleep(5)
-    assert service.status()["schedulePhase"] == "upcoming"
+    assert service.status()["schedule"]["phase"] == "upcoming"
 
     extended = api.post(
         f"/api/streams/{service.id}/extend", json={"minutes": 20}, headers=owner.bearer
     )
     assert extended.status_code == 200, extended.text
-    body = extended.json()
-    assert body["scheduleWindow"]["revision"] == 3
-    planned_end = datetime.fromisoformat(body["scheduledEndTime"])
+    schedule = extended.json()["schedule"]
+    assert schedule["window"]["revision"] == 3
+    planned_end = datetime.fromisoformat(schedule["scheduledEndTime"])
     assert abs(planned_end - (later + timedelta(minutes=50))) < timedelta(seconds=1)
 
     stranger = api.post(f"/api/streams/{service.id}/end", headers=callers["stranger"].bearer)
     assert stranger.status_code == 403, stranger.text
     ended = api.post(f"/api/streams/{service.id}/end", headers=owner.bearer)
     assert ended.status_code == 200, ended.text
-    assert ended.json()["schedulePhase"] == "ended"
-    assert service.status()["schedulePhase"] == "ended"
+    assert ended.json()["schedule"]["phase"] == "ended"
+    assert service.status()["schedule"]["phase"] == "ended"

@@ -92,10 +92,11 @@ def test_it_reads_starting_soon_with_a_countdown_from_the_lead_before_its_start(
     info = StreamInfoService(
         repo=world.repo, memorials=world.memorials, clock=world.clock, delivery_base="https://x"
     )
-    status = info.status(None, scheduled.id)
-    assert status.schedulePhase == "starting_soon"
-    assert status.startsInSeconds == 30 * 60
-    assert status.scheduledStartTime == scheduled.start
+    schedule = info.status(None, scheduled.id).schedule
+    assert schedule is not None
+    assert schedule.phase == "starting_soon"
+    assert schedule.startsInSeconds == 30 * 60
+    assert schedule.scheduledStartTime == scheduled.start
     # A duplicated delivery changes nothing.
     assert run(world, scheduled.task("soon")) == "stale"
 
@@ -209,9 +210,11 @@ def test_an_unrelated_edit_does_not_rearm_the_window(world: World) -> None:
 def test_managers_extend_the_planned_end_and_the_close_moves_with_it(world: World) -> None:
     scheduled = Scheduled(world)
     old_close = scheduled.task("close")
-    extended = world.windows.extend(OWNER, scheduled.id, 45)
-    assert extended.scheduled_end_time == scheduled.end + timedelta(minutes=45)
-    window = extended.schedule_window
+    reply = world.windows.extend(OWNER, scheduled.id, 45)
+    assert reply.schedule is not None
+    assert reply.schedule.scheduledEndTime == scheduled.end + timedelta(minutes=45)
+    window = scheduled.stream.schedule_window
+    assert reply.schedule.window == window
     assert window is not None and window.revision == 2
     assert window.closes_at == scheduled.end + timedelta(minutes=75)
     assert scheduled.task("close").name == f"window-close-{scheduled.id}-2"
@@ -224,8 +227,8 @@ def test_extending_after_the_planned_end_counts_from_now(world: World) -> None:
     scheduled.at(scheduled.start)
     scheduled.on_air()
     scheduled.at(scheduled.end + timedelta(minutes=10))
-    extended = world.windows.extend(OWNER, scheduled.id, 20)
-    assert extended.scheduled_end_time == world.clock.now() + timedelta(minutes=20)
+    world.windows.extend(OWNER, scheduled.id, 20)
+    assert scheduled.stream.scheduled_end_time == world.clock.now() + timedelta(minutes=20)
 
 
 def test_only_those_who_run_the_service_extend_or_end_it(world: World) -> None:
@@ -248,19 +251,20 @@ def test_end_now_stops_a_live_service_and_closes_its_window(world: World) -> Non
     scheduled = Scheduled(world)
     scheduled.at(scheduled.start)
     scheduled.on_air()
-    ended = world.windows.end_now(OWNER, scheduled.id)
-    assert ended.status == StreamStatus.COMPLETED
-    assert ended.schedule_window is not None
-    assert ended.schedule_window.closed_by == "manager"
+    reply = world.windows.end_now(OWNER, scheduled.id)
+    assert reply.status == StreamStatus.COMPLETED
+    assert reply.schedule is not None and reply.schedule.phase == "ended"
+    assert reply.schedule.window is not None
+    assert reply.schedule.window.closed_by == "manager"
     scheduled.at(scheduled.end + timedelta(minutes=30))
     assert run(world, scheduled.task("close")) == "stale"
 
 
 def test_end_now_before_the_start_stops_the_countdown(world: World) -> None:
     scheduled = Scheduled(world)
-    ended = world.windows.end_now(OWNER, scheduled.id)
-    assert ended.status == StreamStatus.SCHEDULED
-    assert schedule_phase(ended) == "ended"
+    reply = world.windows.end_now(OWNER, scheduled.id)
+    assert reply.status == StreamStatus.SCHEDULED
+    assert schedule_phase(scheduled.stream) == "ended"
     with pytest.raises(ConflictError, match="window has closed"):
         world.windows.extend(OWNER, scheduled.id, 15)
 

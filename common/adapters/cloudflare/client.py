@@ -28,6 +28,7 @@ from common.models.domain import (
     ClipSpec,
     DownloadProgress,
     DownloadStatus,
+    InputRecordingRules,
     LiveInput,
     LiveInputSpec,
     Recording,
@@ -357,21 +358,14 @@ class CloudflareStreamProvider:
     def delete_recording(self, video_uid: str) -> None:
         self._client.delete_video(video_uid)
 
-    def set_input_allowed_origins(
-        self,
-        uid: str,
-        origins: tuple[str, ...],
-        recording_timeout_seconds: int,
-        *,
-        require_signed_urls: bool = False,
-    ) -> tuple[str, ...]:
+    def set_input_allowed_origins(self, uid: str, rules: InputRecordingRules) -> tuple[str, ...]:
         # PUT replaces the recording settings, so the whole object is sent.
         body = {
             "recording": {
                 "mode": "automatic",
-                "timeoutSeconds": recording_timeout_seconds,
-                "requireSignedURLs": require_signed_urls,
-                "allowedOrigins": list(origins),
+                "timeoutSeconds": rules.timeout_seconds,
+                "requireSignedURLs": rules.require_signed_urls,
+                "allowedOrigins": list(rules.allowed_origins),
                 "hideLiveViewerCount": False,
             }
         }

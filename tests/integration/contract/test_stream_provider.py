@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from common.models.domain import LiveInput, LiveInputSpec
+from common.models.domain import InputRecordingRules, LiveInput, LiveInputSpec
 from common.ports import ProviderNotFoundError, ProviderRejectedError, StreamProvider
 
 
@@ -21,6 +21,10 @@ def spec(stream_id: str | None = None) -> LiveInputSpec:
         recording_timeout_seconds=60,
         allowed_origins=("example.com",),
     )
+
+
+def rules(origins: tuple[str, ...]) -> InputRecordingRules:
+    return InputRecordingRules(allowed_origins=origins, timeout_seconds=60)
 
 
 @pytest.fixture
@@ -84,7 +88,7 @@ def test_a_missing_input_is_not_found(provider: StreamProvider) -> None:
     with pytest.raises(ProviderNotFoundError):
         provider.delete_live_input(missing)
     with pytest.raises(ProviderNotFoundError):
-        provider.set_input_allowed_origins(missing, ("example.com",), 60)
+        provider.set_input_allowed_origins(missing, rules(("example.com",)))
 
 
 def test_a_new_input_has_no_recordings(provider: StreamProvider, live_input: LiveInput) -> None:
@@ -104,8 +108,8 @@ def test_allowed_origins_of_an_input_are_replaced_and_returned(
 ) -> None:
     origins = ("example.com", "*.example.org")
 
-    assert provider.set_input_allowed_origins(live_input.uid, origins, 60) == origins
-    assert provider.set_input_allowed_origins(live_input.uid, (), 60) == ()
+    assert provider.set_input_allowed_origins(live_input.uid, rules(origins)) == origins
+    assert provider.set_input_allowed_origins(live_input.uid, rules(())) == ()
 
 
 def test_a_whip_offer_that_is_no_sdp_is_rejected(
