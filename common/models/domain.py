@@ -88,13 +88,11 @@ class StreamCredentials(Value):
 DownloadState = Literal["preparing", "ready", "error"]
 
 
-class RecordingDownload(WireModel):
-    """An MP4 download of one recording a family asked for, as a chain of checks follows it
-    (``checks``: how many have run, the claim a duplicate delivery is refused by)."""
+class FollowedRequest(WireModel):
+    """A family's request a chain of checks follows until the provider has done it:
+    ``generation`` names the request's chain, ``checks`` how many have run (the claim a
+    duplicate delivery is refused by)."""
 
-    state: DownloadState = "preparing"
-    percent_complete: float = 0
-    url: str | None = None
     requested_at: datetime
     checks: int = 0
 
@@ -103,19 +101,21 @@ class RecordingDownload(WireModel):
         return int(self.requested_at.timestamp())
 
 
-class PendingClip(WireModel):
+class RecordingDownload(FollowedRequest):
+    """An MP4 download of one recording a family asked for."""
+
+    state: DownloadState = "preparing"
+    percent_complete: float = 0
+    url: str | None = None
+
+
+class PendingClip(FollowedRequest):
     """A trim being made at the provider: the clip becomes the primary recording when ready."""
 
     video_uid: str
     clipped_from: str
     start_time_seconds: int
     end_time_seconds: int
-    requested_at: datetime
-    checks: int = 0
-
-    @property
-    def generation(self) -> int:
-        return int(self.requested_at.timestamp())
 
 
 class RecordingEntry(Value):
