@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from common.models.api import StreamCreateRequest, StreamOwnerView
-from common.models.domain import Memorial, User
+from common.models.domain import User
 from common.ports import CreateQuota, IdempotencyStore
 from common.services.backends import Backends
 from common.services.broadcasts import BroadcastService
@@ -14,6 +14,7 @@ from common.services.provider_events import ProviderEventService
 from common.services.schedule_windows import ScheduleWindowService, WindowPolicy
 from common.services.stream_changes import StreamChangeService
 from common.services.streams import StreamService
+from tests import people
 from tests.fakes import (
     FakeStreamProvider,
     FixedClock,
@@ -21,23 +22,6 @@ from tests.fakes import (
     InMemoryStreamRepository,
     RecordingTaskQueue,
 )
-
-OWNER = User(uid="owner-uid", email="owner@example.com")
-MEMORIAL_OWNER = User(uid="family-uid")
-FUNERAL_DIRECTOR = User(uid="director-uid", role="funeral_director")
-ADMIN = User(uid="admin-uid", role="admin", is_admin=True)
-STRANGER = User(uid="stranger-uid")
-HELPER = User(uid="helper-uid")
-EVERYONE = (OWNER, MEMORIAL_OWNER, FUNERAL_DIRECTOR, ADMIN, STRANGER, HELPER)
-
-MEMORIAL = Memorial(
-    id="memorial-1",
-    owner_uid=MEMORIAL_OWNER.uid,
-    funeral_director_uid=FUNERAL_DIRECTOR.uid,
-    is_public=True,
-    loved_one_name="Ada Lovelace",
-)
-PRIVATE_MEMORIAL = Memorial(id="memorial-private", owner_uid=MEMORIAL_OWNER.uid, is_public=False)
 
 POLICY = StreamPolicy(
     delivery_base="https://customer-test.cloudflarestream.com",
@@ -69,7 +53,7 @@ class World:
         idempotency: IdempotencyStore | None = None,
     ) -> None:
         self.repo = InMemoryStreamRepository()
-        self.memorials = InMemoryMemorialDirectory(MEMORIAL, PRIVATE_MEMORIAL)
+        self.memorials = InMemoryMemorialDirectory(people.MEMORIAL, people.PRIVATE_MEMORIAL)
         self.clock = FixedClock()
         self.provider = FakeStreamProvider(self.clock)
         self.tasks = RecordingTaskQueue()
@@ -101,11 +85,22 @@ class World:
             self.backends, monitors=self.monitors, windows=self.windows
         )
 
-    def new_stream(self, user: User = OWNER, title: str = "t") -> tuple[StreamOwnerView, str]:
+    def new_stream(
+        self, user: User = people.OWNER, title: str = "t"
+    ) -> tuple[StreamOwnerView, str]:
         """A stream ``user`` creates through the service, and the uid of its live input."""
         view = self.service.create(user, StreamCreateRequest(title=title))
         assert view.cloudflare_id is not None
         return view, view.cloudflare_id
+
+    def new_memorial_stream(self) -> tuple[str, str]:
+        """A stream OWNER creates, filed afterwards under the public memorial with HELPER named on
+        it (so its creator, its helper and the memorial's managers all differ); its id and the
+        uid of its live input."""
+        view, input_uid = self.new_stream(people.OWNER)
+        update = {"memorial_id": people.MEMORIAL.id, "allowed_users": (people.HELPER.uid,)}
+        self.repo.update(view.id, lambda s: s.model_copy(update=update))
+        return view.id, input_uid
 
 
 @pytest.fixture

@@ -3,31 +3,27 @@ fakes wired by the real composition root (``build_services``). No network, no em
 
 Each function gets its own app, made the way functions-framework-python's own tests make one:
 ``functions_framework.create_app(target=name, source="functions/main.py").test_client()``.
-Requests use the URL paths ``firebase.json`` rewrites to that function.
+Requests use the URL paths ``firebase.json`` rewrites to that function (the client and the
+reply checks: ``tests/functions/calls.py``).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import flask
-import functions_framework
 import pytest
-from flask.testing import FlaskClient
 from pydantic import SecretStr
 from werkzeug.test import TestResponse
 
-from common.bootstrap import build_services, override
+from common.bootstrap import Services, build_services, override
 from common.errors import UnauthenticatedError
 from common.models.domain import Recording, Stream, User
 from common.ports import PendingMigration, RequestCredentials
 from common.settings import Settings
-from tests.conftest import EVERYONE, MEMORIAL, OWNER, PRIVATE_MEMORIAL
+from tests import people
 from tests.fakes import (
     FakeStreamProvider,
     FixedClock,
@@ -38,9 +34,9 @@ from tests.fakes import (
     RecordingTaskQueue,
 )
 from tests.fakes.events import InMemoryEventStore, InMemoryTemplateStore
+from tests.functions.calls import bearer, client, ok
 from tests.stream_webhooks import sign_stream_webhook, video_webhook_body
 
-SOURCE = Path(__file__).absolute().parents[2] / "functions" / "main.py"
 MVP = "/api/livestreamMVPTwo"
 
 WEBHOOK_SECRET = "functions-test-stream-webhook-secret"
@@ -49,12 +45,7 @@ TASK_TOKEN = "functions-test-task-token"
 DELIVERY_BASE = "https://customer-test.cloudflarestream.com"
 SITE = "https://tributestream.com"
 
-TOKENS = {f"token-{user.uid}": user for user in EVERYONE}
-
-
-def bearer(user: User) -> dict[str, str]:
-    """The ``Authorization`` header of a signed-in test user."""
-    return {"Authorization": f"Bearer token-{user.uid}"}
+TOKENS = {f"token-{user.uid}": user for user in people.EVERYONE}
 
 
 class TokenAuthenticator:
@@ -142,7 +133,7 @@ class Backend:
         self.settings = settings or local_settings()
         self.clock = FixedClock()
         self.repo = InMemoryStreamRepository()
-        self.memorials = InMemoryMemorialDirectory(MEMORIAL, PRIVATE_MEMORIAL)
+        self.memorials = InMemoryMemorialDirectory(people.MEMORIAL, people.PRIVATE_MEMORIAL)
         self.provider = FakeStreamProvider(self.clock)
         self.tasks = RecordingTaskQueue()
         self.auth = TokenAuthenticator()
@@ -151,23 +142,27 @@ class Backend:
         self.idempotency = InMemoryIdempotencyStore()
         self.event_store = InMemoryEventStore()
         self.template_store = InMemoryTemplateStore()
-        self.services = build_services(
-            self.settings,
-            repo=self.repo,
-            memorials=self.memorials,
-            provider=self.provider,
-            auth=self.auth,
-            clock=self.clock,
-            tasks=self.tasks,
-            migrations=self.migrations,
-            create_quota=self.create_quota,
-            idempotency=self.idempotency,
-            event_store=self.event_store,
-            template_store=self.template_store,
-        )
+        self.services = self.build()
+
+    def build(self, **ports: Any) -> Services:
+        """``build_services`` over these fakes, with ``ports`` added or put in their place."""
+        fakes: dict[str, Any] = {
+            "repo": self.repo,
+            "memorials": self.memorials,
+            "provider": self.provider,
+            "auth": self.auth,
+            "clock": self.clock,
+            "tasks": self.tasks,
+            "migrations": self.migrations,
+            "create_quota": self.create_quota,
+            "idempotency": self.idempotency,
+            "event_store": self.event_store,
+            "template_store": self.template_store,
+        }
+        return build_services(self.settings, **(fakes | ports))
 
     def create_stream(
-        self, user: User = OWNER, *, on_memorial: str | None = None, **body: Any
+        self, user: User = people.OWNER, *, on_memorial: str | None = None, **body: Any
     ) -> Created:
         """A stream made through ``POST /api/streams`` (live input and credentials included);
         ``on_memorial`` files it under that memorial afterwards, so its creator and the
@@ -182,22 +177,22 @@ class Backend:
             )
         return created
 
-    def start(self, stream_id: str, user: User = OWNER) -> Any:
+    def start(self, stream_id: str, user: User = people.OWNER) -> Any:
         """``POST /api/streams/{id}/start``, which must succeed."""
         path = f"/api/streams/{stream_id}/start"
         return ok(client("startstream").post(path, headers=bearer(user)))
 
-    def stop(self, stream_id: str, user: User = OWNER) -> Any:
+    def stop(self, stream_id: str, user: User = people.OWNER) -> Any:
         """``POST /api/streams/{id}/stop``, which must succeed."""
         path = f"/api/streams/{stream_id}/stop"
         return ok(client("stopstream").post(path, headers=bearer(user)))
 
-    def fetch_recordings(self, stream_id: str, user: User = OWNER) -> Any:
+    def fetch_recordings(self, stream_id: str, user: User = people.OWNER) -> Any:
         """``POST /api/streams/{id}/recordings`` (fetch them from Cloudflare), must succeed."""
         path = f"/api/streams/{stream_id}/recordings"
         return ok(client("streamrecordings").post(path, headers=bearer(user)))
 
-    def add_legacy_stream(self, stream_id: str, user: User = OWNER) -> None:
+    def add_legacy_stream(self, stream_id: str, user: User = people.OWNER) -> None:
         """A stream document an earlier backend wrote: no live input yet."""
         now = self.clock.now()
         stream = Stream(
@@ -260,50 +255,6 @@ def backend() -> Iterator[Backend]:
     built = Backend()
     with override(built.services):
         yield built
-
-
-@functools.cache
-def function_app(target: str, signature_type: str | None = None) -> flask.Flask:
-    """functions-framework's app for one function of ``functions/main.py`` (made once)."""
-    app = functions_framework.create_app(  # type: ignore[no-untyped-call]
-        target=target, source=str(SOURCE), signature_type=signature_type
-    )
-    return cast(flask.Flask, app)
-
-
-def client(target: str) -> FlaskClient:
-    """A test client of the named HTTP function."""
-    return function_app(target).test_client()
-
-
-def event_client(target: str) -> FlaskClient:
-    """A test client of the named CloudEvent function."""
-    return function_app(target, "cloudevent").test_client()
-
-
-def ok(response: TestResponse, status: int = 200) -> Any:
-    """The JSON body of a response that must have ``status``."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json", response.mimetype
-    return response.get_json()
-
-
-def error(
-    response: TestResponse, status: int, code: str | None = None, *, no_store: bool = True
-) -> dict[str, Any]:
-    """The ``{"error": ..., "code": ...}`` body of a refused request; a browser-facing
-    function's errors are never cached (``no_store``; task targets sit behind no CDN)."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json", response.mimetype
-    body = response.get_json()
-    assert isinstance(body, dict), body
-    assert isinstance(body.get("error"), str), body
-    assert body["error"], body
-    if code is not None:
-        assert body["code"] == code, body
-    if no_store:
-        assert response.headers.get("Cache-Control") == "no-store"
-    return body
 
 
 def assert_no_secrets(response: TestResponse, backend: Backend) -> None:

@@ -5,15 +5,9 @@ from __future__ import annotations
 import pytest
 
 from common.models.domain import StreamStatus
-from tests.conftest import FUNERAL_DIRECTOR, HELPER, MEMORIAL, OWNER, STRANGER
-from tests.functions.conftest import (
-    SITE,
-    Backend,
-    bearer,
-    client,
-    error,
-    ok,
-)
+from tests import people
+from tests.functions.calls import bearer, client, error, ok
+from tests.functions.conftest import SITE, Backend
 
 OFFER = b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 SDP = {"Content-Type": "application/sdp"}
@@ -25,12 +19,12 @@ SDP = {"Content-Type": "application/sdp"}
 def test_the_funeral_director_starts_the_stream_and_gets_the_encoder_settings(
     backend: Backend, prefix: str
 ) -> None:
-    stream = backend.create_stream(on_memorial=MEMORIAL.id)
+    stream = backend.create_stream(on_memorial=people.MEMORIAL.id)
     live_input = backend.live_input_of(stream.id)
 
     body = ok(
         client("startstream").post(
-            f"{prefix}/streams/{stream.id}/start", headers=bearer(FUNERAL_DIRECTOR)
+            f"{prefix}/streams/{stream.id}/start", headers=bearer(people.FUNERAL_DIRECTOR)
         )
     )
 
@@ -60,21 +54,23 @@ def test_the_funeral_director_starts_the_stream_and_gets_the_encoder_settings(
 def test_starting_a_live_stream_again_is_a_409(backend: Backend) -> None:
     stream = backend.create_stream()
     path = f"/api/streams/{stream.id}/start"
-    ok(client("startstream").post(path, headers=bearer(OWNER)))
+    ok(client("startstream").post(path, headers=bearer(people.OWNER)))
 
-    error(client("startstream").post(path, headers=bearer(OWNER)), 409, "conflict")
+    error(client("startstream").post(path, headers=bearer(people.OWNER)), 409, "conflict")
 
 
 def test_starting_needs_the_right_to_start(backend: Backend) -> None:
-    stream = backend.create_stream(allowedUsers=[HELPER.uid])
+    stream = backend.create_stream(allowedUsers=[people.HELPER.uid])
     path = f"/api/streams/{stream.id}/start"
 
     error(client("startstream").post(path), 401, "unauthenticated")
-    error(client("startstream").post(path, headers=bearer(STRANGER)), 403, "permission-denied")
-    error(client("startstream").post("/api/streams/nope/start", headers=bearer(OWNER)), 404)
-    error(client("startstream").get(path, headers=bearer(OWNER)), 405)
+    error(
+        client("startstream").post(path, headers=bearer(people.STRANGER)), 403, "permission-denied"
+    )
+    error(client("startstream").post("/api/streams/nope/start", headers=bearer(people.OWNER)), 404)
+    error(client("startstream").get(path, headers=bearer(people.OWNER)), 405)
     assert backend.stream(stream.id).status == StreamStatus.SCHEDULED
-    ok(client("startstream").post(path, headers=bearer(HELPER)))
+    ok(client("startstream").post(path, headers=bearer(people.HELPER)))
 
 
 # --- stopstream ------------------------------------------------------------------------------
@@ -88,7 +84,9 @@ def test_stopping_completes_the_stream_and_waits_for_its_recording(
     backend.clock.advance(600)
 
     body = ok(
-        client("stopstream").post(f"{prefix}/streams/{stream.id}/stop", headers=bearer(OWNER))
+        client("stopstream").post(
+            f"{prefix}/streams/{stream.id}/stop", headers=bearer(people.OWNER)
+        )
     )
 
     assert body["success"] is True
@@ -109,7 +107,9 @@ def test_stopping_after_cloudflare_made_the_recording_answers_with_it(backend: B
     backend.start(stream.id)
     recording = backend.add_recording(stream.id, "video-1")
 
-    body = ok(client("stopstream").post(f"/api/streams/{stream.id}/stop", headers=bearer(OWNER)))
+    body = ok(
+        client("stopstream").post(f"/api/streams/{stream.id}/stop", headers=bearer(people.OWNER))
+    )
 
     assert body["recordingStatus"] == "ready"
     assert body["recordingReady"] is True
@@ -120,9 +120,9 @@ def test_stopping_a_stream_that_never_started_is_a_409(backend: Backend) -> None
     stream = backend.create_stream()
     path = f"/api/streams/{stream.id}/stop"
 
-    error(client("stopstream").post(path, headers=bearer(OWNER)), 409, "conflict")
+    error(client("stopstream").post(path, headers=bearer(people.OWNER)), 409, "conflict")
     error(client("stopstream").post(path), 401)
-    error(client("stopstream").post(path, headers=bearer(STRANGER)), 403)
+    error(client("stopstream").post(path, headers=bearer(people.STRANGER)), 403)
 
 
 # --- streamcredentials -----------------------------------------------------------------------
@@ -133,7 +133,7 @@ def test_credentials_are_handed_out_without_going_live(backend: Backend, prefix:
 
     body = ok(
         client("streamcredentials").get(
-            f"{prefix}/streams/{stream.id}/credentials", headers=bearer(OWNER)
+            f"{prefix}/streams/{stream.id}/credentials", headers=bearer(people.OWNER)
         )
     )
 
@@ -154,7 +154,9 @@ def test_a_stream_without_a_live_input_gets_one_when_credentials_are_asked(
     backend.add_legacy_stream("legacy-1")
 
     body = ok(
-        client("streamcredentials").get("/api/streams/legacy-1/credentials", headers=bearer(OWNER))
+        client("streamcredentials").get(
+            "/api/streams/legacy-1/credentials", headers=bearer(people.OWNER)
+        )
     )
 
     assert body["cloudflareId"] == backend.live_input_of("legacy-1")
@@ -166,8 +168,8 @@ def test_credentials_need_the_right_to_start(backend: Backend) -> None:
     path = f"/api/streams/{stream.id}/credentials"
 
     error(client("streamcredentials").get(path), 401)
-    error(client("streamcredentials").get(path, headers=bearer(STRANGER)), 403)
-    error(client("streamcredentials").post(path, headers=bearer(OWNER)), 405)
+    error(client("streamcredentials").get(path, headers=bearer(people.STRANGER)), 403)
+    error(client("streamcredentials").post(path, headers=bearer(people.OWNER)), 405)
 
 
 # --- whipstream ------------------------------------------------------------------------------
@@ -180,7 +182,7 @@ def test_a_browser_broadcast_starts_with_its_offer_and_ends_with_delete(
     whip_url = backend.provider.inputs[backend.live_input_of(stream.id)][1].whip_url
 
     response = client("whipstream").post(
-        f"{prefix}/streams/{stream.id}/whip", data=OFFER, headers=SDP | bearer(OWNER)
+        f"{prefix}/streams/{stream.id}/whip", data=OFFER, headers=SDP | bearer(people.OWNER)
     )
 
     assert response.status_code == 201, response.get_data(as_text=True)
@@ -199,7 +201,7 @@ def test_a_browser_broadcast_starts_with_its_offer_and_ends_with_delete(
 
     session = location.rsplit("/", 1)[-1]
     ended = client("whipstream").delete(
-        f"{prefix}/streams/{stream.id}/whip/{session}", headers=bearer(OWNER)
+        f"{prefix}/streams/{stream.id}/whip/{session}", headers=bearer(people.OWNER)
     )
 
     assert ok(ended)["success"] is True
@@ -212,10 +214,11 @@ def test_a_second_publisher_while_a_browser_is_on_air_is_a_409(backend: Backend)
     stream = backend.create_stream()
     path = f"/api/streams/{stream.id}/whip"
     assert (
-        client("whipstream").post(path, data=OFFER, headers=SDP | bearer(OWNER)).status_code == 201
+        client("whipstream").post(path, data=OFFER, headers=SDP | bearer(people.OWNER)).status_code
+        == 201
     )
 
-    error(client("whipstream").post(path, data=OFFER, headers=SDP | bearer(OWNER)), 409)
+    error(client("whipstream").post(path, data=OFFER, headers=SDP | bearer(people.OWNER)), 409)
 
 
 @pytest.mark.parametrize(
@@ -233,7 +236,7 @@ def test_an_offer_that_is_not_sdp_is_a_400(
     stream = backend.create_stream()
 
     response = client("whipstream").post(
-        f"/api/streams/{stream.id}/whip", data=data, headers=headers | bearer(OWNER)
+        f"/api/streams/{stream.id}/whip", data=data, headers=headers | bearer(people.OWNER)
     )
 
     error(response, 400, "invalid-argument")
@@ -245,10 +248,12 @@ def test_whip_needs_the_right_to_start_and_a_known_session(backend: Backend) -> 
     path = f"/api/streams/{stream.id}/whip"
 
     error(client("whipstream").post(path, data=OFFER, headers=SDP), 401)
-    error(client("whipstream").post(path, data=OFFER, headers=SDP | bearer(STRANGER)), 403)
-    error(client("whipstream").delete(path, headers=bearer(OWNER)), 400)  # no session in the URL
-    error(client("whipstream").delete(f"{path}/no-such-session", headers=bearer(OWNER)), 404)
-    error(client("whipstream").put(path, headers=bearer(OWNER)), 405)
+    error(client("whipstream").post(path, data=OFFER, headers=SDP | bearer(people.STRANGER)), 403)
+    error(
+        client("whipstream").delete(path, headers=bearer(people.OWNER)), 400
+    )  # no session in the URL
+    error(client("whipstream").delete(f"{path}/no-such-session", headers=bearer(people.OWNER)), 404)
+    error(client("whipstream").put(path, headers=bearer(people.OWNER)), 405)
 
 
 def test_whip_answers_cors_preflights_for_allowed_origins_only(backend: Backend) -> None:
@@ -270,7 +275,7 @@ def test_whip_answers_cors_preflights_for_allowed_origins_only(backend: Backend)
     assert "Access-Control-Allow-Origin" not in foreign.headers
 
     posted = client("whipstream").post(
-        path, data=OFFER, headers=SDP | bearer(OWNER) | {"Origin": SITE}
+        path, data=OFFER, headers=SDP | bearer(people.OWNER) | {"Origin": SITE}
     )
     assert posted.status_code == 201
     assert posted.headers["Access-Control-Allow-Origin"] == SITE
@@ -280,7 +285,7 @@ def test_whip_answers_cors_preflights_for_allowed_origins_only(backend: Backend)
 def test_a_cross_site_write_with_the_session_cookie_is_refused(backend: Backend) -> None:
     stream = backend.create_stream()
     browser = client("whipstream")
-    browser.set_cookie("session", f"token-{OWNER.uid}")
+    browser.set_cookie("session", f"token-{people.OWNER.uid}")
 
     response = browser.post(
         f"/api/streams/{stream.id}/whip",

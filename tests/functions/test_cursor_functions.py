@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import MEMORIAL
-from tests.functions.conftest import Backend, client, error, ok
+from tests import people
+from tests.functions.calls import client, error, ok
+from tests.functions.conftest import Backend
 
 LISTINGS = [
     pytest.param("streams", "/api/streams", id="streams"),
@@ -17,7 +18,7 @@ LISTINGS = [
 
 def created(backend: Backend, count: int) -> list[str]:
     return [
-        backend.create_stream(title=f"Service {n}", on_memorial=MEMORIAL.id).id
+        backend.create_stream(title=f"Service {n}", on_memorial=people.MEMORIAL.id).id
         for n in range(count)
     ]
 

@@ -11,8 +11,9 @@ import pytest
 from common.adapters.firestore.streams import stream_to_document
 from common.models.domain import Stream
 from emulators.firestore_events import EVENT_TYPE, JSON, PROTOBUF, EventBridge
-from tests.conftest import OWNER
-from tests.functions.conftest import Backend, event_client
+from tests import people
+from tests.functions.calls import event_client
+from tests.functions.conftest import Backend
 
 
 def deliver(before: Stream | None, after: Stream | None, content_type: str) -> int:
@@ -66,7 +67,7 @@ def test_a_deleted_stream_takes_its_live_input_with_it(backend: Backend) -> None
 
 
 def test_unreadable_event_data_is_dropped_not_retried(backend: Backend) -> None:
-    backend.create_stream(OWNER)
+    backend.create_stream(people.OWNER)
 
     assert post_event(b"\xff\xff not protobuf", PROTOBUF, "stream-1") == 200
     assert (

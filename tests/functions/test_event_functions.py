@@ -7,11 +7,12 @@ from typing import Any
 
 import icalendar
 
-from tests.conftest import ADMIN, FUNERAL_DIRECTOR, MEMORIAL, MEMORIAL_OWNER, STRANGER
-from tests.functions.conftest import Backend, assert_no_secrets, bearer, client, error, ok
+from tests import people
+from tests.functions.calls import bearer, client, error, ok
+from tests.functions.conftest import Backend, assert_no_secrets
 
-EVENTS = f"/api/memorials/{MEMORIAL.id}/events"
-CALENDAR = f"/api/memorials/{MEMORIAL.id}/calendar.ics"
+EVENTS = f"/api/memorials/{people.MEMORIAL.id}/events"
+CALENDAR = f"/api/memorials/{people.MEMORIAL.id}/calendar.ics"
 TEMPLATE = {
     "name": "Three-part service",
     "title": "Celebration of life",
@@ -26,7 +27,7 @@ TEMPLATE = {
 
 def new_template(body: dict[str, Any] | None = None) -> dict[str, Any]:
     response = client("eventtemplates").post(
-        "/api/templates", json=body or TEMPLATE, headers=bearer(FUNERAL_DIRECTOR)
+        "/api/templates", json=body or TEMPLATE, headers=bearer(people.FUNERAL_DIRECTOR)
     )
     created: dict[str, Any] = ok(response)
     return created
@@ -36,7 +37,7 @@ def templated_event(start: str = "2026-12-05T15:00:00Z") -> dict[str, Any]:
     template = new_template()
     body = {"templateId": template["id"], "startTime": start}
     event: dict[str, Any] = ok(
-        client("memorialevents").post(EVENTS, json=body, headers=bearer(FUNERAL_DIRECTOR))
+        client("memorialevents").post(EVENTS, json=body, headers=bearer(people.FUNERAL_DIRECTOR))
     )
     return event
 
@@ -73,18 +74,18 @@ def test_the_public_view_is_cacheable_and_carries_no_stream_keys(backend: Backen
     assert_no_secrets(response, backend)
     (listed,) = body["events"]
     assert [s["title"] for s in listed["sessions"]] == ["Visitation", "Funeral"]
-    managers = client("memorialevents").get(EVENTS, headers=bearer(MEMORIAL_OWNER))
+    managers = client("memorialevents").get(EVENTS, headers=bearer(people.MEMORIAL_OWNER))
     assert managers.headers["Cache-Control"] == "private, no-store"
     assert_no_secrets(managers, backend)
     assert len(ok(managers)["events"][0]["sessions"]) == 3
 
 
 def test_a_session_of_another_memorial_is_refused_with_a_clear_message(backend: Backend) -> None:
-    other = backend.create_stream(MEMORIAL_OWNER, on_memorial="memorial-private")
+    other = backend.create_stream(people.MEMORIAL_OWNER, on_memorial="memorial-private")
     body = {"title": "Service", "sessions": [{"streamId": other.id}]}
 
     refused = error(
-        client("memorialevents").post(EVENTS, json=body, headers=bearer(MEMORIAL_OWNER)), 400
+        client("memorialevents").post(EVENTS, json=body, headers=bearer(people.MEMORIAL_OWNER)), 400
     )
 
     assert "another memorial" in refused["error"]
@@ -99,7 +100,8 @@ def test_a_window_that_ends_before_it_starts_is_refused() -> None:
     body = {"title": "Service", "sessions": [session]}
 
     refused = error(
-        client("memorialevents").post(EVENTS, json=body, headers=bearer(FUNERAL_DIRECTOR)), 400
+        client("memorialevents").post(EVENTS, json=body, headers=bearer(people.FUNERAL_DIRECTOR)),
+        400,
     )
 
     assert "ends before it starts" in refused["error"]
@@ -111,15 +113,20 @@ def test_only_the_memorials_managers_change_its_events_and_unknown_ones_are_404(
     body = {"title": "Renamed"}
 
     new = {"title": "Service", "sessions": [{"title": "Funeral"}]}
-    error(client("memorialevents").post(EVENTS, json=new, headers=bearer(STRANGER)), 403)
-    error(client("memorialevent").put(one, json=body, headers=bearer(STRANGER)), 403)
-    error(client("memorialevent").delete(one, headers=bearer(STRANGER)), 403)
+    error(client("memorialevents").post(EVENTS, json=new, headers=bearer(people.STRANGER)), 403)
+    error(client("memorialevent").put(one, json=body, headers=bearer(people.STRANGER)), 403)
+    error(client("memorialevent").delete(one, headers=bearer(people.STRANGER)), 403)
     error(client("memorialevent").put(one, json=body), 401)
-    error(client("memorialevent").put(f"{EVENTS}/nope", json=body, headers=bearer(ADMIN)), 404)
+    error(
+        client("memorialevent").put(f"{EVENTS}/nope", json=body, headers=bearer(people.ADMIN)), 404
+    )
     elsewhere = f"/api/memorials/memorial-private/events/{event['id']}"
-    error(client("memorialevent").put(elsewhere, json=body, headers=bearer(MEMORIAL_OWNER)), 404)
+    error(
+        client("memorialevent").put(elsewhere, json=body, headers=bearer(people.MEMORIAL_OWNER)),
+        404,
+    )
     error(client("memorialevents").get("/api/memorials/nope/events"), 404)
-    renamed = ok(client("memorialevent").put(one, json=body, headers=bearer(MEMORIAL_OWNER)))
+    renamed = ok(client("memorialevent").put(one, json=body, headers=bearer(people.MEMORIAL_OWNER)))
     assert renamed["title"] == "Renamed"
 
 
@@ -130,29 +137,37 @@ def test_templates_belong_to_their_funeral_director() -> None:
 
     error(
         client("eventtemplates").post(
-            "/api/templates", json=TEMPLATE, headers=bearer(MEMORIAL_OWNER)
+            "/api/templates", json=TEMPLATE, headers=bearer(people.MEMORIAL_OWNER)
         ),
         403,
     )
-    error(client("eventtemplate").put(one, json=changed, headers=bearer(STRANGER)), 403)
-    error(client("eventtemplate").delete(one, headers=bearer(STRANGER)), 403)
-    error(client("eventtemplate").delete("/api/templates/nope", headers=bearer(ADMIN)), 404)
-    assert ok(client("eventtemplates").get("/api/templates", headers=bearer(ADMIN))) == {
+    error(client("eventtemplate").put(one, json=changed, headers=bearer(people.STRANGER)), 403)
+    error(client("eventtemplate").delete(one, headers=bearer(people.STRANGER)), 403)
+    error(client("eventtemplate").delete("/api/templates/nope", headers=bearer(people.ADMIN)), 404)
+    assert ok(client("eventtemplates").get("/api/templates", headers=bearer(people.ADMIN))) == {
         "templates": []
     }
-    updated = ok(client("eventtemplate").put(one, json=changed, headers=bearer(FUNERAL_DIRECTOR)))
+    updated = ok(
+        client("eventtemplate").put(one, json=changed, headers=bearer(people.FUNERAL_DIRECTOR))
+    )
     assert updated["name"] == "Two-part service"
-    listed = ok(client("eventtemplates").get("/api/templates", headers=bearer(FUNERAL_DIRECTOR)))
+    listed = ok(
+        client("eventtemplates").get("/api/templates", headers=bearer(people.FUNERAL_DIRECTOR))
+    )
     assert [t["id"] for t in listed["templates"]] == [template["id"]]
-    ok(client("eventtemplate").delete(one, headers=bearer(ADMIN)))
-    error(client("eventtemplate").put(one, json=changed, headers=bearer(FUNERAL_DIRECTOR)), 404)
+    ok(client("eventtemplate").delete(one, headers=bearer(people.ADMIN)))
+    error(
+        client("eventtemplate").put(one, json=changed, headers=bearer(people.FUNERAL_DIRECTOR)), 404
+    )
 
 
 def test_someone_elses_template_cannot_make_an_event() -> None:
     template = new_template()
     body = {"templateId": template["id"], "startTime": "2026-12-05T15:00:00Z"}
 
-    error(client("memorialevents").post(EVENTS, json=body, headers=bearer(MEMORIAL_OWNER)), 403)
+    error(
+        client("memorialevents").post(EVENTS, json=body, headers=bearer(people.MEMORIAL_OWNER)), 403
+    )
 
 
 def test_the_calendar_bumps_sequence_on_a_reschedule_and_cancels_a_deleted_event() -> None:
@@ -162,7 +177,7 @@ def test_the_calendar_bumps_sequence_on_a_reschedule_and_cancels_a_deleted_event
     uid = next(u for u in first if u.startswith(funeral))
     assert int(first[uid]["SEQUENCE"]) == 0
     assert str(first[uid]["STATUS"]) == "CONFIRMED"
-    assert str(first[uid]["URL"]).endswith(f"/{MEMORIAL.id}")
+    assert str(first[uid]["URL"]).endswith(f"/{people.MEMORIAL.id}")
 
     sessions = [{"streamId": s["streamId"]} for s in event["sessions"]]
     sessions[1] |= {
@@ -172,7 +187,7 @@ def test_the_calendar_bumps_sequence_on_a_reschedule_and_cancels_a_deleted_event
     one = f"{EVENTS}/{event['id']}"
     ok(
         client("memorialevent").put(
-            one, json={"sessions": sessions}, headers=bearer(MEMORIAL_OWNER)
+            one, json={"sessions": sessions}, headers=bearer(people.MEMORIAL_OWNER)
         )
     )
     moved = calendar_events()[uid]
@@ -180,7 +195,7 @@ def test_the_calendar_bumps_sequence_on_a_reschedule_and_cancels_a_deleted_event
     assert moved.decoded("DTSTART").isoformat() == "2026-12-05T18:00:00+00:00"
     assert int(calendar_events()[uid]["SEQUENCE"]) == 1  # reading again changes nothing
 
-    ok(client("memorialevent").delete(one, headers=bearer(FUNERAL_DIRECTOR)))
+    ok(client("memorialevent").delete(one, headers=bearer(people.FUNERAL_DIRECTOR)))
     cancelled = calendar_events()
     assert set(cancelled) == set(first)
     assert {str(e["STATUS"]) for e in cancelled.values()} == {"CANCELLED"}
@@ -198,10 +213,17 @@ def test_what_a_session_or_template_cannot_be_is_a_400_not_a_500() -> None:
     assert (
         "description"
         in error(
-            client("memorialevent").put(one, json=nulled, headers=bearer(MEMORIAL_OWNER)), 400
+            client("memorialevent").put(one, json=nulled, headers=bearer(people.MEMORIAL_OWNER)),
+            400,
         )["error"]
     )
-    error(client("eventtemplates").post("/api/templates", json=folder, headers=bearer(ADMIN)), 400)
     error(
-        client("memorialevents").post(EVENTS, json=too_late, headers=bearer(FUNERAL_DIRECTOR)), 400
+        client("eventtemplates").post("/api/templates", json=folder, headers=bearer(people.ADMIN)),
+        400,
+    )
+    error(
+        client("memorialevents").post(
+            EVENTS, json=too_late, headers=bearer(people.FUNERAL_DIRECTOR)
+        ),
+        400,
     )

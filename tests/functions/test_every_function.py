@@ -10,7 +10,8 @@ import pytest
 
 from common.adapters.cloud_tasks import TASK_FUNCTIONS as TASK_TARGETS
 from functions import main
-from tests.functions.conftest import Backend, client, error
+from tests.functions.calls import client, error
+from tests.functions.conftest import Backend
 
 HERE = Path(__file__).parent
 HTTP_FUNCTIONS = sorted(

@@ -9,15 +9,16 @@ import pytest
 
 from common.ports import ProviderUnavailableError
 from common.services.keepsakes import KEEPSAKE_TASK_PATH
-from tests.conftest import FUNERAL_DIRECTOR, MEMORIAL, MEMORIAL_OWNER, OWNER, STRANGER
-from tests.functions.conftest import TASK_TOKEN, Backend, Created, bearer, client, error, ok
+from tests import people
+from tests.functions.calls import bearer, client, error, ok
+from tests.functions.conftest import TASK_TOKEN, Backend, Created
 
 TASK_AUTH = {"X-Task-Auth": TASK_TOKEN, "X-CloudTasks-TaskName": "test-task"}
 
 
 def recorded(backend: Backend) -> Created:
     """A completed stream on the public memorial with one ready recording of 120 s."""
-    stream = backend.create_stream(on_memorial=MEMORIAL.id)
+    stream = backend.create_stream(on_memorial=people.MEMORIAL.id)
     backend.start(stream.id)
     backend.add_recording(stream.id, "video-1")
     backend.stop(stream.id)
@@ -37,7 +38,7 @@ def run_keepsake_checks(backend: Backend) -> list[Any]:
 def test_the_family_downloads_a_recording_once_it_is_ready(backend: Backend, prefix: str) -> None:
     stream = recorded(backend)
     path = f"{prefix}/streams/{stream.id}/recordings/video-1/download"
-    family = bearer(MEMORIAL_OWNER)
+    family = bearer(people.MEMORIAL_OWNER)
 
     none = ok(client("downloadrecording").get(path, headers=family))
     asked = ok(client("downloadrecording").post(path, headers=family), 202)
@@ -64,12 +65,18 @@ def test_download_refusals(backend: Backend) -> None:
     download = client("downloadrecording")
 
     error(download.post(f"{base}/video-1/download"), 401, "unauthenticated")
-    error(download.post(f"{base}/video-1/download", headers=bearer(STRANGER)), 403)
-    error(download.get(f"{base}/video-1/download", headers=bearer(FUNERAL_DIRECTOR)), 403)
-    error(download.post(f"{base}/video-other/download", headers=bearer(OWNER)), 404, "not-found")
-    error(download.post(f"{base}/video-later/download", headers=bearer(OWNER)), 409)
+    error(download.post(f"{base}/video-1/download", headers=bearer(people.STRANGER)), 403)
+    error(download.get(f"{base}/video-1/download", headers=bearer(people.FUNERAL_DIRECTOR)), 403)
+    error(
+        download.post(f"{base}/video-other/download", headers=bearer(people.OWNER)),
+        404,
+        "not-found",
+    )
+    error(download.post(f"{base}/video-later/download", headers=bearer(people.OWNER)), 409)
     backend.provider.fail("create_download", ProviderUnavailableError("Cloudflare 503"))
-    error(download.post(f"{base}/video-1/download", headers=bearer(OWNER)), 503, "unavailable")
+    error(
+        download.post(f"{base}/video-1/download", headers=bearer(people.OWNER)), 503, "unavailable"
+    )
     assert backend.stream(stream.id).recordings[0].download is None
 
 
@@ -78,7 +85,9 @@ def test_a_trim_becomes_the_recording_the_page_shows(backend: Backend, prefix: s
     path = f"{prefix}/streams/{stream.id}/recordings/video-1/clip"
     trim = {"startTimeSeconds": 15, "endTimeSeconds": 75}
 
-    made = ok(client("cliprecording").post(path, json=trim, headers=bearer(FUNERAL_DIRECTOR)), 202)
+    made = ok(
+        client("cliprecording").post(path, json=trim, headers=bearer(people.FUNERAL_DIRECTOR)), 202
+    )
     backend.provider.finish_clip(made["videoId"])
     outcomes = run_keepsake_checks(backend)
     shown = ok(client("streamrecordings").get(f"/api/streams/{stream.id}/recordings"))
@@ -110,7 +119,7 @@ def test_a_trim_outside_the_recording_is_a_clear_400(
     stream = recorded(backend)
     path = f"/api/streams/{stream.id}/recordings/video-1/clip"
 
-    body = error(client("cliprecording").post(path, json=trim, headers=bearer(OWNER)), 400)
+    body = error(client("cliprecording").post(path, json=trim, headers=bearer(people.OWNER)), 400)
 
     assert says in body["error"]
     assert "clip_recording" not in backend.provider.calls
@@ -122,11 +131,11 @@ def test_trim_refusals(backend: Backend) -> None:
     trim = {"startTimeSeconds": 0, "endTimeSeconds": 30}
     clip = client("cliprecording")
 
-    error(clip.post(f"{base}/video-1/clip", json=trim, headers=bearer(STRANGER)), 403)
-    error(clip.post(f"{base}/nope/clip", json=trim, headers=bearer(OWNER)), 404, "not-found")
-    ok(clip.post(f"{base}/video-1/clip", json=trim, headers=bearer(OWNER)), 202)
+    error(clip.post(f"{base}/video-1/clip", json=trim, headers=bearer(people.STRANGER)), 403)
+    error(clip.post(f"{base}/nope/clip", json=trim, headers=bearer(people.OWNER)), 404, "not-found")
+    ok(clip.post(f"{base}/video-1/clip", json=trim, headers=bearer(people.OWNER)), 202)
     other = {"startTimeSeconds": 5, "endTimeSeconds": 30}
-    error(clip.post(f"{base}/video-1/clip", json=other, headers=bearer(OWNER)), 409)
+    error(clip.post(f"{base}/video-1/clip", json=other, headers=bearer(people.OWNER)), 409)
 
 
 def test_one_recording_is_deleted_but_never_the_last_playable(backend: Backend) -> None:
@@ -136,9 +145,9 @@ def test_one_recording_is_deleted_but_never_the_last_playable(backend: Backend) 
     base = f"/api/streams/{stream.id}/recordings"
     recording = client("streamrecording")
 
-    error(recording.delete(f"{base}/video-1", headers=bearer(FUNERAL_DIRECTOR)), 403)
-    kept = ok(recording.delete(f"{base}/video-soundcheck", headers=bearer(MEMORIAL_OWNER)))
-    last = error(recording.delete(f"{base}/video-1", headers=bearer(MEMORIAL_OWNER)), 409)
+    error(recording.delete(f"{base}/video-1", headers=bearer(people.FUNERAL_DIRECTOR)), 403)
+    kept = ok(recording.delete(f"{base}/video-soundcheck", headers=bearer(people.MEMORIAL_OWNER)))
+    last = error(recording.delete(f"{base}/video-1", headers=bearer(people.MEMORIAL_OWNER)), 409)
 
     assert [r["id"] for r in kept["recordings"]] == ["video-1"]
     assert kept["videoId"] == "video-1"

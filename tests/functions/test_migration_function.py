@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from common.ports import PendingMigration
-from tests.conftest import ADMIN, MEMORIAL_OWNER, OWNER
-from tests.functions.conftest import MVP, Backend, bearer, client, error, ok
+from tests import people
+from tests.functions.calls import bearer, client, error, ok
+from tests.functions.conftest import MVP, Backend
 
 PATHS = ("/api/streams/migrate", f"{MVP}/streams/migrate")
 
@@ -34,7 +35,7 @@ def legacy(backend: Backend) -> Backend:
 
 @pytest.mark.parametrize("path", PATHS)
 def test_an_admin_reads_what_the_migration_would_change(legacy: Backend, path: str) -> None:
-    body = ok(client("migratestreams").get(path, headers=bearer(ADMIN)))
+    body = ok(client("migratestreams").get(path, headers=bearer(people.ADMIN)))
 
     assert body["success"] is True
     assert body["dryRun"] is True
@@ -53,8 +54,8 @@ def test_an_admin_reads_what_the_migration_would_change(legacy: Backend, path: s
 
 @pytest.mark.parametrize("path", PATHS)
 def test_an_admin_applies_the_migration_in_batches_until_done(legacy: Backend, path: str) -> None:
-    first = ok(client("migratestreams").post(f"{path}?limit=1", headers=bearer(ADMIN)))
-    second = ok(client("migratestreams").post(path, headers=bearer(ADMIN)))
+    first = ok(client("migratestreams").post(f"{path}?limit=1", headers=bearer(people.ADMIN)))
+    second = ok(client("migratestreams").post(path, headers=bearer(people.ADMIN)))
 
     assert (first["dryRun"], first["migrated"], first["remaining"], first["done"]) == (
         False,
@@ -71,15 +72,15 @@ def test_only_admins_migrate(legacy: Backend, method: str) -> None:
     path = PATHS[0]
 
     error(client("migratestreams").open(path, method=method), 401, "unauthenticated")
-    for user in (OWNER, MEMORIAL_OWNER):
+    for user in (people.OWNER, people.MEMORIAL_OWNER):
         error(client("migratestreams").open(path, method=method, headers=bearer(user)), 403)
     assert legacy.migrations.applied == []
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=all"])
 def test_a_bad_batch_size_is_a_400(legacy: Backend, query: str) -> None:
-    response = client("migratestreams").post(f"{PATHS[0]}?{query}", headers=bearer(ADMIN))
+    response = client("migratestreams").post(f"{PATHS[0]}?{query}", headers=bearer(people.ADMIN))
 
     error(response, 400, "invalid-argument")
     assert legacy.migrations.applied == []
-    error(client("migratestreams").delete(PATHS[0], headers=bearer(ADMIN)), 405)
+    error(client("migratestreams").delete(PATHS[0], headers=bearer(people.ADMIN)), 405)

@@ -12,25 +12,16 @@ import jwt
 import pytest
 from werkzeug.test import TestResponse
 
-from common.bootstrap import build_services, override
-from tests.conftest import FUNERAL_DIRECTOR, MEMORIAL, PRIVATE_MEMORIAL, STRANGER
+from common.bootstrap import override
+from tests import people
 from tests.fakes import (
     TEST_SIGNING_KEY_ID,
     InMemoryCreateQuota,
     InMemoryInvitationStore,
     local_playback_tokens,
 )
-from tests.functions.conftest import (
-    DELIVERY_BASE,
-    SITE,
-    Backend,
-    assert_no_secrets,
-    bearer,
-    client,
-    error,
-    local_settings,
-    ok,
-)
+from tests.functions.calls import bearer, client, error, ok
+from tests.functions.conftest import DELIVERY_BASE, SITE, Backend, assert_no_secrets, local_settings
 
 
 class PlaybackBackend(Backend):
@@ -39,16 +30,7 @@ class PlaybackBackend(Backend):
     def __init__(self, *, signing_key: bool = True) -> None:
         super().__init__(local_settings(invitation_attempt_limit=3))
         self.invitations = InMemoryInvitationStore()
-        self.services = build_services(
-            self.settings,
-            repo=self.repo,
-            memorials=self.memorials,
-            provider=self.provider,
-            auth=self.auth,
-            clock=self.clock,
-            tasks=self.tasks,
-            create_quota=self.create_quota,
-            idempotency=self.idempotency,
+        self.services = self.build(
             playback_tokens=local_playback_tokens(self.clock) if signing_key else None,
             invitations=self.invitations,
             invitation_attempts=InMemoryCreateQuota(),
@@ -76,17 +58,19 @@ def redeem(stream_id: str, code: str, ip: str = "203.0.113.7") -> TestResponse:
 
 def invite(stream_id: str, **body: object) -> dict[str, object]:
     path = f"/api/streams/{stream_id}/invitations"
-    reply = client("streaminvitations").post(path, json=body, headers=bearer(FUNERAL_DIRECTOR))
+    reply = client("streaminvitations").post(
+        path, json=body, headers=bearer(people.FUNERAL_DIRECTOR)
+    )
     answer: dict[str, object] = ok(reply, 201)
     return answer
 
 
 def private_stream(backend: Backend) -> str:
-    return backend.create_stream(on_memorial=MEMORIAL.id, isPublic=False).id
+    return backend.create_stream(on_memorial=people.MEMORIAL.id, isPublic=False).id
 
 
 def test_a_public_stream_plays_from_plain_urls_for_anyone(backend: Backend) -> None:
-    made = backend.create_stream(on_memorial=MEMORIAL.id)
+    made = backend.create_stream(on_memorial=people.MEMORIAL.id)
 
     reply = playback(made.id)
 
@@ -107,7 +91,7 @@ def test_a_private_stream_is_signed_for_its_managers_and_refused_to_others(
     path = f"{prefix}/streams/{stream_id}/playback"
 
     error(client("streamplayback").get(path), 401, "unauthenticated")
-    body = ok(client("streamplayback").get(path, headers=bearer(FUNERAL_DIRECTOR)))
+    body = ok(client("streamplayback").get(path, headers=bearer(people.FUNERAL_DIRECTOR)))
 
     token = body["hlsUrl"].removeprefix(f"{DELIVERY_BASE}/").removesuffix("/manifest/video.m3u8")
     claims = jwt.decode(token, options={"verify_signature": False})
@@ -124,34 +108,40 @@ def test_an_account_that_may_read_a_private_stream_still_gets_no_signed_playback
     # Any signed-in account may read a visible stream of a public memorial (the frontend's
     # contract), but a private service plays only for those the family chose.
     stream_id = private_stream(backend)
-    assert ok(client("stream").get(f"/api/streams/{stream_id}", headers=bearer(STRANGER)))["id"]
+    assert ok(client("stream").get(f"/api/streams/{stream_id}", headers=bearer(people.STRANGER)))[
+        "id"
+    ]
 
-    refused = error(playback(stream_id, headers=bearer(STRANGER)), 403, "permission-denied")
+    refused = error(playback(stream_id, headers=bearer(people.STRANGER)), 403, "permission-denied")
 
     assert refused["reason"] == "invitation-required"
     assert "hlsUrl" not in refused
 
 
 def test_turning_a_stream_private_protects_its_input_and_recordings(backend: Backend) -> None:
-    made = backend.create_stream(on_memorial=MEMORIAL.id)
+    made = backend.create_stream(on_memorial=people.MEMORIAL.id)
     backend.add_recording(made.id, "video-1")
     path = f"/api/streams/{made.id}"
 
-    ok(client("stream").put(path, json={"isPublic": False}, headers=bearer(FUNERAL_DIRECTOR)))
+    ok(
+        client("stream").put(
+            path, json={"isPublic": False}, headers=bearer(people.FUNERAL_DIRECTOR)
+        )
+    )
 
     assert backend.provider.signed == {made.cloudflareId: True, "video-1": True}
-    view = ok(client("stream").get(path, headers=bearer(FUNERAL_DIRECTOR)))
+    view = ok(client("stream").get(path, headers=bearer(people.FUNERAL_DIRECTOR)))
     assert view["requiresToken"] is True
-    ok(client("stream").put(path, json={"isPublic": True}, headers=bearer(FUNERAL_DIRECTOR)))
+    ok(client("stream").put(path, json={"isPublic": True}, headers=bearer(people.FUNERAL_DIRECTOR)))
     assert backend.provider.signed == {made.cloudflareId: False, "video-1": False}
 
 
 def test_a_memorial_turned_private_is_applied_when_playback_is_asked(backend: Backend) -> None:
-    made = backend.create_stream(on_memorial=PRIVATE_MEMORIAL.id)
+    made = backend.create_stream(on_memorial=people.PRIVATE_MEMORIAL.id)
     assert backend.provider.signed[made.cloudflareId] is False  # filed there afterwards
 
     error(playback(made.id), 401)
-    error(playback(made.id, headers=bearer(STRANGER)), 403, "permission-denied")
+    error(playback(made.id, headers=bearer(people.STRANGER)), 403, "permission-denied")
 
     assert backend.provider.signed[made.cloudflareId] is True
     assert backend.stream(made.id).signed_urls is True
@@ -162,20 +152,23 @@ def test_only_managers_create_list_and_revoke_invitations(backend: Backend) -> N
     path = f"/api/streams/{stream_id}/invitations"
 
     error(client("streaminvitations").post(path, json={}), 401)
-    error(client("streaminvitations").get(path, headers=bearer(STRANGER)), 403)
+    error(client("streaminvitations").get(path, headers=bearer(people.STRANGER)), 403)
     made = invite(stream_id, label="Aunt May")
-    listed = ok(client("streaminvitations").get(path, headers=bearer(FUNERAL_DIRECTOR)))
+    listed = ok(client("streaminvitations").get(path, headers=bearer(people.FUNERAL_DIRECTOR)))
 
     code = str(made["code"])
     assert len(code) >= 32
     assert made["link"] == f"{SITE}/livestream/{stream_id}?invite={code}"
     assert [i["code"] for i in listed["invitations"]] == [code]
-    error(client("streaminvitation").delete(f"{path}/{code}", headers=bearer(STRANGER)), 403)
+    error(client("streaminvitation").delete(f"{path}/{code}", headers=bearer(people.STRANGER)), 403)
     revoked = ok(
-        client("streaminvitation").delete(f"{path}/{code}", headers=bearer(FUNERAL_DIRECTOR))
+        client("streaminvitation").delete(f"{path}/{code}", headers=bearer(people.FUNERAL_DIRECTOR))
     )
     assert revoked["revoked"] is True
-    error(client("streaminvitation").delete(f"{path}/nope", headers=bearer(FUNERAL_DIRECTOR)), 404)
+    error(
+        client("streaminvitation").delete(f"{path}/nope", headers=bearer(people.FUNERAL_DIRECTOR)),
+        404,
+    )
 
 
 def test_a_guest_code_plays_view_only_until_revoked(backend: Backend) -> None:
@@ -186,7 +179,7 @@ def test_a_guest_code_plays_view_only_until_revoked(backend: Backend) -> None:
     token = body["hlsUrl"].split("/")[3]
     assert jwt.decode(token, options={"verify_signature": False}).get("downloadable") is None
     path = f"/api/streams/{stream_id}/invitations/{code}"
-    ok(client("streaminvitation").delete(path, headers=bearer(FUNERAL_DIRECTOR)))
+    ok(client("streaminvitation").delete(path, headers=bearer(people.FUNERAL_DIRECTOR)))
 
     refused = error(redeem(stream_id, code), 403, "permission-denied")
     assert refused["reason"] == "revoked"
@@ -243,4 +236,4 @@ def test_unknown_streams_are_404_and_no_signing_key_is_a_503(backend: Backend) -
     unsigned = PlaybackBackend(signing_key=False)
     with override(unsigned.services):
         unsigned.repo.create(backend.stream(stream_id), None)
-        error(playback(stream_id, headers=bearer(FUNERAL_DIRECTOR)), 503, "unavailable")
+        error(playback(stream_id, headers=bearer(people.FUNERAL_DIRECTOR)), 503, "unavailable")

@@ -7,32 +7,16 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import (
-    FUNERAL_DIRECTOR,
-    MEMORIAL,
-    MEMORIAL_OWNER,
-    OWNER,
-    PRIVATE_MEMORIAL,
-    STRANGER,
-)
-from tests.functions.conftest import (
-    DELIVERY_BASE,
-    MVP,
-    Backend,
-    Created,
-    assert_no_secrets,
-    bearer,
-    client,
-    error,
-    ok,
-)
+from tests import people
+from tests.functions.calls import bearer, client, error, ok
+from tests.functions.conftest import DELIVERY_BASE, MVP, Backend, Created, assert_no_secrets
 
 GROUPED_PUBLIC_PATHS = ("/api/streams/public", f"{MVP}/public/streams")
 
 
 def recorded(backend: Backend, title: str = "Recorded service") -> Created:
     """A stream that went on air, ended, and whose recording is ready."""
-    stream = backend.create_stream(title=title, on_memorial=MEMORIAL.id)
+    stream = backend.create_stream(title=title, on_memorial=people.MEMORIAL.id)
     backend.start(stream.id)
     backend.add_recording(stream.id, f"video-{stream.id}")
     backend.stop(stream.id)
@@ -48,13 +32,15 @@ def ids(views: list[dict[str, Any]]) -> list[str]:
 
 @pytest.mark.parametrize("path", GROUPED_PUBLIC_PATHS)
 def test_the_public_listing_is_grouped_for_the_memorial_page(backend: Backend, path: str) -> None:
-    scheduled = backend.create_stream(title="Scheduled", on_memorial=MEMORIAL.id)
-    live = backend.create_stream(title="Live", on_memorial=MEMORIAL.id)
+    scheduled = backend.create_stream(title="Scheduled", on_memorial=people.MEMORIAL.id)
+    live = backend.create_stream(title="Live", on_memorial=people.MEMORIAL.id)
     backend.start(live.id)
     done = recorded(backend)
     backend.create_stream(title="Private", isPublic=False)
     backend.create_stream(title="Hidden", isVisible=False)
-    backend.create_stream(MEMORIAL_OWNER, title="Private memorial", memorialId=PRIVATE_MEMORIAL.id)
+    backend.create_stream(
+        people.MEMORIAL_OWNER, title="Private memorial", memorialId=people.PRIVATE_MEMORIAL.id
+    )
 
     response = client("publicstreams").get(path)
 
@@ -115,15 +101,15 @@ def test_a_bad_public_listing_query_is_a_400_that_no_cdn_keeps(
 
 
 def test_visitors_see_a_memorials_visible_streams_grouped(backend: Backend) -> None:
-    scheduled = backend.create_stream(title="Scheduled", on_memorial=MEMORIAL.id)
-    hidden = backend.create_stream(title="Hidden", on_memorial=MEMORIAL.id, isVisible=False)
+    scheduled = backend.create_stream(title="Scheduled", on_memorial=people.MEMORIAL.id)
+    hidden = backend.create_stream(title="Hidden", on_memorial=people.MEMORIAL.id, isVisible=False)
     done = recorded(backend)
-    path = f"/api/memorials/{MEMORIAL.id}/streams"
+    path = f"/api/memorials/{people.MEMORIAL.id}/streams"
 
     response = client("memorialstreams").get(path)
 
     body = ok(response)
-    assert body["memorialId"] == MEMORIAL.id
+    assert body["memorialId"] == people.MEMORIAL.id
     assert sorted(ids(body["allStreams"])) == sorted([scheduled.id, done.id])
     assert body["totalStreams"] == 2
     assert ids(body["scheduledStreams"]) == [scheduled.id]
@@ -133,39 +119,41 @@ def test_visitors_see_a_memorials_visible_streams_grouped(backend: Backend) -> N
     assert body["readyStreams"] == []
     assert body["processingStreams"] == []
     assert_no_secrets(response, backend)
-    managers = ok(client("memorialstreams").get(path, headers=bearer(MEMORIAL_OWNER)))
+    managers = ok(client("memorialstreams").get(path, headers=bearer(people.MEMORIAL_OWNER)))
     assert hidden.id in ids(managers["allStreams"])
 
 
 def test_a_private_memorials_streams_are_not_listed_to_visitors(backend: Backend) -> None:
-    backend.create_stream(MEMORIAL_OWNER, memorialId=PRIVATE_MEMORIAL.id)
-    path = f"/api/memorials/{PRIVATE_MEMORIAL.id}/streams"
+    backend.create_stream(people.MEMORIAL_OWNER, memorialId=people.PRIVATE_MEMORIAL.id)
+    path = f"/api/memorials/{people.PRIVATE_MEMORIAL.id}/streams"
 
-    for headers in ({}, bearer(STRANGER)):
+    for headers in ({}, bearer(people.STRANGER)):
         body = ok(client("memorialstreams").get(path, headers=headers))
         assert body["allStreams"] == []
         assert body["totalStreams"] == 0
-    assert ok(client("memorialstreams").get(path, headers=bearer(MEMORIAL_OWNER)))["totalStreams"]
+    assert ok(client("memorialstreams").get(path, headers=bearer(people.MEMORIAL_OWNER)))[
+        "totalStreams"
+    ]
 
 
 def test_a_memorial_manager_creates_a_stream_as_public_as_the_memorial(backend: Backend) -> None:
     public = ok(
         client("memorialstreams").post(
-            f"/api/memorials/{MEMORIAL.id}/streams",
+            f"/api/memorials/{people.MEMORIAL.id}/streams",
             json={"title": "Funeral service", "isPublic": False},
-            headers=bearer(FUNERAL_DIRECTOR),
+            headers=bearer(people.FUNERAL_DIRECTOR),
         )
     )
     private = ok(
         client("memorialstreams").post(
-            f"/api/memorials/{PRIVATE_MEMORIAL.id}/streams",
+            f"/api/memorials/{people.PRIVATE_MEMORIAL.id}/streams",
             json={"title": "Family only"},
-            headers=bearer(MEMORIAL_OWNER),
+            headers=bearer(people.MEMORIAL_OWNER),
         )
     )
 
-    assert public["memorialId"] == MEMORIAL.id
-    assert public["memorialName"] == MEMORIAL.loved_one_name
+    assert public["memorialId"] == people.MEMORIAL.id
+    assert public["memorialName"] == people.MEMORIAL.loved_one_name
     assert public["isPublic"] is True
     assert public["status"] == "scheduled"
     assert (
@@ -178,17 +166,17 @@ def test_a_memorial_manager_creates_a_stream_as_public_as_the_memorial(backend: 
 def test_creating_a_memorial_stream_needs_memorial_rights_and_a_valid_body(
     backend: Backend,
 ) -> None:
-    path = f"/api/memorials/{MEMORIAL.id}/streams"
+    path = f"/api/memorials/{people.MEMORIAL.id}/streams"
     body = {"title": "Funeral service"}
 
     error(client("memorialstreams").post(path, json=body), 401)
-    error(client("memorialstreams").post(path, json=body, headers=bearer(STRANGER)), 403)
-    error(client("memorialstreams").post(path, json=body, headers=bearer(OWNER)), 403)
+    error(client("memorialstreams").post(path, json=body, headers=bearer(people.STRANGER)), 403)
+    error(client("memorialstreams").post(path, json=body, headers=bearer(people.OWNER)), 403)
     unknown = "/api/memorials/no-such-memorial/streams"
-    error(client("memorialstreams").post(unknown, json=body, headers=bearer(OWNER)), 404)
-    error(client("memorialstreams").post(path, json={}, headers=bearer(MEMORIAL_OWNER)), 400)
+    error(client("memorialstreams").post(unknown, json=body, headers=bearer(people.OWNER)), 404)
+    error(client("memorialstreams").post(path, json={}, headers=bearer(people.MEMORIAL_OWNER)), 400)
     error(client("memorialstreams").get("/api/memorials/bad.id/streams"), 404)
-    error(client("memorialstreams").delete(path, headers=bearer(MEMORIAL_OWNER)), 405)
+    error(client("memorialstreams").delete(path, headers=bearer(people.MEMORIAL_OWNER)), 405)
     assert backend.repo.streams == {}
 
 
@@ -196,12 +184,14 @@ def test_creating_a_memorial_stream_needs_memorial_rights_and_a_valid_body(
 
 
 def test_the_memorial_status_board_groups_streams_with_the_server_time(backend: Backend) -> None:
-    scheduled = backend.create_stream(title="Scheduled", on_memorial=MEMORIAL.id)
-    live = backend.create_stream(title="Live", on_memorial=MEMORIAL.id)
+    scheduled = backend.create_stream(title="Scheduled", on_memorial=people.MEMORIAL.id)
+    live = backend.create_stream(title="Live", on_memorial=people.MEMORIAL.id)
     backend.start(live.id)
     done = recorded(backend)
 
-    response = client("memorialstreamstatus").get(f"/api/memorials/{MEMORIAL.id}/streams/status")
+    response = client("memorialstreamstatus").get(
+        f"/api/memorials/{people.MEMORIAL.id}/streams/status"
+    )
 
     body = ok(response)
     assert ids(body["liveStreams"]) == [live.id]
@@ -215,7 +205,10 @@ def test_the_memorial_status_board_groups_streams_with_the_server_time(backend: 
 
 def test_the_status_board_of_a_bad_memorial_id_is_a_404(backend: Backend) -> None:
     error(client("memorialstreamstatus").get("/api/memorials/a.b/streams/status"), 404)
-    error(client("memorialstreamstatus").post(f"/api/memorials/{MEMORIAL.id}/streams/status"), 405)
+    error(
+        client("memorialstreamstatus").post(f"/api/memorials/{people.MEMORIAL.id}/streams/status"),
+        405,
+    )
 
 
 # --- streamstatus ----------------------------------------------------------------------------
@@ -244,15 +237,13 @@ def test_pages_poll_a_streams_status(backend: Backend, prefix: str) -> None:
 
 
 def test_the_status_of_a_private_or_missing_stream_is_refused(backend: Backend) -> None:
-    stream = backend.create_stream(isPublic=False)
+    path = f"/api/streams/{backend.create_stream(isPublic=False).id}/status"
+    status = client("streamstatus")
 
-    error(client("streamstatus").get(f"/api/streams/{stream.id}/status"), 401)
-    error(
-        client("streamstatus").get(f"/api/streams/{stream.id}/status", headers=bearer(STRANGER)),
-        403,
-    )
-    error(client("streamstatus").get("/api/streams/missing/status"), 404)
-    assert ok(client("streamstatus").get(f"/api/streams/{stream.id}/status", headers=bearer(OWNER)))
+    error(status.get(path), 401)
+    error(status.get(path, headers=bearer(people.STRANGER)), 403)
+    error(status.get("/api/streams/missing/status"), 404)
+    assert ok(status.get(path, headers=bearer(people.OWNER)))
 
 
 # --- streamembedinfo -------------------------------------------------------------------------

@@ -7,22 +7,14 @@ import pytest
 from werkzeug.test import TestResponse
 
 from common.ports import ProviderUnavailableError
-from tests.conftest import FUNERAL_DIRECTOR, MEMORIAL, OWNER, STRANGER
-from tests.functions.conftest import (
-    DELIVERY_BASE,
-    Backend,
-    Created,
-    assert_no_secrets,
-    bearer,
-    client,
-    error,
-    ok,
-)
+from tests import people
+from tests.functions.calls import bearer, client, error, ok
+from tests.functions.conftest import DELIVERY_BASE, Backend, Created, assert_no_secrets
 
 
 def broadcast_with_two_recordings(backend: Backend) -> Created:
     """A completed stream holding two ready recordings (the service, then a sound check)."""
-    stream = backend.create_stream(title="Funeral service", on_memorial=MEMORIAL.id)
+    stream = backend.create_stream(title="Funeral service", on_memorial=people.MEMORIAL.id)
     backend.start(stream.id)
     backend.add_recording(stream.id, "video-service", minutes=1)
     backend.add_recording(stream.id, "video-soundcheck", minutes=5)
@@ -55,12 +47,12 @@ def test_visitors_get_the_playable_recordings_oldest_first(backend: Backend, pre
 
 
 def test_an_editor_fetches_recordings_from_cloudflare(backend: Backend, prefix: str) -> None:
-    stream = backend.create_stream(on_memorial=MEMORIAL.id)
+    stream = backend.create_stream(on_memorial=people.MEMORIAL.id)
     backend.add_recording(stream.id, "video-1")
     path = f"{prefix}/streams/{stream.id}/recordings"
 
-    first = ok(client("streamrecordings").post(path, headers=bearer(FUNERAL_DIRECTOR)))
-    again = ok(client("streamrecordings").post(path, headers=bearer(FUNERAL_DIRECTOR)))
+    first = ok(client("streamrecordings").post(path, headers=bearer(people.FUNERAL_DIRECTOR)))
+    again = ok(client("streamrecordings").post(path, headers=bearer(people.FUNERAL_DIRECTOR)))
 
     assert first["streamId"] == stream.id
     assert first["recordingsFound"] == 1
@@ -75,19 +67,15 @@ def test_an_editor_fetches_recordings_from_cloudflare(backend: Backend, prefix: 
 
 
 def test_recordings_refusals(backend: Backend) -> None:
-    public = backend.create_stream()
-    private = backend.create_stream(isPublic=False)
+    public = f"/api/streams/{backend.create_stream().id}/recordings"
+    private = f"/api/streams/{backend.create_stream(isPublic=False).id}/recordings"
+    recordings = client("streamrecordings")
 
-    error(client("streamrecordings").post(f"/api/streams/{public.id}/recordings"), 401)
-    error(
-        client("streamrecordings").post(
-            f"/api/streams/{public.id}/recordings", headers=bearer(STRANGER)
-        ),
-        403,
-    )
-    error(client("streamrecordings").get(f"/api/streams/{private.id}/recordings"), 401)
-    error(client("streamrecordings").get("/api/streams/missing/recordings"), 404)
-    error(client("streamrecordings").put(f"/api/streams/{public.id}/recordings"), 405)
+    error(recordings.post(public), 401)
+    error(recordings.post(public, headers=bearer(people.STRANGER)), 403)
+    error(recordings.get(private), 401)
+    error(recordings.get("/api/streams/missing/recordings"), 404)
+    error(recordings.put(public), 405)
 
 
 def test_cloudflare_down_while_fetching_recordings_is_a_retryable_503(backend: Backend) -> None:
@@ -95,7 +83,7 @@ def test_cloudflare_down_while_fetching_recordings_is_a_retryable_503(backend: B
     backend.provider.fail("list_recordings", ProviderUnavailableError("timeout"))
 
     response = client("streamrecordings").post(
-        f"/api/streams/{stream.id}/recordings", headers=bearer(OWNER)
+        f"/api/streams/{stream.id}/recordings", headers=bearer(people.OWNER)
     )
 
     error(response, 503, "unavailable")
@@ -113,12 +101,14 @@ def test_a_manager_shows_the_service_first_and_hides_the_sound_check(
 
     chosen = ok(
         client("streamrecording").put(
-            f"{base}/video-service", json={"primary": True}, headers=bearer(FUNERAL_DIRECTOR)
+            f"{base}/video-service", json={"primary": True}, headers=bearer(people.FUNERAL_DIRECTOR)
         )
     )
     hidden = ok(
         client("streamrecording").put(
-            f"{base}/video-soundcheck", json={"hidden": True}, headers=bearer(FUNERAL_DIRECTOR)
+            f"{base}/video-soundcheck",
+            json={"hidden": True},
+            headers=bearer(people.FUNERAL_DIRECTOR),
         )
     )
 
@@ -143,7 +133,9 @@ def test_a_recording_choice_the_api_cannot_take_is_a_400(backend: Backend, paylo
     stream = broadcast_with_two_recordings(backend)
 
     response = client("streamrecording").put(
-        f"/api/streams/{stream.id}/recordings/video-service", json=payload, headers=bearer(OWNER)
+        f"/api/streams/{stream.id}/recordings/video-service",
+        json=payload,
+        headers=bearer(people.OWNER),
     )
 
     error(response, 400, "invalid-argument")
@@ -159,8 +151,8 @@ def test_a_recording_choice_refusals(backend: Backend) -> None:
     def choose(video: str, headers: dict[str, str]) -> TestResponse:
         return client("streamrecording").put(f"{base}/{video}", json=primary, headers=headers)
 
-    error(choose("no-such-video", bearer(OWNER)), 404)
-    error(choose("video-processing", bearer(OWNER)), 409, "conflict")
-    error(choose("video-service", bearer(STRANGER)), 403)
+    error(choose("no-such-video", bearer(people.OWNER)), 404)
+    error(choose("video-processing", bearer(people.OWNER)), 409, "conflict")
+    error(choose("video-service", bearer(people.STRANGER)), 403)
     error(choose("video-service", {}), 401)
-    error(client("streamrecording").get(f"{base}/video-service", headers=bearer(OWNER)), 405)
+    error(client("streamrecording").get(f"{base}/video-service", headers=bearer(people.OWNER)), 405)

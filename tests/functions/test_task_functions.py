@@ -11,7 +11,8 @@ import pytest
 from common.bootstrap import override
 from common.models.domain import LiveInputSpec, StreamStatus
 from common.ports import ProviderUnavailableError
-from tests.functions.conftest import TASK_TOKEN, Backend, client, error, local_settings, ok
+from tests.functions.calls import client, error, ok
+from tests.functions.conftest import TASK_TOKEN, Backend, local_settings
 
 MONITOR = "/api/tasks/monitor"
 SWEEP = "/api/tasks/sweep-live-inputs"

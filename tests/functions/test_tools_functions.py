@@ -9,16 +9,9 @@ import pytest
 
 from common.models.domain import StreamStatus, User
 from common.ports import ProviderUnavailableError
-from tests.conftest import FUNERAL_DIRECTOR, HELPER, MEMORIAL, OWNER, STRANGER
-from tests.functions.conftest import (
-    DELIVERY_BASE,
-    Backend,
-    Created,
-    bearer,
-    client,
-    error,
-    ok,
-)
+from tests import people
+from tests.functions.calls import bearer, client, error, ok
+from tests.functions.conftest import DELIVERY_BASE, Backend, Created
 
 # (function, method, path suffix)
 TOOLS = [
@@ -36,7 +29,7 @@ SUFFIX = {function: suffix for function, _, suffix in TOOLS}
 
 
 def use_tool(
-    function: str, stream_id: str, prefix: str, method: str = "POST", user: User = OWNER
+    function: str, stream_id: str, prefix: str, method: str = "POST", user: User = people.OWNER
 ) -> Any:
     """The tool's 2xx answer for the stream, asked by ``user``."""
     path = f"{prefix}/streams/{stream_id}/{SUFFIX[function]}"
@@ -60,10 +53,10 @@ def set_connection(backend: Backend, stream_id: str, connection: str) -> None:
 
 
 def test_sync_recording_attaches_the_ready_recording(backend: Backend, prefix: str) -> None:
-    stream = backend.create_stream(on_memorial=MEMORIAL.id)
+    stream = backend.create_stream(on_memorial=people.MEMORIAL.id)
     backend.add_recording(stream.id, "video-1")
 
-    body = use_tool("syncrecording", stream.id, prefix, user=FUNERAL_DIRECTOR)
+    body = use_tool("syncrecording", stream.id, prefix, user=people.FUNERAL_DIRECTOR)
 
     assert body["success"] is True
     assert body["streamId"] == stream.id
@@ -155,19 +148,19 @@ def test_fix_playback_url_rebuilds_the_player_url(backend: Backend, prefix: str)
 def test_every_tool_needs_edit_rights(
     backend: Backend, function: str, method: str, suffix: str
 ) -> None:
-    stream = backend.create_stream(allowedUsers=[HELPER.uid])
+    stream = backend.create_stream(allowedUsers=[people.HELPER.uid])
     path = f"/api/streams/{stream.id}/{suffix}"
 
     error(client(function).open(path, method=method), 401, "unauthenticated")
-    error(client(function).open(path, method=method, headers=bearer(STRANGER)), 403)
+    error(client(function).open(path, method=method, headers=bearer(people.STRANGER)), 403)
     error(
         client(function).open(
-            "/api/streams/missing/" + suffix, method=method, headers=bearer(OWNER)
+            "/api/streams/missing/" + suffix, method=method, headers=bearer(people.OWNER)
         ),
         404,
     )
-    error(client(function).open(path, method="DELETE", headers=bearer(OWNER)), 405)
-    ok(client(function).open(path, method=method, headers=bearer(HELPER)))
+    error(client(function).open(path, method="DELETE", headers=bearer(people.OWNER)), 405)
+    ok(client(function).open(path, method=method, headers=bearer(people.HELPER)))
 
 
 @pytest.mark.parametrize(
@@ -181,7 +174,7 @@ def test_a_tool_that_needs_a_live_input_refuses_a_stream_without_one(
     backend.add_legacy_stream("no-input")
 
     response = client(function).open(
-        f"/api/streams/no-input/{suffix}", method=method, headers=bearer(OWNER)
+        f"/api/streams/no-input/{suffix}", method=method, headers=bearer(people.OWNER)
     )
 
     error(response, 400, "failed-precondition")
@@ -196,7 +189,7 @@ def test_cloudflare_down_during_a_tool_is_a_retryable_503(
         backend.provider.fail(operation, ProviderUnavailableError("timeout"))
 
     response = client(function).open(
-        f"/api/streams/{stream.id}/{suffix}", method=method, headers=bearer(OWNER)
+        f"/api/streams/{stream.id}/{suffix}", method=method, headers=bearer(people.OWNER)
     )
 
     error(response, 503, "unavailable")

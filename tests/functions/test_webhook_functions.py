@@ -10,15 +10,12 @@ import pytest
 
 from common.bootstrap import override
 from common.models.domain import StreamStatus
-from tests.conftest import OWNER
+from tests import people
+from tests.functions.calls import bearer, client, error, ok
 from tests.functions.conftest import (
     NOTIFICATION_SECRET,
     Backend,
-    bearer,
-    client,
-    error,
     local_settings,
-    ok,
     stream_signature,
     video_payload,
 )
@@ -177,7 +174,7 @@ def test_an_errored_input_is_reported_on_the_stream(backend: Backend) -> None:
         )
     )
 
-    view = ok(client("stream").get(f"/api/streams/{stream.id}", headers=bearer(OWNER)))
+    view = ok(client("stream").get(f"/api/streams/{stream.id}", headers=bearer(people.OWNER)))
     assert view["lastError"]["code"] == "ERR_STORAGE_QUOTA_EXHAUSTED"
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from tests.conftest import OWNER, STRANGER
-from tests.functions.conftest import TASK_TOKEN, Backend, bearer, client, error, ok
+from tests import people
+from tests.functions.calls import bearer, client, error, ok
+from tests.functions.conftest import TASK_TOKEN, Backend
 
 WINDOW = "/api/tasks/window"
 TASK_AUTH = {"X-Task-Auth": TASK_TOKEN, "X-CloudTasks-TaskName": "test-task"}
@@ -54,13 +55,13 @@ def test_the_window_task_is_served_to_tasks_only(backend: Backend) -> None:
 def test_extend_moves_the_planned_end_and_answers_the_window(backend: Backend) -> None:
     stream_id, _ = scheduled(backend)
     path = f"/api/streams/{stream_id}/extend"
-    body = ok(client("extendstream").post(path, json={"minutes": 30}, headers=bearer(OWNER)))
+    body = ok(client("extendstream").post(path, json={"minutes": 30}, headers=bearer(people.OWNER)))
     assert body["schedule"]["phase"] == "upcoming"
     assert body["schedule"]["window"]["revision"] == 2
     planned_end = backend.stream(stream_id).scheduled_end_time
     assert planned_end == backend.clock.now() + timedelta(hours=3, minutes=30)
     # Without a body, a quarter of an hour.
-    again = ok(client("extendstream").post(path, headers=bearer(OWNER)))
+    again = ok(client("extendstream").post(path, headers=bearer(people.OWNER)))
     assert again["schedule"]["window"]["revision"] == 3
 
 
@@ -71,15 +72,19 @@ def test_extend_refuses_bad_minutes_strangers_and_streams_without_a_schedule(
     path = f"/api/streams/{stream_id}/extend"
     for minutes in (0, 241, "soon"):
         error(
-            client("extendstream").post(path, json={"minutes": minutes}, headers=bearer(OWNER)),
+            client("extendstream").post(
+                path, json={"minutes": minutes}, headers=bearer(people.OWNER)
+            ),
             400,
             "invalid-argument",
         )
-    error(client("extendstream").post(path, headers=bearer(STRANGER)), 403, "permission-denied")
+    error(
+        client("extendstream").post(path, headers=bearer(people.STRANGER)), 403, "permission-denied"
+    )
     error(client("extendstream").post(path), 401, "unauthenticated")
     plain = backend.create_stream().id
     error(
-        client("extendstream").post(f"/api/streams/{plain}/extend", headers=bearer(OWNER)),
+        client("extendstream").post(f"/api/streams/{plain}/extend", headers=bearer(people.OWNER)),
         409,
         "conflict",
     )
@@ -88,12 +93,14 @@ def test_extend_refuses_bad_minutes_strangers_and_streams_without_a_schedule(
 def test_end_now_stops_a_live_service_and_closes_its_window(backend: Backend, prefix: str) -> None:
     stream_id, _ = scheduled(backend, hours_ahead=0.25)
     backend.start(stream_id)
-    body = ok(client("endstream").post(f"{prefix}/streams/{stream_id}/end", headers=bearer(OWNER)))
+    body = ok(
+        client("endstream").post(f"{prefix}/streams/{stream_id}/end", headers=bearer(people.OWNER))
+    )
     assert body["status"] == "completed"
     assert body["schedule"]["phase"] == "ended"
     assert body["schedule"]["window"]["closedBy"] == "manager"
     error(
-        client("endstream").post(f"/api/streams/{stream_id}/end", headers=bearer(STRANGER)),
+        client("endstream").post(f"/api/streams/{stream_id}/end", headers=bearer(people.STRANGER)),
         403,
         "permission-denied",
     )
@@ -107,7 +114,7 @@ def test_a_window_that_ends_before_it_starts_is_a_400(backend: Backend) -> None:
         "scheduledEndTime": (start - timedelta(minutes=1)).isoformat(),
     }
     reply = error(
-        client("streams").post("/api/streams", json=body, headers=bearer(OWNER)),
+        client("streams").post("/api/streams", json=body, headers=bearer(people.OWNER)),
         400,
         "invalid-argument",
     )
@@ -117,7 +124,7 @@ def test_a_window_that_ends_before_it_starts_is_a_400(backend: Backend) -> None:
         client("stream").put(
             f"/api/streams/{stream_id}",
             json={"scheduledEndTime": backend.clock.now().isoformat()},
-            headers=bearer(OWNER),
+            headers=bearer(people.OWNER),
         ),
         400,
         "invalid-argument",

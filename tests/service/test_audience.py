@@ -14,13 +14,16 @@ from common.models.domain import StreamStatus, User
 from common.ports import ProviderUnavailableError
 from common.services.audience import AudiencePolicy, AudienceService
 from common.services.monitors import with_audience
-from tests.conftest import MEMORIAL, MEMORIAL_OWNER, OWNER, STRANGER, World
+from tests import people
+from tests.conftest import World
 
 
 class Live:
     """A started stream whose encoder is on air, and the checks of its status monitor."""
 
-    def __init__(self, world: World, user: User = OWNER, memorial_id: str | None = None) -> None:
+    def __init__(
+        self, world: World, user: User = people.OWNER, memorial_id: str | None = None
+    ) -> None:
         self.world, self.user = world, user
         request = StreamCreateRequest(title="t", memorial_id=memorial_id)
         self.stream = world.service.create(user, request)
@@ -94,7 +97,7 @@ def test_a_failed_count_keeps_the_last_one_and_the_check_goes_on(world: World) -
 def test_the_end_of_the_broadcast_shows_nobody_watching_and_keeps_the_peak(world: World) -> None:
     live = Live(world)
     live.check(6)
-    world.broadcasts.stop(OWNER, live.stream.id)
+    world.broadcasts.stop(people.OWNER, live.stream.id)
     stream = world.repo.streams[live.stream.id]
     assert stream.status == StreamStatus.COMPLETED
     assert (stream.viewer_count, stream.max_viewers) == (0, 6)
@@ -114,12 +117,12 @@ def audience(world: World, ttl_s: float = 300) -> AudienceService:
 
 
 def test_analytics_give_the_peak_and_minutes_of_every_video(world: World) -> None:
-    live = Live(world, MEMORIAL_OWNER, memorial_id=MEMORIAL.id)
+    live = Live(world, people.MEMORIAL_OWNER, memorial_id=people.MEMORIAL.id)
     live.check(12)
-    world.broadcasts.stop(MEMORIAL_OWNER, live.stream.id)
+    world.broadcasts.stop(people.MEMORIAL_OWNER, live.stream.id)
     world.provider.minutes = {live.uid: 3.0}
 
-    answer = audience(world).analytics(MEMORIAL_OWNER, live.stream.id)
+    answer = audience(world).analytics(people.MEMORIAL_OWNER, live.stream.id)
 
     assert (answer.peakViewers, answer.viewerCount, answer.minutesViewed) == (12, 0, 3.0)
     uids, since, until = world.provider.minutes_asked[-1]
@@ -132,18 +135,18 @@ def test_analytics_are_asked_of_cloudflare_once_per_ttl(world: World) -> None:
     live = Live(world)
     live.check(2)
     service = audience(world, ttl_s=300)
-    service.analytics(OWNER, live.stream.id)
+    service.analytics(people.OWNER, live.stream.id)
     world.clock.advance(120)
-    service.analytics(OWNER, live.stream.id)
+    service.analytics(people.OWNER, live.stream.id)
     assert world.provider.calls.count("minutes_viewed") == 1
     world.clock.advance(300)
-    service.analytics(OWNER, live.stream.id)
+    service.analytics(people.OWNER, live.stream.id)
     assert world.provider.calls.count("minutes_viewed") == 2
 
 
 def test_a_stream_never_live_has_no_analytics_call(world: World) -> None:
-    view = world.service.create(OWNER, StreamCreateRequest(title="t"))
-    answer = audience(world).analytics(OWNER, view.id)
+    view = world.service.create(people.OWNER, StreamCreateRequest(title="t"))
+    answer = audience(world).analytics(people.OWNER, view.id)
     assert (answer.peakViewers, answer.minutesViewed, answer.since) == (0, 0.0, None)
     assert "minutes_viewed" not in world.provider.calls
 
@@ -151,7 +154,7 @@ def test_a_stream_never_live_has_no_analytics_call(world: World) -> None:
 def test_the_analytics_window_is_at_most_what_cloudflare_answers(world: World) -> None:
     live = Live(world)
     world.clock.advance(int(timedelta(days=40).total_seconds()))
-    answer = audience(world).analytics(OWNER, live.stream.id)
+    answer = audience(world).analytics(people.OWNER, live.stream.id)
     assert answer.since is not None and answer.until is not None
     assert answer.until - answer.since == timedelta(days=31)
 
@@ -159,6 +162,6 @@ def test_the_analytics_window_is_at_most_what_cloudflare_answers(world: World) -
 def test_analytics_are_for_those_who_may_edit_the_stream(world: World) -> None:
     live = Live(world)
     with pytest.raises(PermissionDeniedError):
-        audience(world).analytics(STRANGER, live.stream.id)
+        audience(world).analytics(people.STRANGER, live.stream.id)
     with pytest.raises(NotFoundError):
-        audience(world).analytics(OWNER, "missing")
+        audience(world).analytics(people.OWNER, "missing")

@@ -20,7 +20,8 @@ from common.models.api import StreamCreateRequest, StreamOwnerView
 from common.models.domain import LiveInput, LiveInputSpec, User
 from common.ports import IdempotencyRecord, ProviderUnavailableError
 from common.services.create_guards import CreateLimits, IdempotencyKeyReusedError
-from tests.conftest import ADMIN, MEMORIAL, MEMORIAL_OWNER, OWNER, POLICY, STRANGER, World
+from tests import people
+from tests.conftest import POLICY, World
 from tests.fakes import InMemoryCreateQuota, InMemoryIdempotencyStore
 
 LIMITS = CreateLimits(create_rate_limit=3, create_rate_limit_admin=5, create_rate_window_s=600)
@@ -52,7 +53,7 @@ def guarded() -> GuardedWorld:
 
 def create(
     world: GuardedWorld,
-    user: User = OWNER,
+    user: User = people.OWNER,
     body: StreamCreateRequest = BODY,
     key: str | None = None,
 ) -> StreamOwnerView:
@@ -80,14 +81,16 @@ def test_the_creation_beyond_the_limit_is_refused_with_429_before_any_live_input
 
 def test_both_create_paths_count_against_the_same_limit(guarded: GuardedWorld) -> None:
     service = guarded.service
-    service.create(MEMORIAL_OWNER, BODY)
-    service.create_for_memorial(MEMORIAL_OWNER, MEMORIAL.id, BODY)
-    service.create(MEMORIAL_OWNER, BODY.model_copy(update={"memorialId": MEMORIAL.id}))
+    service.create(people.MEMORIAL_OWNER, BODY)
+    service.create_for_memorial(people.MEMORIAL_OWNER, people.MEMORIAL.id, BODY)
+    service.create(
+        people.MEMORIAL_OWNER, BODY.model_copy(update={"memorialId": people.MEMORIAL.id})
+    )
 
     with pytest.raises(ResourceExhaustedError):
-        service.create_for_memorial(MEMORIAL_OWNER, MEMORIAL.id, BODY)
+        service.create_for_memorial(people.MEMORIAL_OWNER, people.MEMORIAL.id, BODY)
     with pytest.raises(ResourceExhaustedError):
-        service.create(MEMORIAL_OWNER, BODY)
+        service.create(people.MEMORIAL_OWNER, BODY)
     assert len(guarded.provider.inputs) == 3
 
 
@@ -114,11 +117,11 @@ def test_the_limit_is_per_user_and_administrators_have_a_higher_cap(
 ) -> None:
     for _ in range(LIMITS.create_rate_limit):
         create(guarded)
-    create(guarded, user=STRANGER)
+    create(guarded, user=people.STRANGER)
     for _ in range(LIMITS.create_rate_limit_admin):
-        create(guarded, user=ADMIN)
+        create(guarded, user=people.ADMIN)
     with pytest.raises(ResourceExhaustedError):
-        create(guarded, user=ADMIN)
+        create(guarded, user=people.ADMIN)
 
 
 def test_refused_requests_do_not_count(guarded: GuardedWorld) -> None:
@@ -148,7 +151,7 @@ def test_concurrent_creations_cannot_exceed_the_limit(guarded: GuardedWorld) -> 
 
 def test_without_the_guards_wired_nothing_is_limited(world: World) -> None:
     for _ in range(LIMITS.create_rate_limit + 5):
-        world.service.create(OWNER, BODY, idempotency_key="k")
+        world.service.create(people.OWNER, BODY, idempotency_key="k")
     assert len(world.repo.streams) == LIMITS.create_rate_limit + 5
 
 
@@ -192,22 +195,28 @@ def test_the_same_key_with_another_body_is_refused_with_422(guarded: GuardedWorl
 def test_the_same_key_on_the_other_create_path_is_another_request(
     guarded: GuardedWorld,
 ) -> None:
-    guarded.service.create(MEMORIAL_OWNER, BODY, idempotency_key="k")
+    guarded.service.create(people.MEMORIAL_OWNER, BODY, idempotency_key="k")
     with pytest.raises(IdempotencyKeyReusedError):
-        guarded.service.create_for_memorial(MEMORIAL_OWNER, MEMORIAL.id, BODY, idempotency_key="k")
+        guarded.service.create_for_memorial(
+            people.MEMORIAL_OWNER, people.MEMORIAL.id, BODY, idempotency_key="k"
+        )
 
 
 def test_memorial_path_replays_too(guarded: GuardedWorld) -> None:
     service = guarded.service
-    first = service.create_for_memorial(MEMORIAL_OWNER, MEMORIAL.id, BODY, idempotency_key="k")
-    again = service.create_for_memorial(MEMORIAL_OWNER, MEMORIAL.id, BODY, idempotency_key="k")
+    first = service.create_for_memorial(
+        people.MEMORIAL_OWNER, people.MEMORIAL.id, BODY, idempotency_key="k"
+    )
+    again = service.create_for_memorial(
+        people.MEMORIAL_OWNER, people.MEMORIAL.id, BODY, idempotency_key="k"
+    )
     assert again.id == first.id
     assert len(guarded.provider.inputs) == 1
 
 
 def test_keys_are_scoped_to_the_user(guarded: GuardedWorld) -> None:
     mine = create(guarded, key="shared-key")
-    theirs = create(guarded, user=STRANGER, key="shared-key")
+    theirs = create(guarded, user=people.STRANGER, key="shared-key")
     assert mine.id != theirs.id
     assert len(guarded.provider.inputs) == 2
 
@@ -313,7 +322,7 @@ def test_a_retry_while_the_first_is_in_flight_gets_409_with_retry_after(
 ) -> None:
     blocking = BlockingProvider(guarded)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        first = pool.submit(create, guarded, OWNER, BODY, "create-1")
+        first = pool.submit(create, guarded, people.OWNER, BODY, "create-1")
         assert blocking.entered.wait(10)
 
         with pytest.raises(ConflictError) as busy:
@@ -351,7 +360,7 @@ def test_a_key_whose_request_vanished_is_taken_over_with_the_same_stream_id(
     guarded: GuardedWorld,
 ) -> None:
     now = guarded.clock.now()
-    guarded.keys.records[(OWNER.uid, "create-1")] = IdempotencyRecord(
+    guarded.keys.records[(people.OWNER.uid, "create-1")] = IdempotencyRecord(
         fingerprint=_fingerprint_of(guarded, "create-1"),
         stream_id="stream-crashed",
         state="pending",
@@ -374,11 +383,11 @@ def test_a_stream_created_by_an_attempt_that_never_reported_is_replayed(
     with pytest.raises(UnavailableError):
         create(guarded, key="create-1")  # the claim itself fails: nothing happens
     created = create(guarded, key="create-1")  # marking it done fails: the lease stays
-    assert guarded.keys.records[(OWNER.uid, "create-1")].state == "pending"
+    assert guarded.keys.records[(people.OWNER.uid, "create-1")].state == "pending"
 
     guarded.clock.advance(LIMITS.idempotency_lease_s + 1)
     assert create(guarded, key="create-1").id == created.id
-    assert guarded.keys.records[(OWNER.uid, "create-1")].state == "done"
+    assert guarded.keys.records[(people.OWNER.uid, "create-1")].state == "done"
     assert len(guarded.provider.inputs) == 1
 
 
@@ -386,7 +395,7 @@ def test_a_replay_of_a_deleted_stream_is_a_conflict_not_a_new_stream(
     guarded: GuardedWorld,
 ) -> None:
     first = create(guarded, key="create-1")
-    guarded.service.delete(OWNER, first.id)
+    guarded.service.delete(people.OWNER, first.id)
 
     with pytest.raises(ConflictError) as gone:
         create(guarded, key="create-1")
@@ -405,12 +414,12 @@ def test_an_error_raised_after_the_claim_releases_the_key(guarded: GuardedWorld)
     guarded.repo.fail_next_create = UnavailableError("database down")
     with pytest.raises(AppError):
         create(guarded, key="create-1")
-    assert guarded.keys.records[(OWNER.uid, "create-1")].state == "failed"
+    assert guarded.keys.records[(people.OWNER.uid, "create-1")].state == "failed"
     assert create(guarded, key="create-1").id in guarded.repo.streams
 
 
 def _fingerprint_of(world: GuardedWorld, key: str) -> str:
     """The fingerprint the service records for BODY on POST /streams."""
     probe = GuardedWorld()
-    probe.service.create(OWNER, BODY, idempotency_key=key)
-    return probe.keys.records[(OWNER.uid, key)].fingerprint
+    probe.service.create(people.OWNER, BODY, idempotency_key=key)
+    return probe.keys.records[(people.OWNER.uid, key)].fingerprint

@@ -23,15 +23,8 @@ from common.services.keepsakes import (
     KeepsakePolicy,
     KeepsakeService,
 )
-from tests.conftest import (
-    FUNERAL_DIRECTOR,
-    HELPER,
-    MEMORIAL,
-    MEMORIAL_OWNER,
-    OWNER,
-    STRANGER,
-    World,
-)
+from tests import people
+from tests.conftest import World
 from tests.fakes import local_playback_tokens
 
 CHECKS = 4
@@ -50,14 +43,7 @@ class Keepsakes(World):
             allowed_origins=("example.com",),
             tokens=lambda: self.tokens,
         )
-        view, self.input_uid = self.new_stream(OWNER)
-        self.stream_id = view.id
-        self.repo.update(
-            self.stream_id,
-            lambda s: s.model_copy(
-                update={"memorial_id": MEMORIAL.id, "allowed_users": (HELPER.uid,)}
-            ),
-        )
+        self.stream_id, self.input_uid = self.new_memorial_stream()
         self.add_recording("video-1")
         self.delivered = 0
 
@@ -116,7 +102,7 @@ def ks() -> Keepsakes:
 # Downloads.
 
 
-@pytest.mark.parametrize("user", [OWNER, MEMORIAL_OWNER, HELPER])
+@pytest.mark.parametrize("user", [people.OWNER, people.MEMORIAL_OWNER, people.HELPER])
 def test_the_family_may_ask_for_a_download(ks: Keepsakes, user: User) -> None:
     view = ks.keepsakes.request_download(user, ks.stream_id, "video-1")
     assert (view.state, view.url) == ("preparing", None)
@@ -126,8 +112,8 @@ def test_the_family_may_ask_for_a_download(ks: Keepsakes, user: User) -> None:
 @pytest.mark.parametrize(
     ("user", "refusal"),
     [
-        (FUNERAL_DIRECTOR, PermissionDeniedError),
-        (STRANGER, PermissionDeniedError),
+        (people.FUNERAL_DIRECTOR, PermissionDeniedError),
+        (people.STRANGER, PermissionDeniedError),
         (None, UnauthenticatedError),
     ],
 )
@@ -143,21 +129,21 @@ def test_viewers_and_the_funeral_director_may_not_download(
 
 def test_a_download_of_a_video_that_is_not_the_streams_is_not_found(ks: Keepsakes) -> None:
     with pytest.raises(NotFoundError):
-        ks.keepsakes.request_download(OWNER, ks.stream_id, "someone-elses-video")
+        ks.keepsakes.request_download(people.OWNER, ks.stream_id, "someone-elses-video")
     with pytest.raises(NotFoundError):
-        ks.keepsakes.download(OWNER, ks.stream_id, "someone-elses-video")
+        ks.keepsakes.download(people.OWNER, ks.stream_id, "someone-elses-video")
 
 
 def test_a_download_of_a_recording_still_processing_is_a_conflict(ks: Keepsakes) -> None:
     ks.add_recording("video-2", ready=False)
     with pytest.raises(ConflictError):
-        ks.keepsakes.request_download(OWNER, ks.stream_id, "video-2")
+        ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-2")
     assert "create_download" not in ks.provider.calls
 
 
 def test_asking_again_starts_no_second_download_nor_second_chain(ks: Keepsakes) -> None:
-    ks.keepsakes.request_download(OWNER, ks.stream_id, "video-1")
-    again = ks.keepsakes.request_download(MEMORIAL_OWNER, ks.stream_id, "video-1")
+    ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1")
+    again = ks.keepsakes.request_download(people.MEMORIAL_OWNER, ks.stream_id, "video-1")
     assert again.state == "preparing"
     assert ks.provider.calls.count("create_download") == 1
     assert len(ks.keepsake_tasks()) == 1
@@ -166,21 +152,21 @@ def test_asking_again_starts_no_second_download_nor_second_chain(ks: Keepsakes) 
 def test_the_check_follows_the_download_to_ready_and_then_the_url_is_given(
     ks: Keepsakes,
 ) -> None:
-    ks.keepsakes.request_download(OWNER, ks.stream_id, "video-1")
+    ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1")
     ks.provider.progress_download("video-1", "inprogress", 40)
     ks.run_tasks()
-    progress = ks.keepsakes.download(OWNER, ks.stream_id, "video-1")
+    progress = ks.keepsakes.download(people.OWNER, ks.stream_id, "video-1")
     assert (progress.state, progress.percentComplete, progress.url) == ("preparing", 40, None)
 
     ks.provider.progress_download("video-1", "ready", 100)
     assert ks.run_tasks()[-1] == "done"
-    ready = ks.keepsakes.download(OWNER, ks.stream_id, "video-1")
+    ready = ks.keepsakes.download(people.OWNER, ks.stream_id, "video-1")
     assert ready.state == "ready"
     assert ready.url == "https://delivery.test/video-1/downloads/default.mp4"
     assert ready.expiresAt is None  # a public stream's URL is not signed
     # Ready: asking again calls nothing and schedules nothing.
     tasks = ks.keepsake_tasks()
-    assert ks.keepsakes.request_download(OWNER, ks.stream_id, "video-1").state == "ready"
+    assert ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1").state == "ready"
     assert ks.provider.calls.count("create_download") == 1
     assert ks.keepsake_tasks() == tasks
 
@@ -188,17 +174,17 @@ def test_the_check_follows_the_download_to_ready_and_then_the_url_is_given(
 def test_a_download_that_never_finishes_ends_in_error_after_the_last_check(
     ks: Keepsakes,
 ) -> None:
-    ks.keepsakes.request_download(OWNER, ks.stream_id, "video-1")
+    ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1")
     assert ks.run_tasks(all_of_them=True) == ["rescheduled"] * (CHECKS - 1) + ["failed"]
-    assert ks.keepsakes.download(OWNER, ks.stream_id, "video-1").state == "error"
+    assert ks.keepsakes.download(people.OWNER, ks.stream_id, "video-1").state == "error"
     # An error may be asked for again: a new chain, with new task names.
     ks.clock.advance(5)
-    assert ks.keepsakes.request_download(OWNER, ks.stream_id, "video-1").state == "preparing"
+    assert ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1").state == "preparing"
     assert len(set(ks.keepsake_tasks())) == CHECKS + 1
 
 
 def test_a_duplicate_delivery_of_a_check_does_nothing(ks: Keepsakes) -> None:
-    ks.keepsakes.request_download(OWNER, ks.stream_id, "video-1")
+    ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1")
     first = ks.tasks.tasks[-1].payload
     args = ("download", ks.stream_id, "video-1", first["generation"], 0)
     assert ks.keepsakes.run_check(*args) == "rescheduled"  # type: ignore[arg-type]
@@ -211,17 +197,17 @@ def test_a_failed_cloudflare_call_leaves_nothing_written(ks: Keepsakes) -> None:
     before = ks.stream()
     ks.provider.fail("create_download", ProviderUnavailableError("Cloudflare 503"))
     with pytest.raises(ProviderUnavailableError):
-        ks.keepsakes.request_download(OWNER, ks.stream_id, "video-1")
+        ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1")
     assert ks.stream() == before
     assert ks.keepsake_tasks() == []
 
 
 def test_a_private_streams_download_url_is_signed_and_downloadable(ks: Keepsakes) -> None:
     ks.repo.update(ks.stream_id, lambda s: s.model_copy(update={"is_public": False}))
-    ks.keepsakes.request_download(OWNER, ks.stream_id, "video-1")
+    ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1")
     ks.provider.progress_download("video-1")
     ks.run_tasks()
-    ready = ks.keepsakes.download(OWNER, ks.stream_id, "video-1")
+    ready = ks.keepsakes.download(people.OWNER, ks.stream_id, "video-1")
     assert ready.url is not None
     assert "/video-1/" not in ready.url
     token = ready.url.split("/")[-3]
@@ -239,7 +225,9 @@ def trim(start: int, end: int) -> ClipRequest:
     return ClipRequest(startTimeSeconds=start, endTimeSeconds=end)
 
 
-@pytest.mark.parametrize("user", [OWNER, MEMORIAL_OWNER, FUNERAL_DIRECTOR, HELPER])
+@pytest.mark.parametrize(
+    "user", [people.OWNER, people.MEMORIAL_OWNER, people.FUNERAL_DIRECTOR, people.HELPER]
+)
 def test_managers_may_trim(ks: Keepsakes, user: User) -> None:
     view = ks.keepsakes.clip(user, ks.stream_id, "video-1", trim(10, 100))
     assert (view.clippedFrom, view.state) == ("video-1", "processing")
@@ -247,17 +235,17 @@ def test_managers_may_trim(ks: Keepsakes, user: User) -> None:
 
 def test_a_viewer_may_not_trim(ks: Keepsakes) -> None:
     with pytest.raises(PermissionDeniedError):
-        ks.keepsakes.clip(STRANGER, ks.stream_id, "video-1", trim(10, 100))
+        ks.keepsakes.clip(people.STRANGER, ks.stream_id, "video-1", trim(10, 100))
 
 
 def test_a_trim_past_the_recordings_end_is_refused_before_cloudflare_is_asked(
     ks: Keepsakes,
 ) -> None:
     with pytest.raises(InvalidArgumentError, match="past the end of the recording"):
-        ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 121))
+        ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 121))
     assert "clip_recording" not in ks.provider.calls
     with pytest.raises(NotFoundError):
-        ks.keepsakes.clip(OWNER, ks.stream_id, "no-such-video", trim(0, 10))
+        ks.keepsakes.clip(people.OWNER, ks.stream_id, "no-such-video", trim(0, 10))
 
 
 def test_inverted_bounds_are_refused_by_the_request_model() -> None:
@@ -266,7 +254,7 @@ def test_inverted_bounds_are_refused_by_the_request_model() -> None:
 
 
 def test_a_trim_is_a_new_recording_that_becomes_primary_by_its_webhook(ks: Keepsakes) -> None:
-    clip_uid = ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    clip_uid = ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
     pending = ks.stream()
     assert pending.video_id == "video-1"  # until the trim is ready the page keeps the original
     assert pending.pending_clip is not None
@@ -282,7 +270,7 @@ def test_a_trim_is_a_new_recording_that_becomes_primary_by_its_webhook(ks: Keeps
 
 
 def test_a_trim_whose_webhook_is_lost_becomes_primary_by_the_check(ks: Keepsakes) -> None:
-    clip_uid = ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    clip_uid = ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
     assert ks.run_tasks() == ["rescheduled"]
     ks.provider.finish_clip(clip_uid)
     assert ks.run_tasks() == ["done"]
@@ -291,8 +279,8 @@ def test_a_trim_whose_webhook_is_lost_becomes_primary_by_the_check(ks: Keepsakes
 
 
 def test_a_clips_webhook_matches_only_the_stream_that_noted_its_uid(ks: Keepsakes) -> None:
-    clip_uid = ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
-    other, _ = ks.new_stream(OWNER)
+    clip_uid = ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    other, _ = ks.new_stream(people.OWNER)
     stray = ks.provider.finish_clip(clip_uid).model_copy(update={"video_uid": "stray"})
     assert ks.events.apply_video_event(stray, ks.stream_id).stream_id is None
     assert ks.events.apply_video_event(ks.provider.clips[clip_uid], other.id).stream_id is None
@@ -300,7 +288,7 @@ def test_a_clips_webhook_matches_only_the_stream_that_noted_its_uid(ks: Keepsake
 
 
 def test_a_trim_cloudflare_fails_is_dropped_and_the_family_told(ks: Keepsakes) -> None:
-    clip_uid = ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    clip_uid = ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
     ks.provider.finish_clip(clip_uid, state="error")
     assert ks.run_tasks() == ["failed"]
     failed = ks.stream()
@@ -312,23 +300,23 @@ def test_a_trim_cloudflare_fails_is_dropped_and_the_family_told(ks: Keepsakes) -
 def test_asking_again_for_the_same_trim_answers_it_and_another_trim_waits(
     ks: Keepsakes,
 ) -> None:
-    first = ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100))
-    assert ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100)) == first
+    first = ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 100))
+    assert ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 100)) == first
     with pytest.raises(ConflictError):
-        ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(0, 50))
+        ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(0, 50))
     assert ks.provider.calls.count("clip_recording") == 1
 
 
 def test_a_private_streams_trim_requires_signed_urls_at_cloudflare(ks: Keepsakes) -> None:
     ks.repo.update(ks.stream_id, lambda s: s.model_copy(update={"is_public": False}))
-    clip_uid = ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    clip_uid = ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
     spec = ks.provider.clip_specs[clip_uid]
     assert (spec.require_signed_urls, spec.allowed_origins) == (True, ("example.com",))
 
 
 def test_deleting_the_stream_deletes_its_trims_at_cloudflare(ks: Keepsakes) -> None:
-    clip_uid = ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
-    ks.service.delete(MEMORIAL_OWNER, ks.stream_id)
+    clip_uid = ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    ks.service.delete(people.MEMORIAL_OWNER, ks.stream_id)
     assert clip_uid not in ks.provider.clips
     assert ks.provider.recordings[ks.input_uid] == []
 
@@ -338,15 +326,15 @@ def test_deleting_the_stream_deletes_its_trims_at_cloudflare(ks: Keepsakes) -> N
 
 def test_the_last_playable_recording_cannot_be_deleted(ks: Keepsakes) -> None:
     with pytest.raises(ConflictError, match="only playable recording"):
-        ks.keepsakes.delete_recording(MEMORIAL_OWNER, ks.stream_id, "video-1")
+        ks.keepsakes.delete_recording(people.MEMORIAL_OWNER, ks.stream_id, "video-1")
     assert "delete_recording" not in ks.provider.calls
 
 
 def test_the_original_can_be_deleted_once_the_trim_plays(ks: Keepsakes) -> None:
-    clip_uid = ks.keepsakes.clip(OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    clip_uid = ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
     ks.provider.finish_clip(clip_uid)
     ks.run_tasks()
-    view = ks.keepsakes.delete_recording(MEMORIAL_OWNER, ks.stream_id, "video-1")
+    view = ks.keepsakes.delete_recording(people.MEMORIAL_OWNER, ks.stream_id, "video-1")
     assert view.video_id == clip_uid
     assert [e.video_uid for e in ks.stream().recordings] == [clip_uid]
     assert ks.provider.recordings[ks.input_uid] == []
@@ -355,6 +343,6 @@ def test_the_original_can_be_deleted_once_the_trim_plays(ks: Keepsakes) -> None:
 def test_the_funeral_director_may_not_delete_the_familys_recordings(ks: Keepsakes) -> None:
     ks.add_recording("video-2")
     with pytest.raises(PermissionDeniedError):
-        ks.keepsakes.delete_recording(FUNERAL_DIRECTOR, ks.stream_id, "video-1")
-    deleted = ks.keepsakes.delete_recording(MEMORIAL_OWNER, ks.stream_id, "video-2")
+        ks.keepsakes.delete_recording(people.FUNERAL_DIRECTOR, ks.stream_id, "video-1")
+    deleted = ks.keepsakes.delete_recording(people.MEMORIAL_OWNER, ks.stream_id, "video-2")
     assert deleted.video_id == "video-1"

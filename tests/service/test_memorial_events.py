@@ -1,5 +1,6 @@
 """The event service over fakes: sessions made or taken, the calendar's revisions and
-tombstones, and the RFC 5545 writer checked by a real iCalendar parser."""
+tombstones, checked by a real iCalendar parser (what the text of one entry becomes:
+``tests/unit/test_calendar_text.py``)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,8 @@ from common.errors import InvalidArgumentError, NotFoundError
 from common.models.api import StreamUpdateRequest
 from common.models.domain import StreamStatus
 from common.models.event_api import EventCreateRequest, EventUpdateRequest, EventView
-from common.models.events import CalendarEntry, MemorialEvent
-from common.services.calendar import CalendarSession, fold, render_calendar
 from common.services.memorial_events import EventService
-from tests.conftest import FUNERAL_DIRECTOR, MEMORIAL, MEMORIAL_OWNER, PRIVATE_MEMORIAL
+from tests import people
 from tests.functions.conftest import Backend
 
 START = datetime(2026, 12, 5, 17, 0, tzinfo=UTC)
@@ -35,16 +34,16 @@ def service(backend: Backend) -> EventService:
     return backend.services.memorial_events
 
 
-def create(backend: Backend, memorial: str = MEMORIAL.id, **body: Any) -> EventView:
+def create(backend: Backend, memorial: str = people.MEMORIAL.id, **body: Any) -> EventView:
     sessions = [
         {"title": "Visitation", "scheduledStartTime": START.isoformat()},
         {"title": "Funeral", "scheduledStartTime": (START + timedelta(hours=2)).isoformat()},
     ]
     request = EventCreateRequest.model_validate({"title": "Service", "sessions": sessions} | body)
-    return service(backend).create_event(MEMORIAL_OWNER, memorial, request)
+    return service(backend).create_event(people.MEMORIAL_OWNER, memorial, request)
 
 
-def calendar(backend: Backend, memorial: str = MEMORIAL.id) -> dict[str, Any]:
+def calendar(backend: Backend, memorial: str = people.MEMORIAL.id) -> dict[str, Any]:
     parsed = icalendar.Calendar.from_ical(service(backend).calendar(memorial))
     return {str(e["UID"]).split("@")[0]: e for e in parsed.walk("VEVENT")}
 
@@ -58,19 +57,19 @@ def test_new_sessions_are_streams_with_live_inputs_of_the_memorial(backend: Back
 
     for session in event.sessions:
         stream = backend.stream(session.streamId)
-        assert stream.memorial_id == MEMORIAL.id
+        assert stream.memorial_id == people.MEMORIAL.id
         assert stream.cloudflare_id in backend.provider.inputs
     assert event.startTime == START
 
 
 def test_a_refused_event_leaves_no_stream_it_made_behind(backend: Backend) -> None:
-    elsewhere = backend.create_stream(MEMORIAL_OWNER, on_memorial=PRIVATE_MEMORIAL.id)
+    elsewhere = backend.create_stream(people.MEMORIAL_OWNER, on_memorial=people.PRIVATE_MEMORIAL.id)
     request = EventCreateRequest.model_validate(
         {"title": "Service", "sessions": [{"title": "Funeral"}, {"streamId": elsewhere.id}]}
     )
 
     with pytest.raises(InvalidArgumentError, match="another memorial"):
-        service(backend).create_event(MEMORIAL_OWNER, MEMORIAL.id, request)
+        service(backend).create_event(people.MEMORIAL_OWNER, people.MEMORIAL.id, request)
 
     assert [s.id for s in backend.repo.streams.values()] == [elsewhere.id]
 
@@ -81,12 +80,12 @@ def test_a_stream_is_a_session_of_one_event_only(backend: Backend) -> None:
 
     with pytest.raises(InvalidArgumentError, match="already a session"):
         service(backend).create_event(
-            MEMORIAL_OWNER, MEMORIAL.id, EventCreateRequest.model_validate(again)
+            people.MEMORIAL_OWNER, people.MEMORIAL.id, EventCreateRequest.model_validate(again)
         )
     with pytest.raises(NotFoundError):
         service(backend).create_event(
-            MEMORIAL_OWNER,
-            MEMORIAL.id,
+            people.MEMORIAL_OWNER,
+            people.MEMORIAL.id,
             EventCreateRequest.model_validate({"title": "X", "sessions": [{"streamId": "nope"}]}),
         )
 
@@ -99,8 +98,8 @@ def test_cancelling_a_session_marks_its_stream_and_the_calendar_says_so(backend:
     sessions[1]["cancelled"] = True
 
     updated = service(backend).update_event(
-        FUNERAL_DIRECTOR,
-        MEMORIAL.id,
+        people.FUNERAL_DIRECTOR,
+        people.MEMORIAL.id,
         event.id,
         EventUpdateRequest.model_validate({"sessions": sessions}),
     )
@@ -119,7 +118,10 @@ def test_a_session_that_has_begun_cannot_be_cancelled(backend: Backend) -> None:
 
     with pytest.raises(InvalidArgumentError, match="has begun"):
         service(backend).update_event(
-            MEMORIAL_OWNER, MEMORIAL.id, event.id, EventUpdateRequest.model_validate(body)
+            people.MEMORIAL_OWNER,
+            people.MEMORIAL.id,
+            event.id,
+            EventUpdateRequest.model_validate(body),
         )
 
 
@@ -128,7 +130,7 @@ def test_going_live_and_a_deleted_stream_each_raise_the_sequence(backend: Backen
     visitation, funeral = (s.streamId for s in event.sessions)
     calendar(backend)
     went_live(backend, visitation)
-    backend.services.streams.delete(MEMORIAL_OWNER, funeral)
+    backend.services.streams.delete(people.MEMORIAL_OWNER, funeral)
 
     entries = calendar(backend)
 
@@ -144,8 +146,8 @@ def test_a_session_left_out_of_the_event_is_cancelled_in_the_calendar(backend: B
     calendar(backend)
 
     service(backend).update_event(
-        MEMORIAL_OWNER,
-        MEMORIAL.id,
+        people.MEMORIAL_OWNER,
+        people.MEMORIAL.id,
         event.id,
         EventUpdateRequest.model_validate({"sessions": [{"streamId": visitation}]}),
     )
@@ -157,62 +159,31 @@ def test_a_session_left_out_of_the_event_is_cancelled_in_the_calendar(backend: B
 
 
 def test_a_private_memorials_calendar_publishes_nothing(backend: Backend) -> None:
-    create(backend, PRIVATE_MEMORIAL.id)
+    create(backend, people.PRIVATE_MEMORIAL.id)
 
-    assert calendar(backend, PRIVATE_MEMORIAL.id) == {}
-    assert service(backend).list_events(None, PRIVATE_MEMORIAL.id).events == []
+    assert calendar(backend, people.PRIVATE_MEMORIAL.id) == {}
+    assert service(backend).list_events(None, people.PRIVATE_MEMORIAL.id).events == []
 
 
 def test_a_memorial_gone_private_keeps_its_feed_to_what_was_published(backend: Backend) -> None:
     event = create(backend, location="Chapel of Rest")
     assert {str(e["STATUS"]) for e in calendar(backend).values()} == {"CONFIRMED"}
     # The family makes the memorial private, then writes what only invited people should read.
-    backend.memorials.memorials[MEMORIAL.id] = MEMORIAL.model_copy(update={"is_public": False})
+    backend.memorials.memorials[people.MEMORIAL.id] = people.MEMORIAL.model_copy(
+        update={"is_public": False}
+    )
     words = EventUpdateRequest.model_validate(
         {"location": "12 Family Home Rd", "description": "House empty 2-5pm"}
     )
-    service(backend).update_event(MEMORIAL_OWNER, MEMORIAL.id, event.id, words)
+    service(backend).update_event(people.MEMORIAL_OWNER, people.MEMORIAL.id, event.id, words)
 
-    feed = service(backend).calendar(MEMORIAL.id)
+    feed = service(backend).calendar(people.MEMORIAL.id)
     entries = calendar(backend)
 
     assert {str(e["STATUS"]) for e in entries.values()} == {"CANCELLED"}
     assert set(entries) == {s.streamId for s in event.sessions}
     assert "Family Home" not in feed and "House empty" not in feed and "Chapel" not in feed
     assert "X-WR-CALNAME" not in feed
-
-
-def test_text_is_escaped_and_long_lines_fold_within_75_octets() -> None:
-    at = datetime(2026, 12, 5, 17, 0, tzinfo=UTC)
-    title = "Ünïcödé, service; with\\ a newline\nand a title long enough to fold " * 3
-    place = "St. Mary's, Main St; Springfield"
-    made = {"id": "e1", "memorial_id": "m1", "created_by": "u", "created_at": at}
-    event = MemorialEvent.model_validate(
-        made | {"title": "Celebration", "location": place, "updated_at": at}
-    )
-    entry = CalendarEntry(
-        stream_id="s1",
-        title=title,
-        start=at,
-        end=at + timedelta(hours=1),
-        state="upcoming",
-        changed_at=at,
-    )
-
-    text = render_calendar(
-        [CalendarSession(event, entry)],
-        domain="example.com",
-        page_url="https://example.com/m",
-        name=None,
-    )
-
-    assert all(len(line.encode()) <= 75 for line in text.split("\r\n"))
-    assert "\n" not in text.replace("\r\n", "")
-    (parsed,) = icalendar.Calendar.from_ical(text).walk("VEVENT")
-    assert str(parsed["SUMMARY"]) == f"Celebration: {title}"
-    assert str(parsed["LOCATION"]) == event.location
-    assert fold("x" * 75) == "x" * 75
-    assert fold("é" * 40).split("\r\n ")[0] == "é" * 37  # 74 octets: never half a character
 
 
 def test_a_streams_planned_end_is_checked_against_its_start_and_can_be_cleared(
@@ -223,12 +194,14 @@ def test_a_streams_planned_end_is_checked_against_its_start_and_can_be_cleared(
     early = StreamUpdateRequest.model_validate({"scheduledEndTime": START.isoformat()})
 
     with pytest.raises(InvalidArgumentError, match="ends before it starts"):
-        streams.update(MEMORIAL_OWNER, stream_id, early)
+        streams.update(people.MEMORIAL_OWNER, stream_id, early)
     later = (START + timedelta(hours=1)).isoformat()
     streams.update(
-        MEMORIAL_OWNER, stream_id, StreamUpdateRequest.model_validate({"scheduledEndTime": later})
+        people.MEMORIAL_OWNER,
+        stream_id,
+        StreamUpdateRequest.model_validate({"scheduledEndTime": later}),
     )
     assert backend.stream(stream_id).scheduled_end_time == START + timedelta(hours=1)
     cleared = StreamUpdateRequest.model_validate({"scheduledEndTime": None})
-    view = streams.update(MEMORIAL_OWNER, stream_id, cleared)
+    view = streams.update(people.MEMORIAL_OWNER, stream_id, cleared)
     assert (view.scheduled_start_time, view.scheduled_end_time) == (START, None)

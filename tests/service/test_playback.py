@@ -12,7 +12,8 @@ from common.models.api import StreamCreateRequest
 from common.models.domain import RecordingEntry, StreamStatus
 from common.ports import ProviderUnavailableError
 from common.services.playback import PlaybackService
-from tests.conftest import MEMORIAL_OWNER, OWNER, PRIVATE_MEMORIAL, World
+from tests import people
+from tests.conftest import World
 from tests.fakes import InMemoryCreateQuota, InMemoryInvitationStore, local_playback_tokens
 
 
@@ -37,7 +38,7 @@ def service(world: World) -> PlaybackService:
 
 def private_stream(world: World) -> str:
     request = StreamCreateRequest(title="Service", isPublic=False)  # type: ignore[call-arg]
-    return world.service.create(OWNER, request).id
+    return world.service.create(people.OWNER, request).id
 
 
 def sub_of(url: str) -> str:
@@ -64,7 +65,7 @@ def test_after_the_service_the_primary_recording_is_signed(world: World) -> None
     }
     world.repo.update(stream_id, lambda s: s.model_copy(update=update))
 
-    answer = service(world).playback(OWNER, stream_id)
+    answer = service(world).playback(people.OWNER, stream_id)
 
     assert answer.source == "recording"
     assert sub_of(answer.hlsUrl) == "video-9"
@@ -72,40 +73,40 @@ def test_after_the_service_the_primary_recording_is_signed(world: World) -> None
 
 
 def test_a_memorials_privacy_is_applied_once_then_costs_no_call(world: World) -> None:
-    stream_id = world.new_stream(OWNER)[0].id
+    stream_id = world.new_stream(people.OWNER)[0].id
     world.repo.update(
-        stream_id, lambda s: s.model_copy(update={"memorial_id": PRIVATE_MEMORIAL.id})
+        stream_id, lambda s: s.model_copy(update={"memorial_id": people.PRIVATE_MEMORIAL.id})
     )
     playback = service(world)
 
-    playback.playback(MEMORIAL_OWNER, stream_id)
+    playback.playback(people.MEMORIAL_OWNER, stream_id)
     calls = list(world.provider.calls)
-    playback.playback(MEMORIAL_OWNER, stream_id)
+    playback.playback(people.MEMORIAL_OWNER, stream_id)
 
     assert "set_input_allowed_origins" in calls
     assert world.provider.calls == calls  # nothing more once Cloudflare was told
 
 
 def test_cloudflare_trouble_still_gives_a_token_and_is_tried_again(world: World) -> None:
-    stream_id = world.new_stream(OWNER)[0].id
+    stream_id = world.new_stream(people.OWNER)[0].id
     world.repo.update(
-        stream_id, lambda s: s.model_copy(update={"memorial_id": PRIVATE_MEMORIAL.id})
+        stream_id, lambda s: s.model_copy(update={"memorial_id": people.PRIVATE_MEMORIAL.id})
     )
     world.provider.fail("set_input_allowed_origins", ProviderUnavailableError("down"))
     playback = service(world)
 
-    answer = playback.playback(MEMORIAL_OWNER, stream_id)
+    answer = playback.playback(people.MEMORIAL_OWNER, stream_id)
 
     assert answer.requiresToken is True
     stored = world.repo.get(stream_id)
     assert stored is not None and stored.signed_urls is False
-    playback.playback(MEMORIAL_OWNER, stream_id)
+    playback.playback(people.MEMORIAL_OWNER, stream_id)
     stored = world.repo.get(stream_id)
     assert stored is not None and stored.signed_urls is True
 
 
 def test_a_public_stream_never_asks_the_signer(world: World) -> None:
-    stream_id = world.new_stream(OWNER)[0].id
+    stream_id = world.new_stream(people.OWNER)[0].id
 
     class Refusing:
         def sign(self, media_uid: str, *, downloadable: bool = False) -> object:

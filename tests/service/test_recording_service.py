@@ -12,7 +12,8 @@ from common.models.domain import Recording, RecordingEntry, StreamStatus
 from common.models.recording_rules import entry_of, merge_recordings, with_recordings
 from common.services.monitors import MonitorPolicy, MonitorService
 from common.services.provider_events import ProviderEventService
-from tests.conftest import OWNER, World
+from tests import people
+from tests.conftest import World
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -55,7 +56,7 @@ def test_merging_converges_whatever_the_order_and_duplication() -> None:
 
 
 def test_primary_fields_follow_the_latest_ready_recording(world: World) -> None:
-    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
+    stream = world.service.create(people.OWNER, StreamCreateRequest(title="t"))
     current = world.repo.streams[stream.id]
     entries = merge_recordings((), [entry_of(v) for v in (EVENTS[2], EVENTS[3])])
 
@@ -67,15 +68,15 @@ def test_primary_fields_follow_the_latest_ready_recording(world: World) -> None:
 
 
 def start_and_stop(world: World, *, on_air: bool = True) -> str:
-    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
-    world.broadcasts.start(OWNER, stream.id)
+    stream = world.service.create(people.OWNER, StreamCreateRequest(title="t"))
+    world.broadcasts.start(people.OWNER, stream.id)
     if on_air:
         world.clock.advance(5)
         world.events.apply_live_event(
             stream.cloudflare_id or "", "live_input.connected", world.clock.now(), None
         )
     world.clock.advance(60)
-    world.broadcasts.stop(OWNER, stream.id)
+    world.broadcasts.stop(people.OWNER, stream.id)
     return stream.id
 
 
@@ -124,12 +125,12 @@ def test_monitor_gives_up_loudly_after_its_checks(world: World) -> None:
     assert outcomes == ["rescheduled", "rescheduled", "gave_up"]
     stream = world.repo.streams[stream_id]
     assert stream.last_error is not None and stream.last_error.code == "RECORDING_NOT_FOUND"
-    assert world.service.get(OWNER, stream_id).recording_status == "missing"
+    assert world.service.get(people.OWNER, stream_id).recording_status == "missing"
 
 
 def test_status_monitor_waits_for_the_encoder_then_ends_the_broadcast(world: World) -> None:
-    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
-    world.broadcasts.start(OWNER, stream.id)
+    stream = world.service.create(people.OWNER, StreamCreateRequest(title="t"))
+    world.broadcasts.start(people.OWNER, stream.id)
     status_task = next(t.payload for t in world.tasks.tasks if t.payload["kind"] == "status")
     generation = int(str(status_task["generation"]))
     uid = stream.cloudflare_id or ""
@@ -160,7 +161,7 @@ def test_live_events_older_than_the_last_applied_one_are_ignored(world: World, e
 
 
 def test_a_trigger_event_for_a_stream_deleted_since_is_acknowledged(world: World) -> None:
-    view = world.service.create(OWNER, StreamCreateRequest(title="t"))
+    view = world.service.create(people.OWNER, StreamCreateRequest(title="t"))
     scheduled = world.repo.streams[view.id]
     live = scheduled.model_copy(update={"status": StreamStatus.LIVE})
     del world.repo.streams[view.id]
@@ -178,7 +179,7 @@ def test_a_service_that_never_went_on_air_is_not_lost_footage(world: World) -> N
     assert outcomes[-1] == "gave_up"
     stream = world.repo.streams[stream_id]
     assert stream.last_error is None
-    seen = world.service.get(OWNER, stream_id)
+    seen = world.service.get(people.OWNER, stream_id)
     assert (seen.recording_status, seen.broadcast_state) == ("none", "ended")
     assert seen.recording_message is not None and "never went on air" in seen.recording_message
 
@@ -187,13 +188,13 @@ def test_a_reconnect_continuing_the_recording_is_not_a_missing_recording(world: 
     stream, uid = world.new_stream()
     world.events.apply_live_event(uid, "live_input.connected", T0, None)
     world.clock.current = T0 + timedelta(minutes=30)
-    world.broadcasts.stop(OWNER, stream.id)
+    world.broadcasts.stop(people.OWNER, stream.id)
     # The encoder comes back within the recording window: Cloudflare continues the same video,
     # created at the first connect, while the reconnect begins the stream's new broadcast.
     world.events.apply_live_event(uid, "live_input.connected", T0 + timedelta(minutes=31), None)
     assert world.repo.streams[stream.id].actual_start_time == T0 + timedelta(minutes=31)
     world.clock.current = T0 + timedelta(minutes=60)
-    world.broadcasts.stop(OWNER, stream.id)
+    world.broadcasts.stop(people.OWNER, stream.id)
     world.provider.recordings[uid] = [
         video("whole-service", "ready", 0, uid).model_copy(update={"duration": 60 * 60.0})
     ]
@@ -202,7 +203,7 @@ def test_a_reconnect_continuing_the_recording_is_not_a_missing_recording(world: 
     outcome = world.monitors.run_check("recording", stream.id, generation, 0)
 
     assert outcome == "done"
-    seen = world.service.get(OWNER, stream.id)
+    seen = world.service.get(people.OWNER, stream.id)
     assert (seen.recording_status, seen.video_id) == ("ready", "whole-service")
     assert world.repo.streams[stream.id].last_error is None
 
@@ -215,17 +216,17 @@ def test_a_short_drop_reads_reconnecting_and_ends_only_after_the_window(world: W
     events = ProviderEventService(world.backends, monitors=monitors)
     stream, uid = world.new_stream()
     spec, live_input = world.provider.inputs[uid]
-    world.broadcasts.start(OWNER, stream.id)
+    world.broadcasts.start(people.OWNER, stream.id)
     events.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
     generation = int(str(status_tasks(world)[0]["generation"]))
 
     world.clock.advance(60)
     events.apply_live_event(uid, "live_input.disconnected", world.clock.now(), None)
-    dropped = world.service.get(OWNER, stream.id)
+    dropped = world.service.get(people.OWNER, stream.id)
     assert (dropped.status, dropped.broadcast_state) == ("live", "reconnecting")
     world.clock.advance(60)  # inside the window: the first check keeps it live
     assert monitors.run_check("status", stream.id, generation, 0) == "rescheduled"
-    assert world.service.get(OWNER, stream.id).broadcast_state == "reconnecting"
+    assert world.service.get(people.OWNER, stream.id).broadcast_state == "reconnecting"
 
     world.clock.advance(300)  # the window has passed and the encoder is still gone
     assert monitors.run_check("status", stream.id, generation, 1) == "done"
@@ -241,37 +242,37 @@ def test_a_recording_found_later_clears_the_missing_error(world: World) -> None:
     generation = int(str(recording_tasks(world)[0]["generation"]))
     for attempt in range(3):
         world.monitors.run_check("recording", stream_id, generation, attempt)
-    assert world.service.get(OWNER, stream_id).recording_status == "missing"
+    assert world.service.get(people.OWNER, stream_id).recording_status == "missing"
     uid = world.repo.streams[stream_id].cloudflare_id or ""
     world.provider.recordings[uid] = [video("late", "ready", 1, uid)]
 
     world.monitors.reconcile(stream_id)
 
-    assert world.service.get(OWNER, stream_id).recording_status == "ready"
+    assert world.service.get(people.OWNER, stream_id).recording_status == "ready"
     assert world.repo.streams[stream_id].last_error is None
 
 
 def test_broadcast_state_tells_armed_on_air_and_ended_apart(world: World) -> None:
     stream, uid = world.new_stream()
-    assert world.service.get(OWNER, stream.id).broadcast_state == "idle"
-    world.broadcasts.start(OWNER, stream.id)
-    armed = world.service.get(OWNER, stream.id)
+    assert world.service.get(people.OWNER, stream.id).broadcast_state == "idle"
+    world.broadcasts.start(people.OWNER, stream.id)
+    armed = world.service.get(people.OWNER, stream.id)
     assert (armed.status, armed.broadcast_state) == ("live", "armed")
     world.clock.advance(5)
     world.events.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
-    assert world.service.get(OWNER, stream.id).broadcast_state == "on_air"
-    world.broadcasts.stop(OWNER, stream.id)
-    assert world.service.get(OWNER, stream.id).broadcast_state == "ended"
+    assert world.service.get(people.OWNER, stream.id).broadcast_state == "on_air"
+    world.broadcasts.stop(people.OWNER, stream.id)
+    assert world.service.get(people.OWNER, stream.id).broadcast_state == "ended"
 
 
 def test_a_connection_reported_after_stop_does_not_reopen_the_stopped_broadcast(
     world: World,
 ) -> None:
     stream, uid = world.new_stream()
-    world.broadcasts.start(OWNER, stream.id)
+    world.broadcasts.start(people.OWNER, stream.id)
     connected_at = world.clock.now()
     world.clock.advance(30)
-    world.broadcasts.stop(OWNER, stream.id)
+    world.broadcasts.stop(people.OWNER, stream.id)
 
     # Cloudflare's "connected" for the broadcast just stopped arrives only now.
     world.events.apply_live_event(uid, "live_input.connected", connected_at, None)
@@ -313,10 +314,10 @@ def test_checks_that_change_nothing_a_viewer_sees_leave_the_stream_unwritten(wor
 def test_start_writes_the_stream_once_and_its_trigger_reads_nothing(world: World) -> None:
     """The write that begins the broadcast starts its status monitor too; the trigger that
     write fires only makes sure the first check is queued."""
-    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
+    stream = world.service.create(people.OWNER, StreamCreateRequest(title="t"))
     scheduled = world.repo.streams[stream.id]
 
-    world.broadcasts.start(OWNER, stream.id)
+    world.broadcasts.start(people.OWNER, stream.id)
 
     live = world.repo.streams[stream.id]
     assert world.repo.stream_writes[stream.id] == 1
@@ -329,8 +330,8 @@ def test_start_writes_the_stream_once_and_its_trigger_reads_nothing(world: World
 
 
 def test_stop_writes_the_stream_once_with_its_recording_monitor_started(world: World) -> None:
-    stream = world.service.create(OWNER, StreamCreateRequest(title="t"))
-    world.broadcasts.start(OWNER, stream.id)
+    stream = world.service.create(people.OWNER, StreamCreateRequest(title="t"))
+    world.broadcasts.start(people.OWNER, stream.id)
     world.events.apply_live_event(
         stream.cloudflare_id or "", "live_input.connected", world.clock.now(), None
     )
@@ -338,7 +339,7 @@ def test_stop_writes_the_stream_once_with_its_recording_monitor_started(world: W
     writes = world.repo.stream_writes[stream.id]
 
     world.clock.advance(60)
-    world.broadcasts.stop(OWNER, stream.id)
+    world.broadcasts.stop(people.OWNER, stream.id)
 
     stopped = world.repo.streams[stream.id]
     assert world.repo.stream_writes[stream.id] == writes + 1

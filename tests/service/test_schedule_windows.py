@@ -15,7 +15,8 @@ from common.models.recording_rules import schedule_phase
 from common.ports import ProviderUnavailableError, ScheduledTask
 from common.services.schedule_windows import WINDOW_TASK_PATH, EdgeOutcome
 from common.services.stream_info import StreamInfoService
-from tests.conftest import OWNER, STRANGER, World
+from tests import people
+from tests.conftest import World
 
 
 def window_tasks(world: World) -> list[ScheduledTask]:
@@ -42,8 +43,16 @@ class Scheduled:
         request = StreamCreateRequest(
             title="Funeral", scheduled_start_time=self.start, scheduled_end_time=self.end
         )
-        self.id = world.service.create(OWNER, request).id
+        self.id = world.service.create(people.OWNER, request).id
         self.uid = self.stream.cloudflare_id or ""
+
+    @classmethod
+    def on_air_from_its_start(cls, world: World) -> Scheduled:
+        """The scheduled stream, its start come, Start pressed and the encoder sending."""
+        scheduled = cls(world)
+        scheduled.at(scheduled.start)
+        scheduled.on_air()
+        return scheduled
 
     @property
     def stream(self) -> Stream:
@@ -65,7 +74,7 @@ class Scheduled:
 
     def on_air(self) -> None:
         """Start pressed and the encoder sending."""
-        self.world.broadcasts.start(OWNER, self.id)
+        self.world.broadcasts.start(people.OWNER, self.id)
         self.connection("connected")
 
 
@@ -105,7 +114,9 @@ def test_a_stream_made_inside_the_lead_starts_as_starting_soon_with_no_soon_task
     world: World,
 ) -> None:
     start = world.clock.now() + timedelta(minutes=10)
-    view = world.service.create(OWNER, StreamCreateRequest(title="t", scheduled_start_time=start))
+    view = world.service.create(
+        people.OWNER, StreamCreateRequest(title="t", scheduled_start_time=start)
+    )
     window = world.repo.streams[view.id].schedule_window
     assert window is not None and window.state == "starting_soon"
     # No planned end: the default duration plans one (an hour here), so it is still ended.
@@ -116,9 +127,7 @@ def test_a_stream_made_inside_the_lead_starts_as_starting_soon_with_no_soon_task
 def test_forgotten_stop_the_close_ends_the_broadcast_once_nothing_is_on_air(
     world: World,
 ) -> None:
-    scheduled = Scheduled(world)
-    scheduled.at(scheduled.start)
-    scheduled.on_air()
+    scheduled = Scheduled.on_air_from_its_start(world)
     scheduled.connection("disconnected")
     scheduled.at(scheduled.end + timedelta(minutes=30))
     assert run(world, scheduled.task("close")) == "ended"
@@ -137,9 +146,7 @@ def test_forgotten_stop_the_close_ends_the_broadcast_once_nothing_is_on_air(
 def test_on_air_at_the_close_it_is_extended_step_by_step_to_the_hard_maximum(
     world: World,
 ) -> None:
-    scheduled = Scheduled(world)
-    scheduled.at(scheduled.start)
-    scheduled.on_air()
+    scheduled = Scheduled.on_air_from_its_start(world)
     closes = []
     outcomes = []
     for _ in range(7):
@@ -161,7 +168,7 @@ def test_on_air_at_the_close_it_is_extended_step_by_step_to_the_hard_maximum(
 def test_a_close_that_cannot_read_the_connection_keeps_the_service_on(world: World) -> None:
     scheduled = Scheduled(world)
     scheduled.at(scheduled.start)
-    world.broadcasts.start(OWNER, scheduled.id)
+    world.broadcasts.start(people.OWNER, scheduled.id)
     scheduled.at(scheduled.end + timedelta(minutes=30))
     world.provider.fail("get_live_input", ProviderUnavailableError("down"))
     assert run(world, scheduled.task("close")) == "extended"
@@ -184,7 +191,7 @@ def test_rescheduling_moves_the_tasks_and_none_of_the_old_ones_acts(world: World
     request = StreamUpdateRequest(
         scheduled_start_time=later, scheduled_end_time=later + timedelta(hours=1)
     )
-    world.service.update(OWNER, scheduled.id, request)
+    world.service.update(people.OWNER, scheduled.id, request)
     window = scheduled.stream.schedule_window
     assert window is not None
     assert (window.revision, window.opens_at) == (2, later)
@@ -201,7 +208,7 @@ def test_rescheduling_moves_the_tasks_and_none_of_the_old_ones_acts(world: World
 def test_an_unrelated_edit_does_not_rearm_the_window(world: World) -> None:
     scheduled = Scheduled(world)
     queued = len(world.tasks.tasks)
-    world.service.update(OWNER, scheduled.id, StreamUpdateRequest(title="Funeral of Ada"))
+    world.service.update(people.OWNER, scheduled.id, StreamUpdateRequest(title="Funeral of Ada"))
     window = scheduled.stream.schedule_window
     assert window is not None and window.revision == 1
     assert len(world.tasks.tasks) == queued
@@ -210,7 +217,7 @@ def test_an_unrelated_edit_does_not_rearm_the_window(world: World) -> None:
 def test_managers_extend_the_planned_end_and_the_close_moves_with_it(world: World) -> None:
     scheduled = Scheduled(world)
     old_close = scheduled.task("close")
-    reply = world.windows.extend(OWNER, scheduled.id, 45)
+    reply = world.windows.extend(people.OWNER, scheduled.id, 45)
     assert reply.schedule is not None
     assert reply.schedule.scheduledEndTime == scheduled.end + timedelta(minutes=45)
     window = scheduled.stream.schedule_window
@@ -223,20 +230,18 @@ def test_managers_extend_the_planned_end_and_the_close_moves_with_it(world: Worl
 
 
 def test_extending_after_the_planned_end_counts_from_now(world: World) -> None:
-    scheduled = Scheduled(world)
-    scheduled.at(scheduled.start)
-    scheduled.on_air()
+    scheduled = Scheduled.on_air_from_its_start(world)
     scheduled.at(scheduled.end + timedelta(minutes=10))
-    world.windows.extend(OWNER, scheduled.id, 20)
+    world.windows.extend(people.OWNER, scheduled.id, 20)
     assert scheduled.stream.scheduled_end_time == world.clock.now() + timedelta(minutes=20)
 
 
 def test_only_those_who_run_the_service_extend_or_end_it(world: World) -> None:
     scheduled = Scheduled(world)
     with pytest.raises(PermissionDeniedError):
-        world.windows.extend(STRANGER, scheduled.id, 15)
+        world.windows.extend(people.STRANGER, scheduled.id, 15)
     with pytest.raises(PermissionDeniedError):
-        world.windows.end_now(STRANGER, scheduled.id)
+        world.windows.end_now(people.STRANGER, scheduled.id)
 
 
 def test_a_stream_without_a_schedule_has_no_window_to_extend(world: World) -> None:
@@ -244,14 +249,12 @@ def test_a_stream_without_a_schedule_has_no_window_to_extend(world: World) -> No
     assert world.repo.streams[view.id].schedule_window is None
     assert window_tasks(world) == []
     with pytest.raises(ConflictError, match="no schedule window"):
-        world.windows.extend(OWNER, view.id, 15)
+        world.windows.extend(people.OWNER, view.id, 15)
 
 
 def test_end_now_stops_a_live_service_and_closes_its_window(world: World) -> None:
-    scheduled = Scheduled(world)
-    scheduled.at(scheduled.start)
-    scheduled.on_air()
-    reply = world.windows.end_now(OWNER, scheduled.id)
+    scheduled = Scheduled.on_air_from_its_start(world)
+    reply = world.windows.end_now(people.OWNER, scheduled.id)
     assert reply.status == StreamStatus.COMPLETED
     assert reply.schedule is not None and reply.schedule.phase == "ended"
     assert reply.schedule.window is not None
@@ -262,16 +265,18 @@ def test_end_now_stops_a_live_service_and_closes_its_window(world: World) -> Non
 
 def test_end_now_before_the_start_stops_the_countdown(world: World) -> None:
     scheduled = Scheduled(world)
-    reply = world.windows.end_now(OWNER, scheduled.id)
+    reply = world.windows.end_now(people.OWNER, scheduled.id)
     assert reply.status == StreamStatus.SCHEDULED
     assert schedule_phase(scheduled.stream) == "ended"
     with pytest.raises(ConflictError, match="window has closed"):
-        world.windows.extend(OWNER, scheduled.id, 15)
+        world.windows.extend(people.OWNER, scheduled.id, 15)
 
 
 def test_an_edge_further_off_than_cloud_tasks_allows_hops_until_it_is_due(world: World) -> None:
     start = world.clock.now() + timedelta(days=90)
-    view = world.service.create(OWNER, StreamCreateRequest(title="t", scheduled_start_time=start))
+    view = world.service.create(
+        people.OWNER, StreamCreateRequest(title="t", scheduled_start_time=start)
+    )
     soon = next(t for t in window_tasks(world) if t.payload["edge"] == "soon")
     assert soon.delay_s == timedelta(days=29).total_seconds()
     hops = 0

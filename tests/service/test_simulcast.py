@@ -19,15 +19,8 @@ from common.models.domain import Stream
 from common.models.outputs import MAX_OUTPUTS, OutputCreate, OutputUpdate
 from common.ports import LiveOutput, OutputSpec, ProviderUnavailableError
 from common.services.simulcast import WHIP_NOTE, SimulcastService, key_hint, platform_of
-from tests.conftest import (
-    FUNERAL_DIRECTOR,
-    HELPER,
-    MEMORIAL,
-    MEMORIAL_OWNER,
-    OWNER,
-    STRANGER,
-    World,
-)
+from tests import people
+from tests.conftest import World
 
 YOUTUBE = "rtmp://a.rtmp.youtube.com/live2"
 YOUTUBE_KEY = "uzya-f19y-g2g9-a2ee-51j2"
@@ -40,18 +33,11 @@ class Simulcast(World):
     def __init__(self) -> None:
         super().__init__()
         self.simulcast = SimulcastService(self.backends, live_inputs=self.live_inputs)
-        view, self.input_uid = self.new_stream(OWNER)
-        self.stream_id = view.id
-        self.repo.update(
-            self.stream_id,
-            lambda s: s.model_copy(
-                update={"memorial_id": MEMORIAL.id, "allowed_users": (HELPER.uid,)}
-            ),
-        )
+        self.stream_id, self.input_uid = self.new_memorial_stream()
 
     def add(self, url: str = YOUTUBE, key: str = YOUTUBE_KEY, **more: object) -> str:
         request = OutputCreate.model_validate({"url": url, "streamKey": key, **more})
-        return self.simulcast.add(OWNER, self.stream_id, request).id
+        return self.simulcast.add(people.OWNER, self.stream_id, request).id
 
     def stream(self) -> Stream:
         stored = self.repo.get(self.stream_id)
@@ -68,7 +54,7 @@ def test_adding_an_output_sends_url_and_key_to_cloudflare_and_answers_only_a_hin
     sim: Simulcast,
 ) -> None:
     view = sim.simulcast.add(
-        OWNER, sim.stream_id, OutputCreate(url=f"{YOUTUBE}/", streamKey=f" {YOUTUBE_KEY} ")
+        people.OWNER, sim.stream_id, OutputCreate(url=f"{YOUTUBE}/", streamKey=f" {YOUTUBE_KEY} ")
     )
 
     (stored,) = sim.provider.outputs[sim.input_uid].values()
@@ -87,7 +73,7 @@ def test_the_list_masks_every_key_and_keeps_the_order_outputs_were_added(sim: Si
         "rtmps://live-api-s.facebook.com:443/rtmp/", "FB-1234567890-0-Abcdefgh", enabled=False
     )
 
-    listed = sim.simulcast.list(FUNERAL_DIRECTOR, sim.stream_id)
+    listed = sim.simulcast.list(people.FUNERAL_DIRECTOR, sim.stream_id)
 
     assert [o.id for o in listed.outputs] == [first, second]
     assert [o.platform for o in listed.outputs] == ["youtube", "facebook"]
@@ -166,35 +152,37 @@ def test_at_most_fifty_outputs_per_stream(sim: Simulcast) -> None:
 def test_disabling_and_enabling_an_output_toggles_it_at_cloudflare(sim: Simulcast) -> None:
     output = sim.add()
 
-    off = sim.simulcast.set_enabled(HELPER, sim.stream_id, output, OutputUpdate(enabled=False))
+    off = sim.simulcast.set_enabled(
+        people.HELPER, sim.stream_id, output, OutputUpdate(enabled=False)
+    )
     assert off.enabled is False
     assert sim.provider.outputs[sim.input_uid][output].enabled is False
 
-    on = sim.simulcast.set_enabled(HELPER, sim.stream_id, output, OutputUpdate(enabled=True))
+    on = sim.simulcast.set_enabled(people.HELPER, sim.stream_id, output, OutputUpdate(enabled=True))
     assert on.enabled is True and on.streamKeyHint == "…51j2"
 
 
 def test_removing_an_output_deletes_it_at_cloudflare(sim: Simulcast) -> None:
     output = sim.add()
 
-    removed = sim.simulcast.remove(MEMORIAL_OWNER, sim.stream_id, output)
+    removed = sim.simulcast.remove(people.MEMORIAL_OWNER, sim.stream_id, output)
 
     assert (removed.id, removed.streamId, removed.deleted) == (output, sim.stream_id, True)
     assert sim.provider.outputs[sim.input_uid] == {}
     with pytest.raises(NotFoundError, match="no such output"):
-        sim.simulcast.remove(OWNER, sim.stream_id, output)
+        sim.simulcast.remove(people.OWNER, sim.stream_id, output)
 
 
 def test_another_streams_output_is_not_found_on_this_one(sim: Simulcast) -> None:
-    _, other_input = sim.new_stream(OWNER, "Other service")
+    _, other_input = sim.new_stream(people.OWNER, "Other service")
     others = sim.provider.create_output(
         other_input, OutputSpec(YOUTUBE, SecretStr(YOUTUBE_KEY))
     ).uid
 
     with pytest.raises(NotFoundError):
-        sim.simulcast.set_enabled(OWNER, sim.stream_id, others, OutputUpdate(enabled=False))
+        sim.simulcast.set_enabled(people.OWNER, sim.stream_id, others, OutputUpdate(enabled=False))
     with pytest.raises(NotFoundError):
-        sim.simulcast.remove(OWNER, sim.stream_id, others)
+        sim.simulcast.remove(people.OWNER, sim.stream_id, others)
     assert sim.provider.outputs[other_input][others].enabled is True
 
 
@@ -203,13 +191,15 @@ def test_only_those_who_may_edit_the_stream_manage_its_outputs(sim: Simulcast) -
     request = OutputCreate(url=YOUTUBE, streamKey="another-key-5678")
 
     with pytest.raises(PermissionDeniedError):
-        sim.simulcast.list(STRANGER, sim.stream_id)
+        sim.simulcast.list(people.STRANGER, sim.stream_id)
     with pytest.raises(PermissionDeniedError):
-        sim.simulcast.add(STRANGER, sim.stream_id, request)
+        sim.simulcast.add(people.STRANGER, sim.stream_id, request)
     with pytest.raises(PermissionDeniedError):
-        sim.simulcast.set_enabled(STRANGER, sim.stream_id, output, OutputUpdate(enabled=False))
+        sim.simulcast.set_enabled(
+            people.STRANGER, sim.stream_id, output, OutputUpdate(enabled=False)
+        )
     with pytest.raises(PermissionDeniedError):
-        sim.simulcast.remove(STRANGER, sim.stream_id, output)
+        sim.simulcast.remove(people.STRANGER, sim.stream_id, output)
     with pytest.raises(UnauthenticatedError):
         sim.simulcast.list(None, sim.stream_id)
     assert len(sim.provider.outputs[sim.input_uid]) == 1
@@ -217,14 +207,14 @@ def test_only_those_who_may_edit_the_stream_manage_its_outputs(sim: Simulcast) -
 
 def test_an_unknown_stream_is_not_found(sim: Simulcast) -> None:
     with pytest.raises(NotFoundError):
-        sim.simulcast.list(OWNER, "no-such-stream")
+        sim.simulcast.list(people.OWNER, "no-such-stream")
 
 
 def test_a_stream_without_a_live_input_gets_one_when_its_first_output_is_added(
     sim: Simulcast,
 ) -> None:
     sim.repo.update(sim.stream_id, lambda s: s.model_copy(update={"cloudflare_id": None}))
-    assert sim.simulcast.list(OWNER, sim.stream_id).outputs == []
+    assert sim.simulcast.list(people.OWNER, sim.stream_id).outputs == []
 
     output = sim.add()
 
@@ -238,8 +228,10 @@ def test_a_browser_broadcast_is_said_not_to_be_simulcast(sim: Simulcast) -> None
     output = sim.add()
     sim.repo.update(sim.stream_id, lambda s: s.model_copy(update={"ingest_protocol": "whip"}))
 
-    listed = sim.simulcast.list(OWNER, sim.stream_id)
-    toggled = sim.simulcast.set_enabled(OWNER, sim.stream_id, output, OutputUpdate(enabled=True))
+    listed = sim.simulcast.list(people.OWNER, sim.stream_id)
+    toggled = sim.simulcast.set_enabled(
+        people.OWNER, sim.stream_id, output, OutputUpdate(enabled=True)
+    )
 
     assert listed.note == WHIP_NOTE and listed.outputs[0].note == WHIP_NOTE
     assert toggled.note == WHIP_NOTE and "WHIP" in WHIP_NOTE
@@ -257,8 +249,8 @@ def test_a_cloudflare_outage_on_create_is_a_503_and_adds_nothing(sim: Simulcast)
 def test_no_key_reaches_the_log(sim: Simulcast, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG):
         output = sim.add()
-        sim.simulcast.set_enabled(OWNER, sim.stream_id, output, OutputUpdate(enabled=False))
-        sim.simulcast.remove(OWNER, sim.stream_id, output)
+        sim.simulcast.set_enabled(people.OWNER, sim.stream_id, output, OutputUpdate(enabled=False))
+        sim.simulcast.remove(people.OWNER, sim.stream_id, output)
 
     assert caplog.records
     assert all(YOUTUBE_KEY not in r.getMessage() for r in caplog.records)

@@ -16,15 +16,8 @@ from common.services.backends import Backends
 from common.services.stream_access import TimedMemorialCache
 from common.services.stream_info import StreamInfoService
 from common.services.streams import StreamService
-from tests.conftest import (
-    MEMORIAL,
-    MEMORIAL_OWNER,
-    OWNER,
-    POLICY,
-    PRIVATE_MEMORIAL,
-    STRANGER,
-    World,
-)
+from tests import people
+from tests.conftest import POLICY, World
 from tests.fakes import FixedClock, InMemoryMemorialDirectory, InMemoryStreamRepository
 
 
@@ -60,7 +53,7 @@ class Polled:
             id=f"stream-{len(self.repo.streams) + 1}",
             title=title,
             memorial_id=memorial_id,
-            created_by=OWNER.uid,
+            created_by=people.OWNER.uid,
             cloudflare_id="input-1",
             created_at=now,
             updated_at=now,
@@ -71,7 +64,10 @@ class Polled:
 
 @pytest.fixture
 def polled() -> Polled:
-    repo, memorials = CountingRepository(), CountingMemorials(MEMORIAL, PRIVATE_MEMORIAL)
+    repo, memorials = (
+        CountingRepository(),
+        CountingMemorials(people.MEMORIAL, people.PRIVATE_MEMORIAL),
+    )
     service = StreamInfoService(
         repo=repo,
         memorials=memorials,
@@ -85,7 +81,7 @@ def polled() -> Polled:
 def test_a_status_poll_reads_one_document_and_the_memorial_once_per_window(
     polled: Polled,
 ) -> None:
-    made = polled.add("Funeral", MEMORIAL.id)
+    made = polled.add("Funeral", people.MEMORIAL.id)
     polled.repo.gets = 0
 
     polls = [polled.service.status(None, made.id) for _ in range(10)]
@@ -93,16 +89,16 @@ def test_a_status_poll_reads_one_document_and_the_memorial_once_per_window(
     assert {p.status for p in polls} == {StreamStatus.SCHEDULED}
     assert polls[0].cloudflare is not None and polls[0].cloudflare.connected is False
     assert polled.repo.gets == 10  # one stream read per poll
-    assert polled.memorials.reads[MEMORIAL.id] == 1  # the memorial once per cache window
+    assert polled.memorials.reads[people.MEMORIAL.id] == 1  # the memorial once per cache window
 
 
 def test_status_of_a_private_memorials_stream_is_refused_to_visitors(polled: Polled) -> None:
-    made = polled.add("Private", PRIVATE_MEMORIAL.id)
+    made = polled.add("Private", people.PRIVATE_MEMORIAL.id)
     with pytest.raises(UnauthenticatedError):
         polled.service.status(None, made.id)
     with pytest.raises(PermissionDeniedError):
-        polled.service.recordings(STRANGER, made.id)
-    assert polled.service.status(OWNER, made.id).status == StreamStatus.SCHEDULED
+        polled.service.recordings(people.STRANGER, made.id)
+    assert polled.service.status(people.OWNER, made.id).status == StreamStatus.SCHEDULED
 
 
 def test_recordings_lists_only_playable_ones_in_order(polled: Polled) -> None:
@@ -122,7 +118,7 @@ def test_recordings_lists_only_playable_ones_in_order(polled: Polled) -> None:
 
 
 def test_the_memorial_status_board_reads_the_memorial_once_per_cache_window() -> None:
-    memorials = CountingMemorials(MEMORIAL)
+    memorials = CountingMemorials(people.MEMORIAL)
     world = World()
     service = StreamService(
         Backends(
@@ -136,13 +132,17 @@ def test_the_memorial_status_board_reads_the_memorial_once_per_cache_window() ->
         live_inputs=world.live_inputs,
         listing_memorials=TimedMemorialCache(memorials, ttl_s=30),
     )
-    service.create_for_memorial(MEMORIAL_OWNER, MEMORIAL.id, StreamCreateRequest(title="Funeral"))
-    assert memorials.reads[MEMORIAL.id] == 1
+    service.create_for_memorial(
+        people.MEMORIAL_OWNER, people.MEMORIAL.id, StreamCreateRequest(title="Funeral")
+    )
+    assert memorials.reads[people.MEMORIAL.id] == 1
 
-    boards = [service.memorial_status(None, MEMORIAL.id) for _ in range(10)]
+    boards = [service.memorial_status(None, people.MEMORIAL.id) for _ in range(10)]
 
     assert all(len(board.scheduledStreams) == 1 for board in boards)
-    assert memorials.reads[MEMORIAL.id] == 2  # the ten boards read it once between them
+    assert memorials.reads[people.MEMORIAL.id] == 2  # the ten boards read it once between them
     # Writes read the memorial fresh: who may manage it is never taken from the cache.
-    service.create_for_memorial(MEMORIAL_OWNER, MEMORIAL.id, StreamCreateRequest(title="Committal"))
-    assert memorials.reads[MEMORIAL.id] == 3
+    service.create_for_memorial(
+        people.MEMORIAL_OWNER, people.MEMORIAL.id, StreamCreateRequest(title="Committal")
+    )
+    assert memorials.reads[people.MEMORIAL.id] == 3

@@ -31,21 +31,11 @@ from common.ports import (
     StreamQuery,
 )
 from common.services.live_inputs import ORPHAN_MIN_AGE, ORPHAN_SWEEP_TASK_PATH
-from tests.conftest import (
-    ADMIN,
-    FUNERAL_DIRECTOR,
-    HELPER,
-    MEMORIAL,
-    MEMORIAL_OWNER,
-    OWNER,
-    POLICY,
-    PRIVATE_MEMORIAL,
-    STRANGER,
-    World,
-)
+from tests import people
+from tests.conftest import POLICY, World
 
 
-def create(world: World, user: User = OWNER, **fields: object) -> StreamOwnerView:
+def create(world: World, user: User = people.OWNER, **fields: object) -> StreamOwnerView:
     body = {"title": "Funeral service", **fields}
     return world.service.create(user, StreamCreateRequest.model_validate(body))
 
@@ -65,18 +55,21 @@ def test_create_makes_live_input_tagged_with_stream_id_and_stores_credentials_ap
         f"https://customer-test.cloudflarestream.com/{live_input.uid}/iframe"
     )
     stored = world.repo.streams[view.id]
-    assert stored.created_by == OWNER.uid and stored.cloudflare_id == live_input.uid
+    assert stored.created_by == people.OWNER.uid and stored.cloudflare_id == live_input.uid
     assert world.repo.credentials[view.id].stream_key == live_input.stream_key
 
 
 def test_create_for_memorial_takes_its_name_and_needs_memorial_rights(world: World) -> None:
-    view = create(world, MEMORIAL_OWNER, memorialId=MEMORIAL.id)
+    view = create(world, people.MEMORIAL_OWNER, memorialId=people.MEMORIAL.id)
     assert view.memorial_name == "Ada Lovelace"
-    assert create(world, FUNERAL_DIRECTOR, memorialId=MEMORIAL.id).memorial_id == MEMORIAL.id
+    assert (
+        create(world, people.FUNERAL_DIRECTOR, memorialId=people.MEMORIAL.id).memorial_id
+        == people.MEMORIAL.id
+    )
     with pytest.raises(PermissionDeniedError):
-        create(world, STRANGER, memorialId=MEMORIAL.id)
+        create(world, people.STRANGER, memorialId=people.MEMORIAL.id)
     with pytest.raises(NotFoundError):
-        create(world, OWNER, memorialId="no-such-memorial")
+        create(world, people.OWNER, memorialId="no-such-memorial")
     with pytest.raises(UnauthenticatedError):
         world.service.create(None, StreamCreateRequest(title="x"))
 
@@ -180,13 +173,15 @@ def test_create_reports_rate_limit_with_retry_after_and_stores_nothing(world: Wo
 
 
 def test_get_gives_credentials_only_to_those_who_may_start(world: World) -> None:
-    stream_id = create(world, ADMIN, memorialId=MEMORIAL.id, allowedUsers=[HELPER.uid]).id
+    stream_id = create(
+        world, people.ADMIN, memorialId=people.MEMORIAL.id, allowedUsers=[people.HELPER.uid]
+    ).id
 
-    for user in (ADMIN, MEMORIAL_OWNER, FUNERAL_DIRECTOR, HELPER):
+    for user in (people.ADMIN, people.MEMORIAL_OWNER, people.FUNERAL_DIRECTOR, people.HELPER):
         view = world.service.get(user, stream_id)
         assert isinstance(view, StreamOwnerView), user.uid
         assert view.stream_key
-    for outsider in (None, STRANGER, OWNER):
+    for outsider in (None, people.STRANGER, people.OWNER):
         view = world.service.get(outsider, stream_id)
         assert not isinstance(view, StreamOwnerView)
         assert "streamKey" not in view.model_dump()
@@ -195,50 +190,56 @@ def test_get_gives_credentials_only_to_those_who_may_start(world: World) -> None
 def test_private_or_hidden_streams_are_refused_to_outsiders(world: World) -> None:
     private = create(world, isPublic=False).id
     hidden = create(world, isVisible=False).id
-    private_memorial = create(world, MEMORIAL_OWNER, memorialId=PRIVATE_MEMORIAL.id).id
+    private_memorial = create(
+        world, people.MEMORIAL_OWNER, memorialId=people.PRIVATE_MEMORIAL.id
+    ).id
 
     for stream_id in (private, hidden, private_memorial):
         with pytest.raises(UnauthenticatedError):
             world.service.get(None, stream_id)
     with pytest.raises(PermissionDeniedError):
-        world.service.get(STRANGER, private)
+        world.service.get(people.STRANGER, private)
     with pytest.raises(NotFoundError):
-        world.service.get(OWNER, "missing")
+        world.service.get(people.OWNER, "missing")
 
 
 def test_update_changes_only_named_fields_and_guards_allowed_users(world: World) -> None:
-    stream_id = create(world, ADMIN, memorialId=MEMORIAL.id, allowedUsers=[HELPER.uid]).id
+    stream_id = create(
+        world, people.ADMIN, memorialId=people.MEMORIAL.id, allowedUsers=[people.HELPER.uid]
+    ).id
     world.clock.advance(60)
 
     view = world.service.update(
-        FUNERAL_DIRECTOR, stream_id, StreamUpdateRequest(title="Burial", is_visible=False)
+        people.FUNERAL_DIRECTOR, stream_id, StreamUpdateRequest(title="Burial", is_visible=False)
     )
 
     assert (view.title, view.is_visible, view.description) == ("Burial", False, "")
     assert view.updated_at == world.clock.now()
     with pytest.raises(PermissionDeniedError):
-        world.service.update(HELPER, stream_id, StreamUpdateRequest(allowed_users=[STRANGER.uid]))
+        world.service.update(
+            people.HELPER, stream_id, StreamUpdateRequest(allowed_users=[people.STRANGER.uid])
+        )
     with pytest.raises(PermissionDeniedError):
-        world.service.update(STRANGER, stream_id, StreamUpdateRequest(title="x"))
+        world.service.update(people.STRANGER, stream_id, StreamUpdateRequest(title="x"))
     assert (
         world.service.update(
-            MEMORIAL_OWNER, stream_id, StreamUpdateRequest(allowed_users=[])
+            people.MEMORIAL_OWNER, stream_id, StreamUpdateRequest(allowed_users=[])
         ).allowed_users
         == ()
     )
 
 
 def test_delete_removes_stream_and_live_input_but_never_while_live(world: World) -> None:
-    view = create(world, ADMIN, memorialId=MEMORIAL.id)
-    world.broadcasts.start(FUNERAL_DIRECTOR, view.id)
+    view = create(world, people.ADMIN, memorialId=people.MEMORIAL.id)
+    world.broadcasts.start(people.FUNERAL_DIRECTOR, view.id)
 
     with pytest.raises(ConflictError):
-        world.service.delete(MEMORIAL_OWNER, view.id)
-    world.broadcasts.stop(FUNERAL_DIRECTOR, view.id)
+        world.service.delete(people.MEMORIAL_OWNER, view.id)
+    world.broadcasts.stop(people.FUNERAL_DIRECTOR, view.id)
     with pytest.raises(PermissionDeniedError):
-        world.service.delete(FUNERAL_DIRECTOR, view.id)
+        world.service.delete(people.FUNERAL_DIRECTOR, view.id)
 
-    world.service.delete(MEMORIAL_OWNER, view.id)
+    world.service.delete(people.MEMORIAL_OWNER, view.id)
 
     assert view.id not in world.repo.streams
     assert view.id not in world.repo.credentials
@@ -250,7 +251,7 @@ def test_delete_keeps_the_stream_when_cloudflare_is_down(world: World) -> None:
     world.provider.fail("delete_live_input", ProviderUnavailableError("503"))
 
     with pytest.raises(UnavailableError):
-        world.service.delete(OWNER, view.id)
+        world.service.delete(people.OWNER, view.id)
 
     assert view.id in world.repo.streams
     assert view.cloudflare_id in world.provider.inputs
@@ -260,7 +261,7 @@ def test_delete_succeeds_when_the_live_input_is_already_gone(world: World) -> No
     view = create(world)
     world.provider.inputs.clear()
 
-    world.service.delete(OWNER, view.id)
+    world.service.delete(people.OWNER, view.id)
 
     assert view.id not in world.repo.streams
 
@@ -269,16 +270,16 @@ def test_start_goes_live_with_credentials_and_refuses_a_second_start(world: Worl
     view = create(world)
     world.clock.advance(5)
 
-    started = world.broadcasts.start(OWNER, view.id)
+    started = world.broadcasts.start(people.OWNER, view.id)
 
     assert started.status == StreamStatus.LIVE
     assert started.credentials.streamKey == view.stream_key == started.streamKey
     assert started.credentials.streamUrl == "rtmp://ingest.test/live/"
     assert world.repo.streams[view.id].actual_start_time == world.clock.now()
     with pytest.raises(ConflictError):
-        world.broadcasts.start(OWNER, view.id)
+        world.broadcasts.start(people.OWNER, view.id)
     with pytest.raises(PermissionDeniedError):
-        world.broadcasts.start(STRANGER, view.id)
+        world.broadcasts.start(people.STRANGER, view.id)
 
 
 def test_start_creates_the_live_input_of_a_legacy_stream_without_one(world: World) -> None:
@@ -288,7 +289,7 @@ def test_start_creates_the_live_input_of_a_legacy_stream_without_one(world: Worl
     )
     del world.repo.credentials[view.id]
 
-    started = world.broadcasts.start(OWNER, view.id)
+    started = world.broadcasts.start(people.OWNER, view.id)
 
     assert started.cloudflareId != view.cloudflare_id
     assert world.repo.streams[view.id].cloudflare_id == started.cloudflareId
@@ -313,7 +314,7 @@ def test_a_start_that_loses_the_race_to_attach_an_input_uses_the_winners(
 
     world.provider.create_live_input = create_while_another_start_attaches  # type: ignore[method-assign]
 
-    started = world.broadcasts.start(OWNER, view.id)
+    started = world.broadcasts.start(people.OWNER, view.id)
 
     assert started.cloudflareId == winner
     assert started.streamKey == view.stream_key
@@ -323,7 +324,7 @@ def test_a_start_that_loses_the_race_to_attach_an_input_uses_the_winners(
 def test_stop_completes_and_attaches_a_ready_recording_of_this_broadcast(world: World) -> None:
     view = create(world)
     uid = view.cloudflare_id or ""
-    world.broadcasts.start(OWNER, view.id)
+    world.broadcasts.start(people.OWNER, view.id)
     started_at = world.clock.now()
     world.provider.recordings[uid] = [
         recording("old", uid, started_at - timedelta(days=1)),
@@ -331,59 +332,62 @@ def test_stop_completes_and_attaches_a_ready_recording_of_this_broadcast(world: 
     ]
     world.clock.advance(600)
 
-    stopped = world.broadcasts.stop(OWNER, view.id)
+    stopped = world.broadcasts.stop(people.OWNER, view.id)
 
     assert stopped.status == StreamStatus.COMPLETED
     assert stopped.recordingReady and stopped.recordingStatus == "ready"
     assert stopped.recordingUrl == "https://v.test/current.m3u8"
     assert world.repo.streams[view.id].video_id == "current"
-    again = world.broadcasts.stop(OWNER, view.id)
+    again = world.broadcasts.stop(people.OWNER, view.id)
     assert (again.status, again.recordingReady) == (StreamStatus.COMPLETED, True)
     with pytest.raises(ConflictError):
-        world.broadcasts.stop(OWNER, create(world).id)
+        world.broadcasts.stop(people.OWNER, create(world).id)
 
 
 def test_stop_succeeds_with_processing_recording_when_cloudflare_fails(world: World) -> None:
     view = create(world)
-    world.broadcasts.start(OWNER, view.id)
+    world.broadcasts.start(people.OWNER, view.id)
     world.provider.fail("list_recordings", ProviderUnavailableError("503"))
 
-    stopped = world.broadcasts.stop(OWNER, view.id)
+    stopped = world.broadcasts.stop(people.OWNER, view.id)
 
     assert (stopped.status, stopped.recordingStatus) == (StreamStatus.COMPLETED, "processing")
     assert world.repo.streams[view.id].status == StreamStatus.COMPLETED
 
 
 def test_reorder_sets_positions_atomically_and_checks_every_stream(world: World) -> None:
-    first = create(world, ADMIN, memorialId=MEMORIAL.id).id
-    second = create(world, ADMIN, memorialId=MEMORIAL.id).id
-    other = create(world, STRANGER).id
+    first = create(world, people.ADMIN, memorialId=people.MEMORIAL.id).id
+    second = create(world, people.ADMIN, memorialId=people.MEMORIAL.id).id
+    other = create(world, people.STRANGER).id
 
     reply = world.service.reorder(
-        FUNERAL_DIRECTOR, ReorderRequest(streamIds=[second, first], memorialId=MEMORIAL.id)
+        people.FUNERAL_DIRECTOR,
+        ReorderRequest(streamIds=[second, first], memorialId=people.MEMORIAL.id),
     )
 
     assert [(s.streamId, s.newOrder) for s in reply.updatedStreams] == [(second, 0), (first, 1)]
     assert world.repo.streams[first].display_order == 1
     with pytest.raises(PermissionDeniedError):
-        world.service.reorder(FUNERAL_DIRECTOR, ReorderRequest(streamIds=[first, other]))
+        world.service.reorder(people.FUNERAL_DIRECTOR, ReorderRequest(streamIds=[first, other]))
     assert world.repo.streams[first].display_order == 1
     with pytest.raises(NotFoundError):
-        world.service.reorder(OWNER, ReorderRequest(streamIds=["missing"]))
+        world.service.reorder(people.OWNER, ReorderRequest(streamIds=["missing"]))
     with pytest.raises(InvalidArgumentError):
-        world.service.reorder(ADMIN, ReorderRequest(streamIds=[other], memorialId=MEMORIAL.id))
+        world.service.reorder(
+            people.ADMIN, ReorderRequest(streamIds=[other], memorialId=people.MEMORIAL.id)
+        )
 
 
 def test_listings_show_outsiders_only_public_visible_streams_of_public_memorials(
     world: World,
 ) -> None:
-    public = create(world, memorialId=MEMORIAL.id, user=MEMORIAL_OWNER).id
+    public = create(world, memorialId=people.MEMORIAL.id, user=people.MEMORIAL_OWNER).id
     create(world, isPublic=False)
     create(world, isVisible=False)
-    create(world, MEMORIAL_OWNER, memorialId=PRIVATE_MEMORIAL.id)
+    create(world, people.MEMORIAL_OWNER, memorialId=people.PRIVATE_MEMORIAL.id)
 
     anonymous, _ = world.service.list_streams(None, StreamQuery())
-    owner_sees, _ = world.service.list_streams(OWNER, StreamQuery())
+    owner_sees, _ = world.service.list_streams(people.OWNER, StreamQuery())
     public_page = world.service.list_public(None, limit=10, offset=0)
 
     assert [v.id for v in anonymous] == [public]
@@ -393,11 +397,11 @@ def test_listings_show_outsiders_only_public_visible_streams_of_public_memorials
 
 
 def test_memorial_status_groups_streams_by_state(world: World) -> None:
-    live = create(world, MEMORIAL_OWNER, memorialId=MEMORIAL.id).id
-    scheduled = create(world, MEMORIAL_OWNER, memorialId=MEMORIAL.id).id
-    world.broadcasts.start(MEMORIAL_OWNER, live)
+    live = create(world, people.MEMORIAL_OWNER, memorialId=people.MEMORIAL.id).id
+    scheduled = create(world, people.MEMORIAL_OWNER, memorialId=people.MEMORIAL.id).id
+    world.broadcasts.start(people.MEMORIAL_OWNER, live)
 
-    status = world.service.memorial_status(None, MEMORIAL.id)
+    status = world.service.memorial_status(None, people.MEMORIAL.id)
 
     assert [v.id for v in status.liveStreams] == [live]
     assert [v.id for v in status.scheduledStreams] == [scheduled]
@@ -411,7 +415,7 @@ def test_provider_not_found_on_start_credentials_is_a_404(world: World) -> None:
     world.provider.fail("get_live_input", ProviderNotFoundError("gone", status=404))
 
     with pytest.raises(NotFoundError):
-        world.broadcasts.start(OWNER, view.id)
+        world.broadcasts.start(people.OWNER, view.id)
     assert world.repo.streams[view.id].status == StreamStatus.SCHEDULED
 
 
@@ -433,14 +437,16 @@ def test_a_whip_session_ends_by_its_delete_until_it_expires(world: World) -> Non
     first, second = create(world), create(world)
     offer = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\n"
 
-    published = world.broadcasts.publish_whip(OWNER, first.id, offer)
+    published = world.broadcasts.publish_whip(people.OWNER, first.id, offer)
     session_id = published.location.rsplit("/", 1)[-1]
     stored = world.repo.whip_sessions[(first.id, session_id)]
     assert stored.expires_at == world.clock.now() + timedelta(seconds=POLICY.whip_session_ttl_s)
-    world.broadcasts.end_whip(OWNER, first.id, session_id)
+    world.broadcasts.end_whip(people.OWNER, first.id, session_id)
     assert world.repo.streams[first.id].status == StreamStatus.COMPLETED
 
-    stale = world.broadcasts.publish_whip(OWNER, second.id, offer).location.rsplit("/", 1)[-1]
+    stale = world.broadcasts.publish_whip(people.OWNER, second.id, offer).location.rsplit("/", 1)[
+        -1
+    ]
     world.clock.advance(POLICY.whip_session_ttl_s)
     with pytest.raises(NotFoundError):
-        world.broadcasts.end_whip(OWNER, second.id, stale)
+        world.broadcasts.end_whip(people.OWNER, second.id, stale)

@@ -27,15 +27,8 @@ from common.models.recording_rules import with_recordings
 from common.services.live_inputs import LiveInputProvisioner
 from common.services.repair_tools import RepairTools
 from common.services.streams import StreamService
-from tests.conftest import (
-    ADMIN,
-    FUNERAL_DIRECTOR,
-    MEMORIAL,
-    MEMORIAL_OWNER,
-    POLICY,
-    STRANGER,
-    World,
-)
+from tests import people
+from tests.conftest import POLICY, World
 from tests.fakes import InMemoryStreamRepository
 
 RECORDED = (
@@ -51,7 +44,8 @@ RECORDED = (
 
 def directors_memorial_stream(world: World, *, recorded: bool) -> str:
     view = world.service.create(
-        FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral", memorial_id=MEMORIAL.id)
+        people.FUNERAL_DIRECTOR,
+        StreamCreateRequest(title="Funeral", memorial_id=people.MEMORIAL.id),
     )
     if recorded:
         world.repo.update(
@@ -65,28 +59,28 @@ def test_a_funeral_director_cannot_delete_the_familys_recorded_service(world: Wo
     stream_id = directors_memorial_stream(world, recorded=True)
 
     with pytest.raises(PermissionDeniedError, match="memorial's owner"):
-        world.service.delete(FUNERAL_DIRECTOR, stream_id)
+        world.service.delete(people.FUNERAL_DIRECTOR, stream_id)
     assert stream_id in world.repo.streams
 
-    world.service.delete(MEMORIAL_OWNER, stream_id)
+    world.service.delete(people.MEMORIAL_OWNER, stream_id)
     assert stream_id not in world.repo.streams
 
 
 def test_a_stream_without_recordings_can_still_be_deleted_by_its_creator(world: World) -> None:
     stream_id = directors_memorial_stream(world, recorded=False)
-    world.service.delete(FUNERAL_DIRECTOR, stream_id)
+    world.service.delete(people.FUNERAL_DIRECTOR, stream_id)
     assert stream_id not in world.repo.streams
 
 
 def test_an_administrator_may_delete_a_recorded_service(world: World) -> None:
     stream_id = directors_memorial_stream(world, recorded=True)
-    world.service.delete(ADMIN, stream_id)
+    world.service.delete(people.ADMIN, stream_id)
     assert stream_id not in world.repo.streams
 
 
 def test_an_rtmp_broadcast_offers_hls_and_no_whep(world: World) -> None:
-    view = world.service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral"))
-    world.broadcasts.start(FUNERAL_DIRECTOR, view.id)
+    view = world.service.create(people.FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral"))
+    world.broadcasts.start(people.FUNERAL_DIRECTOR, view.id)
     uid = view.cloudflare_id or ""
 
     world.events.apply_live_event(
@@ -102,7 +96,7 @@ def test_an_rtmp_broadcast_offers_hls_and_no_whep(world: World) -> None:
 
 
 def test_a_browser_broadcast_offers_whep_and_no_hls(world: World) -> None:
-    view = world.service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Webcam"))
+    view = world.service.create(people.FUNERAL_DIRECTOR, StreamCreateRequest(title="Webcam"))
     world.repo.update(
         view.id, lambda s: s.model_copy(update={"ingest_protocol": "whip", "whip_active": True})
     )
@@ -133,7 +127,7 @@ def test_a_create_that_landed_despite_its_error_keeps_its_live_input(world: Worl
         backends, policy=POLICY, live_inputs=LiveInputProvisioner(backends, policy=POLICY)
     )
 
-    view = service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral"))
+    view = service.create(people.FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral"))
 
     stored = repo.streams[view.id]
     assert stored.cloudflare_id == view.cloudflare_id
@@ -142,7 +136,8 @@ def test_a_create_that_landed_despite_its_error_keeps_its_live_input(world: Worl
 
 def test_managers_keep_the_funeral_first_and_hide_a_test_broadcast(world: World) -> None:
     view = world.service.create(
-        FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral", memorial_id=MEMORIAL.id)
+        people.FUNERAL_DIRECTOR,
+        StreamCreateRequest(title="Funeral", memorial_id=people.MEMORIAL.id),
     )
     funeral, test = (
         RecordingEntry(video_uid=uid, state="ready", ready=True, hls_url=f"https://h/{uid}.m3u8")
@@ -155,33 +150,33 @@ def test_managers_keep_the_funeral_first_and_hide_a_test_broadcast(world: World)
     assert world.service.get(None, view.id).video_id == "sound-check"  # the latest, by default
 
     tools_of(world).choose_recording(
-        FUNERAL_DIRECTOR, view.id, "funeral", RecordingChoiceRequest(primary=True)
+        people.FUNERAL_DIRECTOR, view.id, "funeral", RecordingChoiceRequest(primary=True)
     )
     tools_of(world).choose_recording(
-        FUNERAL_DIRECTOR, view.id, "sound-check", RecordingChoiceRequest(hidden=True)
+        people.FUNERAL_DIRECTOR, view.id, "sound-check", RecordingChoiceRequest(hidden=True)
     )
 
     public = world.service.get(None, view.id)
     assert (public.video_id, public.recording_url) == ("funeral", "https://h/funeral.m3u8")
     assert [r.id for r in public.recordings] == ["funeral"]
-    manager = world.service.get(FUNERAL_DIRECTOR, view.id)
+    manager = world.service.get(people.FUNERAL_DIRECTOR, view.id)
     assert {(r.id, r.primary, r.hidden) for r in manager.recordings} == {
         ("funeral", True, False),
         ("sound-check", False, True),
     }
     with pytest.raises(PermissionDeniedError):
         tools_of(world).choose_recording(
-            STRANGER, view.id, "funeral", RecordingChoiceRequest(hidden=True)
+            people.STRANGER, view.id, "funeral", RecordingChoiceRequest(hidden=True)
         )
 
 
 def test_hiding_every_recording_leaves_the_page_without_one(world: World) -> None:
-    view = world.service.create(FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral"))
+    view = world.service.create(people.FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral"))
     only = RecordingEntry(video_uid="v", state="ready", ready=True, hls_url="https://h/v.m3u8")
     world.repo.update(view.id, lambda s: with_recordings(s, (only,), world.clock.now()))
 
     tools_of(world).choose_recording(
-        FUNERAL_DIRECTOR, view.id, "v", RecordingChoiceRequest(hidden=True)
+        people.FUNERAL_DIRECTOR, view.id, "v", RecordingChoiceRequest(hidden=True)
     )
 
     public = world.service.get(None, view.id)
@@ -190,16 +185,17 @@ def test_hiding_every_recording_leaves_the_page_without_one(world: World) -> Non
 
 def test_delete_waits_for_the_recording_and_takes_it_along(world: World) -> None:
     view = world.service.create(
-        FUNERAL_DIRECTOR, StreamCreateRequest(title="Funeral", memorial_id=MEMORIAL.id)
+        people.FUNERAL_DIRECTOR,
+        StreamCreateRequest(title="Funeral", memorial_id=people.MEMORIAL.id),
     )
     uid = view.cloudflare_id or ""
-    world.broadcasts.start(FUNERAL_DIRECTOR, view.id)
+    world.broadcasts.start(people.FUNERAL_DIRECTOR, view.id)
     world.events.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
     world.clock.advance(60)
-    world.broadcasts.stop(FUNERAL_DIRECTOR, view.id)
+    world.broadcasts.stop(people.FUNERAL_DIRECTOR, view.id)
 
     with pytest.raises(ConflictError, match="still being processed") as refused:
-        world.service.delete(MEMORIAL_OWNER, view.id)  # right after Stop
+        world.service.delete(people.MEMORIAL_OWNER, view.id)  # right after Stop
     assert refused.value.retry_after_s
 
     world.provider.recordings[uid] = [
@@ -214,7 +210,7 @@ def test_delete_waits_for_the_recording_and_takes_it_along(world: World) -> None
         )
     ]
     world.monitors.reconcile(view.id)
-    world.service.delete(MEMORIAL_OWNER, view.id)
+    world.service.delete(people.MEMORIAL_OWNER, view.id)
 
     assert view.id not in world.repo.streams
     assert world.provider.recordings[uid] == []  # not left playable and unfindable
@@ -227,22 +223,24 @@ def test_recorded_means_the_same_in_every_listing(world: World) -> None:
 
     def service(title: str) -> str:
         view = world.service.create(
-            FUNERAL_DIRECTOR, StreamCreateRequest(title=title, memorial_id=MEMORIAL.id)
+            people.FUNERAL_DIRECTOR,
+            StreamCreateRequest(title=title, memorial_id=people.MEMORIAL.id),
         )
-        world.broadcasts.start(FUNERAL_DIRECTOR, view.id)
+        world.broadcasts.start(people.FUNERAL_DIRECTOR, view.id)
         world.events.apply_live_event(
             view.cloudflare_id or "", "live_input.connected", world.clock.now(), None
         )
-        world.broadcasts.stop(FUNERAL_DIRECTOR, view.id)
+        world.broadcasts.stop(people.FUNERAL_DIRECTOR, view.id)
         return view.id
 
     recorded, processing = service("Funeral"), service("Committal")
     world.repo.update(recorded, lambda s: with_recordings(s, RECORDED, world.clock.now()))
     never_on_air = world.service.create(
-        FUNERAL_DIRECTOR, StreamCreateRequest(title="Sound check", memorial_id=MEMORIAL.id)
+        people.FUNERAL_DIRECTOR,
+        StreamCreateRequest(title="Sound check", memorial_id=people.MEMORIAL.id),
     ).id
-    world.broadcasts.start(FUNERAL_DIRECTOR, never_on_air)
-    world.broadcasts.stop(FUNERAL_DIRECTOR, never_on_air)
+    world.broadcasts.start(people.FUNERAL_DIRECTOR, never_on_air)
+    world.broadcasts.stop(people.FUNERAL_DIRECTOR, never_on_air)
     world.repo.update(
         never_on_air,
         lambda s: s.model_copy(
@@ -250,10 +248,10 @@ def test_recorded_means_the_same_in_every_listing(world: World) -> None:
         ),
     )
 
-    views = world.service.memorial_streams(None, MEMORIAL.id)
-    memorial = MemorialStreamsResponse.grouped(MEMORIAL.id, views)
+    views = world.service.memorial_streams(None, people.MEMORIAL.id)
+    memorial = MemorialStreamsResponse.grouped(people.MEMORIAL.id, views)
     public = PublicListResponse.grouped(views, limit=50, offset=0, has_more=False)
-    board = world.service.memorial_status(None, MEMORIAL.id)
+    board = world.service.memorial_status(None, people.MEMORIAL.id)
 
     def ids(group: list[StreamPublicView]) -> set[str]:
         return {view.id for view in group}
@@ -287,11 +285,11 @@ def a_recording_of(uid: str, video_uid: str, at: datetime) -> Recording:
 
 
 def test_delete_takes_along_recordings_cloudflare_made_but_never_reported(world: World) -> None:
-    view, uid = world.new_stream(FUNERAL_DIRECTOR, "Sound check")
+    view, uid = world.new_stream(people.FUNERAL_DIRECTOR, "Sound check")
     # An encoder tried the input before Start; its webhook never came.
     world.provider.recordings[uid] = [a_recording_of(uid, "unreported", world.clock.now())]
 
-    world.service.delete(FUNERAL_DIRECTOR, view.id)
+    world.service.delete(people.FUNERAL_DIRECTOR, view.id)
 
     assert world.provider.recordings[uid] == []
     assert world.repo.deleted_stream_of_input(uid) == view.id
@@ -300,8 +298,8 @@ def test_delete_takes_along_recordings_cloudflare_made_but_never_reported(world:
 def test_a_recording_that_arrives_after_its_stream_was_deleted_is_deleted_too(
     world: World,
 ) -> None:
-    view, uid = world.new_stream(FUNERAL_DIRECTOR, "Sound check")
-    world.service.delete(FUNERAL_DIRECTOR, view.id)
+    view, uid = world.new_stream(people.FUNERAL_DIRECTOR, "Sound check")
+    world.service.delete(people.FUNERAL_DIRECTOR, view.id)
     late = a_recording_of(uid, "late", world.clock.now())
     world.provider.recordings[uid] = [late]
     stranger = a_recording_of("someone-elses-input", "theirs", world.clock.now())

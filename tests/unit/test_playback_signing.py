@@ -23,7 +23,7 @@ from common.adapters.cloudflare.signing import (
 from common.bootstrap import build_services
 from common.errors import UnavailableError
 from common.settings import Settings
-from tests.conftest import MEMORIAL, PRIVATE_MEMORIAL
+from tests import people
 from tests.fakes import (
     TEST_SIGNING_KEY_ID,
     FixedClock,
@@ -116,8 +116,8 @@ def test_bootstrap_signs_with_the_configured_key_and_its_ttl() -> None:
 
 def test_private_streams_and_streams_of_private_memorials_need_signed_playback() -> None:
     public = make_stream(is_public=True)
-    assert not requires_signed_playback(public, MEMORIAL)
+    assert not requires_signed_playback(public, people.MEMORIAL)
     assert not requires_signed_playback(public, None)
     assert not requires_signed_playback(public.model_copy(update={"is_visible": False}), None)
-    assert requires_signed_playback(public.model_copy(update={"is_public": False}), MEMORIAL)
-    assert requires_signed_playback(public, PRIVATE_MEMORIAL)
+    assert requires_signed_playback(public.model_copy(update={"is_public": False}), people.MEMORIAL)
+    assert requires_signed_playback(public, people.PRIVATE_MEMORIAL)
