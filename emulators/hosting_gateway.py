@@ -22,6 +22,7 @@ from werkzeug.serving import run_simple
 from werkzeug.wrappers import Response
 
 from common.openapi import openapi_document
+from emulators.free_ports import USUAL_PORTS
 from emulators.function_processes import FunctionProcesses
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,7 +134,7 @@ class HostingGateway:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--port", type=int, default=USUAL_PORTS.gateway)
     parser.add_argument(
         "--forward-all-cookies",
         action="store_true",

@@ -27,12 +27,13 @@ from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 
 from common.settings import Settings
+from emulators.free_ports import USUAL_PORTS
 from emulators.stack import PROJECT_ID
 
 # Set on Auth emulator accounts only, so that a developer can also sign in to a local frontend.
 LOCAL_PASSWORD = "local-seed-pass"  # noqa: S105
-DEFAULT_FIRESTORE_HOST = "127.0.0.1:8080"
-DEFAULT_AUTH_HOST = "127.0.0.1:9099"
+DEFAULT_FIRESTORE_HOST = f"127.0.0.1:{USUAL_PORTS.firestore}"
+DEFAULT_AUTH_HOST = f"127.0.0.1:{USUAL_PORTS.auth}"
 DEFAULT_LOVED_ONE = "Jane Doe"
 DEFAULT_OWNER_EMAIL = "family@example.com"
 DEFAULT_DIRECTOR_EMAIL = "director@example.com"

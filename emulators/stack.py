@@ -21,14 +21,15 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emulators import firestore_events
 from emulators.cdn_cache import cdn_config, prepare_cdn_dir
 from emulators.cloudflare_stream.media import nginx_config, prepare_media_dir
-from emulators.free_ports import free_ports
+from emulators.free_ports import USUAL_PORTS
+from emulators.free_ports import Ports as Ports  # noqa: PLC0414 - re-exported for the stack's users
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_ID = "demo-memorial-streams"
@@ -44,24 +45,6 @@ NOTIFICATION_SECRET = "local-notification-secret"  # noqa: S105 - local only
 CLOUDFLARE_READ_TIMEOUT_S = 6
 TASKS_EMULATOR = ROOT / ".local" / "tasks-emulator" / "bin" / "gcloud-tasks-emulator"
 TASKS_PYTHON = TASKS_EMULATOR.with_name("python")
-
-
-@dataclass(frozen=True)
-class Ports:
-    firestore: int = 8080
-    auth: int = 9099
-    auth_hub: int = 4400
-    auth_logging: int = 4500
-    cloudflare: int = 8788
-    gateway: int = 5000
-    rtmp: int = 1935
-    tasks: int = 8123
-    edge_gateway: int = 5001
-    cdn: int = 5002
-
-    @classmethod
-    def free(cls) -> Ports:
-        return cls(*free_ports(len(fields(cls))))
 
 
 @dataclass
@@ -510,7 +493,7 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 90
 
 
 def main() -> None:
-    stack = LocalStack(Ports(), ROOT / ".local" / "stack")
+    stack = LocalStack(USUAL_PORTS, ROOT / ".local" / "stack")
     stack.start()
     sys.stdout.write(
         f"""

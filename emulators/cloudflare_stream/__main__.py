@@ -14,12 +14,13 @@ from werkzeug.serving import run_simple
 from emulators.cloudflare_stream.app import create_app
 from emulators.cloudflare_stream.media import prepare_media_dir
 from emulators.cloudflare_stream.state import EmulatorState
+from emulators.free_ports import USUAL_PORTS
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=8788)
-    parser.add_argument("--rtmp-port", type=int, default=1935)
+    parser.add_argument("--port", type=int, default=USUAL_PORTS.cloudflare)
+    parser.add_argument("--rtmp-port", type=int, default=USUAL_PORTS.rtmp)
     parser.add_argument("--media-dir", type=Path, default=Path(".local/media"))
     args = parser.parse_args()
     public_base = f"http://127.0.0.1:{args.port}"

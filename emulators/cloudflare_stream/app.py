@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import flask
@@ -100,16 +100,83 @@ def _gate() -> Any:
     return None
 
 
+Record = dict[str, Any]
+
+
+class _Refused(Exception):
+    """A request body Cloudflare refuses: its 400 with error 10005 (the app's error handler
+    renders it)."""
+
+
+def _live_input_body() -> dict[str, Any]:
+    """The body of a live input's create or update; Cloudflare's 400 when it is refused."""
+    body = flask.request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise _Refused("Invalid request body")
+    problem = invalid_delete_after_days(body) or invalid_prefer_low_latency(body)
+    if problem:
+        raise _Refused(problem)
+    return body
+
+
+RecordT = TypeVar("RecordT", LiveInputRecord, VideoRecord)
+
+
+@dataclass(frozen=True)
+class _UidRecords(Generic[RecordT]):
+    """Live inputs or videos: one read by uid, or deleted, alike for both but for where they are
+    kept, how one is shown and what goes with a deleted one."""
+
+    records: Callable[[EmulatorState], dict[str, RecordT]]
+    what: str  # "<what> not found"
+    shown: Callable[[EmulatorState, RecordT], Record]
+    # Once the record is gone (outside the lock): what goes with it; returns the delete's result.
+    deleted: Callable[[EmulatorState, str], Any]
+
+    def add_routes(self, blueprint: flask.Blueprint, path: str, name: str) -> None:
+        blueprint.add_url_rule(path, f"get_{name}", self.get, methods=["GET"])
+        blueprint.add_url_rule(path, f"delete_{name}", self.delete, methods=["DELETE"])
+
+    def one(self, state: EmulatorState, uid: str) -> RecordT:
+        return _existing(self.records(state), uid, self.what)
+
+    def get(self, uid: str) -> Any:
+        state = _state()
+        return envelope(self.shown(state, self.one(state, uid)))
+
+    def delete(self, uid: str) -> Any:
+        state = _state()
+        with state.lock:
+            del self.records(state)[self.one(state, uid).uid]
+        return envelope(self.deleted(state, uid))
+
+
+def _video_deleted(state: EmulatorState, uid: str) -> str:
+    with state.lock:
+        state.downloads.pop(uid, None)
+    return ""  # Cloudflare's result for a deleted video; a deleted live input's is null
+
+
+_LIVE_INPUTS = _UidRecords[LiveInputRecord](
+    records=lambda state: state.live_inputs,
+    what="Live input",
+    shown=EmulatorState.live_input_json,
+    deleted=lambda _, uid: _broadcasts().relays.input_ended(uid),
+)
+_LIVE_INPUTS.add_routes(api, "/live_inputs/<uid>", "live_input")
+_VIDEOS = _UidRecords[VideoRecord](
+    records=lambda state: state.videos,
+    what="Video",
+    shown=EmulatorState.video_json,
+    deleted=_video_deleted,
+)
+_VIDEOS.add_routes(api, "/<uid>", "video")
+
+
 @api.post("/live_inputs")
 def create_live_input() -> Any:
     state = _state()
-    body = flask.request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return failure(400, 10005, "Invalid request body")
-    problem = invalid_delete_after_days(body) or invalid_prefer_low_latency(body)
-    if problem:
-        return failure(400, 10005, problem)
-    record = state.new_live_input(body)
+    record = state.new_live_input(_live_input_body())
     return envelope(state.live_input_json(record))
 
 
@@ -121,23 +188,12 @@ def list_live_inputs() -> Any:
     return envelope({"liveInputs": rows, "range": len(rows), "total": len(rows)})
 
 
-@api.get("/live_inputs/<uid>")
-def get_live_input(uid: str) -> Any:
-    state = _state()
-    return envelope(state.live_input_json(_existing(state.live_inputs, uid, "Live input")))
-
-
 @api.put("/live_inputs/<uid>")
 def update_live_input(uid: str) -> Any:
+    body = _live_input_body()
     state = _state()
-    body = flask.request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return failure(400, 10005, "Invalid request body")
-    problem = invalid_delete_after_days(body) or invalid_prefer_low_latency(body)
-    if problem:
-        return failure(400, 10005, problem)
     with state.lock:
-        record = _existing(state.live_inputs, uid, "Live input")
+        record = _LIVE_INPUTS.one(state, uid)
         if "meta" in body:
             record.meta = dict(body["meta"] or {})
         if "recording" in body:
@@ -152,20 +208,11 @@ def update_live_input(uid: str) -> Any:
     return envelope(state.live_input_json(record))
 
 
-@api.delete("/live_inputs/<uid>")
-def delete_live_input(uid: str) -> Any:
-    state = _state()
-    with state.lock:
-        del state.live_inputs[_existing(state.live_inputs, uid, "Live input").uid]
-    _broadcasts().relays.input_ended(uid)
-    return envelope(None)
-
-
 @api.get("/live_inputs/<uid>/outputs")
 def list_outputs(uid: str) -> Any:
     state = _state()
     with state.lock:
-        live_input = _existing(state.live_inputs, uid, "Live input")
+        live_input = _LIVE_INPUTS.one(state, uid)
         outputs = [output.json() for output in live_input.outputs.values()]
     return envelope(outputs)
 
@@ -175,7 +222,7 @@ def create_output(uid: str) -> Any:
     state = _state()
     body = flask.request.get_json(silent=True)
     with state.lock:
-        live_input = _existing(state.live_inputs, uid, "Live input")
+        live_input = _LIVE_INPUTS.one(state, uid)
         problem = output_problem(body)
         if problem is None and len(live_input.outputs) >= MAX_OUTPUTS:
             problem = f"A live input can have at most {MAX_OUTPUTS} outputs"
@@ -195,7 +242,7 @@ def update_output(uid: str, output_uid: str) -> Any:
     if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
         return failure(400, 10005, "enabled is required and must be a boolean")
     with state.lock:
-        live_input = _existing(state.live_inputs, uid, "Live input")
+        live_input = _LIVE_INPUTS.one(state, uid)
         output = _existing(live_input.outputs, output_uid, "Output")
         output.enabled = body["enabled"]
     _broadcasts().relays.sync(uid)
@@ -206,7 +253,7 @@ def update_output(uid: str, output_uid: str) -> Any:
 def delete_output(uid: str, output_uid: str) -> Any:
     state = _state()
     with state.lock:
-        live_input = _existing(state.live_inputs, uid, "Live input")
+        live_input = _LIVE_INPUTS.one(state, uid)
         del live_input.outputs[_existing(live_input.outputs, output_uid, "Output").uid]
     _broadcasts().relays.sync(uid)
     return envelope(None)
@@ -270,18 +317,12 @@ def delete_webhook() -> Any:
     return envelope("")
 
 
-@api.get("/<video_uid>")
-def get_video(video_uid: str) -> Any:
-    state = _state()
-    return envelope(state.video_json(_existing(state.videos, video_uid, "Video")))
-
-
 @api.post("/<video_uid>")
 def edit_video(video_uid: str) -> Any:
     state = _state()
     body = flask.request.get_json(silent=True) or {}
     with state.lock:
-        video = _existing(state.videos, video_uid, "Video")
+        video = _VIDEOS.one(state, video_uid)
         if isinstance(body.get("allowedOrigins"), list):
             video.allowed_origins = [str(o) for o in body["allowedOrigins"]]
         if isinstance(body.get("meta"), dict):
@@ -289,15 +330,6 @@ def edit_video(video_uid: str) -> Any:
         if isinstance(body.get("requireSignedURLs"), bool):
             video.require_signed_urls = body["requireSignedURLs"]
     return envelope(state.video_json(video))
-
-
-@api.delete("/<video_uid>")
-def delete_video(video_uid: str) -> Any:
-    state = _state()
-    with state.lock:
-        del state.videos[_existing(state.videos, video_uid, "Video").uid]
-        state.downloads.pop(video_uid, None)
-    return envelope("")
 
 
 @control.post("/faults")
@@ -389,6 +421,7 @@ def create_app(state: EmulatorState, media_dir: Path) -> flask.Flask:
         app.register_blueprint(blueprint)
     app.register_error_handler(NotFound, _no_route)
     app.register_error_handler(_Missing, lambda missing: failure(404, 10003, str(missing)))
+    app.register_error_handler(_Refused, lambda refused: failure(400, 10005, str(refused)))
     app.register_error_handler(MethodNotAllowed, _no_route)
     return app
 
@@ -420,9 +453,6 @@ def _no_route(error: NotFound | MethodNotAllowed) -> Any:
 
 def _stamp() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-Record = dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ import random
 import secrets
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -115,6 +116,27 @@ CHAOS_EXEMPT_HEADER = "X-Emulator-Chaos-Exempt"
 SERVER_ERROR_STATUSES = (500, 502, 503, 504)
 
 
+def _rate(key: str, value: Any) -> float:
+    rate = float(value)
+    if not 0 <= rate <= 1:
+        raise ValueError(f"{key} must be between 0 and 1")
+    return rate
+
+
+def _whole(_key: str, value: Any) -> int:
+    return int(value)
+
+
+def _from_ms(_key: str, value: Any) -> float:
+    return float(value) / 1000
+
+
+def _control(key: str, read: Callable[[str, Any], float], default: float) -> Any:
+    """A ``ChaosRates`` field that ``from_json`` sets from ``key`` by ``read`` (``default``,
+    in the field's own unit, where the key is left out)."""
+    return field(default=default, metadata={"control": (key, read)})
+
+
 @dataclass(frozen=True)
 class ChaosRates:
     """Probabilities of each fault, per API request or per webhook delivery, and their sizes.
@@ -126,38 +148,29 @@ class ChaosRates:
     """
 
     seed: int
-    server_error: float = 0.0
-    rate_limited: float = 0.0
-    retry_after_s: int = 1
-    timeout: float = 0.0
-    timeout_s: float = 7.0
-    webhook_drop: float = 0.0
-    webhook_duplicate: float = 0.0
-    webhook_reorder: float = 0.0
-    reorder_max_s: float = 8.0
+    server_error: float = _control("serverErrorRate", _rate, 0.0)
+    rate_limited: float = _control("rateLimitRate", _rate, 0.0)
+    retry_after_s: int = _control("retryAfter", _whole, 1)
+    timeout: float = _control("timeoutRate", _rate, 0.0)
+    timeout_s: float = _control("timeoutMs", _from_ms, 7.0)
+    webhook_drop: float = _control("webhookDropRate", _rate, 0.0)
+    webhook_duplicate: float = _control("webhookDuplicateRate", _rate, 0.0)
+    webhook_reorder: float = _control("webhookReorderRate", _rate, 0.0)
+    reorder_max_s: float = _control("reorderMaxMs", _from_ms, 8.0)
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> ChaosRates:
-        """From the ``chaos`` object of ``POST /__emulator/faults`` (camelCase, ms)."""
-
-        def rate(name: str) -> float:
-            value = float(body.get(name, 0))
-            if not 0 <= value <= 1:
-                raise ValueError(f"{name} must be between 0 and 1")
-            return value
-
-        return cls(
-            seed=int(body.get("seed", 0)),
-            server_error=rate("serverErrorRate"),
-            rate_limited=rate("rateLimitRate"),
-            retry_after_s=int(body.get("retryAfter", 1)),
-            timeout=rate("timeoutRate"),
-            timeout_s=float(body.get("timeoutMs", 7000)) / 1000,
-            webhook_drop=rate("webhookDropRate"),
-            webhook_duplicate=rate("webhookDuplicateRate"),
-            webhook_reorder=rate("webhookReorderRate"),
-            reorder_max_s=float(body.get("reorderMaxMs", 8000)) / 1000,
-        )
+        """From the ``chaos`` object of ``POST /__emulator/faults`` (camelCase, ms): each field
+        from the key its ``_control`` names, in field order, so the first bad value is the one
+        refused."""
+        seed = int(body.get("seed", 0))
+        values: dict[str, Any] = {}
+        for entry in fields(cls):
+            if "control" in entry.metadata:
+                key, read = entry.metadata["control"]
+                if key in body:
+                    values[entry.name] = read(key, body[key])
+        return cls(seed, **values)
 
 
 @dataclass(frozen=True)
