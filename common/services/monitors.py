@@ -211,7 +211,7 @@ class MonitorService(WithBackends):
             # air (or never arrived within the grace period) is ended by a disconnect, and only
             # once the publisher has had the reconnect window to come back.
             waiting = not seen and attempt + 1 < self.policy.status_monitor_grace_checks
-            dropped_at = _dropped_at(current, connection, now)
+            dropped_at = dropped_since(current, connection, now)
             reconnecting = dropped_at is not None and (
                 (now - dropped_at).total_seconds() < self.policy.recording_timeout_seconds
             )
@@ -308,7 +308,7 @@ def _is_due(
     )
 
 
-def _dropped_at(stream: Stream, connection: str, now: datetime) -> datetime | None:
+def dropped_since(stream: Stream, connection: str, now: datetime) -> datetime | None:
     """When the publisher of a live broadcast that was on air dropped, if it has."""
     if connection != "disconnected" or stream.status != StreamStatus.LIVE:
         return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from math import ceil
 from typing import Literal
 
 from common.access import Action
@@ -22,7 +23,7 @@ from common.models.domain import ScheduleWindow, Stream, StreamStatus, User, Win
 from common.ports import ScheduledTask
 from common.services.backends import BackendPorts, WithBackends
 from common.services.broadcasts import BroadcastService
-from common.services.monitors import MonitorService
+from common.services.monitors import MonitorService, dropped_since
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,10 @@ def planned_window(
         seconds=policy.window_default_duration_s
     )
     closes_at = planned_end + timedelta(seconds=policy.window_overrun_s)
-    latest_close = planned_end + timedelta(
+    # Counted from when the window is armed if that is later (a schedule set during the
+    # broadcast, or on a document written before windows): a hard maximum already past then
+    # must not end a service that is on air.
+    latest_close = max(planned_end, now) + timedelta(
         seconds=max(policy.window_hard_maximum_s, policy.window_overrun_s)
     )
     soon_from = opens_at - timedelta(seconds=policy.window_starting_soon_lead_s)
@@ -108,9 +112,12 @@ class ScheduleWindowService(WithBackends):
         then)."""
         if window_is_current(stream, self.policy):
             return stream
+        now = self._clock.now()
         previous = stream.schedule_window
-        revision = previous.revision + 1 if previous else 1
-        window = planned_window(stream, self._clock.now(), self.policy, revision)
+        # Never reused, not even after the schedule was cleared (which drops the window): a
+        # task of an earlier arming can never match a later one.
+        revision = max(previous.revision + 1 if previous else 0, int(now.timestamp() * 1000))
+        window = planned_window(stream, now, self.policy, revision)
         return stream.model_copy(update={"schedule_window": window})
 
     def queue_edges(self, stream: Stream) -> None:
@@ -142,7 +149,7 @@ class ScheduleWindowService(WithBackends):
         due = self._due(window, edge)
         if self._clock.now() < due - timedelta(seconds=1):
             # A hop of an edge queued further ahead than Cloud Tasks allows, or early.
-            self._queue(stream_id, edge, revision, due)
+            self._queue(stream_id, edge, revision, due, again=True)
             return "waiting"
         if edge == "soon":
             return self._starting_soon(stream_id, revision)
@@ -173,23 +180,26 @@ class ScheduleWindowService(WithBackends):
             return "closed" if self._closed(stream.id, revision, "window") else "stale"
         window = stream.schedule_window
         assert window is not None  # noqa: S101 - checked by _armed
-        if self._on_air(stream):
-            later = window.closes_at + timedelta(seconds=self.policy.window_extension_s)
+        now = self._clock.now()
+        on_air, dropped_at = self._publisher(stream, now)
+        if on_air:
+            step = timedelta(seconds=self.policy.window_extension_s)
+            later = max(window.closes_at, now) + step
             if later <= window.latest_close:
                 return self._extended_on_air(stream.id, revision, later)
             log.warning("stream %s still on air at its hard maximum; ending it", stream.id)
             closer: WindowCloser = "hard_maximum"
         else:
             closer = "window"
-        now = self._clock.now()
         ended: list[bool] = []
 
         def end(current: Stream) -> Stream:
             if not _armed(current, revision) or current.status != StreamStatus.LIVE:
                 return current
             ended.append(True)
-            over = self._monitors.with_recording_monitor(current.ended_broadcast(now))
-            return _closed_window(over, closer, now)
+            # Over when the publisher left, as the status monitor would have said.
+            over = current.ended_broadcast(dropped_at if not on_air and dropped_at else now)
+            return _closed_window(self._monitors.with_recording_monitor(over), closer, now)
 
         updated = self._repo.update(stream.id, end)
         if not ended:
@@ -221,20 +231,25 @@ class ScheduleWindowService(WithBackends):
         self.queue_edges(updated)
         return "extended"
 
-    def _on_air(self, stream: Stream) -> bool:
-        """Whether a publisher is sending (or reconnecting within the recording timeout):
-        asked of Cloudflare, not of the last webhook, which may be late or lost."""
+    def _publisher(self, stream: Stream, now: datetime) -> tuple[bool, datetime | None]:
+        """Whether a publisher is on air, or dropped less than the reconnect window ago (it
+        may come back to continue the recording), and when it dropped. Asked of Cloudflare,
+        not of the last webhook, which may be late or lost."""
         if stream.whip_active:
-            return True
+            return True, None
         if not stream.cloudflare_id:
-            return False
+            return False, None
         try:
             connection = self._provider.get_live_input(stream.cloudflare_id).connection
         except AppError:
             # Unknown is not off the air: ending a service on a failed read would cut it.
             log.warning("could not read stream %s's connection; keeping it on", stream.id)
-            return True
-        return connection in ("connected", "reconnecting")
+            return True, None
+        if connection in ("connected", "reconnecting"):
+            return True, None
+        dropped_at = dropped_since(stream, connection, now)
+        reconnect_window = timedelta(seconds=self._monitors.policy.recording_timeout_seconds)
+        return dropped_at is not None and now - dropped_at < reconnect_window, dropped_at
 
     def _closed(self, stream_id: str, revision: int, closer: WindowCloser) -> bool:
         now = self._clock.now()
@@ -255,17 +270,12 @@ class ScheduleWindowService(WithBackends):
     def extend(self, user: User | None, stream_id: str, minutes: int) -> WindowResponse:
         """Move the planned end ``minutes`` later (from now, if it has passed) and re-arm."""
         stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to extend stream")
-        window = stream.schedule_window
-        if window is None or stream.scheduled_start_time is None:
-            raise ConflictError("The stream has no schedule window: give it a scheduledStartTime")
-        if window.state == "closed" and stream.status != StreamStatus.LIVE:
-            raise ConflictError(
-                "The stream's window has closed; reschedule it with PUT /api/streams/{id}"
-            )
+        _extendable(stream)
         now = self._clock.now()
-        new_end = max(window.planned_end, now) + timedelta(minutes=minutes)
 
         def later(current: Stream) -> Stream:
+            window = _extendable(current)
+            new_end = max(window.planned_end, now) + timedelta(minutes=minutes)
             moved = current.model_copy(update={"scheduled_end_time": new_end, "updated_at": now})
             return self.with_window(moved)
 
@@ -294,12 +304,20 @@ class ScheduleWindowService(WithBackends):
             raise NotFoundError("Stream not found") from None
         return WindowResponse.of(ended, now)
 
-    def _queue(self, stream_id: str, edge: WindowEdge, revision: int, at: datetime) -> None:
+    def _queue(
+        self, stream_id: str, edge: WindowEdge, revision: int, due: datetime, *, again: bool = False
+    ) -> None:
+        """Queue the ``edge`` task due at ``due`` (a hop of it when that is too far off).
+        A hop is named by how many hops are left, so a duplicated delivery of the one before
+        queues it once; an edge queued ``again`` (delivered early) gets a name of its own."""
         now = self._clock.now()
         name = f"window-{edge}-{stream_id}-{revision}"
-        if at - now > MAX_TASK_DELAY:
+        at = due
+        if due - now > MAX_TASK_DELAY:
             at = now + MAX_TASK_DELAY
-            name += f"-hop-{int(at.timestamp())}"
+            name += f"-hop{ceil((due - now) / MAX_TASK_DELAY)}"
+        elif again:
+            name += f"-again{int(now.timestamp())}"
         task = ScheduledTask(
             name=name,
             path=WINDOW_TASK_PATH,
@@ -308,6 +326,20 @@ class ScheduleWindowService(WithBackends):
         )
         # Should it fail, the status monitor still ends a broadcast whose publisher has gone.
         self._enqueue(task)
+
+
+def _extendable(stream: Stream) -> ScheduleWindow:
+    """The window a manager may extend: a scheduled service not over yet, or live."""
+    window = stream.schedule_window
+    if window is None or stream.scheduled_start_time is None:
+        raise ConflictError("The stream has no schedule window: give it a scheduledStartTime")
+    if stream.status in (*_NOT_SCHEDULED_ANY_MORE, StreamStatus.COMPLETED):
+        raise ConflictError(f"The stream is {stream.status.value}")
+    if window.state == "closed" and stream.status != StreamStatus.LIVE:
+        raise ConflictError(
+            "The stream's window has closed; reschedule it with PUT /api/streams/{id}"
+        )
+    return window
 
 
 def _armed(stream: Stream, revision: int) -> bool:

@@ -12,8 +12,13 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from common.access import Action
-from common.errors import ConflictError, InvalidArgumentError, NotFoundError
+from common.access import Action, Permissions
+from common.errors import (
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from common.models.domain import Stream, User
 from common.models.outputs import (
     MAX_OUTPUTS,
@@ -24,7 +29,7 @@ from common.models.outputs import (
     OutputView,
     Platform,
 )
-from common.ports import LiveOutput, OutputSpec, ProviderNotFoundError
+from common.ports import LiveOutput, OutputSpec, ProviderNotFoundError, ProviderRejectedError
 from common.services.backends import BackendPorts, WithBackends
 from common.services.live_inputs import LiveInputProvisioner
 
@@ -66,7 +71,8 @@ class SimulcastService(WithBackends):
     def add(self, user: User | None, stream_id: str, request: OutputCreate) -> OutputView:
         """Add a destination; a stream without a live input yet gets one first, as a start
         would. The same URL and key twice is a 409 (the broadcast would be sent twice)."""
-        stream, _ = self._load(user, stream_id, Action.EDIT)
+        stream, permissions = self._load(user, stream_id, Action.EDIT)
+        _may_send_away(stream, permissions)
         spec = output_spec(request)
         if stream.cloudflare_id is None:
             stream, _ = self._live_inputs.ensure(stream)
@@ -83,7 +89,15 @@ class SimulcastService(WithBackends):
                 f"A stream can have at most {MAX_OUTPUTS} outputs; delete one first",
                 details={"maxOutputs": MAX_OUTPUTS},
             )
-        output = self._provider.create_output(live_input, spec)
+        try:
+            output = self._provider.create_output(live_input, spec)
+        except ProviderRejectedError as exc:
+            # Its words may quote what was sent: only the status goes to the log.
+            log.warning("stream %s: Cloudflare refused an output (%s)", stream.id, exc.status)
+            raise InvalidArgumentError(
+                "Cloudflare refused this output; check the server URL and the stream key",
+                details={"field": "url"},
+            ) from exc
         log.info(
             "stream %s: output %s added (%s, %s)",
             stream.id,
@@ -98,7 +112,9 @@ class SimulcastService(WithBackends):
     ) -> OutputView:
         """Start or stop sending the stream's broadcasts to one output (at once, mid-broadcast
         too)."""
-        stream, _ = self._load(user, stream_id, Action.EDIT)
+        stream, permissions = self._load(user, stream_id, Action.EDIT)
+        if request.enabled:
+            _may_send_away(stream, permissions)
         live_input = _live_input_of(stream, output_id)
         try:
             output = self._provider.set_output_enabled(live_input, output_id, request.enabled)
@@ -124,8 +140,12 @@ def output_spec(request: OutputCreate) -> OutputSpec:
     url = request.url.strip().rstrip("/")
     if _BLANK.search(url):
         raise _invalid("url", "The output URL must not contain spaces or control characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise _invalid("url", "The output URL is not a valid URL") from exc
     scheme = parts.scheme.lower()
+    url = parts._replace(scheme=scheme).geturl()
     if scheme not in SCHEMES:
         given = f"{scheme}://" if scheme and "://" in url else "no rtmp:// prefix"
         raise _invalid(
@@ -151,6 +171,13 @@ def output_spec(request: OutputCreate) -> OutputSpec:
     if _BLANK.search(key):
         raise _invalid("streamKey", "The stream key must not contain spaces or control characters")
     return OutputSpec(url=url, stream_key=SecretStr(key), enabled=request.enabled)
+
+
+def _may_send_away(stream: Stream, permissions: Permissions) -> None:
+    """A private service (signed playback) goes to other platforms only by the family's
+    choice, like its MP4: not by its funeral director or the stream's other managers."""
+    if stream.signed_urls and not permissions.can(Action.DOWNLOAD):
+        raise PermissionDeniedError("Only the family may send a private service to other platforms")
 
 
 def key_hint(key: SecretStr) -> str:

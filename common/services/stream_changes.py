@@ -11,6 +11,9 @@ from common.services.backends import BackendPorts, WithBackends
 from common.services.monitors import MonitorService
 from common.services.schedule_windows import ScheduleWindowService, window_is_current
 
+# A service that is over needs no window (a migrated document's past schedule, say).
+_MAY_BE_ARMED = frozenset({StreamStatus.SCHEDULED, StreamStatus.READY, StreamStatus.LIVE})
+
 
 class StreamChangeService(WithBackends):
     """Starts the right monitor when a stream's status changes; removes a deleted stream's
@@ -33,7 +36,11 @@ class StreamChangeService(WithBackends):
         the site wrote)."""
         if after is None:
             return self._deleted(before)
-        if self._windows and not window_is_current(after, self._windows.policy):
+        if (
+            self._windows
+            and after.status in _MAY_BE_ARMED
+            and not window_is_current(after, self._windows.policy)
+        ):
             try:
                 after = self._windows.arm(after.id)
             except NotFoundError:

@@ -105,7 +105,8 @@ class _Relay:
                 process = self._process
             code = process.wait()
             if not self._stopping.is_set():
-                log.warning("relay %s exited with %s; starting it again", self.argv[-1], code)
+                # Not the argv: its last word carries the stream key.
+                log.warning("relay %s exited with %s; starting it again", self.log_path.stem, code)
             pause = min(RELAY_RESTART_MAX_S, max(1.0, pause * 2))
 
     def stop(self) -> None:

@@ -4,6 +4,7 @@ end-now, and rescheduling that leaves every earlier task stale."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -58,6 +59,12 @@ class Scheduled:
     def stream(self) -> Stream:
         return self.world.repo.streams[self.id]
 
+    @property
+    def revision(self) -> int:
+        window = self.stream.schedule_window
+        assert window is not None
+        return window.revision
+
     def task(self, edge: str) -> ScheduledTask:
         """The newest queued task of ``edge``."""
         return [t for t in window_tasks(self.world) if t.payload["edge"] == edge][-1]
@@ -82,7 +89,11 @@ def test_a_scheduled_stream_gets_a_task_at_each_edge_of_its_window(world: World)
     scheduled = Scheduled(world)
     window = scheduled.stream.schedule_window
     assert window is not None
-    assert (window.revision, window.state) == (1, "upcoming")
+    # The revision is the arming's time in ms: never reused, not even after a clear.
+    assert (window.revision, window.state) == (
+        int(world.clock.now().timestamp() * 1000),
+        "upcoming",
+    )
     assert window.closes_at == scheduled.end + timedelta(minutes=30)
     assert window.latest_close == scheduled.end + timedelta(hours=2)
     delays = {str(t.payload["edge"]): t.delay_s for t in window_tasks(world)}
@@ -187,6 +198,7 @@ def test_a_service_that_never_went_live_stops_counting_down_at_the_close(world: 
 def test_rescheduling_moves_the_tasks_and_none_of_the_old_ones_acts(world: World) -> None:
     scheduled = Scheduled(world)
     old_soon, old_close = scheduled.task("soon"), scheduled.task("close")
+    first = scheduled.revision
     later = scheduled.start + timedelta(days=1)
     request = StreamUpdateRequest(
         scheduled_start_time=later, scheduled_end_time=later + timedelta(hours=1)
@@ -194,10 +206,10 @@ def test_rescheduling_moves_the_tasks_and_none_of_the_old_ones_acts(world: World
     world.service.update(people.OWNER, scheduled.id, request)
     window = scheduled.stream.schedule_window
     assert window is not None
-    assert (window.revision, window.opens_at) == (2, later)
+    assert (window.revision, window.opens_at) == (first + 1, later)
     assert {t.name for t in window_tasks(world)} >= {
-        f"window-soon-{scheduled.id}-2",
-        f"window-close-{scheduled.id}-2",
+        f"window-soon-{scheduled.id}-{first + 1}",
+        f"window-close-{scheduled.id}-{first + 1}",
     }
     scheduled.at(scheduled.end + timedelta(minutes=30))
     assert run(world, old_soon) == "stale"
@@ -207,24 +219,23 @@ def test_rescheduling_moves_the_tasks_and_none_of_the_old_ones_acts(world: World
 
 def test_an_unrelated_edit_does_not_rearm_the_window(world: World) -> None:
     scheduled = Scheduled(world)
-    queued = len(world.tasks.tasks)
+    queued, first = len(world.tasks.tasks), scheduled.revision
     world.service.update(people.OWNER, scheduled.id, StreamUpdateRequest(title="Funeral of Ada"))
-    window = scheduled.stream.schedule_window
-    assert window is not None and window.revision == 1
+    assert scheduled.revision == first
     assert len(world.tasks.tasks) == queued
 
 
 def test_managers_extend_the_planned_end_and_the_close_moves_with_it(world: World) -> None:
     scheduled = Scheduled(world)
-    old_close = scheduled.task("close")
+    old_close, first = scheduled.task("close"), scheduled.revision
     reply = world.windows.extend(people.OWNER, scheduled.id, 45)
     assert reply.schedule is not None
     assert reply.schedule.scheduledEndTime == scheduled.end + timedelta(minutes=45)
     window = scheduled.stream.schedule_window
     assert reply.schedule.window == window
-    assert window is not None and window.revision == 2
+    assert window is not None and window.revision == first + 1
     assert window.closes_at == scheduled.end + timedelta(minutes=75)
-    assert scheduled.task("close").name == f"window-close-{scheduled.id}-2"
+    assert scheduled.task("close").name == f"window-close-{scheduled.id}-{first + 1}"
     scheduled.at(scheduled.end + timedelta(minutes=30))
     assert run(world, old_close) == "stale"
 
@@ -303,9 +314,72 @@ def test_a_schedule_written_without_a_window_is_armed_by_the_stream_trigger(worl
     assert written.schedule_window is None
     world.changes.on_stream_written(None, written)
     window = world.repo.streams[view.id].schedule_window
-    assert window is not None and (window.revision, window.opens_at) == (1, start)
+    assert window is not None and window.opens_at == start
     assert {str(t.payload["edge"]) for t in window_tasks(world)} == {"soon", "close"}
     # The write that armed it triggers again: nothing more to do.
     queued = len(world.tasks.tasks)
     world.changes.on_stream_written(written, world.repo.streams[view.id])
     assert len(world.tasks.tasks) == queued
+
+
+def test_clearing_and_setting_the_schedule_again_never_reuses_a_revision(world: World) -> None:
+    scheduled = Scheduled(world)
+    old_close, first = scheduled.task("close"), scheduled.revision
+    world.service.update(people.OWNER, scheduled.id, StreamUpdateRequest(scheduled_start_time=None))
+    assert scheduled.stream.schedule_window is None
+    world.clock.advance(1)
+    request = StreamUpdateRequest(
+        scheduled_start_time=scheduled.start - timedelta(minutes=30),
+        scheduled_end_time=scheduled.end - timedelta(minutes=30),
+    )
+    world.service.update(people.OWNER, scheduled.id, request)
+    assert scheduled.revision > first
+    assert scheduled.task("close").name != old_close.name
+    scheduled.at(scheduled.end + timedelta(minutes=30))
+    assert run(world, old_close) == "stale"
+
+
+def test_a_publisher_that_just_dropped_at_the_close_may_still_come_back(world: World) -> None:
+    world.monitors.policy = replace(world.monitors.policy, recording_timeout_seconds=300)
+    scheduled = Scheduled.on_air_from_its_start(world)
+    world.events.apply_live_event(scheduled.uid, "live_input.connected", world.clock.now(), None)
+    scheduled.at(scheduled.end + timedelta(minutes=30))
+    world.events.apply_live_event(scheduled.uid, "live_input.disconnected", world.clock.now(), None)
+    scheduled.connection("disconnected")
+    # Inside the reconnect window (the recording timeout): the service goes on.
+    assert run(world, scheduled.task("close")) == "extended"
+    assert scheduled.stream.status == StreamStatus.LIVE
+    # Never back: ended when it dropped, as the status monitor would have said.
+    dropped = world.clock.now()
+    scheduled.at(dropped + timedelta(minutes=15))
+    assert run(world, scheduled.task("close")) == "ended"
+    assert scheduled.stream.end_time == dropped
+
+
+def test_a_window_armed_after_its_hard_maximum_does_not_end_a_service_on_air(
+    world: World,
+) -> None:
+    view, uid = world.new_stream()
+    world.broadcasts.start(people.OWNER, view.id)
+    spec, live_input = world.provider.inputs[uid]
+    world.provider.inputs[uid] = (spec, live_input.model_copy(update={"connection": "connected"}))
+    past = world.clock.now() - timedelta(hours=7)
+    request = StreamUpdateRequest(scheduled_start_time=past)
+    world.service.update(people.OWNER, view.id, request)
+    close = [t for t in window_tasks(world) if t.payload["edge"] == "close"][-1]
+    assert close.delay_s == 0
+    assert run(world, close) == "extended"
+    window = world.repo.streams[view.id].schedule_window
+    assert window is not None
+    # One step on from now, not through the past; the hard maximum counts from the arming.
+    assert window.closes_at == world.clock.now() + timedelta(minutes=15)
+    assert window.latest_close == world.clock.now() + timedelta(hours=2)
+
+
+def test_a_service_that_is_over_or_called_off_cannot_be_extended(world: World) -> None:
+    scheduled = Scheduled(world)
+    world.repo.update(
+        scheduled.id, lambda s: s.model_copy(update={"status": StreamStatus.CANCELLED})
+    )
+    with pytest.raises(ConflictError, match="cancelled"):
+        world.windows.extend(people.OWNER, scheduled.id, 15)

@@ -17,7 +17,7 @@ from common.errors import (
 )
 from common.models.domain import Stream
 from common.models.outputs import MAX_OUTPUTS, OutputCreate, OutputUpdate
-from common.ports import LiveOutput, OutputSpec, ProviderUnavailableError
+from common.ports import LiveOutput, OutputSpec, ProviderRejectedError, ProviderUnavailableError
 from common.services.simulcast import WHIP_NOTE, SimulcastService, key_hint, platform_of
 from tests import people
 from tests.conftest import World
@@ -113,6 +113,7 @@ def test_the_platform_is_inferred_from_the_host(url: str, platform: str) -> None
         ("rtmp://example.org/live?key=1", YOUTUBE_KEY, "url", "query"),
         ("rtmp://example.org:port/live", YOUTUBE_KEY, "url", "port"),
         ("rtmp://example.org/li ve", YOUTUBE_KEY, "url", "spaces"),
+        ("rtmp://[::1/live", YOUTUBE_KEY, "url", "not a valid URL"),
         (YOUTUBE, "   ", "streamKey", "empty"),
         (YOUTUBE, "ab cd", "streamKey", "spaces"),
     ],
@@ -244,6 +245,35 @@ def test_a_cloudflare_outage_on_create_is_a_503_and_adds_nothing(sim: Simulcast)
         sim.add()
 
     assert sim.provider.outputs.get(sim.input_uid, {}) == {}
+
+
+def test_cloudflare_refusing_an_output_is_a_400_for_the_caller(sim: Simulcast) -> None:
+    sim.provider.fail("create_output", ProviderRejectedError("invalid url", status=400))
+
+    with pytest.raises(InvalidArgumentError, match="Cloudflare refused this output"):
+        sim.add()
+
+
+def test_a_scheme_in_capitals_reaches_cloudflare_in_small_letters(sim: Simulcast) -> None:
+    sim.add("RTMPS://live-api-s.facebook.com:443/rtmp")
+    (stored,) = sim.provider.outputs[sim.input_uid].values()
+    assert stored.url == "rtmps://live-api-s.facebook.com:443/rtmp"
+
+
+def test_only_the_family_sends_a_private_service_to_other_platforms(sim: Simulcast) -> None:
+    sim.repo.update(sim.stream_id, lambda s: s.model_copy(update={"signed_urls": True}))
+    request = OutputCreate(url=YOUTUBE, streamKey=YOUTUBE_KEY)
+    # The memorial's funeral director manages the stream, but does not take it away.
+    with pytest.raises(PermissionDeniedError, match="Only the family"):
+        sim.simulcast.add(people.FUNERAL_DIRECTOR, sim.stream_id, request)
+    output = sim.simulcast.add(people.MEMORIAL_OWNER, sim.stream_id, request).id
+    off = OutputUpdate(enabled=False)
+    sim.simulcast.set_enabled(people.FUNERAL_DIRECTOR, sim.stream_id, output, off)
+    with pytest.raises(PermissionDeniedError):
+        sim.simulcast.set_enabled(
+            people.FUNERAL_DIRECTOR, sim.stream_id, output, OutputUpdate(enabled=True)
+        )
+    assert sim.provider.outputs[sim.input_uid][output].enabled is False
 
 
 def test_no_key_reaches_the_log(sim: Simulcast, caplog: pytest.LogCaptureFixture) -> None:

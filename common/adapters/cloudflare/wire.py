@@ -74,6 +74,9 @@ class CfLiveInput(_Wire):
 class CfOutput(_Wire):
     """A simulcast output of a live input (``/live_inputs/{uid}/outputs``)."""
 
+    # A malformed answer's validation error must not quote the stream key into a log.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     uid: str
     url: str = ""
     streamKey: str = ""
