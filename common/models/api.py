@@ -631,20 +631,21 @@ class ScheduleView(BaseModel):
     scheduledStartTime: datetime | None
     scheduledEndTime: datetime | None
     startsInSeconds: int | None
-    window: ScheduleWindow | None
+    scheduleWindow: ScheduleWindow | None
 
     @classmethod
     def of(cls, stream: Stream, now: datetime) -> ScheduleView | None:
         start = stream.scheduled_start_time
         if start is None and stream.schedule_window is None:
             return None
-        return cls(
-            phase=schedule_phase(stream),
-            scheduledStartTime=start,
-            scheduledEndTime=stream.scheduled_end_time,
-            startsInSeconds=max(0, ceil((start - now).total_seconds())) if start else None,
-            window=stream.schedule_window,
+        planned = stream.model_dump(by_alias=True, include=set(_SCHEDULE_FIELDS))
+        starts_in = max(0, ceil((start - now).total_seconds())) if start else None
+        return cls.model_validate(
+            planned | {"phase": schedule_phase(stream), "startsInSeconds": starts_in}
         )
+
+
+_SCHEDULE_FIELDS = frozenset({"scheduled_start_time", "scheduled_end_time", "schedule_window"})
 
 
 class WindowResponse(BaseModel):

@@ -49,6 +49,23 @@ class StreamStatusResponse(Model):
     schedule: ScheduleView | None = None
 
 
+# The stream's own fields the status reply carries, as the stream names them on the wire.
+_STATUS_FIELDS = frozenset(
+    {
+        "status",
+        "title",
+        "is_visible",
+        "is_public",
+        "recording_ready",
+        "created_at",
+        "actual_start_time",
+        "end_time",
+        "viewer_count",
+        "max_viewers",
+    }
+)
+
+
 class StreamRecording(Model):
     """One playable recording, as the memorial page's ``recordings[]`` reads it."""
 
@@ -144,24 +161,18 @@ class StreamInfoService:
     def status(self, user: User | None, stream_id: str) -> StreamStatusResponse:
         stream = self._viewable(user, stream_id)
         now = self._clock.now()
-        return StreamStatusResponse(
-            streamId=stream.id,
-            status=stream.status,
-            title=stream.title,
-            isVisible=stream.is_visible,
-            isPublic=stream.is_public,
-            recordingReady=stream.recording_ready,
-            recordingStatus=recording_status(stream),
-            createdAt=stream.created_at,
-            actualStartTime=stream.actual_start_time,
-            endTime=stream.end_time,
-            cloudflare=LiveInputState(uid=stream.cloudflare_id, connected=_on_air(stream))
-            if stream.cloudflare_id
-            else None,
-            lastChecked=now,
-            viewerCount=stream.viewer_count,
-            maxViewers=stream.max_viewers,
-            schedule=ScheduleView.of(stream, now),
+        carried = stream.model_dump(by_alias=True, include=set(_STATUS_FIELDS))
+        return StreamStatusResponse.model_validate(
+            carried
+            | {
+                "streamId": stream.id,
+                "recordingStatus": recording_status(stream),
+                "cloudflare": LiveInputState(uid=stream.cloudflare_id, connected=_on_air(stream))
+                if stream.cloudflare_id
+                else None,
+                "lastChecked": now,
+                "schedule": ScheduleView.of(stream, now),
+            }
         )
 
     def recordings(self, user: User | None, stream_id: str) -> StreamRecordingsResponse:

@@ -57,12 +57,12 @@ def test_extend_moves_the_planned_end_and_answers_the_window(backend: Backend) -
     path = f"/api/streams/{stream_id}/extend"
     body = ok(client("extendstream").post(path, json={"minutes": 30}, headers=bearer(people.OWNER)))
     assert body["schedule"]["phase"] == "upcoming"
-    assert body["schedule"]["window"]["revision"] == close["revision"] + 1
+    assert body["schedule"]["scheduleWindow"]["revision"] == close["revision"] + 1
     planned_end = backend.stream(stream_id).scheduled_end_time
     assert planned_end == backend.clock.now() + timedelta(hours=3, minutes=30)
     # Without a body, a quarter of an hour.
     again = ok(client("extendstream").post(path, headers=bearer(people.OWNER)))
-    assert again["schedule"]["window"]["revision"] == close["revision"] + 2
+    assert again["schedule"]["scheduleWindow"]["revision"] == close["revision"] + 2
 
 
 def test_extend_refuses_bad_minutes_strangers_and_streams_without_a_schedule(
@@ -98,7 +98,7 @@ def test_end_now_stops_a_live_service_and_closes_its_window(backend: Backend, pr
     )
     assert body["status"] == "completed"
     assert body["schedule"]["phase"] == "ended"
-    assert body["schedule"]["window"]["closedBy"] == "manager"
+    assert body["schedule"]["scheduleWindow"]["closedBy"] == "manager"
     error(
         client("endstream").post(f"/api/streams/{stream_id}/end", headers=bearer(people.STRANGER)),
         403,

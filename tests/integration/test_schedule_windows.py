@@ -80,7 +80,12 @@ def test_a_service_goes_starting_soon_then_live_and_is_extended_on_air_to_its_ha
         encoder.wait()
     window = ended["scheduleWindow"]
     assert window["closedBy"] == "hard_maximum", window
-    assert window["extensions"] == 2, window
+    # Each step counts from when the close ran (a task arrives a little late), so one or two
+    # steps fit before the hard maximum.
+    assert window["extensions"] >= 1, window
+    latest = datetime.fromisoformat(window["latestClose"])
+    step = timedelta(seconds=3)
+    assert latest - step <= datetime.fromisoformat(window["closedAt"]), window
     assert ended["schedulePhase"] == "ended"
     # What was broadcast is kept: the recording arrives as after a Stop.
     recorded = wait_for(
@@ -132,7 +137,7 @@ def test_a_reschedule_leaves_the_old_tasks_stale_and_managers_extend_and_end_it(
     )
     assert extended.status_code == 200, extended.text
     schedule = extended.json()["schedule"]
-    assert schedule["window"]["revision"] > moved.json()["scheduleWindow"]["revision"]
+    assert schedule["scheduleWindow"]["revision"] > moved.json()["scheduleWindow"]["revision"]
     planned_end = datetime.fromisoformat(schedule["scheduledEndTime"])
     assert abs(planned_end - (later + timedelta(minutes=50))) < timedelta(seconds=1)
 

@@ -232,7 +232,7 @@ def test_managers_extend_the_planned_end_and_the_close_moves_with_it(world: Worl
     assert reply.schedule is not None
     assert reply.schedule.scheduledEndTime == scheduled.end + timedelta(minutes=45)
     window = scheduled.stream.schedule_window
-    assert reply.schedule.window == window
+    assert reply.schedule.scheduleWindow == window
     assert window is not None and window.revision == first + 1
     assert window.closes_at == scheduled.end + timedelta(minutes=75)
     assert scheduled.task("close").name == f"window-close-{scheduled.id}-{first + 1}"
@@ -268,8 +268,8 @@ def test_end_now_stops_a_live_service_and_closes_its_window(world: World) -> Non
     reply = world.windows.end_now(people.OWNER, scheduled.id)
     assert reply.status == StreamStatus.COMPLETED
     assert reply.schedule is not None and reply.schedule.phase == "ended"
-    assert reply.schedule.window is not None
-    assert reply.schedule.window.closed_by == "manager"
+    assert reply.schedule.scheduleWindow is not None
+    assert reply.schedule.scheduleWindow.closed_by == "manager"
     scheduled.at(scheduled.end + timedelta(minutes=30))
     assert run(world, scheduled.task("close")) == "stale"
 
