@@ -19,7 +19,6 @@ from common.errors import (
 from common.models.domain import (
     ClipSpec,
     DownloadStatus,
-    InputRecordingRules,
     LiveInput,
     LiveInputNotice,
     LiveInputSpec,
@@ -127,6 +126,16 @@ class LiveOutput:
     url: str
     stream_key: SecretStr
     enabled: bool
+
+
+@dataclass(frozen=True)
+class InputRecordingRules:
+    """An input's recording settings, which its live playback and future recordings follow."""
+
+    allowed_origins: tuple[str, ...]
+    timeout_seconds: int
+    # Private streams: the input and the recordings it makes play only through signed URLs.
+    require_signed_urls: bool = False
 
 
 class StreamProvider(Protocol):

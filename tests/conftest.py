@@ -16,12 +16,12 @@ from common.services.stream_changes import StreamChangeService
 from common.services.streams import StreamService
 from tests import people
 from tests.fakes import (
-    FakeStreamProvider,
     FixedClock,
     InMemoryMemorialDirectory,
     InMemoryStreamRepository,
     RecordingTaskQueue,
 )
+from tests.fakes.provider import FakeStreamProvider
 
 POLICY = StreamPolicy(
     delivery_base="https://customer-test.cloudflarestream.com",

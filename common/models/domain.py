@@ -301,15 +301,6 @@ class Stream(StreamManagerFields):
 LiveConnection = Literal["connected", "reconnecting", "disconnected", "unknown"]
 
 
-class InputRecordingRules(Value):
-    """An input's recording settings, which its live playback and future recordings follow."""
-
-    allowed_origins: tuple[str, ...]
-    timeout_seconds: int
-    # Private streams: the input and the recordings it makes play only through signed URLs.
-    require_signed_urls: bool = False
-
-
 class LiveInputSpec(Value):
     """What we ask the provider for when a stream gets its ingest point."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.models.domain import InputRecordingRules
+from common.ports import InputRecordingRules
 from common.services.create_guards import CreateLimits
 
 

@@ -25,7 +25,6 @@ from common.ports import PendingMigration, RequestCredentials
 from common.settings import Settings
 from tests import people
 from tests.fakes import (
-    FakeStreamProvider,
     FixedClock,
     InMemoryCreateQuota,
     InMemoryIdempotencyStore,
@@ -34,6 +33,7 @@ from tests.fakes import (
     RecordingTaskQueue,
 )
 from tests.fakes.events import InMemoryEventStore, InMemoryTemplateStore
+from tests.fakes.provider import FakeStreamProvider
 from tests.functions.calls import bearer, client, ok
 from tests.stream_webhooks import sign_stream_webhook, video_webhook_body
 

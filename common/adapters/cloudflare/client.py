@@ -28,13 +28,13 @@ from common.models.domain import (
     ClipSpec,
     DownloadProgress,
     DownloadStatus,
-    InputRecordingRules,
     LiveInput,
     LiveInputSpec,
     Recording,
     WhipAnswer,
 )
 from common.ports import (
+    InputRecordingRules,
     LiveOutput,
     OutputSpec,
     ProviderError,

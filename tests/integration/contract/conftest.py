@@ -45,13 +45,13 @@ from common.ports import (
 )
 from emulators.stack import ACCOUNT_ID, API_TOKEN, PROJECT_ID, LocalStack
 from tests.fakes import (
-    FakeStreamProvider,
     InMemoryCreateQuota,
     InMemoryIdempotencyStore,
     InMemoryMemorialDirectory,
     InMemoryStreamRepository,
     RecordingTaskQueue,
 )
+from tests.fakes.provider import FakeStreamProvider
 
 # Where the Cloud Tasks adapter's tasks would go: nothing listens there, and every contract
 # task is scheduled an hour ahead, so the emulator never dispatches one during the run.

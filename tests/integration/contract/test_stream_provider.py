@@ -10,8 +10,13 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from common.models.domain import InputRecordingRules, LiveInput, LiveInputSpec
-from common.ports import ProviderNotFoundError, ProviderRejectedError, StreamProvider
+from common.models.domain import LiveInput, LiveInputSpec
+from common.ports import (
+    InputRecordingRules,
+    ProviderNotFoundError,
+    ProviderRejectedError,
+    StreamProvider,
+)
 
 
 def spec(stream_id: str | None = None) -> LiveInputSpec:

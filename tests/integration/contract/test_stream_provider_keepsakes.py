@@ -14,7 +14,7 @@ import pytest
 from common.models.domain import ClipSpec, LiveInputSpec, Recording
 from common.ports import ProviderNotFoundError, ProviderRejectedError, StreamProvider
 from emulators.stack import LocalStack
-from tests.fakes import FakeStreamProvider
+from tests.fakes.provider import FakeStreamProvider
 from tests.integration.test_broadcast_e2e import push, wait_for
 
 BROADCAST_S = 4
