@@ -17,7 +17,7 @@ from common.models.api import (
     StopResponse,
     WindowResponse,
 )
-from functions.paths import UNIFIED, stream_function, unified_and_mvp
+from functions.paths import UNIFIED, stream_call, stream_function, unified_and_mvp
 
 GO_LIVE = {"POST": Op("Go live; returns RTMP credentials", {200: StartResponse})}
 END = {"POST": Op("End the broadcast", {200: StopResponse})}
@@ -26,16 +26,14 @@ CREDENTIALS = {
 }
 
 
-@stream_function("/start", GO_LIVE)
-def startstream(ctx: Ctx) -> Reply:
+@stream_call("/start", GO_LIVE, lambda services: services.broadcasts.start)
+def startstream() -> None:
     """POST marks the stream live and returns its RTMP credentials and WHIP endpoint."""
-    return ctx.services.broadcasts.start(ctx.user, ctx.param("streamId"))
 
 
-@stream_function("/stop", END)
-def stopstream(ctx: Ctx) -> Reply:
+@stream_call("/stop", END, lambda services: services.broadcasts.stop)
+def stopstream() -> None:
     """POST ends the broadcast; the recording follows when Cloudflare has processed it."""
-    return ctx.services.broadcasts.stop(ctx.user, ctx.param("streamId"))
 
 
 EXTEND = {
@@ -55,16 +53,14 @@ def extendstream(ctx: Ctx) -> Reply:
     return ctx.services.windows.extend(ctx.user, ctx.param("streamId"), minutes)
 
 
-@stream_function("/end", END_NOW)
-def endstream(ctx: Ctx) -> Reply:
+@stream_call("/end", END_NOW, lambda services: services.windows.end_now)
+def endstream() -> None:
     """POST ends the service now: a live broadcast stops, the page stops counting down."""
-    return ctx.services.windows.end_now(ctx.user, ctx.param("streamId"))
 
 
-@stream_function("/credentials", CREDENTIALS)
-def streamcredentials(ctx: Ctx) -> Reply:
+@stream_call("/credentials", CREDENTIALS, lambda services: services.broadcasts.credentials)
+def streamcredentials() -> None:
     """GET the RTMP credentials and WHIP endpoint without going live."""
-    return ctx.services.broadcasts.credentials(ctx.user, ctx.param("streamId"))
 
 
 @functions_framework.http

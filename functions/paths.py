@@ -4,6 +4,7 @@ and the decorators of the functions that serve one path of a stream or one task.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -11,11 +12,17 @@ import flask
 import functions_framework
 from pydantic import BaseModel
 
-from common.http import ErrorBody, Handler, Op, http_endpoint, task_endpoint
+from common.bootstrap import Services
+from common.http import Ctx, ErrorBody, Handler, Op, Reply, http_endpoint, task_endpoint
+from common.models.domain import User
 from common.signatures import TASK_AUTH_HEADER
 
 MVP = "/api/livestreamMVPTwo"
 UNIFIED = "/api"
+
+Function = Callable[[flask.Request], flask.Response]
+# Picks, from the services, the method a one-call function asks with the caller and the stream.
+StreamCall = Callable[[Services], Callable[[User | None, str], Reply]]
 
 
 def unified_and_mvp(suffix: str) -> tuple[str, str]:
@@ -24,11 +31,11 @@ def unified_and_mvp(suffix: str) -> tuple[str, str]:
 
 def stream_function(
     suffix: str, operations: Mapping[str, Op], **options: Any
-) -> Callable[[Handler], Callable[[flask.Request], flask.Response]]:
+) -> Callable[[Handler], Function]:
     """The functions-framework HTTP function serving ``/api/streams/{streamId}<suffix>`` and
     its MVP Two alias with ``operations`` (``http_endpoint``'s ``options``)."""
 
-    def decorate(handler: Handler) -> Callable[[flask.Request], flask.Response]:
+    def decorate(handler: Handler) -> Function:
         routes = unified_and_mvp(f"/streams/{{streamId}}{suffix}")
         function = http_endpoint(routes, operations, **options)(handler)
         functions_framework.http(function)  # registers it as an HTTP function
@@ -37,14 +44,31 @@ def stream_function(
     return decorate
 
 
+def stream_call(
+    suffix: str, operations: Mapping[str, Op], call: StreamCall, **options: Any
+) -> Callable[[Callable[[], None]], Function]:
+    """``stream_function`` for a function whose handler only asks one service method (``call``
+    picks it) with the caller and the path's ``streamId``. The ``def`` it decorates names the
+    function and describes it (its docstring); its body is that docstring alone."""
+
+    def decorate(declaration: Callable[[], None]) -> Function:
+        @functools.wraps(declaration)
+        def handler(ctx: Ctx) -> Reply:
+            return call(ctx.services)(ctx.user, ctx.param("streamId"))
+
+        return stream_function(suffix, operations, **options)(handler)
+
+    return decorate
+
+
 def task_function(
     path: str, payload: type[BaseModel], result: type[BaseModel]
-) -> Callable[[Handler], Callable[[flask.Request], flask.Response]]:
+) -> Callable[[Handler], Function]:
     """The functions-framework function Cloud Tasks posts ``payload`` to at ``path``: it
     answers ``result``, or an error body Cloud Tasks retries on. The handler's docstring
     is the operation's summary."""
 
-    def decorate(handler: Handler) -> Callable[[flask.Request], flask.Response]:
+    def decorate(handler: Handler) -> Function:
         summary = (handler.__doc__ or handler.__name__).strip()
         operation = Op(
             summary, {200: (result, ErrorBody)}, body=payload, headers=(TASK_AUTH_HEADER,)

@@ -13,7 +13,7 @@ from common.services.playback import (
     InvitationView,
     PlaybackResponse,
 )
-from functions.paths import stream_function
+from functions.paths import stream_call, stream_function
 
 PLAYBACK = {
     "GET": Op(
@@ -39,11 +39,10 @@ ACCESS = {
 }
 
 
-@stream_function("/playback", PLAYBACK, cache="anonymous")
-def streamplayback(ctx: Ctx) -> Reply:
+@stream_call("/playback", PLAYBACK, lambda services: services.playback.playback, cache="anonymous")
+def streamplayback() -> None:
     """GET what the caller may watch now: signed URLs (and ``expiresAt``) for a private stream,
     the plain ones for a public stream."""
-    return ctx.services.playback.playback(ctx.user, ctx.param("streamId"))
 
 
 @stream_function("/invitations", INVITATIONS)

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from common.http import Ctx, Op, Reply
+from common.http import Op
 from common.services.repair_tools import (
     CorsResponse,
     PlaybackUrlResponse,
@@ -12,7 +12,7 @@ from common.services.repair_tools import (
     SyncStatusResponse,
     VideoIdResponse,
 )
-from functions.paths import stream_function
+from functions.paths import stream_call
 
 # Each tool's operations by method (the frontend calls some of them with two methods).
 ATTACH = {"POST": Op("Attach the recordings Cloudflare has", {200: SyncRecordingResponse})}
@@ -25,37 +25,35 @@ REBUILD_URLS = {"POST": Op("Rebuild playback URLs", {200: PlaybackUrlResponse})}
 RECONCILE = {"POST": Op("Reconcile a stuck stream", {200: SyncStatusResponse})}
 
 
-@stream_function("/sync-recording", ATTACH)
-def syncrecording(ctx: Ctx) -> Reply:
+@stream_call("/sync-recording", ATTACH, lambda services: services.repair_tools.sync_recording)
+def syncrecording() -> None:
     """POST fetches the stream's recordings from Cloudflare and attaches them now."""
-    return ctx.services.repair_tools.sync_recording(ctx.user, ctx.param("streamId"))
 
 
-@stream_function("/sync-status", ALIGN)
-def syncstatus(ctx: Ctx) -> Reply:
+@stream_call("/sync-status", ALIGN, lambda services: services.repair_tools.sync_status)
+def syncstatus() -> None:
     """POST aligns the stream's status with the live input's connection."""
-    return ctx.services.repair_tools.sync_status(ctx.user, ctx.param("streamId"))
 
 
-@stream_function("/get-video-id", VIDEO_ID)
-def getvideoid(ctx: Ctx) -> Reply:
+@stream_call("/get-video-id", VIDEO_ID, lambda services: services.repair_tools.get_video_id)
+def getvideoid() -> None:
     """POST lists the input's recordings and names the primary video id."""
-    return ctx.services.repair_tools.get_video_id(ctx.user, ctx.param("streamId"))
 
 
-@stream_function("/configure-cors", CONFIGURE_CORS)
-def configurecors(ctx: Ctx) -> Reply:
+@stream_call(
+    "/configure-cors", CONFIGURE_CORS, lambda services: services.repair_tools.configure_cors
+)
+def configurecors() -> None:
     """PUT applies the allowed origins to the live input and its existing recordings."""
-    return ctx.services.repair_tools.configure_cors(ctx.user, ctx.param("streamId"))
 
 
-@stream_function("/fix-playback-url", REBUILD_URLS)
-def fixplaybackurl(ctx: Ctx) -> Reply:
+@stream_call(
+    "/fix-playback-url", REBUILD_URLS, lambda services: services.repair_tools.fix_playback_url
+)
+def fixplaybackurl() -> None:
     """POST rebuilds the live player URL and the recording's HLS URL."""
-    return ctx.services.repair_tools.fix_playback_url(ctx.user, ctx.param("streamId"))
 
 
-@stream_function("/fix-status", RECONCILE)
-def fixstatus(ctx: Ctx) -> Reply:
+@stream_call("/fix-status", RECONCILE, lambda services: services.repair_tools.fix_status)
+def fixstatus() -> None:
     """POST reconciles a stuck status (both ways) and the recordings."""
-    return ctx.services.repair_tools.fix_status(ctx.user, ctx.param("streamId"))

@@ -5,6 +5,7 @@ ones) and order them. ``common/services/streams.py`` does the work.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TypedDict
 
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +27,7 @@ from common.models.api import (
     StreamUpdateRequest,
 )
 from common.models.domain import StreamStatus
-from common.ports import StreamQuery
+from common.ports import StreamPage, StreamQuery
 from common.services.create_guards import IDEMPOTENCY_HEADER
 from common.services.migration import MigrationReport
 from functions.paths import MVP, UNIFIED, unified_and_mvp
@@ -44,6 +45,24 @@ class PublicListQuery(BaseModel):
     # (common.pagination refuses any other, an over-long one included, with a 400).
     cursor: str | None = None
     status: StreamStatus | None = None
+
+    def paging(self, page: StreamPage) -> Paging:
+        """What a reply's pagination block says of ``page``, the one this query asked for."""
+        return Paging(
+            limit=self.limit,
+            offset=self.offset,
+            has_more=page.has_more,
+            by_cursor=self.cursor is not None,
+        )
+
+
+class Paging(TypedDict):
+    """The arguments of ``Pagination.after`` (and ``PublicListResponse.grouped``)."""
+
+    limit: int
+    offset: int
+    has_more: bool
+    by_cursor: bool
 
 
 class StreamListQuery(PublicListQuery):
@@ -96,12 +115,7 @@ def streams(ctx: Ctx) -> Reply:
         total=len(views),
         hasMore=page.has_more,
         nextCursor=page.next_cursor,
-        pagination=Pagination.after(
-            limit=asked.limit,
-            offset=asked.offset,
-            has_more=page.has_more,
-            by_cursor=asked.cursor is not None,
-        ),
+        pagination=Pagination.after(**asked.paging(page)),
     )
 
 
@@ -165,14 +179,7 @@ def publicstreams(ctx: Ctx) -> Reply:
     views = [StreamPublicView.of(s) for s in page.streams]
     if ctx.path.endswith("/public-streams"):
         return views
-    return PublicListResponse.grouped(
-        views,
-        limit=asked.limit,
-        offset=asked.offset,
-        has_more=page.has_more,
-        next_cursor=page.next_cursor,
-        by_cursor=asked.cursor is not None,
-    )
+    return PublicListResponse.grouped(views, next_cursor=page.next_cursor, **asked.paging(page))
 
 
 @functions_framework.http
