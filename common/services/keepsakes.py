@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import Field, model_validator
 
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 KEEPSAKE_TASK_PATH = "/api/tasks/keepsake"
 KeepsakeKind = Literal["download", "clip"]
+FoundT = TypeVar("FoundT")
 KeepsakeOutcome = Literal["rescheduled", "done", "gave_up", "failed", "stale", "gone"]
 # A week: no funeral recording is longer (Cloudflare truncates live recordings at 7 days).
 MAX_SECONDS = 7 * 24 * 3600
@@ -309,52 +310,38 @@ class KeepsakeService(WithBackends):
     def _check_download(
         self, stream: Stream, video_id: str, generation: int, attempt: int
     ) -> KeepsakeOutcome:
-        if not _download_due(stream, video_id, generation, attempt):
-            return "stale"
-        try:
-            status = self._provider.get_download(video_id)
-        except NotFoundError:
-            status = None  # the video is gone: so is its download
-        last = attempt + 1 >= self.policy.keepsake_checks
-        outcome: list[KeepsakeOutcome] = []
-
-        def record(current: Stream) -> Stream:
-            if not _download_due(current, video_id, generation, attempt):
-                outcome[:] = ["stale"]
-                return current
+        def settle(
+            current: Stream, status: DownloadStatus | None, last: bool
+        ) -> tuple[Stream, KeepsakeOutcome]:
             entry = _entry(current, video_id)
             assert entry.download is not None  # noqa: S101 - _download_due checked it
             claimed = entry.download.model_copy(update={"checks": attempt + 1})
+            # No status: the video is gone, and so is its download.
             download = _downloaded(claimed, status) if status else _failed(claimed)
             if download.state == "preparing" and last:
                 log.error("download of %s not ready after %d checks", video_id, attempt + 1)
                 download = _failed(download)
-            outcome[:] = [_outcome_of(download.state)]
-            return _with_entry(current, entry.model_copy(update={"download": download}))
+            updated = _with_entry(current, entry.model_copy(update={"download": download}))
+            return updated, _outcome_of(download.state)
 
-        self._repo.update(stream.id, record)
-        return outcome[-1]
+        return self._follow(
+            stream,
+            lambda s: _download_due(s, video_id, generation, attempt),
+            lambda: self._provider.get_download(video_id),
+            settle,
+            attempt,
+        )
 
     def _check_clip(
         self, stream: Stream, video_id: str, generation: int, attempt: int
     ) -> KeepsakeOutcome:
-        if not _clip_due(stream, video_id, generation, attempt):
-            return "stale"
-        try:
-            clip: Recording | None = self._provider.get_recording(video_id)
-        except NotFoundError:
-            clip = None
         now = self._clock.now()
-        last = attempt + 1 >= self.policy.keepsake_checks
-        outcome: list[KeepsakeOutcome] = []
 
-        def record(current: Stream) -> Stream:
-            if not _clip_due(current, video_id, generation, attempt):
-                outcome[:] = ["stale"]
-                return current
+        def settle(
+            current: Stream, clip: Recording | None, last: bool
+        ) -> tuple[Stream, KeepsakeOutcome]:
             if clip is None:
-                outcome[:] = ["gone"]
-                return current.model_copy(update={"pending_clip": None, "updated_at": now})
+                return current.model_copy(update={"pending_clip": None, "updated_at": now}), "gone"
             pending = current.pending_clip
             assert pending is not None  # noqa: S101 - _clip_due checked it
             claimed = current.model_copy(
@@ -363,16 +350,51 @@ class KeepsakeService(WithBackends):
             entry = entry_of(clip).model_copy(update={"clipped_from": pending.clipped_from})
             merged = with_recordings(claimed, merge_recordings(current.recordings, [entry]), now)
             if merged.pending_clip is None:  # ready (now the primary recording) or failed
-                outcome[:] = ["done" if merged.primary_video_id == video_id else "failed"]
-                return merged
-            outcome[:] = ["gave_up" if last else "rescheduled"]
-            if last:
-                log.error("trim %s not ready after %d checks", video_id, attempt + 1)
-                issue = StreamIssue(
-                    code=CLIP_NOT_READY, message="The trim did not finish; try again", at=now
-                )
-                return merged.model_copy(update={"pending_clip": None, "last_error": issue})
-            return merged
+                return merged, "done" if merged.primary_video_id == video_id else "failed"
+            if not last:
+                return merged, "rescheduled"
+            log.error("trim %s not ready after %d checks", video_id, attempt + 1)
+            issue = StreamIssue(
+                code=CLIP_NOT_READY, message="The trim did not finish; try again", at=now
+            )
+            return merged.model_copy(update={"pending_clip": None, "last_error": issue}), "gave_up"
+
+        return self._follow(
+            stream,
+            lambda s: _clip_due(s, video_id, generation, attempt),
+            lambda: self._provider.get_recording(video_id),
+            settle,
+            attempt,
+        )
+
+    def _follow(
+        self,
+        stream: Stream,
+        due: Callable[[Stream], bool],
+        read: Callable[[], FoundT | None],
+        settle: Callable[[Stream, FoundT | None, bool], tuple[Stream, KeepsakeOutcome]],
+        attempt: int,
+    ) -> KeepsakeOutcome:
+        """One check of a followed request: what the provider says now (``None``: the video
+        is gone) is settled onto the stream in the write that claims the check, given whether
+        it is the last. A duplicate delivery, or a request since replaced, is no longer
+        ``due`` and changes nothing."""
+        if not due(stream):
+            return "stale"
+        try:
+            found = read()
+        except NotFoundError:
+            found = None
+        last = attempt + 1 >= self.policy.keepsake_checks
+        outcome: list[KeepsakeOutcome] = ["stale"]
+
+        def record(current: Stream) -> Stream:
+            if not due(current):
+                outcome[:] = ["stale"]
+                return current
+            updated, result = settle(current, found, last)
+            outcome[:] = [result]
+            return updated
 
         self._repo.update(stream.id, record)
         return outcome[-1]
