@@ -26,6 +26,7 @@ from pydantic.alias_generators import to_camel
 from common.errors import InvalidArgumentError
 from common.models.delivery import hls_of_player
 from common.models.domain import (
+    RecordingEntry,
     ScheduleWindow,
     Stream,
     StreamCredentials,
@@ -226,21 +227,29 @@ class ReorderRequest(_Request):
 
 
 class RecordingView(BaseModel):
-    """One recording of a stream, as the unified frontend's ``recordings[]`` reads it."""
+    """One recording of a stream, as the unified frontend's ``recordings[]`` reads it: a
+    ``RecordingEntry``'s fields under the names the page reads (``validation_alias``: the
+    entry's name), its place and whether it is the one shown."""
 
-    id: str
+    id: str = Field(validation_alias="video_uid")
     cloudflareVideoId: str
     sequenceNumber: int
     state: str
-    recordingReady: bool
-    recordingUrl: str | None
-    dashUrl: str | None
-    thumbnailUrl: str | None
+    recordingReady: bool = Field(validation_alias="ready")
+    recordingUrl: str | None = Field(validation_alias="hls_url")
+    dashUrl: str | None = Field(validation_alias="dash_url")
+    thumbnailUrl: str | None = Field(validation_alias="thumbnail_url")
     duration: float | None
     size: int | None
-    createdAt: datetime | None
+    createdAt: datetime | None = Field(validation_alias="created")
     primary: bool
     hidden: bool
+
+    @classmethod
+    def of(cls, entry: RecordingEntry, number: int, stream: Stream) -> RecordingView:
+        shown = entry.video_uid == stream.video_id and stream.recording_ready
+        place = {"cloudflareVideoId": entry.video_uid, "sequenceNumber": number, "primary": shown}
+        return cls.model_validate(entry.model_dump() | place)
 
 
 Moment = datetime | None
@@ -547,21 +556,7 @@ def _view_fields(
     return {name: getattr(stream, name) for name in declared.model_fields} | {
         "id": stream.id,
         "recordings": [
-            RecordingView(
-                id=entry.video_uid,
-                cloudflareVideoId=entry.video_uid,
-                sequenceNumber=number,
-                state=entry.state,
-                recordingReady=entry.ready,
-                recordingUrl=entry.hls_url,
-                dashUrl=entry.dash_url,
-                thumbnailUrl=entry.thumbnail_url,
-                duration=entry.duration,
-                size=entry.size,
-                createdAt=entry.created,
-                primary=entry.video_uid == stream.video_id and stream.recording_ready,
-                hidden=entry.hidden,
-            )
+            RecordingView.of(entry, number, stream)
             for number, entry in enumerate(stream.recordings, start=1)
             if with_hidden or not entry.hidden
         ],
