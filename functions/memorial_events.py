@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import flask
-import functions_framework
 
-from common.http import Ctx, Op, Reply, http_endpoint
+from common.http import Ctx, Op, Reply
 from common.models.api import DeleteResponse
 from common.models.event_api import (
     EventCreateRequest,
@@ -14,26 +13,26 @@ from common.models.event_api import (
     EventUpdateRequest,
     EventView,
 )
-from functions.paths import UNIFIED
+from functions.paths import unified_function
 
-EVENTS = f"{UNIFIED}/memorials/{{memorialId}}/events"
 ICS = "text/calendar"
+EVENT_LIST = {
+    "GET": Op("A memorial's events and their sessions", {200: EventListResponse, 304: None}),
+    "POST": Op(
+        "Create an event: its sessions new, existing streams or from a template",
+        {200: EventView},
+        body=EventCreateRequest,
+    ),
+}
+EVENT = {
+    "PUT": Op("Edit an event and its sessions", {200: EventView}, body=EventUpdateRequest),
+    "DELETE": Op("Delete an event (its streams stay)", {200: DeleteResponse}),
+}
+CALENDAR = {"GET": Op("The memorial's public sessions (iCalendar)", {200: ICS, 304: None})}
 
 
 # The list is CDN-cacheable for visitors (managers' answers are private).
-@functions_framework.http
-@http_endpoint(
-    (EVENTS,),
-    {
-        "GET": Op("A memorial's events and their sessions", {200: EventListResponse, 304: None}),
-        "POST": Op(
-            "Create an event: its sessions new, existing streams or from a template",
-            {200: EventView},
-            body=EventCreateRequest,
-        ),
-    },
-    cache="anonymous",
-)
+@unified_function("/memorials/{memorialId}/events", EVENT_LIST, cache="anonymous")
 def memorialevents(ctx: Ctx) -> Reply:
     """GET lists a memorial's events (visitors see public sessions); POST creates one."""
     memorial_id = ctx.param("memorialId")
@@ -44,14 +43,7 @@ def memorialevents(ctx: Ctx) -> Reply:
     return ctx.services.memorial_events.list_events(ctx.user, memorial_id)
 
 
-@functions_framework.http
-@http_endpoint(
-    (f"{EVENTS}/{{eventId}}",),
-    {
-        "PUT": Op("Edit an event and its sessions", {200: EventView}, body=EventUpdateRequest),
-        "DELETE": Op("Delete an event (its streams stay)", {200: DeleteResponse}),
-    },
-)
+@unified_function("/memorials/{memorialId}/events/{eventId}", EVENT)
 def memorialevent(ctx: Ctx) -> Reply:
     """PUT edits an event (words, sessions' order and schedules); DELETE removes it."""
     memorial_id, event_id = ctx.param("memorialId"), ctx.param("eventId")
@@ -62,12 +54,7 @@ def memorialevent(ctx: Ctx) -> Reply:
     )
 
 
-@functions_framework.http
-@http_endpoint(
-    (f"{UNIFIED}/memorials/{{memorialId}}/calendar.ics",),
-    {"GET": Op("The memorial's public sessions (iCalendar)", {200: ICS, 304: None})},
-    public_cache=True,
-)
+@unified_function("/memorials/{memorialId}/calendar.ics", CALENDAR, public_cache=True)
 def memorialcalendar(ctx: Ctx) -> Reply:
     """GET the memorial's public sessions as an RFC 5545 calendar to subscribe to."""
     text = ctx.services.memorial_events.calendar(ctx.param("memorialId"))

@@ -44,6 +44,20 @@ def stream_function(
     return decorate
 
 
+def unified_function(
+    path: str, operations: Mapping[str, Op], **options: Any
+) -> Callable[[Handler], Function]:
+    """The functions-framework HTTP function serving ``/api<path>`` alone (no MVP Two alias:
+    newer than MVP Two) with ``operations`` (``http_endpoint``'s ``options``)."""
+
+    def decorate(handler: Handler) -> Function:
+        function = http_endpoint((f"{UNIFIED}{path}",), operations, **options)(handler)
+        functions_framework.http(function)  # registers it as an HTTP function
+        return function
+
+    return decorate
+
+
 def stream_call(
     suffix: str, operations: Mapping[str, Op], call: StreamCall, **options: Any
 ) -> Callable[[Callable[[], None]], Function]:

@@ -3,26 +3,26 @@
 
 from __future__ import annotations
 
-import functions_framework
-
-from common.http import Ctx, Op, Reply, http_endpoint
+from common.http import Ctx, Op, Reply
 from common.models.api import DeleteResponse
 from common.models.event_api import (
     TemplateListResponse,
     TemplateRequest,
     TemplateView,
 )
-from functions.paths import UNIFIED
+from functions.paths import unified_function
+
+TEMPLATES = {
+    "GET": Op("The caller's event templates", {200: TemplateListResponse}),
+    "POST": Op("Create an event template", {200: TemplateView}, body=TemplateRequest),
+}
+TEMPLATE = {
+    "PUT": Op("Replace an event template", {200: TemplateView}, body=TemplateRequest),
+    "DELETE": Op("Delete an event template", {200: DeleteResponse}),
+}
 
 
-@functions_framework.http
-@http_endpoint(
-    (f"{UNIFIED}/templates",),
-    {
-        "GET": Op("The caller's event templates", {200: TemplateListResponse}),
-        "POST": Op("Create an event template", {200: TemplateView}, body=TemplateRequest),
-    },
-)
+@unified_function("/templates", TEMPLATES)
 def eventtemplates(ctx: Ctx) -> Reply:
     """GET lists the caller's templates; POST creates one (funeral directors, admins)."""
     if ctx.method == "POST":
@@ -30,14 +30,7 @@ def eventtemplates(ctx: Ctx) -> Reply:
     return ctx.services.memorial_events.list_templates(ctx.user)
 
 
-@functions_framework.http
-@http_endpoint(
-    (f"{UNIFIED}/templates/{{templateId}}",),
-    {
-        "PUT": Op("Replace an event template", {200: TemplateView}, body=TemplateRequest),
-        "DELETE": Op("Delete an event template", {200: DeleteResponse}),
-    },
-)
+@unified_function("/templates/{templateId}", TEMPLATE)
 def eventtemplate(ctx: Ctx) -> Reply:
     """PUT replaces a template; DELETE removes it (its owner or an admin)."""
     template_id = ctx.param("templateId")
