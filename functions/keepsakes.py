@@ -13,15 +13,20 @@ from common.services.keepsakes import (
 )
 from functions.paths import stream_function, task_function
 
+DOWNLOAD = {
+    "GET": Op("Where the recording's MP4 download stands", {200: RecordingDownloadView}),
+    "POST": Op("Ask for the recording's MP4 download", {202: RecordingDownloadView}),
+}
+CLIP = {
+    "POST": Op(
+        "Trim the recording: a new recording that becomes the primary one when ready",
+        {202: RecordingClipView},
+        body=ClipRequest,
+    )
+}
 
-@stream_function(
-    "/recordings/{videoId}/download",
-    {
-        "GET": Op("Where the recording's MP4 download stands", {200: RecordingDownloadView}),
-        "POST": Op("Ask for the recording's MP4 download", {202: RecordingDownloadView}),
-    },
-    cache="anonymous",
-)
+
+@stream_function("/recordings/{videoId}/download", DOWNLOAD, cache="anonymous")
 def downloadrecording(ctx: Ctx) -> Reply:
     """POST asks Cloudflare for an MP4 of the recording; GET says how far it is (and its URL)."""
     stream_id, video_id = ctx.param("streamId"), ctx.param("videoId")
@@ -30,16 +35,7 @@ def downloadrecording(ctx: Ctx) -> Reply:
     return ctx.services.keepsakes.download(ctx.user, stream_id, video_id)
 
 
-@stream_function(
-    "/recordings/{videoId}/clip",
-    {
-        "POST": Op(
-            "Trim the recording: a new recording that becomes the primary one when ready",
-            {202: RecordingClipView},
-            body=ClipRequest,
-        )
-    },
-)
+@stream_function("/recordings/{videoId}/clip", CLIP)
 def cliprecording(ctx: Ctx) -> Reply:
     """POST cuts ``startTimeSeconds``..``endTimeSeconds`` of the recording into a new one."""
     request = ctx.body(ClipRequest)

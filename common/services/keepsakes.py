@@ -80,12 +80,17 @@ class ClipRequest(Model):
 DownloadViewState = Literal["none", "preparing", "ready", "error"]
 
 
-class RecordingDownloadView(Model):
-    """Where the MP4 download of one recording stands; ``url`` once it is ready (signed, and
-    valid until ``expiresAt``, when the stream is private)."""
+class RecordingKeepsakeView(Model):
+    """A keepsake of one recording of a stream (``videoId``: for a trim, the new one)."""
 
     streamId: str
     videoId: str
+
+
+class RecordingDownloadView(RecordingKeepsakeView):
+    """Where the MP4 download of one recording stands; ``url`` once it is ready (signed, and
+    valid until ``expiresAt``, when the stream is private)."""
+
     state: DownloadViewState
     percentComplete: float
     url: str | None = None
@@ -93,11 +98,9 @@ class RecordingDownloadView(Model):
     requestedAt: datetime | None = None
 
 
-class RecordingClipView(Model):
-    """A trim being made: the new recording's id, which becomes the primary one when ready."""
+class RecordingClipView(RecordingKeepsakeView):
+    """A trim being made: the new recording, which becomes the primary one when ready."""
 
-    streamId: str
-    videoId: str
     clippedFrom: str
     startTimeSeconds: int
     endTimeSeconds: int
