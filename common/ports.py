@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import SecretStr
 
@@ -33,7 +33,11 @@ from common.models.domain import (
     VideoReport,
     WhipAnswer,
 )
-from common.models.events import EventTemplate, MemorialEvent
+
+if TYPE_CHECKING:
+    # Only the event stores' signatures name them: a function that never reads an event
+    # does not load their models.
+    from common.models.events import EventTemplate, MemorialEvent
 
 
 class ProviderError(AppError):

@@ -103,3 +103,11 @@ def test_a_status_poll_instance_loads_neither_the_broadcast_services_nor_the_tas
     assert loaded_by("streamstatus", "info", CLIENTS | broadcasting) == []
     # The probe sees what it looks for: the broadcast functions do load them.
     assert loaded_by("startstream", "broadcasts", broadcasting) == sorted(broadcasting)
+
+
+def test_only_the_event_functions_load_the_event_models() -> None:
+    events = {"common.models.events", "common.models.event_api"}
+    assert loaded_by("publicstreams", "streams", events) == []
+    assert loaded_by("streamstatus", "info", events) == []
+    # The probe sees what it looks for: the events function does load them.
+    assert loaded_by("memorialevents", "memorial_events", events) == sorted(events)
