@@ -184,8 +184,8 @@ class ScheduleWindowService(WithBackends):
         on_air, dropped_at = self._publisher(stream, now)
         if on_air:
             step = timedelta(seconds=self.policy.window_extension_s)
-            later = max(window.closes_at, now) + step
-            if later <= window.latest_close:
+            if now < window.latest_close - timedelta(seconds=1):
+                later = min(max(window.closes_at, now) + step, window.latest_close)
                 return self._extended_on_air(stream.id, revision, later)
             log.warning("stream %s still on air at its hard maximum; ending it", stream.id)
             closer: WindowCloser = "hard_maximum"

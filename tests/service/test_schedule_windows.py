@@ -383,3 +383,23 @@ def test_a_service_that_is_over_or_called_off_cannot_be_extended(world: World) -
     )
     with pytest.raises(ConflictError, match="cancelled"):
         world.windows.extend(people.OWNER, scheduled.id, 15)
+
+
+def test_a_close_that_runs_late_still_keeps_the_service_on_up_to_the_hard_maximum(
+    world: World,
+) -> None:
+    scheduled = Scheduled.on_air_from_its_start(world)
+    window = scheduled.stream.schedule_window
+    assert window is not None
+    scheduled.at(window.closes_at + timedelta(minutes=10))  # the queue was slow
+    outcomes = []
+    while (outcome := run(world, scheduled.task("close"))) == "extended":
+        outcomes.append(outcome)
+        window = scheduled.stream.schedule_window
+        assert window is not None
+        scheduled.at(window.closes_at)
+    # Steps from when each close ran; the last one stops at the hard maximum, not before it.
+    assert outcome == "ended" and len(outcomes) == 6
+    assert world.clock.now() == window.latest_close
+    assert scheduled.stream.schedule_window is not None
+    assert scheduled.stream.schedule_window.closed_by == "hard_maximum"
