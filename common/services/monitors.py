@@ -212,9 +212,7 @@ class MonitorService(WithBackends):
             # once the publisher has had the reconnect window to come back.
             waiting = not seen and attempt + 1 < self.policy.status_monitor_grace_checks
             dropped_at = dropped_since(current, connection, now)
-            reconnecting = dropped_at is not None and (
-                (now - dropped_at).total_seconds() < self.policy.recording_timeout_seconds
-            )
+            reconnecting = self.may_reconnect(dropped_at, now)
             ended = current.status != StreamStatus.LIVE or (
                 connection == "disconnected" and not waiting and not reconnecting
             )
@@ -244,6 +242,13 @@ class MonitorService(WithBackends):
         if outcome[-1] == "done" and updated.status == StreamStatus.COMPLETED:
             self.schedule_first("recording", updated)
         return outcome[-1]
+
+    def may_reconnect(self, dropped_at: datetime | None, now: datetime) -> bool:
+        """Whether a publisher that dropped at ``dropped_at`` may still come back to continue
+        the same recording (the live input's recording timeout has not passed)."""
+        return dropped_at is not None and (
+            (now - dropped_at).total_seconds() < self.policy.recording_timeout_seconds
+        )
 
     def _live_viewers(self, stream: Stream, connection: str) -> int | None:
         """The live viewer count, read once per status check of a broadcast on air (never

@@ -17,7 +17,7 @@ from math import ceil
 from typing import Literal
 
 from common.access import Action
-from common.errors import AppError, ConflictError, NotFoundError
+from common.errors import AppError, ConflictError
 from common.models.api import WindowResponse
 from common.models.domain import ScheduleWindow, Stream, StreamStatus, User, WindowCloser
 from common.ports import ScheduledTask
@@ -54,9 +54,7 @@ def planned_window(
     opens_at = stream.scheduled_start_time
     if opens_at is None:
         return None
-    planned_end = stream.scheduled_end_time or opens_at + timedelta(
-        seconds=policy.window_default_duration_s
-    )
+    planned_end = _planned_end(stream, opens_at, policy)
     closes_at = planned_end + timedelta(seconds=policy.window_overrun_s)
     # Counted from when the window is armed if that is later (a schedule set during the
     # broadcast, or on a document written before windows): a hard maximum already past then
@@ -77,14 +75,18 @@ def planned_window(
 
 def window_is_current(stream: Stream, policy: WindowPolicy) -> bool:
     """Whether the stream's armed window is the one its schedule asks for (no re-arming)."""
-    window = stream.schedule_window
-    if window is None or stream.scheduled_start_time is None:
-        return window is None and stream.scheduled_start_time is None
-    planned = planned_window(stream, window.opens_at, policy, window.revision)
-    return (
-        planned is not None
-        and planned.opens_at == window.opens_at
-        and planned.planned_end == window.planned_end
+    window, opens_at = stream.schedule_window, stream.scheduled_start_time
+    if window is None or opens_at is None:
+        return window is None and opens_at is None
+    return window.opens_at == opens_at and window.planned_end == _planned_end(
+        stream, opens_at, policy
+    )
+
+
+def _planned_end(stream: Stream, opens_at: datetime, policy: WindowPolicy) -> datetime:
+    """The service's planned end: its own, or the default duration after its start."""
+    return stream.scheduled_end_time or opens_at + timedelta(
+        seconds=policy.window_default_duration_s
     )
 
 
@@ -248,8 +250,7 @@ class ScheduleWindowService(WithBackends):
         if connection in ("connected", "reconnecting"):
             return True, None
         dropped_at = dropped_since(stream, connection, now)
-        reconnect_window = timedelta(seconds=self._monitors.policy.recording_timeout_seconds)
-        return dropped_at is not None and now - dropped_at < reconnect_window, dropped_at
+        return self._monitors.may_reconnect(dropped_at, now), dropped_at
 
     def _closed(self, stream_id: str, revision: int, closer: WindowCloser) -> bool:
         now = self._clock.now()
@@ -298,11 +299,7 @@ class ScheduleWindowService(WithBackends):
                 return current
             return _closed_window(current, "manager", now)
 
-        try:
-            ended = self._repo.update(stream.id, close)
-        except NotFoundError:
-            raise NotFoundError("Stream not found") from None
-        return WindowResponse.of(ended, now)
+        return WindowResponse.of(self._repo.update(stream.id, close), now)
 
     def _queue(
         self, stream_id: str, edge: WindowEdge, revision: int, due: datetime, *, again: bool = False
