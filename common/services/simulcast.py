@@ -94,9 +94,8 @@ class SimulcastService(WithBackends):
         except ProviderRejectedError as exc:
             # Its words may quote what was sent: only the status goes to the log.
             log.warning("stream %s: Cloudflare refused an output (%s)", stream.id, exc.status)
-            raise InvalidArgumentError(
-                "Cloudflare refused this output; check the server URL and the stream key",
-                details={"field": "url"},
+            raise _invalid(
+                "url", "Cloudflare refused this output; check the server URL and the stream key"
             ) from exc
         log.info(
             "stream %s: output %s added (%s, %s)",
