@@ -145,7 +145,7 @@ def measure_operations() -> list[tuple[str, Tally]]:
             services.monitors.run_check, "recording", stream_id, generation("recording"), 0
         )
         rows.append(("recording check, nothing yet", counter.measure(recording)))
-        listing = functools.partial(services.streams.list_public, None, 20, 0)
+        listing = functools.partial(services.listings.list_public, None, 20, 0)
         rows.append(("public listing (page of 20)", counter.measure(listing)))
     return rows
 

@@ -91,7 +91,7 @@ def measure_cursor_pagination(
     client = firestore.Client(project=settings.gcp_project)
     collection = f"bench_pagination_{uuid.uuid4().hex[:8]}"
     seed(client, collection, streams)
-    listings = build_services(settings, repo=FirestoreStreamRepository(client, collection)).streams
+    listings = build_services(settings, repo=FirestoreStreamRepository(client, collection)).listings
     counter = FirestoreCounter()
     costs: list[PageCost] = []
     cursor: str | None = None

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from common.services.simulcast import SimulcastService
     from common.services.stream_changes import StreamChangeService
     from common.services.stream_info import StreamInfoService
+    from common.services.stream_listings import StreamListingService
     from common.services.streams import StreamService
     from common.services.webhooks import WebhookService
 
@@ -240,8 +241,15 @@ class Services:
         return LiveInputProvisioner(self, policy=self.policy)
 
     @built_once
-    def streams(self) -> StreamService:
+    def listings(self) -> StreamListingService:
         from common.services.stream_access import TimedMemorialCache
+        from common.services.stream_listings import StreamListingService
+
+        cached = TimedMemorialCache(self.memorials, self.settings.memorial_cache_ttl_s)
+        return StreamListingService(self, listing_memorials=cached)
+
+    @built_once
+    def streams(self) -> StreamService:
         from common.services.streams import StreamService
 
         return StreamService(
@@ -250,9 +258,6 @@ class Services:
             live_inputs=self.live_inputs,
             create_quota=self.create_quota,
             idempotency=self.idempotency,
-            listing_memorials=TimedMemorialCache(
-                self.memorials, self.settings.memorial_cache_ttl_s
-            ),
             windows=self.windows,
         )
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from common.http import ENDPOINTS, SDP, ErrorBody, Op, ReplySpec
-from common.services.create_guards import IDEMPOTENCY_HEADER
+from common.models.api import IDEMPOTENCY_HEADER
 
 MVP = "/api/livestreamMVPTwo/"
 FUNCTIONS_MODULE = "functions.main"

@@ -1,5 +1,6 @@
 """The streams: create, read, edit, delete, list (the caller's, a memorial's, the public
-ones) and order them. ``common/services/streams.py`` does the work.
+ones) and order them. ``common/services/streams.py`` does the writes and
+``common/services/stream_listings.py`` the reads.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from common.http import Ctx, Op, QueryFlag, Reply, http_endpoint
 from common.models.api import (
+    IDEMPOTENCY_HEADER,
     DeleteResponse,
     MemorialStreamsResponse,
     Pagination,
@@ -28,7 +30,6 @@ from common.models.api import (
 )
 from common.models.domain import StreamStatus
 from common.ports import StreamPage, StreamQuery
-from common.services.create_guards import IDEMPOTENCY_HEADER
 from common.services.migration import MigrationReport
 from functions.paths import MVP, UNIFIED, unified_and_mvp
 
@@ -107,7 +108,7 @@ def streams(ctx: Ctx) -> Reply:
             idempotency_key=ctx.header(IDEMPOTENCY_HEADER),
         )
     asked = ctx.query(StreamListQuery)
-    views, page = ctx.services.streams.list_streams(ctx.user, StreamQuery(**asked.model_dump()))
+    views, page = ctx.services.listings.list_streams(ctx.user, StreamQuery(**asked.model_dump()))
     if ctx.path.startswith(MVP):
         return views
     return StreamListResponse(
@@ -135,7 +136,7 @@ def stream(ctx: Ctx) -> Reply:
         return ctx.services.streams.update(ctx.user, stream_id, ctx.body(StreamUpdateRequest))
     if ctx.method == "DELETE":
         return ctx.services.streams.delete(ctx.user, stream_id)
-    return ctx.services.streams.get(ctx.user, stream_id)
+    return ctx.services.listings.get(ctx.user, stream_id)
 
 
 @functions_framework.http
@@ -156,7 +157,7 @@ def memorialstreams(ctx: Ctx) -> Reply:
             ctx.body(StreamCreateRequest),
             idempotency_key=ctx.header(IDEMPOTENCY_HEADER),
         )
-    views = ctx.services.streams.memorial_streams(ctx.user, memorial_id)
+    views = ctx.services.listings.memorial_streams(ctx.user, memorial_id)
     return MemorialStreamsResponse.grouped(memorial_id, views)
 
 
@@ -175,7 +176,7 @@ def memorialstreams(ctx: Ctx) -> Reply:
 def publicstreams(ctx: Ctx) -> Reply:
     """GET lists public, visible streams for memorial pages; no authentication."""
     asked = ctx.query(PublicListQuery)
-    page = ctx.services.streams.list_public(asked.status, asked.limit, asked.offset, asked.cursor)
+    page = ctx.services.listings.list_public(asked.status, asked.limit, asked.offset, asked.cursor)
     views = [StreamPublicView.of(s) for s in page.streams]
     if ctx.path.endswith("/public-streams"):
         return views

@@ -1,6 +1,6 @@
 """What memorial pages poll and embed, without a Cloudflare call: a stream's status, a
 memorial's status board and the player URLs. ``common/services/stream_info.py`` and the
-memorial board of ``common/services/streams.py`` do the work.
+memorial board of ``common/services/stream_listings.py`` do the work.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def streamstatus(ctx: Ctx) -> Reply:
 @http_endpoint((f"{UNIFIED}/memorials/{{memorialId}}/streams/status",), BOARD, cache="anonymous")
 def memorialstreamstatus(ctx: Ctx) -> Reply:
     """GET the live / scheduled / completed streams of a memorial, for polling pages."""
-    return ctx.services.streams.memorial_status(ctx.user, ctx.param("memorialId"))
+    return ctx.services.listings.memorial_status(ctx.user, ctx.param("memorialId"))
 
 
 @stream_function("/embed-info", PLAYER_URLS)

@@ -13,6 +13,7 @@ from common.services.policy import StreamPolicy
 from common.services.provider_events import ProviderEventService
 from common.services.schedule_windows import ScheduleWindowService, WindowPolicy
 from common.services.stream_changes import StreamChangeService
+from common.services.stream_listings import StreamListingService
 from common.services.streams import StreamService
 from tests import people
 from tests.fakes import (
@@ -81,6 +82,7 @@ class World:
             idempotency=idempotency,
             windows=self.windows,
         )
+        self.listings = StreamListingService(self.backends)
         self.changes = StreamChangeService(
             self.backends, monitors=self.monitors, windows=self.windows
         )

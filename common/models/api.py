@@ -14,7 +14,6 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     computed_field,
@@ -24,6 +23,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from common.errors import InvalidArgumentError
+from common.models.base import Model
 from common.models.delivery import hls_of_player
 from common.models.domain import (
     RecordingEntry,
@@ -44,6 +44,8 @@ from common.models.recording_rules import (
     schedule_phase,
 )
 
+# A stream creation carrying this header is done at most once (``common.services.create_guards``).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 _TITLE_MAX = 200
 _DESCRIPTION_MAX = 5000
 _MAX_ALLOWED_USERS = 100
@@ -78,11 +80,11 @@ def window_problem(start: datetime | None, end: datetime | None) -> str | None:
     return None
 
 
-class _Request(BaseModel):
+class _Request(Model):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class _StreamFieldsRequest(BaseModel):
+class _StreamFieldsRequest(Model):
     """A body that sets stream fields: named like the stream's fields in Python and like the
     frontend's JSON on the wire, so its fields go onto the stream by name, unmapped."""
 
@@ -226,7 +228,7 @@ class ReorderRequest(_Request):
         return ids
 
 
-class RecordingView(BaseModel):
+class RecordingView(Model):
     """One recording of a stream, as the unified frontend's ``recordings[]`` reads it: a
     ``RecordingEntry``'s fields under the names the page reads (``validation_alias``: the
     entry's name), its place and whether it is the one shown."""
@@ -301,6 +303,11 @@ class StreamManagerView(StreamPublicView, StreamManagerFields):
         return cls.model_validate(_view_fields(stream, StreamManagerFields, with_hidden=True))
 
 
+def whip_endpoint(stream_id: str) -> str:
+    """Our own WHIP URL for a stream: the provider's publish URL never reaches the browser."""
+    return f"/api/streams/{stream_id}/whip"
+
+
 class StreamOwnerView(StreamManagerView):
     """What those allowed to start the stream see: adds the RTMP credentials."""
 
@@ -310,19 +317,19 @@ class StreamOwnerView(StreamManagerView):
 
     @classmethod
     def with_credentials(
-        cls, stream: Stream, credentials: StreamCredentials | None, whip_endpoint: str
+        cls, stream: Stream, credentials: StreamCredentials | None
     ) -> StreamOwnerView:
         return cls.model_validate(
             _view_fields(stream, StreamManagerFields, with_hidden=True)
             | {
                 "stream_key": credentials.stream_key.get_secret_value() if credentials else None,
                 "stream_url": credentials.rtmp_url if credentials else None,
-                "whip_endpoint": whip_endpoint,
+                "whip_endpoint": whip_endpoint(stream.id),
             }
         )
 
 
-class PublishCredentials(BaseModel):
+class PublishCredentials(Model):
     """The ``credentials`` object of the start response."""
 
     streamKey: str | None
@@ -331,7 +338,7 @@ class PublishCredentials(BaseModel):
     playbackUrl: str | None
 
 
-class StartResponse(BaseModel):
+class StartResponse(Model):
     """Reply of ``POST /streams/{id}/start`` (nested and flat credentials, for both frontends)."""
 
     success: Literal[True] = True
@@ -345,7 +352,7 @@ class StartResponse(BaseModel):
     playbackUrl: str | None
 
 
-class CredentialsResponse(BaseModel):
+class CredentialsResponse(Model):
     """Reply of ``GET /streams/{id}/credentials``: start's credentials, status unchanged."""
 
     success: Literal[True] = True
@@ -355,7 +362,7 @@ class CredentialsResponse(BaseModel):
     credentials: PublishCredentials
 
 
-class StopResponse(BaseModel):
+class StopResponse(Model):
     """Reply of ``POST /streams/{id}/stop``."""
 
     success: Literal[True] = True
@@ -367,7 +374,7 @@ class StopResponse(BaseModel):
     message: str
 
 
-class Pagination(BaseModel):
+class Pagination(Model):
     """Offset pagination block of list responses (``nextOffset`` null on the last page)."""
 
     limit: int
@@ -384,7 +391,7 @@ class Pagination(BaseModel):
         )
 
 
-class StreamListResponse(BaseModel):
+class StreamListResponse(Model):
     """Reply of ``GET /api/streams``."""
 
     streams: list[StreamPublicView]
@@ -431,7 +438,7 @@ class PublicListResponse(StreamListResponse):
         )
 
 
-class MemorialStreamsResponse(BaseModel):
+class MemorialStreamsResponse(Model):
     """Reply of ``GET /api/memorials/{id}/streams``."""
 
     memorialId: str
@@ -460,7 +467,7 @@ class MemorialStreamsResponse(BaseModel):
         )
 
 
-class MemorialStreamStatusResponse(BaseModel):
+class MemorialStreamStatusResponse(Model):
     """Reply of ``GET /api/memorials/{id}/streams/status``."""
 
     liveStreams: list[StreamPublicView]
@@ -484,7 +491,7 @@ class MemorialStreamStatusResponse(BaseModel):
         )
 
 
-class ReorderedStream(BaseModel):
+class ReorderedStream(Model):
     """One line of the reorder reply."""
 
     streamId: str
@@ -493,7 +500,7 @@ class ReorderedStream(BaseModel):
     newOrder: int
 
 
-class ReorderResponse(BaseModel):
+class ReorderResponse(Model):
     """Reply of ``PUT /streams/reorder``."""
 
     success: Literal[True] = True
@@ -502,7 +509,7 @@ class ReorderResponse(BaseModel):
     totalUpdated: int
 
 
-class DeleteResponse(BaseModel):
+class DeleteResponse(Model):
     """Reply of ``DELETE /streams/{id}``."""
 
     success: Literal[True] = True
@@ -591,7 +598,7 @@ class MonitorTaskPayload(CheckTaskPayload):
     kind: Literal["recording", "status"]
 
 
-class MonitorTaskResult(BaseModel):
+class MonitorTaskResult(Model):
     """Reply of a monitor check."""
 
     outcome: str
@@ -605,7 +612,7 @@ class WindowTaskPayload(_Request):
     revision: int = Field(ge=1)
 
 
-class WindowTaskResult(BaseModel):
+class WindowTaskResult(Model):
     """Reply of a window edge task."""
 
     outcome: str
@@ -617,7 +624,7 @@ class ExtendRequest(_Request):
     minutes: int = Field(default=15, ge=1, le=240)
 
 
-class ScheduleView(BaseModel):
+class ScheduleView(Model):
     """A scheduled service as its page shows it: its phase, its planned times, what a
     countdown needs (``startsInSeconds`` by the server's clock, 0 once the start has passed)
     and the window its tasks were armed for."""
@@ -643,7 +650,7 @@ class ScheduleView(BaseModel):
 _SCHEDULE_FIELDS = frozenset({"scheduled_start_time", "scheduled_end_time", "schedule_window"})
 
 
-class WindowResponse(BaseModel):
+class WindowResponse(Model):
     """Reply of ``POST /streams/{id}/extend`` and ``/end``: where the service stands now."""
 
     streamId: str
@@ -661,7 +668,7 @@ class OrphanSweepPayload(_Request):
     streamId: str = Field(min_length=1)
 
 
-class OrphanSweepResult(BaseModel):
+class OrphanSweepResult(Model):
     """Reply of a sweep: how many orphaned live inputs it deleted."""
 
     deleted: int

@@ -10,7 +10,7 @@ import zoneinfo
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from common.models.api import (
     Instant,
@@ -20,6 +20,7 @@ from common.models.api import (
     _StreamFieldsRequest,
     window_problem,
 )
+from common.models.base import Model
 from common.models.events import EventTemplate
 
 _TITLE_MAX = 200
@@ -143,7 +144,7 @@ class TemplateRequest(_Body):
 SessionState = PageGroup | Literal["cancelled"]
 
 
-class SessionView(BaseModel):
+class SessionView(Model):
     """One session of an event as its page shows it: where it stands and its schedule."""
 
     streamId: str
@@ -155,7 +156,7 @@ class SessionView(BaseModel):
     stream: StreamPublicView
 
 
-class EventView(BaseModel):
+class EventView(Model):
     """One event with the sessions the caller may see, in order."""
 
     id: str
@@ -170,7 +171,7 @@ class EventView(BaseModel):
     sessions: list[SessionView]
 
 
-class EventListResponse(BaseModel):
+class EventListResponse(Model):
     """Reply of ``GET /api/memorials/{memorialId}/events``."""
 
     memorialId: str
@@ -178,7 +179,7 @@ class EventListResponse(BaseModel):
     timestamp: datetime
 
 
-class TemplateView(BaseModel):
+class TemplateView(Model):
     """A template as its owner reads it."""
 
     id: str
@@ -197,7 +198,7 @@ class TemplateView(BaseModel):
         return cls.model_validate(template.model_dump())
 
 
-class TemplateListResponse(BaseModel):
+class TemplateListResponse(Model):
     """Reply of ``GET /api/templates``: the caller's templates."""
 
     templates: list[TemplateView]

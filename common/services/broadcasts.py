@@ -15,6 +15,7 @@ from common.models.api import (
     PublishCredentials,
     StartResponse,
     StopResponse,
+    whip_endpoint,
 )
 from common.models.domain import Stream, StreamCredentials, StreamStatus, User
 from common.models.recording_rules import has_recording_since
@@ -36,11 +37,6 @@ class WhipPublication:
 
     answer_sdp: str
     location: str
-
-
-def whip_endpoint(stream_id: str) -> str:
-    """Our own WHIP URL for a stream: the provider's publish URL never reaches the browser."""
-    return f"/api/streams/{stream_id}/whip"
 
 
 class BroadcastService(WithBackends):

@@ -33,6 +33,7 @@ from common.errors import (
     InvalidArgumentError,
     ResourceExhaustedError,
 )
+from common.models.api import IDEMPOTENCY_HEADER
 from common.models.domain import User
 from common.ports import (
     Clock,
@@ -43,7 +44,6 @@ from common.ports import (
 )
 
 log = logging.getLogger(__name__)
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 # 1 to 255 printable ASCII characters (space to tilde), as Stripe accepts.
 _KEY_FORMAT = re.compile(r"[\x20-\x7e]{1,255}")
 # How long a client is asked to wait for a request with the same key to finish.

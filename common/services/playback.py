@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from common.access import (
     Action,
@@ -41,6 +41,7 @@ from common.errors import (
     PermissionDeniedError,
     ResourceExhaustedError,
 )
+from common.models.base import Model
 from common.models.delivery import DeliveryUrls, MediaUrls
 from common.models.domain import Memorial, Stream, User
 from common.ports import (
@@ -64,7 +65,7 @@ LINK_PATH = "/livestream/{stream_id}?invite={code}"
 MAX_INVITATIONS = 100  # per stream: a family shares links, it does not mint thousands
 
 
-class PlaybackResponse(BaseModel):
+class PlaybackResponse(Model):
     """Reply of ``GET /streams/{id}/playback`` and ``POST /streams/{id}/access``: what is on
     now (the live input while live, the recording shown on the page after), ready to play."""
 
@@ -80,7 +81,7 @@ class PlaybackResponse(BaseModel):
     expiresAt: datetime | None = Field(description="when the token stops playing; null: never")
 
 
-class InvitationCreateRequest(BaseModel):
+class InvitationCreateRequest(Model):
     """Body of ``POST /streams/{id}/invitations`` (both fields optional)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -89,7 +90,7 @@ class InvitationCreateRequest(BaseModel):
     expiresAt: AwareDatetime | None = None
 
 
-class InvitationView(BaseModel):
+class InvitationView(Model):
     """One invitation as the stream's managers see it: the code and the link to share."""
 
     code: str
@@ -101,14 +102,14 @@ class InvitationView(BaseModel):
     revokedAt: datetime | None
 
 
-class InvitationListResponse(BaseModel):
+class InvitationListResponse(Model):
     """Reply of ``GET /streams/{id}/invitations``: newest first, revoked ones included."""
 
     streamId: str
     invitations: list[InvitationView]
 
 
-class AccessRequest(BaseModel):
+class AccessRequest(Model):
     """Body of ``POST /streams/{id}/access``: the code of an invitation."""
 
     model_config = ConfigDict(extra="forbid")

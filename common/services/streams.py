@@ -1,14 +1,12 @@
-"""Stream management: create, read, update, delete, reorder and the listings."""
+"""Stream management: create, update, delete and reorder (the reads are
+``common/services/stream_listings.py``)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import replace
 
 from common.access import (
     Action,
-    Permissions,
     can_manage_memorial,
     may_delete_recordings,
     stream_permissions,
@@ -22,14 +20,12 @@ from common.errors import (
 )
 from common.models.api import (
     DeleteResponse,
-    MemorialStreamStatusResponse,
     ReorderedStream,
     ReorderRequest,
     ReorderResponse,
     StreamCreateRequest,
     StreamManagerView,
     StreamOwnerView,
-    StreamPublicView,
     StreamUpdateRequest,
     window_problem,
 )
@@ -42,12 +38,8 @@ from common.models.recording_rules import has_recording_since
 from common.ports import (
     CreateQuota,
     IdempotencyStore,
-    MemorialDirectory,
-    StreamPage,
-    StreamQuery,
 )
 from common.services.backends import BackendPorts, WithBackends
-from common.services.broadcasts import whip_endpoint
 from common.services.create_guards import (
     CreateGuards,
     checked_idempotency_key,
@@ -72,82 +64,18 @@ class StreamService(WithBackends):
         live_inputs: LiveInputProvisioner,
         create_quota: CreateQuota | None = None,
         idempotency: IdempotencyStore | None = None,
-        listing_memorials: MemorialDirectory | None = None,
         windows: ScheduleWindowService | None = None,
     ) -> None:
         """``create_quota`` and ``idempotency`` switch the creation rate limit and
-        ``Idempotency-Key`` on (the composition root always wires both).
-        ``listing_memorials`` is where the listings read memorials from (a per-instance cache:
-        a memorial status board polled by a funeral's audience costs one query per cache
-        miss, not a memorial read as well); every write reads memorials fresh. ``windows``
-        arms the schedule window of every stream given a start time."""
+        ``Idempotency-Key`` on (the composition root always wires both). ``windows`` arms the
+        schedule window of every stream given a start time."""
         super().__init__(backends)
         self._windows = windows
-        self._listing_memorials = listing_memorials
         self._guards = CreateGuards(
             quota=create_quota, keys=idempotency, clock=backends.clock, limits=policy.create_limits
         )
         self._policy = policy
         self._live_inputs = live_inputs
-
-    # --- reads -----------------------------------------------------------------------------
-
-    def list_streams(
-        self, user: User | None, query: StreamQuery
-    ) -> tuple[list[StreamPublicView], StreamPage]:
-        """Streams matching ``query`` that ``user`` may view (anonymous callers see public ones),
-        and the page they come from (whether more follow, the next page's cursor)."""
-        if user is None:
-            if query.is_public is False or query.is_visible is False:
-                return [], StreamPage(streams=[], has_more=False)
-            query = replace(query, is_public=True, is_visible=True)
-        page = self._repo.find(query)
-        return self._views_for(user, page.streams), page
-
-    def list_public(
-        self, status: StreamStatus | None, limit: int, offset: int, cursor: str | None = None
-    ) -> StreamPage:
-        """Public, visible streams of public memorials, in display order (a page starts at
-        ``offset`` or at ``cursor``, an earlier page's ``next_cursor``)."""
-        page = self._repo.find(
-            StreamQuery(
-                is_public=True,
-                is_visible=True,
-                status=status,
-                order="display",
-                limit=limit,
-                offset=offset,
-                cursor=cursor,
-            )
-        )
-        memorials = MemorialCache(self._listing_memorials or self._memorials)
-        visible = [
-            s
-            for s in page.streams
-            if stream_permissions(None, s, memorials.get(s.memorial_id)).can(Action.VIEW)
-        ]
-        return replace(page, streams=visible)
-
-    def memorial_streams(self, user: User | None, memorial_id: str) -> list[StreamPublicView]:
-        """The streams of one memorial that ``user`` may view: visitors see visible ones,
-        managers also the hidden ones (so they can show them again)."""
-        streams = self._repo.list_by_memorial(memorial_id, visible_only=False)
-        return self._views_for(user, streams)
-
-    def memorial_status(self, user: User | None, memorial_id: str) -> MemorialStreamStatusResponse:
-        """Live, upcoming and completed streams of a memorial, stamped with the server time."""
-        views = self.memorial_streams(user, memorial_id)
-        return MemorialStreamStatusResponse.grouped(views, self._clock.now())
-
-    def get(self, user: User | None, stream_id: str) -> StreamPublicView:
-        """One stream, in the richest view the caller is entitled to."""
-        stream, permissions = self._load(user, stream_id, Action.VIEW)
-        if permissions.can(Action.START):
-            credentials = self._repo.get_credentials(stream.id)
-            return StreamOwnerView.with_credentials(stream, credentials, whip_endpoint(stream.id))
-        return _view(stream, permissions)
-
-    # --- writes ----------------------------------------------------------------------------
 
     def create_for_memorial(
         self,
@@ -256,7 +184,7 @@ class StreamService(WithBackends):
             )
         stream, _ = self._load(user, stream_id, Action.START)
         credentials = self._repo.get_credentials(stream.id)
-        return StreamOwnerView.with_credentials(stream, credentials, whip_endpoint(stream.id))
+        return StreamOwnerView.with_credentials(stream, credentials)
 
     def _create_stream(
         self,
@@ -295,9 +223,7 @@ class StreamService(WithBackends):
             log.warning("stream %s was written although its create reported a failure", stream_id)
         if self._windows:
             self._windows.queue_edges(stream)
-        return StreamOwnerView.with_credentials(
-            stream, live_input.credentials(), whip_endpoint(stream_id)
-        )
+        return StreamOwnerView.with_credentials(stream, live_input.credentials())
 
     def update(
         self, user: User | None, stream_id: str, request: StreamUpdateRequest
@@ -402,15 +328,6 @@ class StreamService(WithBackends):
         changed = stream.model_copy(update=changes)
         return self._windows.with_window(changed) if self._windows else changed
 
-    def _views_for(self, user: User | None, streams: Sequence[Stream]) -> list[StreamPublicView]:
-        memorials = MemorialCache(self._listing_memorials or self._memorials)
-        views: list[StreamPublicView] = []
-        for stream in streams:
-            permissions = stream_permissions(user, stream, memorials.get(stream.memorial_id))
-            if permissions.can(Action.VIEW):
-                views.append(_view(stream, permissions))
-        return views
-
 
 def recording_pending(stream: Stream) -> bool:
     """Whether a recording of the stream's last broadcast is still expected from Cloudflare."""
@@ -423,9 +340,3 @@ def recording_pending(stream: Stream) -> bool:
         and monitor is not None
         and monitor.state == "running"
     )
-
-
-def _view(stream: Stream, permissions: Permissions) -> StreamPublicView:
-    if permissions.can(Action.EDIT):
-        return StreamManagerView.of(stream)
-    return StreamPublicView.of(stream)

@@ -125,7 +125,7 @@ def test_monitor_gives_up_loudly_after_its_checks(world: World) -> None:
     assert outcomes == ["rescheduled", "rescheduled", "gave_up"]
     stream = world.repo.streams[stream_id]
     assert stream.last_error is not None and stream.last_error.code == "RECORDING_NOT_FOUND"
-    assert world.service.get(people.OWNER, stream_id).recording_status == "missing"
+    assert world.listings.get(people.OWNER, stream_id).recording_status == "missing"
 
 
 def test_status_monitor_waits_for_the_encoder_then_ends_the_broadcast(world: World) -> None:
@@ -179,7 +179,7 @@ def test_a_service_that_never_went_on_air_is_not_lost_footage(world: World) -> N
     assert outcomes[-1] == "gave_up"
     stream = world.repo.streams[stream_id]
     assert stream.last_error is None
-    seen = world.service.get(people.OWNER, stream_id)
+    seen = world.listings.get(people.OWNER, stream_id)
     assert (seen.recording_status, seen.broadcast_state) == ("none", "ended")
     assert seen.recording_message is not None and "never went on air" in seen.recording_message
 
@@ -203,7 +203,7 @@ def test_a_reconnect_continuing_the_recording_is_not_a_missing_recording(world: 
     outcome = world.monitors.run_check("recording", stream.id, generation, 0)
 
     assert outcome == "done"
-    seen = world.service.get(people.OWNER, stream.id)
+    seen = world.listings.get(people.OWNER, stream.id)
     assert (seen.recording_status, seen.video_id) == ("ready", "whole-service")
     assert world.repo.streams[stream.id].last_error is None
 
@@ -222,11 +222,11 @@ def test_a_short_drop_reads_reconnecting_and_ends_only_after_the_window(world: W
 
     world.clock.advance(60)
     events.apply_live_event(uid, "live_input.disconnected", world.clock.now(), None)
-    dropped = world.service.get(people.OWNER, stream.id)
+    dropped = world.listings.get(people.OWNER, stream.id)
     assert (dropped.status, dropped.broadcast_state) == ("live", "reconnecting")
     world.clock.advance(60)  # inside the window: the first check keeps it live
     assert monitors.run_check("status", stream.id, generation, 0) == "rescheduled"
-    assert world.service.get(people.OWNER, stream.id).broadcast_state == "reconnecting"
+    assert world.listings.get(people.OWNER, stream.id).broadcast_state == "reconnecting"
 
     world.clock.advance(300)  # the window has passed and the encoder is still gone
     assert monitors.run_check("status", stream.id, generation, 1) == "done"
@@ -242,27 +242,27 @@ def test_a_recording_found_later_clears_the_missing_error(world: World) -> None:
     generation = int(str(recording_tasks(world)[0]["generation"]))
     for attempt in range(3):
         world.monitors.run_check("recording", stream_id, generation, attempt)
-    assert world.service.get(people.OWNER, stream_id).recording_status == "missing"
+    assert world.listings.get(people.OWNER, stream_id).recording_status == "missing"
     uid = world.repo.streams[stream_id].cloudflare_id or ""
     world.provider.recordings[uid] = [video("late", "ready", 1, uid)]
 
     world.monitors.reconcile(stream_id)
 
-    assert world.service.get(people.OWNER, stream_id).recording_status == "ready"
+    assert world.listings.get(people.OWNER, stream_id).recording_status == "ready"
     assert world.repo.streams[stream_id].last_error is None
 
 
 def test_broadcast_state_tells_armed_on_air_and_ended_apart(world: World) -> None:
     stream, uid = world.new_stream()
-    assert world.service.get(people.OWNER, stream.id).broadcast_state == "idle"
+    assert world.listings.get(people.OWNER, stream.id).broadcast_state == "idle"
     world.broadcasts.start(people.OWNER, stream.id)
-    armed = world.service.get(people.OWNER, stream.id)
+    armed = world.listings.get(people.OWNER, stream.id)
     assert (armed.status, armed.broadcast_state) == ("live", "armed")
     world.clock.advance(5)
     world.events.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
-    assert world.service.get(people.OWNER, stream.id).broadcast_state == "on_air"
+    assert world.listings.get(people.OWNER, stream.id).broadcast_state == "on_air"
     world.broadcasts.stop(people.OWNER, stream.id)
-    assert world.service.get(people.OWNER, stream.id).broadcast_state == "ended"
+    assert world.listings.get(people.OWNER, stream.id).broadcast_state == "ended"
 
 
 def test_a_connection_reported_after_stop_does_not_reopen_the_stopped_broadcast(

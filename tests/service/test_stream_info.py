@@ -15,6 +15,7 @@ from common.models.domain import Memorial, RecordingEntry, Stream, StreamStatus
 from common.services.backends import Backends
 from common.services.stream_access import TimedMemorialCache
 from common.services.stream_info import StreamInfoService
+from common.services.stream_listings import StreamListingService
 from common.services.streams import StreamService
 from tests import people
 from tests.conftest import POLICY, World
@@ -120,24 +121,23 @@ def test_recordings_lists_only_playable_ones_in_order(polled: Polled) -> None:
 def test_the_memorial_status_board_reads_the_memorial_once_per_cache_window() -> None:
     memorials = CountingMemorials(people.MEMORIAL)
     world = World()
-    service = StreamService(
-        Backends(
-            repo=world.repo,
-            memorials=memorials,
-            provider=world.provider,
-            tasks=world.tasks,
-            clock=world.clock,
-        ),
-        policy=POLICY,
-        live_inputs=world.live_inputs,
-        listing_memorials=TimedMemorialCache(memorials, ttl_s=30),
+    backends = Backends(
+        repo=world.repo,
+        memorials=memorials,
+        provider=world.provider,
+        tasks=world.tasks,
+        clock=world.clock,
+    )
+    service = StreamService(backends, policy=POLICY, live_inputs=world.live_inputs)
+    listings = StreamListingService(
+        backends, listing_memorials=TimedMemorialCache(memorials, ttl_s=30)
     )
     service.create_for_memorial(
         people.MEMORIAL_OWNER, people.MEMORIAL.id, StreamCreateRequest(title="Funeral")
     )
     assert memorials.reads[people.MEMORIAL.id] == 1
 
-    boards = [service.memorial_status(None, people.MEMORIAL.id) for _ in range(10)]
+    boards = [listings.memorial_status(None, people.MEMORIAL.id) for _ in range(10)]
 
     assert all(len(board.scheduledStreams) == 1 for board in boards)
     assert memorials.reads[people.MEMORIAL.id] == 2  # the ten boards read it once between them

@@ -178,11 +178,11 @@ def test_get_gives_credentials_only_to_those_who_may_start(world: World) -> None
     ).id
 
     for user in (people.ADMIN, people.MEMORIAL_OWNER, people.FUNERAL_DIRECTOR, people.HELPER):
-        view = world.service.get(user, stream_id)
+        view = world.listings.get(user, stream_id)
         assert isinstance(view, StreamOwnerView), user.uid
         assert view.stream_key
     for outsider in (None, people.STRANGER, people.OWNER):
-        view = world.service.get(outsider, stream_id)
+        view = world.listings.get(outsider, stream_id)
         assert not isinstance(view, StreamOwnerView)
         assert "streamKey" not in view.model_dump()
 
@@ -196,11 +196,11 @@ def test_private_or_hidden_streams_are_refused_to_outsiders(world: World) -> Non
 
     for stream_id in (private, hidden, private_memorial):
         with pytest.raises(UnauthenticatedError):
-            world.service.get(None, stream_id)
+            world.listings.get(None, stream_id)
     with pytest.raises(PermissionDeniedError):
-        world.service.get(people.STRANGER, private)
+        world.listings.get(people.STRANGER, private)
     with pytest.raises(NotFoundError):
-        world.service.get(people.OWNER, "missing")
+        world.listings.get(people.OWNER, "missing")
 
 
 def test_update_changes_only_named_fields_and_guards_allowed_users(world: World) -> None:
@@ -386,9 +386,9 @@ def test_listings_show_outsiders_only_public_visible_streams_of_public_memorials
     create(world, isVisible=False)
     create(world, people.MEMORIAL_OWNER, memorialId=people.PRIVATE_MEMORIAL.id)
 
-    anonymous, _ = world.service.list_streams(None, StreamQuery())
-    owner_sees, _ = world.service.list_streams(people.OWNER, StreamQuery())
-    public_page = world.service.list_public(None, limit=10, offset=0)
+    anonymous, _ = world.listings.list_streams(None, StreamQuery())
+    owner_sees, _ = world.listings.list_streams(people.OWNER, StreamQuery())
+    public_page = world.listings.list_public(None, limit=10, offset=0)
 
     assert [v.id for v in anonymous] == [public]
     assert [s.id for s in public_page.streams] == [public]
@@ -401,7 +401,7 @@ def test_memorial_status_groups_streams_by_state(world: World) -> None:
     scheduled = create(world, people.MEMORIAL_OWNER, memorialId=people.MEMORIAL.id).id
     world.broadcasts.start(people.MEMORIAL_OWNER, live)
 
-    status = world.service.memorial_status(None, people.MEMORIAL.id)
+    status = world.listings.memorial_status(None, people.MEMORIAL.id)
 
     assert [v.id for v in status.liveStreams] == [live]
     assert [v.id for v in status.scheduledStreams] == [scheduled]

@@ -147,7 +147,7 @@ def test_managers_keep_the_funeral_first_and_hide_a_test_broadcast(world: World)
         view.id,
         lambda s: with_recordings(s, (funeral, test), world.clock.now()),
     )
-    assert world.service.get(None, view.id).video_id == "sound-check"  # the latest, by default
+    assert world.listings.get(None, view.id).video_id == "sound-check"  # the latest, by default
 
     tools_of(world).choose_recording(
         people.FUNERAL_DIRECTOR, view.id, "funeral", RecordingChoiceRequest(primary=True)
@@ -156,10 +156,10 @@ def test_managers_keep_the_funeral_first_and_hide_a_test_broadcast(world: World)
         people.FUNERAL_DIRECTOR, view.id, "sound-check", RecordingChoiceRequest(hidden=True)
     )
 
-    public = world.service.get(None, view.id)
+    public = world.listings.get(None, view.id)
     assert (public.video_id, public.recording_url) == ("funeral", "https://h/funeral.m3u8")
     assert [r.id for r in public.recordings] == ["funeral"]
-    manager = world.service.get(people.FUNERAL_DIRECTOR, view.id)
+    manager = world.listings.get(people.FUNERAL_DIRECTOR, view.id)
     assert {(r.id, r.primary, r.hidden) for r in manager.recordings} == {
         ("funeral", True, False),
         ("sound-check", False, True),
@@ -179,7 +179,7 @@ def test_hiding_every_recording_leaves_the_page_without_one(world: World) -> Non
         people.FUNERAL_DIRECTOR, view.id, "v", RecordingChoiceRequest(hidden=True)
     )
 
-    public = world.service.get(None, view.id)
+    public = world.listings.get(None, view.id)
     assert (public.recording_ready, public.video_id, public.recordings) == (False, None, [])
 
 
@@ -248,10 +248,10 @@ def test_recorded_means_the_same_in_every_listing(world: World) -> None:
         ),
     )
 
-    views = world.service.memorial_streams(None, people.MEMORIAL.id)
+    views = world.listings.memorial_streams(None, people.MEMORIAL.id)
     memorial = MemorialStreamsResponse.grouped(people.MEMORIAL.id, views)
     public = PublicListResponse.grouped(views, limit=50, offset=0, has_more=False)
-    board = world.service.memorial_status(None, people.MEMORIAL.id)
+    board = world.listings.memorial_status(None, people.MEMORIAL.id)
 
     def ids(group: list[StreamPublicView]) -> set[str]:
         return {view.id for view in group}

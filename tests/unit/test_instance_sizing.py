@@ -95,7 +95,24 @@ CLIENTS = {"httpx", "google.cloud.tasks_v2", "firebase_admin"}
 
 
 def test_a_public_listing_instance_never_loads_the_cloudflare_tasks_or_auth_clients() -> None:
-    assert loaded_by("publicstreams", "streams", CLIENTS) == []
+    assert loaded_by("publicstreams", "listings", CLIENTS) == []
+
+
+WRITING = {
+    "common.services.streams",
+    "common.services.broadcasts",
+    "common.services.live_inputs",
+    "common.services.schedule_windows",
+    "common.services.create_guards",
+    "common.adapters.firestore.guards",
+}
+
+
+def test_a_listing_instance_loads_nothing_of_what_writes_streams() -> None:
+    assert loaded_by("publicstreams", "listings", WRITING) == []
+    assert loaded_by("memorialstreamstatus", "listings", WRITING) == []
+    # The probe sees what it looks for: creating streams loads them all.
+    assert loaded_by("streams", "streams", WRITING) == sorted(WRITING)
 
 
 def test_a_status_poll_instance_loads_neither_the_broadcast_services_nor_the_task_queue() -> None:
@@ -107,7 +124,7 @@ def test_a_status_poll_instance_loads_neither_the_broadcast_services_nor_the_tas
 
 def test_only_the_event_functions_load_the_event_models() -> None:
     events = {"common.models.events", "common.models.event_api"}
-    assert loaded_by("publicstreams", "streams", events) == []
+    assert loaded_by("publicstreams", "listings", events) == []
     assert loaded_by("streamstatus", "info", events) == []
     # The probe sees what it looks for: the events function does load them.
     assert loaded_by("memorialevents", "memorial_events", events) == sorted(events)

@@ -52,8 +52,9 @@ def test_owner_view_adds_credentials() -> None:
         stream_key=SecretStr("k"),
         whip_url=SecretStr("https://x/s/webRTC/publish"),
     )
-    view = StreamOwnerView.with_credentials(sample(), creds, "/api/streams/s1/whip")
+    view = StreamOwnerView.with_credentials(sample(), creds)
     assert (view.stream_key, view.stream_url) == ("k", "rtmp://x/live/")
+    assert view.whip_endpoint == f"/api/streams/{view.id}/whip"
     assert "publish" not in repr(creds)
     assert repr(creds.stream_key) == "SecretStr('**********')"
 

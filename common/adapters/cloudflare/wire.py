@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from common.models.base import Model
 from common.models.domain import LiveConnection, Recording
 
 
-class _Wire(BaseModel):
+class _Wire(Model):
     model_config = ConfigDict(extra="ignore")
 
 

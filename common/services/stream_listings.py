@@ -1,0 +1,102 @@
+"""What viewers and managers read of streams: one stream, the listings and a memorial's
+board. Nothing here writes, so the functions that only read (a funeral's audience polls them)
+load none of creation's rate limits, live inputs or schedule windows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from common.access import Action, Permissions, stream_permissions
+from common.models.api import (
+    MemorialStreamStatusResponse,
+    StreamManagerView,
+    StreamOwnerView,
+    StreamPublicView,
+)
+from common.models.domain import Stream, StreamStatus, User
+from common.ports import MemorialDirectory, StreamPage, StreamQuery
+from common.services.backends import BackendPorts, WithBackends
+from common.services.stream_access import MemorialCache
+
+
+class StreamListingService(WithBackends):
+    """Reads of streams. Every method authorises the caller itself."""
+
+    def __init__(
+        self, backends: BackendPorts, *, listing_memorials: MemorialDirectory | None = None
+    ) -> None:
+        """``listing_memorials`` is where the listings read memorials from (a per-instance
+        cache: a memorial status board polled by a funeral's audience costs one query per cache
+        miss, not a memorial read as well)."""
+        super().__init__(backends)
+        self._listing_memorials = listing_memorials or backends.memorials
+
+    def list_streams(
+        self, user: User | None, query: StreamQuery
+    ) -> tuple[list[StreamPublicView], StreamPage]:
+        """Streams matching ``query`` that ``user`` may view (anonymous callers see public ones),
+        and the page they come from (whether more follow, the next page's cursor)."""
+        if user is None:
+            if query.is_public is False or query.is_visible is False:
+                return [], StreamPage(streams=[], has_more=False)
+            query = replace(query, is_public=True, is_visible=True)
+        page = self._repo.find(query)
+        return self._views_for(user, page.streams), page
+
+    def list_public(
+        self, status: StreamStatus | None, limit: int, offset: int, cursor: str | None = None
+    ) -> StreamPage:
+        """Public, visible streams of public memorials, in display order (a page starts at
+        ``offset`` or at ``cursor``, an earlier page's ``next_cursor``)."""
+        page = self._repo.find(
+            StreamQuery(
+                is_public=True,
+                is_visible=True,
+                status=status,
+                order="display",
+                limit=limit,
+                offset=offset,
+                cursor=cursor,
+            )
+        )
+        memorials = MemorialCache(self._listing_memorials)
+        visible = [
+            s
+            for s in page.streams
+            if stream_permissions(None, s, memorials.get(s.memorial_id)).can(Action.VIEW)
+        ]
+        return replace(page, streams=visible)
+
+    def memorial_streams(self, user: User | None, memorial_id: str) -> list[StreamPublicView]:
+        """The streams of one memorial that ``user`` may view: visitors see visible ones,
+        managers also the hidden ones (so they can show them again)."""
+        streams = self._repo.list_by_memorial(memorial_id, visible_only=False)
+        return self._views_for(user, streams)
+
+    def memorial_status(self, user: User | None, memorial_id: str) -> MemorialStreamStatusResponse:
+        """Live, upcoming and completed streams of a memorial, stamped with the server time."""
+        views = self.memorial_streams(user, memorial_id)
+        return MemorialStreamStatusResponse.grouped(views, self._clock.now())
+
+    def get(self, user: User | None, stream_id: str) -> StreamPublicView:
+        """One stream, in the richest view the caller is entitled to."""
+        stream, permissions = self._load(user, stream_id, Action.VIEW)
+        if permissions.can(Action.START):
+            return StreamOwnerView.with_credentials(stream, self._repo.get_credentials(stream.id))
+        return _view(stream, permissions)
+
+    def _views_for(self, user: User | None, streams: Sequence[Stream]) -> list[StreamPublicView]:
+        memorials = MemorialCache(self._listing_memorials)
+        views: list[StreamPublicView] = []
+        for stream in streams:
+            permissions = stream_permissions(user, stream, memorials.get(stream.memorial_id))
+            if permissions.can(Action.VIEW):
+                views.append(_view(stream, permissions))
+        return views
+
+
+def _view(stream: Stream, permissions: Permissions) -> StreamPublicView:
+    if permissions.can(Action.EDIT):
+        return StreamManagerView.of(stream)
+    return StreamPublicView.of(stream)
