@@ -4,7 +4,12 @@ client libraries (Firestore always; Firebase Auth, httpx for Cloudflare, Cloud T
 function's first request reaches them) and makes the same kind of Firestore read (a query or
 one document), then answers.
 
-Both are served by the same functions-framework command against the same emulators and timed
+Beside it, a second baseline: the same floor that also imports pydantic and pydantic-settings,
+the libraries the house style gives every boundary and the settings (pydantic alone costs about
+a quarter of the floor, so no function that validates with it can come within 1.2x of the bare
+floor); the gap between that one and ours is what our own code costs.
+
+All are served by the same functions-framework command against the same emulators and timed
 the same way: from the spawn until the first answer to the request. Each figure is the median
 of ``RUNS`` alternating tries.
 """
@@ -36,6 +41,9 @@ CLIENT_IMPORTS = {
     "cloudflare": "import httpx",
     "tasks": "from google.cloud import tasks_v2",
 }
+
+# What the house style adds to every function: pydantic models and pydantic-settings.
+VALIDATION_IMPORTS = "from pydantic import BaseModel\nimport pydantic_settings"
 
 FLOOR_SOURCE = """
 import functions_framework
@@ -211,12 +219,17 @@ class ColdStart:
     request: FirstRequest
     ours_ms: float
     floor_ms: float
+    validation_floor_ms: float  # the floor with pydantic and pydantic-settings imported
     status: int
     resident_mib: float
 
     @property
     def ratio(self) -> float:
         return self.ours_ms / self.floor_ms
+
+    @property
+    def validation_ratio(self) -> float:
+        return self.ours_ms / self.validation_floor_ms
 
 
 def measure_cold_starts(
@@ -228,17 +241,24 @@ def measure_cold_starts(
     results = []
     for spec in REQUESTS:
         imports = "\n".join(CLIENT_IMPORTS[client] for client in spec.clients)
-        floor_source = floors / spec.function / "main.py"
-        floor_source.parent.mkdir()
-        floor_source.write_text(
-            FLOOR_SOURCE.format(
-                imports=imports,
-                project=stack_env["LS_GCP_PROJECT"],
-                read=spec.read,
-                stream_id=ids["stream"],
+        sources = {}
+        for variant, variant_imports in (
+            ("floor", imports),
+            ("validation", f"{imports}\n{VALIDATION_IMPORTS}"),
+        ):
+            source = floors / spec.function / variant / "main.py"
+            source.parent.mkdir(parents=True)
+            source.write_text(
+                FLOOR_SOURCE.format(
+                    imports=variant_imports,
+                    project=stack_env["LS_GCP_PROJECT"],
+                    read=spec.read,
+                    stream_id=ids["stream"],
+                )
             )
-        )
-        ours, floor, memory, statuses = [], [], [], set()
+            sources[variant] = source
+        ours, memory, statuses = [], [], set()
+        baselines: dict[str, list[float]] = {variant: [] for variant in sources}
         for _ in range(RUNS):
             (port,) = free_ports(1)
             seconds, status, mib = _first_answer(
@@ -249,18 +269,20 @@ def measure_cold_starts(
             ours.append(seconds)
             statuses.add(status)
             memory.append(mib)
-            (port,) = free_ports(1)
-            seconds, _, _ = _first_answer(
-                _serve("floor", floor_source, port),
-                env,
-                httpx.Request("GET", f"http://127.0.0.1:{port}/"),
-            )
-            floor.append(seconds)
+            for variant, source in sources.items():
+                (port,) = free_ports(1)
+                seconds, _, _ = _first_answer(
+                    _serve("floor", source, port),
+                    env,
+                    httpx.Request("GET", f"http://127.0.0.1:{port}/"),
+                )
+                baselines[variant].append(seconds)
         results.append(
             ColdStart(
                 spec,
                 statistics.median(ours) * 1000,
-                statistics.median(floor) * 1000,
+                statistics.median(baselines["floor"]) * 1000,
+                statistics.median(baselines["validation"]) * 1000,
                 max(statuses),
                 max(memory),
             )
@@ -272,17 +294,24 @@ def print_cold_starts(stack_env: dict[str, str], ids: dict[str, str], token: str
     results = measure_cold_starts(stack_env, ids, token)
     print(
         f"2. cold start: fresh process -> first response (median of {RUNS}), beside the floor"
-        " (functions-framework + the same clients + the same Firestore read)"
+        " (functions-framework + the same clients + the same Firestore read), and beside"
+        " that floor with pydantic + pydantic-settings imported (+pydantic)"
     )
     for result in results:
         clients = "+".join(("firestore", *result.request.clients))
         print(
             f"   {result.request.function:<28} {result.ours_ms:7.0f} ms"
             f"  floor {result.floor_ms:7.0f} ms  {result.ratio:5.2f}x"
+            f"  +pydantic {result.validation_floor_ms:7.0f} ms  {result.validation_ratio:5.2f}x"
             f"  RSS {result.resident_mib:4.0f} MiB  ({clients}; answered {result.status})"
         )
     ratios = [result.ratio for result in results]
-    print(f"   median ratio {statistics.median(ratios):.2f}x, worst {max(ratios):.2f}x")
+    validation = [result.validation_ratio for result in results]
+    print(
+        f"   median ratio {statistics.median(ratios):.2f}x, worst {max(ratios):.2f}x;"
+        f" over floor+pydantic: median {statistics.median(validation):.2f}x,"
+        f" worst {max(validation):.2f}x"
+    )
 
 
 def seed_for_cold_starts(stack_env: dict[str, str], gateway_url: str) -> tuple[dict[str, str], str]:
