@@ -1,7 +1,5 @@
 """Runtime configuration, read once from the environment (prefix ``LS_``)."""
 
-from __future__ import annotations
-
 import os
 from functools import lru_cache
 from typing import Literal
@@ -136,7 +134,7 @@ class Settings(BaseSettings):
         return list(dict.fromkeys(normalised))
 
     @model_validator(mode="after")
-    def _refuse_placeholders_in_production(self) -> Settings:
+    def _refuse_placeholders_in_production(self) -> "Settings":
         """Production starts only on real values: no local default and no emulator.
 
         Every problem is listed at once, so one failed start tells the operator all of them.

@@ -5,8 +5,6 @@ View classes form a ladder: ``StreamPublicView`` (anyone who may view) ⊂ ``Str
 fields, so a public response cannot carry a stream key by construction.
 """
 
-from __future__ import annotations
-
 import re
 from datetime import UTC, datetime
 from math import ceil
@@ -80,6 +78,26 @@ def window_problem(start: datetime | None, end: datetime | None) -> str | None:
     return None
 
 
+# Firestore document ids we accept: no slashes, and never the reserved __name__ form.
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+
+
+def is_document_id(value: str) -> bool:
+    """Whether ``value`` can name one of our Firestore documents."""
+    return bool(re.match(ID_PATTERN, value)) and not (
+        value.startswith("__") and value.endswith("__")
+    )
+
+
+def _document_id(value: str) -> str:
+    if not is_document_id(value):
+        raise ValueError("not a valid id")
+    return value
+
+
+StreamId = Annotated[str, AfterValidator(_document_id)]
+
+
 class _Request(Model):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -116,7 +134,7 @@ class StreamCreateRequest(_StreamFieldsRequest):
     featured: bool = False
 
     @model_validator(mode="after")
-    def _scheduled_needs_a_time(self) -> StreamCreateRequest:
+    def _scheduled_needs_a_time(self) -> "StreamCreateRequest":
         if self.schedule_type == "scheduled" and self.scheduled_start is None:
             raise ValueError("scheduleType 'scheduled' needs scheduledStartTime")
         problem = window_problem(self.scheduled_start, self.scheduled_end_time)
@@ -150,7 +168,7 @@ class StreamUpdateRequest(_StreamFieldsRequest):
     allowed_users: tuple[str, ...] | None = Field(default=None, max_length=_MAX_ALLOWED_USERS)
 
     @model_validator(mode="after")
-    def _not_empty(self) -> StreamUpdateRequest:
+    def _not_empty(self) -> "StreamUpdateRequest":
         if not self.model_fields_set:
             raise ValueError("the body names no field to update")
         nulled = sorted(
@@ -177,24 +195,6 @@ class StreamUpdateRequest(_StreamFieldsRequest):
         return changes
 
 
-# Firestore document ids we accept: no slashes, and never the reserved __name__ form.
-ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
-
-
-def is_document_id(value: str) -> bool:
-    """Whether ``value`` can name one of our Firestore documents."""
-    return bool(re.match(ID_PATTERN, value)) and not (
-        value.startswith("__") and value.endswith("__")
-    )
-
-
-def _document_id(value: str) -> str:
-    if not is_document_id(value):
-        raise ValueError("not a valid id")
-    return value
-
-
-StreamId = Annotated[str, AfterValidator(_document_id)]
 _START_NAMES = frozenset({"scheduled_start_time", "scheduled_date_time"})
 _CLEARABLE = _START_NAMES | {"scheduled_end_time"}
 
@@ -206,7 +206,7 @@ class RecordingChoiceRequest(_Request):
     hidden: bool | None = None
 
     @model_validator(mode="after")
-    def _says_something(self) -> RecordingChoiceRequest:
+    def _says_something(self) -> "RecordingChoiceRequest":
         if self.primary is None and self.hidden is None:
             raise ValueError("the body names neither primary nor hidden")
         if self.primary and self.hidden:
@@ -248,7 +248,7 @@ class RecordingView(Model):
     hidden: bool
 
     @classmethod
-    def of(cls, entry: RecordingEntry, number: int, stream: Stream) -> RecordingView:
+    def of(cls, entry: RecordingEntry, number: int, stream: Stream) -> "RecordingView":
         shown = entry.video_uid == stream.video_id and stream.recording_ready
         place = {"cloudflareVideoId": entry.video_uid, "sequenceNumber": number, "primary": shown}
         return cls.model_validate(entry.model_dump() | place)
@@ -290,7 +290,7 @@ class StreamPublicView(StreamPublicFields):
     recording_playback_url: ClassVar = _legacy("recordingPlaybackUrl", "recording_url", Text)
 
     @classmethod
-    def of(cls, stream: Stream) -> StreamPublicView:
+    def of(cls, stream: Stream) -> "StreamPublicView":
         return cls.model_validate(_view_fields(stream, StreamPublicFields))
 
 
@@ -299,7 +299,7 @@ class StreamManagerView(StreamPublicView, StreamManagerFields):
     the recordings hidden from the public."""
 
     @classmethod
-    def of(cls, stream: Stream) -> StreamManagerView:
+    def of(cls, stream: Stream) -> "StreamManagerView":
         return cls.model_validate(_view_fields(stream, StreamManagerFields, with_hidden=True))
 
 
@@ -318,7 +318,7 @@ class StreamOwnerView(StreamManagerView):
     @classmethod
     def with_credentials(
         cls, stream: Stream, credentials: StreamCredentials | None
-    ) -> StreamOwnerView:
+    ) -> "StreamOwnerView":
         return cls.model_validate(
             _view_fields(stream, StreamManagerFields, with_hidden=True)
             | {
@@ -382,7 +382,7 @@ class Pagination(Model):
     nextOffset: int | None
 
     @classmethod
-    def after(cls, *, limit: int, offset: int, has_more: bool, by_cursor: bool) -> Pagination:
+    def after(cls, *, limit: int, offset: int, has_more: bool, by_cursor: bool) -> "Pagination":
         """The block of a page; one asked for by cursor has no offset to go on from."""
         return cls(
             limit=limit,
@@ -421,7 +421,7 @@ class PublicListResponse(StreamListResponse):
         has_more: bool,
         next_cursor: str | None = None,
         by_cursor: bool = False,
-    ) -> PublicListResponse:
+    ) -> "PublicListResponse":
         """One page of ``views``, grouped as the memorial page shows them."""
         return cls(
             streams=views,
@@ -452,7 +452,7 @@ class MemorialStreamsResponse(Model):
     allStreams: list[StreamPublicView]
 
     @classmethod
-    def grouped(cls, memorial_id: str, views: list[StreamPublicView]) -> MemorialStreamsResponse:
+    def grouped(cls, memorial_id: str, views: list[StreamPublicView]) -> "MemorialStreamsResponse":
         recorded = in_group(views, "recorded")
         return cls(
             memorialId=memorial_id,
@@ -480,7 +480,7 @@ class MemorialStreamStatusResponse(Model):
     @classmethod
     def grouped(
         cls, views: list[StreamPublicView], timestamp: datetime
-    ) -> MemorialStreamStatusResponse:
+    ) -> "MemorialStreamStatusResponse":
         return cls(
             liveStreams=in_group(views, "live"),
             scheduledStreams=in_group(views, "upcoming"),
@@ -636,7 +636,7 @@ class ScheduleView(Model):
     scheduleWindow: ScheduleWindow | None
 
     @classmethod
-    def of(cls, stream: Stream, now: datetime) -> ScheduleView | None:
+    def of(cls, stream: Stream, now: datetime) -> "ScheduleView | None":
         start = stream.scheduled_start_time
         if start is None and stream.schedule_window is None:
             return None
@@ -658,7 +658,7 @@ class WindowResponse(Model):
     schedule: ScheduleView | None
 
     @classmethod
-    def of(cls, stream: Stream, now: datetime) -> WindowResponse:
+    def of(cls, stream: Stream, now: datetime) -> "WindowResponse":
         return cls(streamId=stream.id, status=stream.status, schedule=ScheduleView.of(stream, now))
 
 

@@ -1,7 +1,5 @@
 """Our own vocabulary: streams, memorials, users, live inputs and recordings."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -267,7 +265,7 @@ class Stream(StreamManagerFields):
         """What "recorded" means everywhere: the service is over and its recording plays."""
         return self.status == StreamStatus.COMPLETED and self.recording_ready
 
-    def began_broadcast(self, at: datetime) -> Stream:
+    def began_broadcast(self, at: datetime) -> "Stream":
         """Live from ``at`` on; a new broadcast clears the previous one's end."""
         return self.model_copy(
             update={
@@ -280,11 +278,11 @@ class Stream(StreamManagerFields):
             }
         )
 
-    def publisher_connected(self, at: datetime) -> Stream:
+    def publisher_connected(self, at: datetime) -> "Stream":
         """An encoder or a browser is sending."""
         return self.model_copy(update={"on_air": True, "went_on_air": True, "updated_at": at})
 
-    def ended_broadcast(self, at: datetime) -> Stream:
+    def ended_broadcast(self, at: datetime) -> "Stream":
         """Off the air at ``at``, whichever way it was sent."""
         return self.model_copy(
             update={

@@ -5,8 +5,6 @@ polling every few seconds costs one document read per request (the memorial that
 may view is cached briefly per instance).
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Literal
 
