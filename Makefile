@@ -69,8 +69,8 @@ chaos: install
 
 ## build: the deployable function source in build/functions (main.py, common/ and
 ## requirements.txt = infra/requirements.lock, pinned with hashes)
-build:
-	scripts/build-functions build/functions
+build: $(VENV)/.installed
+	$(PY) scripts/build-functions build/functions
 
 ## deploy: APIs, service accounts and IAM, queue, functions, Firestore indexes and TTL policy.
 ## Needs PROJECT, REGION, FIRESTORE_LOCATION, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_CUSTOMER_CODE;

@@ -9,8 +9,6 @@ edited one is refused. It is an integrity check, not a secret: a forged cursor c
 a page inside a query its caller may run anyway.
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 import hashlib

@@ -4,8 +4,6 @@ A session's stream is shown as ``StreamPublicView`` to everyone (managers includ
 view never carries credentials, whoever asks. Managers edit a stream at its own endpoints.
 """
 
-from __future__ import annotations
-
 import zoneinfo
 from datetime import datetime
 from typing import Annotated, Literal
@@ -62,7 +60,7 @@ class EventSessionRequest(_Body):
     cancelled: bool | None = None
 
     @model_validator(mode="after")
-    def _names_a_session(self) -> EventSessionRequest:
+    def _names_a_session(self) -> "EventSessionRequest":
         if self.stream_id is None and self.title is None:
             raise ValueError("a session needs a streamId (an existing stream) or a title (new)")
         if self.stream_id is None and self.cancelled:
@@ -91,7 +89,7 @@ class EventCreateRequest(_Body):
     start_time: Instant | None = None
 
     @model_validator(mode="after")
-    def _complete(self) -> EventCreateRequest:
+    def _complete(self) -> "EventCreateRequest":
         if (self.template_id is None) != (self.start_time is None):
             raise ValueError("templateId and startTime go together")
         if self.template_id is None and (self.title is None or not self.sessions):
@@ -112,7 +110,7 @@ class EventUpdateRequest(_Body):
     sessions: list[EventSessionRequest] | None = Field(default=None, max_length=MAX_SESSIONS)
 
     @model_validator(mode="after")
-    def _says_something(self) -> EventUpdateRequest:
+    def _says_something(self) -> "EventUpdateRequest":
         if not self.model_fields_set:
             raise ValueError("the body names no field to update")
         if self.sessions is not None and not self.sessions:
@@ -194,7 +192,7 @@ class TemplateView(Model):
     updatedAt: datetime
 
     @classmethod
-    def of(cls, template: EventTemplate) -> TemplateView:
+    def of(cls, template: EventTemplate) -> "TemplateView":
         return cls.model_validate(template.model_dump())
 
 

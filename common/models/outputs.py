@@ -2,8 +2,6 @@
 what they get back. A destination's stream key is write-only: sent once, then only ever shown
 as a hint of its last characters (``streamKeyHint``)."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import ConfigDict, Field

@@ -7,8 +7,6 @@ GraphQL Analytics, which lag by minutes and are budgeted (cost-based, about 320 
 5 minutes per account), so each instance keeps an answer for ``cache_ttl_s``.
 """
 
-from __future__ import annotations
-
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta

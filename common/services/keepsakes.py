@@ -7,8 +7,6 @@ monitors follow recordings: deterministic task names, bounded attempts, each che
 the recording (or the pending trim) so a duplicate delivery does nothing.
 """
 
-from __future__ import annotations
-
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,7 +69,7 @@ class ClipRequest(Model):
     endTimeSeconds: int = Field(gt=0, le=MAX_SECONDS, strict=True)
 
     @model_validator(mode="after")
-    def _in_order(self) -> ClipRequest:
+    def _in_order(self) -> "ClipRequest":
         if self.endTimeSeconds <= self.startTimeSeconds:
             raise ValueError("endTimeSeconds must be after startTimeSeconds")
         return self

@@ -5,8 +5,6 @@ Each document migrates atomically and an already-migrated one needs nothing, so 
 is idempotent and resumable: call ``POST`` again until ``done``.
 """
 
-from __future__ import annotations
-
 from common.errors import FailedPreconditionError, PermissionDeniedError, UnauthenticatedError
 from common.models.base import Model
 from common.models.domain import User

@@ -15,8 +15,6 @@ instance, as stream creations are); past the limit every attempt from that clien
 wrong, gets 429 with ``Retry-After``, so the answers tell a guesser nothing.
 """
 
-from __future__ import annotations
-
 import hashlib
 import logging
 import math

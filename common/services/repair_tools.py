@@ -2,8 +2,6 @@
 they check permissions, match recordings by live input, use PUT, and never store WHEP URLs
 as recordings."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from common.access import Action

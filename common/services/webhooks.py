@@ -1,7 +1,5 @@
 """Cloudflare's webhooks, already verified and read by the adapter, applied idempotently."""
 
-from __future__ import annotations
-
 from typing import cast
 
 from common.models.base import Model

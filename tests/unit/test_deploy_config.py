@@ -105,6 +105,7 @@ def test_build_is_self_contained_and_loads_every_function(tmp_path: Path) -> Non
         "functions",
         "common",
         "requirements.txt",
+        "__pycache__",  # this test runs on the deployed runtime's Python (asserted below)
     }
     assert not (build / "functions" / "main.py").exists()
     requirements = (build / "requirements.txt").read_text()
@@ -116,8 +117,14 @@ def test_build_is_self_contained_and_loads_every_function(tmp_path: Path) -> Non
         "    kind = 'cloudevent' if 'firestore' in fn['trigger'] else 'http'\n"
         "    functions_framework.create_app(target=fn['name'], source='main.py',"
         " signature_type=kind)\n"
-        "import common\n"
+        "import common, importlib.util, os\n"
         "print(common.__file__)\n"
+        "for module in list(sys.modules.values()):\n"
+        "    source = getattr(module, '__file__', None) or ''\n"
+        "    if source.startswith(os.getcwd()):\n"
+        "        with open(importlib.util.cache_from_source(source), 'rb') as pyc:\n"
+        "            flags = int.from_bytes(pyc.read(8)[4:], 'little')\n"
+        "        print('bytecode', source, flags)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", loader, json.dumps(MANIFEST["functions"])],
@@ -125,9 +132,18 @@ def test_build_is_self_contained_and_loads_every_function(tmp_path: Path) -> Non
         capture_output=True,
         text=True,
         check=True,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        # Nothing is written while loading: the bytecode found is the build's own.
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"},
     )
-    assert result.stdout.strip().startswith(str(build)), result.stdout
+    first, *loaded = result.stdout.strip().splitlines()
+    assert first.startswith(str(build)), result.stdout
+    # Every module of ours a function loads comes with its bytecode, hash-checked (flags 3:
+    # valid whatever timestamps the upload gives the files), so no cold start compiles it.
+    assert MANIFEST["runtime"] == f"python{sys.version_info.major}{sys.version_info.minor}"
+    sources = {line.split()[1]: line.split()[2] for line in loaded}
+    assert str(build / "functions" / "streams.py") in sources
+    assert str(build / "common" / "models" / "domain.py") in sources
+    assert set(sources.values()) == {"3"}, sources
 
 
 def test_deploy_plan_covers_queue_functions_triggers_secrets_and_site_indexes() -> None:

@@ -1,7 +1,5 @@
 """Tolerant readers of Cloudflare Stream's JSON (unknown fields ignored, both status shapes)."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any
 
