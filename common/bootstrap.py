@@ -114,6 +114,9 @@ class Services:
         self.settings = settings
         self._given = given
         self._building = threading.RLock()
+        # An adapter handed in is that part, already built: its method below never runs.
+        handed_in = {part.name: getattr(given, part.name) for part in fields(given)}
+        self.__dict__.update({name: part for name, part in handed_in.items() if part is not None})
 
     # The ports.
 
@@ -125,12 +128,10 @@ class Services:
 
     @built_once
     def repo(self) -> StreamRepository:
-        return self._given.repo or self._firestore_streams
+        return self._firestore_streams
 
     @built_once
     def memorials(self) -> MemorialDirectory:
-        if self._given.memorials:
-            return self._given.memorials
         from common.adapters.firestore.streams import FirestoreMemorialDirectory
 
         return FirestoreMemorialDirectory(self.firestore_client, self.settings.memorials_collection)
@@ -138,9 +139,7 @@ class Services:
     @built_once
     def migrations(self) -> StreamMigrationStore | None:
         # Only the real repository migrates its own legacy documents.
-        if self._given.migrations or self._given.repo:
-            return self._given.migrations
-        return self._firestore_streams
+        return None if self._given.repo else self._firestore_streams
 
     @built_once
     def _firestore_streams(self) -> FirestoreStreamRepository:
@@ -154,40 +153,34 @@ class Services:
 
     @built_once
     def clock(self) -> Clock:
-        return self._given.clock or SystemClock()
+        return SystemClock()
 
     @built_once
     def provider(self) -> StreamProvider:
-        return self._given.provider or _cloudflare(self.settings)
+        return _cloudflare(self.settings)
 
     @built_once
     def tasks(self) -> TaskQueue:
-        return self._given.tasks or _cloud_tasks(self.settings, self.clock)
+        return _cloud_tasks(self.settings, self.clock)
 
     @built_once
     def auth(self) -> Authenticator:
-        return self._given.auth or _firebase_auth(self.settings)
+        return _firebase_auth(self.settings)
 
     @built_once
     def create_quota(self) -> CreateQuota:
-        if self._given.create_quota:
-            return self._given.create_quota
         from common.adapters.firestore.guards import FirestoreCreateQuota
 
         return FirestoreCreateQuota(self.firestore_client)
 
     @built_once
     def idempotency(self) -> IdempotencyStore:
-        if self._given.idempotency:
-            return self._given.idempotency
         from common.adapters.firestore.guards import FirestoreIdempotencyStore
 
         return FirestoreIdempotencyStore(self.firestore_client)
 
     @built_once
     def playback_tokens(self) -> PlaybackTokens:
-        if self._given.playback_tokens:
-            return self._given.playback_tokens
         from common.adapters.cloudflare.signing import LocalPlaybackTokens, NoPlaybackTokens
 
         settings = self.settings
@@ -198,16 +191,12 @@ class Services:
 
     @built_once
     def invitations(self) -> InvitationStore:
-        if self._given.invitations:
-            return self._given.invitations
         from common.adapters.firestore.invitations import FirestoreInvitationStore
 
         return FirestoreInvitationStore(self.firestore_client, self.settings.streams_collection)
 
     @built_once
     def invitation_attempts(self) -> CreateQuota:
-        if self._given.invitation_attempts:
-            return self._given.invitation_attempts
         from common.adapters.firestore.guards import FirestoreCreateQuota
 
         return FirestoreCreateQuota(self.firestore_client, INVITATION_ATTEMPTS_COLLECTION)
@@ -362,16 +351,12 @@ class Services:
 
     @built_once
     def event_store(self) -> EventStore:
-        if self._given.event_store:
-            return self._given.event_store
         from common.adapters.firestore.memorial_events import FirestoreEventStore
 
         return FirestoreEventStore(self.firestore_client)
 
     @built_once
     def template_store(self) -> TemplateStore:
-        if self._given.template_store:
-            return self._given.template_store
         from common.adapters.firestore.memorial_events import FirestoreTemplateStore
 
         return FirestoreTemplateStore(self.firestore_client)

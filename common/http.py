@@ -177,7 +177,10 @@ class Ctx:
                 refusal = cookie_write_refusal(self.request, self.services.settings.allowed_origins)
                 if refusal:
                     raise PermissionDeniedError(refusal, details={"reason": "cross-site"})
-            self._user = self.services.auth.authenticate(credentials)
+            if credentials.session_cookie or credentials.bearer_token:
+                self._user = self.services.auth.authenticate(credentials)
+            # else anonymous: the authenticator (Firebase Admin) is neither built nor asked,
+            # so an instance that only serves anonymous polls never loads it.
             self._authenticated = True
         return self._user
 

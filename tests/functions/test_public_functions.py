@@ -287,3 +287,15 @@ def test_embed_info_refusals(backend: Backend) -> None:
     error(client("streamembedinfo").get(f"/api/streams/{private.id}/embed-info"), 401)
     error(client("streamembedinfo").get("/api/streams/no-input/embed-info"), 404)
     error(client("streamembedinfo").get("/api/streams/missing/embed-info"), 404)
+
+
+def test_an_anonymous_poll_never_asks_the_authenticator(backend: Backend) -> None:
+    stream = backend.create_stream(title="Funeral", on_memorial=people.MEMORIAL.id)
+    asked_before = len(backend.auth.seen)
+
+    ok(client("streamstatus").get(f"/api/streams/{stream.id}/status"))
+    ok(client("memorialstreamstatus").get(f"/api/memorials/{people.MEMORIAL.id}/streams/status"))
+    assert len(backend.auth.seen) == asked_before
+    # Signed in, the same poll is authenticated.
+    ok(client("streamstatus").get(f"/api/streams/{stream.id}/status", headers=bearer(people.OWNER)))
+    assert len(backend.auth.seen) == asked_before + 1

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from common.bootstrap import build_services
+import inspect
+from dataclasses import fields
+
+from common.bootstrap import Given, Services, build_services, built_once
 from common.settings import Settings
 
 
@@ -43,3 +46,19 @@ def test_the_monitor_and_stream_policies_take_their_settings() -> None:
         limits.idempotency_key_ttl_s,
         limits.idempotency_lease_s,
     ) == (5, 6, 70, 3700, 120)
+
+
+def test_each_adapter_handed_in_is_the_part_every_service_is_given() -> None:
+    given = {part.name: object() for part in fields(Given)}
+    services = Services(Settings(), Given(**given))  # type: ignore[arg-type]
+    for name, adapter in given.items():
+        # A part the composition root builds under another name would silently stay real.
+        assert isinstance(inspect.getattr_static(Services, name), built_once), name
+        assert getattr(services, name) is adapter, name
+
+
+def test_a_repository_handed_in_migrates_nothing_unless_a_migration_store_is_too() -> None:
+    repo, store = object(), object()
+    assert build_services(Settings(), repo=repo).migrations is None  # type: ignore[arg-type]
+    both = build_services(Settings(), repo=repo, migrations=store)  # type: ignore[arg-type]
+    assert both.migrations is store
