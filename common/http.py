@@ -9,8 +9,6 @@ This is the only place that catches arbitrary exceptions: everything unexpected 
 generic 500 with the stack trace in the log, never in the body.
 """
 
-from __future__ import annotations
-
 import functools
 import hashlib
 import json

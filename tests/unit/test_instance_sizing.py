@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -128,3 +129,21 @@ def test_only_the_event_functions_load_the_event_models() -> None:
     assert loaded_by("streamstatus", "info", events) == []
     # The probe sees what it looks for: the events function does load them.
     assert loaded_by("memorialevents", "memorial_events", events) == sorted(events)
+
+
+MODEL_BASES = re.compile(r"^class \w+\((?:[\w.]*Model|Value|_\w+|BaseSettings)\b", re.MULTILINE)
+
+
+def test_modules_that_define_models_evaluate_their_annotations_as_they_go() -> None:
+    defining = [
+        path
+        for path in sorted((ROOT / "common").rglob("*.py"))
+        if MODEL_BASES.search(path.read_text()) and "pydantic" in path.read_text()
+    ]
+    assert ROOT / "common" / "models" / "domain.py" in defining  # the scan finds them
+    postponed = [
+        str(path.relative_to(ROOT))
+        for path in defining
+        if "from __future__ import annotations" in path.read_text()
+    ]
+    assert postponed == [], "see common/models/base.py"
