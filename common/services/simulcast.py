@@ -19,7 +19,7 @@ from common.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from common.models.domain import Stream, User
+from common.models.domain import Stream, StreamStatus, User
 from common.models.outputs import (
     MAX_OUTPUTS,
     OutputCreate,
@@ -74,6 +74,9 @@ class SimulcastService(WithBackends):
         stream, permissions = self._load(user, stream_id, Action.EDIT)
         _may_send_away(stream, permissions)
         spec = output_spec(request)
+        if stream.status == StreamStatus.CANCELLED:
+            # A cancelled service broadcasts nothing: no live input is made for it.
+            raise ConflictError("Stream is cancelled")
         if stream.cloudflare_id is None:
             stream, _ = self._live_inputs.ensure(stream)
         live_input = _live_input_of(stream)

@@ -15,7 +15,7 @@ from common.errors import (
     PermissionDeniedError,
     UnauthenticatedError,
 )
-from common.models.domain import Stream
+from common.models.domain import Stream, StreamStatus
 from common.models.outputs import MAX_OUTPUTS, OutputCreate, OutputUpdate
 from common.ports import LiveOutput, OutputSpec, ProviderRejectedError, ProviderUnavailableError
 from common.services.simulcast import WHIP_NOTE, SimulcastService, key_hint, platform_of
@@ -223,6 +223,18 @@ def test_a_stream_without_a_live_input_gets_one_when_its_first_output_is_added(
     assert live_input is not None and live_input != sim.input_uid
     assert output in sim.provider.outputs[live_input]
     assert sim.repo.get_credentials(sim.stream_id) is not None
+
+
+def test_a_cancelled_service_gets_no_output_and_no_live_input(sim: Simulcast) -> None:
+    cancelled = {"status": StreamStatus.CANCELLED, "cloudflare_id": None}
+    sim.repo.update(sim.stream_id, lambda s: s.model_copy(update=cancelled))
+    inputs_before = set(sim.provider.inputs)
+
+    with pytest.raises(ConflictError, match="cancelled"):
+        sim.add()
+
+    assert sim.stream().cloudflare_id is None
+    assert set(sim.provider.inputs) == inputs_before
 
 
 def test_a_browser_broadcast_is_said_not_to_be_simulcast(sim: Simulcast) -> None:
