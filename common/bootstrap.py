@@ -139,7 +139,7 @@ class Services:
     @built_once
     def migrations(self) -> StreamMigrationStore | None:
         # Only the real repository migrates its own legacy documents.
-        return None if self._given.repo else self._firestore_streams
+        return None if self._given.repo is not None else self._firestore_streams
 
     @built_once
     def _firestore_streams(self) -> FirestoreStreamRepository:
@@ -312,7 +312,7 @@ class Services:
     def simulcast(self) -> SimulcastService:
         from common.services.simulcast import SimulcastService
 
-        return SimulcastService(self, live_inputs=self.live_inputs)
+        return SimulcastService(self, live_inputs=self.live_inputs, claims=self.idempotency)
 
     @built_once
     def audience(self) -> AudienceService:

@@ -6,14 +6,17 @@ characters."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
 from common.access import Action, Permissions
 from common.errors import (
+    AppError,
     ConflictError,
     InvalidArgumentError,
     NotFoundError,
@@ -29,7 +32,15 @@ from common.models.outputs import (
     OutputView,
     Platform,
 )
-from common.ports import LiveOutput, OutputSpec, ProviderNotFoundError, ProviderRejectedError
+from common.ports import (
+    IdempotencyRecord,
+    IdempotencyState,
+    IdempotencyStore,
+    LiveOutput,
+    OutputSpec,
+    ProviderNotFoundError,
+    ProviderRejectedError,
+)
 from common.services.backends import BackendPorts, WithBackends
 from common.services.live_inputs import LiveInputProvisioner
 
@@ -49,13 +60,28 @@ _PLATFORM_HOSTS: tuple[tuple[Platform, tuple[str, ...]], ...] = (
     ("twitch", ("twitch.tv", "live-video.net")),
 )
 _BLANK = re.compile(r"[\s\x00-\x1f\x7f]")
+# While one request adds a destination, another adding the same one (a double click) is told
+# to wait: the claim lasts at most this long (a Cloudflare create answers within seconds) and
+# its record is deleted by Firestore's TTL after a day.
+ADD_CLAIM = timedelta(seconds=30)
+ADD_CLAIM_RECORD_KEPT = timedelta(days=1)
 
 
 class SimulcastService(WithBackends):
     """The simulcast outputs of streams, for those who may edit them."""
 
-    def __init__(self, backends: BackendPorts, *, live_inputs: LiveInputProvisioner) -> None:
+    def __init__(
+        self,
+        backends: BackendPorts,
+        *,
+        live_inputs: LiveInputProvisioner,
+        claims: IdempotencyStore | None = None,
+    ) -> None:
+        """``claims`` makes two concurrent adds of one destination a single output (the
+        composition root always wires it: the store of ``Idempotency-Key``, one record per
+        stream and destination)."""
         super().__init__(backends)
+        self._claims = claims
         self._live_inputs = live_inputs
 
     def list(self, user: User | None, stream_id: str) -> OutputListView:
@@ -80,6 +106,14 @@ class SimulcastService(WithBackends):
         if stream.cloudflare_id is None:
             stream, _ = self._live_inputs.ensure(stream)
         live_input = _live_input_of(stream)
+        destination = _destination_digest(spec)
+        self._claim(stream.id, destination)
+        try:
+            return self._add_unclaimed(stream, live_input, spec)
+        finally:
+            self._release(stream.id, destination)
+
+    def _add_unclaimed(self, stream: Stream, live_input: str, spec: OutputSpec) -> OutputView:
         existing = self._provider.list_outputs(live_input)
         same = next((o for o in existing if _same_destination(o, spec)), None)
         if same is not None:
@@ -108,6 +142,34 @@ class SimulcastService(WithBackends):
             "enabled" if output.enabled else "disabled",
         )
         return _view(stream, output)
+
+    def _claim(self, stream_id: str, destination: str) -> None:
+        """Hold ``destination`` of the stream for this request, or refuse with a 409 if
+        another request holds it now."""
+        if self._claims is None:
+            return
+        now = self._clock.now()
+
+        def claim(held: IdempotencyRecord | None) -> IdempotencyRecord:
+            if held is not None and held.state == "pending" and held.lease_until > now:
+                raise ConflictError(
+                    "This destination is being added by another request",
+                    retry_after_s=max(1, int((held.lease_until - now).total_seconds())),
+                )
+            return _claim_record(stream_id, "pending", now + ADD_CLAIM, now)
+
+        self._claims.update(_claim_scope(stream_id), destination, claim)
+
+    def _release(self, stream_id: str, destination: str) -> None:
+        """Let the next add of ``destination`` through (it finds the output, if one was made)."""
+        if self._claims is None:
+            return
+        now = self._clock.now()
+        done = _claim_record(stream_id, "done", now, now)
+        try:
+            self._claims.update(_claim_scope(stream_id), destination, lambda _held: done)
+        except AppError:
+            log.warning("stream %s: an output claim stays until it lapses", stream_id)
 
     def set_enabled(
         self, user: User | None, stream_id: str, output_id: str, request: OutputUpdate
@@ -211,6 +273,29 @@ def _view(stream: Stream, output: LiveOutput) -> OutputView:
 
 def _note(stream: Stream) -> str | None:
     return WHIP_NOTE if stream.ingest_protocol == "whip" or stream.whip_active else None
+
+
+def _claim_scope(stream_id: str) -> str:
+    # The store's records are scoped like users' keys: outputs get a scope per stream.
+    return f"simulcast:{stream_id}"
+
+
+def _destination_digest(spec: OutputSpec) -> str:
+    """What names a destination in a claim: never the stream key itself."""
+    material = f"{spec.url}\n{spec.stream_key.get_secret_value()}".encode()
+    return hashlib.sha256(material).hexdigest()
+
+
+def _claim_record(
+    stream_id: str, state: IdempotencyState, lease_until: datetime, now: datetime
+) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        fingerprint="simulcast-output",
+        stream_id=stream_id,
+        state=state,
+        lease_until=lease_until,
+        expires_at=now + ADD_CLAIM_RECORD_KEPT,
+    )
 
 
 def _same_destination(output: LiveOutput, spec: OutputSpec) -> bool:

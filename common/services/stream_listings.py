@@ -30,7 +30,7 @@ class StreamListingService(WithBackends):
         cache: a memorial status board polled by a funeral's audience costs one query per cache
         miss, not a memorial read as well)."""
         super().__init__(backends)
-        self._listing_memorials = listing_memorials or backends.memorials
+        self._listing_memorials = listing_memorials
 
     def list_streams(
         self, user: User | None, query: StreamQuery
@@ -60,7 +60,7 @@ class StreamListingService(WithBackends):
                 cursor=cursor,
             )
         )
-        memorials = MemorialCache(self._listing_memorials)
+        memorials = MemorialCache(self._listing_memorials or self._memorials)
         visible = [
             s
             for s in page.streams
@@ -87,7 +87,7 @@ class StreamListingService(WithBackends):
         return _view(stream, permissions)
 
     def _views_for(self, user: User | None, streams: Sequence[Stream]) -> list[StreamPublicView]:
-        memorials = MemorialCache(self._listing_memorials)
+        memorials = MemorialCache(self._listing_memorials or self._memorials)
         views: list[StreamPublicView] = []
         for stream in streams:
             permissions = stream_permissions(user, stream, memorials.get(stream.memorial_id))

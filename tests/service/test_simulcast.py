@@ -4,6 +4,7 @@ are never shown whole, the 50-output limit, and streams without a live input yet
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 from pydantic import SecretStr
@@ -14,6 +15,7 @@ from common.errors import (
     NotFoundError,
     PermissionDeniedError,
     UnauthenticatedError,
+    UnavailableError,
 )
 from common.models.domain import Stream, StreamStatus
 from common.models.outputs import MAX_OUTPUTS, OutputCreate, OutputUpdate
@@ -21,6 +23,7 @@ from common.ports import LiveOutput, OutputSpec, ProviderRejectedError, Provider
 from common.services.simulcast import WHIP_NOTE, SimulcastService, key_hint, platform_of
 from tests import people
 from tests.conftest import World
+from tests.fakes import InMemoryIdempotencyStore
 
 YOUTUBE = "rtmp://a.rtmp.youtube.com/live2"
 YOUTUBE_KEY = "uzya-f19y-g2g9-a2ee-51j2"
@@ -32,7 +35,10 @@ class Simulcast(World):
 
     def __init__(self) -> None:
         super().__init__()
-        self.simulcast = SimulcastService(self.backends, live_inputs=self.live_inputs)
+        self.claims = InMemoryIdempotencyStore()
+        self.simulcast = SimulcastService(
+            self.backends, live_inputs=self.live_inputs, claims=self.claims
+        )
         self.stream_id, self.input_uid = self.new_memorial_stream()
 
     def add(self, url: str = YOUTUBE, key: str = YOUTUBE_KEY, **more: object) -> str:
@@ -299,3 +305,63 @@ def test_no_key_reaches_the_log(sim: Simulcast, caplog: pytest.LogCaptureFixture
     stored = LiveOutput("x", YOUTUBE, SecretStr(YOUTUBE_KEY), True)
     assert YOUTUBE_KEY not in repr(stored)
     assert YOUTUBE_KEY not in repr(OutputCreate(url=YOUTUBE, streamKey=YOUTUBE_KEY))
+
+
+def test_a_double_click_adds_one_output_and_tells_the_second_request_to_wait(
+    sim: Simulcast,
+) -> None:
+    # Cloudflare takes its time over the first create, as a double click meets it.
+    creating, may_answer = threading.Event(), threading.Event()
+    create = sim.provider.create_output
+
+    def slow_create(live_input_uid: str, spec: OutputSpec) -> LiveOutput:
+        if not creating.is_set():
+            creating.set()
+            assert may_answer.wait(10)
+        return create(live_input_uid, spec)
+
+    sim.provider.create_output = slow_create  # type: ignore[method-assign]
+    first: list[str] = []
+    adding = threading.Thread(target=lambda: first.append(sim.add()))
+    adding.start()
+    assert creating.wait(10)
+
+    with pytest.raises(ConflictError, match="being added") as second:
+        sim.add()
+    may_answer.set()
+    adding.join(10)
+
+    assert second.value.retry_after_s is not None and 1 <= second.value.retry_after_s <= 30
+    assert list(sim.provider.outputs[sim.input_uid]) == first
+    # Once the first is done, the same destination is the usual conflict naming it.
+    with pytest.raises(ConflictError) as again:
+        sim.add()
+    assert again.value.details == {"outputId": first[0]}
+
+
+def test_a_failed_add_lets_the_retry_through(sim: Simulcast) -> None:
+    sim.provider.fail("create_output", ProviderUnavailableError("Cloudflare 503", status=503))
+    with pytest.raises(ProviderUnavailableError):
+        sim.add()
+
+    assert sim.add() in sim.provider.outputs[sim.input_uid]
+
+
+def test_a_claim_its_request_never_released_lapses(sim: Simulcast) -> None:
+    sim.claims.fail_updates = [None, UnavailableError("Firestore is down")]  # claim, release
+    first = sim.add()
+    sim.provider.outputs[sim.input_uid].pop(first)  # removed at Cloudflare meanwhile
+
+    with pytest.raises(ConflictError, match="being added"):
+        sim.add()
+    sim.clock.advance(31)
+    assert sim.add() in sim.provider.outputs[sim.input_uid]
+
+
+def test_a_claim_names_the_destination_by_digest_never_by_its_key(sim: Simulcast) -> None:
+    sim.add()
+
+    assert sim.claims.records
+    for (scope, key), record in sim.claims.records.items():
+        assert YOUTUBE_KEY not in f"{scope}{key}{record}"
+        assert scope == f"simulcast:{sim.stream_id}" and record.state == "done"

@@ -47,9 +47,10 @@ DELETED_INPUT_RETENTION = timedelta(days=30)
 UPDATE_ATTEMPTS = 25
 BATCH_WRITES = 400  # below Firestore's 500 writes per batch
 MOVED_PRIVATE_DOCUMENTS = 100
-# A listing queries every collection streams live in at once, not one after the other. Threads
-# start on first use; the client library is thread-safe.
-_COLLECTION_QUERIES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="collection-query")
+# A listing queries the legacy collections while the request's own thread queries the primary
+# one. Threads start on first use (as many as the instance has listings in flight, up to its
+# concurrency); the client library is thread-safe.
+_LEGACY_QUERIES = ThreadPoolExecutor(max_workers=80, thread_name_prefix="legacy-query")
 # Every call gets a short, explicit budget: a request must fail fast with a 503 rather than
 # hang for the client library's default minute when the database is unreachable.
 REQUEST_TIME_LIMITS: dict[str, Any] = {
@@ -569,12 +570,14 @@ class FirestoreStreamRepository:
         # Merging collections: each gives its first offset+limit+1 after the cursor's position,
         # the merge is cut after.
         wanted = query.offset + query.limit + 1
-        found = _COLLECTION_QUERIES.map(
-            lambda collection: self._query(collection, query, after, 0, wanted),
-            (self._streams, *self._legacy),
-        )
+        legacy = [
+            _LEGACY_QUERIES.submit(self._query, collection, query, after, 0, wanted)
+            for collection in self._legacy
+        ]
+        primary = self._query(self._streams, query, after, 0, wanted)
         seen: dict[str, Stream] = {}
-        for streams in found:  # the primary collection's first: its copy of a stream wins
+        # The primary collection's first: its copy of a stream wins.
+        for streams in (primary, *(pending.result() for pending in legacy)):
             for stream in streams:
                 seen.setdefault(stream.id, stream)
         return page_of(query, in_order(list(seen.values()), query.order)[query.offset :])
