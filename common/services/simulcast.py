@@ -107,11 +107,11 @@ class SimulcastService(WithBackends):
             stream, _ = self._live_inputs.ensure(stream)
         live_input = _live_input_of(stream)
         destination = _destination_digest(spec)
-        self._claim(stream.id, destination)
+        lease = self._claim(stream.id, destination)
         try:
             return self._add_unclaimed(stream, live_input, spec)
         finally:
-            self._release(stream.id, destination)
+            self._release(stream.id, destination, lease)
 
     def _add_unclaimed(self, stream: Stream, live_input: str, spec: OutputSpec) -> OutputView:
         existing = self._provider.list_outputs(live_input)
@@ -143,11 +143,12 @@ class SimulcastService(WithBackends):
         )
         return _view(stream, output)
 
-    def _claim(self, stream_id: str, destination: str) -> None:
+    def _claim(self, stream_id: str, destination: str) -> datetime | None:
         """Hold ``destination`` of the stream for this request, or refuse with a 409 if
-        another request holds it now."""
+        another request holds it now; the end of this request's lease (it tells the claim
+        apart from a later one's)."""
         if self._claims is None:
-            return
+            return None
         now = self._clock.now()
 
         def claim(held: IdempotencyRecord | None) -> IdempotencyRecord:
@@ -159,15 +160,22 @@ class SimulcastService(WithBackends):
             return _claim_record(stream_id, "pending", now + ADD_CLAIM, now)
 
         self._claims.update(_claim_scope(stream_id), destination, claim)
+        return now + ADD_CLAIM
 
-    def _release(self, stream_id: str, destination: str) -> None:
-        """Let the next add of ``destination`` through (it finds the output, if one was made)."""
+    def _release(self, stream_id: str, destination: str, lease: datetime | None) -> None:
+        """Let the next add of ``destination`` through (it finds the output, if one was made),
+        unless this request's claim lapsed and another request holds it now."""
         if self._claims is None:
             return
         now = self._clock.now()
         done = _claim_record(stream_id, "done", now, now)
+
+        def release(held: IdempotencyRecord | None) -> IdempotencyRecord | None:
+            ours = held is not None and held.state == "pending" and held.lease_until == lease
+            return done if ours else held  # held unchanged: nothing is written
+
         try:
-            self._claims.update(_claim_scope(stream_id), destination, lambda _held: done)
+            self._claims.update(_claim_scope(stream_id), destination, release)
         except AppError:
             log.warning("stream %s: an output claim stays until it lapses", stream_id)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -19,7 +21,13 @@ from common.errors import (
 )
 from common.models.domain import Stream, StreamStatus
 from common.models.outputs import MAX_OUTPUTS, OutputCreate, OutputUpdate
-from common.ports import LiveOutput, OutputSpec, ProviderRejectedError, ProviderUnavailableError
+from common.ports import (
+    IdempotencyRecord,
+    LiveOutput,
+    OutputSpec,
+    ProviderRejectedError,
+    ProviderUnavailableError,
+)
 from common.services.simulcast import WHIP_NOTE, SimulcastService, key_hint, platform_of
 from tests import people
 from tests.conftest import World
@@ -365,3 +373,22 @@ def test_a_claim_names_the_destination_by_digest_never_by_its_key(sim: Simulcast
     for (scope, key), record in sim.claims.records.items():
         assert YOUTUBE_KEY not in f"{scope}{key}{record}"
         assert scope == f"simulcast:{sim.stream_id}" and record.state == "done"
+
+
+def test_a_request_whose_claim_lapsed_leaves_the_next_claim_alone(sim: Simulcast) -> None:
+    create = sim.provider.create_output
+    later: list[IdempotencyRecord] = []
+
+    def create_after_the_claim_lapsed(live_input_uid: str, spec: OutputSpec) -> LiveOutput:
+        # Cloudflare answers after the lease: by then another request holds the claim.
+        sim.clock.advance(31)
+        ((scope, key), held), *_ = sim.claims.records.items()
+        another = replace(held, lease_until=sim.clock.now() + timedelta(seconds=30))
+        sim.claims.update(scope, key, lambda _held: another)
+        later.append(another)
+        return create(live_input_uid, spec)
+
+    sim.provider.create_output = create_after_the_claim_lapsed  # type: ignore[method-assign]
+    sim.add()
+
+    assert list(sim.claims.records.values()) == later  # still pending, as the other holds it
