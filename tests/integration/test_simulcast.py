@@ -169,3 +169,22 @@ def test_a_broadcast_reaches_enabled_outputs_only_and_keys_are_never_returned(
         assert float(fmt["duration"]) >= least_s, (target.file.name, fmt["duration"])
     listed_after = api.get(outputs, headers=owner).json()["outputs"]
     assert [o["id"] for o in listed_after] == [one_id]
+
+
+def test_an_add_releases_its_claim_in_firestore_so_the_next_add_is_judged_by_cloudflare(
+    api: httpx.Client, callers: dict[str, Caller]
+) -> None:
+    owner = callers["owner"].bearer
+    stream = api.post("/api/streams", json={"title": "Claimed service"}, headers=owner).json()
+    outputs = f"/api/streams/{stream['id']}/outputs"
+    destination = {"url": "rtmp://a.rtmp.youtube.com/live2", "streamKey": "claim-test-key-0001"}
+
+    added = api.post(outputs, json=destination, headers=owner)
+    assert added.status_code == 201, added.text
+    again = api.post(outputs, json=destination, headers=owner)
+    # The usual conflict, naming the output: not "being added", the claim was released.
+    assert again.status_code == 409 and again.json()["outputId"] == added.json()["id"]
+    assert "already an output" in again.json()["error"]
+    assert api.delete(f"{outputs}/{added.json()['id']}", headers=owner).status_code == 200
+    readded = api.post(outputs, json=destination, headers=owner)
+    assert readded.status_code == 201, readded.text
