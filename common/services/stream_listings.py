@@ -60,7 +60,7 @@ class StreamListingService(WithBackends):
                 cursor=cursor,
             )
         )
-        memorials = MemorialCache(self._listing_memorials or self._memorials)
+        memorials = self._memorial_cache()
         visible = [
             s
             for s in page.streams
@@ -86,8 +86,13 @@ class StreamListingService(WithBackends):
             return StreamOwnerView.with_credentials(stream, self._repo.get_credentials(stream.id))
         return _view(stream, permissions)
 
+    def _memorial_cache(self) -> MemorialCache:
+        """Memorials for one listing: each read at most once (through the per-instance cache
+        where one is wired)."""
+        return MemorialCache(self._listing_memorials or self._memorials)
+
     def _views_for(self, user: User | None, streams: Sequence[Stream]) -> list[StreamPublicView]:
-        memorials = MemorialCache(self._listing_memorials or self._memorials)
+        memorials = self._memorial_cache()
         views: list[StreamPublicView] = []
         for stream in streams:
             permissions = stream_permissions(user, stream, memorials.get(stream.memorial_id))
