@@ -132,7 +132,9 @@ def test_notifications_are_reordered_or_duplicated(
     rates: dict[str, float],
     expected: list[str],
 ) -> None:
-    chaos(reorderMaxMs=5000, **rates)
+    # The hold only has to outlast the gap between the two publish hooks, which a loaded
+    # machine has stretched past 5 s (the held "connected" then went out first).
+    chaos(reorderMaxMs=30000, **rates)
 
     uid = on_air_and_off(stack, cloudflare)
 
