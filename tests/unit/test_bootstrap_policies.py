@@ -3,49 +3,63 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import fields
+from typing import Any
+
+import pytest
 
 from common.bootstrap import Given, Services, build_services, built_once
 from common.settings import Settings
 
 
-def test_the_monitor_and_stream_policies_take_their_settings() -> None:
-    settings = Settings(
-        recording_monitor_checks=7,
-        recording_monitor_interval_s=4,
-        status_monitor_interval_s=9,
-        status_monitor_grace_checks=3,
-        recording_timeout_seconds=11,
-        orphan_sweep_delay_s=13,
-        whip_session_ttl_s=170,
-        cloudflare_delivery_base="https://customer-x.cloudflarestream.com",
-        create_rate_limit=5,
-        create_rate_limit_admin=6,
-        create_rate_window_s=70,
-        idempotency_key_ttl_s=3700,
-    )
-    services = build_services(settings, repo=object(), memorials=object())  # type: ignore[arg-type]
-    monitor = services.monitors.policy
-    assert (
-        monitor.recording_monitor_checks,
-        monitor.recording_monitor_interval_s,
-        monitor.status_monitor_interval_s,
-        monitor.status_monitor_grace_checks,
-        monitor.recording_timeout_seconds,
-        monitor.status_checks,
-    ) == (7, 4, 9, 3, 11, 720)
-    stream = services.policy
-    assert (stream.recording_timeout_seconds, stream.orphan_sweep_delay_s) == (11, 13)
-    assert stream.whip_session_ttl_s == 170
-    assert stream.delivery_base == "https://customer-x.cloudflarestream.com"
-    limits = stream.create_limits
-    assert (
-        limits.create_rate_limit,
-        limits.create_rate_limit_admin,
-        limits.create_rate_window_s,
-        limits.idempotency_key_ttl_s,
-        limits.idempotency_lease_s,
-    ) == (5, 6, 70, 3700, 120)
+def _settings_off_their_defaults() -> tuple[Settings, set[str]]:
+    """Settings whose every number is moved off its default (within its bounds), and the names
+    of those moved."""
+    defaults = Settings()
+    moved: dict[str, Any] = {
+        name: value + 1
+        for name in Settings.model_fields
+        if type(value := getattr(defaults, name)) in (int, float)
+    }
+    moved["delete_recording_after_days"] = 90
+    delivery_base = "https://customer-x.cloudflarestream.com"
+    return Settings(**moved, cloudflare_delivery_base=delivery_base), set(moved)
+
+
+def _offline_services(settings: Settings) -> Services:
+    """Services whose Firestore adapters are stand-ins, never called: no client is made."""
+    stores = ("repo", "memorials", "invitations", "invitation_attempts")
+    return Services(settings, Given(**dict.fromkeys(stores, object())))  # type: ignore[arg-type]
+
+
+# Each policy the composition root builds from the settings, and where a service keeps it.
+POLICIES: dict[str, Callable[[Services], Any]] = {
+    "monitors": lambda services: services.monitors.policy,
+    "streams": lambda services: services.policy,
+    "create limits": lambda services: services.policy.create_limits,
+    "schedule windows": lambda services: services.windows.policy,
+    "guest limits": lambda services: services.playback._limits,
+}
+
+
+@pytest.mark.parametrize("reach", POLICIES.values(), ids=POLICIES.keys())
+def test_each_policy_takes_every_setting_of_the_same_name(reach: Callable[[Services], Any]) -> None:
+    settings, moved = _settings_off_their_defaults()
+    policy = reach(_offline_services(settings))
+    taken = [field for field in fields(policy) if field.name in moved]
+    assert taken, f"{type(policy).__name__} takes no setting"
+    for field in taken:
+        assert getattr(policy, field.name) == getattr(settings, field.name), field.name
+        # A policy that kept its own default would pass the line above only by coincidence.
+        assert field.default != getattr(settings, field.name), field.name
+
+
+def test_the_policies_fields_without_a_setting_keep_their_defaults_or_derive() -> None:
+    services = _offline_services(_settings_off_their_defaults()[0])
+    assert services.monitors.policy.status_checks == 720
+    assert services.policy.delivery_base == "https://customer-x.cloudflarestream.com"
+    assert services.policy.create_limits.idempotency_lease_s == 120
 
 
 def test_each_adapter_handed_in_is_the_part_every_service_is_given() -> None:
