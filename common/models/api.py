@@ -202,8 +202,14 @@ _CLEARABLE = _START_NAMES | {"scheduled_end_time"}
 class RecordingChoiceRequest(_Request):
     """Body of ``PUT /streams/{id}/recordings/{videoId}``: show it first, or hide it."""
 
-    primary: bool | None = None
-    hidden: bool | None = None
+    primary: bool | None = Field(
+        default=None,
+        description="true: the memorial page shows it (a ready recording; it is unhidden); "
+        "false: it is no longer the one shown",
+    )
+    hidden: bool | None = Field(
+        default=None, description="true: left out of what visitors see; false: shown again"
+    )
 
     @model_validator(mode="after")
     def _says_something(self) -> "RecordingChoiceRequest":

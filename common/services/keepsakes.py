@@ -89,19 +89,25 @@ class RecordingDownloadView(RecordingKeepsakeView):
     """Where the MP4 download of one recording stands; ``url`` once it is ready (signed, and
     valid until ``expiresAt``, when the stream is private)."""
 
-    state: DownloadViewState
-    percentComplete: float
-    url: str | None = None
-    expiresAt: datetime | None = None
-    requestedAt: datetime | None = None
+    state: DownloadViewState = Field(
+        description="none: never asked for; error: Cloudflare failed, ask again"
+    )
+    percentComplete: float = Field(description="Cloudflare's progress making the MP4, 0 to 100")
+    url: str | None = Field(default=None, description="The MP4, once ready")
+    expiresAt: datetime | None = Field(
+        default=None, description="When a signed url stops working; null: it does not"
+    )
+    requestedAt: datetime | None = Field(
+        default=None, description="When this download was last asked for"
+    )
 
 
 class RecordingClipView(RecordingKeepsakeView):
     """A trim being made: the new recording, which becomes the primary one when ready."""
 
-    clippedFrom: str
-    startTimeSeconds: int
-    endTimeSeconds: int
+    clippedFrom: str = Field(description="The recording it is cut from, which stays as it is")
+    startTimeSeconds: int = Field(description="Where the cut starts in that recording")
+    endTimeSeconds: int = Field(description="Where the cut ends in that recording")
     state: Literal["processing"] = "processing"
 
 

@@ -4,6 +4,8 @@ as recordings."""
 
 from typing import Literal
 
+from pydantic import Field
+
 from common.access import Action
 from common.errors import ConflictError, FailedPreconditionError, NotFoundError
 from common.models.api import RecordingChoiceRequest, StreamManagerView
@@ -26,16 +28,19 @@ class RecordingSummary(Model):
 
 
 class SyncRecordingResponse(Model):
+    """Reply of "attach the recordings": what Cloudflare has of the stream's live input and,
+    once one is ready, the primary recording (its fields are null until then)."""
+
     success: bool = True
     message: str
     streamId: str
     status: Literal["synced", "processing", "no_recordings"]
-    recordingsFound: int
-    readyRecordings: int
-    recordingId: str | None = None
-    videoId: str | None = None
+    recordingsFound: int = Field(description="Recordings of the live input, ready or not")
+    readyRecordings: int = Field(description="Those of them that play")
+    recordingId: str | None = Field(default=None, description="The primary recording's id")
+    videoId: str | None = Field(default=None, description="The same id, as the console names it")
     recordingUrl: str | None = None
-    playbackUrl: str | None = None
+    playbackUrl: str | None = Field(default=None, description="Its Cloudflare player page")
     duration: float | None = None
     recordings: list[RecordingSummary]
 
