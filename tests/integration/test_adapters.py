@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import flask
 import pytest
 from google.cloud import firestore
 from pydantic import SecretStr
@@ -24,6 +27,7 @@ from common.adapters.firestore.streams import (
     FirestoreStreamRepository,
 )
 from common.errors import ConflictError, NotFoundError
+from common.logging import TRACE_FIELD, TRACE_HEADER, JsonFormatter
 from common.models.domain import LiveInputSpec, Stream, StreamCredentials, StreamStatus
 from common.ports import (
     ProviderNotFoundError,
@@ -187,6 +191,40 @@ def test_a_remembered_read_that_went_stale_only_costs_a_retry(db: firestore.Clie
     assert seen == [stream.title, "Renamed"]  # the write on the stale read was refused
     assert (updated.title, updated.viewer_count) == ("Renamed", 1)
     assert repo.get(stream.id) == updated
+
+
+def test_what_a_legacy_collections_query_logs_carries_the_requests_trace(
+    db: firestore.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LS_GCP_PROJECT", "memorials-prod")
+    collection = f"streams_test_{uuid.uuid4().hex[:8]}"
+    legacy = f"{collection}_legacy"
+    unreadable = {"memorialId": "m-trace", "title": "t", "createdAt": NOW, "recordingMonitor": 1}
+    db.collection(legacy).document("unreadable").set(unreadable)
+    repo = FirestoreStreamRepository(db, collection, [legacy])
+    logged: list[tuple[str, dict[str, Any]]] = []
+
+    class FormattedWhereLogged(logging.Handler):
+        """Formats each line in the thread that logs it, as Cloud Run's stdout handler does."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            line = json.loads(JsonFormatter().format(record))
+            logged.append((threading.current_thread().name, line))
+
+    handler = FormattedWhereLogged()
+    adapter_log = logging.getLogger("common.adapters.firestore.streams")
+    adapter_log.addHandler(handler)
+    trace_id = "105445aa7843bc8bf206b12000100000"
+    try:
+        with flask.Flask(__name__).test_request_context(headers={TRACE_HEADER: f"{trace_id}/1"}):
+            page = repo.find(StreamQuery(memorial_id="m-trace"))
+    finally:
+        adapter_log.removeHandler(handler)
+
+    assert page.streams == []
+    ((thread, line),) = logged
+    assert thread.startswith("legacy-query") and "unreadable" in line["message"]
+    assert line[TRACE_FIELD] == f"projects/memorials-prod/traces/{trace_id}"
 
 
 def test_delete_removes_credentials_too(repo: FirestoreStreamRepository) -> None:

@@ -220,6 +220,11 @@ def test_migration_is_for_admins_only(api: httpx.Client, callers: Callers) -> No
             assert refused.status_code == 403 and refused.json()["error"] == "Admin access required"
 
 
+# The emulator's first evaluations of the rules (each reads the memorial) can take seconds on a
+# loaded 2-core machine; httpx's default of 5 s is not an answer about the rules.
+RULES_TIMEOUT_S = 30
+
+
 def run_query(
     stack: LocalStack, caller: Caller | None, memorial: str, *, ordered: bool
 ) -> httpx.Response:
@@ -241,6 +246,7 @@ def run_query(
         "/documents:runQuery",
         json={"structuredQuery": query},
         headers={"Authorization": f"Bearer {caller.id_token}"} if caller else {},
+        timeout=RULES_TIMEOUT_S,
     )
 
 
@@ -249,6 +255,7 @@ def read_document(stack: LocalStack, caller: Caller, path: str) -> httpx.Respons
         f"http://127.0.0.1:{stack.ports.firestore}/v1/projects/{PROJECT_ID}/databases/(default)"
         f"/documents/{path}",
         headers={"Authorization": f"Bearer {caller.id_token}"},
+        timeout=RULES_TIMEOUT_S,
     )
 
 

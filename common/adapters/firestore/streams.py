@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from contextvars import copy_context
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, get_args
@@ -571,7 +572,10 @@ class FirestoreStreamRepository:
         # the merge is cut after.
         wanted = query.offset + query.limit + 1
         legacy = [
-            _LEGACY_QUERIES.submit(self._query, collection, query, after, 0, wanted)
+            # In the request's context: what they log carries the request's trace.
+            _LEGACY_QUERIES.submit(
+                copy_context().run, self._query, collection, query, after, 0, wanted
+            )
             for collection in self._legacy
         ]
         primary = self._query(self._streams, query, after, 0, wanted)
