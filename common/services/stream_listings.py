@@ -15,6 +15,7 @@ from common.models.api import (
     StreamPublicView,
 )
 from common.models.domain import Stream, StreamStatus, User
+from common.pagination import cursor_after
 from common.ports import MemorialDirectory, StreamPage, StreamQuery
 from common.services.backends import BackendPorts, WithBackends
 from common.services.stream_access import MemorialCache
@@ -42,31 +43,26 @@ class StreamListingService(WithBackends):
                 return [], StreamPage(streams=[], has_more=False)
             query = replace(query, is_public=True, is_visible=True)
         page = self._repo.find(query)
-        return self._views_for(user, page.streams), page
+        viewable = self._viewable(user, page.streams)
+        views = [_view(stream, permissions) for stream, permissions in viewable]
+        return views, _shown(query, page, [stream for stream, _ in viewable])
 
     def list_public(
         self, status: StreamStatus | None, limit: int, offset: int, cursor: str | None = None
     ) -> StreamPage:
         """Public, visible streams of public memorials, in display order (a page starts at
         ``offset`` or at ``cursor``, an earlier page's ``next_cursor``)."""
-        page = self._repo.find(
-            StreamQuery(
-                is_public=True,
-                is_visible=True,
-                status=status,
-                order="display",
-                limit=limit,
-                offset=offset,
-                cursor=cursor,
-            )
+        query = StreamQuery(
+            is_public=True,
+            is_visible=True,
+            status=status,
+            order="display",
+            limit=limit,
+            offset=offset,
+            cursor=cursor,
         )
-        memorials = self._memorial_cache()
-        visible = [
-            s
-            for s in page.streams
-            if stream_permissions(None, s, memorials.get(s.memorial_id)).can(Action.VIEW)
-        ]
-        return replace(page, streams=visible)
+        page = self._repo.find(query)
+        return _shown(query, page, [stream for stream, _ in self._viewable(None, page.streams)])
 
     def memorial_streams(self, user: User | None, memorial_id: str) -> list[StreamPublicView]:
         """The streams of one memorial that ``user`` may view: visitors see visible ones,
@@ -92,13 +88,30 @@ class StreamListingService(WithBackends):
         return MemorialCache(self._listing_memorials or self._memorials)
 
     def _views_for(self, user: User | None, streams: Sequence[Stream]) -> list[StreamPublicView]:
+        return [_view(stream, permissions) for stream, permissions in self._viewable(user, streams)]
+
+    def _viewable(
+        self, user: User | None, streams: Sequence[Stream]
+    ) -> list[tuple[Stream, Permissions]]:
+        """The streams ``user`` may view, in order, each with what else they may do."""
         memorials = self._memorial_cache()
-        views: list[StreamPublicView] = []
+        viewable = []
         for stream in streams:
             permissions = stream_permissions(user, stream, memorials.get(stream.memorial_id))
             if permissions.can(Action.VIEW):
-                views.append(_view(stream, permissions))
-        return views
+                viewable.append((stream, permissions))
+        return viewable
+
+
+def _shown(query: StreamQuery, page: StreamPage, shown: list[Stream]) -> StreamPage:
+    """``page`` cut to ``shown``, its streams the caller may view, with a next-page cursor
+    that never names a stream the caller may not see: when the page ends on one, the next page starts after the
+    last one shown (the few after it are read, and filtered, again). A page that shows none
+    must still move on, so its cursor stays where the query stopped."""
+    next_cursor = page.next_cursor
+    if page.has_more and shown and page.streams[-1].id != shown[-1].id:
+        next_cursor = cursor_after(query, shown[-1])
+    return StreamPage(streams=shown, has_more=page.has_more, next_cursor=next_cursor)
 
 
 def _view(stream: Stream, permissions: Permissions) -> StreamPublicView:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -394,6 +396,33 @@ def test_listings_show_outsiders_only_public_visible_streams_of_public_memorials
     assert [s.id for s in public_page.streams] == [public]
     assert len(owner_sees) == 3
     assert all(type(v) is StreamPublicView for v in anonymous)
+
+
+def test_a_listing_cursor_never_names_a_stream_the_caller_may_not_see(world: World) -> None:
+    first = create(world, people.MEMORIAL_OWNER, memorialId=people.MEMORIAL.id, displayOrder=1)
+    unseen = create(
+        world, people.MEMORIAL_OWNER, memorialId=people.PRIVATE_MEMORIAL.id, displayOrder=2
+    )
+    last = create(world, people.MEMORIAL_OWNER, memorialId=people.MEMORIAL.id, displayOrder=3)
+
+    page = world.listings.list_public(None, limit=2, offset=0)
+    # The page ends on the private memorial's stream: the cursor names the one shown before it
+    assert [s.id for s in page.streams] == [first.id] and page.has_more
+    assert page.next_cursor is not None and unseen.id not in cursor_text(page.next_cursor)
+    following = world.listings.list_public(None, limit=2, offset=0, cursor=page.next_cursor)
+    assert [s.id for s in following.streams] == [last.id] and not following.has_more
+
+    # The same holds for the general listing a visitor reads
+    query = StreamQuery(order="display", limit=2)
+    views, listed = world.listings.list_streams(None, query)
+    assert [v.id for v in views] == [first.id]
+    assert listed.next_cursor is not None and unseen.id not in cursor_text(listed.next_cursor)
+    views, _ = world.listings.list_streams(None, replace(query, cursor=listed.next_cursor))
+    assert [v.id for v in views] == [last.id]
+
+
+def cursor_text(cursor: str) -> str:
+    return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
 
 
 def test_memorial_status_groups_streams_by_state(world: World) -> None:
