@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -516,6 +516,11 @@ class MemorialDirectory(Protocol):
 
     def get(self, memorial_id: str) -> Memorial | None:
         """The memorial, or ``None``."""
+        ...
+
+    def get_many(self, memorial_ids: Collection[str]) -> dict[str, Memorial | None]:
+        """Each of the memorials (``None`` where there is none), in one read where the store
+        can: a listing's page names up to a hundred."""
         ...
 
 

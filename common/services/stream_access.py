@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 
 from common.access import Action, Permissions, require, stream_permissions
 from common.errors import NotFoundError
@@ -47,6 +47,13 @@ class MemorialCache:
             self._seen[memorial_id] = self._directory.get(memorial_id)
         return self._seen[memorial_id]
 
+    def read_ahead(self, memorial_ids: Iterable[str | None]) -> None:
+        """Read the memorials not seen yet at once (a listing's page: one read, not one a
+        memorial)."""
+        wanted = {m for m in memorial_ids if m is not None and m not in self._seen}
+        if wanted:
+            self._seen.update(self._directory.get_many(wanted))
+
 
 class TimedMemorialCache:
     """Memorial lookups kept for ``ttl_s`` seconds per instance: a memorial's privacy or
@@ -65,12 +72,17 @@ class TimedMemorialCache:
         self._lock = threading.Lock()
 
     def get(self, memorial_id: str) -> Memorial | None:
+        return self.get_many((memorial_id,))[memorial_id]
+
+    def get_many(self, memorial_ids: Collection[str]) -> dict[str, Memorial | None]:
         now = self._monotonic()
         with self._lock:
-            cached = self._entries.get(memorial_id)
-        if cached is not None and now - cached[0] < self._ttl_s:
-            return cached[1]
-        memorial = self._directory.get(memorial_id)
+            cached = {m: self._entries.get(m) for m in memorial_ids}
+        fresh = {m: e[1] for m, e in cached.items() if e is not None and now - e[0] < self._ttl_s}
+        stale = [m for m in cached if m not in fresh]
+        if not stale:
+            return fresh
+        read = self._directory.get_many(stale)
         with self._lock:
-            self._entries[memorial_id] = (now, memorial)
-        return memorial
+            self._entries.update({m: (now, memorial) for m, memorial in read.items()})
+        return fresh | read

@@ -95,6 +95,7 @@ class StreamListingService(WithBackends):
     ) -> list[tuple[Stream, Permissions]]:
         """The streams ``user`` may view, in order, each with what else they may do."""
         memorials = self._memorial_cache()
+        memorials.read_ahead(stream.memorial_id for stream in streams)
         viewable = []
         for stream in streams:
             permissions = stream_permissions(user, stream, memorials.get(stream.memorial_id))
@@ -105,9 +106,9 @@ class StreamListingService(WithBackends):
 
 def _shown(query: StreamQuery, page: StreamPage, shown: list[Stream]) -> StreamPage:
     """``page`` cut to ``shown``, its streams the caller may view, with a next-page cursor
-    that never names a stream the caller may not see: when the page ends on one, the next page starts after the
-    last one shown (the few after it are read, and filtered, again). A page that shows none
-    must still move on, so its cursor stays where the query stopped."""
+    that never names a stream the caller may not see: when the page ends on one, the next
+    page starts after the last one shown (the few after it are read, and filtered, again). A
+    page that shows none must still move on, so its cursor stays where the query stopped."""
     next_cursor = page.next_cursor
     if page.has_more and shown and page.streams[-1].id != shown[-1].id:
         next_cursor = cursor_after(query, shown[-1])

@@ -8,7 +8,7 @@ import functools
 import itertools
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -278,6 +278,9 @@ class InMemoryMemorialDirectory:
 
     def get(self, memorial_id: str) -> Memorial | None:
         return self.memorials.get(memorial_id)
+
+    def get_many(self, memorial_ids: Collection[str]) -> dict[str, Memorial | None]:
+        return {memorial_id: self.get(memorial_id) for memorial_id in memorial_ids}
 
 
 class RecordingTaskQueue:

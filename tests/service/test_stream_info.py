@@ -4,6 +4,7 @@ no stream provider to call), the memorial read once per cache window."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -12,6 +13,7 @@ import pytest
 from common.errors import PermissionDeniedError, UnauthenticatedError
 from common.models.api import StreamCreateRequest
 from common.models.domain import Memorial, RecordingEntry, Stream, StreamStatus
+from common.ports import MemorialDirectory
 from common.services.backends import Backends
 from common.services.stream_access import TimedMemorialCache
 from common.services.stream_info import StreamInfoService
@@ -36,10 +38,15 @@ class CountingMemorials(InMemoryMemorialDirectory):
     def __init__(self, *memorials: Memorial) -> None:
         super().__init__(*memorials)
         self.reads: Counter[str] = Counter()
+        self.batches: list[set[str]] = []
 
     def get(self, memorial_id: str) -> Memorial | None:
         self.reads[memorial_id] += 1
         return super().get(memorial_id)
+
+    def get_many(self, memorial_ids: Collection[str]) -> dict[str, Memorial | None]:
+        self.batches.append(set(memorial_ids))
+        return super().get_many(memorial_ids)
 
 
 @dataclass
@@ -118,20 +125,26 @@ def test_recordings_lists_only_playable_ones_in_order(polled: Polled) -> None:
     assert listed.totalRecordings == 2
 
 
-def test_the_memorial_status_board_reads_the_memorial_once_per_cache_window() -> None:
-    memorials = CountingMemorials(people.MEMORIAL)
-    world = World()
+def _cached_listings(
+    world: World, memorials: CountingMemorials, writes_read: MemorialDirectory
+) -> tuple[StreamService, StreamListingService]:
+    """Creation over ``writes_read``, and listings that read ``memorials`` through a cache."""
     backends = Backends(
         repo=world.repo,
-        memorials=memorials,
+        memorials=writes_read,
         provider=world.provider,
         tasks=world.tasks,
         clock=world.clock,
     )
     service = StreamService(backends, policy=POLICY, live_inputs=world.live_inputs)
-    listings = StreamListingService(
-        backends, listing_memorials=TimedMemorialCache(memorials, ttl_s=30)
-    )
+    cached = TimedMemorialCache(memorials, ttl_s=30)
+    return service, StreamListingService(backends, listing_memorials=cached)
+
+
+def test_the_memorial_status_board_reads_the_memorial_once_per_cache_window() -> None:
+    memorials = CountingMemorials(people.MEMORIAL)
+    world = World()
+    service, listings = _cached_listings(world, memorials, writes_read=memorials)
     service.create_for_memorial(
         people.MEMORIAL_OWNER, people.MEMORIAL.id, StreamCreateRequest(title="Funeral")
     )
@@ -146,3 +159,25 @@ def test_the_memorial_status_board_reads_the_memorial_once_per_cache_window() ->
         people.MEMORIAL_OWNER, people.MEMORIAL.id, StreamCreateRequest(title="Committal")
     )
     assert memorials.reads[people.MEMORIAL.id] == 3
+
+
+def test_a_listing_page_reads_its_memorials_at_once_and_each_once_per_cache_window() -> None:
+    chapel = Memorial(id="memorial-chapel", owner_uid=people.MEMORIAL_OWNER.uid)
+    memorials = CountingMemorials(people.MEMORIAL, people.PRIVATE_MEMORIAL, chapel)
+    world = World()
+    site = InMemoryMemorialDirectory(people.MEMORIAL, people.PRIVATE_MEMORIAL, chapel)
+    service, listings = _cached_listings(world, memorials, writes_read=site)
+    for memorial in (people.MEMORIAL, people.MEMORIAL, people.PRIVATE_MEMORIAL, chapel):
+        made = service.create_for_memorial(
+            people.MEMORIAL_OWNER, memorial.id, StreamCreateRequest(title="Service")
+        )
+        # As an earlier server left some: public, on a memorial that is not.
+        stream = world.repo.streams[made.id]
+        world.repo.streams[made.id] = stream.model_copy(update={"is_public": True})
+
+    first = listings.list_public(None, limit=10, offset=0)
+    again = listings.list_public(None, limit=10, offset=0)
+
+    assert len(first.streams) == len(again.streams) == 3  # not the private memorial's
+    assert memorials.batches == [{people.MEMORIAL.id, people.PRIVATE_MEMORIAL.id, chapel.id}]
+    assert set(memorials.reads.values()) == {1}

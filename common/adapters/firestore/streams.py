@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import copy_context
@@ -762,19 +762,34 @@ class FirestoreMemorialDirectory:
     """``MemorialDirectory`` over the ``memorials`` collection."""
 
     def __init__(self, client: firestore.Client, collection: str) -> None:
+        self._client = client
         self._memorials = client.collection(collection)
 
     def get(self, memorial_id: str) -> Memorial | None:
         with firestore_errors():
             snapshot = self._memorials.document(memorial_id).get(**REQUEST_TIME_LIMITS)
-        if not snapshot.exists:
-            return None
-        data = snapshot.to_dict() or {}
-        return Memorial(
-            id=snapshot.id,
-            owner_uid=data.get("ownerUid") or data.get("creatorUid"),
-            funeral_director_uid=data.get("funeralDirectorUid"),
-            is_public=data.get("isPublic") is not False,
-            loved_one_name=data.get("lovedOneName"),
-            full_slug=data.get("fullSlug") or data.get("slug"),
-        )
+        return _memorial_of(snapshot)
+
+    def get_many(self, memorial_ids: Collection[str]) -> dict[str, Memorial | None]:
+        if not memorial_ids:
+            return {}
+        unique = dict.fromkeys(memorial_ids)
+        references = [self._memorials.document(memorial_id) for memorial_id in unique]
+        with firestore_errors():
+            snapshots = list(self._client.get_all(references, **REQUEST_TIME_LIMITS))
+        found = {snapshot.id: _memorial_of(snapshot) for snapshot in snapshots}
+        return {memorial_id: found.get(memorial_id) for memorial_id in unique}
+
+
+def _memorial_of(snapshot: Any) -> Memorial | None:
+    if not snapshot.exists:
+        return None
+    data = snapshot.to_dict() or {}
+    return Memorial(
+        id=snapshot.id,
+        owner_uid=data.get("ownerUid") or data.get("creatorUid"),
+        funeral_director_uid=data.get("funeralDirectorUid"),
+        is_public=data.get("isPublic") is not False,
+        loved_one_name=data.get("lovedOneName"),
+        full_slug=data.get("fullSlug") or data.get("slug"),
+    )

@@ -159,3 +159,16 @@ def test_a_memorial_reads_back_as_the_site_stored_it(memorials: Memorials) -> No
     assert memorials.directory.get("memorial-ada") == ada
     assert memorials.directory.get("memorial-bare") == bare
     assert memorials.directory.get("memorial-missing") is None
+
+
+def test_memorials_read_together_are_each_as_read_alone(memorials: Memorials) -> None:
+    ada = Memorial(id="memorial-ada", owner_uid="family-uid", is_public=False)
+    bare = Memorial(id="memorial-bare", owner_uid="director-uid")
+    memorials.add(ada)
+    memorials.add(bare)
+
+    both = memorials.directory.get_many(["memorial-bare", "memorial-missing", "memorial-ada"])
+
+    assert both == {"memorial-ada": ada, "memorial-bare": bare, "memorial-missing": None}
+    assert memorials.directory.get_many(["memorial-ada", "memorial-ada"]) == {"memorial-ada": ada}
+    assert memorials.directory.get_many([]) == {}
