@@ -109,12 +109,15 @@ class Webhooks:
     """Delivers the Stream webhook (HMAC-signed) and live-input notifications (shared secret).
 
     Under chaos (``state.chaos``) a delivery may be dropped, sent twice, or held back until the
-    next delivery has gone out (reordered: the later event overtakes it)."""
+    next delivery about the same live input has gone out (reordered: the later event of that
+    input overtakes it; another input's deliveries, which a real pipeline would not order
+    against it anyway, leave it held)."""
 
     state: EmulatorState
     faults: WebhookFaults = field(default_factory=WebhookFaults)
     delivered: list[dict[str, Any]] = field(default_factory=list)
-    _held: _Delivery | None = None
+    # Held back for reordering, by the live input (or video) a delivery is about.
+    _held: dict[str, _Delivery] = field(default_factory=dict)
 
     def video_event(self, video: VideoRecord) -> None:
         subscription = self.state.webhook
@@ -127,7 +130,8 @@ class Webhooks:
                 subscription["secret"], body, int(time.time())
             ),
         }
-        self._send("stream", subscription["notificationUrl"], body, headers)
+        subject = video.live_input or video.uid
+        self._send("stream", subscription["notificationUrl"], body, headers, subject=subject)
 
     def live_input_event(self, live_input: LiveInputRecord, event_type: str, **extra: Any) -> None:
         targets = self.state.live_notification_targets(live_input.uid, event_type)
@@ -158,6 +162,7 @@ class Webhooks:
                 json.dumps(payload).encode(),
                 headers,
                 {"destination": destination["id"], "policy": policy["id"], "event": event_type},
+                subject=live_input.uid,
             )
 
     def _send(
@@ -167,7 +172,11 @@ class Webhooks:
         body: bytes,
         headers: dict[str, str],
         about: dict[str, Any] | None = None,
+        *,
+        subject: str,
     ) -> None:
+        """Deliver now, or as chaos has it; ``subject`` is the live input (or video) the
+        delivery is about."""
         entry = {"kind": kind, "url": url, **(about or {})}
         with self.state.lock:
             if self.faults.drop_next > 0:
@@ -184,34 +193,36 @@ class Webhooks:
             delivery = _Delivery(
                 entry, body, headers, 2 if self.faults.duplicate or plan.duplicate else 1
             )
-            # This delivery overtakes the one held back, which follows it.
+            # This delivery overtakes the one of its subject held back, which follows it.
             batch = [delivery]
-            if self._held is not None:
-                batch.append(self._held)
-                self._held = None
+            if subject in self._held:
+                batch.append(self._held.pop(subject))
             elif plan.reorder and chaos is not None:
                 entry["reordered"] = True
-                self._held = delivery
-                release = threading.Timer(chaos.rates.reorder_max_s, self._release, (delivery,))
+                self._held[subject] = delivery
+                release = threading.Timer(
+                    chaos.rates.reorder_max_s, self._release, (subject, delivery)
+                )
                 release.daemon = True
                 release.start()
                 return
         threading.Thread(target=self._deliver, args=(batch,), daemon=True).start()
 
     def release_held(self) -> None:
-        """Send now a delivery held back for reordering: the faults it was held under are being
-        replaced, and it must not overtake (or be overtaken by) the next test's deliveries."""
+        """Send now the deliveries held back for reordering: the faults they were held under are
+        being replaced, and they must not overtake (or be overtaken by) the next test's."""
         with self.state.lock:
-            held, self._held = self._held, None
-        if held is not None:
-            threading.Thread(target=self._deliver, args=([held],), daemon=True).start()
+            held = list(self._held.values())
+            self._held.clear()
+        if held:
+            threading.Thread(target=self._deliver, args=(held,), daemon=True).start()
 
-    def _release(self, delivery: _Delivery) -> None:
-        """Send a held delivery that no later one overtook in time."""
+    def _release(self, subject: str, delivery: _Delivery) -> None:
+        """Send a held delivery that no later one of its subject overtook in time."""
         with self.state.lock:
-            if self._held is not delivery:
+            if self._held.get(subject) is not delivery:
                 return
-            self._held = None
+            del self._held[subject]
         self._deliver([delivery])
 
     def _deliver(self, batch: list[_Delivery]) -> None:

@@ -99,18 +99,27 @@ def notifications_for(receiver: Receiver, input_uid: str) -> list[str]:
     return [e["data"]["event_type"] for e in events if e["data"]["input_id"] == input_uid]
 
 
-def on_air_and_off(stack: LocalStack, cloudflare: httpx.Client) -> str:
-    """A publish and its end as nginx-rtmp reports them (no encoder needed): the live input's
-    connected and disconnected notifications. Recording is off, so no video follows."""
+def quiet_input(cloudflare: httpx.Client) -> tuple[str, str]:
+    """A live input that records nothing (no video follows its broadcasts): uid, stream key."""
     created = cloudflare.post(
         "/live_inputs",
         json={"meta": {"name": "chaos"}, "recording": {"mode": "off"}},
         headers={CHAOS_EXEMPT_HEADER: "1"},
     ).json()["result"]
-    key = created["rtmps"]["streamKey"]
-    assert httpx.post(f"{stack.cloudflare_url}/__media/on_publish", data={"name": key}).is_success
-    httpx.post(f"{stack.cloudflare_url}/__media/on_publish_done", data={"name": key})
-    return str(created["uid"])
+    return str(created["uid"]), str(created["rtmps"]["streamKey"])
+
+
+def media_hook(stack: LocalStack, hook: str, key: str) -> None:
+    """What nginx-rtmp reports of a publish (no encoder needed)."""
+    assert httpx.post(f"{stack.cloudflare_url}/__media/{hook}", data={"name": key}).is_success
+
+
+def on_air_and_off(stack: LocalStack, cloudflare: httpx.Client) -> str:
+    """A publish and its end: the live input's connected and disconnected notifications."""
+    uid, key = quiet_input(cloudflare)
+    media_hook(stack, "on_publish", key)
+    media_hook(stack, "on_publish_done", key)
+    return uid
 
 
 @pytest.mark.parametrize(
@@ -162,6 +171,30 @@ def test_dropped_notifications_never_arrive_and_are_logged_as_dropped(
     assert [e.get("dropped") for e in logged] == [True, True]
     assert counts(stack)["webhook_drop"] == 2
     assert notifications_for(receiver, uid) == []
+
+
+def test_a_held_notification_is_overtaken_by_its_own_inputs_next_one_only(
+    stack: LocalStack, cloudflare: httpx.Client, chaos: Chaos, receiver: Receiver
+) -> None:
+    chaos(webhookReorderRate=1, reorderMaxMs=30000)
+    (first, first_key), (second, second_key) = quiet_input(cloudflare), quiet_input(cloudflare)
+
+    # Two broadcasts overlap: each input's notifications are held and overtaken in turn
+    for hook, key in (
+        ("on_publish", first_key),
+        ("on_publish", second_key),
+        ("on_publish_done", first_key),
+        ("on_publish_done", second_key),
+    ):
+        media_hook(stack, hook, key)
+
+    def both_delivered() -> bool:
+        return all(len(notifications_for(receiver, uid)) == 2 for uid in (first, second))
+
+    wait_for(both_delivered, 10, "deliveries")
+    reversed_pair = ["live_input.disconnected", "live_input.connected"]
+    assert notifications_for(receiver, first) == reversed_pair
+    assert notifications_for(receiver, second) == reversed_pair
 
 
 def test_a_held_delivery_goes_out_when_nothing_overtakes_it(
