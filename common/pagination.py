@@ -152,7 +152,7 @@ def page_of(query: StreamQuery, ranked: Sequence[Stream]) -> StreamPage:
     streams = list(ranked[: query.limit])
     has_more = len(ranked) > query.limit
     next_cursor = cursor_after(query, streams[-1]) if has_more and streams else None
-    return StreamPage(streams=streams, has_more=has_more, next_cursor=next_cursor)
+    return StreamPage(streams, has_more, next_cursor, passed=len(streams))
 
 
 def _digest(query: StreamQuery, values: Sequence[object], stream_id: str) -> str:

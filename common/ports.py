@@ -280,11 +280,16 @@ class StreamQuery:
 
 @dataclass(frozen=True)
 class StreamPage:
-    """One page of streams, whether more follow and the cursor of the next page."""
+    """One page of streams, whether more follow and the cursor of the next page.
+
+    ``passed`` is how many streams of the listing the page went past from where it started
+    (the next page by offset starts that much further; ``None``: by the page's limit).
+    """
 
     streams: list[Stream]
     has_more: bool
     next_cursor: str | None = None
+    passed: int | None = None
 
 
 # A stream with its monitor's progress, as one monitor check reads them and leaves them.

@@ -54,6 +54,7 @@ class PublicListQuery(BaseModel):
             offset=self.offset,
             has_more=page.has_more,
             by_cursor=self.cursor is not None,
+            passed=page.passed,
         )
 
 
@@ -64,6 +65,7 @@ class Paging(TypedDict):
     offset: int
     has_more: bool
     by_cursor: bool
+    passed: int | None
 
 
 class StreamListQuery(PublicListQuery):

@@ -205,7 +205,8 @@ class RecordingChoiceRequest(_Request):
     primary: bool | None = Field(
         default=None,
         description="true: the memorial page shows it (a ready recording; it is unhidden); "
-        "false: it is no longer the one shown",
+        "false: no longer the managers' choice (the page shows the latest ready one that is "
+        "not hidden, which may be this one)",
     )
     hidden: bool | None = Field(
         default=None, description="true: left out of what visitors see; false: shown again"
@@ -388,12 +389,16 @@ class Pagination(Model):
     nextOffset: int | None
 
     @classmethod
-    def after(cls, *, limit: int, offset: int, has_more: bool, by_cursor: bool) -> "Pagination":
-        """The block of a page; one asked for by cursor has no offset to go on from."""
+    def after(
+        cls, *, limit: int, offset: int, has_more: bool, by_cursor: bool, passed: int | None
+    ) -> "Pagination":
+        """The block of a page that went ``passed`` streams past its offset (``None``: its
+        limit); one asked for by cursor has no offset to go on from."""
+        step = limit if passed is None else passed
         return cls(
             limit=limit,
             offset=offset,
-            nextOffset=offset + limit if has_more and not by_cursor else None,
+            nextOffset=offset + step if has_more and not by_cursor else None,
         )
 
 
@@ -427,6 +432,7 @@ class PublicListResponse(StreamListResponse):
         has_more: bool,
         next_cursor: str | None = None,
         by_cursor: bool = False,
+        passed: int | None = None,
     ) -> "PublicListResponse":
         """One page of ``views``, grouped as the memorial page shows them."""
         return cls(
@@ -439,7 +445,7 @@ class PublicListResponse(StreamListResponse):
             hasMore=has_more,
             nextCursor=next_cursor if has_more else None,
             pagination=Pagination.after(
-                limit=limit, offset=offset, has_more=has_more, by_cursor=by_cursor
+                limit=limit, offset=offset, has_more=has_more, by_cursor=by_cursor, passed=passed
             ),
         )
 

@@ -90,12 +90,12 @@ class RecordingDownloadView(RecordingKeepsakeView):
     valid until ``expiresAt``, when the stream is private)."""
 
     state: DownloadViewState = Field(
-        description="none: never asked for; error: Cloudflare failed, ask again"
+        description="none: never asked for; error: it could not be made, ask again"
     )
     percentComplete: float = Field(description="Cloudflare's progress making the MP4, 0 to 100")
     url: str | None = Field(default=None, description="The MP4, once ready")
     expiresAt: datetime | None = Field(
-        default=None, description="When a signed url stops working; null: it does not"
+        default=None, description="When a signed url stops working (null: no url, or unsigned)"
     )
     requestedAt: datetime | None = Field(
         default=None, description="When this download was last asked for"

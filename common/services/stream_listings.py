@@ -20,6 +20,11 @@ from common.ports import MemorialDirectory, StreamPage, StreamQuery
 from common.services.backends import BackendPorts, WithBackends
 from common.services.stream_access import MemorialCache
 
+# A page whose streams are all hidden from the caller reads on, this many pages of at least
+# this many streams at most, before it answers with nothing shown.
+READ_ON_PAGES = 5
+READ_ON_LIMIT = 100
+
 
 class StreamListingService(WithBackends):
     """Reads of streams. Every method authorises the caller itself."""
@@ -42,10 +47,8 @@ class StreamListingService(WithBackends):
             if query.is_public is False or query.is_visible is False:
                 return [], StreamPage(streams=[], has_more=False)
             query = replace(query, is_public=True, is_visible=True)
-        page = self._repo.find(query)
-        viewable = self._viewable(user, page.streams)
-        views = [_view(stream, permissions) for stream, permissions in viewable]
-        return views, _shown(query, page, [stream for stream, _ in viewable])
+        viewable, page = self._viewable_page(user, query)
+        return [_view(stream, permissions) for stream, permissions in viewable], page
 
     def list_public(
         self, status: StreamStatus | None, limit: int, offset: int, cursor: str | None = None
@@ -61,8 +64,7 @@ class StreamListingService(WithBackends):
             offset=offset,
             cursor=cursor,
         )
-        page = self._repo.find(query)
-        return _shown(query, page, [stream for stream, _ in self._viewable(None, page.streams)])
+        return self._viewable_page(None, query)[1]
 
     def memorial_streams(self, user: User | None, memorial_id: str) -> list[StreamPublicView]:
         """The streams of one memorial that ``user`` may view: visitors see visible ones,
@@ -90,6 +92,36 @@ class StreamListingService(WithBackends):
     def _views_for(self, user: User | None, streams: Sequence[Stream]) -> list[StreamPublicView]:
         return [_view(stream, permissions) for stream, permissions in self._viewable(user, streams)]
 
+    def _viewable_page(
+        self, user: User | None, query: StreamQuery
+    ) -> tuple[list[tuple[Stream, Permissions]], StreamPage]:
+        """The page of ``query`` cut to the streams ``user`` may view (with what else they may
+        do), and its next-page cursor never names a stream they may not see: a page that ends
+        on one goes on after the last one shown (the few after it are read, and filtered,
+        again), and a page that shows none reads on, ``READ_ON_PAGES`` larger pages at most,
+        so a listing cannot be walked a page at a time to learn the hidden streams."""
+        page = self._repo.find(query)
+        viewable = self._viewable(user, page.streams)
+        passed_before = 0
+        onward = replace(query, offset=0, limit=max(query.limit, READ_ON_LIMIT))
+        for _ in range(READ_ON_PAGES):
+            if viewable or not page.has_more:
+                break
+            passed_before += len(page.streams)
+            page = self._repo.find(replace(onward, cursor=page.next_cursor))
+            viewable = self._viewable(user, page.streams)
+        shown = viewable[: query.limit]
+        has_more = page.has_more or len(viewable) > len(shown)
+        streams = [stream for stream, _ in shown]
+        if streams and streams[-1].id != page.streams[-1].id:
+            # It ends before what was read does: the next page starts after its last stream.
+            end = 1 + [stream.id for stream in page.streams].index(streams[-1].id)
+            cursor: str | None = cursor_after(query, streams[-1])
+        else:
+            end, cursor = len(page.streams), page.next_cursor
+        passed = passed_before + end
+        return shown, StreamPage(streams, has_more, cursor if has_more else None, passed)
+
     def _viewable(
         self, user: User | None, streams: Sequence[Stream]
     ) -> list[tuple[Stream, Permissions]]:
@@ -102,17 +134,6 @@ class StreamListingService(WithBackends):
             if permissions.can(Action.VIEW):
                 viewable.append((stream, permissions))
         return viewable
-
-
-def _shown(query: StreamQuery, page: StreamPage, shown: list[Stream]) -> StreamPage:
-    """``page`` cut to ``shown``, its streams the caller may view, with a next-page cursor
-    that never names a stream the caller may not see: when the page ends on one, the next
-    page starts after the last one shown (the few after it are read, and filtered, again). A
-    page that shows none must still move on, so its cursor stays where the query stopped."""
-    next_cursor = page.next_cursor
-    if page.has_more and shown and page.streams[-1].id != shown[-1].id:
-        next_cursor = cursor_after(query, shown[-1])
-    return StreamPage(streams=shown, has_more=page.has_more, next_cursor=next_cursor)
 
 
 def _view(stream: Stream, permissions: Permissions) -> StreamPublicView:

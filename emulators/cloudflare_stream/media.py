@@ -109,15 +109,15 @@ class Webhooks:
     """Delivers the Stream webhook (HMAC-signed) and live-input notifications (shared secret).
 
     Under chaos (``state.chaos``) a delivery may be dropped, sent twice, or held back until the
-    next delivery about the same live input has gone out (reordered: the later event of that
-    input overtakes it; another input's deliveries, which a real pipeline would not order
-    against it anyway, leave it held)."""
+    next delivery to the same URL about the same live input has gone out (reordered: the later
+    event overtakes it; deliveries about other inputs, or to other destinations, which a real
+    pipeline would not order against it anyway, leave it held)."""
 
     state: EmulatorState
     faults: WebhookFaults = field(default_factory=WebhookFaults)
     delivered: list[dict[str, Any]] = field(default_factory=list)
-    # Held back for reordering, by the live input (or video) a delivery is about.
-    _held: dict[str, _Delivery] = field(default_factory=dict)
+    # Held back for reordering, by destination URL and the live input (or video) it is about.
+    _held: dict[tuple[str, str], _Delivery] = field(default_factory=dict)
 
     def video_event(self, video: VideoRecord) -> None:
         subscription = self.state.webhook
@@ -193,15 +193,16 @@ class Webhooks:
             delivery = _Delivery(
                 entry, body, headers, 2 if self.faults.duplicate or plan.duplicate else 1
             )
-            # This delivery overtakes the one of its subject held back, which follows it.
+            # This delivery overtakes the one held back for its URL and subject, which follows.
             batch = [delivery]
-            if subject in self._held:
-                batch.append(self._held.pop(subject))
+            held_key = (url, subject)
+            if held_key in self._held:
+                batch.append(self._held.pop(held_key))
             elif plan.reorder and chaos is not None:
                 entry["reordered"] = True
-                self._held[subject] = delivery
+                self._held[held_key] = delivery
                 release = threading.Timer(
-                    chaos.rates.reorder_max_s, self._release, (subject, delivery)
+                    chaos.rates.reorder_max_s, self._release, (held_key, delivery)
                 )
                 release.daemon = True
                 release.start()
@@ -217,12 +218,12 @@ class Webhooks:
         if held:
             threading.Thread(target=self._deliver, args=(held,), daemon=True).start()
 
-    def _release(self, subject: str, delivery: _Delivery) -> None:
-        """Send a held delivery that no later one of its subject overtook in time."""
+    def _release(self, held_key: tuple[str, str], delivery: _Delivery) -> None:
+        """Send a held delivery that no later one overtook in time."""
         with self.state.lock:
-            if self._held.get(subject) is not delivery:
+            if self._held.get(held_key) is not delivery:
                 return
-            del self._held[subject]
+            del self._held[held_key]
         self._deliver([delivery])
 
     def _deliver(self, batch: list[_Delivery]) -> None:

@@ -143,8 +143,8 @@ class ChaosRates:
 
     A timeout holds the request ``timeout_s`` (longer than the client's read timeout) and then
     carries it out, as an overloaded edge would: the caller does not know its write happened.
-    A reordered delivery is held until the next delivery about the same live input has gone
-    out (at most ``reorder_max_s``), so the later event overtakes it.
+    A reordered delivery is held until the next delivery to the same URL about the same live
+    input has gone out (at most ``reorder_max_s``), so the later event overtakes it.
     """
 
     seed: int

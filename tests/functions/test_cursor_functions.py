@@ -4,8 +4,11 @@ they did not give is a 400 with the usual error body. Offsets work as before."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
+from common.models.domain import Stream
 from tests import people
 from tests.functions.calls import client, error, ok
 from tests.functions.conftest import Backend
@@ -95,3 +98,26 @@ def test_an_offset_with_a_cursor_is_a_400(backend: Backend, function: str, path:
     body = error(client(function).get(f"{path}?offset=1&cursor={cursor}"), 400, "invalid-argument")
 
     assert "offset" in body["error"]
+
+
+def test_a_public_page_that_went_past_a_hidden_stream_goes_on_after_it_by_offset(
+    backend: Backend,
+) -> None:
+    hidden = backend.create_stream(title="Private", on_memorial=people.PRIVATE_MEMORIAL.id).id
+    shown = created(backend, 2)
+    for stream_id, order in ((hidden, 1), (shown[0], 2), (shown[1], 3)):
+        backend.repo.update(stream_id, displayed_at(order))
+    public = client("publicstreams")
+
+    first = ok(public.get("/api/streams/public?limit=1"))
+    second = ok(public.get("/api/streams/public?limit=1&offset=2"))
+
+    assert [view["id"] for view in first["streams"]] == [shown[0]]
+    # The first page read past the hidden stream as well: the next one starts after both
+    assert first["pagination"] == {"limit": 1, "offset": 0, "nextOffset": 2}
+    assert [view["id"] for view in second["streams"]] == [shown[1]]
+    assert second["hasMore"] is False
+
+
+def displayed_at(order: int) -> Callable[[Stream], Stream]:
+    return lambda stream: stream.model_copy(update={"display_order": order})

@@ -421,6 +421,60 @@ def test_a_listing_cursor_never_names_a_stream_the_caller_may_not_see(world: Wor
     assert [v.id for v in views] == [last.id]
 
 
+def test_a_listing_walked_a_stream_at_a_time_names_no_hidden_stream(world: World) -> None:
+    hidden_orders = {2, 3, 4, 6, 7}
+    made = {
+        order: create(
+            world,
+            people.MEMORIAL_OWNER,
+            memorialId=(people.PRIVATE_MEMORIAL if order in hidden_orders else people.MEMORIAL).id,
+            displayOrder=order,
+        ).id
+        for order in range(1, 8)
+    }
+    hidden = {made[order] for order in hidden_orders}
+
+    by_cursor: list[str] = []
+    cursor: str | None = None
+    for _ in range(8):
+        page = world.listings.list_public(None, limit=1, offset=0, cursor=cursor)
+        by_cursor += [s.id for s in page.streams]
+        if page.next_cursor is not None:
+            assert not {h for h in hidden if h in cursor_text(page.next_cursor)}
+        if not page.has_more:
+            break
+        cursor = page.next_cursor
+    by_offset: list[str] = []
+    offset = 0
+    for _ in range(8):
+        page = world.listings.list_public(None, limit=1, offset=offset)
+        by_offset += [s.id for s in page.streams]
+        if not page.has_more:
+            break
+        offset += page.passed or 1
+
+    # A page that shows nothing reads on to the next stream shown (and no further)
+    assert by_cursor == by_offset == [made[1], made[5]]
+    assert offset == 1
+
+
+def test_a_listing_page_that_reads_on_stops_at_its_limit(world: World) -> None:
+    orders = {1: people.PRIVATE_MEMORIAL, 2: people.MEMORIAL, 3: people.MEMORIAL}
+    made = {
+        order: create(world, people.MEMORIAL_OWNER, memorialId=m.id, displayOrder=order).id
+        for order, m in orders.items()
+    }
+
+    page = world.listings.list_public(None, limit=1, offset=0)
+    following = world.listings.list_public(None, limit=1, offset=page.passed or 0)
+
+    assert [s.id for s in page.streams] == [made[2]] and page.has_more and page.passed == 2
+    assert page.next_cursor is not None and made[1] not in cursor_text(page.next_cursor)
+    after = world.listings.list_public(None, limit=1, offset=0, cursor=page.next_cursor)
+    assert [s.id for s in after.streams] == [s.id for s in following.streams] == [made[3]]
+    assert not after.has_more and not following.has_more
+
+
 def cursor_text(cursor: str) -> str:
     return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
 
