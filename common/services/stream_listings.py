@@ -21,8 +21,9 @@ from common.services.backends import BackendPorts, WithBackends
 from common.services.stream_access import MemorialCache
 
 # A page whose streams are all hidden from the caller reads on, this many pages of at least
-# this many streams at most, before it answers with nothing shown.
-READ_ON_PAGES = 5
+# this many streams at most, before it answers with nothing shown (its cost is bounded, and
+# only a run of more hidden streams than that leaves a cursor naming one).
+READ_ON_PAGES = 3
 READ_ON_LIMIT = 100
 
 
@@ -90,7 +91,8 @@ class StreamListingService(WithBackends):
         return MemorialCache(self._listing_memorials or self._memorials)
 
     def _views_for(self, user: User | None, streams: Sequence[Stream]) -> list[StreamPublicView]:
-        return [_view(stream, permissions) for stream, permissions in self._viewable(user, streams)]
+        viewable = self._viewable(user, streams, self._memorial_cache())
+        return [_view(stream, permissions) for stream, permissions in viewable]
 
     def _viewable_page(
         self, user: User | None, query: StreamQuery
@@ -99,9 +101,11 @@ class StreamListingService(WithBackends):
         do), and its next-page cursor never names a stream they may not see: a page that ends
         on one goes on after the last one shown (the few after it are read, and filtered,
         again), and a page that shows none reads on, ``READ_ON_PAGES`` larger pages at most,
-        so a listing cannot be walked a page at a time to learn the hidden streams."""
+        so a listing cannot be walked a page at a time to learn the hidden streams. Only a page
+        that read that far and still shows none names the last hidden one it read."""
+        memorials = self._memorial_cache()
         page = self._repo.find(query)
-        viewable = self._viewable(user, page.streams)
+        viewable = self._viewable(user, page.streams, memorials)
         passed_before = 0
         onward = replace(query, offset=0, limit=max(query.limit, READ_ON_LIMIT))
         for _ in range(READ_ON_PAGES):
@@ -109,7 +113,7 @@ class StreamListingService(WithBackends):
                 break
             passed_before += len(page.streams)
             page = self._repo.find(replace(onward, cursor=page.next_cursor))
-            viewable = self._viewable(user, page.streams)
+            viewable = self._viewable(user, page.streams, memorials)
         shown = viewable[: query.limit]
         has_more = page.has_more or len(viewable) > len(shown)
         streams = [stream for stream, _ in shown]
@@ -122,11 +126,11 @@ class StreamListingService(WithBackends):
         passed = passed_before + end
         return shown, StreamPage(streams, has_more, cursor if has_more else None, passed)
 
+    @staticmethod
     def _viewable(
-        self, user: User | None, streams: Sequence[Stream]
+        user: User | None, streams: Sequence[Stream], memorials: MemorialCache
     ) -> list[tuple[Stream, Permissions]]:
         """The streams ``user`` may view, in order, each with what else they may do."""
-        memorials = self._memorial_cache()
         memorials.read_ahead(stream.memorial_id for stream in streams)
         viewable = []
         for stream in streams:

@@ -32,6 +32,7 @@ from common.ports import (
     ScheduledTask,
     StreamQuery,
 )
+from common.services import stream_listings
 from common.services.live_inputs import ORPHAN_MIN_AGE, ORPHAN_SWEEP_TASK_PATH
 from tests import people
 from tests.conftest import POLICY, World
@@ -445,17 +446,19 @@ def test_a_listing_walked_a_stream_at_a_time_names_no_hidden_stream(world: World
             break
         cursor = page.next_cursor
     by_offset: list[str] = []
+    passed: list[int | None] = []
     offset = 0
     for _ in range(8):
         page = world.listings.list_public(None, limit=1, offset=offset)
         by_offset += [s.id for s in page.streams]
+        passed.append(page.passed)
         if not page.has_more:
             break
-        offset += page.passed or 1
+        offset += page.passed or 0
 
-    # A page that shows nothing reads on to the next stream shown (and no further)
+    # A page that shows nothing reads on to the next stream shown, and stops there
     assert by_cursor == by_offset == [made[1], made[5]]
-    assert offset == 1
+    assert passed == [1, 4]
 
 
 def test_a_listing_page_that_reads_on_stops_at_its_limit(world: World) -> None:
@@ -466,13 +469,38 @@ def test_a_listing_page_that_reads_on_stops_at_its_limit(world: World) -> None:
     }
 
     page = world.listings.list_public(None, limit=1, offset=0)
-    following = world.listings.list_public(None, limit=1, offset=page.passed or 0)
-
     assert [s.id for s in page.streams] == [made[2]] and page.has_more and page.passed == 2
+    following = world.listings.list_public(None, limit=1, offset=2)
+
     assert page.next_cursor is not None and made[1] not in cursor_text(page.next_cursor)
     after = world.listings.list_public(None, limit=1, offset=0, cursor=page.next_cursor)
     assert [s.id for s in after.streams] == [s.id for s in following.streams] == [made[3]]
     assert not after.has_more and not following.has_more
+
+
+def test_a_page_that_read_on_as_far_as_it_may_shows_none_and_goes_on_later(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream_listings, "READ_ON_PAGES", 2)
+    monkeypatch.setattr(stream_listings, "READ_ON_LIMIT", 2)
+    made = [
+        create(world, people.OWNER, isPublic=order == 9, displayOrder=order).id
+        for order in range(1, 10)
+    ]
+
+    # A signed-in visitor sees only the last: the first page reads 1 + 2 + 2 and stops
+    query = StreamQuery(order="display", limit=1)
+    views, page = world.listings.list_streams(people.STRANGER, query)
+    assert views == [] and page.has_more and page.passed == 5
+    # The one residue of a run longer than the reading on: the cursor names the last read
+    assert page.next_cursor is not None and made[4] in cursor_text(page.next_cursor)
+    later, last = world.listings.list_streams(
+        people.STRANGER, replace(query, cursor=page.next_cursor)
+    )
+    by_offset, _ = world.listings.list_streams(people.STRANGER, replace(query, offset=5))
+
+    assert [v.id for v in later] == [v.id for v in by_offset] == [made[8]]
+    assert not last.has_more and last.next_cursor is None
 
 
 def cursor_text(cursor: str) -> str:
