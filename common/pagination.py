@@ -136,23 +136,57 @@ def position_of(query: StreamQuery) -> Position | None:
 
 def cursor_after(query: StreamQuery, stream: Stream) -> str:
     """The cursor of the page of ``query`` that follows ``stream``."""
+    values = tuple(key.of(stream) for key in SORT_KEYS[query.order])
+    return cursor_at(query, Position(values, stream.id))
+
+
+def cursor_at(query: StreamQuery, position: Position) -> str:
+    """The cursor of the page of ``query`` that starts just after ``position``."""
     keys = SORT_KEYS[query.order]
-    values = [key.values.dump_python(key.of(stream), mode="json") for key in keys]
+    values = [
+        key.values.dump_python(value, mode="json")
+        for key, value in zip(keys, position.values, strict=True)
+    ]
+    stream_id = position.stream_id
     payload = _Payload.model_construct(
-        v=CURSOR_VERSION, k=values, id=stream.id, d=_digest(query, values, stream.id)
+        v=CURSOR_VERSION, k=values, id=stream_id, d=_digest(query, values, stream_id)
     )
     encoded = base64.urlsafe_b64encode(payload.model_dump_json().encode())
     return encoded.rstrip(b"=").decode()
 
 
-def page_of(query: StreamQuery, ranked: Sequence[Stream]) -> StreamPage:
-    """The page ``query`` asks for out of ``ranked``: the matching streams in order, from its
+# A document as a listing query read it: the stream, or, unreadable as one, where it sits in
+# the listing's order.
+ListedDocument = Stream | Position
+
+
+def page_of(
+    query: StreamQuery, ranked: Sequence[ListedDocument], *, more_follow: bool = False
+) -> StreamPage:
+    """The page ``query`` asks for out of ``ranked``: the matching documents in order, from its
     start (after the offset or the cursor's position), at least ``limit + 1`` of them if so
-    many follow."""
-    streams = list(ranked[: query.limit])
-    has_more = len(ranked) > query.limit
-    next_cursor = cursor_after(query, streams[-1]) if has_more and streams else None
-    return StreamPage(streams, has_more, next_cursor, passed=len(streams))
+    many follow (``more_follow``: more may follow however many there are).
+
+    A document unreadable as a stream keeps its place: it counts against the limit and in
+    ``passed`` (an offset skips it like any other), the cursor goes past it, and it never
+    ends the listing early."""
+    window = ranked[: query.limit]
+    streams = [document for document in window if isinstance(document, Stream)]
+    positions = [place for place, document in enumerate(window) if isinstance(document, Stream)]
+    has_more = bool(window) and (more_follow or len(ranked) > query.limit)
+    next_cursor = None
+    if has_more:
+        last = window[-1]
+        next_cursor = (
+            cursor_after(query, last) if isinstance(last, Stream) else cursor_at(query, last)
+        )
+    return StreamPage(
+        streams,
+        has_more,
+        next_cursor,
+        passed=len(window),
+        positions=() if len(streams) == len(window) else tuple(positions),
+    )
 
 
 def _digest(query: StreamQuery, values: Sequence[object], stream_id: str) -> str:

@@ -282,14 +282,28 @@ class StreamQuery:
 class StreamPage:
     """One page of streams, whether more follow and the cursor of the next page.
 
-    ``passed`` is how many streams of the listing the page went past from where it started
-    (the next page by offset starts that much further; ``None``: by the page's limit).
+    ``passed`` is how many documents of the listing the page went past from where it started
+    (the next page by offset starts that much further; ``None``: by the page's limit), those
+    unreadable as streams included; ``positions`` says where each stream sat among them
+    (empty: one after another, none unreadable between).
     """
 
     streams: list[Stream]
     has_more: bool
     next_cursor: str | None = None
     passed: int | None = None
+    positions: tuple[int, ...] = ()
+
+    @property
+    def went_past(self) -> int:
+        """How many documents of the listing the page went past (``passed``, else its streams)."""
+        return len(self.streams) if self.passed is None else self.passed
+
+    def passed_through(self, shown: int) -> int:
+        """How many documents the page went past up to and including its ``shown``-th stream."""
+        if shown == 0:
+            return 0
+        return self.positions[shown - 1] + 1 if self.positions else shown
 
 
 # A stream with its monitor's progress, as one monitor check reads them and leaves them.

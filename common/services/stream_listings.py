@@ -111,18 +111,20 @@ class StreamListingService(WithBackends):
         for _ in range(READ_ON_PAGES):
             if viewable or not page.has_more:
                 break
-            passed_before += len(page.streams)
+            passed_before += page.went_past
             page = self._repo.find(replace(onward, cursor=page.next_cursor))
             viewable = self._viewable(user, page.streams, memorials)
         shown = viewable[: query.limit]
         has_more = page.has_more or len(viewable) > len(shown)
         streams = [stream for stream, _ in shown]
-        if streams and streams[-1].id != page.streams[-1].id:
-            # It ends before what was read does: the next page starts after its last stream.
-            end = 1 + [stream.id for stream in page.streams].index(streams[-1].id)
+        ids = [stream.id for stream in page.streams]
+        end = page.passed_through(1 + ids.index(streams[-1].id)) if streams else page.went_past
+        if end < page.went_past:
+            # It ends before what was read does (on a hidden stream, or on a document that is
+            # unreadable as one): the next page starts after its last stream.
             cursor: str | None = cursor_after(query, streams[-1])
         else:
-            end, cursor = len(page.streams), page.next_cursor
+            cursor = page.next_cursor
         passed = passed_before + end
         return shown, StreamPage(streams, has_more, cursor if has_more else None, passed)
 

@@ -25,7 +25,14 @@ from common.models.domain import (
     Stream,
     StreamCredentials,
 )
-from common.pagination import in_order, page_of, position_of
+from common.pagination import (
+    SORT_KEYS,
+    ListedDocument,
+    Position,
+    in_order,
+    page_of,
+    position_of,
+)
 from common.ports import (
     CreateQuotaUsage,
     IdempotencyChange,
@@ -102,7 +109,8 @@ class InMemoryStreamRepository(_OptimisticStore):
     suite in tests/integration/contract runs both): ``create`` refuses an existing id with
     ``ConflictError``, ``update`` is optimistic (see ``_OptimisticStore``) and re-validates
     what the change returns, a memorial lists up to 200 streams. ``fail_next_create``
-    simulates a database outage."""
+    simulates a database outage; listings find the streams named in ``unreadable`` as the
+    adapter finds a document it cannot read as a stream (its place only)."""
 
     def __init__(self, *, replay_changes: bool = True) -> None:
         super().__init__(replay_changes=replay_changes)
@@ -111,6 +119,7 @@ class InMemoryStreamRepository(_OptimisticStore):
         self.fail_next_create: Exception | None = None
         self.whip_sessions: dict[tuple[str, str], WhipSession] = {}
         self.deleted_inputs: dict[str, str] = {}
+        self.unreadable: set[str] = set()
         self.progress: dict[tuple[str, MonitorKind], MonitorProgress] = {}
         self.progress_writes = 0
         # Reads of each stream and its monitors' progress, and writes of each stream after its
@@ -234,7 +243,12 @@ class InMemoryStreamRepository(_OptimisticStore):
         after = position_of(query)
         if after is not None:
             ranked = [s for s in ranked if after.precedes(s, query.order)]
-        return page_of(query, ranked[query.offset :])
+        keys = SORT_KEYS[query.order]
+        documents: list[ListedDocument] = [
+            Position(tuple(key.of(s) for key in keys), s.id) if s.id in self.unreadable else s
+            for s in ranked
+        ]
+        return page_of(query, documents[query.offset :])
 
     def find_by_live_input(self, live_input_uid: str) -> Stream | None:
         with self._lock:

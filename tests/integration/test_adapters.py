@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -146,6 +147,47 @@ def test_composite_queries_filter_order_and_paginate(repo: FirestoreStreamReposi
     assert [s.id for s in rest.streams] == [streams[4].id] and not rest.has_more
     live = repo.find(StreamQuery(is_public=True, status=StreamStatus.LIVE))
     assert [s.id for s in live.streams] == [streams[1].id]
+
+
+def walk(repo: FirestoreStreamRepository, query: StreamQuery, *, by_cursor: bool) -> list[str]:
+    """Every stream id of ``query``'s listing, a page at a time by cursor or by offset."""
+    seen: list[str] = []
+    for _ in range(20):
+        page = repo.find(query)
+        seen += [stream.id for stream in page.streams]
+        if not page.has_more:
+            return seen
+        if by_cursor:
+            assert page.next_cursor is not None
+            query = replace(query, cursor=page.next_cursor)
+        else:
+            assert page.passed is not None
+            query = replace(query, offset=query.offset + page.passed)
+    raise AssertionError(f"the listing did not end: {seen}")
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["one collection", "with a legacy one"])
+@pytest.mark.parametrize("by_cursor", [False, True], ids=["by offset", "by cursor"])
+def test_a_document_unreadable_as_a_stream_ends_no_listing_early(
+    db: firestore.Client, legacy: bool, by_cursor: bool
+) -> None:
+    collection = f"streams_test_{uuid.uuid4().hex[:8]}"
+    repo = FirestoreStreamRepository(db, collection, [f"{collection}_legacy"] if legacy else [])
+    readable = []
+    for minute in range(5):
+        stream = make_stream(repo, memorial_id="m-walk", created_at=NOW + timedelta(minutes=minute))
+        if minute % 2:
+            # Unreadable as a stream (a malformed monitor), in the middle of the listing.
+            fields = {"memorialId": "m-walk", "createdAt": stream.created_at, "title": "t"}
+            db.collection(collection).document(stream.id).set(fields | {"recordingMonitor": 1})
+        else:
+            repo.create(stream, None)
+            readable.append(stream.id)
+
+    walked = walk(repo, StreamQuery(memorial_id="m-walk", limit=2), by_cursor=by_cursor)
+
+    # Newest first; before, the first page read 2 streams of 3 documents and said no more.
+    assert walked == readable[::-1]
 
 
 def test_a_write_right_after_a_read_in_one_request_reads_the_stream_once(

@@ -503,6 +503,48 @@ def test_a_page_that_read_on_as_far_as_it_may_shows_none_and_goes_on_later(
     assert not last.has_more and last.next_cursor is None
 
 
+def test_documents_unreadable_as_streams_end_no_listing_and_no_cursor_names_them(
+    world: World,
+) -> None:
+    memorials = {2: people.MEMORIAL, 3: people.PRIVATE_MEMORIAL}
+    made = {
+        order: create(
+            world,
+            people.MEMORIAL_OWNER,
+            memorialId=memorials.get(order, people.MEMORIAL).id,
+            displayOrder=order,
+        ).id
+        for order in range(1, 6)
+    }
+    world.repo.unreadable = {made[2], made[5]}
+    unnamed = {made[2], made[3], made[5]}
+
+    by_cursor: list[str] = []
+    cursor: str | None = None
+    for _ in range(6):
+        page = world.listings.list_public(None, limit=2, offset=0, cursor=cursor)
+        by_cursor += [s.id for s in page.streams]
+        if page.next_cursor is not None:
+            assert not {u for u in unnamed if u in cursor_text(page.next_cursor)}
+        if not page.has_more:
+            break
+        cursor = page.next_cursor
+    by_offset: list[str] = []
+    passed: list[int | None] = []
+    offset = 0
+    for _ in range(6):
+        page = world.listings.list_public(None, limit=2, offset=offset)
+        by_offset += [s.id for s in page.streams]
+        passed.append(page.passed)
+        if not page.has_more:
+            break
+        offset += page.passed or 0
+
+    # An offset skips an unreadable document as it skips any: each counts where it sits
+    assert by_cursor == by_offset == [made[1], made[4]]
+    assert passed == [1, 3]
+
+
 def cursor_text(cursor: str) -> str:
     return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
 

@@ -30,8 +30,23 @@ from common.models.domain import (
     StreamCredentials,
     StreamStatus,
 )
-from common.pagination import ID_DESCENDING, SORT_KEYS, Position, in_order, page_of, position_of
-from common.ports import MonitorCheck, PendingMigration, StreamPage, StreamQuery, WhipSession
+from common.pagination import (
+    ID_DESCENDING,
+    SORT_KEYS,
+    ListedDocument,
+    Position,
+    in_order,
+    page_of,
+    position_of,
+)
+from common.ports import (
+    MonitorCheck,
+    PendingMigration,
+    StreamOrder,
+    StreamPage,
+    StreamQuery,
+    WhipSession,
+)
 from common.request_scope import remember, take
 
 log = logging.getLogger(__name__)
@@ -206,6 +221,19 @@ def _progress_kept_in_stream(document: dict[str, Any], kind: MonitorKind) -> Mon
     if not isinstance(monitor, dict) or "nextAttempt" not in monitor:
         return None
     return MonitorProgress.model_validate(monitor)
+
+
+def _place_of(snapshot: Any, order: StreamOrder) -> Position | None:
+    """Where a document unreadable as a stream sits in ``order`` (``None``: its sort fields are
+    unreadable too, so no cursor can name its place)."""
+    try:
+        values = tuple(
+            key.values.validate_python(snapshot.get(key.field), strict=True)
+            for key in SORT_KEYS[order]
+        )
+    except (KeyError, ValidationError):
+        return None
+    return Position(values, snapshot.id)
 
 
 def stream_from_snapshot(snapshot: Any) -> Stream:
@@ -580,15 +608,20 @@ class FirestoreStreamRepository:
         ]
         primary = self._query(self._streams, query, after, 0, wanted)
         seen: dict[str, Stream] = {}
+        more_follow = False
         # The primary collection's first: its copy of a stream wins.
-        for streams in (primary, *(pending.result() for pending in legacy)):
+        for documents in (primary, *(pending.result() for pending in legacy)):
+            streams = [document for document in documents if isinstance(document, Stream)]
+            # A collection that filled its share with unreadable ones may hold more streams.
+            more_follow |= len(documents) == wanted and len(streams) < wanted
             for stream in streams:
                 seen.setdefault(stream.id, stream)
-        return page_of(query, in_order(list(seen.values()), query.order)[query.offset :])
+        merged = in_order(list(seen.values()), query.order)[query.offset :]
+        return page_of(query, merged, more_follow=more_follow)
 
     def _query(
         self, collection: Any, query: StreamQuery, after: Position | None, offset: int, limit: int
-    ) -> list[Stream]:
+    ) -> list[ListedDocument]:
         request: Any = collection
         values = (
             query.memorial_id,
@@ -611,13 +644,16 @@ class FirestoreStreamRepository:
         request = request.limit(limit)
         with firestore_errors():
             snapshots = list(request.stream(**REQUEST_TIME_LIMITS))
-        streams = []
+        documents: list[ListedDocument] = []
         for snapshot in snapshots:
             try:
-                streams.append(stream_from_snapshot(snapshot))
+                documents.append(stream_from_snapshot(snapshot))
             except (ValidationError, KeyError, ValueError, TypeError):
                 log.warning("skipping unreadable stream document %s", snapshot.reference.path)
-        return streams
+                place = _place_of(snapshot, query.order)
+                if place is not None:
+                    documents.append(place)
+        return documents
 
     def find_by_live_input(self, live_input_uid: str) -> Stream | None:
         for collection in (self._streams, *self._legacy):
