@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
+from common import pagination
 from common.adapters.cloudflare.signing import LocalPlaybackTokens
 from common.errors import ConflictError, NotFoundError
 from common.models.domain import (
@@ -25,14 +26,7 @@ from common.models.domain import (
     Stream,
     StreamCredentials,
 )
-from common.pagination import (
-    SORT_KEYS,
-    ListedDocument,
-    Position,
-    in_order,
-    page_of,
-    position_of,
-)
+from common.pagination import in_order, page_of, position_of
 from common.ports import (
     CreateQuotaUsage,
     IdempotencyChange,
@@ -243,9 +237,11 @@ class InMemoryStreamRepository(_OptimisticStore):
         after = position_of(query)
         if after is not None:
             ranked = [s for s in ranked if after.precedes(s, query.order)]
-        keys = SORT_KEYS[query.order]
-        documents: list[ListedDocument] = [
-            Position(tuple(key.of(s) for key in keys), s.id) if s.id in self.unreadable else s
+        keys = pagination.SORT_KEYS[query.order]
+        documents: list[pagination.ListedDocument] = [
+            pagination.Position(tuple(key.of(s) for key in keys), s.id)
+            if s.id in self.unreadable
+            else s
             for s in ranked
         ]
         return page_of(query, documents[query.offset :])

@@ -422,6 +422,34 @@ def test_a_listing_cursor_never_names_a_stream_the_caller_may_not_see(world: Wor
     assert [v.id for v in views] == [last.id]
 
 
+def walk_public(
+    world: World, limit: int, unnamed: set[str]
+) -> tuple[list[str], list[str], list[int | None]]:
+    """The public listing walked ``limit`` streams a page, by cursor and by offset: the ids
+    each way shows and how far each page by offset went; no cursor names one of ``unnamed``."""
+    by_cursor: list[str] = []
+    cursor: str | None = None
+    for _ in range(10):
+        page = world.listings.list_public(None, limit=limit, offset=0, cursor=cursor)
+        by_cursor += [s.id for s in page.streams]
+        if page.next_cursor is not None:
+            assert not {u for u in unnamed if u in cursor_text(page.next_cursor)}
+        if not page.has_more:
+            break
+        cursor = page.next_cursor
+    by_offset: list[str] = []
+    passed: list[int | None] = []
+    offset = 0
+    for _ in range(10):
+        page = world.listings.list_public(None, limit=limit, offset=offset)
+        by_offset += [s.id for s in page.streams]
+        passed.append(page.passed)
+        if not page.has_more:
+            break
+        offset += page.passed or 0
+    return by_cursor, by_offset, passed
+
+
 def test_a_listing_walked_a_stream_at_a_time_names_no_hidden_stream(world: World) -> None:
     hidden_orders = {2, 3, 4, 6, 7}
     made = {
@@ -435,26 +463,7 @@ def test_a_listing_walked_a_stream_at_a_time_names_no_hidden_stream(world: World
     }
     hidden = {made[order] for order in hidden_orders}
 
-    by_cursor: list[str] = []
-    cursor: str | None = None
-    for _ in range(8):
-        page = world.listings.list_public(None, limit=1, offset=0, cursor=cursor)
-        by_cursor += [s.id for s in page.streams]
-        if page.next_cursor is not None:
-            assert not {h for h in hidden if h in cursor_text(page.next_cursor)}
-        if not page.has_more:
-            break
-        cursor = page.next_cursor
-    by_offset: list[str] = []
-    passed: list[int | None] = []
-    offset = 0
-    for _ in range(8):
-        page = world.listings.list_public(None, limit=1, offset=offset)
-        by_offset += [s.id for s in page.streams]
-        passed.append(page.passed)
-        if not page.has_more:
-            break
-        offset += page.passed or 0
+    by_cursor, by_offset, passed = walk_public(world, 1, hidden)
 
     # A page that shows nothing reads on to the next stream shown, and stops there
     assert by_cursor == by_offset == [made[1], made[5]]
@@ -519,26 +528,7 @@ def test_documents_unreadable_as_streams_end_no_listing_and_no_cursor_names_them
     world.repo.unreadable = {made[2], made[5]}
     unnamed = {made[2], made[3], made[5]}
 
-    by_cursor: list[str] = []
-    cursor: str | None = None
-    for _ in range(6):
-        page = world.listings.list_public(None, limit=2, offset=0, cursor=cursor)
-        by_cursor += [s.id for s in page.streams]
-        if page.next_cursor is not None:
-            assert not {u for u in unnamed if u in cursor_text(page.next_cursor)}
-        if not page.has_more:
-            break
-        cursor = page.next_cursor
-    by_offset: list[str] = []
-    passed: list[int | None] = []
-    offset = 0
-    for _ in range(6):
-        page = world.listings.list_public(None, limit=2, offset=offset)
-        by_offset += [s.id for s in page.streams]
-        passed.append(page.passed)
-        if not page.has_more:
-            break
-        offset += page.passed or 0
+    by_cursor, by_offset, passed = walk_public(world, 2, unnamed)
 
     # An offset skips an unreadable document as it skips any: each counts where it sits
     assert by_cursor == by_offset == [made[1], made[4]]
