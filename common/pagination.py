@@ -13,10 +13,12 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal
+from functools import partial
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -25,6 +27,8 @@ from common.models.domain import Stream
 from common.ports import StreamOrder, StreamPage, StreamQuery
 
 CURSOR_VERSION: Final = 1
+# The document ids a cursor can name: those we take from a URL.
+NAMEABLE_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 MAX_CURSOR_CHARS = 512
 _DIGEST_CHARS = 16
 SortValue = int | datetime
@@ -83,6 +87,12 @@ class Position:
         return stream.id < self.stream_id if ID_DESCENDING else stream.id > self.stream_id
 
 
+# A document as a listing query read it: the stream, or, unreadable as one, where it sits in
+# the listing's order.
+ListedDocument = Stream | Position
+Listed = TypeVar("Listed", Stream, ListedDocument)
+
+
 # Firestore's integers are 64-bit and our document ids are like every other id we take from
 # a URL: a forged cursor holding anything else is a 400, never a query the client refuses.
 _Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
@@ -93,16 +103,33 @@ class _Payload(BaseModel):
 
     v: Literal[1]
     k: list[_Int64 | Annotated[str, Field(max_length=64)]]
-    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")
+    id: str = Field(pattern=NAMEABLE_ID.pattern)
     d: str
 
 
-def in_order(streams: Sequence[Stream], order: StreamOrder) -> list[Stream]:
-    """``streams`` sorted as the listing in ``order`` is (ties by id, as in Firestore)."""
-    ranked = sorted(streams, key=lambda s: s.id, reverse=ID_DESCENDING)
-    for key in reversed(SORT_KEYS[order]):  # stable sorts, least significant key first
-        ranked.sort(key=key.of, reverse=key.descending)
-    return ranked
+def in_order(documents: Sequence[Listed], order: StreamOrder) -> list[Listed]:
+    """``documents`` sorted as the listing in ``order`` is (ties by id, as in Firestore)."""
+    keys = SORT_KEYS[order]
+    by_id = sorted(documents, key=id_of, reverse=ID_DESCENDING)
+    ranked = [(_values_of(document, keys), document) for document in by_id]
+    for index in reversed(range(len(keys))):  # stable sorts, least significant key first
+        ranked.sort(key=partial(_value_at, index), reverse=keys[index].descending)
+    return [document for _, document in ranked]
+
+
+def _value_at(index: int, ranked: tuple[tuple[Any, ...], object]) -> Any:
+    return ranked[0][index]
+
+
+def id_of(document: ListedDocument) -> str:
+    """The id of the document (the stream's, or the unreadable one's)."""
+    return document.id if isinstance(document, Stream) else document.stream_id
+
+
+def _values_of(document: ListedDocument, keys: Sequence[SortKey]) -> tuple[Any, ...]:
+    if isinstance(document, Stream):
+        return tuple(key.of(document) for key in keys)
+    return document.values
 
 
 def position_of(query: StreamQuery) -> Position | None:
@@ -155,38 +182,32 @@ def cursor_at(query: StreamQuery, position: Position) -> str:
     return encoded.rstrip(b"=").decode()
 
 
-# A document as a listing query read it: the stream, or, unreadable as one, where it sits in
-# the listing's order.
-ListedDocument = Stream | Position
-
-
 def page_of(
-    query: StreamQuery, ranked: Sequence[ListedDocument], *, more_follow: bool = False
+    query: StreamQuery, ranked: Sequence[ListedDocument | None], *, more_follow: bool = False
 ) -> StreamPage:
     """The page ``query`` asks for out of ``ranked``: the matching documents in order, from its
     start (after the offset or the cursor's position), at least ``limit + 1`` of them if so
-    many follow (``more_follow``: more may follow however many there are).
+    many follow (``more_follow``: more were read than ``ranked`` holds, so more follow
+    however many it holds).
 
     A document unreadable as a stream keeps its place: it counts against the limit and in
     ``passed`` (an offset skips it like any other), the cursor goes past it, and it never
-    ends the listing early."""
+    ends the listing early. One whose place no cursor can name (``None``) counts too, but a
+    page that ends on such documents stops before them (``passed`` and the cursor alike), so
+    the next page reads them again; one made of nothing else has no cursor."""
     window = ranked[: query.limit]
-    streams = [document for document in window if isinstance(document, Stream)]
-    positions = [place for place, document in enumerate(window) if isinstance(document, Stream)]
     has_more = bool(window) and (more_follow or len(ranked) > query.limit)
-    next_cursor = None
-    if has_more:
-        last = window[-1]
+    named = [place for place, document in enumerate(window) if document is not None]
+    positions = tuple(place for place in named if isinstance(window[place], Stream))
+    passed, next_cursor = len(window), None
+    last = window[named[-1]] if named else None
+    if has_more and last is not None:
+        passed = named[-1] + 1
         next_cursor = (
             cursor_after(query, last) if isinstance(last, Stream) else cursor_at(query, last)
         )
-    return StreamPage(
-        streams,
-        has_more,
-        next_cursor,
-        passed=len(window),
-        positions=() if len(streams) == len(window) else tuple(positions),
-    )
+    streams = [document for document in window if isinstance(document, Stream)]
+    return StreamPage(streams, has_more, next_cursor, passed=passed, positions=positions)
 
 
 def _digest(query: StreamQuery, values: Sequence[object], stream_id: str) -> str:

@@ -285,7 +285,7 @@ class StreamPage:
     ``passed`` is how many documents of the listing the page went past from where it started
     (the next page by offset starts that much further; ``None``: by the page's limit), those
     unreadable as streams included; ``positions`` says where each stream sat among them
-    (empty: one after another, none unreadable between).
+    (empty on a page made without them: one after another).
     """
 
     streams: list[Stream]

@@ -102,14 +102,15 @@ class StreamListingService(WithBackends):
         on one goes on after the last one shown (the few after it are read, and filtered,
         again), and a page that shows none reads on, ``READ_ON_PAGES`` larger pages at most,
         so a listing cannot be walked a page at a time to learn the hidden streams. Only a page
-        that read that far and still shows none names the last hidden one it read."""
+        that read that far and still shows none names the last document it read (a hidden
+        stream, or one unreadable as a stream)."""
         memorials = self._memorial_cache()
         page = self._repo.find(query)
         viewable = self._viewable(user, page.streams, memorials)
         passed_before = 0
         onward = replace(query, offset=0, limit=max(query.limit, READ_ON_LIMIT))
         for _ in range(READ_ON_PAGES):
-            if viewable or not page.has_more:
+            if viewable or page.next_cursor is None:
                 break
             passed_before += page.went_past
             page = self._repo.find(replace(onward, cursor=page.next_cursor))

@@ -104,7 +104,8 @@ class InMemoryStreamRepository(_OptimisticStore):
     ``ConflictError``, ``update`` is optimistic (see ``_OptimisticStore``) and re-validates
     what the change returns, a memorial lists up to 200 streams. ``fail_next_create``
     simulates a database outage; listings find the streams named in ``unreadable`` as the
-    adapter finds a document it cannot read as a stream (its place only)."""
+    adapter finds a document it cannot read as a stream (its place only), and those in
+    ``unplaceable`` as one whose place no cursor can name either (``None``)."""
 
     def __init__(self, *, replay_changes: bool = True) -> None:
         super().__init__(replay_changes=replay_changes)
@@ -114,6 +115,7 @@ class InMemoryStreamRepository(_OptimisticStore):
         self.whip_sessions: dict[tuple[str, str], WhipSession] = {}
         self.deleted_inputs: dict[str, str] = {}
         self.unreadable: set[str] = set()
+        self.unplaceable: set[str] = set()
         self.progress: dict[tuple[str, MonitorKind], MonitorProgress] = {}
         self.progress_writes = 0
         # Reads of each stream and its monitors' progress, and writes of each stream after its
@@ -238,8 +240,10 @@ class InMemoryStreamRepository(_OptimisticStore):
         if after is not None:
             ranked = [s for s in ranked if after.precedes(s, query.order)]
         keys = pagination.SORT_KEYS[query.order]
-        documents: list[pagination.ListedDocument] = [
-            pagination.Position(tuple(key.of(s) for key in keys), s.id)
+        documents: list[pagination.ListedDocument | None] = [
+            None
+            if s.id in self.unplaceable
+            else pagination.Position(tuple(key.of(s) for key in keys), s.id)
             if s.id in self.unreadable
             else s
             for s in ranked

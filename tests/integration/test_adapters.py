@@ -166,28 +166,56 @@ def walk(repo: FirestoreStreamRepository, query: StreamQuery, *, by_cursor: bool
     raise AssertionError(f"the listing did not end: {seen}")
 
 
-@pytest.mark.parametrize("legacy", [False, True], ids=["one collection", "with a legacy one"])
+# Listings over documents unreadable as streams, newest first: the documents, each a kind and
+# the minute of its createdAt, and the page size. Kinds: S a stream, L a stream in the legacy
+# collection, U unreadable as a stream (a malformed monitor), T unreadable and its createdAt
+# a string (which Firestore sorts before every timestamp), O unreadable with an id no cursor
+# holds.
+UNREADABLE_LISTINGS = {
+    "between streams": ("S0 U1 S2 U3 S4", 2),
+    # The primary's share of the merge is padded with unreadable ones, and one of its streams
+    # sorts among the legacy collection's.
+    "beside legacy streams": ("S10 U9 U8 S7.5 L7 L6 L5", 2),
+    "a page of unreadable ones": ("S10 U9 U8 S7", 1),
+    "a sort field unreadable too": ("T0 S3 S2 S1", 2),
+    "an id no cursor holds": ("S10 O9 S8 S7", 2),
+}
+
+
+@pytest.mark.parametrize(
+    ("scenario", "legacy"),
+    [
+        pytest.param(name, legacy, id=f"{name}, {'with a legacy one' if legacy else 'alone'}")
+        for name, (layout, _) in UNREADABLE_LISTINGS.items()
+        for legacy in ([True] if "L" in layout else [False, True])
+    ],
+)
 @pytest.mark.parametrize("by_cursor", [False, True], ids=["by offset", "by cursor"])
 def test_a_document_unreadable_as_a_stream_ends_no_listing_early(
-    db: firestore.Client, legacy: bool, by_cursor: bool
+    db: firestore.Client, scenario: str, legacy: bool, by_cursor: bool
 ) -> None:
-    collection = f"streams_test_{uuid.uuid4().hex[:8]}"
-    repo = FirestoreStreamRepository(db, collection, [f"{collection}_legacy"] if legacy else [])
-    readable = []
-    for minute in range(5):
-        stream = make_stream(repo, memorial_id="m-walk", created_at=NOW + timedelta(minutes=minute))
-        if minute % 2:
-            # Unreadable as a stream (a malformed monitor), in the middle of the listing.
-            fields = {"memorialId": "m-walk", "createdAt": stream.created_at, "title": "t"}
-            db.collection(collection).document(stream.id).set(fields | {"recordingMonitor": 1})
-        else:
-            repo.create(stream, None)
-            readable.append(stream.id)
+    layout, limit = UNREADABLE_LISTINGS[scenario]
+    primary = f"streams_test_{uuid.uuid4().hex[:8]}"
+    repo = FirestoreStreamRepository(db, primary, [f"{primary}_legacy"] if legacy else [])
+    readable: list[tuple[datetime, str]] = []
+    for document in layout.split():
+        kind, at = document[0], NOW + timedelta(minutes=float(document[1:]))
+        stream = make_stream(repo, memorial_id="m-walk", created_at=at)
+        if kind in "SL":
+            collection = primary if kind == "S" else f"{primary}_legacy"
+            FirestoreStreamRepository(db, collection).create(stream, None)
+            readable.append((at, stream.id))
+            continue
+        fields: dict[str, Any] = {"memorialId": "m-walk", "title": "t", "recordingMonitor": 1}
+        fields["createdAt"] = at.isoformat() if kind == "T" else at
+        name = f"old.{stream.id}" if kind == "O" else stream.id
+        db.collection(primary).document(name).set(fields)
 
-    walked = walk(repo, StreamQuery(memorial_id="m-walk", limit=2), by_cursor=by_cursor)
+    walked = walk(repo, StreamQuery(memorial_id="m-walk", limit=limit), by_cursor=by_cursor)
 
-    # Newest first; before, the first page read 2 streams of 3 documents and said no more.
-    assert walked == readable[::-1]
+    # Every readable stream once, newest first: before, a page with an unreadable document
+    # among its reads said no more followed (or, beside the legacy one, skipped a stream).
+    assert walked == [stream_id for _, stream_id in sorted(readable, reverse=True)]
 
 
 def test_a_write_right_after_a_read_in_one_request_reads_the_stream_once(

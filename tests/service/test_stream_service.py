@@ -535,6 +535,28 @@ def test_documents_unreadable_as_streams_end_no_listing_and_no_cursor_names_them
     assert passed == [1, 3]
 
 
+def test_a_page_of_documents_no_cursor_can_name_goes_on_by_offset_and_never_starts_over(
+    world: World,
+) -> None:
+    made = [
+        create(world, people.MEMORIAL_OWNER, memorialId=people.MEMORIAL.id, displayOrder=order).id
+        for order in range(1, 4)
+    ]
+    world.repo.unplaceable = {made[1]}
+    first = world.listings.list_public(None, limit=1, offset=0)
+    assert [s.id for s in first.streams] == [made[0]] and first.next_cursor is not None
+
+    # Its only document has no place a cursor can name: no cursor, and no reading on from
+    # the start (which showed the first stream again to a caller walking by cursor)
+    stuck = world.listings.list_public(None, limit=1, offset=0, cursor=first.next_cursor)
+    by_offset = world.listings.list_public(None, limit=1, offset=1)
+
+    assert stuck.streams == by_offset.streams == []
+    assert stuck.has_more and stuck.next_cursor is None and by_offset.passed == 1
+    last = world.listings.list_public(None, limit=1, offset=2)
+    assert [s.id for s in last.streams] == [made[2]] and not last.has_more
+
+
 def cursor_text(cursor: str) -> str:
     return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
 

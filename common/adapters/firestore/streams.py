@@ -32,9 +32,11 @@ from common.models.domain import (
 )
 from common.pagination import (
     ID_DESCENDING,
+    NAMEABLE_ID,
     SORT_KEYS,
     ListedDocument,
     Position,
+    id_of,
     in_order,
     page_of,
     position_of,
@@ -224,8 +226,10 @@ def _progress_kept_in_stream(document: dict[str, Any], kind: MonitorKind) -> Mon
 
 
 def _place_of(snapshot: Any, order: StreamOrder) -> Position | None:
-    """Where a document unreadable as a stream sits in ``order`` (``None``: its sort fields are
-    unreadable too, so no cursor can name its place)."""
+    """Where a document unreadable as a stream sits in ``order`` (``None``: no cursor can name
+    its place, its sort fields being unreadable too, or its id not one a cursor holds)."""
+    if not NAMEABLE_ID.fullmatch(snapshot.id):
+        return None
     try:
         values = tuple(
             key.values.validate_python(snapshot.get(key.field), strict=True)
@@ -592,13 +596,13 @@ class FirestoreStreamRepository:
 
     def find(self, query: StreamQuery) -> StreamPage:
         after = position_of(query)
+        wanted = query.limit + 1
         if not self._legacy:
-            return page_of(
-                query, self._query(self._streams, query, after, query.offset, query.limit + 1)
-            )
+            documents, read = self._query(self._streams, query, after, query.offset, wanted)
+            return page_of(query, documents, more_follow=read == wanted)
         # Merging collections: each gives its first offset+limit+1 after the cursor's position,
         # the merge is cut after.
-        wanted = query.offset + query.limit + 1
+        wanted += query.offset
         legacy = [
             # In the request's context: what they log carries the request's trace.
             _LEGACY_QUERIES.submit(
@@ -607,21 +611,23 @@ class FirestoreStreamRepository:
             for collection in self._legacy
         ]
         primary = self._query(self._streams, query, after, 0, wanted)
-        seen: dict[str, Stream] = {}
+        seen: dict[str, ListedDocument] = {}
         more_follow = False
-        # The primary collection's first: its copy of a stream wins.
-        for documents in (primary, *(pending.result() for pending in legacy)):
-            streams = [document for document in documents if isinstance(document, Stream)]
-            # A collection that filled its share with unreadable ones may hold more streams.
-            more_follow |= len(documents) == wanted and len(streams) < wanted
-            for stream in streams:
-                seen.setdefault(stream.id, stream)
+        # The primary collection's first: its copy of a stream wins, even one unreadable.
+        for documents, read in (primary, *(pending.result() for pending in legacy)):
+            more_follow |= read == wanted
+            # One with no place a cursor can name cannot be merged: it is left out.
+            for document in documents:
+                if document is not None:
+                    seen.setdefault(id_of(document), document)
         merged = in_order(list(seen.values()), query.order)[query.offset :]
         return page_of(query, merged, more_follow=more_follow)
 
     def _query(
         self, collection: Any, query: StreamQuery, after: Position | None, offset: int, limit: int
-    ) -> list[ListedDocument]:
+    ) -> tuple[list[ListedDocument | None], int]:
+        """The documents of ``query`` in ``collection``, in order (one unreadable as a stream by
+        its place, ``None`` where no cursor can name that), and how many the query read."""
         request: Any = collection
         values = (
             query.memorial_id,
@@ -644,16 +650,14 @@ class FirestoreStreamRepository:
         request = request.limit(limit)
         with firestore_errors():
             snapshots = list(request.stream(**REQUEST_TIME_LIMITS))
-        documents: list[ListedDocument] = []
+        documents: list[ListedDocument | None] = []
         for snapshot in snapshots:
             try:
                 documents.append(stream_from_snapshot(snapshot))
             except (ValidationError, KeyError, ValueError, TypeError):
                 log.warning("skipping unreadable stream document %s", snapshot.reference.path)
-                place = _place_of(snapshot, query.order)
-                if place is not None:
-                    documents.append(place)
-        return documents
+                documents.append(_place_of(snapshot, query.order))
+        return documents, len(snapshots)
 
     def find_by_live_input(self, live_input_uid: str) -> Stream | None:
         for collection in (self._streams, *self._legacy):
