@@ -1,37 +1,44 @@
 """Cursor pagination of stream listings: opaque cursors, and the order both repositories keep.
 
-A cursor names the position just after a page's last stream: that stream's values of the
-listing's sort keys and its document id (the tie-breaker), so the next page starts there
-whatever was inserted or deleted meanwhile, and costs no skipped reads. It is base64url
-(unpadded) of compact JSON ``{"v", "k", "id", "d"}``: ``d`` is a digest over the query's
-filters and order and over the position, so a cursor of another query, a truncated one or an
-edited one is refused. It is an integrity check, not a secret: a forged cursor can only place
-a page inside a query its caller may run anyway.
+A cursor names the position just after a page's last document: its values of the listing's
+sort keys as Firestore stores them (typed: a ``displayOrder`` stored as the string "3" is not
+the number 3, and Firestore orders every string after every number) and its document id (the
+tie-breaker), so the next page starts exactly where Firestore placed that document, whatever
+was inserted or deleted meanwhile and whatever our model reads the values as, and costs no
+skipped reads. It is base64url (unpadded) of compact JSON ``{"v", "k", "id", "d"}``: ``k``
+holds ``[type, value]`` pairs, and ``d`` is a digest over the query's filters and order and
+over the position, so a cursor of another query, a truncated one or an edited one is refused.
+It is an integrity check, not a secret: a forged cursor can only place a page inside a query
+its caller may run anyway.
 """
 
 import base64
 import binascii
 import hashlib
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from functools import partial
-from typing import Annotated, Any, Final, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from common.errors import InvalidArgumentError
 from common.models.domain import Stream
 from common.ports import StreamOrder, StreamPage, StreamQuery
 
-CURSOR_VERSION: Final = 1
-# The document ids a cursor can name: those we take from a URL.
-NAMEABLE_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-MAX_CURSOR_CHARS = 512
+CURSOR_VERSION: Final = 2
+# The document ids a cursor can name: any Firestore allows in a collection (no "/", not "."
+# or "..", not __reserved__), of a sane length.
+NAMEABLE_ID: Final = re.compile(r"(?!\.\.?$)(?!__.*__$)[^/\x00-\x1f]{1,128}")
+MAX_STRING_VALUE = 256
+MAX_CURSOR_CHARS = 1024
 _DIGEST_CHARS = 16
-SortValue = int | datetime
+_INT64 = 2**63
+# A sort-key value as Firestore stores it (the types a cursor can carry).
+SortValue = None | bool | int | float | str | datetime
 
 
 @dataclass(frozen=True)
@@ -50,11 +57,6 @@ class SortKey:
         """The stream's value of this key."""
         return getattr(stream, self.attribute)
 
-    @property
-    def values(self) -> TypeAdapter[Any]:
-        """Reads and writes the key's values in a cursor's JSON."""
-        return _ADAPTERS[self.attribute]
-
 
 SORT_KEYS: dict[StreamOrder, tuple[SortKey, ...]] = {
     "newest": (SortKey("created_at", descending=True),),
@@ -64,72 +66,128 @@ SORT_KEYS: dict[StreamOrder, tuple[SortKey, ...]] = {
 # every composite index with __name__ in that direction, so firestore.indexes.json serves the
 # tie-broken queries as it is, and the order is the one offsets already paged through.
 ID_DESCENDING = True
-_ADAPTERS: dict[str, TypeAdapter[Any]] = {
-    key.attribute: TypeAdapter(Stream.model_fields[key.attribute].annotation or Any)
-    for keys in SORT_KEYS.values()
-    for key in keys
-}
+
+
+def firestore_order(value: SortValue) -> tuple[int, Any]:
+    """Where ``value`` sits in Firestore's order of values: by type first (null, booleans,
+    numbers, timestamps, strings), then by value (strings by their UTF-8 bytes, which is the
+    order of their code points)."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, bool):
+        return (1, value)
+    if isinstance(value, int | float):
+        return (2, value)
+    if isinstance(value, datetime):
+        return (3, value)
+    return (4, value)
+
+
+def is_sort_value(value: object) -> bool:
+    """Whether a cursor can carry ``value`` as Firestore stores it."""
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -_INT64 <= value < _INT64
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, datetime):
+        return value.tzinfo is not None
+    return isinstance(value, str) and len(value) <= MAX_STRING_VALUE
 
 
 @dataclass(frozen=True)
 class Position:
-    """Just after one stream of a listing: its sort-key values and its id."""
+    """Just after one document of a listing: its sort-key values and its id."""
 
     values: tuple[SortValue, ...]
     stream_id: str
 
-    def precedes(self, stream: Stream, order: StreamOrder) -> bool:
-        """Whether ``stream`` comes after this position in ``order``."""
-        for key, value in zip(SORT_KEYS[order], self.values, strict=True):
-            mine = key.of(stream)
-            if mine != value:
-                return bool(mine < value if key.descending else mine > value)
-        return stream.id < self.stream_id if ID_DESCENDING else stream.id > self.stream_id
+    def precedes(self, other: "Position", order: StreamOrder) -> bool:
+        """Whether ``other`` comes after this position in ``order``."""
+        for key, theirs, mine in zip(SORT_KEYS[order], other.values, self.values, strict=True):
+            a, b = firestore_order(theirs), firestore_order(mine)
+            if a != b:
+                return a < b if key.descending else a > b
+        return (
+            other.stream_id < self.stream_id if ID_DESCENDING else other.stream_id > self.stream_id
+        )
 
 
-# A document as a listing query read it: the stream, or, unreadable as one, where it sits in
-# the listing's order.
-ListedDocument = Stream | Position
-Listed = TypeVar("Listed", Stream, ListedDocument)
+def place_of(stream: Stream, order: StreamOrder) -> Position:
+    """Where ``stream`` sits in ``order`` by the values our model holds."""
+    return Position(tuple(key.of(stream) for key in SORT_KEYS[order]), stream.id)
 
 
-# Firestore's integers are 64-bit and our document ids are like every other id we take from
-# a URL: a forged cursor holding anything else is a 400, never a query the client refuses.
-_Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+@dataclass(frozen=True)
+class Listed:
+    """A document as a listing query read it: where it sits (``None``: no cursor can name
+    that, its sort values or its id being ones a cursor cannot carry) and the stream it holds
+    (``None``: it is unreadable as one)."""
+
+    place: Position | None
+    stream: Stream | None
+
+    @property
+    def document_id(self) -> str | None:
+        """The document's id (``None``: neither its place nor its stream could be read)."""
+        if self.place is not None:
+            return self.place.stream_id
+        return self.stream.id if self.stream is not None else None
+
+
+_Value = (
+    tuple[Literal["n"], None]
+    | tuple[Literal["b"], StrictBool]
+    | tuple[Literal["i"], Annotated[int, Field(strict=True, ge=-_INT64, lt=_INT64)]]
+    | tuple[Literal["f"], Annotated[float, Field(allow_inf_nan=False)]]
+    | tuple[Literal["t"], AwareDatetime]
+    | tuple[Literal["s"], Annotated[str, Field(max_length=MAX_STRING_VALUE)]]
+)
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Our id pattern has look-aheads, which pydantic's default regex engine lacks.
+    model_config = ConfigDict(extra="forbid", frozen=True, regex_engine="python-re")
 
-    v: Literal[1]
-    k: list[_Int64 | Annotated[str, Field(max_length=64)]]
-    id: str = Field(pattern=NAMEABLE_ID.pattern)
+    v: Literal[2]
+    k: list[_Value]
+    id: str = Field(pattern=f"^{NAMEABLE_ID.pattern}$")
     d: str
 
 
-def in_order(documents: Sequence[Listed], order: StreamOrder) -> list[Listed]:
-    """``documents`` sorted as the listing in ``order`` is (ties by id, as in Firestore)."""
-    keys = SORT_KEYS[order]
-    by_id = sorted(documents, key=id_of, reverse=ID_DESCENDING)
-    ranked = [(_values_of(document, keys), document) for document in by_id]
-    for index in reversed(range(len(keys))):  # stable sorts, least significant key first
-        ranked.sort(key=partial(_value_at, index), reverse=keys[index].descending)
-    return [document for _, document in ranked]
+def _tagged(value: SortValue) -> list[Any]:
+    """``value`` as a cursor's JSON holds it: ``[type, value]``, one way only per value."""
+    if value is None:
+        return ["n", None]
+    if isinstance(value, bool):
+        return ["b", value]
+    if isinstance(value, int):
+        return ["i", value]
+    if isinstance(value, float):
+        return ["f", value]
+    if isinstance(value, datetime):
+        return ["t", value.astimezone(UTC).isoformat(timespec="microseconds")]
+    return ["s", value]
 
 
-def _value_at(index: int, ranked: tuple[tuple[Any, ...], object]) -> Any:
-    return ranked[0][index]
+def sort_place(row: Listed, order: StreamOrder) -> Position | None:
+    """Where ``row`` sorts: its place, else where our model's values of its stream put it
+    (``None``: neither could be read)."""
+    if row.place is not None:
+        return row.place
+    return place_of(row.stream, order) if row.stream is not None else None
 
 
-def id_of(document: ListedDocument) -> str:
-    """The id of the document (the stream's, or the unreadable one's)."""
-    return document.id if isinstance(document, Stream) else document.stream_id
-
-
-def _values_of(document: ListedDocument, keys: Sequence[SortKey]) -> tuple[Any, ...]:
-    if isinstance(document, Stream):
-        return tuple(key.of(document) for key in keys)
-    return document.values
+def in_order(rows: Sequence[Listed], order: StreamOrder) -> list[Listed]:
+    """``rows`` sorted as Firestore orders the listing (ties by id), each by its
+    ``sort_place`` (one with none is left out)."""
+    keyed = [(place, row) for row in rows if (place := sort_place(row, order)) is not None]
+    keyed.sort(key=lambda pair: pair[0].stream_id, reverse=ID_DESCENDING)
+    for index, key in reversed(list(enumerate(SORT_KEYS[order]))):
+        # Stable sorts, least significant key first.
+        keyed.sort(key=lambda pair: firestore_order(pair[0].values[index]), reverse=key.descending)  # noqa: B023
+    return [row for _, row in keyed]
 
 
 def position_of(query: StreamQuery) -> Position | None:
@@ -149,68 +207,57 @@ def position_of(query: StreamQuery) -> Position | None:
         padded = query.cursor + "=" * (-len(query.cursor) % 4)
         raw = base64.b64decode(padded, altchars=b"-_", validate=True)
         payload = _Payload.model_validate_json(raw)
-        keys = SORT_KEYS[query.order]
-        if len(payload.k) != len(keys) or payload.d != _digest(query, payload.k, payload.id):
+        values = tuple(value for _, value in payload.k)
+        tagged = [_tagged(value) for value in values]
+        if len(values) != len(SORT_KEYS[query.order]):
             raise ValueError("not this query's cursor")
-        values = tuple(
-            key.values.validate_python(v) for key, v in zip(keys, payload.k, strict=True)
-        )
+        if payload.d != _digest(query, tagged, payload.id):
+            raise ValueError("not this query's cursor")
     except (ValueError, binascii.Error, ValidationError) as exc:
         message = "not the nextCursor of an earlier page of this listing"
         raise _invalid_cursor(message, "invalid_cursor") from exc
     return Position(values, payload.id)
 
 
-def cursor_after(query: StreamQuery, stream: Stream) -> str:
-    """The cursor of the page of ``query`` that follows ``stream``."""
-    values = tuple(key.of(stream) for key in SORT_KEYS[query.order])
-    return cursor_at(query, Position(values, stream.id))
-
-
 def cursor_at(query: StreamQuery, position: Position) -> str:
     """The cursor of the page of ``query`` that starts just after ``position``."""
-    keys = SORT_KEYS[query.order]
-    values = [
-        key.values.dump_python(value, mode="json")
-        for key, value in zip(keys, position.values, strict=True)
-    ]
+    tagged = [_tagged(value) for value in position.values]
     stream_id = position.stream_id
-    payload = _Payload.model_construct(
-        v=CURSOR_VERSION, k=values, id=stream_id, d=_digest(query, values, stream_id)
-    )
-    encoded = base64.urlsafe_b64encode(payload.model_dump_json().encode())
+    payload = {"v": CURSOR_VERSION, "k": tagged, "id": stream_id}
+    payload["d"] = _digest(query, tagged, stream_id)
+    encoded = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode())
     return encoded.rstrip(b"=").decode()
 
 
-def page_of(
-    query: StreamQuery, ranked: Sequence[ListedDocument | None], *, more_follow: bool = False
-) -> StreamPage:
-    """The page ``query`` asks for out of ``ranked``: the matching documents in order, from its
+def page_of(query: StreamQuery, rows: Sequence[Listed], *, more_follow: bool = False) -> StreamPage:
+    """The page ``query`` asks for out of ``rows``: the matching documents in order, from its
     start (after the offset or the cursor's position), at least ``limit + 1`` of them if so
-    many follow (``more_follow``: more were read than ``ranked`` holds, so more follow
-    however many it holds).
+    many follow (``more_follow``: more follow however many ``rows`` holds).
 
     A document unreadable as a stream keeps its place: it counts against the limit and in
     ``passed`` (an offset skips it like any other), the cursor goes past it, and it never
-    ends the listing early. One whose place no cursor can name (``None``) counts too, but a
-    page that ends on such documents stops before them (``passed`` and the cursor alike), so
-    the next page reads them again; one made of nothing else has no cursor."""
-    window = ranked[: query.limit]
-    has_more = bool(window) and (more_follow or len(ranked) > query.limit)
-    named = [place for place, document in enumerate(window) if document is not None]
-    positions = tuple(place for place in named if isinstance(window[place], Stream))
+    ends the listing early. One whose place no cursor can name counts too, but a page that
+    ends on such documents stops before them (``passed`` and the cursor alike), so the next
+    page reads them again; a page made of nothing else has no cursor."""
+    window = rows[: query.limit]
+    has_more = bool(window) and (more_follow or len(rows) > query.limit)
+    named = [index for index, row in enumerate(window) if row.place is not None]
     passed, next_cursor = len(window), None
-    last = window[named[-1]] if named else None
+    last = window[named[-1]].place if named else None
     if has_more and last is not None:
-        passed = named[-1] + 1
-        next_cursor = (
-            cursor_after(query, last) if isinstance(last, Stream) else cursor_at(query, last)
-        )
-    streams = [document for document in window if isinstance(document, Stream)]
-    return StreamPage(streams, has_more, next_cursor, passed=passed, positions=positions)
+        passed, next_cursor = named[-1] + 1, cursor_at(query, last)
+    shown = [(index, row) for index, row in enumerate(window) if row.stream is not None]
+    return StreamPage(
+        [row.stream for _, row in shown if row.stream is not None],
+        has_more,
+        next_cursor,
+        passed=passed,
+        positions=tuple(index for index, _ in shown),
+        cursors=tuple(cursor_at(query, row.place) if row.place else None for _, row in shown),
+    )
 
 
-def _digest(query: StreamQuery, values: Sequence[object], stream_id: str) -> str:
+def _digest(query: StreamQuery, tagged: Sequence[object], stream_id: str) -> str:
     scope = [
         query.order,
         query.memorial_id,
@@ -219,7 +266,7 @@ def _digest(query: StreamQuery, values: Sequence[object], stream_id: str) -> str
         query.is_visible,
         query.created_by,
     ]
-    material = json.dumps([CURSOR_VERSION, scope, list(values), stream_id], separators=(",", ":"))
+    material = json.dumps([CURSOR_VERSION, scope, list(tagged), stream_id], separators=(",", ":"))
     return hashlib.sha256(material.encode()).hexdigest()[:_DIGEST_CHARS]
 
 

@@ -285,7 +285,8 @@ class StreamPage:
     ``passed`` is how many documents of the listing the page went past from where it started
     (the next page by offset starts that much further; ``None``: by the page's limit), those
     unreadable as streams included; ``positions`` says where each stream sat among them
-    (empty on a page made without them: one after another).
+    (empty on a page made without them: one after another), and ``cursors`` the cursor of
+    the page just after each stream (``None`` where no cursor can name its place).
     """
 
     streams: list[Stream]
@@ -293,6 +294,7 @@ class StreamPage:
     next_cursor: str | None = None
     passed: int | None = None
     positions: tuple[int, ...] = ()
+    cursors: tuple[str | None, ...] = ()
 
     @property
     def went_past(self) -> int:

@@ -15,7 +15,6 @@ from common.models.api import (
     StreamPublicView,
 )
 from common.models.domain import Stream, StreamStatus, User
-from common.pagination import cursor_after
 from common.ports import MemorialDirectory, StreamPage, StreamQuery
 from common.services.backends import BackendPorts, WithBackends
 from common.services.stream_access import MemorialCache
@@ -100,10 +99,10 @@ class StreamListingService(WithBackends):
         """The page of ``query`` cut to the streams ``user`` may view (with what else they may
         do), and its next-page cursor never names a stream they may not see: a page that ends
         on one goes on after the last one shown (the few after it are read, and filtered,
-        again), and a page that shows none reads on, ``READ_ON_PAGES`` larger pages at most,
-        so a listing cannot be walked a page at a time to learn the hidden streams. Only a page
-        that read that far and still shows none names the last document it read (a hidden
-        stream, or one unreadable as a stream)."""
+        again), and a page that shows none reads on from its cursor, ``READ_ON_PAGES`` larger
+        pages at most, so a listing cannot be walked a page at a time to learn the hidden
+        streams. Only a page that read that far and still shows none names the last document
+        it read (a hidden stream, or one unreadable as a stream)."""
         memorials = self._memorial_cache()
         page = self._repo.find(query)
         viewable = self._viewable(user, page.streams, memorials)
@@ -118,14 +117,13 @@ class StreamListingService(WithBackends):
         shown = viewable[: query.limit]
         has_more = page.has_more or len(viewable) > len(shown)
         streams = [stream for stream, _ in shown]
-        ids = [stream.id for stream in page.streams]
-        end = page.passed_through(1 + ids.index(streams[-1].id)) if streams else page.went_past
+        last = [stream.id for stream in page.streams].index(streams[-1].id) if streams else -1
+        end = page.passed_through(last + 1) if streams else page.went_past
+        cursor = page.next_cursor
         if end < page.went_past:
             # It ends before what was read does (on a hidden stream, or on a document that is
             # unreadable as one): the next page starts after its last stream.
-            cursor: str | None = cursor_after(query, streams[-1])
-        else:
-            cursor = page.next_cursor
+            cursor = page.cursors[last]
         passed = passed_before + end
         return shown, StreamPage(streams, has_more, cursor if has_more else None, passed)
 

@@ -26,7 +26,7 @@ from common.models.domain import (
     Stream,
     StreamCredentials,
 )
-from common.pagination import in_order, page_of, position_of
+from common.pagination import in_order, page_of, place_of, position_of
 from common.ports import (
     CreateQuotaUsage,
     IdempotencyChange,
@@ -235,20 +235,19 @@ class InMemoryStreamRepository(_OptimisticStore):
             and (query.is_visible is None or s.is_visible == query.is_visible)
             and (query.created_by is None or s.created_by == query.created_by)
         ]
-        ranked = in_order(matches, query.order)
+        order = query.order
+        ranked = in_order([pagination.Listed(place_of(s, order), s) for s in matches], order)
         after = position_of(query)
         if after is not None:
-            ranked = [s for s in ranked if after.precedes(s, query.order)]
-        keys = pagination.SORT_KEYS[query.order]
-        documents: list[pagination.ListedDocument | None] = [
-            None
-            if s.id in self.unplaceable
-            else pagination.Position(tuple(key.of(s) for key in keys), s.id)
-            if s.id in self.unreadable
-            else s
-            for s in ranked
+            ranked = [row for row in ranked if row.place and after.precedes(row.place, order)]
+        rows = [
+            pagination.Listed(
+                None if row.document_id in self.unplaceable else row.place,
+                None if row.document_id in self.unreadable | self.unplaceable else row.stream,
+            )
+            for row in ranked
         ]
-        return page_of(query, documents[query.offset :])
+        return page_of(query, rows[query.offset :])
 
     def find_by_live_input(self, live_input_uid: str) -> Stream | None:
         with self._lock:

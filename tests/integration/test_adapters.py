@@ -168,9 +168,10 @@ def walk(repo: FirestoreStreamRepository, query: StreamQuery, *, by_cursor: bool
 
 # Listings over documents unreadable as streams, newest first: the documents, each a kind and
 # the minute of its createdAt, and the page size. Kinds: S a stream, L a stream in the legacy
-# collection, U unreadable as a stream (a malformed monitor), T unreadable and its createdAt
-# a string (which Firestore sorts before every timestamp), O unreadable with an id no cursor
-# holds.
+# collection, R a stream whose createdAt is stored as text (read as a time, but Firestore
+# sorts every string after every timestamp), U unreadable as a stream (a malformed monitor),
+# T unreadable and its createdAt text, O unreadable with an id the first cursors could not
+# hold, N unreadable with a createdAt no cursor can carry (a map).
 UNREADABLE_LISTINGS = {
     "between streams": ("S0 U1 S2 U3 S4", 2),
     # The primary's share of the merge is padded with unreadable ones, and one of its streams
@@ -178,7 +179,9 @@ UNREADABLE_LISTINGS = {
     "beside legacy streams": ("S10 U9 U8 S7.5 L7 L6 L5", 2),
     "a page of unreadable ones": ("S10 U9 U8 S7", 1),
     "a sort field unreadable too": ("T0 S3 S2 S1", 2),
-    "an id no cursor holds": ("S10 O9 S8 S7", 2),
+    "an odd id": ("S10 O9 O8 S7 S6", 1),
+    "a time stored as text": ("S4 R5 S3 R2 S1", 2),
+    "beside legacy, ones no cursor can name": ("N10 N9 S7.5 S7.4 L7 L6 L5", 2),
 }
 
 
@@ -197,25 +200,55 @@ def test_a_document_unreadable_as_a_stream_ends_no_listing_early(
     layout, limit = UNREADABLE_LISTINGS[scenario]
     primary = f"streams_test_{uuid.uuid4().hex[:8]}"
     repo = FirestoreStreamRepository(db, primary, [f"{primary}_legacy"] if legacy else [])
-    readable: list[tuple[datetime, str]] = []
+    # Each readable stream with where Firestore sorts it: text after every time.
+    readable: list[tuple[tuple[int, str], str]] = []
     for document in layout.split():
         kind, at = document[0], NOW + timedelta(minutes=float(document[1:]))
         stream = make_stream(repo, memorial_id="m-walk", created_at=at)
-        if kind in "SL":
-            collection = primary if kind == "S" else f"{primary}_legacy"
+        if kind in "SLR":
+            collection = f"{primary}_legacy" if kind == "L" else primary
             FirestoreStreamRepository(db, collection).create(stream, None)
-            readable.append((at, stream.id))
+            if kind == "R":
+                db.collection(primary).document(stream.id).update({"createdAt": at.isoformat()})
+            readable.append(((int(kind == "R"), at.isoformat()), stream.id))
             continue
         fields: dict[str, Any] = {"memorialId": "m-walk", "title": "t", "recordingMonitor": 1}
-        fields["createdAt"] = at.isoformat() if kind == "T" else at
+        fields["createdAt"] = {"T": at.isoformat(), "N": {"at": at}}.get(kind, at)
         name = f"old.{stream.id}" if kind == "O" else stream.id
         db.collection(primary).document(name).set(fields)
 
     walked = walk(repo, StreamQuery(memorial_id="m-walk", limit=limit), by_cursor=by_cursor)
 
     # Every readable stream once, newest first: before, a page with an unreadable document
-    # among its reads said no more followed (or, beside the legacy one, skipped a stream).
+    # among its reads said no more followed (or, beside the legacy one, skipped a stream),
+    # and a time stored as text sent the next page's cursor past newer streams.
     assert walked == [stream_id for _, stream_id in sorted(readable, reverse=True)]
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["alone", "with a legacy one"])
+@pytest.mark.parametrize("by_cursor", [False, True], ids=["by offset", "by cursor"])
+def test_display_orders_stored_as_other_types_page_in_firestores_order(
+    db: firestore.Client, legacy: bool, by_cursor: bool
+) -> None:
+    primary = f"streams_test_{uuid.uuid4().hex[:8]}"
+    repo = FirestoreStreamRepository(db, primary, [f"{primary}_legacy"] if legacy else [])
+    # As an earlier backend stored them: a null and a text display order read as 0, a
+    # fraction makes the document unreadable; Firestore orders null, numbers, then text.
+    stored: list[object] = [1, "0", None, 1.5, 0]
+    made = {}
+    for minute, display_order in enumerate(stored):
+        stream = make_stream(
+            repo, memorial_id="m-order", created_at=NOW + timedelta(minutes=minute)
+        )
+        repo.create(stream, None)
+        db.collection(primary).document(stream.id).update({"displayOrder": display_order})
+        made[repr(display_order)] = stream.id
+
+    query = StreamQuery(memorial_id="m-order", order="display", limit=1)
+    walked = walk(repo, query, by_cursor=by_cursor)
+
+    # Before, a text "0" read as 0 sent the cursor back among the numbers, round and round.
+    assert walked == [made[repr(value)] for value in (None, 0, 1, "0")]
 
 
 def test_a_write_right_after_a_read_in_one_request_reads_the_stream_once(

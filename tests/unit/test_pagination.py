@@ -14,7 +14,7 @@ import pytest
 from common.adapters.firestore.streams import ID_ORDER, ORDERINGS
 from common.errors import InvalidArgumentError
 from common.models.domain import Stream
-from common.pagination import _digest, cursor_after, position_of
+from common.pagination import _digest, cursor_at, place_of, position_of
 from common.ports import StreamQuery
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def test_a_cursor_is_url_safe_and_gives_back_the_position_of_its_stream() -> Non
     )
     query = StreamQuery(memorial_id="m1", order="display")
 
-    cursor = cursor_after(query, stream)
+    cursor = cursor_at(query, place_of(stream, query.order))
     position = position_of(StreamQuery(memorial_id="m1", order="display", cursor=cursor))
 
     assert re.fullmatch(r"[A-Za-z0-9_-]+", cursor)
@@ -44,29 +44,49 @@ def test_a_cursor_is_url_safe_and_gives_back_the_position_of_its_stream() -> Non
     assert position.values == (7, AT) and position.stream_id == "abc123"
 
 
-def forged(query: StreamQuery, values: list[object], stream_id: str) -> str:
+def forged(query: StreamQuery, values: list[list[object]], stream_id: str) -> str:
     """A cursor an attacker builds: the digest has no key, so it can be made to match."""
     digest = _digest(query, values, stream_id)
-    raw = json.dumps({"v": 1, "k": values, "id": stream_id, "d": digest}).encode()
+    raw = json.dumps({"v": 2, "k": values, "id": stream_id, "d": digest}).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+TIME: list[object] = ["t", "2026-11-24T10:00:00.000000+00:00"]
 
 
 @pytest.mark.parametrize(
     ("values", "stream_id"),
     [
-        ([0, "2026-11-24T10:00:00Z"], "a/b"),  # a path, not a document id
-        ([0, "2026-11-24T10:00:00Z"], "streams/x/private"),
-        ([10**30, "2026-11-24T10:00:00Z"], "s1"),  # beyond Firestore's 64-bit integers
+        ([["i", 0], TIME], "a/b"),  # a path, not a document id
+        ([["i", 0], TIME], "streams/x/private"),
+        ([["i", 0], TIME], ".."),
+        ([["i", 0], TIME], "__reserved__"),
+        ([["i", 10**30], TIME], "s1"),  # beyond Firestore's 64-bit integers
+        ([["i", True], TIME], "s1"),  # a boolean is not a number
+        ([["t", "2026-11-24T10:00:00"], TIME], "s1"),  # a time with no zone
+        ([["s", "x" * 257], TIME], "s1"),
+        ([["x", 0], TIME], "s1"),  # no such type
+        ([["i", 0]], "s1"),  # one value short
     ],
 )
-def test_a_forged_cursor_is_refused_before_any_query(values: list[object], stream_id: str) -> None:
+def test_a_forged_cursor_is_refused_before_any_query(
+    values: list[list[object]], stream_id: str
+) -> None:
     query = StreamQuery(is_public=True, is_visible=True, order="display")
     with pytest.raises(InvalidArgumentError):
         position_of(replace(query, cursor=forged(query, values, stream_id)))
 
 
-def test_the_forger_above_makes_cursors_the_listing_accepts_when_they_hold_valid_values() -> None:
+@pytest.mark.parametrize(
+    ("value", "read"),
+    [(["i", 5], 5), (["s", "3"], "3"), (["f", 1.5], 1.5), (["n", None], None)],
+)
+def test_the_forger_above_makes_cursors_the_listing_accepts_when_they_hold_valid_values(
+    value: list[object], read: object
+) -> None:
     query = StreamQuery(is_public=True, is_visible=True, order="display")
-    cursor = forged(query, [5, "2026-11-24T10:00:00Z"], "s1")
+    cursor = forged(query, [value, TIME], "old.stream-1")
     position = position_of(replace(query, cursor=cursor))
-    assert position is not None and position.stream_id == "s1"
+    # A value keeps the type Firestore stored it with: the string "3" is not the number 3
+    assert position is not None and position.stream_id == "old.stream-1"
+    assert position.values[0] == read and type(position.values[0]) is type(read)

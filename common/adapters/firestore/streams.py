@@ -34,12 +34,13 @@ from common.pagination import (
     ID_DESCENDING,
     NAMEABLE_ID,
     SORT_KEYS,
-    ListedDocument,
+    Listed,
     Position,
-    id_of,
     in_order,
+    is_sort_value,
     page_of,
     position_of,
+    sort_place,
 )
 from common.ports import (
     MonitorCheck,
@@ -226,18 +227,33 @@ def _progress_kept_in_stream(document: dict[str, Any], kind: MonitorKind) -> Mon
 
 
 def _place_of(snapshot: Any, order: StreamOrder) -> Position | None:
-    """Where a document unreadable as a stream sits in ``order`` (``None``: no cursor can name
-    its place, its sort fields being unreadable too, or its id not one a cursor holds)."""
+    """Where the document sits in ``order``, by its values as stored (``None``: no cursor can
+    name its place, a value or its id being one a cursor cannot carry)."""
     if not NAMEABLE_ID.fullmatch(snapshot.id):
         return None
     try:
-        values = tuple(
-            key.values.validate_python(snapshot.get(key.field), strict=True)
-            for key in SORT_KEYS[order]
-        )
-    except (KeyError, ValidationError):
+        values = tuple(snapshot.get(key.field) for key in SORT_KEYS[order])
+    except KeyError:
         return None
-    return Position(values, snapshot.id)
+    return Position(values, snapshot.id) if all(map(is_sort_value, values)) else None
+
+
+def _merge_frontier(
+    shares: Sequence[Sequence[Listed]], wanted: int, order: StreamOrder
+) -> Position | None:
+    """How far a merge of the collections' shares is sure (``None``: all of it). A full share
+    that held a document which cannot be ordered (neither its place nor its stream readable)
+    gave fewer documents than its due, so its unread ones may sort before the others' last:
+    the merge is sure only up to the last one that share could order (a share it could order
+    none of is not counted: a run of more such documents than a share holds is beyond it)."""
+    frontier: Position | None = None
+    for rows in shares:
+        if len(rows) < wanted or all(row.document_id is not None for row in rows):
+            continue
+        places = [place for row in rows if (place := sort_place(row, order)) is not None]
+        if places and (frontier is None or places[-1].precedes(frontier, order)):
+            frontier = places[-1]
+    return frontier
 
 
 def stream_from_snapshot(snapshot: Any) -> Stream:
@@ -598,10 +614,10 @@ class FirestoreStreamRepository:
         after = position_of(query)
         wanted = query.limit + 1
         if not self._legacy:
-            documents, read = self._query(self._streams, query, after, query.offset, wanted)
-            return page_of(query, documents, more_follow=read == wanted)
+            rows = self._query(self._streams, query, after, query.offset, wanted)
+            return page_of(query, rows)
         # Merging collections: each gives its first offset+limit+1 after the cursor's position,
-        # the merge is cut after.
+        # in Firestore's order, which the merge keeps (by the values as stored), cut after.
         wanted += query.offset
         legacy = [
             # In the request's context: what they log carries the request's trace.
@@ -611,23 +627,30 @@ class FirestoreStreamRepository:
             for collection in self._legacy
         ]
         primary = self._query(self._streams, query, after, 0, wanted)
-        seen: dict[str, ListedDocument] = {}
-        more_follow = False
+        shares = [primary, *(pending.result() for pending in legacy)]
+        seen: dict[str, Listed] = {}
         # The primary collection's first: its copy of a stream wins, even one unreadable.
-        for documents, read in (primary, *(pending.result() for pending in legacy)):
-            more_follow |= read == wanted
-            # One with no place a cursor can name cannot be merged: it is left out.
-            for document in documents:
-                if document is not None:
-                    seen.setdefault(id_of(document), document)
-        merged = in_order(list(seen.values()), query.order)[query.offset :]
-        return page_of(query, merged, more_follow=more_follow)
+        for rows in shares:
+            for row in rows:
+                if row.document_id is not None:
+                    seen.setdefault(row.document_id, row)
+        merged = in_order(list(seen.values()), query.order)
+        frontier = _merge_frontier(shares, wanted, query.order)
+        if frontier is not None:
+            places = [sort_place(row, query.order) for row in merged]
+            merged = [
+                row
+                for row, place in zip(merged, places, strict=True)
+                if place is not None and not frontier.precedes(place, query.order)
+            ]
+        more_follow = any(len(rows) == wanted for rows in shares)
+        return page_of(query, merged[query.offset :], more_follow=more_follow)
 
     def _query(
         self, collection: Any, query: StreamQuery, after: Position | None, offset: int, limit: int
-    ) -> tuple[list[ListedDocument | None], int]:
-        """The documents of ``query`` in ``collection``, in order (one unreadable as a stream by
-        its place, ``None`` where no cursor can name that), and how many the query read."""
+    ) -> list[Listed]:
+        """The documents of ``query`` in ``collection``, in order, each with its place and its
+        stream (``None`` where unreadable as one)."""
         request: Any = collection
         values = (
             query.memorial_id,
@@ -650,14 +673,15 @@ class FirestoreStreamRepository:
         request = request.limit(limit)
         with firestore_errors():
             snapshots = list(request.stream(**REQUEST_TIME_LIMITS))
-        documents: list[ListedDocument | None] = []
+        rows = []
         for snapshot in snapshots:
+            stream: Stream | None = None
             try:
-                documents.append(stream_from_snapshot(snapshot))
+                stream = stream_from_snapshot(snapshot)
             except (ValidationError, KeyError, ValueError, TypeError):
                 log.warning("skipping unreadable stream document %s", snapshot.reference.path)
-                documents.append(_place_of(snapshot, query.order))
-        return documents, len(snapshots)
+            rows.append(Listed(_place_of(snapshot, query.order), stream))
+        return rows
 
     def find_by_live_input(self, live_input_uid: str) -> Stream | None:
         for collection in (self._streams, *self._legacy):

@@ -214,9 +214,12 @@ def _edited(cursor: str, **changes: Any) -> str:
         pytest.param(lambda c: c[: len(c) // 2], id="truncated"),
         pytest.param(lambda c: c + "AAAA", id="extended"),
         pytest.param(lambda c: c * 20, id="too-long"),
-        pytest.param(lambda c: _edited(c, k=["2020-01-01T00:00:00Z"]), id="other-position"),
+        pytest.param(
+            lambda c: _edited(c, k=[["t", "2020-01-01T00:00:00.000000+00:00"]]),
+            id="other-position",
+        ),
         pytest.param(lambda c: _edited(c, id="someone-else"), id="other-stream"),
-        pytest.param(lambda c: _edited(c, v=2), id="other-version"),
+        pytest.param(lambda c: _edited(c, v=1), id="the-version-before"),
         pytest.param(lambda c: _edited(c, extra=True), id="extra-field"),
     ],
 )
