@@ -148,7 +148,9 @@ _Value = (
 
 class _Payload(BaseModel):
     # Our id pattern has look-aheads, which pydantic's default regex engine lacks.
-    model_config = ConfigDict(extra="forbid", frozen=True, regex_engine="python-re")
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, regex_engine="python-re", defer_build=True
+    )
 
     v: Literal[2]
     k: list[_Value]
