@@ -249,13 +249,19 @@ def page_of(query: StreamQuery, rows: Sequence[Listed], *, more_follow: bool = F
     if has_more and last is not None:
         passed, next_cursor = named[-1] + 1, cursor_at(query, last)
     shown = [(index, row) for index, row in enumerate(window) if row.stream is not None]
+    places = [row.place for _, row in shown]
+
+    def cursor_after(index: int) -> str | None:
+        place = places[index]
+        return cursor_at(query, place) if place is not None else None
+
     return StreamPage(
         [row.stream for _, row in shown if row.stream is not None],
         has_more,
         next_cursor,
         passed=passed,
         positions=tuple(index for index, _ in shown),
-        cursors=tuple(cursor_at(query, row.place) if row.place else None for _, row in shown),
+        cursor_after=cursor_after,
     )
 
 

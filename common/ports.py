@@ -285,8 +285,9 @@ class StreamPage:
     ``passed`` is how many documents of the listing the page went past from where it started
     (the next page by offset starts that much further; ``None``: by the page's limit), those
     unreadable as streams included; ``positions`` says where each stream sat among them
-    (empty on a page made without them: one after another), and ``cursors`` the cursor of
-    the page just after each stream (``None`` where no cursor can name its place).
+    (empty on a page made without them: one after another), and ``cursor_after(i)`` gives
+    the cursor of the page just after its ``i``-th stream (``None`` where no cursor can name
+    that stream's place; made only when asked for: a page seldom needs one).
     """
 
     streams: list[Stream]
@@ -294,7 +295,7 @@ class StreamPage:
     next_cursor: str | None = None
     passed: int | None = None
     positions: tuple[int, ...] = ()
-    cursors: tuple[str | None, ...] = ()
+    cursor_after: Callable[[int], str | None] = field(default=lambda _: None, compare=False)
 
     @property
     def went_past(self) -> int:

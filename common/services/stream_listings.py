@@ -123,7 +123,7 @@ class StreamListingService(WithBackends):
         if end < page.went_past:
             # It ends before what was read does (on a hidden stream, or on a document that is
             # unreadable as one): the next page starts after its last stream.
-            cursor = page.cursors[last]
+            cursor = page.cursor_after(last)
         passed = passed_before + end
         return shown, StreamPage(streams, has_more, cursor if has_more else None, passed)
 
