@@ -30,11 +30,13 @@ from common.models.domain import Stream
 from common.ports import StreamOrder, StreamPage, StreamQuery
 
 CURSOR_VERSION: Final = 2
-# The document ids a cursor can name: any Firestore allows in a collection (no "/", not "."
-# or "..", not __reserved__), of a sane length.
+# The document ids a cursor can name: those Firestore allows in a collection (no "/", not
+# "." or "..", not __reserved__), but no control character and at most 128 characters.
 NAMEABLE_ID: Final = re.compile(r"(?!\.\.?$)(?!__.*__$)[^/\x00-\x1f]{1,128}")
-MAX_STRING_VALUE = 256
-MAX_CURSOR_CHARS = 1024
+MAX_STRING_VALUE = 128
+# Room for the longest cursor we make: two values of 128 characters each escaped in JSON and
+# an id of 128 characters, each of up to 4 bytes in UTF-8, in base64.
+MAX_CURSOR_CHARS = 4096
 _DIGEST_CHARS = 16
 _INT64 = 2**63
 # A sort-key value as Firestore stores it (the types a cursor can carry).
@@ -68,19 +70,33 @@ SORT_KEYS: dict[StreamOrder, tuple[SortKey, ...]] = {
 ID_DESCENDING = True
 
 
-def firestore_order(value: SortValue) -> tuple[int, Any]:
-    """Where ``value`` sits in Firestore's order of values: by type first (null, booleans,
-    numbers, timestamps, strings), then by value (strings by their UTF-8 bytes, which is the
-    order of their code points)."""
+def firestore_order(value: object) -> tuple[int, Any]:
+    """Where ``value``, as the Firestore client gives it, sits in Firestore's order of values:
+    by type first (null, booleans, numbers with NaN first, timestamps, strings, bytes,
+    references, geopoints, arrays, maps), then by value (strings by their UTF-8 bytes, which is
+    the order of their code points; arrays element by element; maps key by key)."""
+    key: Any = value
     if value is None:
-        return (0, 0)
-    if isinstance(value, bool):
-        return (1, value)
-    if isinstance(value, int | float):
-        return (2, value)
-    if isinstance(value, datetime):
-        return (3, value)
-    return (4, value)
+        rank, key = 0, 0
+    elif isinstance(value, bool):
+        rank = 1
+    elif isinstance(value, int | float):
+        rank, key = 2, (1, value) if not math.isnan(value) else (0, 0)
+    elif isinstance(value, datetime):
+        rank = 3
+    elif isinstance(value, str):
+        rank = 4
+    elif isinstance(value, bytes):
+        rank = 5
+    elif isinstance(value, list | tuple):
+        rank, key = 8, tuple(firestore_order(item) for item in value)
+    elif isinstance(value, dict):
+        rank, key = 9, tuple(sorted((str(k), firestore_order(v)) for k, v in value.items()))
+    elif hasattr(value, "latitude") and hasattr(value, "longitude"):
+        rank, key = 7, (value.latitude, value.longitude)
+    else:  # a document reference
+        rank, key = 6, str(getattr(value, "path", value))
+    return (rank, key)
 
 
 def is_sort_value(value: object) -> bool:
@@ -121,19 +137,13 @@ def place_of(stream: Stream, order: StreamOrder) -> Position:
 
 @dataclass(frozen=True)
 class Listed:
-    """A document as a listing query read it: where it sits (``None``: no cursor can name
-    that, its sort values or its id being ones a cursor cannot carry) and the stream it holds
-    (``None``: it is unreadable as one)."""
+    """A document as a listing query read it: where it sits, the stream it holds (``None``:
+    it is unreadable as one) and whether a cursor can name its place (not where a sort value
+    or its id is one a cursor cannot carry)."""
 
-    place: Position | None
+    place: Position
     stream: Stream | None
-
-    @property
-    def document_id(self) -> str | None:
-        """The document's id (``None``: neither its place nor its stream could be read)."""
-        if self.place is not None:
-            return self.place.stream_id
-        return self.stream.id if self.stream is not None else None
+    nameable: bool = True
 
 
 _Value = (
@@ -154,7 +164,7 @@ class _Payload(BaseModel):
 
     v: Literal[2]
     k: list[_Value]
-    id: str = Field(pattern=f"^{NAMEABLE_ID.pattern}$")
+    id: str = Field(pattern=rf"^{NAMEABLE_ID.pattern}\Z")
     d: str
 
 
@@ -173,23 +183,19 @@ def _tagged(value: SortValue) -> list[Any]:
     return ["s", value]
 
 
-def sort_place(row: Listed, order: StreamOrder) -> Position | None:
-    """Where ``row`` sorts: its place, else where our model's values of its stream put it
-    (``None``: neither could be read)."""
-    if row.place is not None:
-        return row.place
-    return place_of(row.stream, order) if row.stream is not None else None
-
-
 def in_order(rows: Sequence[Listed], order: StreamOrder) -> list[Listed]:
-    """``rows`` sorted as Firestore orders the listing (ties by id), each by its
-    ``sort_place`` (one with none is left out)."""
-    keyed = [(place, row) for row in rows if (place := sort_place(row, order)) is not None]
-    keyed.sort(key=lambda pair: pair[0].stream_id, reverse=ID_DESCENDING)
+    """``rows`` sorted as Firestore orders the listing (ties by id)."""
+    ranked = sorted(rows, key=lambda row: row.place.stream_id, reverse=ID_DESCENDING)
     for index, key in reversed(list(enumerate(SORT_KEYS[order]))):
         # Stable sorts, least significant key first.
-        keyed.sort(key=lambda pair: firestore_order(pair[0].values[index]), reverse=key.descending)  # noqa: B023
-    return [row for _, row in keyed]
+        ranked.sort(
+            key=lambda row: firestore_order(row.place.values[index]), reverse=key.descending
+        )  # noqa: B023
+    return ranked
+
+
+def _value_order(row: Listed, index: int) -> tuple[int, Any]:
+    return firestore_order(row.place.values[index])
 
 
 def position_of(query: StreamQuery) -> Position | None:
@@ -215,7 +221,7 @@ def position_of(query: StreamQuery) -> Position | None:
             raise ValueError("not this query's cursor")
         if payload.d != _digest(query, tagged, payload.id):
             raise ValueError("not this query's cursor")
-    except (ValueError, binascii.Error, ValidationError) as exc:
+    except (ValueError, OverflowError, binascii.Error, ValidationError) as exc:
         message = "not the nextCursor of an earlier page of this listing"
         raise _invalid_cursor(message, "invalid_cursor") from exc
     return Position(values, payload.id)
@@ -227,7 +233,8 @@ def cursor_at(query: StreamQuery, position: Position) -> str:
     stream_id = position.stream_id
     payload = {"v": CURSOR_VERSION, "k": tagged, "id": stream_id}
     payload["d"] = _digest(query, tagged, stream_id)
-    encoded = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode())
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    encoded = base64.urlsafe_b64encode(text.encode())
     return encoded.rstrip(b"=").decode()
 
 
@@ -240,20 +247,21 @@ def page_of(query: StreamQuery, rows: Sequence[Listed], *, more_follow: bool = F
     ``passed`` (an offset skips it like any other), the cursor goes past it, and it never
     ends the listing early. One whose place no cursor can name counts too, but a page that
     ends on such documents stops before them (``passed`` and the cursor alike), so the next
-    page reads them again; a page made of nothing else has no cursor."""
+    page reads them again (a readable stream among them is shown again); a page made of
+    nothing else has no cursor."""
     window = rows[: query.limit]
     has_more = bool(window) and (more_follow or len(rows) > query.limit)
-    named = [index for index, row in enumerate(window) if row.place is not None]
+    named = [index for index, row in enumerate(window) if row.nameable]
     passed, next_cursor = len(window), None
     last = window[named[-1]].place if named else None
     if has_more and last is not None:
         passed, next_cursor = named[-1] + 1, cursor_at(query, last)
     shown = [(index, row) for index, row in enumerate(window) if row.stream is not None]
-    places = [row.place for _, row in shown]
+    named_rows = [row for _, row in shown]
 
     def cursor_after(index: int) -> str | None:
-        place = places[index]
-        return cursor_at(query, place) if place is not None else None
+        row = named_rows[index]
+        return cursor_at(query, row.place) if row.nameable else None
 
     return StreamPage(
         [row.stream for _, row in shown if row.stream is not None],

@@ -105,7 +105,7 @@ class InMemoryStreamRepository(_OptimisticStore):
     what the change returns, a memorial lists up to 200 streams. ``fail_next_create``
     simulates a database outage; listings find the streams named in ``unreadable`` as the
     adapter finds a document it cannot read as a stream (its place only), and those in
-    ``unplaceable`` as one whose place no cursor can name either (``None``)."""
+    ``unplaceable`` as one whose place no cursor can name either."""
 
     def __init__(self, *, replay_changes: bool = True) -> None:
         super().__init__(replay_changes=replay_changes)
@@ -239,11 +239,12 @@ class InMemoryStreamRepository(_OptimisticStore):
         ranked = in_order([pagination.Listed(place_of(s, order), s) for s in matches], order)
         after = position_of(query)
         if after is not None:
-            ranked = [row for row in ranked if row.place and after.precedes(row.place, order)]
+            ranked = [row for row in ranked if after.precedes(row.place, order)]
         rows = [
             pagination.Listed(
-                None if row.document_id in self.unplaceable else row.place,
-                None if row.document_id in self.unreadable | self.unplaceable else row.stream,
+                row.place,
+                None if row.place.stream_id in self.unreadable | self.unplaceable else row.stream,
+                nameable=row.place.stream_id not in self.unplaceable,
             )
             for row in ranked
         ]

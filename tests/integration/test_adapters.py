@@ -171,7 +171,8 @@ def walk(repo: FirestoreStreamRepository, query: StreamQuery, *, by_cursor: bool
 # collection, R a stream whose createdAt is stored as text (read as a time, but Firestore
 # sorts every string after every timestamp), U unreadable as a stream (a malformed monitor),
 # T unreadable and its createdAt text, O unreadable with an id the first cursors could not
-# hold, N unreadable with a createdAt no cursor can carry (a map).
+# hold, N unreadable with a createdAt no cursor can carry (a map, which Firestore sorts
+# after every other type).
 UNREADABLE_LISTINGS = {
     "between streams": ("S0 U1 S2 U3 S4", 2),
     # The primary's share of the merge is padded with unreadable ones, and one of its streams
@@ -181,7 +182,7 @@ UNREADABLE_LISTINGS = {
     "a sort field unreadable too": ("T0 S3 S2 S1", 2),
     "an odd id": ("S10 O9 O8 S7 S6", 1),
     "a time stored as text": ("S4 R5 S3 R2 S1", 2),
-    "beside legacy, ones no cursor can name": ("N10 N9 S7.5 S7.4 L7 L6 L5", 2),
+    "beside legacy, one no cursor can name": ("S11 N10 S9 S8 L8.5 L7", 2),
 }
 
 

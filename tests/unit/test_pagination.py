@@ -10,11 +10,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from google.cloud.firestore import GeoPoint
 
 from common.adapters.firestore.streams import ID_ORDER, ORDERINGS
 from common.errors import InvalidArgumentError
 from common.models.domain import Stream
-from common.pagination import _digest, cursor_at, place_of, position_of
+from common.pagination import (
+    MAX_CURSOR_CHARS,
+    Position,
+    _digest,
+    cursor_at,
+    firestore_order,
+    place_of,
+    position_of,
+)
 from common.ports import StreamQuery
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +76,7 @@ TIME: list[object] = ["t", "2026-11-24T10:00:00.000000+00:00"]
         ([["s", "x" * 257], TIME], "s1"),
         ([["x", 0], TIME], "s1"),  # no such type
         ([["i", 0]], "s1"),  # one value short
+        ([["i", 0], ["t", "0001-01-01T00:00:00+14:00"]], "s1"),  # before year 1 in UTC
     ],
 )
 def test_a_forged_cursor_is_refused_before_any_query(
@@ -90,3 +100,44 @@ def test_the_forger_above_makes_cursors_the_listing_accepts_when_they_hold_valid
     # A value keeps the type Firestore stored it with: the string "3" is not the number 3
     assert position is not None and position.stream_id == "old.stream-1"
     assert position.values[0] == read and type(position.values[0]) is type(read)
+
+
+def test_the_longest_cursor_we_make_is_one_we_take_back() -> None:
+    # Two values of text that JSON escapes the most, and an id of 4-byte characters
+    query = StreamQuery(order="display")
+    position = Position(("\x01" * 128, '"' * 128), "\U0001f56f" * 128)
+
+    cursor = cursor_at(query, position)
+
+    assert len(cursor) <= MAX_CURSOR_CHARS
+    assert position_of(replace(query, cursor=cursor)) == position
+
+
+def test_values_sort_as_firestore_orders_them_whatever_their_type() -> None:
+    at = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    firestore_sorted: list[object] = [
+        None,
+        False,
+        True,
+        float("nan"),
+        -1,
+        0,
+        1.5,
+        2,
+        at,
+        "",
+        "10",
+        "9",
+        b"\x00",
+        GeoPoint(1.0, 2.0),
+        [1, "a"],
+        [2],
+        {"a": 1},
+    ]
+
+    shuffled = firestore_sorted[::2] + firestore_sorted[1::2]
+
+    # (The one NaN is the same object in both lists, which list equality takes as equal.)
+    assert sorted(shuffled, key=firestore_order) == firestore_sorted
+    assert firestore_order(1) == firestore_order(1.0)
+    assert firestore_order(True) != firestore_order(1)

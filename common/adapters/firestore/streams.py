@@ -40,7 +40,6 @@ from common.pagination import (
     is_sort_value,
     page_of,
     position_of,
-    sort_place,
 )
 from common.ports import (
     MonitorCheck,
@@ -226,34 +225,12 @@ def _progress_kept_in_stream(document: dict[str, Any], kind: MonitorKind) -> Mon
     return MonitorProgress.model_validate(monitor)
 
 
-def _place_of(snapshot: Any, order: StreamOrder) -> Position | None:
-    """Where the document sits in ``order``, by its values as stored (``None``: no cursor can
-    name its place, a value or its id being one a cursor cannot carry)."""
-    if not NAMEABLE_ID.fullmatch(snapshot.id):
-        return None
-    try:
-        values = tuple(snapshot.get(key.field) for key in SORT_KEYS[order])
-    except KeyError:
-        return None
-    return Position(values, snapshot.id) if all(map(is_sort_value, values)) else None
-
-
-def _merge_frontier(
-    shares: Sequence[Sequence[Listed]], wanted: int, order: StreamOrder
-) -> Position | None:
-    """How far a merge of the collections' shares is sure (``None``: all of it). A full share
-    that held a document which cannot be ordered (neither its place nor its stream readable)
-    gave fewer documents than its due, so its unread ones may sort before the others' last:
-    the merge is sure only up to the last one that share could order (a share it could order
-    none of is not counted: a run of more such documents than a share holds is beyond it)."""
-    frontier: Position | None = None
-    for rows in shares:
-        if len(rows) < wanted or all(row.document_id is not None for row in rows):
-            continue
-        places = [place for row in rows if (place := sort_place(row, order)) is not None]
-        if places and (frontier is None or places[-1].precedes(frontier, order)):
-            frontier = places[-1]
-    return frontier
+def _listed(snapshot: Any, stream: Stream | None, order: StreamOrder) -> Listed:
+    """The document as the listing in ``order`` read it: where it sits by its values as
+    stored, and whether a cursor can carry them and its id."""
+    values = tuple(snapshot.get(key.field) for key in SORT_KEYS[order])
+    nameable = bool(NAMEABLE_ID.fullmatch(snapshot.id)) and all(map(is_sort_value, values))
+    return Listed(Position(values, snapshot.id), stream, nameable)
 
 
 def stream_from_snapshot(snapshot: Any) -> Stream:
@@ -632,19 +609,10 @@ class FirestoreStreamRepository:
         # The primary collection's first: its copy of a stream wins, even one unreadable.
         for rows in shares:
             for row in rows:
-                if row.document_id is not None:
-                    seen.setdefault(row.document_id, row)
-        merged = in_order(list(seen.values()), query.order)
-        frontier = _merge_frontier(shares, wanted, query.order)
-        if frontier is not None:
-            places = [sort_place(row, query.order) for row in merged]
-            merged = [
-                row
-                for row, place in zip(merged, places, strict=True)
-                if place is not None and not frontier.precedes(place, query.order)
-            ]
+                seen.setdefault(row.place.stream_id, row)
+        merged = in_order(list(seen.values()), query.order)[query.offset :]
         more_follow = any(len(rows) == wanted for rows in shares)
-        return page_of(query, merged[query.offset :], more_follow=more_follow)
+        return page_of(query, merged, more_follow=more_follow)
 
     def _query(
         self, collection: Any, query: StreamQuery, after: Position | None, offset: int, limit: int
@@ -680,7 +648,7 @@ class FirestoreStreamRepository:
                 stream = stream_from_snapshot(snapshot)
             except (ValidationError, KeyError, ValueError, TypeError):
                 log.warning("skipping unreadable stream document %s", snapshot.reference.path)
-            rows.append(Listed(_place_of(snapshot, query.order), stream))
+            rows.append(_listed(snapshot, stream, query.order))
         return rows
 
     def find_by_live_input(self, live_input_uid: str) -> Stream | None:
