@@ -34,8 +34,8 @@ CURSOR_VERSION: Final = 2
 # "." or "..", not __reserved__), but no control character and at most 128 characters.
 NAMEABLE_ID: Final = re.compile(r"(?!\.\.?$)(?!__.*__$)[^/\x00-\x1f]{1,128}")
 MAX_STRING_VALUE = 128
-# Room for the longest cursor we make: two values of 128 characters each escaped in JSON and
-# an id of 128 characters, each of up to 4 bytes in UTF-8, in base64.
+# Room for the longest cursor we make, in base64: two values of 128 characters that JSON
+# escapes the most (6 bytes each) and an id of 128 characters of 4 bytes each in UTF-8.
 MAX_CURSOR_CHARS = 4096
 _DIGEST_CHARS = 16
 _INT64 = 2**63
@@ -70,33 +70,37 @@ SORT_KEYS: dict[StreamOrder, tuple[SortKey, ...]] = {
 ID_DESCENDING = True
 
 
+# Firestore's order of value types, the ones a value of itself orders (booleans before
+# numbers: a Python bool is an int).
+_SCALAR_RANKS: Final = ((bool, 1), (datetime, 3), (str, 4), (bytes, 5))
+
+
 def firestore_order(value: object) -> tuple[int, Any]:
     """Where ``value``, as the Firestore client gives it, sits in Firestore's order of values:
     by type first (null, booleans, numbers with NaN first, timestamps, strings, bytes,
-    references, geopoints, arrays, maps), then by value (strings by their UTF-8 bytes, which is
-    the order of their code points; arrays element by element; maps key by key)."""
-    key: Any = value
+    references, geopoints, arrays, vectors, maps), then by value (strings by their UTF-8
+    bytes, which is the order of their code points)."""
     if value is None:
-        rank, key = 0, 0
-    elif isinstance(value, bool):
-        rank = 1
-    elif isinstance(value, int | float):
-        rank, key = 2, (1, value) if not math.isnan(value) else (0, 0)
-    elif isinstance(value, datetime):
-        rank = 3
-    elif isinstance(value, str):
-        rank = 4
-    elif isinstance(value, bytes):
-        rank = 5
-    elif isinstance(value, list | tuple):
-        rank, key = 8, tuple(firestore_order(item) for item in value)
-    elif isinstance(value, dict):
-        rank, key = 9, tuple(sorted((str(k), firestore_order(v)) for k, v in value.items()))
-    elif hasattr(value, "latitude") and hasattr(value, "longitude"):
-        rank, key = 7, (value.latitude, value.longitude)
-    else:  # a document reference
-        rank, key = 6, str(getattr(value, "path", value))
-    return (rank, key)
+        return (0, 0)
+    for kind, rank in _SCALAR_RANKS:
+        if isinstance(value, kind):
+            return (rank, value)
+    if isinstance(value, int | float):
+        return (2, (0, 0) if math.isnan(value) else (1, value))
+    return _compound_order(value)
+
+
+def _compound_order(value: Any) -> tuple[int, Any]:
+    if isinstance(value, list | tuple):  # element by element
+        return (8, tuple(firestore_order(item) for item in value))
+    if hasattr(value, "to_map_value"):  # a vector: by its length, then element by element
+        return (9, (len(value), tuple(value)))
+    if isinstance(value, dict):  # key by key, each key's value after it
+        return (10, tuple(sorted((str(k), firestore_order(v)) for k, v in value.items())))
+    if hasattr(value, "latitude") and hasattr(value, "longitude"):
+        return (7, (value.latitude, value.longitude))
+    # A document reference: by its path, segment by segment.
+    return (6, tuple(str(getattr(value, "path", value)).split("/")))
 
 
 def is_sort_value(value: object) -> bool:
@@ -192,10 +196,6 @@ def in_order(rows: Sequence[Listed], order: StreamOrder) -> list[Listed]:
             key=lambda row: firestore_order(row.place.values[index]), reverse=key.descending
         )  # noqa: B023
     return ranked
-
-
-def _value_order(row: Listed, index: int) -> tuple[int, Any]:
-    return firestore_order(row.place.values[index])
 
 
 def position_of(query: StreamQuery) -> Position | None:

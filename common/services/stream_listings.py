@@ -120,9 +120,11 @@ class StreamListingService(WithBackends):
         last = [stream.id for stream in page.streams].index(streams[-1].id) if streams else -1
         end = page.passed_through(last + 1) if streams else page.went_past
         cursor = page.next_cursor
-        if end < page.went_past:
+        if end != page.went_past:
             # It ends before what was read does (on a hidden stream, or on a document that is
-            # unreadable as one): the next page starts after its last stream.
+            # unreadable as one), or on a stream past the last place a cursor can name: the
+            # next page starts after its last stream (no cursor if that one's place is not
+            # one a cursor can name).
             cursor = page.cursor_after(last)
         passed = passed_before + end
         return shown, StreamPage(streams, has_more, cursor if has_more else None, passed)

@@ -105,7 +105,7 @@ class InMemoryStreamRepository(_OptimisticStore):
     what the change returns, a memorial lists up to 200 streams. ``fail_next_create``
     simulates a database outage; listings find the streams named in ``unreadable`` as the
     adapter finds a document it cannot read as a stream (its place only), and those in
-    ``unplaceable`` as one whose place no cursor can name either."""
+    ``unplaceable`` as one whose place no cursor can name."""
 
     def __init__(self, *, replay_changes: bool = True) -> None:
         super().__init__(replay_changes=replay_changes)
@@ -243,7 +243,7 @@ class InMemoryStreamRepository(_OptimisticStore):
         rows = [
             pagination.Listed(
                 row.place,
-                None if row.place.stream_id in self.unreadable | self.unplaceable else row.stream,
+                None if row.place.stream_id in self.unreadable else row.stream,
                 nameable=row.place.stream_id not in self.unplaceable,
             )
             for row in ranked

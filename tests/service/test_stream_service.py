@@ -422,6 +422,20 @@ def test_a_listing_cursor_never_names_a_stream_the_caller_may_not_see(world: Wor
     assert [v.id for v in views] == [last.id]
 
 
+def in_display_order(world: World, count: int, *, private: set[int]) -> dict[int, str]:
+    """Streams of display order 1 to ``count`` on the family's public memorial, those of
+    ``private`` on its private one; their ids by display order."""
+    return {
+        order: create(
+            world,
+            people.MEMORIAL_OWNER,
+            memorialId=(people.PRIVATE_MEMORIAL if order in private else people.MEMORIAL).id,
+            displayOrder=order,
+        ).id
+        for order in range(1, count + 1)
+    }
+
+
 def walk_public(
     world: World, limit: int, unnamed: set[str]
 ) -> tuple[list[str], list[str], list[int | None]]:
@@ -452,15 +466,7 @@ def walk_public(
 
 def test_a_listing_walked_a_stream_at_a_time_names_no_hidden_stream(world: World) -> None:
     hidden_orders = {2, 3, 4, 6, 7}
-    made = {
-        order: create(
-            world,
-            people.MEMORIAL_OWNER,
-            memorialId=(people.PRIVATE_MEMORIAL if order in hidden_orders else people.MEMORIAL).id,
-            displayOrder=order,
-        ).id
-        for order in range(1, 8)
-    }
+    made = in_display_order(world, 7, private=hidden_orders)
     hidden = {made[order] for order in hidden_orders}
 
     by_cursor, by_offset, passed = walk_public(world, 1, hidden)
@@ -515,16 +521,7 @@ def test_a_page_that_read_on_as_far_as_it_may_shows_none_and_goes_on_later(
 def test_documents_unreadable_as_streams_end_no_listing_and_no_cursor_names_them(
     world: World,
 ) -> None:
-    memorials = {2: people.MEMORIAL, 3: people.PRIVATE_MEMORIAL}
-    made = {
-        order: create(
-            world,
-            people.MEMORIAL_OWNER,
-            memorialId=memorials.get(order, people.MEMORIAL).id,
-            displayOrder=order,
-        ).id
-        for order in range(1, 6)
-    }
+    made = in_display_order(world, 5, private={3})
     world.repo.unreadable = {made[2], made[5]}
     unnamed = {made[2], made[3], made[5]}
 
@@ -542,7 +539,7 @@ def test_a_page_of_documents_no_cursor_can_name_goes_on_by_offset_and_never_star
         create(world, people.MEMORIAL_OWNER, memorialId=people.MEMORIAL.id, displayOrder=order).id
         for order in range(1, 4)
     ]
-    world.repo.unplaceable = {made[1]}
+    world.repo.unreadable = world.repo.unplaceable = {made[1]}
     first = world.listings.list_public(None, limit=1, offset=0)
     assert [s.id for s in first.streams] == [made[0]] and first.next_cursor is not None
 
@@ -555,6 +552,20 @@ def test_a_page_of_documents_no_cursor_can_name_goes_on_by_offset_and_never_star
     assert stuck.has_more and stuck.next_cursor is None and by_offset.passed == 1
     last = world.listings.list_public(None, limit=1, offset=2)
     assert [s.id for s in last.streams] == [made[2]] and not last.has_more
+
+
+def test_a_page_ending_on_a_stream_no_cursor_can_name_names_no_hidden_one(world: World) -> None:
+    made = in_display_order(world, 4, private={2})
+    # Readable, but its place is not one a cursor can name (an id of 200 characters, say)
+    world.repo.unplaceable = {made[3]}
+
+    page = world.listings.list_public(None, limit=3, offset=0)
+
+    # It shows the third; the cursor cannot go past it, and must not name the hidden second
+    assert [s.id for s in page.streams] == [made[1], made[3]] and page.has_more
+    assert page.next_cursor is None and page.passed == 3
+    following = world.listings.list_public(None, limit=3, offset=3)
+    assert [s.id for s in following.streams] == [made[4]]
 
 
 def cursor_text(cursor: str) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from google.cloud.firestore import GeoPoint
+from google.cloud.firestore_v1.vector import Vector
 
 from common.adapters.firestore.streams import ID_ORDER, ORDERINGS
 from common.errors import InvalidArgumentError
@@ -113,6 +114,13 @@ def test_the_longest_cursor_we_make_is_one_we_take_back() -> None:
     assert position_of(replace(query, cursor=cursor)) == position
 
 
+@dataclass(frozen=True)
+class Reference:
+    """What the client gives for a reference value, as far as ordering goes: its path."""
+
+    path: str
+
+
 def test_values_sort_as_firestore_orders_them_whatever_their_type() -> None:
     at = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
     firestore_sorted: list[object] = [
@@ -129,9 +137,13 @@ def test_values_sort_as_firestore_orders_them_whatever_their_type() -> None:
         "10",
         "9",
         b"\x00",
+        Reference("streams/x"),
+        Reference("streams-old/y"),  # by segment: "streams" before "streams-old"
         GeoPoint(1.0, 2.0),
         [1, "a"],
         [2],
+        Vector([2.0]),
+        Vector([1.0, 1.0]),  # by length first
         {"a": 1},
     ]
 
