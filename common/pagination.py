@@ -194,7 +194,7 @@ def in_order(rows: Sequence[Listed], order: StreamOrder) -> list[Listed]:
         # Stable sorts, least significant key first.
         ranked.sort(
             key=lambda row: firestore_order(row.place.values[index]), reverse=key.descending
-        )  # noqa: B023
+        )
     return ranked
 
 
@@ -217,9 +217,9 @@ def position_of(query: StreamQuery) -> Position | None:
         payload = _Payload.model_validate_json(raw)
         values = tuple(value for _, value in payload.k)
         tagged = [_tagged(value) for value in values]
-        if len(values) != len(SORT_KEYS[query.order]):
-            raise ValueError("not this query's cursor")
-        if payload.d != _digest(query, tagged, payload.id):
+        if len(values) != len(SORT_KEYS[query.order]) or payload.d != _digest(
+            query, tagged, payload.id
+        ):
             raise ValueError("not this query's cursor")
     except (ValueError, OverflowError, binascii.Error, ValidationError) as exc:
         message = "not the nextCursor of an earlier page of this listing"
@@ -238,10 +238,10 @@ def cursor_at(query: StreamQuery, position: Position) -> str:
     return encoded.rstrip(b"=").decode()
 
 
-def page_of(query: StreamQuery, rows: Sequence[Listed], *, more_follow: bool = False) -> StreamPage:
+def page_of(query: StreamQuery, rows: Sequence[Listed]) -> StreamPage:
     """The page ``query`` asks for out of ``rows``: the matching documents in order, from its
     start (after the offset or the cursor's position), at least ``limit + 1`` of them if so
-    many follow (``more_follow``: more follow however many ``rows`` holds).
+    many follow.
 
     A document unreadable as a stream keeps its place: it counts against the limit and in
     ``passed`` (an offset skips it like any other), the cursor goes past it, and it never
@@ -250,21 +250,21 @@ def page_of(query: StreamQuery, rows: Sequence[Listed], *, more_follow: bool = F
     page reads them again (a readable stream among them is shown again); a page made of
     nothing else has no cursor."""
     window = rows[: query.limit]
-    has_more = bool(window) and (more_follow or len(rows) > query.limit)
+    has_more = len(rows) > query.limit
     named = [index for index, row in enumerate(window) if row.nameable]
     passed, next_cursor = len(window), None
     last = window[named[-1]].place if named else None
     if has_more and last is not None:
         passed, next_cursor = named[-1] + 1, cursor_at(query, last)
     shown = [(index, row) for index, row in enumerate(window) if row.stream is not None]
-    named_rows = [row for _, row in shown]
+    shown_rows = [row for _, row in shown]
 
     def cursor_after(index: int) -> str | None:
-        row = named_rows[index]
+        row = shown_rows[index]
         return cursor_at(query, row.place) if row.nameable else None
 
     return StreamPage(
-        [row.stream for _, row in shown if row.stream is not None],
+        [row.stream for row in shown_rows if row.stream is not None],
         has_more,
         next_cursor,
         passed=passed,

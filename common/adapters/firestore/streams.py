@@ -604,15 +604,14 @@ class FirestoreStreamRepository:
             for collection in self._legacy
         ]
         primary = self._query(self._streams, query, after, 0, wanted)
-        shares = [primary, *(pending.result() for pending in legacy)]
         seen: dict[str, Listed] = {}
         # The primary collection's first: its copy of a stream wins, even one unreadable.
-        for rows in shares:
+        # (A share that came back full holds more than offset + limit documents by itself,
+        # so the merged page then says more follow.)
+        for rows in (primary, *(pending.result() for pending in legacy)):
             for row in rows:
                 seen.setdefault(row.place.stream_id, row)
-        merged = in_order(list(seen.values()), query.order)[query.offset :]
-        more_follow = any(len(rows) == wanted for rows in shares)
-        return page_of(query, merged, more_follow=more_follow)
+        return page_of(query, in_order(list(seen.values()), query.order)[query.offset :])
 
     def _query(
         self, collection: Any, query: StreamQuery, after: Position | None, offset: int, limit: int
