@@ -99,8 +99,15 @@ def test_broadcast_goes_live_over_hls_then_becomes_the_streams_recording(
     finally:
         assert encoder.wait(timeout=60) == 0
 
-    stopped_live = cloudflare.get(f"/live_inputs/{input_uid}").json()["result"]
-    assert stopped_live["status"] == "client_disconnect"
+    # The media server reports the disconnect a moment after the encoder exits, as Cloudflare does.
+    wait_for(
+        lambda: (
+            cloudflare.get(f"/live_inputs/{input_uid}").json()["result"]["status"]
+            == "client_disconnect"
+        ),
+        20,
+        "the input to report the encoder's disconnect",
+    )
     video = wait_for(lambda: ready_videos(cloudflare, input_uid), 60, "the recording")[0]
     assert video["readyToStream"] is True and video["liveInput"] == input_uid
     assert 6 <= video["duration"] <= 10 and video["size"] > 0
