@@ -266,7 +266,9 @@ class Stream(StreamManagerFields):
         return self.status == StreamStatus.COMPLETED and self.recording_ready
 
     def began_broadcast(self, at: datetime) -> "Stream":
-        """Live from ``at`` on; a new broadcast clears the previous one's end."""
+        """Live from ``at`` on; a new broadcast clears the previous one's end, and how the
+        previous one was sent (a browser test before an OBS service must not make the
+        service look unrecorded): its publisher's connection tells again."""
         return self.model_copy(
             update={
                 "status": StreamStatus.LIVE,
@@ -274,6 +276,7 @@ class Stream(StreamManagerFields):
                 "end_time": None,
                 "on_air": False,
                 "went_on_air": False,
+                "ingest_protocol": None,
                 "updated_at": at,
             }
         )

@@ -36,7 +36,9 @@ from common.services.backends import BackendPorts, WithBackends
 log = logging.getLogger(__name__)
 
 MONITOR_TASK_PATH = "/api/tasks/monitor"
-CheckOutcome = Literal["rescheduled", "done", "gave_up", "stale", "gone"]
+# "requeued": a redelivered check that had already run queued its successor again (the
+# delivery that ran it may have died, or failed to queue it, before answering).
+CheckOutcome = Literal["rescheduled", "requeued", "done", "gave_up", "stale", "gone"]
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,10 @@ class MonitorService(WithBackends):
         )
         return updated, recordings
 
-    def start_monitor(self, kind: MonitorKind, stream: Stream) -> None:
-        """Begin the chain of checks for the stream's current broadcast (idempotent)."""
+    def start_monitor(self, kind: MonitorKind, stream: Stream, *, required: bool = False) -> None:
+        """Begin the chain of checks for the stream's current broadcast (idempotent).
+        ``required``: a first check that cannot be queued raises (the caller's delivery is
+        retried) instead of being logged for the fallbacks to pick up."""
         if kind == "recording" and stream.ingest_protocol == "whip":
             return  # Cloudflare does not record WHIP ingest: there is nothing to wait for.
         generation = self._generation(kind, stream)
@@ -96,7 +100,7 @@ class MonitorService(WithBackends):
             progress = self._repo.monitor_progress(stream.id, kind)
             if _checks_done(progress, generation) > 0:
                 return
-        self._schedule(kind, stream.id, generation, 0)
+        self._schedule(kind, stream.id, generation, 0, required=required)
 
     def ensure_started(self, kind: MonitorKind, stream: Stream) -> None:
         """``start_monitor``, except that a monitor the stream's last write already started
@@ -122,12 +126,13 @@ class MonitorService(WithBackends):
         monitor = stream.monitor(kind)
         return monitor is not None and monitor.generation == generation
 
-    def schedule_first(self, kind: MonitorKind, stream: Stream) -> None:
+    def schedule_first(self, kind: MonitorKind, stream: Stream, *, required: bool = False) -> None:
         """Schedule the first check of the stream's running ``kind`` monitor. Its task name is
-        fixed, so scheduling it again is harmless (the queue keeps one)."""
+        fixed, so scheduling it again is harmless (the queue keeps one). ``required`` as in
+        ``start_monitor``."""
         monitor = stream.monitor(kind)
         if monitor is not None and monitor.state == "running":
-            self._schedule(kind, stream.id, monitor.generation, 0)
+            self._schedule(kind, stream.id, monitor.generation, 0, required=required)
 
     def _generation(self, kind: MonitorKind, stream: Stream) -> int:
         anchor = (stream.end_time if kind == "recording" else stream.actual_start_time) or (
@@ -138,7 +143,10 @@ class MonitorService(WithBackends):
     def run_check(
         self, kind: MonitorKind, stream_id: str, generation: int, attempt: int
     ) -> CheckOutcome:
-        """One scheduled check. Duplicate or out-of-date deliveries change nothing."""
+        """One scheduled check. Duplicate or out-of-date deliveries change nothing, except
+        that a redelivered check that already ran queues its successor again. The next check
+        must be queued: if it cannot be, this raises, so the queue delivers this check again
+        (otherwise the monitor would stay running with nothing left to run it)."""
         stream = self._repo.get(stream_id)
         if stream is None:
             return "gone"
@@ -150,8 +158,8 @@ class MonitorService(WithBackends):
             outcome = self._check_recording(stream, generation, attempt)
         else:
             outcome = self._check_status(stream, generation, attempt)
-        if outcome == "rescheduled":
-            self._schedule(kind, stream_id, generation, attempt + 1)
+        if outcome in ("rescheduled", "requeued"):
+            self._schedule(kind, stream_id, generation, attempt + 1, required=True)
         return outcome
 
     def _check_recording(self, stream: Stream, generation: int, attempt: int) -> CheckOutcome:
@@ -162,7 +170,7 @@ class MonitorService(WithBackends):
 
         def record(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
             if not _is_due(current.recording_monitor, progress, generation, attempt):
-                outcome.append("stale")
+                outcome.append(_not_due(current.recording_monitor, progress, generation, attempt))
                 return current, progress
             merged = with_recordings(current, merge_recordings(current.recordings, entries), now)
             found = has_recording_since(merged, merged.actual_start_time)
@@ -200,7 +208,7 @@ class MonitorService(WithBackends):
 
         def record(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
             if not _is_due(current.status_monitor, progress, generation, attempt):
-                outcome.append("stale")
+                outcome.append(_not_due(current.status_monitor, progress, generation, attempt))
                 return current, progress
             seen = (
                 connection == "connected"
@@ -226,8 +234,8 @@ class MonitorService(WithBackends):
             if result != "rescheduled":
                 state = MonitorState(generation=generation, state=result)
                 updated = updated.model_copy(update={"status_monitor": state})
-            if connection == "connected" and not current.on_air:
-                updated = updated.publisher_connected(now)
+            if connection == "connected":
+                updated = seen_connected(updated, now)
             elif connection == "disconnected" and current.on_air and not ended:
                 # The drop's notification never came: the window counts from now.
                 updated = updated.model_copy(update={"on_air": False, "live_event_at": now})
@@ -278,15 +286,27 @@ class MonitorService(WithBackends):
             return []
         return self._provider.list_recordings(stream.cloudflare_id)
 
-    def _schedule(self, kind: MonitorKind, stream_id: str, generation: int, attempt: int) -> None:
+    def _schedule(
+        self,
+        kind: MonitorKind,
+        stream_id: str,
+        generation: int,
+        attempt: int,
+        *,
+        required: bool = False,
+    ) -> None:
         interval = (
             self.policy.recording_monitor_interval_s
             if kind == "recording"
             else self.policy.status_monitor_interval_s
         )
-        # Should it fail, the trigger on status changes and the repair tools remain.
         chain = {"kind": kind, "streamId": stream_id}
-        self._enqueue(check_task(MONITOR_TASK_PATH, chain, generation, attempt, interval))
+        task = check_task(MONITOR_TASK_PATH, chain, generation, attempt, interval)
+        if required:
+            self._tasks.enqueue(task)
+        else:
+            # Should it fail, the trigger on status changes and the repair tools remain.
+            self._enqueue(task)
 
 
 def with_audience(stream: Stream, viewers: int) -> Stream:
@@ -311,6 +331,28 @@ def _is_due(
         and monitor.state == "running"
         and _checks_done(progress, generation) == attempt
     )
+
+
+def _not_due(
+    monitor: MonitorState | None, progress: MonitorProgress | None, generation: int, attempt: int
+) -> CheckOutcome:
+    """A check that is not due: "requeued" when it is the one that ran last, so the running
+    monitor's next check is queued again (by name: a queue that has it keeps one), else
+    "stale"."""
+    running = (
+        monitor is not None and monitor.generation == generation and monitor.state == "running"
+    )
+    return "requeued" if running and _checks_done(progress, generation) == attempt + 1 else "stale"
+
+
+def seen_connected(stream: Stream, now: datetime) -> Stream:
+    """``stream`` as the connected notification would have left it, should that have been
+    lost: on air, and sent by an encoder (recorded) unless a browser session is open."""
+    if not stream.on_air:
+        stream = stream.publisher_connected(now)
+    if not stream.whip_active:
+        stream = stream.model_copy(update={"ingest_protocol": "rtmp"})
+    return stream
 
 
 def dropped_since(stream: Stream, connection: str, now: datetime) -> datetime | None:

@@ -113,10 +113,15 @@ def _knows_video(stream: Stream, video_uid: str) -> bool:
 def _apply_connection(stream: Stream, connected: bool, at: datetime) -> Stream:
     if stream.live_event_at is not None and at <= stream.live_event_at:
         return stream
-    seen = stream.model_copy(update={"live_event_at": at, "updated_at": at})
+    applied = _connection_applied(stream, connected, at)
     if connected and not stream.whip_active:
         # An encoder connected and no browser session is open: RTMP (or SRT) ingest.
-        seen = seen.model_copy(update={"ingest_protocol": "rtmp"})
+        applied = applied.model_copy(update={"ingest_protocol": "rtmp"})
+    return applied
+
+
+def _connection_applied(stream: Stream, connected: bool, at: datetime) -> Stream:
+    seen = stream.model_copy(update={"live_event_at": at, "updated_at": at})
     if connected and stream.status != StreamStatus.LIVE:
         if stream.end_time is not None and at <= stream.end_time:
             # Delivered late: that connection belongs to a broadcast already stopped, which

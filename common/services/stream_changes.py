@@ -64,10 +64,12 @@ class StreamChangeService(WithBackends):
         if self._monitors.is_current(kind, after):
             # Started by the write that changed the status (Start, Stop): make sure its first
             # check is queued, which costs no read.
-            self._monitors.schedule_first(kind, after)
+            self._monitors.schedule_first(kind, after, required=True)
             return f"{kind} monitor already running"
         try:
-            self._monitors.start_monitor(kind, after)
+            # Required: if the first check cannot be queued the event is delivered again,
+            # and nothing else would start the chain of a Stop whose own queueing failed.
+            self._monitors.start_monitor(kind, after, required=True)
         except NotFoundError:
             # Events can arrive after the stream was deleted; a retry cannot bring it back.
             return "stream no longer exists"

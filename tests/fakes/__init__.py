@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from common import pagination
 from common.adapters.cloudflare.signing import LocalPlaybackTokens
-from common.errors import ConflictError, NotFoundError
+from common.errors import ConflictError, NotFoundError, UnavailableError
 from common.models.domain import (
     Memorial,
     MonitorKind,
@@ -298,12 +298,17 @@ class InMemoryMemorialDirectory:
 
 
 class RecordingTaskQueue:
-    """``TaskQueue`` that keeps what was enqueued and refuses duplicate names."""
+    """``TaskQueue`` that keeps what was enqueued and refuses duplicate names; the next
+    ``unavailable_for`` calls fail as Cloud Tasks does when it is briefly unreachable."""
 
     def __init__(self) -> None:
         self.tasks: list[ScheduledTask] = []
+        self.unavailable_for = 0
 
     def enqueue(self, task: ScheduledTask) -> bool:
+        if self.unavailable_for > 0:
+            self.unavailable_for -= 1
+            raise UnavailableError("The task queue is unavailable", retry_after_s=5)
         if any(t.name == task.name for t in self.tasks):
             return False
         self.tasks.append(task)

@@ -47,7 +47,24 @@ def test_a_scheduled_status_check_runs_and_schedules_the_next(backend: Backend) 
     assert body == {"outcome": "rescheduled"}
     assert [t.payload["attempt"] for t in backend.tasks.tasks] == [0, 1]
     again = ok(client("runmonitorcheck").post(MONITOR, json=payload, headers=TASK_AUTH))
-    assert again == {"outcome": "stale"}  # a duplicate delivery changes nothing
+    assert again == {"outcome": "requeued"}  # a duplicate only queues the next again: one
+    assert [t.payload["attempt"] for t in backend.tasks.tasks] == [0, 1]
+
+
+def test_a_check_that_cannot_queue_the_next_answers_503_so_cloud_tasks_retries_it(
+    backend: Backend,
+) -> None:
+    stream_id, payload = started(backend)
+    backend.tasks.unavailable_for = 1
+
+    failed = client("runmonitorcheck").post(MONITOR, json=payload, headers=TASK_AUTH)
+
+    assert failed.status_code == 503 and failed.headers["Retry-After"] == "5"
+    assert failed.get_json()["code"] == "unavailable"
+    assert [t.payload["attempt"] for t in backend.tasks.tasks] == [0]
+    again = ok(client("runmonitorcheck").post(MONITOR, json=payload, headers=TASK_AUTH))
+    assert again == {"outcome": "requeued"}
+    assert [t.payload["attempt"] for t in backend.tasks.tasks] == [0, 1]
 
 
 def test_the_status_check_ends_a_stream_whose_encoder_never_came(backend: Backend) -> None:

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from common.errors import UnavailableError
 from common.models.api import StreamCreateRequest
-from common.models.domain import Recording, RecordingEntry, StreamStatus
+from common.models.domain import MonitorKind, Recording, RecordingEntry, StreamStatus
 from common.models.recording_rules import entry_of, merge_recordings, with_recordings
 from common.services.monitors import MonitorPolicy, MonitorService
 from common.services.provider_events import ProviderEventService
@@ -110,10 +111,94 @@ def test_duplicate_and_out_of_date_checks_change_nothing(world: World) -> None:
     generation = int(str(recording_tasks(world)[0]["generation"]))
 
     assert world.monitors.run_check("recording", stream_id, generation, 0) == "rescheduled"
-    assert world.monitors.run_check("recording", stream_id, generation, 0) == "stale"
+    checked = world.repo.streams[stream_id]
+    # The check that ran last, delivered again, only queues its successor again: one task.
+    assert world.monitors.run_check("recording", stream_id, generation, 0) == "requeued"
     assert world.monitors.run_check("recording", stream_id, generation - 1, 1) == "stale"
+    assert world.monitors.run_check("recording", stream_id, generation, 2) == "stale"
     assert world.monitors.run_check("recording", "missing", generation, 1) == "gone"
-    assert len(recording_tasks(world)) == 2
+    assert [t["attempt"] for t in recording_tasks(world)] == [0, 1]
+    assert world.repo.streams[stream_id] == checked
+    progress = world.repo.monitor_progress(stream_id, "recording")
+    assert progress is not None and progress.next_attempt == 1
+
+
+@pytest.mark.parametrize("kind", ["recording", "status"])
+def test_a_check_whose_successor_cannot_be_queued_is_delivered_again_and_queues_it(
+    world: World, kind: MonitorKind
+) -> None:
+    """Cloud Tasks briefly unreachable after a check claimed its attempt: the check fails, so
+    the queue delivers it again, and that delivery queues the next check. Were the failure
+    only logged, the monitor would stay running with nothing left to run it (a recording
+    "processing" forever)."""
+    if kind == "recording":
+        stream_id = start_and_stop(world)
+    else:
+        stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
+        world.broadcasts.start(people.OWNER, stream_id)
+    chain = [t for t in world.tasks.tasks if t.payload["kind"] == kind]
+    generation = int(str(chain[0].payload["generation"]))
+
+    world.tasks.unavailable_for = 1
+    with pytest.raises(UnavailableError):
+        world.monitors.run_check(kind, stream_id, generation, 0)
+    assert [t.payload["attempt"] for t in world.tasks.tasks if t.payload["kind"] == kind] == [0]
+
+    assert world.monitors.run_check(kind, stream_id, generation, 0) == "requeued"
+    assert [t.payload["attempt"] for t in world.tasks.tasks if t.payload["kind"] == kind] == [0, 1]
+    # The successor is due and runs (the test policy's grace ends a silent status monitor).
+    expected = "rescheduled" if kind == "recording" else "done"
+    assert world.monitors.run_check(kind, stream_id, generation, 1) == expected
+
+
+def test_a_trigger_that_cannot_queue_the_first_check_fails_so_it_is_delivered_again(
+    world: World,
+) -> None:
+    """Stop only logs a queue failure (the family's request succeeds); the trigger its write
+    fires is the fallback, so it must fail for Eventarc to deliver it again."""
+    stream = world.service.create(people.OWNER, StreamCreateRequest(title="t"))
+    world.broadcasts.start(people.OWNER, stream.id)
+    live = world.repo.streams[stream.id]
+    world.tasks.unavailable_for = 1  # Stop's own queueing of the first check
+    world.broadcasts.stop(people.OWNER, stream.id)
+    stopped = world.repo.streams[stream.id]
+    assert recording_tasks(world) == []
+
+    world.tasks.unavailable_for = 1
+    with pytest.raises(UnavailableError):
+        world.changes.on_stream_written(live, stopped)
+    assert world.changes.on_stream_written(live, stopped) == "recording monitor already running"
+    assert [t["attempt"] for t in recording_tasks(world)] == [0]
+
+
+def test_a_browser_test_before_an_encoder_service_does_not_make_it_unrecorded(
+    world: World,
+) -> None:
+    """A director tries the browser camera (WHIP, not recorded), ends it, then broadcasts the
+    service from OBS; the encoder's connected notification is lost, so only the status
+    monitor sees it. The service is recorded, and the page must wait for its recording."""
+    stream = world.service.create(people.OWNER, StreamCreateRequest(title="t"))
+    publication = world.broadcasts.publish_whip(people.OWNER, stream.id, "v=0\r\n")
+    session = publication.location.rsplit("/", 1)[-1]
+    world.broadcasts.end_whip(people.OWNER, stream.id, session)
+    assert world.repo.streams[stream.id].ingest_protocol == "whip"
+
+    world.clock.advance(3600)
+    world.broadcasts.start(people.OWNER, stream.id)
+    assert world.repo.streams[stream.id].ingest_protocol is None
+    uid = world.repo.streams[stream.id].cloudflare_id or ""
+    spec, live_input = world.provider.inputs[uid]
+    world.provider.inputs[uid] = (spec, live_input.model_copy(update={"connection": "connected"}))
+    status = [t.payload for t in world.tasks.tasks if t.payload["kind"] == "status"][-1]
+    generation = int(str(status["generation"]))
+    assert world.monitors.run_check("status", stream.id, generation, 0) == "rescheduled"
+    assert world.repo.streams[stream.id].ingest_protocol == "rtmp"
+
+    world.clock.advance(600)
+    stopped = world.broadcasts.stop(people.OWNER, stream.id)
+    assert stopped.recordingStatus == "processing"
+    assert [t["attempt"] for t in recording_tasks(world)] == [0]
+    assert world.listings.get(people.OWNER, stream.id).recording_status == "processing"
 
 
 def test_monitor_gives_up_loudly_after_its_checks(world: World) -> None:
@@ -301,7 +386,7 @@ def test_checks_that_change_nothing_a_viewer_sees_leave_the_stream_unwritten(wor
     assert world.repo.streams[stream_id] == stopped
     progress = world.repo.monitor_progress(stream_id, "recording")
     assert progress is not None and progress.next_attempt == 2
-    assert world.monitors.run_check("recording", stream_id, generation, 1) == "stale"
+    assert world.monitors.run_check("recording", stream_id, generation, 1) == "requeued"
 
     uid = stopped.cloudflare_id or ""
     world.provider.recordings[uid] = [video("service", "ready", 1, uid)]
