@@ -145,6 +145,15 @@ def has_recording_since(stream: Stream, started: datetime | None) -> bool:
     return any(entry.ready and _ends_at_or_after(entry, started) for entry in stream.recordings)
 
 
+def has_recording_underway(stream: Stream, started: datetime | None) -> bool:
+    """Whether Cloudflare is still recording or processing a video of the broadcast that
+    started at ``started`` (one that failed is not underway)."""
+    return any(
+        not entry.ready and entry.state != "error" and _ends_at_or_after(entry, started)
+        for entry in stream.recordings
+    )
+
+
 def _ends_at_or_after(entry: RecordingEntry, started: datetime | None) -> bool:
     if started is None:
         return True

@@ -27,6 +27,7 @@ from common.models.recording_rules import (
     RECORDING_NOT_FOUND,
     entry_of,
     has_recording_since,
+    has_recording_underway,
     merge_recordings,
     with_recordings,
 )
@@ -47,6 +48,10 @@ class MonitorPolicy:
 
     recording_monitor_checks: int = 20
     recording_monitor_interval_s: float = 30
+    # While Cloudflare still records or processes the broadcast's video (an encoder left
+    # running after Stop, the reconnect window, a long service's processing) the monitor
+    # checks past ``recording_monitor_checks``, up to this many.
+    recording_monitor_max_checks: int = 720
     status_checks: int = 720
     status_monitor_interval_s: float = 60
     status_monitor_grace_checks: int = 30
@@ -165,7 +170,6 @@ class MonitorService(WithBackends):
     def _check_recording(self, stream: Stream, generation: int, attempt: int) -> CheckOutcome:
         entries = [entry_of(r) for r in self._recordings_of(stream)]
         now = self._clock.now()
-        last = attempt + 1 >= self.policy.recording_monitor_checks
         outcome: list[CheckOutcome] = []
 
         def record(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
@@ -174,6 +178,7 @@ class MonitorService(WithBackends):
                 return current, progress
             merged = with_recordings(current, merge_recordings(current.recordings, entries), now)
             found = has_recording_since(merged, merged.actual_start_time)
+            last = self._last_recording_check(merged, attempt)
             result: CheckOutcome = "done" if found else "gave_up" if last else "rescheduled"
             outcome.append(result)
             claimed = MonitorProgress(
@@ -197,6 +202,16 @@ class MonitorService(WithBackends):
 
         self._repo.record_check(stream.id, "recording", record)
         return outcome[-1]
+
+    def _last_recording_check(self, stream: Stream, attempt: int) -> bool:
+        """Whether check ``attempt`` is the last: the budget is spent, and Cloudflare is not
+        still recording or processing a video of the broadcast (then up to the hard cap)."""
+        checks = attempt + 1
+        if checks >= self.policy.recording_monitor_max_checks:
+            return True
+        return checks >= self.policy.recording_monitor_checks and not has_recording_underway(
+            stream, stream.actual_start_time
+        )
 
     def _check_status(self, stream: Stream, generation: int, attempt: int) -> CheckOutcome:
         connection = "disconnected"

@@ -213,6 +213,85 @@ def test_monitor_gives_up_loudly_after_its_checks(world: World) -> None:
     assert world.listings.get(people.OWNER, stream_id).recording_status == "missing"
 
 
+def in_the_making(world: World, stream_id: str, state: str) -> str:
+    """Cloudflare holds a video of the stream's broadcast in ``state``; its live input uid."""
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    started = world.repo.streams[stream_id].actual_start_time or T0
+    world.provider.recordings[uid] = [
+        Recording(
+            video_uid="service",
+            live_input_uid=uid,
+            state=state,
+            ready_to_stream=False,
+            created=started,
+            modified=world.clock.now(),
+        )
+    ]
+    return uid
+
+
+@pytest.mark.parametrize("state", ["live-inprogress", "inprogress", "queued"])
+def test_a_recording_cloudflare_is_still_making_is_awaited_past_the_checks_budget(
+    world: World, state: str
+) -> None:
+    # An encoder left running after Stop (Cloudflare records on), the reconnect window, a long
+    # service's processing: the video is there, not ready yet. That is not a missing recording.
+    stream_id = start_and_stop(world)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+    uid = in_the_making(world, stream_id, state)
+
+    outcomes = [world.monitors.run_check("recording", stream_id, generation, n) for n in range(6)]
+
+    assert outcomes == ["rescheduled"] * 6
+    assert world.listings.get(people.OWNER, stream_id).recording_status == "processing"
+    assert world.repo.streams[stream_id].last_error is None
+    world.provider.recordings[uid] = [video("service", "ready", 1, uid)]
+    assert world.monitors.run_check("recording", stream_id, generation, 6) == "done"
+    assert world.listings.get(people.OWNER, stream_id).recording_status == "ready"
+
+
+def test_a_failed_or_earlier_video_does_not_hold_the_monitor_past_its_budget(
+    world: World,
+) -> None:
+    stream_id = start_and_stop(world)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+    uid = in_the_making(world, stream_id, "error")
+    started = world.repo.streams[stream_id].actual_start_time
+    assert started is not None
+    before = T0 - timedelta(days=1)
+    world.provider.recordings[uid].append(
+        Recording(
+            video_uid="last-week",
+            live_input_uid=uid,
+            state="inprogress",  # stuck at Cloudflare since an earlier broadcast
+            ready_to_stream=False,
+            created=before,
+            modified=before,
+        )
+    )
+
+    outcomes = [world.monitors.run_check("recording", stream_id, generation, n) for n in range(3)]
+
+    assert outcomes == ["rescheduled", "rescheduled", "gave_up"]
+    assert world.listings.get(people.OWNER, stream_id).recording_status == "missing"
+
+
+def test_a_recording_in_the_making_is_awaited_up_to_the_hard_cap_only(world: World) -> None:
+    monitors = MonitorService(
+        world.backends,
+        policy=MonitorPolicy(recording_monitor_checks=2, recording_monitor_max_checks=4),
+    )
+    stream_id = start_and_stop(world)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+    in_the_making(world, stream_id, "live-inprogress")
+
+    outcomes = [monitors.run_check("recording", stream_id, generation, n) for n in range(4)]
+
+    assert outcomes == ["rescheduled"] * 3 + ["gave_up"]
+    stream = world.repo.streams[stream_id]
+    assert stream.last_error is not None and stream.last_error.code == "RECORDING_NOT_FOUND"
+
+
 def test_status_monitor_waits_for_the_encoder_then_ends_the_broadcast(world: World) -> None:
     stream = world.service.create(people.OWNER, StreamCreateRequest(title="t"))
     world.broadcasts.start(people.OWNER, stream.id)
