@@ -243,6 +243,9 @@ class Stream(StreamManagerFields):
 
     id: str
     recordings: tuple[RecordingEntry, ...] = ()
+    # Recordings a manager deleted: a late webhook or a check that listed them before the
+    # delete must not bring them back (their playback is gone at Cloudflare).
+    deleted_video_ids: tuple[str, ...] = ()
     # The recording a manager chose to show (else the latest ready one that is not hidden).
     primary_video_id: str | None = None
     recording_monitor: MonitorState | None = None

@@ -71,7 +71,9 @@ def _progress(entry: RecordingEntry) -> tuple[bool, int, datetime]:
 
 def with_recordings(stream: Stream, entries: tuple[RecordingEntry, ...], now: datetime) -> Stream:
     """``stream`` holding ``entries``, its primary fields on the recording a manager chose or
-    else the latest ready one that is not hidden; a trim that became ready is chosen."""
+    else the latest ready one that is not hidden; a trim that became ready is chosen. Deleted
+    recordings stay deleted, however late they are reported."""
+    entries = tuple(e for e in entries if e.video_uid not in stream.deleted_video_ids)
     stream = with_finished_clip(stream, entries, now)
     primary = primary_recording(entries, stream.primary_video_id)
     changes: dict[str, object] = {"recordings": entries}

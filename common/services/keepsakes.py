@@ -287,7 +287,8 @@ class KeepsakeService(WithBackends):
 
         def remove(current: Stream) -> Stream:
             kept = tuple(e for e in current.recordings if e.video_uid != video_id)
-            changes: dict[str, object] = {"updated_at": now}
+            deleted = tuple(dict.fromkeys((*current.deleted_video_ids, video_id)))
+            changes: dict[str, object] = {"updated_at": now, "deleted_video_ids": deleted}
             if current.primary_video_id == video_id:
                 changes["primary_video_id"] = None
             if current.pending_clip is not None and current.pending_clip.video_uid == video_id:

@@ -340,6 +340,22 @@ def test_the_original_can_be_deleted_once_the_trim_plays(ks: Keepsakes) -> None:
     assert ks.provider.recordings[ks.input_uid] == []
 
 
+def test_a_deleted_recording_reported_late_stays_deleted(ks: Keepsakes) -> None:
+    later = ks.add_recording("video-2")
+    assert ks.stream().video_id == "video-2"
+    ks.keepsakes.delete_recording(people.MEMORIAL_OWNER, ks.stream_id, "video-2")
+
+    # Its ready webhook retried after the delete, and a check that listed it just before.
+    ks.events.apply_video_event(later, ks.stream_id)
+    ks.provider.recordings[ks.input_uid].append(later)
+    ks.monitors.reconcile(ks.stream_id)
+
+    stream = ks.stream()
+    assert [e.video_uid for e in stream.recordings] == ["video-1"]
+    assert (stream.video_id, stream.deleted_video_ids) == ("video-1", ("video-2",))
+    assert stream.recording_url == "https://delivery.test/video-1/manifest/video.m3u8"
+
+
 def test_the_funeral_director_may_not_delete_the_familys_recordings(ks: Keepsakes) -> None:
     ks.add_recording("video-2")
     with pytest.raises(PermissionDeniedError):

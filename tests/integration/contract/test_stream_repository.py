@@ -113,6 +113,7 @@ def test_a_created_stream_reads_back_equal_every_field_included(repo: StreamRepo
         thumbnail_url="https://cdn.test/input-1/thumbnails/thumbnail.jpg",
         recordings=(entry, entry.model_copy(update={"video_uid": "video-2", "hidden": False})),
         primary_video_id="video-2",
+        deleted_video_ids=("video-0",),
         ingest_protocol="whip",
         webrtc_playback_url="https://cdn.test/input-1/webRTC/play",
         recording_monitor=MonitorState(generation=2, next_attempt=1, state="done"),
