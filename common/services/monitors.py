@@ -9,9 +9,10 @@ document, so duplicated task deliveries do nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from common.errors import AppError, NotFoundError
 from common.models.domain import (
@@ -31,15 +32,18 @@ from common.models.recording_rules import (
     merge_recordings,
     with_recordings,
 )
-from common.ports import StreamAndProgress, check_task
+from common.ports import ProviderError, StreamAndProgress, check_task
 from common.services.backends import BackendPorts, WithBackends
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MONITOR_TASK_PATH = "/api/tasks/monitor"
 # "requeued": a redelivered check that had already run queued its successor again (the
 # delivery that ran it may have died, or failed to queue it, before answering).
-CheckOutcome = Literal["rescheduled", "requeued", "done", "gave_up", "stale", "gone"]
+# "unanswered": Cloudflare failed this check; the next one is queued as usual.
+CheckOutcome = Literal["rescheduled", "requeued", "unanswered", "done", "gave_up", "stale", "gone"]
+_CHAIN_GOES_ON: frozenset[CheckOutcome] = frozenset({"rescheduled", "requeued", "unanswered"})
 
 
 @dataclass(frozen=True)
@@ -163,12 +167,13 @@ class MonitorService(WithBackends):
             outcome = self._check_recording(stream, generation, attempt)
         else:
             outcome = self._check_status(stream, generation, attempt)
-        if outcome in ("rescheduled", "requeued"):
+        if outcome in _CHAIN_GOES_ON:
             self._schedule(kind, stream_id, generation, attempt + 1, required=True)
         return outcome
 
     def _check_recording(self, stream: Stream, generation: int, attempt: int) -> CheckOutcome:
-        entries = [entry_of(r) for r in self._recordings_of(stream)]
+        listed = self._asked(stream, "recordings", lambda: self._recordings_of(stream))
+        entries = [entry_of(r) for r in listed or []]
         now = self._clock.now()
         outcome: list[CheckOutcome] = []
 
@@ -178,14 +183,16 @@ class MonitorService(WithBackends):
                 return current, progress
             merged = with_recordings(current, merge_recordings(current.recordings, entries), now)
             found = has_recording_since(merged, merged.actual_start_time)
-            last = self._last_recording_check(merged, attempt)
+            last = self._last_recording_check(merged, attempt, answered=listed is not None)
             result: CheckOutcome = "done" if found else "gave_up" if last else "rescheduled"
+            if result == "rescheduled" and listed is None:
+                result = "unanswered"
             outcome.append(result)
             claimed = MonitorProgress(
                 generation=generation, next_attempt=attempt + 1, checked_at=now
             )
             changes: dict[str, object] = {}
-            if result != "rescheduled":
+            if result not in _CHAIN_GOES_ON:
                 changes["recording_monitor"] = MonitorState(generation=generation, state=result)
             if result == "gave_up" and not current.went_on_air:
                 # Nothing was ever sent: there is no footage to lose, and no error to show.
@@ -203,20 +210,35 @@ class MonitorService(WithBackends):
         self._repo.record_check(stream.id, "recording", record)
         return outcome[-1]
 
-    def _last_recording_check(self, stream: Stream, attempt: int) -> bool:
-        """Whether check ``attempt`` is the last: the budget is spent, and Cloudflare is not
-        still recording or processing a video of the broadcast (then up to the hard cap)."""
+    def _last_recording_check(self, stream: Stream, attempt: int, *, answered: bool) -> bool:
+        """Whether check ``attempt`` is the last: the budget is spent, Cloudflare answered it,
+        and is not still recording or processing a video of the broadcast (else the monitor
+        goes on, up to the hard cap)."""
         checks = attempt + 1
         if checks >= self.policy.recording_monitor_max_checks:
             return True
-        return checks >= self.policy.recording_monitor_checks and not has_recording_underway(
-            stream, stream.actual_start_time
+        return (
+            answered
+            and checks >= self.policy.recording_monitor_checks
+            and not has_recording_underway(stream, stream.actual_start_time)
         )
 
+    def _asked(self, stream: Stream, what: str, ask: Callable[[], T]) -> T | None:
+        """``ask()``, or ``None`` when Cloudflare fails it: the check is then unanswered and
+        the chain goes on by its own next check, never by the queue's retries (which end)."""
+        try:
+            return ask()
+        except ProviderError as error:
+            log.warning(
+                "no %s from Cloudflare for stream %s this check: %s", what, stream.id, error
+            )
+            return None
+
     def _check_status(self, stream: Stream, generation: int, attempt: int) -> CheckOutcome:
-        connection = "disconnected"
-        if stream.status == StreamStatus.LIVE and stream.cloudflare_id:
-            connection = self._provider.get_live_input(stream.cloudflare_id).connection
+        asked = self._connection_of(stream)
+        answered = asked is not None
+        # Unknown: neither a publisher on air nor one gone; nothing ends on it.
+        connection = asked or "unknown"
         viewers = self._live_viewers(stream, connection)
         now = self._clock.now()
         outcome: list[CheckOutcome] = []
@@ -241,12 +263,14 @@ class MonitorService(WithBackends):
             )
             last = attempt + 1 >= self.policy.status_checks
             result: CheckOutcome = "done" if ended else "gave_up" if last else "rescheduled"
+            if result == "rescheduled" and not answered:
+                result = "unanswered"
             outcome.append(result)
             claimed = MonitorProgress(
                 generation=generation, next_attempt=attempt + 1, checked_at=now, seen_connected=seen
             )
             updated = current
-            if result != "rescheduled":
+            if result not in _CHAIN_GOES_ON:
                 state = MonitorState(generation=generation, state=result)
                 updated = updated.model_copy(update={"status_monitor": state})
             if connection == "connected":
@@ -265,6 +289,17 @@ class MonitorService(WithBackends):
         if outcome[-1] == "done" and updated.status == StreamStatus.COMPLETED:
             self.schedule_first("recording", updated)
         return outcome[-1]
+
+    def _connection_of(self, stream: Stream) -> str | None:
+        """The live input's connection (``None``: Cloudflare did not answer); a stream no
+        longer live is read as disconnected, without asking."""
+        live_input_uid = stream.cloudflare_id
+        if stream.status != StreamStatus.LIVE or not live_input_uid:
+            return "disconnected"
+        live_input = self._asked(
+            stream, "connection", lambda: self._provider.get_live_input(live_input_uid)
+        )
+        return live_input.connection if live_input is not None else None
 
     def may_reconnect(self, dropped_at: datetime | None, now: datetime) -> bool:
         """Whether a publisher that dropped at ``dropped_at`` may still come back to continue

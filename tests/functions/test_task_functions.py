@@ -10,7 +10,7 @@ import pytest
 
 from common.bootstrap import override
 from common.models.domain import LiveInputSpec, StreamStatus
-from common.ports import ProviderUnavailableError
+from common.ports import ProviderError, ProviderRejectedError, ProviderUnavailableError
 from tests.functions.calls import client, error, ok
 from tests.functions.conftest import TASK_TOKEN, Backend, local_settings
 
@@ -129,14 +129,22 @@ def test_a_malformed_task_is_acknowledged_not_retried(backend: Backend, payload:
     assert body["error"]
 
 
-def test_cloudflare_down_during_a_check_is_retried_later(backend: Backend) -> None:
+@pytest.mark.parametrize(
+    "failure",
+    [ProviderUnavailableError("timeout"), ProviderRejectedError("Authentication error")],
+)
+def test_cloudflare_failing_a_check_leaves_the_next_check_queued(
+    backend: Backend, failure: ProviderError
+) -> None:
+    # Not the queue's retries, which end after maxAttempts: the chain itself goes on.
     stream_id, payload = started(backend)
-    backend.provider.fail("get_live_input", ProviderUnavailableError("timeout"))
+    backend.provider.fail("get_live_input", failure)
 
-    response = client("runmonitorcheck").post(MONITOR, json=payload, headers=TASK_AUTH)
+    body = ok(client("runmonitorcheck").post(MONITOR, json=payload, headers=TASK_AUTH))
 
-    error(response, 503, "unavailable", no_store=False)
-    assert int(response.headers["Retry-After"]) > 0
+    assert body == {"outcome": "unanswered"}
+    assert [t.payload["attempt"] for t in backend.tasks.tasks] == [0, 1]
+    assert backend.stream(stream_id).status == StreamStatus.LIVE
 
 
 # --- sweeporphanedinputs ---------------------------------------------------------------------

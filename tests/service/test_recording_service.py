@@ -11,6 +11,7 @@ from common.errors import UnavailableError
 from common.models.api import StreamCreateRequest
 from common.models.domain import MonitorKind, Recording, RecordingEntry, StreamStatus
 from common.models.recording_rules import entry_of, merge_recordings, with_recordings
+from common.ports import ProviderRejectedError, ProviderUnavailableError
 from common.services.monitors import MonitorPolicy, MonitorService
 from common.services.provider_events import ProviderEventService
 from tests import people
@@ -290,6 +291,57 @@ def test_a_recording_in_the_making_is_awaited_up_to_the_hard_cap_only(world: Wor
     assert outcomes == ["rescheduled"] * 3 + ["gave_up"]
     stream = world.repo.streams[stream_id]
     assert stream.last_error is not None and stream.last_error.code == "RECORDING_NOT_FOUND"
+
+
+def test_checks_cloudflare_fails_never_end_the_chain_nor_call_the_recording_missing(
+    world: World,
+) -> None:
+    stream_id = start_and_stop(world)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    timeout, forbidden = ProviderUnavailableError("timeout"), ProviderRejectedError("Forbidden")
+    for failure in (timeout, forbidden, timeout):
+        world.provider.fail("list_recordings", failure)
+
+    # The last check of the budget among them: the chain goes on, nothing is called missing.
+    outcomes = [world.monitors.run_check("recording", stream_id, generation, n) for n in range(3)]
+
+    assert outcomes == ["unanswered"] * 3
+    assert [t["attempt"] for t in recording_tasks(world)] == [0, 1, 2, 3]
+    assert world.listings.get(people.OWNER, stream_id).recording_status == "processing"
+    world.provider.recordings[uid] = [video("v1", "ready", 1, uid)]
+    assert world.monitors.run_check("recording", stream_id, generation, 3) == "done"
+
+
+def test_unanswered_checks_give_up_at_the_hard_cap(world: World) -> None:
+    monitors = MonitorService(
+        world.backends,
+        policy=MonitorPolicy(recording_monitor_checks=1, recording_monitor_max_checks=2),
+    )
+    stream_id = start_and_stop(world)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+    for _ in range(2):
+        world.provider.fail("list_recordings", ProviderUnavailableError("timeout"))
+
+    outcomes = [monitors.run_check("recording", stream_id, generation, n) for n in range(2)]
+
+    assert outcomes == ["unanswered", "gave_up"]
+    assert world.listings.get(people.OWNER, stream_id).recording_status == "missing"
+
+
+def test_a_status_check_cloudflare_fails_ends_nothing(world: World) -> None:
+    stream, uid = world.new_stream()
+    world.broadcasts.start(people.OWNER, stream.id)
+    world.events.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
+    generation = int(str(status_tasks(world)[-1]["generation"]))
+    world.provider.fail("get_live_input", ProviderUnavailableError("timeout"))
+
+    outcome = world.monitors.run_check("status", stream.id, generation, 0)
+
+    live = world.repo.streams[stream.id]
+    assert outcome == "unanswered"
+    assert (live.status, live.on_air) == (StreamStatus.LIVE, True)
+    assert [t["attempt"] for t in status_tasks(world)][-1] == 1
 
 
 def test_status_monitor_waits_for_the_encoder_then_ends_the_broadcast(world: World) -> None:
