@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     ConfigDict,
     Field,
     computed_field,
@@ -69,6 +70,8 @@ def _sane_instant(value: datetime) -> datetime:
 
 
 Instant = Annotated[datetime, AfterValidator(_sane_instant)]
+# The same, with its offset required (a naive time is refused).
+AwareInstant = Annotated[AwareDatetime, AfterValidator(_sane_instant)]
 
 
 def window_problem(start: datetime | None, end: datetime | None) -> str | None:
@@ -599,7 +602,7 @@ def live_hls_url(stream: Stream) -> str | None:
 class CheckTaskPayload(_Request):
     """Body of one check of a chain (``common.ports.check_task``), sent by our own queue."""
 
-    streamId: str = Field(min_length=1)
+    streamId: StreamId
     generation: int
     attempt: int = Field(ge=0)
 
@@ -677,7 +680,7 @@ class WindowResponse(Model):
 class OrphanSweepPayload(_Request):
     """Body of a scheduled sweep for live inputs a failed create may have left behind."""
 
-    streamId: str = Field(min_length=1)
+    streamId: StreamId
 
 
 class OrphanSweepResult(Model):

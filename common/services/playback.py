@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from common.access import (
     Action,
@@ -39,6 +39,7 @@ from common.errors import (
     PermissionDeniedError,
     ResourceExhaustedError,
 )
+from common.models.api import AwareInstant
 from common.models.base import Model
 from common.models.delivery import DeliveryUrls, MediaUrls
 from common.models.domain import Memorial, Stream, User
@@ -85,7 +86,7 @@ class InvitationCreateRequest(Model):
     model_config = ConfigDict(extra="forbid")
 
     label: str | None = Field(default=None, min_length=1, max_length=100)
-    expiresAt: AwareDatetime | None = None
+    expiresAt: AwareInstant | None = None
 
 
 class InvitationView(Model):

@@ -229,6 +229,20 @@ def test_a_bad_access_body_is_a_400(backend: Backend, body: dict[str, object]) -
     error(client("streamaccess").post(path, json=body), 400, "invalid-argument")
 
 
+@pytest.mark.parametrize(
+    "expires_at", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "2026-12-31T10:00:00"]
+)
+def test_an_invitation_expiry_out_of_range_or_without_offset_is_a_400(
+    backend: Backend, expires_at: str
+) -> None:
+    # Such dates parse, but cannot be converted to UTC or stored: a 400, never a 500.
+    path = f"/api/streams/{private_stream(backend)}/invitations"
+    reply = client("streaminvitations").post(
+        path, json={"expiresAt": expires_at}, headers=bearer(people.FUNERAL_DIRECTOR)
+    )
+    error(reply, 400, "invalid-argument")
+
+
 def test_unknown_streams_are_404_and_no_signing_key_is_a_503(backend: Backend) -> None:
     error(playback("no-such-stream"), 404)
     error(redeem("no-such-stream", "code"), 404)

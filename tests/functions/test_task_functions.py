@@ -118,6 +118,7 @@ def test_locally_without_a_configured_task_token_nothing_gets_in(backend: Backen
         {"kind": "bogus", "streamId": "s", "generation": 1, "attempt": 0},
         {"kind": "status", "streamId": "s", "generation": 1, "attempt": -1},
         {"kind": "status", "streamId": "s", "generation": 1, "attempt": 0, "extra": True},
+        {"kind": "status", "streamId": "a/b", "generation": 1, "attempt": 0},
     ],
 )
 def test_a_malformed_task_is_acknowledged_not_retried(backend: Backend, payload: object) -> None:

@@ -84,7 +84,18 @@ def test_a_video_of_no_known_live_input_is_acknowledged_and_ignored(backend: Bac
 
 
 @pytest.mark.parametrize(
-    "case", ["missing", "wrong secret", "stale", "future", "tampered", "malformed", "no sig1"]
+    "case",
+    [
+        "missing",
+        "wrong secret",
+        "stale",
+        "future",
+        "tampered",
+        "malformed",
+        "no sig1",
+        "not ascii digits",
+        "too many digits",
+    ],
 )
 def test_a_video_without_a_valid_signature_is_a_401(backend: Backend, case: str) -> None:
     stream = backend.create_stream()
@@ -98,6 +109,9 @@ def test_a_video_without_a_valid_signature_is_a_401(backend: Backend, case: str)
         "tampered": {"Webhook-Signature": stream_signature(body + b" ", now)},
         "malformed": {"Webhook-Signature": "garbage"},
         "no sig1": {"Webhook-Signature": f"time={now}"},
+        # "²".isdigit() holds but int() refuses it; int() refuses over 4300 digits too.
+        "not ascii digits": {"Webhook-Signature": "time=\u00b2,sig1=x"},
+        "too many digits": {"Webhook-Signature": f"time={'1' * 5000},sig1=x"},
     }[case]
 
     response = client("cloudflarerecordingwebhook").post(RECORDING, data=body, headers=headers)
