@@ -554,6 +554,9 @@ def http_endpoint(
             if response.status_code >= 400 and "Cache-Control" not in response.headers:
                 # No CDN (Hosting caches for 10 min what says nothing) may keep an error.
                 response.headers["Cache-Control"] = NO_STORE
+            elif scope is None and "Cache-Control" not in response.headers:
+                # Nor an answer for one caller (an owner's stream key, say): never on a default.
+                response.headers["Cache-Control"] = PRIVATE_CACHE_CONTROL
             if scope is not None:
                 response = with_cache_scope(response, request, scope)
             return with_cors(response, request, allowed) if cors else response
