@@ -64,6 +64,21 @@ class MonitorPolicy:
     recording_timeout_seconds: float = 0
 
 
+# What a check decides: the stream, its claim, and the outcome.
+Decision = tuple[Stream, MonitorProgress, CheckOutcome]
+
+
+@dataclass(frozen=True)
+class CheckClaim:
+    """One check of a chain, and whether Cloudflare answered what it asked."""
+
+    kind: MonitorKind
+    stream_id: str
+    generation: int
+    attempt: int
+    answered: bool
+
+
 class MonitorService(WithBackends):
     """The recording and status monitors, and the reconciliation they and the tools share."""
 
@@ -175,40 +190,57 @@ class MonitorService(WithBackends):
         listed = self._asked(stream, "recordings", lambda: self._recordings_of(stream))
         entries = [entry_of(r) for r in listed or []]
         now = self._clock.now()
-        outcome: list[CheckOutcome] = []
 
-        def record(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
-            if not _is_due(current.recording_monitor, progress, generation, attempt):
-                outcome.append(_not_due(current.recording_monitor, progress, generation, attempt))
-                return current, progress
+        def decide(current: Stream, _: MonitorProgress | None) -> Decision:
             merged = with_recordings(current, merge_recordings(current.recordings, entries), now)
             found = has_recording_since(merged, merged.actual_start_time)
             last = self._last_recording_check(merged, attempt, answered=listed is not None)
             result: CheckOutcome = "done" if found else "gave_up" if last else "rescheduled"
-            if result == "rescheduled" and listed is None:
-                result = "unanswered"
-            outcome.append(result)
             claimed = MonitorProgress(
                 generation=generation, next_attempt=attempt + 1, checked_at=now
             )
-            changes: dict[str, object] = {}
-            if result not in _CHAIN_GOES_ON:
-                changes["recording_monitor"] = MonitorState(generation=generation, state=result)
             if result == "gave_up" and not current.went_on_air:
                 # Nothing was ever sent: there is no footage to lose, and no error to show.
                 log.info("stream %s never went on air; no recording expected", current.id)
             elif result == "gave_up":
                 log.error("no recording for stream %s after %d checks", current.id, attempt + 1)
-                changes["last_error"] = StreamIssue(
+                issue = StreamIssue(
                     code=RECORDING_NOT_FOUND,
                     message=f"No ready recording after {attempt + 1} checks; use sync-recording "
                     "or contact support",
                     at=now,
                 )
-            return merged.model_copy(update=changes), claimed
+                merged = merged.model_copy(update={"last_error": issue})
+            return merged, claimed, result
 
-        self._repo.record_check(stream.id, "recording", record)
-        return outcome[-1]
+        check = CheckClaim("recording", stream.id, generation, attempt, listed is not None)
+        outcome, _ = self._claim(check, decide)
+        return outcome
+
+    def _claim(
+        self, check: CheckClaim, decide: Callable[[Stream, MonitorProgress | None], Decision]
+    ) -> tuple[CheckOutcome, Stream]:
+        """``decide`` on the stream in the write that claims the check, if it is still due
+        (else nothing changes): its outcome, and the stream as written. A chain that ends is
+        noted on the stream; one whose check Cloudflare did not answer goes on "unanswered"."""
+        outcome: list[CheckOutcome] = []
+
+        def record(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
+            monitor = current.monitor(check.kind)
+            if not _is_due(monitor, progress, check.generation, check.attempt):
+                outcome.append(_not_due(monitor, progress, check.generation, check.attempt))
+                return current, progress
+            updated, claimed, result = decide(current, progress)
+            if result == "rescheduled" and not check.answered:
+                result = "unanswered"
+            outcome.append(result)
+            if result not in _CHAIN_GOES_ON:
+                state = MonitorState(generation=check.generation, state=result)
+                updated = updated.model_copy(update={f"{check.kind}_monitor": state})
+            return updated, claimed
+
+        written = self._repo.record_check(check.stream_id, check.kind, record)
+        return outcome[-1], written
 
     def _last_recording_check(self, stream: Stream, attempt: int, *, answered: bool) -> bool:
         """Whether check ``attempt`` is the last: the budget is spent, Cloudflare answered it,
@@ -241,12 +273,8 @@ class MonitorService(WithBackends):
         connection = asked or "unknown"
         viewers = self._live_viewers(stream, connection)
         now = self._clock.now()
-        outcome: list[CheckOutcome] = []
 
-        def record(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
-            if not _is_due(current.status_monitor, progress, generation, attempt):
-                outcome.append(_not_due(current.status_monitor, progress, generation, attempt))
-                return current, progress
+        def decide(current: Stream, progress: MonitorProgress | None) -> Decision:
             seen = (
                 connection == "connected"
                 or current.went_on_air
@@ -263,16 +291,10 @@ class MonitorService(WithBackends):
             )
             last = attempt + 1 >= self.policy.status_checks
             result: CheckOutcome = "done" if ended else "gave_up" if last else "rescheduled"
-            if result == "rescheduled" and not answered:
-                result = "unanswered"
-            outcome.append(result)
             claimed = MonitorProgress(
                 generation=generation, next_attempt=attempt + 1, checked_at=now, seen_connected=seen
             )
             updated = current
-            if result not in _CHAIN_GOES_ON:
-                state = MonitorState(generation=generation, state=result)
-                updated = updated.model_copy(update={"status_monitor": state})
             if connection == "connected":
                 updated = seen_connected(updated, now)
             elif connection == "disconnected" and current.on_air and not ended:
@@ -283,12 +305,13 @@ class MonitorService(WithBackends):
             if ended and current.status == StreamStatus.LIVE:
                 # The write that ends the broadcast starts its recording monitor too.
                 updated = self.with_recording_monitor(updated.ended_broadcast(dropped_at or now))
-            return updated, claimed
+            return updated, claimed, result
 
-        updated = self._repo.record_check(stream.id, "status", record)
-        if outcome[-1] == "done" and updated.status == StreamStatus.COMPLETED:
+        check = CheckClaim("status", stream.id, generation, attempt, answered)
+        outcome, updated = self._claim(check, decide)
+        if outcome == "done" and updated.status == StreamStatus.COMPLETED:
             self.schedule_first("recording", updated)
-        return outcome[-1]
+        return outcome
 
     def _connection_of(self, stream: Stream) -> str | None:
         """The live input's connection (``None``: Cloudflare did not answer); a stream no

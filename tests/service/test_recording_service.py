@@ -277,11 +277,14 @@ def test_a_failed_or_earlier_video_does_not_hold_the_monitor_past_its_budget(
     assert world.listings.get(people.OWNER, stream_id).recording_status == "missing"
 
 
+def capped(world: World, *, checks: int, hard_cap: int) -> MonitorService:
+    """Monitors of ``world`` whose recording budget is ``checks``, and at most ``hard_cap``."""
+    policy = MonitorPolicy(recording_monitor_checks=checks, recording_monitor_max_checks=hard_cap)
+    return MonitorService(world.backends, policy=policy)
+
+
 def test_a_recording_in_the_making_is_awaited_up_to_the_hard_cap_only(world: World) -> None:
-    monitors = MonitorService(
-        world.backends,
-        policy=MonitorPolicy(recording_monitor_checks=2, recording_monitor_max_checks=4),
-    )
+    monitors = capped(world, checks=2, hard_cap=4)
     stream_id = start_and_stop(world)
     generation = int(str(recording_tasks(world)[0]["generation"]))
     in_the_making(world, stream_id, "live-inprogress")
@@ -314,10 +317,7 @@ def test_checks_cloudflare_fails_never_end_the_chain_nor_call_the_recording_miss
 
 
 def test_unanswered_checks_give_up_at_the_hard_cap(world: World) -> None:
-    monitors = MonitorService(
-        world.backends,
-        policy=MonitorPolicy(recording_monitor_checks=1, recording_monitor_max_checks=2),
-    )
+    monitors = capped(world, checks=1, hard_cap=2)
     stream_id = start_and_stop(world)
     generation = int(str(recording_tasks(world)[0]["generation"]))
     for _ in range(2):
