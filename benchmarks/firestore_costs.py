@@ -12,6 +12,7 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1 import batch, collection, document, query
 
+from common.adapters.firestore.rest import FirestoreRest
 from common.adapters.firestore.streams import FirestoreStreamRepository
 from common.bootstrap import build_services
 from common.models.api import StreamCreateRequest
@@ -48,6 +49,11 @@ class FirestoreCounter:
         patch(query.Query, "stream", self._counting_stream)
         patch(collection.CollectionReference, "stream", self._counting_stream)
         patch(batch.WriteBatch, "commit", self._counting_commit)
+        patch(firestore.Client, "get_all", self._counting_results)
+        # The viewer functions' reads, over the REST API.
+        patch(FirestoreRest, "get", self._counting_get)
+        patch(FirestoreRest, "get_many", self._counting_results)
+        patch(FirestoreRest, "run_query", self._counting_results)
         try:
             yield
         finally:
@@ -64,9 +70,9 @@ class FirestoreCounter:
 
     def _counting_get(self, original: Any) -> Any:
         @functools.wraps(original)
-        def get(ref: Any, *args: Any, **kwargs: Any) -> Any:
+        def get(owner: Any, *args: Any, **kwargs: Any) -> Any:
             self.current.reads += 1
-            return original(ref, *args, **kwargs)
+            return original(owner, *args, **kwargs)
 
         return get
 
@@ -82,6 +88,17 @@ class FirestoreCounter:
             yield from results
 
         return stream
+
+    def _counting_results(self, original: Any) -> Any:
+        """A batch read or a query: each document it gives is one read (a query at least one)."""
+
+        @functools.wraps(original)
+        def read(owner: Any, *args: Any, **kwargs: Any) -> list[Any]:
+            results = list(original(owner, *args, **kwargs))
+            self.current.reads += max(1, len(results))
+            return results
+
+        return read
 
     def _counting_commit(self, original: Any) -> Any:
         @functools.wraps(original)

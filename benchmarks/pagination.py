@@ -23,7 +23,8 @@ from google.cloud import firestore
 from google.cloud.firestore_v1 import query
 
 from benchmarks.firestore_costs import FirestoreCounter
-from common.adapters.firestore.streams import FirestoreStreamRepository, stream_to_document
+from common.adapters.firestore.documents import stream_to_document
+from common.adapters.firestore.streams import FirestoreStreamRepository
 from common.bootstrap import build_services
 from common.models.domain import Stream, StreamStatus
 from common.ports import StreamPage

@@ -27,6 +27,7 @@ from common.ports import (
     PlaybackTokens,
     StreamMigrationStore,
     StreamProvider,
+    StreamReads,
     StreamRepository,
     SystemClock,
     TaskQueue,
@@ -37,6 +38,7 @@ from common.settings import Settings, get_settings
 if TYPE_CHECKING:
     from google.cloud import firestore
 
+    from common.adapters.firestore.rest import FirestoreRest
     from common.adapters.firestore.streams import FirestoreStreamRepository
     from common.services.audience import AudienceService
     from common.services.broadcasts import BroadcastService
@@ -131,10 +133,29 @@ class Services:
         return self._firestore_streams
 
     @built_once
-    def memorials(self) -> MemorialDirectory:
-        from common.adapters.firestore.streams import FirestoreMemorialDirectory
+    def firestore_rest(self) -> FirestoreRest:
+        """Firestore's REST API, for reads no write follows: no gRPC on a viewer's cold start."""
+        from common.adapters.firestore.rest import FirestoreRest
 
-        return FirestoreMemorialDirectory(self.firestore_client, self.settings.memorials_collection)
+        return FirestoreRest.from_environment(self.settings.gcp_project)
+
+    @built_once
+    def reads(self) -> StreamReads:
+        if self._given.repo is not None:
+            return self._given.repo
+        from common.adapters.firestore.rest import RestStreamReads
+
+        return RestStreamReads(
+            self.firestore_rest,
+            self.settings.streams_collection,
+            self.settings.legacy_streams_collections,
+        )
+
+    @built_once
+    def memorials(self) -> MemorialDirectory:
+        from common.adapters.firestore.rest import RestMemorialDirectory
+
+        return RestMemorialDirectory(self.firestore_rest, self.settings.memorials_collection)
 
     @built_once
     def migrations(self) -> StreamMigrationStore | None:
@@ -325,7 +346,7 @@ class Services:
         from common.services.stream_info import StreamInfoService
 
         return StreamInfoService(
-            repo=self.repo,
+            repo=self.reads,
             memorials=self.memorials,
             clock=self.clock,
             delivery_base=self.settings.cloudflare_delivery_base,

@@ -316,15 +316,37 @@ StreamAndProgress = tuple[Stream, MonitorProgress | None]
 MonitorCheck = Callable[[Stream, MonitorProgress | None], StreamAndProgress]
 
 
-class StreamRepository(Protocol):
-    """Persistence of streams and, separately, of their credentials."""
-
-    def new_id(self) -> str:
-        """A fresh, unique stream id."""
-        ...
+class StreamReads(Protocol):
+    """The reads of streams a request makes without writing after them (the viewer functions
+    get these over a lighter client than the writes': see common/adapters/firestore/rest.py)."""
 
     def get(self, stream_id: str) -> Stream | None:
         """The stream, or ``None``."""
+        ...
+
+    def get_credentials(self, stream_id: str) -> StreamCredentials | None:
+        """The publishing credentials, or ``None``."""
+        ...
+
+    def find(self, query: StreamQuery) -> StreamPage:
+        """Streams matching ``query``, in its order; ``next_cursor`` is set when more follow.
+
+        Raises:
+            InvalidArgumentError: the cursor is not one this query gave, or comes with an offset.
+        """
+        ...
+
+    def list_by_memorial(self, memorial_id: str, *, visible_only: bool) -> list[Stream]:
+        """All streams of a memorial, newest first."""
+        ...
+
+
+class StreamRepository(StreamReads, Protocol):
+    """Persistence of streams and, separately, of their credentials (its reads are the
+    ``StreamReads``; a write after a read in one request starts from that read)."""
+
+    def new_id(self) -> str:
+        """A fresh, unique stream id."""
         ...
 
     def create(self, stream: Stream, credentials: StreamCredentials | None) -> None:
@@ -364,28 +386,12 @@ class StreamRepository(Protocol):
         """The deleted stream that used this input, if one was noted (kept for 30 days)."""
         ...
 
-    def get_credentials(self, stream_id: str) -> StreamCredentials | None:
-        """The publishing credentials, or ``None``."""
-        ...
-
     def save_credentials(self, stream_id: str, credentials: StreamCredentials) -> None:
         """Store (replace) the publishing credentials."""
         ...
 
-    def find(self, query: StreamQuery) -> StreamPage:
-        """Streams matching ``query``, in its order; ``next_cursor`` is set when more follow.
-
-        Raises:
-            InvalidArgumentError: the cursor is not one this query gave, or comes with an offset.
-        """
-        ...
-
     def find_by_live_input(self, live_input_uid: str) -> Stream | None:
         """The stream whose Cloudflare live input is ``live_input_uid``, if any."""
-        ...
-
-    def list_by_memorial(self, memorial_id: str, *, visible_only: bool) -> list[Stream]:
-        """All streams of a memorial, newest first."""
         ...
 
     def set_display_orders(self, orders: dict[str, int], updated_at: datetime) -> None:

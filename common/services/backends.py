@@ -14,6 +14,7 @@ from common.ports import (
     MemorialDirectory,
     ScheduledTask,
     StreamProvider,
+    StreamReads,
     StreamRepository,
     TaskQueue,
 )
@@ -30,6 +31,11 @@ class BackendPorts(Protocol):
 
     @property
     def repo(self) -> StreamRepository: ...
+    @property
+    def reads(self) -> StreamReads:
+        """Reads no write follows in the same request (the viewer functions')."""
+        ...
+
     @property
     def memorials(self) -> MemorialDirectory: ...
     @property
@@ -50,6 +56,10 @@ class Backends:
     tasks: TaskQueue
     clock: Clock
 
+    @property
+    def reads(self) -> StreamReads:
+        return self.repo
+
 
 class _Port(Generic[PortT]):
     """``self._repo`` and the like: the port of that name, read from the backends on use."""
@@ -66,6 +76,7 @@ class WithBackends:
     read from the backends when first used."""
 
     _repo = _Port[StreamRepository]()
+    _reads = _Port[StreamReads]()
     _memorials = _Port[MemorialDirectory]()
     _provider = _Port[StreamProvider]()
     _tasks = _Port[TaskQueue]()

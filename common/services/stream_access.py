@@ -11,11 +11,11 @@ from collections.abc import Callable, Collection, Iterable
 from common.access import Action, Permissions, require, stream_permissions
 from common.errors import NotFoundError
 from common.models.domain import Memorial, Stream, User
-from common.ports import MemorialDirectory, StreamRepository
+from common.ports import MemorialDirectory, StreamReads
 
 
 def load_authorized(
-    repo: StreamRepository,
+    repo: StreamReads,
     memorials: MemorialDirectory,
     user: User | None,
     stream_id: str,

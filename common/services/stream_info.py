@@ -15,7 +15,7 @@ from common.models.base import Model
 from common.models.delivery import DeliveryUrls
 from common.models.domain import Stream, StreamStatus, User
 from common.models.recording_rules import RecordingStatus, broadcast_state, recording_status
-from common.ports import Clock, MemorialDirectory, StreamRepository
+from common.ports import Clock, MemorialDirectory, StreamReads
 from common.services.stream_access import TimedMemorialCache, load_authorized
 
 
@@ -145,7 +145,7 @@ class StreamInfoService:
     def __init__(
         self,
         *,
-        repo: StreamRepository,
+        repo: StreamReads,
         memorials: MemorialDirectory,
         clock: Clock,
         delivery_base: str,

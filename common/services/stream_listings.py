@@ -17,7 +17,7 @@ from common.models.api import (
 from common.models.domain import Stream, StreamStatus, User
 from common.ports import MemorialDirectory, StreamPage, StreamQuery
 from common.services.backends import BackendPorts, WithBackends
-from common.services.stream_access import MemorialCache
+from common.services.stream_access import MemorialCache, load_authorized
 
 # A page whose streams are all hidden from the caller reads on, this many pages of at least
 # this many streams at most, before it answers with nothing shown (its cost is bounded, and
@@ -27,7 +27,8 @@ READ_ON_LIMIT = 100
 
 
 class StreamListingService(WithBackends):
-    """Reads of streams. Every method authorises the caller itself."""
+    """Reads of streams (over ``reads``: no write follows them). Every method authorises the
+    caller itself."""
 
     def __init__(
         self, backends: BackendPorts, *, listing_memorials: MemorialDirectory | None = None
@@ -69,7 +70,7 @@ class StreamListingService(WithBackends):
     def memorial_streams(self, user: User | None, memorial_id: str) -> list[StreamPublicView]:
         """The streams of one memorial that ``user`` may view: visitors see visible ones,
         managers also the hidden ones (so they can show them again)."""
-        streams = self._repo.list_by_memorial(memorial_id, visible_only=False)
+        streams = self._reads.list_by_memorial(memorial_id, visible_only=False)
         return self._views_for(user, streams)
 
     def memorial_status(self, user: User | None, memorial_id: str) -> MemorialStreamStatusResponse:
@@ -79,9 +80,11 @@ class StreamListingService(WithBackends):
 
     def get(self, user: User | None, stream_id: str) -> StreamPublicView:
         """One stream, in the richest view the caller is entitled to."""
-        stream, permissions = self._load(user, stream_id, Action.VIEW)
+        stream, permissions = load_authorized(
+            self._reads, self._memorials, user, stream_id, Action.VIEW
+        )
         if permissions.can(Action.START):
-            return StreamOwnerView.with_credentials(stream, self._repo.get_credentials(stream.id))
+            return StreamOwnerView.with_credentials(stream, self._reads.get_credentials(stream.id))
         return _view(stream, permissions)
 
     def _memorial_cache(self) -> MemorialCache:
@@ -104,7 +107,7 @@ class StreamListingService(WithBackends):
         streams. Only a page that read that far and still shows none names the last document
         it read (a hidden stream, or one unreadable as a stream)."""
         memorials = self._memorial_cache()
-        page = self._repo.find(query)
+        page = self._reads.find(query)
         viewable = self._viewable(user, page.streams, memorials)
         passed_before = 0
         onward = replace(query, offset=0, limit=max(query.limit, READ_ON_LIMIT))
@@ -112,7 +115,7 @@ class StreamListingService(WithBackends):
             if viewable or page.next_cursor is None:
                 break
             passed_before += page.went_past
-            page = self._repo.find(replace(onward, cursor=page.next_cursor))
+            page = self._reads.find(replace(onward, cursor=page.next_cursor))
             viewable = self._viewable(user, page.streams, memorials)
         shown = viewable[: query.limit]
         has_more = page.has_more or len(viewable) > len(shown)

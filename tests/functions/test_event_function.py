@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from common.adapters.firestore.streams import stream_to_document
+from common.adapters.firestore.documents import stream_to_document
 from common.models.domain import Stream
 from emulators.firestore_events import EVENT_TYPE, JSON, PROTOBUF, EventBridge
 from tests import people

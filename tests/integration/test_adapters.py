@@ -21,8 +21,8 @@ from common.adapters.cloudflare.client import (
     CloudflareStreamProvider,
     RetryPolicy,
 )
+from common.adapters.firestore.documents import CREDENTIALS_SUBCOLLECTION
 from common.adapters.firestore.streams import (
-    CREDENTIALS_SUBCOLLECTION,
     DELETED_INPUTS_COLLECTION,
     EXPIRES_AT_FIELD,
     FirestoreStreamRepository,

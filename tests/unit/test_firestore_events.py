@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from common.adapters.firestore.documents import stream_to_document
 from common.adapters.firestore.events import decode_stream_change
-from common.adapters.firestore.streams import stream_to_document
 from common.models.domain import MonitorState, RecordingEntry, Stream, StreamStatus
 from emulators.firestore_events import JSON, PROTOBUF, EventBridge
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from common.adapters.firestore.streams import stream_from_fields, stream_to_document
+from common.adapters.firestore.documents import stream_from_fields, stream_to_document
 from common.models.api import (
     StreamCreateRequest,
     StreamOwnerView,

@@ -13,7 +13,7 @@ import pytest
 from google.cloud.firestore import GeoPoint
 from google.cloud.firestore_v1.vector import Vector
 
-from common.adapters.firestore.streams import ID_ORDER, ORDERINGS
+from common.adapters.firestore.documents import ID_ORDER, ORDERINGS
 from common.errors import InvalidArgumentError
 from common.models.domain import Stream
 from common.pagination import (

@@ -15,7 +15,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
-from common.adapters.firestore.streams import stream_from_fields
+from common.adapters.firestore.documents import stream_from_fields
 from common.models.domain import Stream
 
 

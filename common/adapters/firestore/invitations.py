@@ -17,9 +17,9 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from common.adapters.firestore.documents import CREDENTIALS_SUBCOLLECTION
 from common.adapters.firestore.guards import read_modify_write
 from common.adapters.firestore.streams import (
-    CREDENTIALS_SUBCOLLECTION,
     REQUEST_TIME_LIMITS,
     firestore_errors,
 )

@@ -11,8 +11,9 @@ from typing import Any, Generic, TypeVar
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from common.adapters.firestore.documents import _storable
 from common.adapters.firestore.guards import read_modify_write
-from common.adapters.firestore.streams import REQUEST_TIME_LIMITS, _storable, firestore_errors
+from common.adapters.firestore.streams import REQUEST_TIME_LIMITS, firestore_errors
 from common.errors import NotFoundError
 from common.models.events import EventTemplate, MemorialEvent
 

@@ -6,58 +6,46 @@ import logging
 import random
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from contextvars import copy_context
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Any, get_args
+from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.api_core import retry
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
+from common.adapters.firestore.documents import (
+    CREDENTIALS_DOC,
+    CREDENTIALS_SUBCOLLECTION,
+    DocumentQuery,
+    StreamDocumentReads,
+    _video_uid_of,
+    credentials_of,
+    memorial_of,
+    stream_from_snapshot,
+    stream_to_document,
+)
 from common.errors import ConflictError, NotFoundError, UnavailableError
 from common.models.domain import (
     Memorial,
     MonitorKind,
     MonitorProgress,
-    RecordingDownload,
-    RecordingEntry,
     Stream,
     StreamCredentials,
-    StreamStatus,
-)
-from common.pagination import (
-    ID_DESCENDING,
-    NAMEABLE_ID,
-    SORT_KEYS,
-    Listed,
-    Position,
-    in_order,
-    is_sort_value,
-    page_of,
-    position_of,
 )
 from common.ports import (
     MonitorCheck,
     PendingMigration,
-    StreamOrder,
-    StreamPage,
-    StreamQuery,
     WhipSession,
 )
 from common.request_scope import remember, take
 
 log = logging.getLogger(__name__)
-CREDENTIALS_SUBCOLLECTION = "private"
 # Firestore TTL policy field (firestore.indexes.json): documents of the private subcollection
 # carrying it are deleted once it has passed. Credentials never carry it.
 EXPIRES_AT_FIELD = "expiresAt"
-CREDENTIALS_DOC = "credentials"
-MEMORIAL_STREAM_LIMIT = 200
 DELETED_INPUTS_COLLECTION = "deleted_live_inputs"
 # Cloudflare may finish a recording long after its stream was deleted (a slow transcode, a
 # retried webhook); a month covers it, then Firestore's TTL policy removes the note.
@@ -65,10 +53,6 @@ DELETED_INPUT_RETENTION = timedelta(days=30)
 UPDATE_ATTEMPTS = 25
 BATCH_WRITES = 400  # below Firestore's 500 writes per batch
 MOVED_PRIVATE_DOCUMENTS = 100
-# A listing queries the legacy collections while the request's own thread queries the primary
-# one. Threads start on first use (as many as the instance has listings in flight, up to its
-# concurrency); the client library is thread-safe.
-_LEGACY_QUERIES = ThreadPoolExecutor(max_workers=80, thread_name_prefix="legacy-query")
 # Every call gets a short, explicit budget: a request must fail fast with a 503 rather than
 # hang for the client library's default minute when the database is unreachable.
 REQUEST_TIME_LIMITS: dict[str, Any] = {
@@ -79,141 +63,6 @@ REQUEST_TIME_LIMITS: dict[str, Any] = {
 }
 # A full scan of a collection (the admin migration) gets a minute, not a request's budget.
 SCAN_TIME_LIMITS: dict[str, Any] = {"timeout": 60.0}
-# Equality filters and orderings `find` can combine; firestore.indexes.json must cover each
-# (filter, ordering) pair so Firestore can merge them for multi-filter queries.
-FILTER_FIELDS = ("memorialId", "status", "isPublic", "isVisible", "createdBy")
-ORDERINGS: dict[str, tuple[tuple[str, str], ...]] = {
-    order: tuple((key.field, "DESCENDING" if key.descending else "ASCENDING") for key in keys)
-    for order, keys in SORT_KEYS.items()
-}
-# The tie-breaker every listing query ends with: the direction each index ends __name__ with.
-ID_ORDER = ("__name__", "DESCENDING" if ID_DESCENDING else "ASCENDING")
-
-# Legacy statuses found in old documents, mapped the way the frontend's migration did.
-_LEGACY_STATUS = {"ended": StreamStatus.COMPLETED, "failed": StreamStatus.ERROR}
-
-
-# Names the earlier backends wrote beside ours (FRONTEND_CONTRACT.md §2.3): both are written,
-# and the legacy one is read where ours is missing.
-LEGACY_NAMES = {
-    "scheduledDateTime": "scheduledStartTime",
-    "actualEndTime": "endTime",
-    "cloudflareStreamId": "cloudflareId",
-    "recordingPlaybackUrl": "recordingUrl",
-}
-
-
-def _accepts_none(annotation: Any) -> bool:
-    return annotation is None or type(None) in get_args(annotation)
-
-
-# Fields that hold a value in our documents but may hold null in legacy ones: a null there
-# reads as the field's default (absent visibility means visible, as the old UI did).
-_NEVER_NULL = frozenset(
-    info.alias or name
-    for name, info in Stream.model_fields.items()
-    if not _accepts_none(info.annotation)
-)
-
-
-def stream_from_fields(
-    stream_id: str, data: dict[str, Any], *, created_fallback: datetime | None = None
-) -> Stream:
-    """The stream a stored document describes, whichever backend wrote it."""
-    fields = {k: v for k, v in data.items() if v is not None or k not in _NEVER_NULL}
-    for legacy, ours in LEGACY_NAMES.items():
-        if fields.get(ours) is None and fields.get(legacy) is not None:
-            fields[ours] = fields[legacy]
-    fields["status"] = _known_status(fields.get("status"))
-    fields.setdefault("title", "")
-    fields.setdefault("createdBy", "")
-    fields.setdefault("createdAt", created_fallback)
-    fields.setdefault("updatedAt", fields["createdAt"])
-    fields["recordings"] = tuple(
-        _entry_from_map(item)
-        for item in data.get("recordings") or ()
-        if isinstance(item, dict) and _video_uid_of(item)
-    )
-    fields["id"] = stream_id
-    return Stream.model_validate(fields)
-
-
-def _known_status(value: object) -> StreamStatus:
-    text = str(value or StreamStatus.SCHEDULED)
-    if text in StreamStatus.__members__.values():
-        return StreamStatus(text)
-    return _LEGACY_STATUS.get(text, StreamStatus.READY)
-
-
-def stream_to_document(stream: Stream) -> dict[str, Any]:
-    """The Firestore fields of ``stream``, with legacy and unified names kept equal."""
-    document: dict[str, Any] = _storable(stream.model_dump(exclude={"id", "recordings"}))
-    document |= {legacy: document[ours] for legacy, ours in LEGACY_NAMES.items()}
-    document["recordings"] = [
-        _entry_to_map(entry, number) for number, entry in enumerate(stream.recordings, start=1)
-    ]
-    return document
-
-
-def _storable(value: Any) -> Any:
-    """``value`` in the types Firestore stores (plain strings for enums, lists for tuples)."""
-    if isinstance(value, dict):
-        return {key: _storable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_storable(item) for item in value]
-    if isinstance(value, StrEnum):
-        return str(value)
-    return value
-
-
-def _entry_to_map(entry: RecordingEntry, sequence: int) -> dict[str, Any]:
-    # Field names of the unified frontend's `recordings[]` (FRONTEND_CONTRACT.md §2.2).
-    return {
-        "id": entry.video_uid,
-        "cloudflareVideoId": entry.video_uid,
-        "state": entry.state,
-        "recordingReady": entry.ready,
-        "recordingUrl": entry.hls_url,
-        "dashUrl": entry.dash_url,
-        "thumbnailUrl": entry.thumbnail_url,
-        "duration": entry.duration,
-        "size": entry.size,
-        "createdAt": entry.created,
-        "modifiedAt": entry.modified,
-        "sequenceNumber": sequence,
-        "hidden": entry.hidden,
-        "clippedFrom": entry.clipped_from,
-        "download": entry.download.model_dump() if entry.download else None,
-    }
-
-
-def _video_uid_of(item: dict[str, Any]) -> str | None:
-    # The SvelteKit server keyed entries by its own `recording_<ts>` id and kept the video's
-    # uid in `cloudflareVideoId`; ours carry the uid under both names.
-    uid = item.get("cloudflareVideoId") or item.get("videoId") or item.get("id")
-    return str(uid) if uid else None
-
-
-def _entry_from_map(item: dict[str, Any]) -> RecordingEntry:
-    return RecordingEntry(
-        video_uid=str(_video_uid_of(item)),
-        state=str(item.get("state") or ("ready" if item.get("recordingReady") else "unknown")),
-        ready=bool(item.get("recordingReady")),
-        hls_url=item.get("recordingUrl"),
-        dash_url=item.get("dashUrl"),
-        thumbnail_url=item.get("thumbnailUrl"),
-        duration=item.get("duration"),
-        size=item.get("size"),
-        created=item.get("createdAt"),
-        modified=item.get("modifiedAt"),
-        hidden=item.get("hidden") is True,
-        clipped_from=item.get("clippedFrom"),
-        download=(
-            RecordingDownload.model_validate(item["download"])
-            if isinstance(item.get("download"), dict)
-            else None
-        ),
-    )
 
 
 def _progress_kept_in_stream(document: dict[str, Any], kind: MonitorKind) -> MonitorProgress | None:
@@ -223,22 +72,6 @@ def _progress_kept_in_stream(document: dict[str, Any], kind: MonitorKind) -> Mon
     if not isinstance(monitor, dict) or "nextAttempt" not in monitor:
         return None
     return MonitorProgress.model_validate(monitor)
-
-
-def _listed(snapshot: Any, stream: Stream | None, order: StreamOrder) -> Listed:
-    """The document as the listing in ``order`` read it: where it sits by its values as
-    stored, and whether a cursor can carry them and its id."""
-    values = tuple(snapshot.get(key.field) for key in SORT_KEYS[order])
-    nameable = bool(NAMEABLE_ID.fullmatch(snapshot.id)) and all(map(is_sort_value, values))
-    return Listed(Position(values, snapshot.id), stream, nameable)
-
-
-def stream_from_snapshot(snapshot: Any) -> Stream:
-    """Parse a document snapshot into a ``Stream`` (documents written by the earlier backend
-    may lack ``createdAt``: the document's own creation time stands in)."""
-    return stream_from_fields(
-        snapshot.id, snapshot.to_dict() or {}, created_fallback=snapshot.create_time
-    )
 
 
 # Publishing secrets the earlier backends stored on the stream document itself, where client
@@ -361,7 +194,7 @@ def firestore_errors() -> Iterator[None]:
         raise UnavailableError("The database is temporarily unavailable", retry_after_s=2) from exc
 
 
-class FirestoreStreamRepository:
+class FirestoreStreamRepository(StreamDocumentReads):
     """``StreamRepository`` over one Firestore collection."""
 
     def __init__(
@@ -405,6 +238,19 @@ class FirestoreStreamRepository:
             if snapshot.exists:
                 return snapshot
         return None
+
+    def _run_query(self, collection: Any, query: DocumentQuery) -> list[Any]:
+        request: Any = collection
+        for field, value in query.filters.items():
+            request = request.where(filter=FieldFilter(field, "==", value))
+        for field, direction in query.orderings:
+            request = request.order_by(field, direction=direction)
+        if query.start_after is not None:
+            request = request.start_after(list(query.start_after))
+        if query.offset:
+            request = request.offset(query.offset)
+        with firestore_errors():
+            return list(request.limit(query.limit).stream(**REQUEST_TIME_LIMITS))
 
     def _move_from_legacy(self, stream_id: str) -> bool:
         """Move a legacy stream here before writing to it, so triggers and the site's pages
@@ -568,12 +414,7 @@ class FirestoreStreamRepository:
             snapshot = self._credentials_ref(stream_id).get(**REQUEST_TIME_LIMITS)
         if not snapshot.exists:
             return None
-        data = snapshot.to_dict()
-        return StreamCredentials(
-            rtmp_url=data["streamUrl"],
-            stream_key=SecretStr(data["streamKey"]),
-            whip_url=SecretStr(data["whipUrl"]),
-        )
+        return credentials_of(snapshot.to_dict() or {})
 
     def save_credentials(self, stream_id: str, credentials: StreamCredentials) -> None:
         with firestore_errors():
@@ -587,69 +428,6 @@ class FirestoreStreamRepository:
         if self._legacy and not self._streams.document(stream_id).get(**REQUEST_TIME_LIMITS).exists:
             self._move_from_legacy(stream_id)
 
-    def find(self, query: StreamQuery) -> StreamPage:
-        after = position_of(query)
-        wanted = query.limit + 1
-        if not self._legacy:
-            rows = self._query(self._streams, query, after, query.offset, wanted)
-            return page_of(query, rows)
-        # Merging collections: each gives its first offset+limit+1 after the cursor's position,
-        # in Firestore's order, which the merge keeps (by the values as stored), cut after.
-        wanted += query.offset
-        legacy = [
-            # In the request's context: what they log carries the request's trace.
-            _LEGACY_QUERIES.submit(
-                copy_context().run, self._query, collection, query, after, 0, wanted
-            )
-            for collection in self._legacy
-        ]
-        primary = self._query(self._streams, query, after, 0, wanted)
-        seen: dict[str, Listed] = {}
-        # The primary collection's first: its copy of a stream wins, even one unreadable.
-        # (A share that came back full holds more than offset + limit documents by itself,
-        # so the merged page then says more follow.)
-        for rows in (primary, *(pending.result() for pending in legacy)):
-            for row in rows:
-                seen.setdefault(row.place.stream_id, row)
-        return page_of(query, in_order(list(seen.values()), query.order)[query.offset :])
-
-    def _query(
-        self, collection: Any, query: StreamQuery, after: Position | None, offset: int, limit: int
-    ) -> list[Listed]:
-        """The documents of ``query`` in ``collection``, in order, each with its place and its
-        stream (``None`` where unreadable as one)."""
-        request: Any = collection
-        values = (
-            query.memorial_id,
-            str(query.status) if query.status else None,
-            query.is_public,
-            query.is_visible,
-            query.created_by,
-        )
-        filters = dict(zip(FILTER_FIELDS, values, strict=True))
-        for field, value in filters.items():
-            if value is not None:
-                request = request.where(filter=FieldFilter(field, "==", value))
-        for field, direction in (*ORDERINGS[query.order], ID_ORDER):
-            request = request.order_by(field, direction=direction)
-        if after is not None:
-            # Values, not a snapshot: the page goes on even if that stream was deleted since.
-            request = request.start_after([*after.values, after.stream_id])
-        if offset:
-            request = request.offset(offset)
-        request = request.limit(limit)
-        with firestore_errors():
-            snapshots = list(request.stream(**REQUEST_TIME_LIMITS))
-        rows = []
-        for snapshot in snapshots:
-            stream: Stream | None = None
-            try:
-                stream = stream_from_snapshot(snapshot)
-            except (ValidationError, KeyError, ValueError, TypeError):
-                log.warning("skipping unreadable stream document %s", snapshot.reference.path)
-            rows.append(_listed(snapshot, stream, query.order))
-        return rows
-
     def find_by_live_input(self, live_input_uid: str) -> Stream | None:
         for collection in (self._streams, *self._legacy):
             for field in ("cloudflareId", "cloudflareStreamId"):
@@ -659,16 +437,6 @@ class FirestoreStreamRepository:
                 if found:
                     return stream_from_snapshot(found[0])
         return None
-
-    def list_by_memorial(self, memorial_id: str, *, visible_only: bool) -> list[Stream]:
-        page = self.find(
-            StreamQuery(
-                memorial_id=memorial_id,
-                is_visible=True if visible_only else None,
-                limit=MEMORIAL_STREAM_LIMIT,
-            )
-        )
-        return page.streams
 
     def set_display_orders(self, orders: dict[str, int], updated_at: datetime) -> None:
         with firestore_errors():
@@ -813,14 +581,4 @@ class FirestoreMemorialDirectory:
 
 
 def _memorial_of(snapshot: Any) -> Memorial | None:
-    if not snapshot.exists:
-        return None
-    data = snapshot.to_dict() or {}
-    return Memorial(
-        id=snapshot.id,
-        owner_uid=data.get("ownerUid") or data.get("creatorUid"),
-        funeral_director_uid=data.get("funeralDirectorUid"),
-        is_public=data.get("isPublic") is not False,
-        loved_one_name=data.get("lovedOneName"),
-        full_slug=data.get("fullSlug") or data.get("slug"),
-    )
+    return memorial_of(snapshot.id, snapshot.to_dict() or {} if snapshot.exists else None)

@@ -32,13 +32,16 @@ from common.adapters.cloudflare.client import (
     RetryPolicy,
 )
 from common.adapters.firestore.guards import FirestoreCreateQuota, FirestoreIdempotencyStore
+from common.adapters.firestore.rest import FirestoreRest, RestMemorialDirectory, RestStreamReads
 from common.adapters.firestore.streams import FirestoreMemorialDirectory, FirestoreStreamRepository
-from common.models.domain import Memorial
+from common.models.domain import Memorial, Stream, StreamCredentials
 from common.ports import (
     CreateQuota,
     IdempotencyStore,
     MemorialDirectory,
+    StreamPage,
     StreamProvider,
+    StreamQuery,
     StreamRepository,
     SystemClock,
     TaskQueue,
@@ -77,14 +80,47 @@ def _name(prefix: str) -> str:
     return f"contract_{prefix}_{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture(params=implementations("firestore", "firestore-with-legacy"))
+class RestReadRepository(FirestoreStreamRepository):
+    """The client library's repository whose reads (``StreamReads``) go over the REST API,
+    as the viewer functions read: both must keep the one contract."""
+
+    def __init__(self, db: firestore.Client, collection: str, legacy: list[str]) -> None:
+        super().__init__(db, collection, legacy)
+        self._rest_reads = RestStreamReads(rest_client(), collection, legacy)
+
+    def get(self, stream_id: str) -> Stream | None:
+        return self._rest_reads.get(stream_id)
+
+    def get_credentials(self, stream_id: str) -> StreamCredentials | None:
+        return self._rest_reads.get_credentials(stream_id)
+
+    def find(self, query: StreamQuery) -> StreamPage:
+        return self._rest_reads.find(query)
+
+    def list_by_memorial(self, memorial_id: str, *, visible_only: bool) -> list[Stream]:
+        return self._rest_reads.list_by_memorial(memorial_id, visible_only=visible_only)
+
+
+def rest_client() -> FirestoreRest:
+    """The REST reader the functions build, pointed by FIRESTORE_EMULATOR_HOST as they are."""
+    return FirestoreRest.from_environment(PROJECT_ID)
+
+
+@pytest.fixture(
+    params=implementations(
+        "firestore", "firestore-with-legacy", "firestore-rest-reads", "rest-reads-with-legacy"
+    )
+)
 def repo(request: pytest.FixtureRequest) -> StreamRepository:
-    """``firestore-with-legacy`` also reads an (empty) legacy collection: the merging paths."""
+    """``...-with-legacy`` also reads an (empty) legacy collection: the merging paths;
+    ``...rest-reads...`` reads over the REST API (common/adapters/firestore/rest.py)."""
     if request.param == "fake":
         return InMemoryStreamRepository()
     db: firestore.Client = request.getfixturevalue("db")
     collection = _name("streams")
-    legacy = [f"{collection}_legacy"] if request.param == "firestore-with-legacy" else []
+    legacy = [f"{collection}_legacy"] if request.param.endswith("with-legacy") else []
+    if "rest-reads" in request.param:
+        return RestReadRepository(db, collection, legacy)
     return FirestoreStreamRepository(db, collection, legacy)
 
 
@@ -96,7 +132,7 @@ class Memorials:
     add: Callable[[Memorial], None]
 
 
-@pytest.fixture(params=implementations("firestore"))
+@pytest.fixture(params=implementations("firestore", "firestore-rest"))
 def memorials(request: pytest.FixtureRequest) -> Memorials:
     if request.param == "fake":
         fake = InMemoryMemorialDirectory()
@@ -115,6 +151,8 @@ def memorials(request: pytest.FixtureRequest) -> Memorials:
             }
         )
 
+    if request.param == "firestore-rest":
+        return Memorials(RestMemorialDirectory(rest_client(), collection.id), add)
     return Memorials(FirestoreMemorialDirectory(db, collection.id), add)
 
 

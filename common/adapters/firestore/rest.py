@@ -1,0 +1,439 @@
+"""Reads of Firestore over its REST API, on the standard library's HTTP client.
+
+The viewer functions (listings, a stream's status, embed info, recordings) only read, and they
+are the ones a funeral's audience starts cold. Importing google-cloud-firestore (gRPC,
+protobuf, the async clients) is most of such a cold start, so they read through this instead;
+``http.client`` is already loaded by functions-framework. Every write, and every read a write
+starts from, stays on the client library (``streams.py``), so transactions are unchanged.
+
+Against the emulator (``FIRESTORE_EMULATOR_HOST``) requests carry the emulator's admin token;
+in production an access token of the instance's service account from the metadata server,
+the same identity the client library uses (security rules do not apply to either).
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import quote, urlsplit
+
+from common.adapters.firestore.documents import (
+    CREDENTIALS_DOC,
+    CREDENTIALS_SUBCOLLECTION,
+    DocumentQuery,
+    StreamDocumentReads,
+    credentials_of,
+    memorial_of,
+)
+from common.errors import UnavailableError
+from common.models.domain import Memorial, StreamCredentials
+
+PRODUCTION_ORIGIN = "https://firestore.googleapis.com"
+DEFAULT_METADATA_HOST = "metadata.google.internal"
+TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"  # noqa: S105 - a path
+# The emulator accepts this bearer token as an administrator's (no rules, like a server SDK).
+EMULATOR_TOKEN = "owner"  # noqa: S105 - the emulator's documented admin token, not a secret
+# As the client library's calls in streams.py: one attempt at most 5 s, retried on transient
+# failures for at most 6 s in all, then a 503 rather than a hung request.
+ATTEMPT_TIMEOUT_S = 5.0
+TOTAL_BUDGET_S = 6.0
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A token is renewed this long before the metadata server says it expires.
+TOKEN_MARGIN_S = 60.0
+_PLAIN_FIELD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+
+
+class FirestoreRestError(RuntimeError):
+    """Firestore refused a read for a reason retrying cannot change (a bad request, a missing
+    permission): a fault of this deployment, not of the caller."""
+
+
+@dataclass(frozen=True)
+class RestReference:
+    """Where a document lives, relative to the database's documents (``streams/abc``)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class RestSnapshot:
+    """A document as read, shaped like the client library's snapshots where the readers of
+    documents.py use them: ``id``, ``reference.path``, ``exists``, ``create_time``,
+    ``to_dict()`` and ``get(field)``."""
+
+    id: str
+    reference: RestReference
+    exists: bool
+    create_time: datetime | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any] | None:
+        return dict(self.fields) if self.exists else None
+
+    def get(self, field_path: str) -> Any:
+        """The field's value (``KeyError`` if absent, as the client library raises)."""
+        value: Any = self.fields
+        for part in field_path.split("."):
+            if not isinstance(value, dict) or part not in value:
+                raise KeyError(field_path)
+            value = value[part]
+        return value
+
+
+# Values: Firestore's JSON encoding (google.firestore.v1.Value) to and from what the client
+# library gives: None, bool, int, float, str, bytes, datetime (UTC), lists and dicts.
+# References come back as their path, geopoints as {"latitude", "longitude"}.
+
+
+def decode_value(value: dict[str, Any]) -> Any:
+    """The Python value of one Firestore JSON value."""
+    for kind, item in value.items():
+        decode = _DECODERS.get(kind)
+        if decode is not None:
+            return decode(item)
+    return None
+
+
+def decode_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    return {name: decode_value(item) for name, item in fields.items()}
+
+
+def encode_value(value: Any) -> dict[str, Any]:
+    """One Firestore JSON value (the types a filter or a cursor carries)."""
+    if value is None:
+        return {"nullValue": None}
+    if isinstance(value, bool):
+        return {"booleanValue": value}
+    if isinstance(value, int):
+        return {"integerValue": str(value)}
+    if isinstance(value, float) and math.isfinite(value):  # a cursor carries finite ones only
+        return {"doubleValue": value}
+    if isinstance(value, str):
+        return {"stringValue": value}
+    if isinstance(value, datetime):
+        return {"timestampValue": format_timestamp(value)}
+    raise TypeError(f"no Firestore value for {type(value).__name__}")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An RFC 3339 UTC timestamp as Firestore writes it (``Z``, 0 to 9 fraction digits), to
+    the microsecond as the client library gives it."""
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    moment = datetime.fromisoformat(whole).replace(tzinfo=UTC)
+    return moment.replace(microsecond=int(fraction[:6].ljust(6, "0")) if fraction else 0)
+
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "nullValue": lambda _: None,
+    "stringValue": str,
+    "integerValue": int,
+    "doubleValue": float,  # a number, or "NaN" / "Infinity" / "-Infinity"
+    "booleanValue": bool,
+    "timestampValue": parse_timestamp,
+    "mapValue": lambda item: decode_fields(item.get("fields") or {}),
+    "arrayValue": lambda item: [decode_value(entry) for entry in item.get("values") or []],
+    "bytesValue": base64.b64decode,
+    "referenceValue": lambda item: str(item).split("/documents/", 1)[-1],
+    "geoPointValue": lambda item: {
+        "latitude": item.get("latitude", 0.0),
+        "longitude": item.get("longitude", 0.0),
+    },
+}
+
+
+def _field_path(name: str) -> dict[str, str]:
+    return {"fieldPath": name if _PLAIN_FIELD.fullmatch(name) else f"`{name}`"}
+
+
+def _checked_id(document_id: str) -> str:
+    """A document id that names one document (the client library refuses the others too)."""
+    if not document_id or "/" in document_id or document_id in {".", ".."}:
+        raise ValueError(f"not a document id: {document_id!r}")
+    return document_id
+
+
+class AccessTokens(Protocol):
+    """The ``Authorization`` header of each request."""
+
+    def header(self) -> str: ...
+
+
+class EmulatorToken:
+    def header(self) -> str:
+        return f"Bearer {EMULATOR_TOKEN}"
+
+
+class MetadataServerTokens:
+    """Access tokens of the instance's service account, from the metadata server (Cloud Run,
+    Cloud Functions), each kept until shortly before it expires; one fetch at a time."""
+
+    def __init__(
+        self, host: str = DEFAULT_METADATA_HOST, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._host = host
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._renew_at = 0.0
+
+    def header(self) -> str:
+        with self._lock:
+            if self._token is None or self._clock() >= self._renew_at:
+                self._token, lifetime = self._fetch()
+                self._renew_at = self._clock() + max(lifetime - TOKEN_MARGIN_S, 0.0)
+            return f"Bearer {self._token}"
+
+    def _fetch(self) -> tuple[str, float]:
+        connection = http.client.HTTPConnection(self._host, timeout=ATTEMPT_TIMEOUT_S)
+        try:
+            connection.request("GET", TOKEN_PATH, headers={"Metadata-Flavor": "Google"})
+            response = connection.getresponse()
+            body = response.read()
+        except OSError as exc:
+            raise UnavailableError(
+                "The database is temporarily unavailable", retry_after_s=2
+            ) from exc
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise FirestoreRestError(f"the metadata server gave no token (HTTP {response.status})")
+        token = json.loads(body)
+        return str(token["access_token"]), float(token.get("expires_in", 0))
+
+
+class FirestoreRest:
+    """Document reads, batch reads and queries of one database, over keep-alive connections
+    (one per thread: ``http.client`` connections are not thread-safe)."""
+
+    def __init__(
+        self,
+        origin: str,
+        project: str,
+        tokens: AccessTokens,
+        *,
+        database: str = "(default)",
+        budget_s: float = TOTAL_BUDGET_S,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        parts = urlsplit(origin)
+        self._secure = parts.scheme == "https"
+        self._netloc = parts.netloc
+        self._tokens = tokens
+        self._budget_s = budget_s
+        self._sleep = sleep
+        self.documents = f"projects/{project}/databases/{database}/documents"
+        self._local = threading.local()
+
+    @classmethod
+    def from_environment(cls, project: str) -> FirestoreRest:
+        """The emulator where ``FIRESTORE_EMULATOR_HOST`` names one, else production."""
+        emulator = os.environ.get("FIRESTORE_EMULATOR_HOST")
+        if emulator:
+            return cls(f"http://{emulator}", project, EmulatorToken())
+        metadata = os.environ.get("GCE_METADATA_HOST") or DEFAULT_METADATA_HOST
+        return cls(PRODUCTION_ORIGIN, project, MetadataServerTokens(metadata))
+
+    def get(self, collection: str, document_id: str) -> RestSnapshot:
+        """One document (``exists`` false when there is none)."""
+        path = f"{collection}/{_checked_id(document_id)}"
+        status, body = self._call("GET", f"/v1/{quote(f'{self.documents}/{path}')}", None)
+        if status == 404:
+            return RestSnapshot(document_id, RestReference(path), exists=False)
+        return self._snapshot(body)
+
+    def get_many(self, collection: str, document_ids: Iterable[str]) -> list[RestSnapshot]:
+        """The documents, in one request (missing ones with ``exists`` false)."""
+        names = [f"{self.documents}/{collection}/{_checked_id(i)}" for i in document_ids]
+        if not names:
+            return []
+        _, body = self._call("POST", f"/v1/{quote(self.documents)}:batchGet", {"documents": names})
+        snapshots = []
+        for result in body:
+            if "found" in result:
+                snapshots.append(self._snapshot(result["found"]))
+            elif "missing" in result:
+                path = result["missing"].split("/documents/", 1)[-1]
+                snapshots.append(
+                    RestSnapshot(path.rsplit("/", 1)[-1], RestReference(path), exists=False)
+                )
+        return snapshots
+
+    def run_query(self, collection: str, query: DocumentQuery) -> list[RestSnapshot]:
+        """The documents of ``query`` over a top-level ``collection``, in order."""
+        structured: dict[str, Any] = {"from": [{"collectionId": collection}]}
+        filters = [
+            {
+                "fieldFilter": {
+                    "field": _field_path(name),
+                    "op": "EQUAL",
+                    "value": encode_value(value),
+                }
+            }
+            for name, value in query.filters.items()
+        ]
+        if len(filters) == 1:
+            structured["where"] = filters[0]
+        elif filters:
+            structured["where"] = {"compositeFilter": {"op": "AND", "filters": filters}}
+        structured["orderBy"] = [
+            {"field": _field_path(name), "direction": direction}
+            for name, direction in query.orderings
+        ]
+        if query.start_after is not None:
+            structured["startAt"] = {
+                "values": [
+                    self._cursor_value(collection, name, value)
+                    for (name, _), value in zip(query.orderings, query.start_after, strict=True)
+                ],
+                "before": False,
+            }
+        if query.offset:
+            structured["offset"] = query.offset
+        structured["limit"] = query.limit
+        _, body = self._call(
+            "POST", f"/v1/{quote(self.documents)}:runQuery", {"structuredQuery": structured}
+        )
+        return [self._snapshot(item["document"]) for item in body if "document" in item]
+
+    def _cursor_value(self, collection: str, name: str, value: Any) -> dict[str, Any]:
+        if name == "__name__":
+            return {"referenceValue": f"{self.documents}/{collection}/{_checked_id(str(value))}"}
+        return encode_value(value)
+
+    def _snapshot(self, document: dict[str, Any]) -> RestSnapshot:
+        path = str(document["name"]).split("/documents/", 1)[-1]
+        created = document.get("createTime")
+        return RestSnapshot(
+            id=path.rsplit("/", 1)[-1],
+            reference=RestReference(path),
+            exists=True,
+            create_time=parse_timestamp(created) if created else None,
+            fields=decode_fields(document.get("fields") or {}),
+        )
+
+    def _call(self, method: str, path: str, payload: Any) -> tuple[int, Any]:
+        """The status and decoded body of a request (a 404 is an answer: no such document),
+        retried with backoff on transient failures within the budget, then a 503."""
+        body = None if payload is None else json.dumps(payload).encode()
+        deadline = time.monotonic() + self._budget_s
+        delay = 0.1
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                status, data = self._send(method, path, body, min(ATTEMPT_TIMEOUT_S, remaining))
+            except (OSError, http.client.HTTPException):
+                self._drop_connection()
+                status, data = 0, b""
+            if status == 200 or (status == 404 and method == "GET"):
+                return status, json.loads(data) if status == 200 else None
+            if status and status not in TRANSIENT_STATUSES:
+                raise FirestoreRestError(
+                    f"Firestore refused {method} {path}: HTTP {status} {data[:300]!r}"
+                )
+            if time.monotonic() + delay >= deadline:
+                raise UnavailableError("The database is temporarily unavailable", retry_after_s=2)
+            self._sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def _send(
+        self, method: str, path: str, body: bytes | None, timeout: float
+    ) -> tuple[int, bytes]:
+        connection = self._connection()
+        connection.timeout = max(timeout, 0.05)
+        if connection.sock is not None:
+            connection.sock.settimeout(connection.timeout)
+        headers = {"Authorization": self._tokens.header(), "Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            kind = http.client.HTTPSConnection if self._secure else http.client.HTTPConnection
+            connection = kind(self._netloc, timeout=ATTEMPT_TIMEOUT_S)
+            self._local.connection = connection
+        return connection
+
+    def _drop_connection(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+
+class RestStreamReads(StreamDocumentReads):
+    """``StreamReads`` over the REST API: the primary collection, then the legacy ones."""
+
+    def __init__(
+        self, rest: FirestoreRest, collection: str, legacy_collections: Sequence[str] = ()
+    ) -> None:
+        self._rest = rest
+        self._streams = collection
+        self._legacy = tuple(legacy_collections)
+
+    def _locate(self, stream_id: str) -> RestSnapshot | None:
+        for collection in (self._streams, *self._legacy):
+            try:
+                snapshot = self._rest.get(collection, stream_id)
+            except ValueError:
+                return None  # an id no document can have
+            if snapshot.exists:
+                return snapshot
+        return None
+
+    def _run_query(self, collection: Any, query: DocumentQuery) -> list[Any]:
+        return list(self._rest.run_query(str(collection), query))
+
+    def get_credentials(self, stream_id: str) -> StreamCredentials | None:
+        private = f"{self._streams}/{_checked_id(stream_id)}/{CREDENTIALS_SUBCOLLECTION}"
+        snapshot = self._rest.get(private, CREDENTIALS_DOC)
+        return credentials_of(snapshot.fields) if snapshot.exists else None
+
+
+class RestMemorialDirectory:
+    """``MemorialDirectory`` over the REST API."""
+
+    def __init__(self, rest: FirestoreRest, collection: str) -> None:
+        self._rest = rest
+        self._memorials = collection
+
+    def get(self, memorial_id: str) -> Memorial | None:
+        try:
+            snapshot = self._rest.get(self._memorials, memorial_id)
+        except ValueError:
+            return None
+        return memorial_of(snapshot.id, snapshot.to_dict())
+
+    def get_many(self, memorial_ids: Collection[str]) -> dict[str, Memorial | None]:
+        unique = list(dict.fromkeys(memorial_ids))
+        readable = [m for m in unique if _is_document_id(m)]
+        found = {
+            snapshot.id: memorial_of(snapshot.id, snapshot.to_dict())
+            for snapshot in self._rest.get_many(self._memorials, readable)
+        }
+        return {memorial_id: found.get(memorial_id) for memorial_id in unique}
+
+
+def _is_document_id(text: str) -> bool:
+    try:
+        _checked_id(text)
+    except ValueError:
+        return False
+    return True
