@@ -69,6 +69,37 @@ def floor(request):
 """
 
 
+# The floor of a function that reads over Firestore's REST API (the viewer functions, see
+# common/adapters/firestore/rest.py): functions-framework and the same read by http.client.
+REST_FLOOR_SOURCE = """
+import http.client
+import json
+import os
+
+import functions_framework
+
+DOCUMENTS = "/v1/projects/{project}/databases/(default)/documents"
+
+
+@functions_framework.http
+def floor(request):
+    connection = http.client.HTTPConnection(os.environ["FIRESTORE_EMULATOR_HOST"])
+    headers = {{"Authorization": "Bearer owner", "Content-Type": "application/json"}}
+    if {read!r} == "query":
+        where = {{"fieldFilter": {{"field": {{"fieldPath": "isPublic"}}, "op": "EQUAL",
+                                  "value": {{"booleanValue": True}}}}}}
+        body = {{"structuredQuery": {{"from": [{{"collectionId": "streams"}}],
+                                     "where": where, "limit": 50}}}}
+        connection.request("POST", DOCUMENTS + ":runQuery", json.dumps(body), headers)
+        answer = json.loads(connection.getresponse().read())
+        found = len([item for item in answer if "document" in item])
+    else:
+        connection.request("GET", DOCUMENTS + "/streams/{stream_id}", headers=headers)
+        found = int(connection.getresponse().status == 200)
+    return {{"found": found}}
+"""
+
+
 @dataclass(frozen=True)
 class FirstRequest:
     """A function's first request, and what it loads to answer it."""
@@ -84,6 +115,22 @@ class FirstRequest:
     webhook: bool = False
     task: bool = False
 
+    @property
+    def reads_over_rest(self) -> bool:
+        """Whether the function reads Firestore only over the REST API (a viewer function)."""
+        return self.function in REST_READERS
+
+
+REST_READERS = frozenset(
+    {
+        "publicstreams",
+        "streamstatus",
+        "memorialstreamstatus",
+        "memorialstreams",
+        "streamembedinfo",
+        "streamrecordings",
+    }
+)
 
 REQUESTS = (
     FirstRequest("publicstreams", "GET", "/api/streams/public?limit=50", read="query"),
@@ -221,6 +268,7 @@ class ColdStart:
     ours_ms: float
     floor_ms: float
     validation_floor_ms: float  # the floor with pydantic and pydantic-settings imported
+    rest_floor_ms: float | None  # a viewer function's: the same read over REST, no gRPC
     status: int
     resident_mib: float
 
@@ -246,14 +294,15 @@ def measure_cold_starts(
     for spec in REQUESTS:
         imports = "\n".join(CLIENT_IMPORTS[client] for client in spec.clients)
         sources = {}
-        for variant, variant_imports in (
-            ("floor", imports),
-            ("validation", f"{imports}\n{VALIDATION_IMPORTS}"),
-        ):
+        variants = [("floor", imports), ("validation", f"{imports}\n{VALIDATION_IMPORTS}")]
+        if spec.reads_over_rest:
+            variants.append(("rest", ""))
+        for variant, variant_imports in variants:
             source = floors / spec.function / variant / "main.py"
             source.parent.mkdir(parents=True)
+            template = REST_FLOOR_SOURCE if variant == "rest" else FLOOR_SOURCE
             source.write_text(
-                FLOOR_SOURCE.format(
+                template.format(
                     imports=variant_imports,
                     project=stack_env["LS_GCP_PROJECT"],
                     read=spec.read,
@@ -287,6 +336,7 @@ def measure_cold_starts(
                 statistics.median(ours) * 1000,
                 statistics.median(baselines["floor"]) * 1000,
                 statistics.median(baselines["validation"]) * 1000,
+                statistics.median(baselines["rest"]) * 1000 if "rest" in baselines else None,
                 max(statuses),
                 max(memory),
             )
@@ -302,12 +352,21 @@ def print_cold_starts(stack_env: dict[str, str], ids: dict[str, str], token: str
         " that floor with pydantic + pydantic-settings imported (+pydantic)"
     )
     for result in results:
-        clients = "+".join(("firestore", *result.request.clients))
+        clients = "+".join(
+            ("firestore REST" if result.request.reads_over_rest else "firestore",)
+            + result.request.clients
+        )
+        rest = (
+            f"  REST floor {result.rest_floor_ms:5.0f} ms"
+            f" {result.ours_ms / result.rest_floor_ms:5.2f}x"
+            if result.rest_floor_ms
+            else ""
+        )
         print(
             f"   {result.request.function:<28} {result.ours_ms:7.0f} ms"
             f"  floor {result.floor_ms:7.0f} ms  {result.ratio:5.2f}x"
             f"  +pydantic {result.validation_floor_ms:7.0f} ms  {result.validation_ratio:5.2f}x"
-            f"  RSS {result.resident_mib:4.0f} MiB  ({clients}; answered {result.status})"
+            f"  RSS {result.resident_mib:4.0f} MiB  ({clients}; answered {result.status}){rest}"
         )
     ratios = [result.ratio for result in results]
     validation = [result.validation_ratio for result in results]

@@ -316,7 +316,7 @@ def test_what_a_legacy_collections_query_logs_carries_the_requests_trace(
             logged.append((threading.current_thread().name, line))
 
     handler = FormattedWhereLogged()
-    adapter_log = logging.getLogger("common.adapters.firestore.streams")
+    adapter_log = logging.getLogger("common.adapters.firestore.documents")
     adapter_log.addHandler(handler)
     trace_id = "105445aa7843bc8bf206b12000100000"
     try:
