@@ -77,6 +77,11 @@ class RestSnapshot:
     create_time: datetime | None = None
     fields: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def missing(cls, path: str) -> RestSnapshot:
+        """No document at ``path``."""
+        return cls(path.rsplit("/", 1)[-1], RestReference(path), exists=False)
+
     def to_dict(self) -> dict[str, Any] | None:
         return dict(self.fields) if self.exists else None
 
@@ -147,7 +152,7 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
     "mapValue": lambda item: decode_fields(item.get("fields") or {}),
     "arrayValue": lambda item: [decode_value(entry) for entry in item.get("values") or []],
     "bytesValue": base64.b64decode,
-    "referenceValue": lambda item: str(item).split("/documents/", 1)[-1],
+    "referenceValue": lambda item: _relative(str(item)),
     "geoPointValue": lambda item: {
         "latitude": item.get("latitude", 0.0),
         "longitude": item.get("longitude", 0.0),
@@ -159,9 +164,18 @@ def _field_path(name: str) -> dict[str, str]:
     return {"fieldPath": name if _PLAIN_FIELD.fullmatch(name) else f"`{name}`"}
 
 
+def _relative(name: str) -> str:
+    """A document's path below the database's documents (``streams/abc``)."""
+    return name.split("/documents/", 1)[-1]
+
+
+def _is_document_id(text: str) -> bool:
+    """Whether ``text`` names one document (the client library refuses the others too)."""
+    return bool(text) and "/" not in text and text not in {".", ".."}
+
+
 def _checked_id(document_id: str) -> str:
-    """A document id that names one document (the client library refuses the others too)."""
-    if not document_id or "/" in document_id or document_id in {".", ".."}:
+    if not _is_document_id(document_id):
         raise ValueError(f"not a document id: {document_id!r}")
     return document_id
 
@@ -252,7 +266,7 @@ class FirestoreRest:
         path = f"{collection}/{_checked_id(document_id)}"
         status, body = self._call("GET", f"/v1/{quote(f'{self.documents}/{path}')}", None)
         if status == 404:
-            return RestSnapshot(document_id, RestReference(path), exists=False)
+            return RestSnapshot.missing(path)
         return self._snapshot(body)
 
     def get_many(self, collection: str, document_ids: Iterable[str]) -> list[RestSnapshot]:
@@ -266,10 +280,7 @@ class FirestoreRest:
             if "found" in result:
                 snapshots.append(self._snapshot(result["found"]))
             elif "missing" in result:
-                path = result["missing"].split("/documents/", 1)[-1]
-                snapshots.append(
-                    RestSnapshot(path.rsplit("/", 1)[-1], RestReference(path), exists=False)
-                )
+                snapshots.append(RestSnapshot.missing(_relative(result["missing"])))
         return snapshots
 
     def run_query(self, collection: str, query: DocumentQuery) -> list[RestSnapshot]:
@@ -315,7 +326,7 @@ class FirestoreRest:
         return encode_value(value)
 
     def _snapshot(self, document: dict[str, Any]) -> RestSnapshot:
-        path = str(document["name"]).split("/documents/", 1)[-1]
+        path = _relative(str(document["name"]))
         created = document.get("createTime")
         return RestSnapshot(
             id=path.rsplit("/", 1)[-1],
@@ -389,11 +400,10 @@ class RestStreamReads(StreamDocumentReads):
         self._legacy = tuple(legacy_collections)
 
     def _locate(self, stream_id: str) -> RestSnapshot | None:
+        if not _is_document_id(stream_id):
+            return None
         for collection in (self._streams, *self._legacy):
-            try:
-                snapshot = self._rest.get(collection, stream_id)
-            except ValueError:
-                return None  # an id no document can have
+            snapshot = self._rest.get(collection, stream_id)
             if snapshot.exists:
                 return snapshot
         return None
@@ -415,10 +425,9 @@ class RestMemorialDirectory:
         self._memorials = collection
 
     def get(self, memorial_id: str) -> Memorial | None:
-        try:
-            snapshot = self._rest.get(self._memorials, memorial_id)
-        except ValueError:
+        if not _is_document_id(memorial_id):
             return None
+        snapshot = self._rest.get(self._memorials, memorial_id)
         return memorial_of(snapshot.id, snapshot.to_dict())
 
     def get_many(self, memorial_ids: Collection[str]) -> dict[str, Memorial | None]:
@@ -429,11 +438,3 @@ class RestMemorialDirectory:
             for snapshot in self._rest.get_many(self._memorials, readable)
         }
         return {memorial_id: found.get(memorial_id) for memorial_id in unique}
-
-
-def _is_document_id(text: str) -> bool:
-    try:
-        _checked_id(text)
-    except ValueError:
-        return False
-    return True
