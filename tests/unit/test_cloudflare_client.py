@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from common.adapters.cloudflare.client import CloudflareStreamClient, RetryPolicy
+from common.adapters.cloudflare.client import (
+    CloudflareStreamClient,
+    CloudflareStreamProvider,
+    RetryPolicy,
+)
 from common.adapters.cloudflare.wire import CfLiveInput
 from common.ports import (
     ProviderNotFoundError,
@@ -145,3 +151,28 @@ def test_retry_policy_backoff_is_capped_and_jittered() -> None:
     assert [policy.delay(a, None) for a in range(6)] == [0.25, 0.5, 1.0, 2.0, 4.0, 4.0]
     assert bounds[-1] == (4.0, 8.0)
     assert policy.delay(0, 7) == 7
+
+
+def test_every_cloudflare_client_verifies_tls_with_one_shared_context() -> None:
+    # Loading the CA bundle costs about 30 ms a client: a cold start builds three.
+    api = CloudflareStreamClient(
+        api_base="https://api.example.test/client/v4",
+        account_id="acct",
+        api_token=SecretStr("token"),
+        retry=RetryPolicy(0),
+    )
+    provider = CloudflareStreamProvider(api, delivery_base="https://customer.example.test")
+
+    def context_of(client: httpx.Client) -> object:
+        transport = client._transport
+        assert isinstance(transport, httpx.HTTPTransport)
+        context = transport._pool._ssl_context
+        assert context is not None
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+        return context
+
+    contexts = {
+        id(context_of(client))
+        for client in (api._http, provider._whip_http, provider._delivery_http)
+    }
+    assert len(contexts) == 1
