@@ -88,9 +88,12 @@ class WithBackends:
     def _load(
         self, user: User | None, stream_id: str, action: Action, message: str = "Permission denied"
     ) -> tuple[Stream, Permissions]:
-        """The stream, if it exists (404) and ``user`` may take ``action`` on it (401/403)."""
+        """The stream, if it exists (404) and ``user`` may take ``action`` on it (401/403).
+
+        Read through the reads port: a request that writes nothing then never builds the
+        writing client, and a write after it starts from this read (``request_scope``)."""
         return load_authorized(
-            self._repo, self._memorials, user, stream_id, action, message=message
+            self._reads, self._memorials, user, stream_id, action, message=message
         )
 
     def _enqueue(self, task: ScheduledTask) -> None:

@@ -145,7 +145,7 @@ class LiveInputProvisioner(WithBackends):
                 return self.ensure(attached)
             self._repo.save_credentials(stream.id, live_input.credentials())
             return attached, live_input.credentials()
-        credentials = self._repo.get_credentials(stream.id)
+        credentials = self._reads.get_credentials(stream.id)
         if credentials is None:
             credentials = self._provider.get_live_input(stream.cloudflare_id).credentials()
             self._repo.save_credentials(stream.id, credentials)

@@ -17,7 +17,7 @@ from common.models.api import (
 from common.models.domain import Stream, StreamStatus, User
 from common.ports import MemorialDirectory, StreamPage, StreamQuery
 from common.services.backends import BackendPorts, WithBackends
-from common.services.stream_access import MemorialCache, load_authorized
+from common.services.stream_access import MemorialCache
 
 # A page whose streams are all hidden from the caller reads on, this many pages of at least
 # this many streams at most, before it answers with nothing shown (its cost is bounded, and
@@ -80,9 +80,7 @@ class StreamListingService(WithBackends):
 
     def get(self, user: User | None, stream_id: str) -> StreamPublicView:
         """One stream, in the richest view the caller is entitled to."""
-        stream, permissions = load_authorized(
-            self._reads, self._memorials, user, stream_id, Action.VIEW
-        )
+        stream, permissions = self._load(user, stream_id, Action.VIEW)
         if permissions.can(Action.START):
             return StreamOwnerView.with_credentials(stream, self._reads.get_credentials(stream.id))
         return _view(stream, permissions)

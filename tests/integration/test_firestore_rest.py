@@ -10,11 +10,16 @@ from typing import Any
 
 from google.cloud import firestore
 
+from benchmarks.firestore_costs import FirestoreCounter
 from common.adapters.firestore.documents import DocumentQuery
-from common.adapters.firestore.rest import FirestoreRest
+from common.adapters.firestore.rest import FirestoreRest, RestStreamReads
+from common.adapters.firestore.streams import FirestoreStreamRepository
 from common.bootstrap import Services
+from common.models.domain import LiveInputSpec, Stream, User
+from common.request_scope import request_scope
 from common.settings import get_settings
 from emulators.stack import PROJECT_ID
+from tests.integration.test_adapters import make_stream
 
 
 def _comparable(value: Any) -> Any:
@@ -108,3 +113,74 @@ def test_the_viewer_services_read_over_rest_and_build_no_grpc_client() -> None:
 
     assert "firestore_client" not in services.__dict__  # nothing built the gRPC client
     assert "firestore_rest" in services.__dict__
+
+
+def test_a_write_starts_from_the_rest_read_of_its_request(db: firestore.Client) -> None:
+    # The services read the stream over REST, then write with the client library: the write
+    # is conditional on the REST read's update time (to the nanosecond), so it costs no read.
+    collection = f"streams_rest_{uuid.uuid4().hex[:8]}"
+    repo = FirestoreStreamRepository(db, collection)
+    reads = RestStreamReads(FirestoreRest.from_environment(PROJECT_ID), collection)
+    stream = make_stream(repo)
+    repo.create(stream, None)
+    counter = FirestoreCounter()
+
+    def read_then_write() -> None:
+        assert reads.get(stream.id) is not None
+        repo.update(stream.id, lambda s: s.model_copy(update={"viewer_count": 7}))
+
+    with counter.installed():
+        tally = counter.measure(read_then_write)
+
+    assert (tally.reads, tally.writes) == (1, 1)  # the REST read, then the write: no re-read
+    stored = repo.get(stream.id)
+    assert stored is not None and stored.viewer_count == 7
+
+
+def test_a_stale_rest_read_only_costs_the_write_a_retry(db: firestore.Client) -> None:
+    collection = f"streams_rest_{uuid.uuid4().hex[:8]}"
+    repo = FirestoreStreamRepository(db, collection)
+    reads = RestStreamReads(FirestoreRest.from_environment(PROJECT_ID), collection)
+    stream = make_stream(repo)
+    repo.create(stream, None)
+    seen: list[str] = []
+
+    def count_a_viewer(current: Stream) -> Stream:
+        seen.append(current.title)
+        return current.model_copy(update={"viewer_count": current.viewer_count + 1})
+
+    with request_scope():
+        assert reads.get(stream.id) is not None
+        db.collection(collection).document(stream.id).update({"title": "Renamed"})
+        updated = repo.update(stream.id, count_a_viewer)
+
+    assert seen == [stream.title, "Renamed"]  # the write on the stale read was refused
+    assert (updated.title, updated.viewer_count) == ("Renamed", 1)
+    assert repo.get(stream.id) == updated
+
+
+def test_the_owners_credentials_and_an_idle_sync_status_build_no_grpc_client(
+    db: firestore.Client,
+) -> None:
+    # Requests that write nothing read over REST only: their cold start loads no gRPC.
+    settings = get_settings()
+    owner = User(uid=f"owner-{uuid.uuid4().hex[:8]}")
+    live_input = Services(settings).provider.create_live_input(
+        LiveInputSpec(
+            stream_id="rest-no-grpc", name="n", recording_timeout_seconds=60, allowed_origins=()
+        )
+    )
+    repo = FirestoreStreamRepository(db, settings.streams_collection)
+    stream = make_stream(repo, created_by=owner.uid, cloudflare_id=live_input.uid)
+    repo.create(stream, live_input.credentials())
+    services = Services(settings)
+
+    with request_scope():
+        given = services.broadcasts.credentials(owner, stream.id)
+    with request_scope():
+        synced = services.repair_tools.sync_status(owner, stream.id)
+
+    key = live_input.credentials().stream_key.get_secret_value()
+    assert given.cloudflareId == live_input.uid and given.credentials.streamKey == key
+    assert (synced.connection, synced.status) == ("disconnected", stream.status)
+    assert "firestore_client" not in services.__dict__

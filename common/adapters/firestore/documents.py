@@ -38,6 +38,7 @@ from common.pagination import (
     position_of,
 )
 from common.ports import StreamOrder, StreamPage, StreamQuery
+from common.request_scope import remember
 
 log = logging.getLogger(__name__)
 CREDENTIALS_SUBCOLLECTION = "private"
@@ -237,6 +238,11 @@ class DocumentQuery:
     limit: int
 
 
+def snapshot_key(collection: str, stream_id: str) -> str:
+    """Under which key a request remembers the snapshot of a stream it read."""
+    return f"{collection}/{stream_id}"
+
+
 class StreamDocumentReads(ABC):
     """``StreamReads`` over a primary collection of stream documents and the legacy ones an
     earlier backend wrote (served from there until moved): subclasses say how one document is
@@ -244,6 +250,11 @@ class StreamDocumentReads(ABC):
 
     _streams: Any
     _legacy: Sequence[Any]
+    _primary_name: str  # the primary collection's name
+
+    @abstractmethod
+    def _in_primary(self, snapshot: Any) -> bool:
+        """Whether ``snapshot`` is of the primary collection (not a legacy one)."""
 
     @abstractmethod
     def _locate(self, stream_id: str) -> Any | None:
@@ -255,7 +266,13 @@ class StreamDocumentReads(ABC):
 
     def get(self, stream_id: str) -> Stream | None:
         snapshot = self._locate(stream_id)
-        return None if snapshot is None else stream_from_snapshot(snapshot)
+        if snapshot is None:
+            return None
+        if self._in_primary(snapshot):
+            # A write later in this request starts from this read (see common.request_scope),
+            # whichever client made it: the write is conditional on its update time.
+            remember(snapshot_key(self._primary_name, stream_id), snapshot)
+        return stream_from_snapshot(snapshot)
 
     def find(self, query: StreamQuery) -> StreamPage:
         after = position_of(query)

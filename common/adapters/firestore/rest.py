@@ -69,13 +69,15 @@ class RestReference:
 class RestSnapshot:
     """A document as read, shaped like the client library's snapshots where the readers of
     documents.py use them: ``id``, ``reference.path``, ``exists``, ``create_time``,
-    ``to_dict()`` and ``get(field)``."""
+    ``to_dict()`` and ``get(field)``; and ``update_time``, as the API wrote it (RFC 3339 to
+    the nanosecond), for a write that starts from this read and is conditional on it."""
 
     id: str
     reference: RestReference
     exists: bool
     create_time: datetime | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    update_time: str | None = None
 
     @classmethod
     def missing(cls, path: str) -> RestSnapshot:
@@ -334,6 +336,7 @@ class FirestoreRest:
             exists=True,
             create_time=parse_timestamp(created) if created else None,
             fields=decode_fields(document.get("fields") or {}),
+            update_time=document.get("updateTime"),
         )
 
     def _call(self, method: str, path: str, payload: Any) -> tuple[int, Any]:
@@ -398,6 +401,10 @@ class RestStreamReads(StreamDocumentReads):
         self._rest = rest
         self._streams = collection
         self._legacy = tuple(legacy_collections)
+        self._primary_name = collection
+
+    def _in_primary(self, snapshot: Any) -> bool:
+        return bool(snapshot.reference.path == f"{self._streams}/{snapshot.id}")
 
     def _locate(self, stream_id: str) -> RestSnapshot | None:
         if not _is_document_id(stream_id):

@@ -14,6 +14,7 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
+from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import ValidationError
 
 from common.adapters.firestore.documents import (
@@ -24,6 +25,7 @@ from common.adapters.firestore.documents import (
     _video_uid_of,
     credentials_of,
     memorial_of,
+    snapshot_key,
     stream_from_snapshot,
     stream_to_document,
 )
@@ -40,7 +42,7 @@ from common.ports import (
     PendingMigration,
     WhipSession,
 )
-from common.request_scope import remember, take
+from common.request_scope import take
 
 log = logging.getLogger(__name__)
 # Firestore TTL policy field (firestore.indexes.json): documents of the private subcollection
@@ -179,6 +181,17 @@ def move_to_collection(client: Any, snapshot: Any, target: Any) -> None:
         cleanup.commit(**REQUEST_TIME_LIMITS)
 
 
+def _unchanged_since(client: firestore.Client, snapshot: Any) -> Any:
+    """The precondition of a write that starts from ``snapshot``: the document is as it read.
+    A REST read gives its update time as RFC 3339 text, to the nanosecond."""
+    written = snapshot.update_time
+    if isinstance(written, str):
+        exact = Timestamp()
+        exact.FromJsonString(written)
+        written = exact
+    return client.write_option(last_update_time=written)
+
+
 @contextmanager
 def firestore_errors() -> Iterator[None]:
     """Translate Firestore client failures into the app taxonomy."""
@@ -202,6 +215,7 @@ class FirestoreStreamRepository(StreamDocumentReads):
     ) -> None:
         self._client = client
         self._streams = client.collection(collection)
+        self._primary_name = collection
         # Streams an earlier backend wrote elsewhere are served from there until their first
         # write (or the admin migration) moves them here.
         self._legacy = [client.collection(name) for name in legacy_collections]
@@ -210,22 +224,14 @@ class FirestoreStreamRepository(StreamDocumentReads):
     def new_id(self) -> str:
         return str(self._streams.document().id)
 
-    def get(self, stream_id: str) -> Stream | None:
-        snapshot = self._locate(stream_id)
-        if snapshot is None:
-            return None
-        if snapshot.reference.parent.id == self._streams.id:
-            # A write later in this request starts from this read (see common.request_scope).
-            remember(self._snapshot_key(stream_id), snapshot)
-        return stream_from_snapshot(snapshot)
-
-    def _snapshot_key(self, stream_id: str) -> str:
-        return f"{self._streams.id}/{stream_id}"
+    def _in_primary(self, snapshot: Any) -> bool:
+        return bool(snapshot.reference.parent.id == self._streams.id)
 
     def _read_for_write(self, ref: Any, stream_id: str, attempt: int) -> Any:
-        """The snapshot a write starts from: on the first attempt the one this request read
-        (the write is conditional on it, so a stale one only costs a retry)."""
-        remembered = take(self._snapshot_key(stream_id))
+        """The snapshot a write starts from: on the first attempt the one this request read,
+        by this client or over REST (the write is conditional on it, so a stale one only costs
+        a retry)."""
+        remembered = take(snapshot_key(self._primary_name, stream_id))
         if attempt == 0 and remembered is not None:
             return remembered
         return ref.get(**REQUEST_TIME_LIMITS)
@@ -300,7 +306,7 @@ class FirestoreStreamRepository(StreamDocumentReads):
                 with firestore_errors():
                     ref.update(
                         changed,
-                        option=self._client.write_option(last_update_time=snapshot.update_time),
+                        option=_unchanged_since(self._client, snapshot),
                         **REQUEST_TIME_LIMITS,
                     )
                 return after
@@ -375,7 +381,7 @@ class FirestoreStreamRepository(StreamDocumentReads):
             old_fields, new_fields = stream_to_document(before), stream_to_document(after)
             changed = {k: v for k, v in new_fields.items() if old_fields[k] != v}
             if changed:
-                option = self._client.write_option(last_update_time=snapshot.update_time)
+                option = _unchanged_since(self._client, snapshot)
                 batch.update(ref, changed, option=option)
             try:
                 with firestore_errors():
