@@ -88,7 +88,7 @@ class MonitorService(WithBackends):
 
     def reconcile(self, stream_id: str) -> tuple[Stream, list[Recording]]:
         """Fetch every recording of the stream's input from Cloudflare and merge them in."""
-        stream = self._repo.get(stream_id)
+        stream = self._reads.get(stream_id)
         if stream is None:
             raise NotFoundError("Stream not found")
         if not stream.cloudflare_id:
@@ -96,10 +96,13 @@ class MonitorService(WithBackends):
         recordings = self._recordings_of(stream)
         now = self._clock.now()
         entries = [entry_of(r) for r in recordings]
-        updated = self._repo.update(
-            stream.id, lambda s: with_recordings(s, merge_recordings(s.recordings, entries), now)
-        )
-        return updated, recordings
+
+        def merged(current: Stream) -> Stream:
+            return with_recordings(current, merge_recordings(current.recordings, entries), now)
+
+        if merged(stream) == stream:
+            return stream, recordings  # nothing new: no write (and no writing client built)
+        return self._repo.update(stream.id, merged), recordings
 
     def start_monitor(self, kind: MonitorKind, stream: Stream, *, required: bool = False) -> None:
         """Begin the chain of checks for the stream's current broadcast (idempotent).

@@ -159,7 +159,7 @@ def test_a_stale_rest_read_only_costs_the_write_a_retry(db: firestore.Client) ->
     assert repo.get(stream.id) == updated
 
 
-def test_the_owners_credentials_and_an_idle_sync_status_build_no_grpc_client(
+def test_the_owners_credentials_an_idle_sync_status_and_no_new_video_build_no_grpc_client(
     db: firestore.Client,
 ) -> None:
     # Requests that write nothing read over REST only: their cold start loads no gRPC.
@@ -179,8 +179,11 @@ def test_the_owners_credentials_and_an_idle_sync_status_build_no_grpc_client(
         given = services.broadcasts.credentials(owner, stream.id)
     with request_scope():
         synced = services.repair_tools.sync_status(owner, stream.id)
+    with request_scope():
+        videos = services.repair_tools.get_video_id(owner, stream.id)
 
     key = live_input.credentials().stream_key.get_secret_value()
     assert given.cloudflareId == live_input.uid and given.credentials.streamKey == key
     assert (synced.connection, synced.status) == ("disconnected", stream.status)
+    assert (videos.cloudflareId, videos.totalVideos) == (live_input.uid, 0)
     assert "firestore_client" not in services.__dict__
