@@ -317,8 +317,9 @@ MonitorCheck = Callable[[Stream, MonitorProgress | None], StreamAndProgress]
 
 
 class StreamReads(Protocol):
-    """The reads of streams a request makes without writing after them (the viewer functions
-    get these over a lighter client than the writes': see common/adapters/firestore/rest.py)."""
+    """The reads of streams, over a lighter client than the writes' where deployed (see
+    common/adapters/firestore/rest.py): a request that writes nothing never builds the
+    writing client, and a write later in the request starts from what these read."""
 
     def get(self, stream_id: str) -> Stream | None:
         """The stream, or ``None``."""
@@ -338,6 +339,10 @@ class StreamReads(Protocol):
 
     def list_by_memorial(self, memorial_id: str, *, visible_only: bool) -> list[Stream]:
         """All streams of a memorial, newest first."""
+        ...
+
+    def find_by_live_input(self, live_input_uid: str) -> Stream | None:
+        """The stream whose Cloudflare live input is ``live_input_uid``, if any."""
         ...
 
 
@@ -388,10 +393,6 @@ class StreamRepository(StreamReads, Protocol):
 
     def save_credentials(self, stream_id: str, credentials: StreamCredentials) -> None:
         """Store (replace) the publishing credentials."""
-        ...
-
-    def find_by_live_input(self, live_input_uid: str) -> Stream | None:
-        """The stream whose Cloudflare live input is ``live_input_uid``, if any."""
         ...
 
     def set_display_orders(self, orders: dict[str, int], updated_at: datetime) -> None:

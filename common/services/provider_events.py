@@ -68,7 +68,7 @@ class ProviderEventService(WithBackends):
         self, input_uid: str, event: LiveEvent, at: datetime, error: StreamIssue | None
     ) -> str | None:
         """Apply a live-input notification unless a newer one was already applied."""
-        stream = self._repo.find_by_live_input(input_uid)
+        stream = self._reads.find_by_live_input(input_uid)
         if stream is None:
             return None
         if event == "live_input.errored":
@@ -89,11 +89,11 @@ class ProviderEventService(WithBackends):
     def _stream_for(self, recording: Recording, stream_hint: str | None) -> Stream | None:
         live_input_uid = recording.live_input_uid
         if live_input_uid:
-            found = self._repo.find_by_live_input(live_input_uid)
+            found = self._reads.find_by_live_input(live_input_uid)
             if found is not None:
                 return found
         if stream_hint:
-            hinted = self._repo.get(stream_hint)
+            hinted = self._reads.get(stream_hint)
             # A clip has no live input: it is the stream's only if the stream noted its uid.
             if hinted is not None and (
                 (live_input_uid is not None and live_input_uid == hinted.cloudflare_id)

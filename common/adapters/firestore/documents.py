@@ -238,6 +238,10 @@ class DocumentQuery:
     limit: int
 
 
+# Where a stream names its Cloudflare live input (the second: the earlier backend's name).
+LIVE_INPUT_FIELDS = ("cloudflareId", "cloudflareStreamId")
+
+
 def snapshot_key(collection: str, stream_id: str) -> str:
     """Under which key a request remembers the snapshot of a stream it read."""
     return f"{collection}/{stream_id}"
@@ -266,12 +270,23 @@ class StreamDocumentReads(ABC):
 
     def get(self, stream_id: str) -> Stream | None:
         snapshot = self._locate(stream_id)
-        if snapshot is None:
-            return None
+        return None if snapshot is None else self._remembered(snapshot)
+
+    def find_by_live_input(self, live_input_uid: str) -> Stream | None:
+        for collection in (self._streams, *self._legacy):
+            for field in LIVE_INPUT_FIELDS:
+                found = self._run_query(
+                    collection, DocumentQuery({field: live_input_uid}, (), None, 0, 1)
+                )
+                if found:
+                    return self._remembered(found[0])
+        return None
+
+    def _remembered(self, snapshot: Any) -> Stream:
+        """The stream of ``snapshot``, remembered for a write later in this request, which
+        starts from this read whichever client made it (conditional on its update time)."""
         if self._in_primary(snapshot):
-            # A write later in this request starts from this read (see common.request_scope),
-            # whichever client made it: the write is conditional on its update time.
-            remember(snapshot_key(self._primary_name, stream_id), snapshot)
+            remember(snapshot_key(self._primary_name, snapshot.id), snapshot)
         return stream_from_snapshot(snapshot)
 
     def find(self, query: StreamQuery) -> StreamPage:

@@ -434,16 +434,6 @@ class FirestoreStreamRepository(StreamDocumentReads):
         if self._legacy and not self._streams.document(stream_id).get(**REQUEST_TIME_LIMITS).exists:
             self._move_from_legacy(stream_id)
 
-    def find_by_live_input(self, live_input_uid: str) -> Stream | None:
-        for collection in (self._streams, *self._legacy):
-            for field in ("cloudflareId", "cloudflareStreamId"):
-                request = collection.where(filter=FieldFilter(field, "==", live_input_uid))
-                with firestore_errors():
-                    found = list(request.limit(1).stream(**REQUEST_TIME_LIMITS))
-                if found:
-                    return stream_from_snapshot(found[0])
-        return None
-
     def set_display_orders(self, orders: dict[str, int], updated_at: datetime) -> None:
         with firestore_errors():
             for stream_id in orders:

@@ -100,6 +100,9 @@ class RestReadRepository(FirestoreStreamRepository):
     def list_by_memorial(self, memorial_id: str, *, visible_only: bool) -> list[Stream]:
         return self._rest_reads.list_by_memorial(memorial_id, visible_only=visible_only)
 
+    def find_by_live_input(self, live_input_uid: str) -> Stream | None:
+        return self._rest_reads.find_by_live_input(live_input_uid)
+
 
 def rest_client() -> FirestoreRest:
     """The REST reader the functions build, pointed by FIRESTORE_EMULATOR_HOST as they are."""
