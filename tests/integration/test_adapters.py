@@ -22,6 +22,7 @@ from common.adapters.cloudflare.client import (
     RetryPolicy,
 )
 from common.adapters.firestore.documents import CREDENTIALS_SUBCOLLECTION
+from common.adapters.firestore.rest import FirestoreRest, RestStreamReads
 from common.adapters.firestore.streams import (
     DELETED_INPUTS_COLLECTION,
     EXPIRES_AT_FIELD,
@@ -34,10 +35,11 @@ from common.ports import (
     ProviderNotFoundError,
     ProviderUnavailableError,
     StreamQuery,
+    StreamReads,
     WhipSession,
 )
 from common.request_scope import request_scope
-from emulators.stack import API_TOKEN, LocalStack
+from emulators.stack import API_TOKEN, PROJECT_ID, LocalStack
 from tests.integration.conftest import WebhookRouting, stored
 
 pytestmark = pytest.mark.emulator
@@ -275,9 +277,18 @@ def test_a_write_right_after_a_read_in_one_request_reads_the_stream_once(
     assert stored is not None and stored.viewer_count == 7
 
 
-def test_a_remembered_read_that_went_stale_only_costs_a_retry(db: firestore.Client) -> None:
+@pytest.mark.parametrize("reader", ["client library", "REST"])
+def test_a_remembered_read_that_went_stale_only_costs_a_retry(
+    db: firestore.Client, reader: str
+) -> None:
     collection = f"streams_test_{uuid.uuid4().hex[:8]}"
     repo = FirestoreStreamRepository(db, collection)
+    # The services read over REST where deployed; the write starts from either read.
+    reads: StreamReads = (
+        repo
+        if reader == "client library"
+        else RestStreamReads(FirestoreRest.from_environment(PROJECT_ID), collection)
+    )
     stream = make_stream(repo)
     repo.create(stream, None)
     seen: list[str] = []
@@ -287,7 +298,7 @@ def test_a_remembered_read_that_went_stale_only_costs_a_retry(db: firestore.Clie
         return current.model_copy(update={"viewer_count": current.viewer_count + 1})
 
     with request_scope():
-        assert repo.get(stream.id) is not None
+        assert reads.get(stream.id) is not None
         # Another writer changes the stream between this request's read and its write.
         db.collection(collection).document(stream.id).update({"title": "Renamed"})
         updated = repo.update(stream.id, rename)
