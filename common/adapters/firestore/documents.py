@@ -238,8 +238,11 @@ class DocumentQuery:
     limit: int
 
 
-# Where a stream names its Cloudflare live input (the second: the earlier backend's name).
-LIVE_INPUT_FIELDS = ("cloudflareId", "cloudflareStreamId")
+# Where a stream names its Cloudflare live input: our field, then the earlier backends' name.
+LIVE_INPUT_FIELDS = (
+    "cloudflareId",
+    *(legacy for legacy, ours in LEGACY_NAMES.items() if ours == "cloudflareId"),
+)
 
 
 def snapshot_key(collection: str, stream_id: str) -> str:
