@@ -345,6 +345,10 @@ class StreamReads(Protocol):
         """The stream whose Cloudflare live input is ``live_input_uid``, if any."""
         ...
 
+    def deleted_stream_of_input(self, live_input_uid: str) -> str | None:
+        """The deleted stream that used this input, if one was noted (kept for 30 days)."""
+        ...
+
 
 class StreamRepository(StreamReads, Protocol):
     """Persistence of streams and, separately, of their credentials (its reads are the
@@ -385,10 +389,6 @@ class StreamRepository(StreamReads, Protocol):
 
     def remember_deleted_input(self, live_input_uid: str, stream_id: str, at: datetime) -> None:
         """Note that a deleted stream used this input, for recordings Cloudflare sends late."""
-        ...
-
-    def deleted_stream_of_input(self, live_input_uid: str) -> str | None:
-        """The deleted stream that used this input, if one was noted (kept for 30 days)."""
         ...
 
     def save_credentials(self, stream_id: str, credentials: StreamCredentials) -> None:

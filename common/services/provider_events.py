@@ -47,7 +47,7 @@ class ProviderEventService(WithBackends):
         stream = self._stream_for(recording, stream_hint)
         if stream is None:
             uid = recording.live_input_uid
-            deleted = self._repo.deleted_stream_of_input(uid) if uid else None
+            deleted = self._reads.deleted_stream_of_input(uid) if uid else None
             if deleted is None:
                 log.info("video %s matches no stream", recording.video_uid)
                 return VideoOutcome(stream_id=None, purged=False)

@@ -21,13 +21,12 @@ from common.adapters.cloudflare.client import (
     CloudflareStreamProvider,
     RetryPolicy,
 )
-from common.adapters.firestore.documents import CREDENTIALS_SUBCOLLECTION
-from common.adapters.firestore.rest import FirestoreRest, RestStreamReads
-from common.adapters.firestore.streams import (
+from common.adapters.firestore.documents import (
+    CREDENTIALS_SUBCOLLECTION,
     DELETED_INPUTS_COLLECTION,
-    EXPIRES_AT_FIELD,
-    FirestoreStreamRepository,
 )
+from common.adapters.firestore.rest import FirestoreRest, RestStreamReads
+from common.adapters.firestore.streams import EXPIRES_AT_FIELD, FirestoreStreamRepository
 from common.errors import ConflictError, NotFoundError
 from common.logging import TRACE_FIELD, TRACE_HEADER, JsonFormatter
 from common.models.domain import LiveInputSpec, Stream, StreamCredentials, StreamStatus

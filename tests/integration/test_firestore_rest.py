@@ -15,8 +15,9 @@ from common.adapters.firestore.documents import DocumentQuery
 from common.adapters.firestore.rest import FirestoreRest, RestStreamReads
 from common.adapters.firestore.streams import FirestoreStreamRepository
 from common.bootstrap import Services
-from common.models.domain import LiveInputSpec, User
+from common.models.domain import LiveInputSpec, Recording, User
 from common.request_scope import request_scope
+from common.services.provider_events import ProviderEventService
 from common.settings import get_settings
 from emulators.stack import PROJECT_ID
 from tests.integration.test_adapters import make_stream
@@ -164,4 +165,35 @@ def test_the_owners_credentials_an_idle_sync_status_and_no_new_video_build_no_gr
     assert given.cloudflareId == live_input.uid and given.credentials.streamKey == key
     assert (synced.connection, synced.status) == ("disconnected", stream.status)
     assert (videos.cloudflareId, videos.totalVideos) == (live_input.uid, 0)
+    assert "firestore_client" not in services.__dict__
+
+
+def test_a_recording_of_an_unknown_or_deleted_input_builds_no_grpc_client(
+    db: firestore.Client,
+) -> None:
+    # The recording webhook's checks (a stream of the input? a stream deleted with it?) read
+    # over REST: a late recording of a deleted stream is purged without the client library.
+    settings = get_settings()
+    deleted_input, unknown_input = (f"input-{uuid.uuid4().hex[:12]}" for _ in range(2))
+    FirestoreStreamRepository(db, settings.streams_collection).remember_deleted_input(
+        deleted_input, "gone-stream", datetime.now(UTC)
+    )
+    services = Services(settings)
+    events = ProviderEventService(services, monitors=services.monitors)
+
+    def recording_of(live_input_uid: str) -> Recording:
+        return Recording(
+            video_uid=f"video-{uuid.uuid4().hex[:12]}",
+            live_input_uid=live_input_uid,
+            state="ready",
+            ready_to_stream=True,
+        )
+
+    with request_scope():
+        late = events.apply_video_event(recording_of(deleted_input), None)
+    with request_scope():
+        stray = events.apply_video_event(recording_of(unknown_input), None)
+
+    assert (late.stream_id, late.purged) == ("gone-stream", True)
+    assert (stray.stream_id, stray.purged) == (None, False)
     assert "firestore_client" not in services.__dict__

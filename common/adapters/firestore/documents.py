@@ -43,6 +43,8 @@ from common.request_scope import remember
 log = logging.getLogger(__name__)
 CREDENTIALS_SUBCOLLECTION = "private"
 CREDENTIALS_DOC = "credentials"
+# Which stream a deleted live input served, kept for recordings Cloudflare sends late.
+DELETED_INPUTS_COLLECTION = "deleted_live_inputs"
 MEMORIAL_STREAM_LIMIT = 200
 # A listing queries the legacy collections while the request's own thread queries the primary
 # one. Threads start on first use (as many as the instance has listings in flight, up to its
@@ -214,6 +216,11 @@ def memorial_of(memorial_id: str, data: dict[str, Any] | None) -> Memorial | Non
         loved_one_name=data.get("lovedOneName"),
         full_slug=data.get("fullSlug") or data.get("slug"),
     )
+
+
+def deleted_stream_of(data: dict[str, Any] | None) -> str | None:
+    """The stream a note of ``DELETED_INPUTS_COLLECTION`` names, if any."""
+    return str((data or {}).get("streamId") or "") or None
 
 
 def credentials_of(data: dict[str, Any]) -> StreamCredentials:

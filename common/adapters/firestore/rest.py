@@ -30,9 +30,11 @@ from urllib.parse import quote, urlsplit
 from common.adapters.firestore.documents import (
     CREDENTIALS_DOC,
     CREDENTIALS_SUBCOLLECTION,
+    DELETED_INPUTS_COLLECTION,
     DocumentQuery,
     StreamDocumentReads,
     credentials_of,
+    deleted_stream_of,
     memorial_of,
 )
 from common.errors import UnavailableError
@@ -417,6 +419,12 @@ class RestStreamReads(StreamDocumentReads):
 
     def _run_query(self, collection: Any, query: DocumentQuery) -> list[Any]:
         return list(self._rest.run_query(str(collection), query))
+
+    def deleted_stream_of_input(self, live_input_uid: str) -> str | None:
+        if not _is_document_id(live_input_uid):
+            return None
+        snapshot = self._rest.get(DELETED_INPUTS_COLLECTION, live_input_uid)
+        return deleted_stream_of(snapshot.fields) if snapshot.exists else None
 
     def get_credentials(self, stream_id: str) -> StreamCredentials | None:
         private = f"{self._streams}/{_checked_id(stream_id)}/{CREDENTIALS_SUBCOLLECTION}"

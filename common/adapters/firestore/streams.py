@@ -20,10 +20,12 @@ from pydantic import ValidationError
 from common.adapters.firestore.documents import (
     CREDENTIALS_DOC,
     CREDENTIALS_SUBCOLLECTION,
+    DELETED_INPUTS_COLLECTION,
     DocumentQuery,
     StreamDocumentReads,
     _video_uid_of,
     credentials_of,
+    deleted_stream_of,
     memorial_of,
     snapshot_key,
     stream_from_snapshot,
@@ -48,7 +50,6 @@ log = logging.getLogger(__name__)
 # Firestore TTL policy field (firestore.indexes.json): documents of the private subcollection
 # carrying it are deleted once it has passed. Credentials never carry it.
 EXPIRES_AT_FIELD = "expiresAt"
-DELETED_INPUTS_COLLECTION = "deleted_live_inputs"
 # Cloudflare may finish a recording long after its stream was deleted (a slow transcode, a
 # retried webhook); a month covers it, then Firestore's TTL policy removes the note.
 DELETED_INPUT_RETENTION = timedelta(days=30)
@@ -411,9 +412,7 @@ class FirestoreStreamRepository(StreamDocumentReads):
     def deleted_stream_of_input(self, live_input_uid: str) -> str | None:
         with firestore_errors():
             snapshot = self._deleted_inputs.document(live_input_uid).get(**REQUEST_TIME_LIMITS)
-        if not snapshot.exists:
-            return None
-        return str((snapshot.to_dict() or {}).get("streamId") or "") or None
+        return deleted_stream_of(snapshot.to_dict()) if snapshot.exists else None
 
     def get_credentials(self, stream_id: str) -> StreamCredentials | None:
         with firestore_errors():

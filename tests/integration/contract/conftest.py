@@ -103,6 +103,9 @@ class RestReadRepository(FirestoreStreamRepository):
     def find_by_live_input(self, live_input_uid: str) -> Stream | None:
         return self._rest_reads.find_by_live_input(live_input_uid)
 
+    def deleted_stream_of_input(self, live_input_uid: str) -> str | None:
+        return self._rest_reads.deleted_stream_of_input(live_input_uid)
+
 
 def rest_client() -> FirestoreRest:
     """The REST reader the functions build, pointed by FIRESTORE_EMULATOR_HOST as they are."""
