@@ -497,16 +497,13 @@ def _cloudflare(settings: Settings) -> StreamProvider:
 
 
 def _firebase_auth(settings: Settings) -> Authenticator:
-    import firebase_admin
-
     from common.adapters.firebase_auth import FirebaseAuthenticator
+    from common.adapters.identity_toolkit import IdentityToolkit
 
-    name = "livestream-backend"
-    try:
-        app = firebase_admin.get_app(name)
-    except ValueError:
-        app = firebase_admin.initialize_app(options={"projectId": settings.gcp_project}, name=name)
-    return FirebaseAuthenticator(app, user_cache_ttl_s=settings.auth_user_cache_ttl_s)
+    return FirebaseAuthenticator(
+        IdentityToolkit.from_environment(settings.gcp_project),
+        user_cache_ttl_s=settings.auth_user_cache_ttl_s,
+    )
 
 
 _lock = threading.Lock()

@@ -159,7 +159,7 @@ class Settings(BaseSettings):
 
 
 # Set in the environment, each of these points a client library at a local emulator;
-# FIREBASE_AUTH_EMULATOR_HOST even makes firebase-admin accept unsigned ID tokens.
+# FIREBASE_AUTH_EMULATOR_HOST even makes our Auth adapter accept unsigned ID tokens.
 EMULATOR_VARIABLES = (
     "FIREBASE_AUTH_EMULATOR_HOST",
     "FIRESTORE_EMULATOR_HOST",

@@ -4,6 +4,8 @@ A credential's signature and expiry are checked locally, but who its user is *no
 the user's Auth record: custom claims (role, admin), whether the account is disabled, and when
 its tokens were revoked. Records are cached per uid for a short TTL, so role changes and
 revocations reach existing sessions within that TTL while most requests make no Auth call.
+Verifying and reading records are the ``Identities`` (``identity_toolkit.py`` over Firebase
+Auth's HTTP APIs).
 """
 
 from __future__ import annotations
@@ -14,26 +16,28 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, get_args
+from enum import StrEnum
+from typing import Any, Protocol, get_args
 
-import google.auth.exceptions
-from firebase_admin import App, auth, exceptions
-
-from common.errors import UnauthenticatedError, UnavailableError
+from common.errors import UnauthenticatedError
 from common.models.domain import Role, User
 from common.ports import RequestCredentials
 
 log = logging.getLogger(__name__)
 _ROLES: tuple[Role, ...] = get_args(Role)
-_INVALID_ID_TOKEN = (ValueError, auth.InvalidIdTokenError)
-_INVALID_SESSION_COOKIE = (ValueError, auth.InvalidSessionCookieError)
-# Failing to reach Auth is an outage, not a bad credential.
-_AUTH_OUTAGE = (exceptions.FirebaseError, google.auth.exceptions.GoogleAuthError)
-_RETRY_AFTER_S = 5
+
+
+class CredentialKind(StrEnum):
+    ID_TOKEN = "ID token"  # noqa: S105 - a name, not a secret
+    SESSION_COOKIE = "session cookie"
+
+
+class InvalidCredentialError(Exception):
+    """The credential is malformed, forged, expired, or issued for another project."""
 
 
 @dataclass(frozen=True)
-class _Account:
+class Account:
     """What a user's Auth record said when it was fetched."""
 
     email: str | None
@@ -42,29 +46,46 @@ class _Account:
     tokens_valid_after_ms: int
 
 
+class Identities(Protocol):
+    """Firebase Auth as the authenticator needs it; each method raises ``UnavailableError``
+    when Auth cannot be reached (an outage, never a bad credential)."""
+
+    def verify(self, credential: str, kind: CredentialKind) -> Mapping[str, Any]:
+        """The credential's claims (``uid`` among them), checked locally.
+
+        Raises:
+            InvalidCredentialError: the credential is not valid.
+        """
+        ...
+
+    def account(self, uid: str) -> Account | None:
+        """The user's Auth record, or ``None`` if there is no such user."""
+        ...
+
+
 @dataclass(frozen=True)
 class _CachedAccount:
-    account: _Account | None  # None: no such user (deleted)
+    account: Account | None  # None: no such user (deleted)
     expires_at: float
 
 
 class FirebaseAuthenticator:
-    """``Authenticator`` over firebase-admin, with fresh claims, disabling and revocation.
+    """``Authenticator`` over Firebase Auth, with fresh claims, disabling and revocation.
 
     Args:
-        app: The firebase-admin app to verify credentials and read users with.
+        identities: Verifies credentials and reads users' records.
         user_cache_ttl_s: How long a fetched Auth record is trusted (0: never cached).
         monotonic: Seconds from a monotonic clock; injectable for tests.
     """
 
     def __init__(
         self,
-        app: App,
+        identities: Identities,
         *,
         user_cache_ttl_s: float = 30,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._app = app
+        self._identities = identities
         self._ttl_s = user_cache_ttl_s
         self._monotonic = monotonic
         self._lock = threading.Lock()
@@ -73,35 +94,25 @@ class FirebaseAuthenticator:
 
     def authenticate(self, credentials: RequestCredentials) -> User | None:
         if credentials.bearer_token:
-            user = self._current_user(
-                credentials.bearer_token, auth.verify_id_token, _INVALID_ID_TOKEN
-            )
+            user = self._current_user(credentials.bearer_token, CredentialKind.ID_TOKEN)
             if user is None:
                 raise UnauthenticatedError("Invalid or expired ID token")
             return user
         if credentials.session_cookie:
-            user = self._current_user(
-                credentials.session_cookie, auth.verify_session_cookie, _INVALID_SESSION_COOKIE
-            )
+            user = self._current_user(credentials.session_cookie, CredentialKind.SESSION_COOKIE)
             if user is None:
                 # Browsers keep sending stale cookies; public pages must still work for them.
                 log.info("ignoring an invalid session cookie")
             return user
         return None
 
-    def _current_user(
-        self,
-        credential: str,
-        verify: Callable[..., dict[str, Any]],
-        invalid: tuple[type[Exception], ...],
-    ) -> User | None:
+    def _current_user(self, credential: str, kind: CredentialKind) -> User | None:
         """The credential's user as their account stands now, or ``None`` if it is not valid."""
         try:
-            claims = verify(credential, app=self._app, check_revoked=False)
-        except invalid:
+            claims = self._identities.verify(credential, kind)
+        except InvalidCredentialError as exc:
+            log.debug("refused a credential: %s", exc)
             return None
-        except auth.CertificateFetchError as exc:
-            raise _outage(exc) from exc
         uid = str(claims["uid"])
         account = self._account(uid)
         if account is None or account.disabled:
@@ -117,7 +128,7 @@ class FirebaseAuthenticator:
             is_admin=account.custom_claims.get("admin") is True,
         )
 
-    def _account(self, uid: str) -> _Account | None:
+    def _account(self, uid: str) -> Account | None:
         """The user's Auth record from the cache, fetched again once it is older than the TTL."""
         fetched_at = self._monotonic()
         with self._lock:
@@ -125,7 +136,7 @@ class FirebaseAuthenticator:
             if cached is not None and fetched_at < cached.expires_at:
                 return cached.account
         # Fetched outside the lock: one slow Auth call must not hold up every other user.
-        account = self._fetch_account(uid)
+        account = self._identities.account(uid)
         with self._lock:
             self._accounts.pop(uid, None)
             self._accounts[uid] = _CachedAccount(account, fetched_at + self._ttl_s)
@@ -135,24 +146,3 @@ class FirebaseAuthenticator:
                     break
                 self._accounts.popitem(last=False)
         return account
-
-    def _fetch_account(self, uid: str) -> _Account | None:
-        try:
-            record = auth.get_user(uid, app=self._app)
-        except auth.UserNotFoundError:
-            return None
-        except _AUTH_OUTAGE as exc:
-            raise _outage(exc) from exc
-        return _Account(
-            email=record.email,
-            custom_claims=record.custom_claims or {},
-            disabled=bool(record.disabled),
-            tokens_valid_after_ms=int(record.tokens_valid_after_timestamp or 0),
-        )
-
-
-def _outage(exc: Exception) -> UnavailableError:
-    log.warning("Firebase Auth is unreachable: %s: %s", type(exc).__name__, exc)
-    return UnavailableError(
-        "Sign-in cannot be checked right now; try again", retry_after_s=_RETRY_AFTER_S
-    )

@@ -1,17 +1,20 @@
 """FirebaseAuthenticator reads role, disabling and revocation from the user's Auth record,
-cached per uid for the TTL, with firebase-admin's verify and get_user calls faked."""
+cached per uid for the TTL, over faked ``Identities`` (verifying and reading records over
+HTTP is tested in test_identity_toolkit.py and, against the Auth emulator, in
+tests/integration/test_auth_freshness.py)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
-import firebase_admin
 import pytest
-from firebase_admin import App, auth, exceptions
 
-from common.adapters.firebase_auth import FirebaseAuthenticator
+from common.adapters.firebase_auth import (
+    Account,
+    CredentialKind,
+    FirebaseAuthenticator,
+    InvalidCredentialError,
+)
 from common.errors import UnauthenticatedError, UnavailableError
 from common.ports import RequestCredentials
 
@@ -23,21 +26,20 @@ BEARER = RequestCredentials(bearer_token="id-token-of-user-1")
 ADMIN_CLAIMS = {"role": "admin", "admin": True}
 
 
-class FakeFirebaseAuth:
-    """firebase-admin's verify and get_user, over in-memory users; records every call."""
+class FakeIdentities:
+    """Verifying credentials and reading records, over in-memory users; records every call."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
-        # What each credential verifies to; the token claims say "admin" whatever the record says.
-        self.credentials: dict[str, dict[str, Any]] = {
-            credential: {"uid": UID, "auth_time": SIGNED_IN_AT_S, "iat": SIGNED_IN_AT_S}
-            | ADMIN_CLAIMS
-            for credential in (COOKIE.session_cookie, BEARER.bearer_token)
-            if credential
+    def __init__(self) -> None:
+        # What each credential verifies to, and as which kind; the token claims say "admin"
+        # whatever the record says.
+        claims = {"uid": UID, "auth_time": SIGNED_IN_AT_S, "iat": SIGNED_IN_AT_S} | ADMIN_CLAIMS
+        self.credentials: dict[str, tuple[CredentialKind, dict[str, Any]]] = {
+            "cookie-of-user-1": (CredentialKind.SESSION_COOKIE, claims),
+            "id-token-of-user-1": (CredentialKind.ID_TOKEN, claims),
         }
-        self.records: dict[str, dict[str, Any]] = {}
-        self.outage: Exception | None = None
-        self.certificate_outage = False
+        self.records: dict[str, Account] = {}
+        self.outage = False
+        self.keys_outage = False
         self.calls: list[str] = []
 
     def set_user(
@@ -47,52 +49,27 @@ class FakeFirebaseAuth:
         disabled: bool = False,
         valid_since_s: int = SIGNED_IN_AT_S - 60,
     ) -> None:
-        self.records[UID] = {
-            "localId": UID,
-            "email": "user-1@example.com",
-            "customAttributes": json.dumps(claims or {}),
-            "disabled": disabled,
-            "validSince": str(valid_since_s),
-        }
-
-    def verify_id_token(
-        self, token: str, app: App | None = None, check_revoked: bool = True
-    ) -> dict[str, Any]:
-        return self._verify("verify_id_token", token, app, check_revoked, auth.InvalidIdTokenError)
-
-    def verify_session_cookie(
-        self, cookie: str, check_revoked: bool = True, app: App | None = None
-    ) -> dict[str, Any]:
-        return self._verify(
-            "verify_session_cookie", cookie, app, check_revoked, auth.InvalidSessionCookieError
+        self.records[UID] = Account(
+            email="user-1@example.com",
+            custom_claims=claims or {},
+            disabled=disabled,
+            tokens_valid_after_ms=valid_since_s * 1000,
         )
 
-    def get_user(self, uid: str, app: App | None = None) -> auth.UserRecord:
-        assert app is self.app
-        self.calls.append("get_user")
-        if self.outage is not None:
-            raise self.outage
-        if uid not in self.records:
-            raise auth.UserNotFoundError(f"No user record found for the provided user ID: {uid}")
-        return auth.UserRecord(self.records[uid])
+    def verify(self, credential: str, kind: CredentialKind) -> dict[str, Any]:
+        self.calls.append(f"verify {kind}")
+        if self.keys_outage:
+            raise UnavailableError("the signing keys cannot be fetched", retry_after_s=5)
+        verified_kind, claims = self.credentials.get(credential, (None, {}))
+        if verified_kind is not kind:  # forged, or a cookie sent as a token or the reverse
+            raise InvalidCredentialError("signature does not verify")
+        return dict(claims)
 
-    def _verify(
-        self,
-        name: str,
-        credential: str,
-        app: App | None,
-        check_revoked: bool,
-        invalid: type[Exception],
-    ) -> dict[str, Any]:
-        assert app is self.app
-        # Revocation is our own check against the cached record, never a per-request Auth call.
-        assert check_revoked is False
-        self.calls.append(name)
-        if self.certificate_outage:
-            raise auth.CertificateFetchError("could not fetch the public keys", cause=None)
-        if credential not in self.credentials:
-            raise invalid("signature does not verify")
-        return dict(self.credentials[credential])
+    def account(self, uid: str) -> Account | None:
+        self.calls.append("account")
+        if self.outage:
+            raise UnavailableError("Auth is unreachable", retry_after_s=5)
+        return self.records.get(uid)
 
 
 class FakeMonotonic:
@@ -104,19 +81,8 @@ class FakeMonotonic:
 
 
 @pytest.fixture
-def app() -> Iterator[App]:
-    app = firebase_admin.initialize_app(options={"projectId": "unit-test"}, name="auth-cache-test")
-    yield app
-    firebase_admin.delete_app(app)
-
-
-@pytest.fixture
-def firebase(app: App, monkeypatch: pytest.MonkeyPatch) -> FakeFirebaseAuth:
-    fake = FakeFirebaseAuth(app)
-    monkeypatch.setattr(auth, "verify_id_token", fake.verify_id_token)
-    monkeypatch.setattr(auth, "verify_session_cookie", fake.verify_session_cookie)
-    monkeypatch.setattr(auth, "get_user", fake.get_user)
-    return fake
+def firebase() -> FakeIdentities:
+    return FakeIdentities()
 
 
 @pytest.fixture
@@ -125,12 +91,12 @@ def clock() -> FakeMonotonic:
 
 
 @pytest.fixture
-def authenticator(app: App, clock: FakeMonotonic) -> FirebaseAuthenticator:
-    return FirebaseAuthenticator(app, user_cache_ttl_s=TTL_S, monotonic=clock)
+def authenticator(firebase: FakeIdentities, clock: FakeMonotonic) -> FirebaseAuthenticator:
+    return FirebaseAuthenticator(firebase, user_cache_ttl_s=TTL_S, monotonic=clock)
 
 
 def test_anonymous_request_makes_no_auth_call(
-    firebase: FakeFirebaseAuth, authenticator: FirebaseAuthenticator
+    firebase: FakeIdentities, authenticator: FirebaseAuthenticator
 ) -> None:
     assert authenticator.authenticate(RequestCredentials()) is None
     assert firebase.calls == []
@@ -138,7 +104,7 @@ def test_anonymous_request_makes_no_auth_call(
 
 @pytest.mark.parametrize("credentials", [COOKIE, BEARER], ids=["cookie", "bearer"])
 def test_role_comes_from_the_user_record_not_the_token(
-    firebase: FakeFirebaseAuth,
+    firebase: FakeIdentities,
     authenticator: FirebaseAuthenticator,
     credentials: RequestCredentials,
 ) -> None:
@@ -156,7 +122,7 @@ def test_role_comes_from_the_user_record_not_the_token(
 
 
 def test_user_without_custom_claims_is_a_plain_owner(
-    firebase: FakeFirebaseAuth, authenticator: FirebaseAuthenticator
+    firebase: FakeIdentities, authenticator: FirebaseAuthenticator
 ) -> None:
     firebase.set_user(None)
 
@@ -167,7 +133,7 @@ def test_user_without_custom_claims_is_a_plain_owner(
 
 
 def test_cache_hit_within_the_ttl_makes_no_auth_call(
-    firebase: FakeFirebaseAuth, authenticator: FirebaseAuthenticator, clock: FakeMonotonic
+    firebase: FakeIdentities, authenticator: FirebaseAuthenticator, clock: FakeMonotonic
 ) -> None:
     firebase.set_user(ADMIN_CLAIMS)
     authenticator.authenticate(COOKIE)
@@ -178,7 +144,7 @@ def test_cache_hit_within_the_ttl_makes_no_auth_call(
 
     assert user is not None
     assert user.is_administrator
-    assert firebase.calls == ["verify_id_token"]
+    assert firebase.calls == ["verify ID token"]
 
 
 @pytest.mark.parametrize(
@@ -187,7 +153,7 @@ def test_cache_hit_within_the_ttl_makes_no_auth_call(
     ids=["admin-rights-withdrawn", "made-admin"],
 )
 def test_claims_changed_in_auth_apply_once_the_ttl_has_passed_without_signing_in_again(
-    firebase: FakeFirebaseAuth,
+    firebase: FakeIdentities,
     authenticator: FirebaseAuthenticator,
     clock: FakeMonotonic,
     claims: dict[str, Any] | None,
@@ -211,13 +177,13 @@ def test_claims_changed_in_auth_apply_once_the_ttl_has_passed_without_signing_in
     assert refreshed is not None
     assert refreshed.is_administrator == (not was_admin)
     assert refreshed.role == ("owner" if was_admin else "admin")
-    assert firebase.calls.count("get_user") == 2
+    assert firebase.calls.count("account") == 2
 
 
 def test_zero_ttl_reads_the_record_on_every_request(
-    firebase: FakeFirebaseAuth, app: App, clock: FakeMonotonic
+    firebase: FakeIdentities, clock: FakeMonotonic
 ) -> None:
-    authenticator = FirebaseAuthenticator(app, user_cache_ttl_s=0, monotonic=clock)
+    authenticator = FirebaseAuthenticator(firebase, user_cache_ttl_s=0, monotonic=clock)
     firebase.set_user(ADMIN_CLAIMS)
     authenticator.authenticate(COOKIE)
     firebase.set_user(None)
@@ -226,11 +192,11 @@ def test_zero_ttl_reads_the_record_on_every_request(
 
     assert user is not None
     assert not user.is_administrator
-    assert firebase.calls.count("get_user") == 2
+    assert firebase.calls.count("account") == 2
 
 
 def test_disabled_user_cookie_is_anonymous_and_bearer_is_rejected(
-    firebase: FakeFirebaseAuth, authenticator: FirebaseAuthenticator
+    firebase: FakeIdentities, authenticator: FirebaseAuthenticator
 ) -> None:
     firebase.set_user(ADMIN_CLAIMS, disabled=True)
 
@@ -240,7 +206,7 @@ def test_disabled_user_cookie_is_anonymous_and_bearer_is_rejected(
 
 
 def test_disabling_applies_once_the_ttl_has_passed(
-    firebase: FakeFirebaseAuth, authenticator: FirebaseAuthenticator, clock: FakeMonotonic
+    firebase: FakeIdentities, authenticator: FirebaseAuthenticator, clock: FakeMonotonic
 ) -> None:
     firebase.set_user(ADMIN_CLAIMS)
     assert authenticator.authenticate(COOKIE) is not None
@@ -252,7 +218,7 @@ def test_disabling_applies_once_the_ttl_has_passed(
 
 
 def test_revoked_tokens_cookie_is_anonymous_and_bearer_is_rejected(
-    firebase: FakeFirebaseAuth, authenticator: FirebaseAuthenticator
+    firebase: FakeIdentities, authenticator: FirebaseAuthenticator
 ) -> None:
     firebase.set_user(ADMIN_CLAIMS, valid_since_s=SIGNED_IN_AT_S + 1)
 
@@ -262,7 +228,7 @@ def test_revoked_tokens_cookie_is_anonymous_and_bearer_is_rejected(
 
 
 def test_sign_in_in_the_same_second_as_the_revocation_is_still_valid(
-    firebase: FakeFirebaseAuth, authenticator: FirebaseAuthenticator
+    firebase: FakeIdentities, authenticator: FirebaseAuthenticator
 ) -> None:
     firebase.set_user(ADMIN_CLAIMS, valid_since_s=SIGNED_IN_AT_S)
 
@@ -270,75 +236,64 @@ def test_sign_in_in_the_same_second_as_the_revocation_is_still_valid(
 
 
 def test_deleted_user_cookie_is_anonymous_and_bearer_is_rejected(
-    firebase: FakeFirebaseAuth, authenticator: FirebaseAuthenticator
+    firebase: FakeIdentities, authenticator: FirebaseAuthenticator
 ) -> None:
     assert authenticator.authenticate(COOKIE) is None
     with pytest.raises(UnauthenticatedError):
         authenticator.authenticate(BEARER)
     # The absence is cached like any record: a deleted user's cookie does not call Auth each time.
-    assert firebase.calls.count("get_user") == 1
+    assert firebase.calls.count("account") == 1
 
 
 def test_invalid_credentials_never_reach_the_user_lookup(
-    firebase: FakeFirebaseAuth, authenticator: FirebaseAuthenticator
+    firebase: FakeIdentities, authenticator: FirebaseAuthenticator
 ) -> None:
     firebase.set_user(ADMIN_CLAIMS)
 
     assert authenticator.authenticate(RequestCredentials(session_cookie="forged")) is None
     with pytest.raises(UnauthenticatedError):
         authenticator.authenticate(RequestCredentials(bearer_token="forged"))
-    assert "get_user" not in firebase.calls
+    assert "account" not in firebase.calls
 
 
-@pytest.mark.parametrize(
-    "failure",
-    [
-        exceptions.UnavailableError("connection refused"),
-        exceptions.DeadlineExceededError("timed out"),
-        exceptions.UnknownError("unexpected response"),
-    ],
-    ids=["unavailable", "deadline", "unknown"],
-)
 @pytest.mark.parametrize("credentials", [COOKIE, BEARER], ids=["cookie", "bearer"])
 def test_auth_outage_is_a_503_and_is_not_cached(
-    firebase: FakeFirebaseAuth,
+    firebase: FakeIdentities,
     authenticator: FirebaseAuthenticator,
     credentials: RequestCredentials,
-    failure: Exception,
 ) -> None:
     firebase.set_user(ADMIN_CLAIMS)
-    firebase.outage = failure
+    firebase.outage = True
 
     with pytest.raises(UnavailableError) as raised:
         authenticator.authenticate(credentials)
     assert raised.value.http_status == 503
     assert raised.value.retry_after_s
 
-    firebase.outage = None
+    firebase.outage = False
     user = authenticator.authenticate(credentials)
     assert user is not None
     assert user.is_administrator
 
 
 def test_signing_keys_outage_is_a_503(
-    firebase: FakeFirebaseAuth, authenticator: FirebaseAuthenticator
+    firebase: FakeIdentities, authenticator: FirebaseAuthenticator
 ) -> None:
-    firebase.certificate_outage = True
+    firebase.keys_outage = True
 
     with pytest.raises(UnavailableError):
         authenticator.authenticate(COOKIE)
 
 
 def test_each_user_is_cached_separately(
-    firebase: FakeFirebaseAuth, authenticator: FirebaseAuthenticator
+    firebase: FakeIdentities, authenticator: FirebaseAuthenticator
 ) -> None:
     firebase.set_user(ADMIN_CLAIMS)
-    firebase.records["user-2"] = dict(
-        firebase.records[UID], localId="user-2", customAttributes="{}"
+    firebase.records["user-2"] = Account(
+        email=None, custom_claims={}, disabled=False, tokens_valid_after_ms=0
     )
-    firebase.credentials["cookie-of-user-2"] = dict(
-        firebase.credentials[COOKIE.session_cookie or ""], uid="user-2"
-    )
+    kind, claims = firebase.credentials["cookie-of-user-1"]
+    firebase.credentials["cookie-of-user-2"] = (kind, dict(claims, uid="user-2"))
 
     first = authenticator.authenticate(COOKIE)
     second = authenticator.authenticate(RequestCredentials(session_cookie="cookie-of-user-2"))
@@ -347,7 +302,7 @@ def test_each_user_is_cached_separately(
     assert first.is_administrator
     assert second is not None
     assert (second.uid, second.is_administrator) == ("user-2", False)
-    assert firebase.calls.count("get_user") == 2
+    assert firebase.calls.count("account") == 2
 
 
 @pytest.mark.parametrize(
@@ -356,7 +311,7 @@ def test_each_user_is_cached_separately(
     ids=["unknown-role", "role-not-a-string", "admin-string", "admin-number"],
 )
 def test_unexpected_claims_give_no_extra_rights(
-    firebase: FakeFirebaseAuth, authenticator: FirebaseAuthenticator, claims: dict[str, Any]
+    firebase: FakeIdentities, authenticator: FirebaseAuthenticator, claims: dict[str, Any]
 ) -> None:
     firebase.set_user(claims)
 

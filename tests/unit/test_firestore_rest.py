@@ -17,15 +17,14 @@ import pytest
 
 from common.adapters.firestore.documents import DocumentQuery
 from common.adapters.firestore.rest import (
-    EmulatorToken,
     FirestoreRest,
     FirestoreRestError,
-    MetadataServerTokens,
     decode_value,
     encode_value,
     format_timestamp,
     parse_timestamp,
 )
+from common.adapters.google_tokens import EmulatorToken, MetadataServerTokens
 from common.errors import UnavailableError
 
 # (method, path, headers, body) -> (status, JSON body)

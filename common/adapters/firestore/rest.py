@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from common.adapters.firestore.documents import (
@@ -37,21 +37,21 @@ from common.adapters.firestore.documents import (
     deleted_stream_of,
     memorial_of,
 )
+from common.adapters.google_tokens import (
+    DEFAULT_METADATA_HOST,
+    AccessTokens,
+    EmulatorToken,
+    MetadataServerTokens,
+)
 from common.errors import UnavailableError
 from common.models.domain import Memorial, StreamCredentials
 
 PRODUCTION_ORIGIN = "https://firestore.googleapis.com"
-DEFAULT_METADATA_HOST = "metadata.google.internal"
-TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"  # noqa: S105 - a path
-# The emulator accepts this bearer token as an administrator's (no rules, like a server SDK).
-EMULATOR_TOKEN = "owner"  # noqa: S105 - the emulator's documented admin token, not a secret
 # As the client library's calls in streams.py: one attempt at most 5 s, retried on transient
 # failures for at most 6 s in all, then a 503 rather than a hung request.
 ATTEMPT_TIMEOUT_S = 5.0
 TOTAL_BUDGET_S = 6.0
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
-# A token is renewed this long before the metadata server says it expires.
-TOKEN_MARGIN_S = 60.0
 _PLAIN_FIELD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
 
@@ -182,55 +182,6 @@ def _checked_id(document_id: str) -> str:
     if not _is_document_id(document_id):
         raise ValueError(f"not a document id: {document_id!r}")
     return document_id
-
-
-class AccessTokens(Protocol):
-    """The ``Authorization`` header of each request."""
-
-    def header(self) -> str: ...
-
-
-class EmulatorToken:
-    def header(self) -> str:
-        return f"Bearer {EMULATOR_TOKEN}"
-
-
-class MetadataServerTokens:
-    """Access tokens of the instance's service account, from the metadata server (Cloud Run,
-    Cloud Functions), each kept until shortly before it expires; one fetch at a time."""
-
-    def __init__(
-        self, host: str = DEFAULT_METADATA_HOST, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._host = host
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._renew_at = 0.0
-
-    def header(self) -> str:
-        with self._lock:
-            if self._token is None or self._clock() >= self._renew_at:
-                self._token, lifetime = self._fetch()
-                self._renew_at = self._clock() + max(lifetime - TOKEN_MARGIN_S, 0.0)
-            return f"Bearer {self._token}"
-
-    def _fetch(self) -> tuple[str, float]:
-        connection = http.client.HTTPConnection(self._host, timeout=ATTEMPT_TIMEOUT_S)
-        try:
-            connection.request("GET", TOKEN_PATH, headers={"Metadata-Flavor": "Google"})
-            response = connection.getresponse()
-            body = response.read()
-        except OSError as exc:
-            raise UnavailableError(
-                "The database is temporarily unavailable", retry_after_s=2
-            ) from exc
-        finally:
-            connection.close()
-        if response.status != 200:
-            raise FirestoreRestError(f"the metadata server gave no token (HTTP {response.status})")
-        token = json.loads(body)
-        return str(token["access_token"]), float(token.get("expires_in", 0))
 
 
 class FirestoreRest:

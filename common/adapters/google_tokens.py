@@ -1,0 +1,75 @@
+"""Access tokens for Google's REST APIs (Firestore, Identity Toolkit) on the standard
+library's HTTP client: the emulators' admin token, or the instance's service account's from
+the metadata server, the identity the client libraries use in production."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from common.errors import UnavailableError
+
+DEFAULT_METADATA_HOST = "metadata.google.internal"
+TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"  # noqa: S105 - a path
+# The emulators accept this bearer token as an administrator's (no rules, like a server SDK).
+EMULATOR_TOKEN = "owner"  # noqa: S105 - the emulators' documented admin token, not a secret
+ATTEMPT_TIMEOUT_S = 5.0
+# A token is renewed this long before the metadata server says it expires.
+TOKEN_MARGIN_S = 60.0
+
+
+class MetadataServerError(RuntimeError):
+    """The metadata server refused a token: a fault of this deployment, not of the caller."""
+
+
+class AccessTokens(Protocol):
+    """The ``Authorization`` header of each request."""
+
+    def header(self) -> str: ...
+
+
+class EmulatorToken:
+    def header(self) -> str:
+        return f"Bearer {EMULATOR_TOKEN}"
+
+
+class MetadataServerTokens:
+    """Access tokens of the instance's service account, from the metadata server (Cloud Run,
+    Cloud Functions), each kept until shortly before it expires; one fetch at a time."""
+
+    def __init__(
+        self, host: str = DEFAULT_METADATA_HOST, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._host = host
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._renew_at = 0.0
+
+    def header(self) -> str:
+        with self._lock:
+            if self._token is None or self._clock() >= self._renew_at:
+                self._token, lifetime = self._fetch()
+                self._renew_at = self._clock() + max(lifetime - TOKEN_MARGIN_S, 0.0)
+            return f"Bearer {self._token}"
+
+    def _fetch(self) -> tuple[str, float]:
+        connection = http.client.HTTPConnection(self._host, timeout=ATTEMPT_TIMEOUT_S)
+        try:
+            connection.request("GET", TOKEN_PATH, headers={"Metadata-Flavor": "Google"})
+            response = connection.getresponse()
+            body = response.read()
+        except OSError as exc:
+            raise UnavailableError(
+                "A Google service is temporarily unavailable", retry_after_s=2
+            ) from exc
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise MetadataServerError(f"the metadata server gave no token (HTTP {response.status})")
+        token = json.loads(body)
+        return str(token["access_token"]), float(token.get("expires_in", 0))
