@@ -130,7 +130,12 @@ class Services:
 
     @built_once
     def repo(self) -> StreamRepository:
-        return self._firestore_streams
+        from common.adapters.firestore.deferred import DeferredStreamRepository
+
+        # Built with the client library only once a write really goes out.
+        return DeferredStreamRepository(
+            lambda: self._firestore_streams, self.settings.streams_collection
+        )
 
     @built_once
     def firestore_rest(self) -> FirestoreRest:

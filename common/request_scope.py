@@ -36,3 +36,9 @@ def take(key: str) -> Any | None:
     """What the request remembered under ``key``, forgotten once taken."""
     remembered = _remembered.get()
     return remembered.pop(key, None) if remembered is not None else None
+
+
+def peek(key: str) -> Any | None:
+    """What the request remembered under ``key``, still remembered after."""
+    remembered = _remembered.get()
+    return remembered.get(key) if remembered is not None else None

@@ -197,3 +197,26 @@ def test_a_recording_of_an_unknown_or_deleted_input_builds_no_grpc_client(
     assert (late.stream_id, late.purged) == ("gone-stream", True)
     assert (stray.stream_id, stray.purged) == (None, False)
     assert "firestore_client" not in services.__dict__
+
+
+def test_an_update_that_changes_nothing_read_answers_from_the_read_and_builds_no_grpc_client(
+    db: firestore.Client,
+) -> None:
+    settings = get_settings()
+    repo = FirestoreStreamRepository(db, settings.streams_collection)
+    stream = make_stream(repo)
+    repo.create(stream, None)
+    services = Services(settings)
+
+    with request_scope():
+        read = services.reads.get(stream.id)
+        unchanged = services.repo.update(stream.id, lambda s: s.model_copy())
+    assert read is not None and unchanged == read
+    assert "firestore_client" not in services.__dict__  # nothing to write: no client library
+
+    with request_scope():
+        services.reads.get(stream.id)
+        edited = services.repo.update(stream.id, lambda s: s.model_copy(update={"title": "New"}))
+    assert "firestore_client" in services.__dict__  # a real write goes through the repository
+    stored = repo.get(stream.id)
+    assert stored is not None and stored.title == edited.title == "New"

@@ -115,7 +115,7 @@ def test_build_is_self_contained_and_loads_every_function(tmp_path: Path) -> Non
     assert not (build / "functions" / "main.py").exists()
     requirements = (build / "requirements.txt").read_text()
     assert requirements == (ROOT / "infra" / "requirements.lock").read_text()
-    assert "firebase-admin==" in requirements and "--hash=sha256:" in requirements
+    assert "google-cloud-firestore==" in requirements and "--hash=sha256:" in requirements
     loader = (
         "import functions_framework, json, sys\n"
         "for fn in json.loads(sys.argv[1]):\n"
