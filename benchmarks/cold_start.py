@@ -119,9 +119,10 @@ class FirstRequest:
     webhook: bool = False
     task: bool = False
     label: str = ""  # where one function has several first requests (a GET, a PUT)
-    # A request through the gateway after each of our runs that puts the stream back as the
-    # next run expects it (a started stream is stopped before it is started again).
-    reset: tuple[str, str] | None = None
+    # A request through the gateway before each of our runs that puts the stream where the
+    # run expects it (a stream is started before each stop, so each stop really ends a
+    # broadcast); a 409 means it is there already.
+    prepare: tuple[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -189,9 +190,8 @@ REQUESTS = (
         ("auth", "cloudflare", "tasks"),
         read="write",
         signed_in=True,
-        reset=("POST", "/api/streams/{stream}/stop"),
+        prepare=("POST", "/api/streams/{stream}/stop"),
     ),
-    # Stopping a broadcast that already ended answers where its recording stands.
     FirstRequest(
         "stopstream",
         "POST",
@@ -199,6 +199,7 @@ REQUESTS = (
         ("auth", "cloudflare", "tasks"),
         read="write",
         signed_in=True,
+        prepare=("POST", "/api/streams/{stream}/start"),
     ),
     FirstRequest(
         "cloudflareliveinputwebhook",
@@ -353,6 +354,8 @@ def measure_cold_starts(
         ours, memory, statuses = [], [], set()
         baselines: dict[str, list[float]] = {variant: [] for variant in sources}
         for _ in range(RUNS):
+            if spec.prepare:
+                _prepare(spec.prepare, ids, token)
             (port,) = free_ports(1)
             seconds, status, mib = _first_answer(
                 _serve(spec.function, build / "main.py", port),
@@ -362,14 +365,6 @@ def measure_cold_starts(
             ours.append(seconds)
             statuses.add(status)
             memory.append(mib)
-            if spec.reset:
-                method, path = spec.reset
-                httpx.request(
-                    method,
-                    ids["gateway"] + path.format(**ids),
-                    headers={"Authorization": f"Bearer {token}"},
-                    timeout=60,
-                ).raise_for_status()
             for variant, source in sources.items():
                 (port,) = free_ports(1)
                 seconds, _, _ = _first_answer(
@@ -390,6 +385,18 @@ def measure_cold_starts(
             )
         )
     return results
+
+
+def _prepare(request: tuple[str, str], ids: dict[str, str], token: str) -> None:
+    method, path = request
+    answer = httpx.request(
+        method,
+        ids["gateway"] + path.format(**ids),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    if answer.status_code != 409:
+        answer.raise_for_status()
 
 
 def print_cold_starts(stack_env: dict[str, str], ids: dict[str, str], token: str) -> None:
