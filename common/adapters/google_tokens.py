@@ -63,7 +63,7 @@ class MetadataServerTokens:
             connection.request("GET", TOKEN_PATH, headers={"Metadata-Flavor": "Google"})
             response = connection.getresponse()
             body = response.read()
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             raise UnavailableError(
                 "A Google service is temporarily unavailable", retry_after_s=2
             ) from exc
@@ -71,5 +71,8 @@ class MetadataServerTokens:
             connection.close()
         if response.status != 200:
             raise MetadataServerError(f"the metadata server gave no token (HTTP {response.status})")
-        token = json.loads(body)
-        return str(token["access_token"]), float(token.get("expires_in", 0))
+        try:
+            token = json.loads(body)
+            return str(token["access_token"]), float(token.get("expires_in", 0))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MetadataServerError(f"the metadata server gave no token: {exc}") from exc

@@ -54,17 +54,20 @@ ISSUERS: Mapping[CredentialKind, str] = {
 }
 PRODUCTION_ORIGIN = "https://identitytoolkit.googleapis.com"
 ATTEMPT_TIMEOUT_S = 5.0
-# Tolerated difference between Google's clock and ours (google-auth allows the same).
+# Tolerated difference between Google's clock and ours (exp, iat, auth_time).
 CLOCK_SKEW_S = 10
 MAX_SUBJECT_LENGTH = 128
-# Without a Cache-Control max-age, keys are kept this long; an unknown key id refetches the
-# keys at most this often, so forged ids cannot make every request fetch them.
+# Without a Cache-Control max-age, keys are kept this long; they are fetched at most once per
+# interval; while fetching fails, the last keys serve this long past their max-age (Google
+# publishes a key well before it signs with it and keeps it long after).
 DEFAULT_KEYS_TTL_S = 3600.0
-UNKNOWN_KEY_REFETCH_S = 60.0
+REFETCH_INTERVAL_S = 60.0
+STALE_KEYS_GRACE_S = 3600.0
 # Claims every credential must carry and that PyJWT checks (exp, iat, aud, iss); the
 # subject and the time of sign-in are checked in ``IdentityToolkit.verify``.
 _CLAIM_CHECKS: Options = {
-    "require": ["exp", "iat", "aud", "iss", "sub"],
+    "require": ["exp", "iat", "aud", "iss", "sub", "auth_time"],
+    "strict_aud": True,  # aud is the project's id, not a list holding it
     "verify_exp": True,
     "verify_iat": True,
     "verify_aud": True,
@@ -119,7 +122,6 @@ class _Origin:
 @dataclass(frozen=True)
 class _Keys:
     by_id: Mapping[str, RSAPublicKey]
-    fetched_at: float
     expires_at: float
 
 
@@ -134,18 +136,31 @@ class SigningKeys:
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._keys: _Keys | None = None
+        self._next_fetch_at = float("-inf")
 
     def key(self, key_id: str) -> RSAPublicKey | None:
-        """The key ``key_id`` names, or ``None`` if Google publishes no such key."""
+        """The key ``key_id`` names, or ``None`` if Google publishes no such key.
+
+        Keys are fetched again once their max-age has passed, or for an unknown key id; at
+        most once a minute whatever the outcome, so neither forged key ids nor an outage of
+        the key endpoint make every request wait on a fetch. While a fetch fails, the keys
+        fetched before keep serving for ``STALE_KEYS_GRACE_S`` past their max-age.
+        """
         with self._lock:
             now = self._monotonic()
             keys = self._keys
-            if (
-                keys is None
-                or now >= keys.expires_at
-                or (key_id not in keys.by_id and now - keys.fetched_at >= UNKNOWN_KEY_REFETCH_S)
-            ):
-                keys = self._keys = self._fetch(now)
+            fresh = keys is not None and now < keys.expires_at
+            known = keys is not None and key_id in keys.by_id
+            if not (fresh and known) and now >= self._next_fetch_at:
+                self._next_fetch_at = now + REFETCH_INTERVAL_S
+                try:
+                    keys = self._keys = self._fetch(now)
+                except UnavailableError:
+                    if keys is None or now >= keys.expires_at + STALE_KEYS_GRACE_S:
+                        raise
+                    log.warning("serving the signing keys fetched before; the fetch failed")
+            if keys is None or now >= keys.expires_at + STALE_KEYS_GRACE_S:
+                raise _outage("no signing keys: the last fetch failed")
             return keys.by_id.get(key_id)
 
     def _fetch(self, now: float) -> _Keys:
@@ -164,7 +179,6 @@ class SigningKeys:
         ttl_s = float(max_age.group(1)) if max_age else DEFAULT_KEYS_TTL_S
         return _Keys(
             by_id={key_id: key for key_id, key in by_id.items() if isinstance(key, RSAPublicKey)},
-            fetched_at=now,
             expires_at=now + ttl_s,
         )
 
@@ -245,7 +259,7 @@ class IdentityToolkit:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_LENGTH:
             raise InvalidCredentialError(f"the {kind} names no valid subject")
-        signed_in_at = claims.get("auth_time", claims["iat"])
+        signed_in_at = claims["auth_time"]
         if not isinstance(signed_in_at, int) or signed_in_at > time.time() + CLOCK_SKEW_S:
             raise InvalidCredentialError(f"the {kind} was signed in to in the future")
         return {**claims, "uid": subject}
@@ -257,14 +271,17 @@ class IdentityToolkit:
         status, _, data = self._api.send("POST", path, body, headers)
         if status != 200:
             raise _outage(f"accounts:lookup answered HTTP {status}: {data[:200]!r}")
-        users = json.loads(data).get("users") or []
-        if not users:
-            return None
-        record = users[0]
-        claims = json.loads(record.get("customAttributes") or "{}")
-        return Account(
-            email=record.get("email"),
-            custom_claims=claims if isinstance(claims, dict) else {},
-            disabled=bool(record.get("disabled")),
-            tokens_valid_after_ms=int(record.get("validSince") or 0) * 1000,
-        )
+        try:
+            users = json.loads(data).get("users") or []
+            if not users:
+                return None
+            record = users[0]
+            claims = json.loads(record.get("customAttributes") or "{}")
+            return Account(
+                email=record.get("email"),
+                custom_claims=claims if isinstance(claims, dict) else {},
+                disabled=bool(record.get("disabled")),
+                tokens_valid_after_ms=int(record.get("validSince") or 0) * 1000,
+            )
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise _outage(f"accounts:lookup answered what is not a record: {exc}") from exc

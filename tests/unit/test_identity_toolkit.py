@@ -184,6 +184,10 @@ def _refused_credentials(published: SigningKey) -> dict[str, str]:
         "no key id": jwt.encode(claims(), published.private, algorithm="RS256"),
         "an unpublished key id": SigningKey("key-2").sign(claims()),
         "no subject": published.sign({k: v for k, v in claims().items() if k != "sub"}),
+        "no time of sign-in": published.sign(
+            {k: v for k, v in claims().items() if k != "auth_time"}
+        ),
+        "an audience list": published.sign(claims(aud=[PROJECT, "another-project"])),
         "an empty subject": published.sign(claims(sub="")),
         "a subject over 128 characters": published.sign(claims(sub="u" * 129)),
         "signed in in the future": published.sign(claims(auth_time=int(time.time()) + 600)),
@@ -231,6 +235,30 @@ def test_keys_are_kept_for_their_max_age_and_an_unknown_key_id_refetches_at_most
     state["keys"] = {published.key_id: published.pem, rotated.key_id: rotated.pem}
     clock.now += 60
     assert identities.verify(rotated.sign(claims()), CredentialKind.ID_TOKEN)["uid"] == "user-1"
+    assert len(seen) == 3
+
+
+def test_while_the_key_endpoint_fails_the_last_keys_serve_and_it_is_tried_once_a_minute(
+    published: SigningKey, key_server: Any
+) -> None:
+    origin, seen, state = key_server
+    clock = Monotonic()
+    identities = toolkit(origin, clock)
+    token = published.sign(claims())
+    identities.verify(token, CredentialKind.ID_TOKEN)
+    state["status"] = 500  # Google's key endpoint fails from now on
+
+    clock.now += 3600  # past the max-age: fetched again, which fails; the last keys serve
+    assert identities.verify(token, CredentialKind.ID_TOKEN)["uid"] == "user-1"
+    for _ in range(3):  # forged key ids within the minute fetch nothing
+        with pytest.raises(InvalidCredentialError):
+            identities.verify(SigningKey("forged").sign(claims()), CredentialKind.ID_TOKEN)
+    assert len(seen) == 2
+    clock.now += 3600  # past the grace too: an outage, not a refusal
+    with pytest.raises(UnavailableError):
+        identities.verify(token, CredentialKind.ID_TOKEN)
+    with pytest.raises(UnavailableError):  # and the next request within the minute waits on
+        identities.verify(token, CredentialKind.ID_TOKEN)  # no fetch
     assert len(seen) == 3
 
 
@@ -305,5 +333,13 @@ def test_a_record_that_cannot_be_read_is_an_outage(status: int | None) -> None:
             with pytest.raises(UnavailableError):
                 identities.account("user-1")
     if status is None:  # the server is gone
+        with pytest.raises(UnavailableError):
+            identities.account("user-1")
+
+
+def test_a_record_that_is_not_one_is_an_outage_not_a_crash() -> None:
+    garbled = {"users": [{"localId": "user-1", "validSince": "soon", "customAttributes": "{"}]}
+    with serving(lambda *_: (200, garbled, {})) as (origin, _):
+        identities = IdentityToolkit(PROJECT, api_origin=origin, tokens=EmulatorToken(), keys=None)
         with pytest.raises(UnavailableError):
             identities.account("user-1")
