@@ -54,6 +54,7 @@ class FirestoreCounter:
         patch(FirestoreRest, "get", self._counting_get)
         patch(FirestoreRest, "get_many", self._counting_results)
         patch(FirestoreRest, "run_query", self._counting_results)
+        patch(FirestoreRest, "update_fields", self._counting_rest_update)
         try:
             yield
         finally:
@@ -112,6 +113,16 @@ class FirestoreCounter:
             return original(write_batch, *args, **kwargs)
 
         return commit
+
+    def _counting_rest_update(self, original: Any) -> Any:
+        @functools.wraps(original)
+        def update(rest: Any, collection: str, *args: Any, **kwargs: Any) -> Any:
+            self.current.writes += 1
+            if f"/documents/{collection}/" == STREAMS_PATH:
+                self.current.stream_writes += 1
+            return original(rest, collection, *args, **kwargs)
+
+        return update
 
 
 # What #14 asks of each operation (reads, writes, stream writes), printed beside the count.

@@ -132,9 +132,11 @@ class Services:
     def repo(self) -> StreamRepository:
         from common.adapters.firestore.deferred import DeferredStreamRepository
 
-        # Built with the client library only once a write really goes out.
+        # Updates go over REST; the client library is built for the other writes.
         return DeferredStreamRepository(
-            lambda: self._firestore_streams, self.settings.streams_collection
+            lambda: self._firestore_streams,
+            self.settings.streams_collection,
+            rest=self.firestore_rest,
         )
 
     @built_once

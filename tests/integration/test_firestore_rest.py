@@ -15,7 +15,7 @@ from common.adapters.firestore.documents import DocumentQuery
 from common.adapters.firestore.rest import FirestoreRest, RestStreamReads
 from common.adapters.firestore.streams import FirestoreStreamRepository
 from common.bootstrap import Services
-from common.models.domain import LiveInputSpec, Recording, User
+from common.models.domain import LiveInputSpec, Recording, Stream, User
 from common.request_scope import request_scope
 from common.services.provider_events import ProviderEventService
 from common.settings import get_settings
@@ -199,7 +199,37 @@ def test_a_recording_of_an_unknown_or_deleted_input_builds_no_grpc_client(
     assert "firestore_client" not in services.__dict__
 
 
-def test_an_update_that_changes_nothing_read_answers_from_the_read_and_builds_no_grpc_client(
+def test_updates_go_over_rest_and_one_that_changes_nothing_writes_nothing(
+    db: firestore.Client,
+) -> None:
+    settings = get_settings()
+    repo = FirestoreStreamRepository(db, settings.streams_collection)
+    stream = make_stream(repo)
+    repo.create(stream, None)
+    services = Services(settings)
+    counter = FirestoreCounter()
+
+    def unchanged() -> Stream:
+        return services.repo.update(stream.id, lambda s: s.model_copy())
+
+    def read_then_edit_twice() -> None:
+        services.reads.get(stream.id)
+        services.repo.update(stream.id, lambda s: s.model_copy(update={"title": "New"}))
+        services.repo.update(stream.id, lambda s: s.model_copy(update={"viewer_count": 3}))
+
+    with counter.installed():
+        nothing = counter.measure(unchanged)
+        edits = counter.measure(read_then_edit_twice)
+
+    assert (nothing.reads, nothing.writes) == (1, 0)
+    # One read, then each write conditional on the one before it: no read in between.
+    assert (edits.reads, edits.writes, edits.stream_writes) == (1, 2, 2)
+    stored = repo.get(stream.id)
+    assert stored is not None and (stored.title, stored.viewer_count) == ("New", 3)
+    assert "firestore_client" not in services.__dict__  # no client library, no gRPC
+
+
+def test_a_rest_update_of_a_document_written_meanwhile_is_retried_on_the_fresh_document(
     db: firestore.Client,
 ) -> None:
     settings = get_settings()
@@ -209,14 +239,27 @@ def test_an_update_that_changes_nothing_read_answers_from_the_read_and_builds_no
     services = Services(settings)
 
     with request_scope():
-        read = services.reads.get(stream.id)
-        unchanged = services.repo.update(stream.id, lambda s: s.model_copy())
-    assert read is not None and unchanged == read
-    assert "firestore_client" not in services.__dict__  # nothing to write: no client library
-
-    with request_scope():
         services.reads.get(stream.id)
-        edited = services.repo.update(stream.id, lambda s: s.model_copy(update={"title": "New"}))
-    assert "firestore_client" in services.__dict__  # a real write goes through the repository
+        # Another request writes between this one's read and its write.
+        repo.update(stream.id, lambda s: s.model_copy(update={"viewer_count": 9}))
+        services.repo.update(stream.id, lambda s: s.model_copy(update={"title": "Mine"}))
+
     stored = repo.get(stream.id)
-    assert stored is not None and stored.title == edited.title == "New"
+    assert stored is not None and (stored.title, stored.viewer_count) == ("Mine", 9)
+
+
+def test_a_rest_update_removes_the_publishing_secrets_an_earlier_backend_left(
+    db: firestore.Client,
+) -> None:
+    settings = get_settings()
+    repo = FirestoreStreamRepository(db, settings.streams_collection)
+    stream = make_stream(repo)
+    repo.create(stream, None)
+    document = db.collection(settings.streams_collection).document(stream.id)
+    document.update({"streamKey": "legacy-secret", "rtmps": {"streamKey": "legacy-secret"}})
+
+    Services(settings).repo.update(stream.id, lambda s: s.model_copy(update={"title": "Edited"}))
+
+    stored = document.get().to_dict() or {}
+    assert stored["title"] == "Edited"
+    assert "streamKey" not in stored and "rtmps" not in stored

@@ -1,11 +1,14 @@
-"""The stream repository, built on the first call that needs it.
+"""The stream repository, built on the first call that needs it, and updates over REST.
 
-An update whose change alters nothing of the stream this request has already read (over REST,
-see ``StreamDocumentReads._remembered``) answers from that read: a request that ends up
-writing nothing (a Stop after the disconnect already ended the broadcast, a duplicate
-webhook, a check that finds nothing new) never loads the client library and gRPC. Answering
-from the read is what the request would have done had it run entirely at the moment of that
-read; any real write still goes through the repository, conditional on the read.
+An update starts from the stream this request has already read over REST (see
+``StreamDocumentReads._remembered``), or reads it over REST. A change that alters nothing
+answers from that read (a Stop after the disconnect already ended the broadcast, a duplicate
+webhook, a check that finds nothing new): what the request would have done had it run
+entirely at the moment of that read. A change that alters something is written over REST,
+conditional on the document being unchanged since that read. So an update loads neither the
+client library nor gRPC; the repository is built only for the rest: a stream still in a
+legacy collection (the repository moves it), a document written meanwhile (it reads again
+and retries), and every other write.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from functools import cached_property
 
 from common.adapters.firestore.documents import (
     snapshot_key,
+    stream_changes,
     stream_from_snapshot,
-    stream_to_document,
 )
+from common.adapters.firestore.rest import FirestoreRest, RestSnapshot, is_document_id
 from common.models.domain import MonitorKind, MonitorProgress, Stream, StreamCredentials
 from common.ports import (
     MonitorCheck,
@@ -27,28 +31,49 @@ from common.ports import (
     StreamRepository,
     WhipSession,
 )
-from common.request_scope import peek
+from common.request_scope import peek, remember, take
 
 
 class DeferredStreamRepository:
-    """``StreamRepository`` that builds ``build()`` on the first call an earlier read of the
-    request cannot answer, and delegates every call to it from then on."""
+    """``StreamRepository`` that updates over ``rest`` where it can, and builds ``build()``
+    on the first call that needs it, delegating every other call to it."""
 
-    def __init__(self, build: Callable[[], StreamRepository], primary_collection: str) -> None:
+    def __init__(
+        self,
+        build: Callable[[], StreamRepository],
+        primary_collection: str,
+        rest: FirestoreRest | None = None,
+    ) -> None:
         self._build = build
         self._primary = primary_collection
+        self._rest = rest
 
     @cached_property
     def _repo(self) -> StreamRepository:
         return self._build()
 
     def update(self, stream_id: str, change: Callable[[Stream], Stream]) -> Stream:
-        snapshot = peek(snapshot_key(self._primary, stream_id))
-        if snapshot is not None:
-            before = stream_from_snapshot(snapshot)
-            after = Stream.model_validate(change(before).model_dump())
-            if stream_to_document(after) == stream_to_document(before):
+        key = snapshot_key(self._primary, stream_id)
+        snapshot = peek(key)
+        if snapshot is None and self._rest is not None and is_document_id(stream_id):
+            snapshot = self._rest.get(self._primary, stream_id)
+        if snapshot is None or not snapshot.exists:
+            return self._repo.update(stream_id, change)
+        before = stream_from_snapshot(snapshot)
+        # model_copy does not validate: re-check so a bug can never store an invalid stream.
+        after = Stream.model_validate(change(before).model_dump())
+        changed, secrets = stream_changes(before, after, snapshot.to_dict() or {})
+        if not changed:
+            return after
+        if self._rest is not None and isinstance(snapshot, RestSnapshot) and snapshot.update_time:
+            written = self._rest.update_fields(
+                self._primary, stream_id, changed, secrets, snapshot.update_time
+            )
+            if written is not None:
+                # A later update of this request starts from what this one wrote.
+                remember(key, snapshot.written(changed, secrets, written))
                 return after
+        take(key)  # changed since: the repository reads again and retries
         return self._repo.update(stream_id, change)
 
     def get(self, stream_id: str) -> Stream | None:

@@ -127,6 +127,35 @@ def stream_to_document(stream: Stream) -> dict[str, Any]:
     return document
 
 
+# Publishing secrets the earlier backends stored on the stream document itself, where client
+# SDK readers would see them. They never stay there: the live input gives them back on demand.
+LEGACY_SECRET_FIELDS = (
+    "streamKey",
+    "streamUrl",
+    "rtmpUrl",
+    "rtmpStreamKey",
+    "whipUrl",
+    # Whole live-input objects (rtmps.streamKey, srt.passphrase, webRTC.url are credentials).
+    "rtmps",
+    "srt",
+    "webRTC",
+    "liveInput",
+)
+
+
+def stream_changes(
+    before: Stream, after: Stream, stored: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The fields a write from ``before`` to ``after`` sets, and the publishing secrets an
+    earlier backend left in the ``stored`` document that the same write removes (none when
+    nothing else changes: no write goes out for them alone)."""
+    old_fields, new_fields = stream_to_document(before), stream_to_document(after)
+    changed = {key: value for key, value in new_fields.items() if old_fields[key] != value}
+    if not changed:
+        return {}, []
+    return changed, [name for name in LEGACY_SECRET_FIELDS if name in stored]
+
+
 def _storable(value: Any) -> Any:
     """``value`` in the types Firestore stores (plain strings for enums, lists for tuples)."""
     if isinstance(value, dict):

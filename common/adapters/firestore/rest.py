@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -86,6 +86,13 @@ class RestSnapshot:
         """No document at ``path``."""
         return cls(path.rsplit("/", 1)[-1], RestReference(path), exists=False)
 
+    def written(
+        self, fields: dict[str, Any], deleted: Collection[str], update_time: str
+    ) -> RestSnapshot:
+        """This document as a write of ``fields`` and ``deleted`` left it at ``update_time``."""
+        kept = {key: value for key, value in self.fields.items() if key not in deleted}
+        return replace(self, fields=kept | fields, update_time=update_time)
+
     def to_dict(self) -> dict[str, Any] | None:
         return dict(self.fields) if self.exists else None
 
@@ -134,6 +141,22 @@ def encode_value(value: Any) -> dict[str, Any]:
     raise TypeError(f"no Firestore value for {type(value).__name__}")
 
 
+def encode_field(value: Any) -> dict[str, Any]:
+    """One Firestore JSON value of a document field: the types ``stream_to_document`` gives
+    (maps, arrays and any float besides those a filter carries)."""
+    if isinstance(value, dict):
+        return {"mapValue": {"fields": {key: encode_field(item) for key, item in value.items()}}}
+    if isinstance(value, (list, tuple)):
+        return {"arrayValue": {"values": [encode_field(item) for item in value]}}
+    if isinstance(value, float) and not math.isfinite(value):
+        return {
+            "doubleValue": "NaN"
+            if math.isnan(value)
+            else ("Infinity" if value > 0 else "-Infinity")
+        }
+    return encode_value(value)
+
+
 def parse_timestamp(text: str) -> datetime:
     """An RFC 3339 UTC timestamp as Firestore writes it (``Z``, 0 to 9 fraction digits), to
     the microsecond as the client library gives it."""
@@ -173,13 +196,13 @@ def _relative(name: str) -> str:
     return name.split("/documents/", 1)[-1]
 
 
-def _is_document_id(text: str) -> bool:
+def is_document_id(text: str) -> bool:
     """Whether ``text`` names one document (the client library refuses the others too)."""
     return bool(text) and "/" not in text and text not in {".", ".."}
 
 
 def _checked_id(document_id: str) -> str:
-    if not _is_document_id(document_id):
+    if not is_document_id(document_id):
         raise ValueError(f"not a document id: {document_id!r}")
     return document_id
 
@@ -237,6 +260,33 @@ class FirestoreRest:
             elif "missing" in result:
                 snapshots.append(RestSnapshot.missing(_relative(result["missing"])))
         return snapshots
+
+    def update_fields(
+        self,
+        collection: str,
+        document_id: str,
+        fields: dict[str, Any],
+        deleted: Collection[str],
+        unchanged_since: str,
+    ) -> str | None:
+        """Set ``fields`` and delete ``deleted`` of an existing document, if it has not been
+        written since ``unchanged_since`` (an update time as read); the new update time, or
+        ``None`` when the document changed meanwhile (nothing was written)."""
+        name = f"{self.documents}/{collection}/{_checked_id(document_id)}"
+        write = {
+            "update": {
+                "name": name,
+                "fields": {key: encode_field(value) for key, value in fields.items()},
+            },
+            "updateMask": {
+                "fieldPaths": [_field_path(key)["fieldPath"] for key in (*fields, *deleted)]
+            },
+            "currentDocument": {"updateTime": unchanged_since},
+        }
+        _, body = self._call("POST", f"/v1/{quote(self.documents)}:commit", {"writes": [write]})
+        if body is None:
+            return None
+        return str(body["writeResults"][0]["updateTime"])
 
     def run_query(self, collection: str, query: DocumentQuery) -> list[RestSnapshot]:
         """The documents of ``query`` over a top-level ``collection``, in order."""
@@ -307,6 +357,8 @@ class FirestoreRest:
                 status, data = 0, b""
             if status == 200 or (status == 404 and method == "GET"):
                 return status, json.loads(data) if status == 200 else None
+            if status == 400 and b"FAILED_PRECONDITION" in data:
+                return status, None  # a conditional write whose document changed since
             if status and status not in TRANSIENT_STATUSES:
                 raise FirestoreRestError(
                     f"Firestore refused {method} {path}: HTTP {status} {data[:300]!r}"
@@ -360,7 +412,7 @@ class RestStreamReads(StreamDocumentReads):
         return bool(snapshot.reference.path == f"{self._streams}/{snapshot.id}")
 
     def _locate(self, stream_id: str) -> RestSnapshot | None:
-        if not _is_document_id(stream_id):
+        if not is_document_id(stream_id):
             return None
         for collection in (self._streams, *self._legacy):
             snapshot = self._rest.get(collection, stream_id)
@@ -372,7 +424,7 @@ class RestStreamReads(StreamDocumentReads):
         return list(self._rest.run_query(str(collection), query))
 
     def deleted_stream_of_input(self, live_input_uid: str) -> str | None:
-        if not _is_document_id(live_input_uid):
+        if not is_document_id(live_input_uid):
             return None
         snapshot = self._rest.get(DELETED_INPUTS_COLLECTION, live_input_uid)
         return deleted_stream_of(snapshot.fields) if snapshot.exists else None
@@ -391,14 +443,14 @@ class RestMemorialDirectory:
         self._memorials = collection
 
     def get(self, memorial_id: str) -> Memorial | None:
-        if not _is_document_id(memorial_id):
+        if not is_document_id(memorial_id):
             return None
         snapshot = self._rest.get(self._memorials, memorial_id)
         return memorial_of(snapshot.id, snapshot.to_dict())
 
     def get_many(self, memorial_ids: Collection[str]) -> dict[str, Memorial | None]:
         unique = list(dict.fromkeys(memorial_ids))
-        readable = [m for m in unique if _is_document_id(m)]
+        readable = [m for m in unique if is_document_id(m)]
         found = {
             snapshot.id: memorial_of(snapshot.id, snapshot.to_dict())
             for snapshot in self._rest.get_many(self._memorials, readable)

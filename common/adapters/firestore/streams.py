@@ -21,6 +21,7 @@ from common.adapters.firestore.documents import (
     CREDENTIALS_DOC,
     CREDENTIALS_SUBCOLLECTION,
     DELETED_INPUTS_COLLECTION,
+    LEGACY_SECRET_FIELDS,
     DocumentQuery,
     StreamDocumentReads,
     _video_uid_of,
@@ -28,6 +29,7 @@ from common.adapters.firestore.documents import (
     deleted_stream_of,
     memorial_of,
     snapshot_key,
+    stream_changes,
     stream_from_snapshot,
     stream_to_document,
 )
@@ -75,22 +77,6 @@ def _progress_kept_in_stream(document: dict[str, Any], kind: MonitorKind) -> Mon
     if not isinstance(monitor, dict) or "nextAttempt" not in monitor:
         return None
     return MonitorProgress.model_validate(monitor)
-
-
-# Publishing secrets the earlier backends stored on the stream document itself, where client
-# SDK readers would see them. They never stay there: the live input gives them back on demand.
-LEGACY_SECRET_FIELDS = (
-    "streamKey",
-    "streamUrl",
-    "rtmpUrl",
-    "rtmpStreamKey",
-    "whipUrl",
-    # Whole live-input objects (rtmps.streamKey, srt.passphrase, webRTC.url are credentials).
-    "rtmps",
-    "srt",
-    "webRTC",
-    "liveInput",
-)
 
 
 def _canonical_document(snapshot: Any) -> dict[str, Any]:
@@ -295,12 +281,8 @@ class FirestoreStreamRepository(StreamDocumentReads):
             before = stream_from_snapshot(snapshot)
             # model_copy does not validate: re-check so a bug can never store an invalid stream.
             after = Stream.model_validate(change(before).model_dump())
-            old_fields, new_fields = stream_to_document(before), stream_to_document(after)
-            changed = {k: v for k, v in new_fields.items() if old_fields[k] != v}
-            if changed:
-                stored = snapshot.to_dict() or {}
-                secrets = [field for field in LEGACY_SECRET_FIELDS if field in stored]
-                changed |= dict.fromkeys(secrets, firestore.DELETE_FIELD)
+            changed, secrets = stream_changes(before, after, snapshot.to_dict() or {})
+            changed |= dict.fromkeys(secrets, firestore.DELETE_FIELD)
             if not changed:
                 return after
             try:
@@ -379,8 +361,7 @@ class FirestoreStreamRepository(StreamDocumentReads):
                     batch.update(progress_ref, fields, option=option)
                 else:
                     batch.create(progress_ref, fields)
-            old_fields, new_fields = stream_to_document(before), stream_to_document(after)
-            changed = {k: v for k, v in new_fields.items() if old_fields[k] != v}
+            changed, _ = stream_changes(before, after, {})
             if changed:
                 option = _unchanged_since(self._client, snapshot)
                 batch.update(ref, changed, option=option)

@@ -31,6 +31,7 @@ from common.adapters.cloudflare.client import (
     CloudflareStreamProvider,
     RetryPolicy,
 )
+from common.adapters.firestore.deferred import DeferredStreamRepository
 from common.adapters.firestore.guards import FirestoreCreateQuota, FirestoreIdempotencyStore
 from common.adapters.firestore.rest import FirestoreRest, RestMemorialDirectory, RestStreamReads
 from common.adapters.firestore.streams import FirestoreMemorialDirectory, FirestoreStreamRepository
@@ -114,12 +115,18 @@ def rest_client() -> FirestoreRest:
 
 @pytest.fixture(
     params=implementations(
-        "firestore", "firestore-with-legacy", "firestore-rest-reads", "rest-reads-with-legacy"
+        "firestore",
+        "firestore-with-legacy",
+        "firestore-rest-reads",
+        "rest-reads-with-legacy",
+        "rest-updates",
+        "rest-updates-with-legacy",
     )
 )
 def repo(request: pytest.FixtureRequest) -> StreamRepository:
     """``...-with-legacy`` also reads an (empty) legacy collection: the merging paths;
-    ``...rest-reads...`` reads over the REST API (common/adapters/firestore/rest.py)."""
+    ``...rest-reads...`` reads over the REST API (common/adapters/firestore/rest.py);
+    ``rest-updates...`` updates over it (common/adapters/firestore/deferred.py)."""
     if request.param == "fake":
         return InMemoryStreamRepository()
     db: firestore.Client = request.getfixturevalue("db")
@@ -127,6 +134,11 @@ def repo(request: pytest.FixtureRequest) -> StreamRepository:
     legacy = [f"{collection}_legacy"] if request.param.endswith("with-legacy") else []
     if "rest-reads" in request.param:
         return RestReadRepository(db, collection, legacy)
+    if "rest-updates" in request.param:
+        # As the functions are wired (common/bootstrap.py): updates over REST, the client
+        # library's repository for the rest.
+        grpc_repo = FirestoreStreamRepository(db, collection, legacy)
+        return DeferredStreamRepository(lambda: grpc_repo, collection, rest=rest_client())
     return FirestoreStreamRepository(db, collection, legacy)
 
 
