@@ -197,15 +197,25 @@ class Services:
 
     @built_once
     def create_quota(self) -> CreateQuota:
-        from common.adapters.firestore.guards import FirestoreCreateQuota
+        from common.adapters.firestore.deferred import DeferredCreateQuota
 
-        return FirestoreCreateQuota(self.firestore_client)
+        def build() -> CreateQuota:
+            from common.adapters.firestore.guards import FirestoreCreateQuota
+
+            return FirestoreCreateQuota(self.firestore_client)
+
+        return DeferredCreateQuota(build)
 
     @built_once
     def idempotency(self) -> IdempotencyStore:
-        from common.adapters.firestore.guards import FirestoreIdempotencyStore
+        from common.adapters.firestore.deferred import DeferredIdempotencyStore
 
-        return FirestoreIdempotencyStore(self.firestore_client)
+        def build() -> IdempotencyStore:
+            from common.adapters.firestore.guards import FirestoreIdempotencyStore
+
+            return FirestoreIdempotencyStore(self.firestore_client)
+
+        return DeferredIdempotencyStore(build)
 
     @built_once
     def playback_tokens(self) -> PlaybackTokens:

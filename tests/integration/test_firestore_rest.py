@@ -15,6 +15,7 @@ from common.adapters.firestore.documents import DocumentQuery
 from common.adapters.firestore.rest import FirestoreRest, RestStreamReads
 from common.adapters.firestore.streams import FirestoreStreamRepository
 from common.bootstrap import Services
+from common.models.api import StreamUpdateRequest
 from common.models.domain import LiveInputSpec, Recording, Stream, User
 from common.request_scope import request_scope
 from common.services.provider_events import ProviderEventService
@@ -138,10 +139,10 @@ def test_a_write_starts_from_the_rest_read_of_its_request(db: firestore.Client) 
     assert stored is not None and stored.viewer_count == 7
 
 
-def test_the_owners_credentials_an_idle_sync_status_and_no_new_video_build_no_grpc_client(
+def test_an_edit_the_owners_credentials_an_idle_sync_status_and_no_new_video_build_no_grpc(
     db: firestore.Client,
 ) -> None:
-    # Requests that write nothing read over REST only: their cold start loads no gRPC.
+    # Requests that only read or update a stream go over REST: their cold start loads no gRPC.
     settings = get_settings()
     owner = User(uid=f"owner-{uuid.uuid4().hex[:8]}")
     live_input = Services(settings).provider.create_live_input(
@@ -155,12 +156,15 @@ def test_the_owners_credentials_an_idle_sync_status_and_no_new_video_build_no_gr
     services = Services(settings)
 
     with request_scope():
+        edited = services.streams.update(owner, stream.id, StreamUpdateRequest(title="Edited"))
+    with request_scope():
         given = services.broadcasts.credentials(owner, stream.id)
     with request_scope():
         synced = services.repair_tools.sync_status(owner, stream.id)
     with request_scope():
         videos = services.repair_tools.get_video_id(owner, stream.id)
 
+    assert edited.title == "Edited"  # an edit is written over REST
     key = live_input.credentials().stream_key.get_secret_value()
     assert given.cloudflareId == live_input.uid and given.credentials.streamKey == key
     assert (synced.connection, synced.status) == ("disconnected", stream.status)

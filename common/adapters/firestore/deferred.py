@@ -25,6 +25,11 @@ from common.adapters.firestore.documents import (
 from common.adapters.firestore.rest import FirestoreRest, RestSnapshot, is_document_id
 from common.models.domain import MonitorKind, MonitorProgress, Stream, StreamCredentials
 from common.ports import (
+    CreateQuota,
+    CreateQuotaUsage,
+    IdempotencyChange,
+    IdempotencyRecord,
+    IdempotencyStore,
     MonitorCheck,
     StreamPage,
     StreamQuery,
@@ -126,3 +131,34 @@ class DeferredStreamRepository:
 
     def delete_whip_session(self, stream_id: str, session_id: str) -> None:
         self._repo.delete_whip_session(stream_id, session_id)
+
+
+class DeferredCreateQuota:
+    """``CreateQuota`` whose adapter is built on the first creation: the functions that also
+    edit and delete streams load no client library for those."""
+
+    def __init__(self, build: Callable[[], CreateQuota]) -> None:
+        self._build = build
+
+    @cached_property
+    def _quota(self) -> CreateQuota:
+        return self._build()
+
+    def update(
+        self, uid: str, change: Callable[[CreateQuotaUsage], CreateQuotaUsage]
+    ) -> CreateQuotaUsage:
+        return self._quota.update(uid, change)
+
+
+class DeferredIdempotencyStore:
+    """``IdempotencyStore`` whose adapter is built on the first creation, as above."""
+
+    def __init__(self, build: Callable[[], IdempotencyStore]) -> None:
+        self._build = build
+
+    @cached_property
+    def _keys(self) -> IdempotencyStore:
+        return self._build()
+
+    def update(self, uid: str, key: str, change: IdempotencyChange) -> IdempotencyRecord | None:
+        return self._keys.update(uid, key, change)
