@@ -1,10 +1,12 @@
-"""Reads of Firestore over its REST API, on the standard library's HTTP client.
+"""Reads of Firestore over its REST API, and conditional updates of one document, on the
+standard library's HTTP client.
 
 The viewer functions (listings, a stream's status, embed info, recordings) only read, and they
 are the ones a funeral's audience starts cold. Importing google-cloud-firestore (gRPC,
 protobuf, the async clients) is most of such a cold start, so they read through this instead;
-``http.client`` is already loaded by functions-framework. Every write, and every read a write
-starts from, stays on the client library (``streams.py``), so transactions are unchanged.
+``http.client`` is already loaded by functions-framework. A stream's update is written here
+too (``update_fields``, conditional on the update time read; see ``deferred.py``); every
+other write stays on the client library (``streams.py``).
 
 Against the emulator (``FIRESTORE_EMULATOR_HOST``) requests carry the emulator's admin token;
 in production an access token of the instance's service account from the metadata server,
