@@ -5,6 +5,8 @@ the same through it (every value type), batch reads, and the viewer functions re
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -241,15 +243,57 @@ def test_a_rest_update_of_a_document_written_meanwhile_is_retried_on_the_fresh_d
     stream = make_stream(repo)
     repo.create(stream, None)
     services = Services(settings)
+    refusals: list[str | None] = []
+    commit = FirestoreRest.update_fields
 
-    with request_scope():
+    def counted(rest: FirestoreRest, *args: Any, **kwargs: Any) -> str | None:
+        written = commit(rest, *args, **kwargs)
+        refusals.append(written)
+        return written
+
+    with request_scope(), patched(FirestoreRest, "update_fields", counted):
         services.reads.get(stream.id)
         # Another request writes between this one's read and its write.
-        repo.update(stream.id, lambda s: s.model_copy(update={"viewer_count": 9}))
+        db.collection(settings.streams_collection).document(stream.id).update({"viewerCount": 9})
         services.repo.update(stream.id, lambda s: s.model_copy(update={"title": "Mine"}))
 
+    assert refusals == [None]  # the REST commit was refused: the document had changed
     stored = repo.get(stream.id)
     assert stored is not None and (stored.title, stored.viewer_count) == ("Mine", 9)
+
+
+def test_a_write_whose_answer_was_lost_is_not_applied_twice(db: firestore.Client) -> None:
+    # The commit landed but its answer was lost, so its retry is refused (the document
+    # changed: by that very commit). Applying the change again would count twice.
+    settings = get_settings()
+    repo = FirestoreStreamRepository(db, settings.streams_collection)
+    stream = make_stream(repo)
+    repo.create(stream, None)
+    services = Services(settings)
+    commit = FirestoreRest.update_fields
+
+    def landed_then_lost(rest: FirestoreRest, *args: Any, **kwargs: Any) -> str | None:
+        commit(rest, *args, **kwargs)  # it lands...
+        return commit(rest, *args, **kwargs)  # ...and the retry is refused
+
+    with request_scope(), patched(FirestoreRest, "update_fields", landed_then_lost):
+        services.reads.get(stream.id)
+        services.repo.update(
+            stream.id, lambda s: s.model_copy(update={"viewer_count": s.viewer_count + 1})
+        )
+
+    stored = repo.get(stream.id)
+    assert stored is not None and stored.viewer_count == stream.viewer_count + 1
+
+
+@contextmanager
+def patched(owner: Any, name: str, replacement: Any) -> Iterator[None]:
+    original = getattr(owner, name)
+    setattr(owner, name, replacement)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
 
 
 def test_a_rest_update_removes_the_publishing_secrets_an_earlier_backend_left(

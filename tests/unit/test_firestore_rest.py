@@ -254,3 +254,13 @@ def test_concurrent_first_reads_share_one_token_fetch() -> None:
             thread.join()
 
     assert headers == ["Bearer t"] * 8 and len(fetches) == 1
+
+
+def test_a_query_refused_for_a_missing_index_says_so() -> None:
+    # FAILED_PRECONDITION is an answer only to a conditional write (the document changed);
+    # to a query it means an index is missing, and its message says which.
+    refusal = {"error": {"status": "FAILED_PRECONDITION", "message": "The query requires an index"}}
+    with serving(lambda *_: (400, refusal)) as (origin, _):
+        rest = FirestoreRest(origin, "p", EmulatorToken())
+        with pytest.raises(FirestoreRestError, match="requires an index"):
+            rest.run_query("streams", DocumentQuery({"isPublic": True}, (), None, 0, 5))

@@ -16,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
+from typing import Any
 
 from common.adapters.firestore.documents import (
     snapshot_key,
     stream_changes,
     stream_from_snapshot,
+    stream_to_document,
 )
 from common.adapters.firestore.rest import FirestoreRest, RestSnapshot, is_document_id
 from common.models.domain import MonitorKind, MonitorProgress, Stream, StreamCredentials
@@ -78,6 +80,12 @@ class DeferredStreamRepository:
                 # A later update of this request starts from what this one wrote.
                 remember(key, snapshot.written(changed, secrets, written))
                 return after
+            # Changed since the read, perhaps by an attempt of this very write whose answer
+            # was lost: applying ``change`` again to that would apply it twice.
+            fresh = self._rest.get(self._primary, stream_id)
+            if fresh.exists and _carries(fresh, changed, secrets):
+                remember(key, fresh)
+                return after
         take(key)  # changed since: the repository reads again and retries
         return self._repo.update(stream_id, change)
 
@@ -106,6 +114,7 @@ class DeferredStreamRepository:
         self._repo.create(stream, credentials)
 
     def delete(self, stream_id: str) -> None:
+        take(snapshot_key(self._primary, stream_id))
         self._repo.delete(stream_id)
 
     def monitor_progress(self, stream_id: str, kind: MonitorKind) -> MonitorProgress | None:
@@ -121,6 +130,8 @@ class DeferredStreamRepository:
         self._repo.save_credentials(stream_id, credentials)
 
     def set_display_orders(self, orders: dict[str, int], updated_at: datetime) -> None:
+        for stream_id in orders:
+            take(snapshot_key(self._primary, stream_id))
         self._repo.set_display_orders(orders, updated_at)
 
     def save_whip_session(self, stream_id: str, session: WhipSession) -> None:
@@ -131,6 +142,15 @@ class DeferredStreamRepository:
 
     def delete_whip_session(self, stream_id: str, session_id: str) -> None:
         self._repo.delete_whip_session(stream_id, session_id)
+
+
+def _carries(snapshot: RestSnapshot, changed: dict[str, Any], secrets: list[str]) -> bool:
+    """Whether the document already holds what a write of ``changed`` and ``secrets`` sets."""
+    stored = stream_to_document(stream_from_snapshot(snapshot))
+    fields = snapshot.to_dict() or {}
+    return all(stored.get(key) == value for key, value in changed.items()) and not any(
+        name in fields for name in secrets
+    )
 
 
 class DeferredCreateQuota:

@@ -189,6 +189,18 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def _refused_as_changed(status: int, data: bytes) -> bool:
+    """Whether a conditional write was refused because its document changed since it was
+    read (FAILED_PRECONDITION) or because it met a concurrent transaction (ABORTED)."""
+    if status not in (400, 409):
+        return False
+    try:
+        error = json.loads(data).get("error") or {}
+    except (ValueError, AttributeError):
+        return False
+    return error.get("status") in {"FAILED_PRECONDITION", "ABORTED"}
+
+
 def _field_path(name: str) -> dict[str, str]:
     return {"fieldPath": name if _PLAIN_FIELD.fullmatch(name) else f"`{name}`"}
 
@@ -273,7 +285,8 @@ class FirestoreRest:
     ) -> str | None:
         """Set ``fields`` and delete ``deleted`` of an existing document, if it has not been
         written since ``unchanged_since`` (an update time as read); the new update time, or
-        ``None`` when the document changed meanwhile (nothing was written)."""
+        ``None`` when the document changed meanwhile. ``None`` may also follow an attempt that
+        landed but whose answer was lost (the retry finds the document changed, by it)."""
         name = f"{self.documents}/{collection}/{_checked_id(document_id)}"
         write = {
             "update": {
@@ -285,7 +298,9 @@ class FirestoreRest:
             },
             "currentDocument": {"updateTime": unchanged_since},
         }
-        _, body = self._call("POST", f"/v1/{quote(self.documents)}:commit", {"writes": [write]})
+        _, body = self._call(
+            "POST", f"/v1/{quote(self.documents)}:commit", {"writes": [write]}, conditional=True
+        )
         if body is None:
             return None
         return str(body["writeResults"][0]["updateTime"])
@@ -344,9 +359,13 @@ class FirestoreRest:
             update_time=document.get("updateTime"),
         )
 
-    def _call(self, method: str, path: str, payload: Any) -> tuple[int, Any]:
+    def _call(
+        self, method: str, path: str, payload: Any, *, conditional: bool = False
+    ) -> tuple[int, Any]:
         """The status and decoded body of a request (a 404 is an answer: no such document),
-        retried with backoff on transient failures within the budget, then a 503."""
+        retried with backoff on transient failures within the budget, then a 503. For a
+        ``conditional`` write, a refused precondition or an aborted commit is an answer too
+        (status 400 or 409, body ``None``): the caller reads again."""
         body = None if payload is None else json.dumps(payload).encode()
         deadline = time.monotonic() + self._budget_s
         delay = 0.1
@@ -359,8 +378,8 @@ class FirestoreRest:
                 status, data = 0, b""
             if status == 200 or (status == 404 and method == "GET"):
                 return status, json.loads(data) if status == 200 else None
-            if status == 400 and b"FAILED_PRECONDITION" in data:
-                return status, None  # a conditional write whose document changed since
+            if conditional and _refused_as_changed(status, data):
+                return status, None
             if status and status not in TRANSIENT_STATUSES:
                 raise FirestoreRestError(
                     f"Firestore refused {method} {path}: HTTP {status} {data[:300]!r}"
