@@ -145,6 +145,21 @@ REST_READERS = frozenset(
     }
 )
 
+
+def _broadcast(function: str, action: str, *, prepared_by: str) -> FirstRequest:
+    """A start or a stop of the broadcast, each run after the other action has put the stream
+    where it really starts or ends one."""
+    return FirstRequest(
+        function,
+        "POST",
+        f"/api/streams/{{stream}}/{action}",
+        ("auth", "cloudflare", "tasks"),
+        read="write",
+        signed_in=True,
+        prepare=("POST", f"/api/streams/{{stream}}/{prepared_by}"),
+    )
+
+
 REQUESTS = (
     FirstRequest("publicstreams", "GET", "/api/streams/public?limit=50", read="query"),
     FirstRequest("streamstatus", "GET", "/api/streams/{stream}/status"),
@@ -183,24 +198,8 @@ REQUESTS = (
         body='{"title": "Cold start, edited"}',
         label="stream (PUT)",
     ),
-    FirstRequest(
-        "startstream",
-        "POST",
-        "/api/streams/{stream}/start",
-        ("auth", "cloudflare", "tasks"),
-        read="write",
-        signed_in=True,
-        prepare=("POST", "/api/streams/{stream}/stop"),
-    ),
-    FirstRequest(
-        "stopstream",
-        "POST",
-        "/api/streams/{stream}/stop",
-        ("auth", "cloudflare", "tasks"),
-        read="write",
-        signed_in=True,
-        prepare=("POST", "/api/streams/{stream}/start"),
-    ),
+    _broadcast("startstream", "start", prepared_by="stop"),
+    _broadcast("stopstream", "stop", prepared_by="start"),
     FirstRequest(
         "cloudflareliveinputwebhook",
         "POST",

@@ -132,11 +132,12 @@ class Services:
     def repo(self) -> StreamRepository:
         from common.adapters.firestore.deferred import DeferredStreamRepository
 
-        # Updates go over REST; the client library is built for the other writes.
+        # Reads and updates go over REST; the client library is built for the other writes.
         return DeferredStreamRepository(
             lambda: self._firestore_streams,
             self.settings.streams_collection,
             rest=self.firestore_rest,
+            reads=self.reads,
         )
 
     @built_once

@@ -39,6 +39,7 @@ from common.adapters.google_tokens import (
     EmulatorToken,
     MetadataServerTokens,
 )
+from common.adapters.keep_alive import KeepAliveConnections
 from common.errors import UnavailableError
 
 log = logging.getLogger(__name__)
@@ -85,38 +86,27 @@ def _outage(what: str) -> UnavailableError:
 
 
 class _Origin:
-    """JSON over keep-alive connections to one origin, one per thread (``http.client``
-    connections are not thread-safe); a connection the server closed is reopened once."""
+    """JSON over keep-alive connections to one origin; a connection the server closed is
+    reopened once."""
 
     def __init__(self, origin: str) -> None:
-        parts = urlsplit(origin)
-        self._secure = parts.scheme == "https"
-        self._netloc = parts.netloc
-        self._local = threading.local()
+        self._connections = KeepAliveConnections(origin, ATTEMPT_TIMEOUT_S)
 
     def send(
         self, method: str, path: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[int, http.client.HTTPMessage, bytes]:
         for attempt in range(2):
-            connection = self._connection()
+            connection = self._connections.get()
             try:
                 connection.request(method, path, body=body, headers=headers)
                 response = connection.getresponse()
                 return response.status, response.headers, response.read()
             except (OSError, http.client.HTTPException) as exc:
-                connection.close()
-                self._local.connection = None
+                self._connections.drop()
                 if attempt:
-                    raise _outage(f"{method} {self._netloc}{path}: {exc}") from exc
+                    netloc = self._connections.netloc
+                    raise _outage(f"{method} {netloc}{path}: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
-
-    def _connection(self) -> http.client.HTTPConnection:
-        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            kind = http.client.HTTPSConnection if self._secure else http.client.HTTPConnection
-            connection = kind(self._netloc, timeout=ATTEMPT_TIMEOUT_S)
-            self._local.connection = connection
-        return connection
 
 
 @dataclass(frozen=True)

@@ -406,3 +406,13 @@ class InMemoryInvitationStore:
         revoked = dataclasses.replace(current, revoked_at=at)
         self.invitations[(stream_id, code)] = revoked
         return revoked
+
+
+class FakeMonotonic:
+    """A monotonic clock (``time.monotonic``'s shape) that moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -21,9 +21,21 @@ from common.models.api import StreamUpdateRequest
 from common.models.domain import LiveInputSpec, Recording, Stream, User
 from common.request_scope import request_scope
 from common.services.provider_events import ProviderEventService
-from common.settings import get_settings
+from common.settings import Settings, get_settings
 from emulators.stack import PROJECT_ID
 from tests.integration.test_adapters import make_stream
+
+
+def stored_stream(
+    db: firestore.Client,
+) -> tuple[Settings, FirestoreStreamRepository, Stream, Services]:
+    """The settings, the client library's repository, a stream stored with it, and services
+    wired as deployed."""
+    settings = get_settings()
+    repo = FirestoreStreamRepository(db, settings.streams_collection)
+    stream = make_stream(repo)
+    repo.create(stream, None)
+    return settings, repo, stream, Services(settings)
 
 
 def _comparable(value: Any) -> Any:
@@ -208,11 +220,7 @@ def test_a_recording_of_an_unknown_or_deleted_input_builds_no_grpc_client(
 def test_updates_go_over_rest_and_one_that_changes_nothing_writes_nothing(
     db: firestore.Client,
 ) -> None:
-    settings = get_settings()
-    repo = FirestoreStreamRepository(db, settings.streams_collection)
-    stream = make_stream(repo)
-    repo.create(stream, None)
-    services = Services(settings)
+    settings, repo, stream, services = stored_stream(db)
     counter = FirestoreCounter()
 
     def unchanged() -> Stream:
@@ -238,11 +246,7 @@ def test_updates_go_over_rest_and_one_that_changes_nothing_writes_nothing(
 def test_a_rest_update_of_a_document_written_meanwhile_is_retried_on_the_fresh_document(
     db: firestore.Client,
 ) -> None:
-    settings = get_settings()
-    repo = FirestoreStreamRepository(db, settings.streams_collection)
-    stream = make_stream(repo)
-    repo.create(stream, None)
-    services = Services(settings)
+    settings, repo, stream, services = stored_stream(db)
     refusals: list[str | None] = []
     commit = FirestoreRest.update_fields
 
@@ -265,11 +269,7 @@ def test_a_rest_update_of_a_document_written_meanwhile_is_retried_on_the_fresh_d
 def test_a_write_whose_answer_was_lost_is_not_applied_twice(db: firestore.Client) -> None:
     # The commit landed but its answer was lost, so its retry is refused (the document
     # changed: by that very commit). Applying the change again would count twice.
-    settings = get_settings()
-    repo = FirestoreStreamRepository(db, settings.streams_collection)
-    stream = make_stream(repo)
-    repo.create(stream, None)
-    services = Services(settings)
+    settings, repo, stream, services = stored_stream(db)
     commit = FirestoreRest.update_fields
 
     def landed_then_lost(rest: FirestoreRest, *args: Any, **kwargs: Any) -> str | None:
@@ -299,10 +299,7 @@ def patched(owner: Any, name: str, replacement: Any) -> Iterator[None]:
 def test_a_rest_update_removes_the_publishing_secrets_an_earlier_backend_left(
     db: firestore.Client,
 ) -> None:
-    settings = get_settings()
-    repo = FirestoreStreamRepository(db, settings.streams_collection)
-    stream = make_stream(repo)
-    repo.create(stream, None)
+    settings, repo, stream, _ = stored_stream(db)
     document = db.collection(settings.streams_collection).document(stream.id)
     document.update({"streamKey": "legacy-secret", "rtmps": {"streamKey": "legacy-secret"}})
 

@@ -17,6 +17,7 @@ from common.adapters.firebase_auth import (
 )
 from common.errors import UnauthenticatedError, UnavailableError
 from common.ports import RequestCredentials
+from tests.fakes import FakeMonotonic
 
 TTL_S = 30.0
 UID = "user-1"
@@ -70,14 +71,6 @@ class FakeIdentities:
         if self.outage:
             raise UnavailableError("Auth is unreachable", retry_after_s=5)
         return self.records.get(uid)
-
-
-class FakeMonotonic:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -26,43 +23,7 @@ from common.adapters.firestore.rest import (
 )
 from common.adapters.google_tokens import EmulatorToken, MetadataServerTokens
 from common.errors import UnavailableError
-
-# (method, path, headers, body) -> (status, JSON body)
-Handler = Callable[[str, str, dict[str, str], bytes], tuple[int, Any]]
-
-
-@contextmanager
-def serving(handle: Handler) -> Iterator[tuple[str, list[tuple[str, str, dict[str, str]]]]]:
-    """An HTTP server on 127.0.0.1 answering with ``handle``; its origin and what it got."""
-    seen: list[tuple[str, str, dict[str, str]]] = []
-
-    class Answer(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length)
-            headers = {key.lower(): value for key, value in self.headers.items()}
-            seen.append((self.command, self.path, headers))
-            status, payload = handle(self.command, self.path, headers, body)
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = _answer  # noqa: N815 - BaseHTTPRequestHandler's names
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+from tests.local_http import serving
 
 
 def document(path: str, **fields: Any) -> dict[str, Any]:

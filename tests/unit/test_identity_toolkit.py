@@ -8,12 +8,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -27,45 +25,12 @@ from common.adapters.firebase_auth import Account, CredentialKind, InvalidCreden
 from common.adapters.google_tokens import EmulatorToken
 from common.adapters.identity_toolkit import IdentityToolkit, SigningKeys
 from common.errors import UnavailableError
+from tests.fakes import FakeMonotonic
+from tests.local_http import serving
 
 PROJECT = "memorial-project"
 ID_ISSUER = f"https://securetoken.google.com/{PROJECT}"
 COOKIE_ISSUER = f"https://session.firebase.google.com/{PROJECT}"
-# (method, path, headers, body) -> (status, JSON body, extra headers)
-Handler = Callable[[str, str, dict[str, str], bytes], tuple[int, Any, dict[str, str]]]
-
-
-@contextmanager
-def serving(handle: Handler) -> Iterator[tuple[str, list[tuple[str, str, dict[str, str]]]]]:
-    """An HTTP server on 127.0.0.1 answering with ``handle``; its origin and what it got."""
-    seen: list[tuple[str, str, dict[str, str]]] = []
-
-    class Answer(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            headers = {key.lower(): value for key, value in self.headers.items()}
-            seen.append((self.command, self.path, headers))
-            status, payload, extra = handle(self.command, self.path, headers, body)
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            for name, value in {"Content-Type": "application/json", **extra}.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = _answer  # noqa: N815 - BaseHTTPRequestHandler's names
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class SigningKey:
@@ -96,14 +61,6 @@ def claims(issuer: str = ID_ISSUER, **changes: Any) -> dict[str, Any]:
     now = int(time.time())
     base = {"iss": issuer, "aud": PROJECT, "sub": "user-1", "iat": now, "auth_time": now - 5}
     return {**base, "exp": now + 3600, **changes}
-
-
-class Monotonic:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -211,15 +168,32 @@ def test_credentials_that_are_not_valid_are_refused(published: SigningKey, key_s
     assert accepted == []
 
 
-def test_keys_are_kept_for_their_max_age_and_an_unknown_key_id_refetches_at_most_a_minute(
-    published: SigningKey, key_server: Any
-) -> None:
-    origin, seen, state = key_server
-    clock = Monotonic()
-    identities = toolkit(origin, clock)
-    token = published.sign(claims())
+@dataclass
+class KeysInUse:
+    """A verifier on a fake clock that has verified ``token`` once (one fetch of the keys)."""
 
-    identities.verify(token, CredentialKind.ID_TOKEN)
+    identities: IdentityToolkit
+    clock: FakeMonotonic
+    token: str
+    seen: list[tuple[str, str, dict[str, str]]]
+    state: dict[str, Any]
+
+
+@pytest.fixture
+def keys_in_use(published: SigningKey, key_server: Any) -> KeysInUse:
+    origin, seen, state = key_server
+    clock = FakeMonotonic()
+    used = KeysInUse(toolkit(origin, clock), clock, published.sign(claims()), seen, state)
+    used.identities.verify(used.token, CredentialKind.ID_TOKEN)
+    return used
+
+
+def test_keys_are_kept_for_their_max_age_and_an_unknown_key_id_refetches_at_most_a_minute(
+    published: SigningKey, keys_in_use: KeysInUse
+) -> None:
+    identities, clock, token = keys_in_use.identities, keys_in_use.clock, keys_in_use.token
+    seen, state = keys_in_use.seen, keys_in_use.state
+
     clock.now += 3599
     identities.verify(token, CredentialKind.ID_TOKEN)
     assert len(seen) == 1  # within the max-age
@@ -239,13 +213,10 @@ def test_keys_are_kept_for_their_max_age_and_an_unknown_key_id_refetches_at_most
 
 
 def test_while_the_key_endpoint_fails_the_last_keys_serve_and_it_is_tried_once_a_minute(
-    published: SigningKey, key_server: Any
+    keys_in_use: KeysInUse,
 ) -> None:
-    origin, seen, state = key_server
-    clock = Monotonic()
-    identities = toolkit(origin, clock)
-    token = published.sign(claims())
-    identities.verify(token, CredentialKind.ID_TOKEN)
+    identities, clock, token = keys_in_use.identities, keys_in_use.clock, keys_in_use.token
+    seen, state = keys_in_use.seen, keys_in_use.state
     state["status"] = 500  # Google's key endpoint fails from now on
 
     clock.now += 3600  # past the max-age: fetched again, which fails; the last keys serve

@@ -35,6 +35,7 @@ from common.ports import (
     MonitorCheck,
     StreamPage,
     StreamQuery,
+    StreamReads,
     StreamRepository,
     WhipSession,
 )
@@ -42,18 +43,25 @@ from common.request_scope import peek, remember, take
 
 
 class DeferredStreamRepository:
-    """``StreamRepository`` that updates over ``rest`` where it can, and builds ``build()``
-    on the first call that needs it, delegating every other call to it."""
+    """``StreamRepository`` that updates over ``rest`` where it can, reads through ``reads``
+    (REST where deployed), and builds ``build()`` on the first call that needs it,
+    delegating every other call to it."""
 
     def __init__(
         self,
         build: Callable[[], StreamRepository],
         primary_collection: str,
         rest: FirestoreRest | None = None,
+        reads: StreamReads | None = None,
     ) -> None:
         self._build = build
         self._primary = primary_collection
         self._rest = rest
+        self._given_reads = reads
+
+    @cached_property
+    def _reads(self) -> StreamReads:
+        return self._given_reads or self._repo
 
     @cached_property
     def _repo(self) -> StreamRepository:
@@ -90,22 +98,22 @@ class DeferredStreamRepository:
         return self._repo.update(stream_id, change)
 
     def get(self, stream_id: str) -> Stream | None:
-        return self._repo.get(stream_id)
+        return self._reads.get(stream_id)
 
     def get_credentials(self, stream_id: str) -> StreamCredentials | None:
-        return self._repo.get_credentials(stream_id)
+        return self._reads.get_credentials(stream_id)
 
     def find(self, query: StreamQuery) -> StreamPage:
-        return self._repo.find(query)
+        return self._reads.find(query)
 
     def list_by_memorial(self, memorial_id: str, *, visible_only: bool) -> list[Stream]:
-        return self._repo.list_by_memorial(memorial_id, visible_only=visible_only)
+        return self._reads.list_by_memorial(memorial_id, visible_only=visible_only)
 
     def find_by_live_input(self, live_input_uid: str) -> Stream | None:
-        return self._repo.find_by_live_input(live_input_uid)
+        return self._reads.find_by_live_input(live_input_uid)
 
     def deleted_stream_of_input(self, live_input_uid: str) -> str | None:
-        return self._repo.deleted_stream_of_input(live_input_uid)
+        return self._reads.deleted_stream_of_input(live_input_uid)
 
     def new_id(self) -> str:
         return self._repo.new_id()

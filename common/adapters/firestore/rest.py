@@ -21,13 +21,12 @@ import json
 import math
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from common.adapters.firestore.documents import (
     CREDENTIALS_DOC,
@@ -45,6 +44,7 @@ from common.adapters.google_tokens import (
     EmulatorToken,
     MetadataServerTokens,
 )
+from common.adapters.keep_alive import KeepAliveConnections
 from common.errors import UnavailableError
 from common.models.domain import Memorial, StreamCredentials
 
@@ -235,14 +235,11 @@ class FirestoreRest:
         budget_s: float = TOTAL_BUDGET_S,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        parts = urlsplit(origin)
-        self._secure = parts.scheme == "https"
-        self._netloc = parts.netloc
+        self._connections = KeepAliveConnections(origin, ATTEMPT_TIMEOUT_S)
         self._tokens = tokens
         self._budget_s = budget_s
         self._sleep = sleep
         self.documents = f"projects/{project}/databases/{database}/documents"
-        self._local = threading.local()
 
     @classmethod
     def from_environment(cls, project: str) -> FirestoreRest:
@@ -374,7 +371,7 @@ class FirestoreRest:
             try:
                 status, data = self._send(method, path, body, min(ATTEMPT_TIMEOUT_S, remaining))
             except (OSError, http.client.HTTPException):
-                self._drop_connection()
+                self._connections.drop()
                 status, data = 0, b""
             if status == 200 or (status == 404 and method == "GET"):
                 return status, json.loads(data) if status == 200 else None
@@ -392,7 +389,7 @@ class FirestoreRest:
     def _send(
         self, method: str, path: str, body: bytes | None, timeout: float
     ) -> tuple[int, bytes]:
-        connection = self._connection()
+        connection = self._connections.get()
         connection.timeout = max(timeout, 0.05)
         if connection.sock is not None:
             connection.sock.settimeout(connection.timeout)
@@ -402,20 +399,6 @@ class FirestoreRest:
         connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
         return response.status, response.read()
-
-    def _connection(self) -> http.client.HTTPConnection:
-        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            kind = http.client.HTTPSConnection if self._secure else http.client.HTTPConnection
-            connection = kind(self._netloc, timeout=ATTEMPT_TIMEOUT_S)
-            self._local.connection = connection
-        return connection
-
-    def _drop_connection(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._local.connection = None
 
 
 class RestStreamReads(StreamDocumentReads):

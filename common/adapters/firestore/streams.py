@@ -34,21 +34,10 @@ from common.adapters.firestore.documents import (
     stream_to_document,
 )
 from common.errors import ConflictError, NotFoundError, UnavailableError
-from common.models.domain import (
-    Memorial,
-    MonitorKind,
-    MonitorProgress,
-    Stream,
-    StreamCredentials,
-)
-from common.ports import (
-    MonitorCheck,
-    PendingMigration,
-    WhipSession,
-)
+from common.models.domain import Memorial, MonitorKind, MonitorProgress, Stream, StreamCredentials
+from common.ports import MonitorCheck, PendingMigration, WhipSession
 from common.request_scope import take
 
-log = logging.getLogger(__name__)
 # Firestore TTL policy field (firestore.indexes.json): documents of the private subcollection
 # carrying it are deleted once it has passed. Credentials never carry it.
 EXPIRES_AT_FIELD = "expiresAt"
@@ -58,6 +47,7 @@ DELETED_INPUT_RETENTION = timedelta(days=30)
 UPDATE_ATTEMPTS = 25
 BATCH_WRITES = 400  # below Firestore's 500 writes per batch
 MOVED_PRIVATE_DOCUMENTS = 100
+log = logging.getLogger(__name__)
 # Every call gets a short, explicit budget: a request must fail fast with a 503 rather than
 # hang for the client library's default minute when the database is unreachable.
 REQUEST_TIME_LIMITS: dict[str, Any] = {

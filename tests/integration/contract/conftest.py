@@ -35,14 +35,12 @@ from common.adapters.firestore.deferred import DeferredStreamRepository
 from common.adapters.firestore.guards import FirestoreCreateQuota, FirestoreIdempotencyStore
 from common.adapters.firestore.rest import FirestoreRest, RestMemorialDirectory, RestStreamReads
 from common.adapters.firestore.streams import FirestoreMemorialDirectory, FirestoreStreamRepository
-from common.models.domain import Memorial, Stream, StreamCredentials
+from common.models.domain import Memorial
 from common.ports import (
     CreateQuota,
     IdempotencyStore,
     MemorialDirectory,
-    StreamPage,
     StreamProvider,
-    StreamQuery,
     StreamRepository,
     SystemClock,
     TaskQueue,
@@ -81,33 +79,6 @@ def _name(prefix: str) -> str:
     return f"contract_{prefix}_{uuid.uuid4().hex[:10]}"
 
 
-class RestReadRepository(FirestoreStreamRepository):
-    """The client library's repository whose reads (``StreamReads``) go over the REST API,
-    as the viewer functions read: both must keep the one contract."""
-
-    def __init__(self, db: firestore.Client, collection: str, legacy: list[str]) -> None:
-        super().__init__(db, collection, legacy)
-        self._rest_reads = RestStreamReads(rest_client(), collection, legacy)
-
-    def get(self, stream_id: str) -> Stream | None:
-        return self._rest_reads.get(stream_id)
-
-    def get_credentials(self, stream_id: str) -> StreamCredentials | None:
-        return self._rest_reads.get_credentials(stream_id)
-
-    def find(self, query: StreamQuery) -> StreamPage:
-        return self._rest_reads.find(query)
-
-    def list_by_memorial(self, memorial_id: str, *, visible_only: bool) -> list[Stream]:
-        return self._rest_reads.list_by_memorial(memorial_id, visible_only=visible_only)
-
-    def find_by_live_input(self, live_input_uid: str) -> Stream | None:
-        return self._rest_reads.find_by_live_input(live_input_uid)
-
-    def deleted_stream_of_input(self, live_input_uid: str) -> str | None:
-        return self._rest_reads.deleted_stream_of_input(live_input_uid)
-
-
 def rest_client() -> FirestoreRest:
     """The REST reader the functions build, pointed by FIRESTORE_EMULATOR_HOST as they are."""
     return FirestoreRest.from_environment(PROJECT_ID)
@@ -132,14 +103,17 @@ def repo(request: pytest.FixtureRequest) -> StreamRepository:
     db: firestore.Client = request.getfixturevalue("db")
     collection = _name("streams")
     legacy = [f"{collection}_legacy"] if request.param.endswith("with-legacy") else []
-    if "rest-reads" in request.param:
-        return RestReadRepository(db, collection, legacy)
+    grpc_repo = FirestoreStreamRepository(db, collection, legacy)
+    if "rest-reads" in request.param:  # the client library's writes, reads over REST
+        reads = RestStreamReads(rest_client(), collection, legacy)
+        return DeferredStreamRepository(lambda: grpc_repo, collection, reads=reads)
     if "rest-updates" in request.param:
-        # As the functions are wired (common/bootstrap.py): updates over REST, the client
-        # library's repository for the rest.
-        grpc_repo = FirestoreStreamRepository(db, collection, legacy)
-        return DeferredStreamRepository(lambda: grpc_repo, collection, rest=rest_client())
-    return FirestoreStreamRepository(db, collection, legacy)
+        # As the functions are wired (common/bootstrap.py): reads and updates over REST, the
+        # client library's repository for the other writes.
+        rest = rest_client()
+        reads = RestStreamReads(rest, collection, legacy)
+        return DeferredStreamRepository(lambda: grpc_repo, collection, rest=rest, reads=reads)
+    return grpc_repo
 
 
 @dataclass(frozen=True)

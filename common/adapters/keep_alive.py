@@ -1,0 +1,36 @@
+"""Keep-alive connections to one origin on the standard library's HTTP client, one per
+thread (``http.client`` connections are not thread-safe), for the REST adapters."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from urllib.parse import urlsplit
+
+
+class KeepAliveConnections:
+    """The calling thread's connection to ``origin`` (``http://host:port`` or ``https://…``),
+    opened on first use and kept until dropped."""
+
+    def __init__(self, origin: str, timeout_s: float) -> None:
+        parts = urlsplit(origin)
+        self.netloc = parts.netloc
+        self._kind = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        self._timeout_s = timeout_s
+        self._local = threading.local()
+
+    def get(self) -> http.client.HTTPConnection:
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._kind(self.netloc, timeout=self._timeout_s)
+            self._local.connection = connection
+        return connection
+
+    def drop(self) -> None:
+        """Close the thread's connection (the server closed it, or it failed)."""
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
