@@ -6,6 +6,7 @@ tests/integration/test_firestore_rest.py and the repository contract)."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -225,3 +226,37 @@ def test_a_query_refused_for_a_missing_index_says_so() -> None:
         rest = FirestoreRest(origin, "p", EmulatorToken())
         with pytest.raises(FirestoreRestError, match="requires an index"):
             rest.run_query("streams", DocumentQuery({"isPublic": True}, (), None, 0, 5))
+
+
+def test_a_kept_alive_connection_the_server_closed_is_reopened_at_once() -> None:
+    # The server answers one request per connection, then closes it while the client keeps
+    # it for the next request (as a load balancer drops idle connections).
+    listener = socket.create_server(("127.0.0.1", 0))
+    answer = json.dumps(document("streams/a", n=1)).encode()
+
+    def serve_two_connections() -> None:
+        for _ in range(2):
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(answer)}\r\n\r\n".encode()
+                    + answer
+                )
+
+    server = threading.Thread(target=serve_two_connections, daemon=True)
+    server.start()
+    sleeps: list[float] = []
+    rest = FirestoreRest(
+        f"http://127.0.0.1:{listener.getsockname()[1]}", "p", EmulatorToken(), sleep=sleeps.append
+    )
+    try:
+        first = rest.get("streams", "a")
+        second = rest.get("streams", "a")  # its kept connection is closed: reopened
+    finally:
+        server.join(5)
+        listener.close()
+
+    assert first.get("n") == second.get("n") == 1
+    assert sleeps == []  # no backoff for a connection the server closed

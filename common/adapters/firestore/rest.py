@@ -366,12 +366,16 @@ class FirestoreRest:
         body = None if payload is None else json.dumps(payload).encode()
         deadline = time.monotonic() + self._budget_s
         delay = 0.1
+        reopened = False
         while True:
             remaining = deadline - time.monotonic()
             try:
                 status, data = self._send(method, path, body, min(ATTEMPT_TIMEOUT_S, remaining))
             except (OSError, http.client.HTTPException):
                 self._connections.drop()
+                if not reopened:  # most often a kept-alive connection the server has closed
+                    reopened = True
+                    continue
                 status, data = 0, b""
             if status == 200 or (status == 404 and method == "GET"):
                 return status, json.loads(data) if status == 200 else None
