@@ -100,8 +100,7 @@ class MonitorService(WithBackends):
         def merged(current: Stream) -> Stream:
             return with_recordings(current, merge_recordings(current.recordings, entries), now)
 
-        if merged(stream) == stream:
-            return stream, recordings  # nothing new: no write (and no writing client built)
+        # Nothing new writes nothing: the update answers from the read above.
         return self._repo.update(stream.id, merged), recordings
 
     def start_monitor(self, kind: MonitorKind, stream: Stream, *, required: bool = False) -> None:

@@ -196,8 +196,8 @@ class RepairTools(WithBackends):
                 return current.ended_broadcast(now)
             return current
 
-        # Nothing to align writes nothing (and builds no writing client).
-        updated = stream if align(stream) is stream else self._repo.update(stream.id, align)
+        # Nothing to align writes nothing: the update answers from the read above.
+        updated = self._repo.update(stream.id, align)
         if updated.status == StreamStatus.COMPLETED and stream.status == StreamStatus.LIVE:
             self._monitors.start_monitor("recording", updated)
         if updated.status == StreamStatus.LIVE and stream.status != StreamStatus.LIVE:
