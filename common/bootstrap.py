@@ -471,24 +471,20 @@ def build_services(
 
 
 def _cloud_tasks(settings: Settings, clock: Clock) -> TaskQueue:
-    import grpc
-    from google.cloud import tasks_v2
-    from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+    from common.adapters.cloud_tasks import PRODUCTION_ORIGIN, CloudTasksQueue, queue_path
+    from common.adapters.google_tokens import AccessTokens, EmulatorToken, instance_tokens
 
-    from common.adapters.cloud_tasks import CloudTasksQueue
-
+    tokens: AccessTokens = instance_tokens()
+    origin = PRODUCTION_ORIGIN
     if settings.cloud_tasks_emulator_host:
-        channel = grpc.insecure_channel(settings.cloud_tasks_emulator_host)
-        client = tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
-    else:
-        client = tasks_v2.CloudTasksClient()
-    queue = client.queue_path(settings.gcp_project, settings.tasks_location, settings.tasks_queue)
+        origin, tokens = f"http://{settings.cloud_tasks_emulator_host}", EmulatorToken()
     # Production: OIDC tokens of the invoker account (Cloud Run checks them); locally the
     # emulator mints none, so the shared X-Task-Auth token stands in.
     token = settings.task_auth_token
     return CloudTasksQueue(
-        client,
-        queue,
+        origin,
+        tokens,
+        queue_path(settings.gcp_project, settings.tasks_location, settings.tasks_queue),
         settings.tasks_target_base_url,
         clock,
         oidc_service_account=settings.tasks_invoker_service_account,

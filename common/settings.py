@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     memorial_cache_ttl_s: float = Field(default=30, ge=0, le=300)
 
     # Cloud Tasks: the queue of the recording and status monitors, and where tasks call back.
+    # The local emulator's REST API (host:port); production calls cloudtasks.googleapis.com.
     cloud_tasks_emulator_host: str | None = None
     tasks_location: str = "us-central1"
     tasks_queue: str = "recording-monitor"

@@ -33,6 +33,7 @@ class Ports:
     gateway: int
     rtmp: int
     tasks: int
+    tasks_rest: int
     edge_gateway: int
     cdn: int
 
@@ -44,8 +45,10 @@ class Ports:
 # ``make run`` serves on these, and each server's own command line defaults to its port here:
 # the Firebase emulators' own defaults (the Auth emulator brings a hub and a logging port),
 # the Stream emulator's API and RTMP ingest, the Hosting gateway with the edge proxy and the CDN
-# beside it, and Cloud Tasks.
+# beside it, and Cloud Tasks (its own gRPC API and the REST API our functions call).
 _FIREBASE_PORTS = {"firestore": 8080, "auth": 9099, "auth_hub": 4400, "auth_logging": 4500}
 _STREAM_PORTS = {"cloudflare": 8788, "rtmp": 1935}
 _GATEWAY_PORTS = {"gateway": 5000, "edge_gateway": 5001, "cdn": 5002}
-USUAL_PORTS = Ports(**_FIREBASE_PORTS, **_STREAM_PORTS, **_GATEWAY_PORTS, tasks=8123)
+USUAL_PORTS = Ports(
+    **_FIREBASE_PORTS, **_STREAM_PORTS, **_GATEWAY_PORTS, tasks=8123, tasks_rest=8124
+)

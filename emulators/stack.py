@@ -95,7 +95,7 @@ class LocalStack:
             "LS_RECORDING_TIMEOUT_SECONDS": "3",
             "LS_CLOUDFLARE_READ_TIMEOUT_S": str(CLOUDFLARE_READ_TIMEOUT_S),
             "LS_ORPHAN_SWEEP_DELAY_S": "8",
-            "LS_CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{self.ports.tasks}",
+            "LS_CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{self.ports.tasks_rest}",
             "LS_TASKS_TARGET_BASE_URL": self.gateway_url,
             "LS_TASK_AUTH_TOKEN": TASK_TOKEN,
             "LS_RECORDING_MONITOR_INTERVAL_S": "2",
@@ -306,6 +306,8 @@ class LocalStack:
                 "start",
                 "-p",
                 str(self.ports.tasks),
+                "--rest-port",
+                str(self.ports.tasks_rest),
                 "-q",
                 "-r",
                 "10",
@@ -314,6 +316,7 @@ class LocalStack:
             ],
         )
         _wait_tcp(self.ports.tasks, self._alive("tasks"))
+        _wait_tcp(self.ports.tasks_rest, self._alive("tasks"))
 
     def _subscribe_webhooks(self) -> None:
         """Point both Cloudflare webhook systems at the gateway, as `infra/` does in production:
@@ -503,7 +506,7 @@ Local stack is up (logs in {stack.workdir}):
   API gateway behind the CDN   {stack.cdn_url}/api/streams  (nginx cache, as Hosting's CDN)
   Cloudflare Stream emulator   {stack.cloudflare_url}/client/v4
   RTMP ingest (OBS / ffmpeg)   {stack.rtmp_url}<streamKey>
-  Cloud Tasks emulator         127.0.0.1:{stack.ports.tasks}
+  Cloud Tasks emulator         http://127.0.0.1:{stack.ports.tasks_rest}/v2  (REST)
   Firestore emulator           127.0.0.1:{stack.ports.firestore}
   Firebase Auth emulator       127.0.0.1:{stack.ports.auth}
 Ctrl-C stops everything.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -76,3 +77,9 @@ class MetadataServerTokens:
             return str(token["access_token"]), float(token.get("expires_in", 0))
         except (ValueError, KeyError, TypeError) as exc:
             raise MetadataServerError(f"the metadata server gave no token: {exc}") from exc
+
+
+def instance_tokens() -> MetadataServerTokens:
+    """The instance's service account's tokens, from ``GCE_METADATA_HOST`` where it names a
+    metadata server (as Google's libraries read it), else the instance's own."""
+    return MetadataServerTokens(os.environ.get("GCE_METADATA_HOST") or DEFAULT_METADATA_HOST)

@@ -33,12 +33,7 @@ from cryptography.x509 import load_pem_x509_certificate
 from jwt.types import Options
 
 from common.adapters.firebase_auth import Account, CredentialKind, InvalidCredentialError
-from common.adapters.google_tokens import (
-    DEFAULT_METADATA_HOST,
-    AccessTokens,
-    EmulatorToken,
-    MetadataServerTokens,
-)
+from common.adapters.google_tokens import AccessTokens, EmulatorToken, instance_tokens
 from common.adapters.keep_alive import KeepAliveConnections
 from common.errors import UnavailableError
 
@@ -205,11 +200,10 @@ class IdentityToolkit:
         if emulator:
             origin = f"http://{emulator}/identitytoolkit.googleapis.com"
             return cls(project, api_origin=origin, tokens=EmulatorToken(), keys=None)
-        metadata = os.environ.get("GCE_METADATA_HOST") or DEFAULT_METADATA_HOST
         return cls(
             project,
             api_origin=PRODUCTION_ORIGIN,
-            tokens=MetadataServerTokens(metadata),
+            tokens=instance_tokens(),
             keys={
                 CredentialKind.ID_TOKEN: SigningKeys(ID_TOKEN_KEYS_URL),
                 CredentialKind.SESSION_COOKIE: SigningKeys(SESSION_COOKIE_KEYS_URL),

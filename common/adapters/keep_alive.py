@@ -34,3 +34,21 @@ class KeepAliveConnections:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+    def exchange(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str], timeout: float
+    ) -> tuple[int, bytes]:
+        """One request's status and body; status 0 when no answer came. A connection that
+        fails is reopened at once, once: most often the server closed a kept-alive one."""
+        for _ in range(2):
+            connection = self.get()
+            connection.timeout = max(timeout, 0.05)
+            if connection.sock is not None:
+                connection.sock.settimeout(connection.timeout)
+            try:
+                connection.request(method, path, body=body, headers=headers)
+                response = connection.getresponse()
+                return response.status, response.read()
+            except (OSError, http.client.HTTPException):
+                self.drop()
+        return 0, b""

@@ -126,6 +126,17 @@ def test_a_status_poll_instance_loads_neither_the_broadcast_services_nor_the_tas
     assert loaded_by("startstream", "broadcasts", broadcasting) == sorted(broadcasting)
 
 
+def test_a_start_instance_schedules_its_monitors_without_grpc_or_the_tasks_client() -> None:
+    # Cloud Tasks is called over its REST API: a start's cold start pays for neither.
+    clients = {"grpc", "google.cloud.tasks_v2", "google.api_core.grpc_helpers"}
+    assert loaded_by("startstream", "tasks", clients) == []
+    assert loaded_by("runmonitorcheck", "tasks", {"grpc", "google.cloud.tasks_v2"}) == []
+    # The probe sees what it looks for: the task queue's adapter is what it built.
+    assert loaded_by("startstream", "tasks", {"common.adapters.cloud_tasks"}) == [
+        "common.adapters.cloud_tasks"
+    ]
+
+
 def test_only_the_event_functions_load_the_event_models() -> None:
     events = {"common.models.events", "common.models.event_api"}
     assert loaded_by("publicstreams", "listings", events) == []

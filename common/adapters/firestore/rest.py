@@ -16,7 +16,6 @@ the same identity the client library uses (security rules do not apply to either
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import math
 import os
@@ -38,12 +37,7 @@ from common.adapters.firestore.documents import (
     deleted_stream_of,
     memorial_of,
 )
-from common.adapters.google_tokens import (
-    DEFAULT_METADATA_HOST,
-    AccessTokens,
-    EmulatorToken,
-    MetadataServerTokens,
-)
+from common.adapters.google_tokens import AccessTokens, EmulatorToken, instance_tokens
 from common.adapters.keep_alive import KeepAliveConnections
 from common.errors import UnavailableError
 from common.models.domain import Memorial, StreamCredentials
@@ -247,8 +241,7 @@ class FirestoreRest:
         emulator = os.environ.get("FIRESTORE_EMULATOR_HOST")
         if emulator:
             return cls(f"http://{emulator}", project, EmulatorToken())
-        metadata = os.environ.get("GCE_METADATA_HOST") or DEFAULT_METADATA_HOST
-        return cls(PRODUCTION_ORIGIN, project, MetadataServerTokens(metadata))
+        return cls(PRODUCTION_ORIGIN, project, instance_tokens())
 
     def get(self, collection: str, document_id: str) -> RestSnapshot:
         """One document (``exists`` false when there is none)."""
@@ -366,17 +359,12 @@ class FirestoreRest:
         body = None if payload is None else json.dumps(payload).encode()
         deadline = time.monotonic() + self._budget_s
         delay = 0.1
-        reopened = False
         while True:
-            remaining = deadline - time.monotonic()
-            try:
-                status, data = self._send(method, path, body, min(ATTEMPT_TIMEOUT_S, remaining))
-            except (OSError, http.client.HTTPException):
-                self._connections.drop()
-                if not reopened:  # most often a kept-alive connection the server has closed
-                    reopened = True
-                    continue
-                status, data = 0, b""
+            headers = {"Authorization": self._tokens.header(), "Accept": "application/json"}
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+            timeout = min(ATTEMPT_TIMEOUT_S, deadline - time.monotonic())
+            status, data = self._connections.exchange(method, path, body, headers, timeout)
             if status == 200 or (status == 404 and method == "GET"):
                 return status, json.loads(data) if status == 200 else None
             if conditional and _refused_as_changed(status, data):
@@ -389,20 +377,6 @@ class FirestoreRest:
                 raise UnavailableError("The database is temporarily unavailable", retry_after_s=2)
             self._sleep(delay)
             delay = min(delay * 2, 1.0)
-
-    def _send(
-        self, method: str, path: str, body: bytes | None, timeout: float
-    ) -> tuple[int, bytes]:
-        connection = self._connections.get()
-        connection.timeout = max(timeout, 0.05)
-        if connection.sock is not None:
-            connection.sock.settimeout(connection.timeout)
-        headers = {"Authorization": self._tokens.header(), "Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read()
 
 
 class RestStreamReads(StreamDocumentReads):

@@ -19,10 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import grpc
 import pytest
-from google.cloud import firestore, tasks_v2
-from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+from google.cloud import firestore
 from pydantic import SecretStr
 
 from common.adapters.cloud_tasks import CloudTasksQueue
@@ -35,6 +33,7 @@ from common.adapters.firestore.deferred import DeferredStreamRepository
 from common.adapters.firestore.guards import FirestoreCreateQuota, FirestoreIdempotencyStore
 from common.adapters.firestore.rest import FirestoreRest, RestMemorialDirectory, RestStreamReads
 from common.adapters.firestore.streams import FirestoreMemorialDirectory, FirestoreStreamRepository
+from common.adapters.google_tokens import EmulatorToken
 from common.models.domain import Memorial
 from common.ports import (
     CreateQuota,
@@ -54,6 +53,7 @@ from tests.fakes import (
     RecordingTaskQueue,
 )
 from tests.fakes.provider import FakeStreamProvider
+from tests.tasks_api import tasks_api
 
 # Where the Cloud Tasks adapter's tasks would go: nothing listens there, and every contract
 # task is scheduled an hour ahead, so the emulator never dispatches one during the run.
@@ -179,18 +179,13 @@ def cloudflare_provider(stack: LocalStack) -> Iterator[StreamProvider]:
 @contextlib.contextmanager
 def cloud_tasks_queue(stack: LocalStack) -> Iterator[TaskQueue]:
     """The Cloud Tasks adapter on a queue of its own in the emulator, deleted afterwards."""
-    channel = grpc.insecure_channel(f"127.0.0.1:{stack.ports.tasks}")
-    client = tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
-    queue = client.create_queue(
-        parent=TASKS_LOCATION,
-        queue=tasks_v2.Queue(name=f"{TASKS_LOCATION}/queues/{_name('tasks').replace('_', '-')}"),
-    )
+    api = tasks_api(stack)
+    queue = f"{TASKS_LOCATION}/queues/{_name('tasks').replace('_', '-')}"
+    assert api("POST", f"/v2/{TASKS_LOCATION}/queues", {"name": queue})[0] == 200
     try:
-        yield CloudTasksQueue(client, queue.name, NO_TARGET, SystemClock())
+        yield CloudTasksQueue(api.origin, EmulatorToken(), queue, NO_TARGET, SystemClock())
     finally:
-        with contextlib.suppress(Exception):
-            client.delete_queue(name=queue.name)
-        channel.close()
+        api("DELETE", f"/v2/{queue}", None)
 
 
 @pytest.fixture(params=implementations("cloudflare"))
