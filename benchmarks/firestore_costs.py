@@ -55,7 +55,7 @@ class FirestoreCounter:
         patch(FirestoreRest, "get", self._counting_get)
         patch(FirestoreRest, "get_many", self._counting_results)
         patch(FirestoreRest, "run_query", self._counting_results)
-        patch(FirestoreRest, "update_fields", self._counting_rest_update)
+        patch(FirestoreRest, "commit", self._counting_rest_commit)
         try:
             yield
         finally:
@@ -106,24 +106,25 @@ class FirestoreCounter:
         @functools.wraps(original)
         def commit(write_batch: Any, *args: Any, **kwargs: Any) -> Any:
             for write in write_batch._write_pbs:  # noqa: SLF001 - the writes about to be sent
-                name = write.update.name or write.delete
-                self.current.writes += 1
-                tail = name.split(STREAMS_PATH, 1)[-1] if STREAMS_PATH in name else ""
-                if tail and "/" not in tail:
-                    self.current.stream_writes += 1
+                self._count_write(write.update.name or write.delete)
             return original(write_batch, *args, **kwargs)
 
         return commit
 
-    def _counting_rest_update(self, original: Any) -> Any:
+    def _counting_rest_commit(self, original: Any) -> Any:
         @functools.wraps(original)
-        def update(rest: Any, collection: str, *args: Any, **kwargs: Any) -> Any:
-            self.current.writes += 1
-            if f"/documents/{collection}/" == STREAMS_PATH:
-                self.current.stream_writes += 1
-            return original(rest, collection, *args, **kwargs)
+        def commit(rest: Any, writes: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+            for write in writes:
+                self._count_write(write["update"]["name"])
+            return original(rest, writes, *args, **kwargs)
 
-        return update
+        return commit
+
+    def _count_write(self, name: str) -> None:
+        self.current.writes += 1
+        tail = name.split(STREAMS_PATH, 1)[-1] if STREAMS_PATH in name else ""
+        if tail and "/" not in tail:
+            self.current.stream_writes += 1
 
 
 # What #14 asks of each operation (reads, writes, stream writes), printed beside the count.

@@ -21,6 +21,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 from gcloud_tasks_emulator import server  # type: ignore[import-not-found]
 from gcloud_tasks_emulator.__main__ import main  # type: ignore[import-not-found]
@@ -36,6 +37,7 @@ QUEUE_PATH = re.compile(rf"^/v2/({_QUEUE})$")
 _create_task = server.QueueState.create_task
 _init_state = server.QueueState.__init__
 _names_lock = threading.Lock()
+_state_lock = threading.Lock()
 
 
 def _create_task_once(self: Any, queue: str, task: Any) -> Any:
@@ -88,6 +90,11 @@ class RestApi:
         self._state = state
 
     def answer(self, method: str, path: str, body: bytes) -> dict[str, Any]:
+        # One at a time: each method checks the queues, then changes them.
+        with _state_lock:
+            return self._answer(method, path, body)
+
+    def _answer(self, method: str, path: str, body: bytes) -> dict[str, Any]:
         from google.cloud.tasks_v2 import Queue, Task  # noqa: PLC0415 - the emulator's interpreter
 
         if method == "POST" and (match := TASKS_PATH.match(path)):
@@ -124,13 +131,16 @@ def serve_rest(api: RestApi, port: int) -> ThreadingHTTPServer:
                     raise ApiError(
                         401, "UNAUTHENTICATED", "Request had invalid authentication credentials"
                     )
-                status, payload = 200, api.answer(self.command, self.path, body)
+                path = urlsplit(self.path).path  # Google's clients add ?$alt=json...
+                status, payload = 200, api.answer(self.command, path, body)
             except ApiError as exc:
                 status, payload = exc.code, _error(exc.code, exc.status, exc.message)
             except GoogleAPICallError as exc:
                 status = int(exc.code or 500)
                 grpc_code = exc.grpc_status_code
                 payload = _error(status, grpc_code.name if grpc_code else "UNKNOWN", exc.message)
+            except Exception as exc:  # an answer, never a dropped connection the client retries
+                status, payload = 500, _error(500, "INTERNAL", f"{type(exc).__name__}: {exc}")
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=UTF-8")

@@ -168,25 +168,29 @@ class CloudTasksQueue:
         deadline = time.monotonic() + self._budget_s
         delay = 0.1
         while True:
-            timeout = min(ATTEMPT_TIMEOUT_S, deadline - time.monotonic())
             headers = {
                 "Authorization": self._tokens.header(),
                 "Content-Type": "application/json",
                 "Accept": "application/json",
             }
             path = f"/v2/{self._queue}/tasks"
-            status, data = self._connections.exchange("POST", path, body, headers, timeout)
-            if status and status not in TRANSIENT_STATUSES:
-                return status, "" if status == 200 else _error_message(data)
+            status, data = self._connections.exchange("POST", path, body, headers, deadline)
+            if status == 200:
+                return status, ""
+            kind, message = _google_error(data)
+            # 409 is ALREADY_EXISTS (the name was used: it is scheduled) or ABORTED (retry).
+            if status and status not in TRANSIENT_STATUSES and kind != "ABORTED":
+                return status, message
             if time.monotonic() + delay >= deadline:
                 raise UnavailableError("The task queue is unavailable", retry_after_s=5)
             self._sleep(delay)
             delay = min(delay * 2, 1.0)
 
 
-def _error_message(data: bytes) -> str:
-    """Google's ``{"error": {"message"}}``, or the start of whatever came instead."""
+def _google_error(data: bytes) -> tuple[str, str]:
+    """The ``status`` and ``message`` of Google's ``{"error": {...}}``, or of whatever came."""
     try:
-        return str(json.loads(data)["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return repr(data[:300])
+        error = json.loads(data)["error"]
+        return str(error.get("status", "")), str(error.get("message", ""))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "", repr(data[:300])

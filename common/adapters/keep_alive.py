@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import http.client
 import threading
+import time
 from urllib.parse import urlsplit
+
+# How a kept-alive connection the server closed fails on its next request.
+CLOSED_BY_SERVER = (
+    http.client.RemoteDisconnected,
+    BrokenPipeError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+)
 
 
 class KeepAliveConnections:
@@ -36,19 +45,30 @@ class KeepAliveConnections:
             self._local.connection = None
 
     def exchange(
-        self, method: str, path: str, body: bytes | None, headers: dict[str, str], timeout: float
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str], deadline: float
     ) -> tuple[int, bytes]:
-        """One request's status and body; status 0 when no answer came. A connection that
-        fails is reopened at once, once: most often the server closed a kept-alive one."""
+        """One request's status and body; status 0 when no answer came (by ``deadline``, a
+        ``time.monotonic()`` value, each try within the attempt timeout). A kept-alive
+        connection the server had closed is reopened and the request sent again at once,
+        once; a request that timed out or failed on a fresh connection is not resent."""
         for _ in range(2):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return 0, b""
             connection = self.get()
-            connection.timeout = max(timeout, 0.05)
+            reused = connection.sock is not None
+            connection.timeout = min(self._timeout_s, remaining)
             if connection.sock is not None:
                 connection.sock.settimeout(connection.timeout)
             try:
                 connection.request(method, path, body=body, headers=headers)
                 response = connection.getresponse()
                 return response.status, response.read()
+            except CLOSED_BY_SERVER:
+                self.drop()
+                if not reused:
+                    return 0, b""
             except (OSError, http.client.HTTPException):
                 self.drop()
+                return 0, b""
         return 0, b""

@@ -43,7 +43,8 @@ def test_a_request_without_a_bearer_token_is_unauthenticated(stack: LocalStack, 
 
 def test_a_missing_queue_is_not_found(stack: LocalStack) -> None:
     missing = f"{LOCATION}/queues/never-created"
-    status, body = tasks_api(stack)("POST", f"/v2/{missing}/tasks", {"task": {}})
+    # With the query string Google's REST clients add.
+    status, body = tasks_api(stack)("POST", f"/v2/{missing}/tasks?$alt=json", {"task": {}})
     assert status == 404
     assert body["error"]["status"] == "NOT_FOUND" and missing in body["error"]["message"]
 
@@ -53,7 +54,9 @@ def test_a_task_named_outside_its_queue_or_malformed_is_invalid(
 ) -> None:
     api = tasks_api(stack)
     elsewhere = {"task": {"name": f"{LOCATION}/queues/other/tasks/t1"}}
-    assert api("POST", f"/v2/{queue}/tasks", elsewhere)[0] == 400
+    status, body = api("POST", f"/v2/{queue}/tasks", elsewhere)
+    assert (status, body["error"]["status"]) == (400, "INVALID_ARGUMENT")
+    assert f"is not in {queue}" in body["error"]["message"]
     status, body = api("POST", f"/v2/{queue}/tasks", {"task": {"scheduledAt": "soon"}})
     assert status == 400 and body["error"]["status"] == "INVALID_ARGUMENT"
 

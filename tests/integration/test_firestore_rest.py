@@ -5,7 +5,7 @@ the same through it (every value type), batch reads, and the viewer functions re
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,8 @@ from common.adapters.firestore.rest import FirestoreRest, RestStreamReads
 from common.adapters.firestore.streams import FirestoreStreamRepository
 from common.bootstrap import Services
 from common.models.api import StreamUpdateRequest
-from common.models.domain import LiveInputSpec, Recording, Stream, User
+from common.models.domain import LiveInputSpec, MonitorProgress, Recording, Stream, User
+from common.ports import MonitorCheck, StreamAndProgress
 from common.request_scope import request_scope
 from common.services.provider_events import ProviderEventService
 from common.settings import Settings, get_settings
@@ -308,3 +309,91 @@ def test_a_rest_update_removes_the_publishing_secrets_an_earlier_backend_left(
     stored = document.get().to_dict() or {}
     assert stored["title"] == "Edited"
     assert "streamKey" not in stored and "rtmps" not in stored
+
+
+def claiming(attempt: int, effect: dict[str, Any]) -> MonitorCheck:
+    """A status check that claims ``attempt`` and has ``effect`` on the stream, or does
+    nothing when that attempt was claimed already (a duplicate delivery)."""
+
+    def change(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
+        if (progress.next_attempt if progress else 0) != attempt:
+            return current, progress
+        claimed = MonitorProgress(generation=1, next_attempt=attempt + 1, checked_at=CHECKED_AT)
+        update = {
+            key: value(current) if callable(value) else value for key, value in effect.items()
+        }
+        return current.model_copy(update=update), claimed
+
+    return change
+
+
+CHECKED_AT = datetime(2026, 12, 3, 18, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_a_monitor_check_is_one_rest_commit_and_builds_no_grpc(db: firestore.Client) -> None:
+    settings, repo, stream, services = stored_stream(db)
+    counter = FirestoreCounter()
+
+    def check(attempt: int, effect: dict[str, Any]) -> Callable[[], None]:
+        def run() -> None:
+            services.reads.get(stream.id)  # the task function reads the stream first
+            services.repo.record_check(stream.id, "status", claiming(attempt, effect))
+
+        return run
+
+    with counter.installed():
+        effect = counter.measure(check(0, {"viewer_count": 5}))
+        duplicate = counter.measure(check(0, {"viewer_count": 6}))
+        quiet = counter.measure(check(1, {}))
+
+    # The stream (read once, remembered) and the progress; both written in one commit.
+    assert (effect.reads, effect.writes, effect.stream_writes) == (2, 2, 1)
+    assert (duplicate.reads, duplicate.writes) == (2, 0)
+    assert (quiet.reads, quiet.writes, quiet.stream_writes) == (2, 1, 0)
+    stored = repo.get(stream.id)
+    assert stored is not None and stored.viewer_count == 5
+    expected = MonitorProgress(generation=1, next_attempt=2, checked_at=CHECKED_AT)
+    assert repo.monitor_progress(stream.id, "status") == expected  # the client library's read
+    assert services.repo.monitor_progress(stream.id, "status") == expected  # REST's
+    assert services.repo.monitor_progress(stream.id, "recording") is None
+    assert "firestore_client" not in services.__dict__  # no client library, no gRPC
+
+
+def test_a_check_of_a_stream_written_meanwhile_is_retried_on_the_fresh_document(
+    db: firestore.Client,
+) -> None:
+    settings, repo, stream, services = stored_stream(db)
+    with request_scope():
+        services.reads.get(stream.id)
+        db.collection(settings.streams_collection).document(stream.id).update({"title": "Theirs"})
+        services.repo.record_check(stream.id, "status", claiming(0, {"viewer_count": 4}))
+
+    stored = repo.get(stream.id)
+    assert stored is not None and (stored.title, stored.viewer_count) == ("Theirs", 4)
+    assert repo.monitor_progress(stream.id, "status") == MonitorProgress(
+        generation=1, next_attempt=1, checked_at=CHECKED_AT
+    )
+
+
+def test_a_check_whose_commit_answer_was_lost_is_not_applied_twice(db: firestore.Client) -> None:
+    settings, repo, stream, services = stored_stream(db)
+    commit = FirestoreRest.commit
+    attempts: list[list[str] | None] = []
+
+    def landed_then_lost(rest: FirestoreRest, writes: list[dict[str, Any]]) -> list[str] | None:
+        commit(rest, writes)  # it lands...
+        attempts.append(commit(rest, writes))  # ...and the retry is refused
+        return attempts[-1]
+
+    def once_more(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
+        # Not idempotent by itself: only the claimed progress keeps it from counting twice.
+        return claiming(0, {"viewer_count": lambda s: s.viewer_count + 1})(current, None)
+
+    with request_scope(), patched(FirestoreRest, "commit", landed_then_lost):
+        services.reads.get(stream.id)
+        services.repo.record_check(stream.id, "status", once_more)
+
+    assert attempts == [None]  # the retry was refused: the document had changed, by it
+    stored = repo.get(stream.id)
+    assert stored is not None and stored.viewer_count == stream.viewer_count + 1
+    assert "firestore_client" not in services.__dict__  # recognised as landed: no re-apply

@@ -182,6 +182,18 @@ def test_a_retry_after_an_attempt_that_landed_reports_the_task_scheduled() -> No
     assert len(seen) == 2
 
 
+def test_an_aborted_request_is_retried_not_taken_for_an_existing_task() -> None:
+    # Google answers both ALREADY_EXISTS and ABORTED with HTTP 409: only the first means the
+    # task is scheduled.
+    answers: tuple[tuple[int, dict[str, Any]], ...] = (
+        (409, google_error(409, "ABORTED")),
+        (200, {}),
+    )
+    with tasks_api(*answers) as (origin, seen, _):
+        assert production_queue(origin).enqueue(TASK) is True
+    assert len(seen) == 2
+
+
 def test_transient_failures_past_the_budget_stay_retryable() -> None:
     with (
         tasks_api((503, google_error(503, "UNAVAILABLE"))) as (origin, seen, _),

@@ -19,6 +19,9 @@ from functools import cached_property
 from typing import Any
 
 from common.adapters.firestore.documents import (
+    CREDENTIALS_SUBCOLLECTION,
+    monitor_progress_id,
+    progress_kept_in_stream,
     snapshot_key,
     stream_changes,
     stream_from_snapshot,
@@ -126,10 +129,76 @@ class DeferredStreamRepository:
         self._repo.delete(stream_id)
 
     def monitor_progress(self, stream_id: str, kind: MonitorKind) -> MonitorProgress | None:
-        return self._repo.monitor_progress(stream_id, kind)
+        snapshot = self._rest_snapshot(stream_id)
+        if self._rest is None or snapshot is None:
+            return self._repo.monitor_progress(stream_id, kind)
+        progress = self._rest.get(self._private(stream_id), monitor_progress_id(kind))
+        return _progress(progress, snapshot, kind)
 
     def record_check(self, stream_id: str, kind: MonitorKind, change: MonitorCheck) -> Stream:
+        """Like ``update``: from the request's REST read (or one of its own) and the progress
+        read over REST, one conditional commit of what changed; the repository re-reads and
+        retries when either document changed meanwhile."""
+        key = snapshot_key(self._primary, stream_id)
+        snapshot = self._rest_snapshot(stream_id)
+        if self._rest is None or snapshot is None or not snapshot.update_time:
+            return self._repo.record_check(stream_id, kind, change)
+        private, progress_id = self._private(stream_id), monitor_progress_id(kind)
+        progress_snapshot = self._rest.get(private, progress_id)
+        before = stream_from_snapshot(snapshot)
+        progress = _progress(progress_snapshot, snapshot, kind)
+        changed_stream, claimed = change(before, progress)
+        after = Stream.model_validate(changed_stream.model_dump())
+        if claimed == progress and after == before:
+            return after
+        writes: list[dict[str, Any]] = []
+        if claimed != progress and claimed is not None:
+            fields = claimed.model_dump()
+            if progress_snapshot.exists and progress_snapshot.update_time:
+                write = self._rest.update_write(
+                    private, progress_id, fields, (), progress_snapshot.update_time
+                )
+            else:
+                write = self._rest.create_write(private, progress_id, fields)
+            writes.append(write)
+        changed, _ = stream_changes(before, after, {})
+        if changed:
+            writes.append(
+                self._rest.update_write(self._primary, stream_id, changed, (), snapshot.update_time)
+            )
+        if writes:
+            written = self._rest.commit(writes)
+            if written is not None:
+                if changed:
+                    remember(key, snapshot.written(changed, [], written[-1]))
+                return after
+            # Changed since the read, perhaps by this very commit whose answer was lost.
+            fresh = self._rest.get(self._primary, stream_id)
+            fresh_progress = self._rest.get(private, progress_id)
+            if (
+                fresh.exists
+                and _carries(fresh, changed, [])
+                and (claimed is None or _progress(fresh_progress, fresh, kind) == claimed)
+            ):
+                remember(key, fresh)
+                return after
+        take(key)  # changed since: the repository reads again and retries
         return self._repo.record_check(stream_id, kind, change)
+
+    def _rest_snapshot(self, stream_id: str) -> RestSnapshot | None:
+        """The stream as this request read it over REST, or as read now; ``None`` where the
+        repository must answer (no REST, a stream not in the primary collection)."""
+        if self._rest is None or not is_document_id(stream_id):
+            return None
+        snapshot = peek(snapshot_key(self._primary, stream_id))
+        if snapshot is None:
+            snapshot = self._rest.get(self._primary, stream_id)
+        if not isinstance(snapshot, RestSnapshot) or not snapshot.exists:
+            return None
+        return snapshot
+
+    def _private(self, stream_id: str) -> str:
+        return f"{self._primary}/{stream_id}/{CREDENTIALS_SUBCOLLECTION}"
 
     def remember_deleted_input(self, live_input_uid: str, stream_id: str, at: datetime) -> None:
         self._repo.remember_deleted_input(live_input_uid, stream_id, at)
@@ -150,6 +219,14 @@ class DeferredStreamRepository:
 
     def delete_whip_session(self, stream_id: str, session_id: str) -> None:
         self._repo.delete_whip_session(stream_id, session_id)
+
+
+def _progress(
+    progress: RestSnapshot, stream: RestSnapshot, kind: MonitorKind
+) -> MonitorProgress | None:
+    if progress.exists:
+        return MonitorProgress.model_validate(progress.to_dict() or {})
+    return progress_kept_in_stream(stream.to_dict() or {}, kind)
 
 
 def _carries(snapshot: RestSnapshot, changed: dict[str, Any], secrets: list[str]) -> bool:

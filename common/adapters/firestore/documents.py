@@ -20,6 +20,8 @@ from pydantic import SecretStr, ValidationError
 
 from common.models.domain import (
     Memorial,
+    MonitorKind,
+    MonitorProgress,
     RecordingDownload,
     RecordingEntry,
     Stream,
@@ -46,6 +48,22 @@ CREDENTIALS_DOC = "credentials"
 # Which stream a deleted live input served, kept for recordings Cloudflare sends late.
 DELETED_INPUTS_COLLECTION = "deleted_live_inputs"
 MEMORIAL_STREAM_LIMIT = 200
+
+
+def monitor_progress_id(kind: MonitorKind) -> str:
+    """The private document (beside the credentials) of a monitor's progress."""
+    return f"monitor-{kind}"
+
+
+def progress_kept_in_stream(document: dict[str, Any], kind: MonitorKind) -> MonitorProgress | None:
+    """Progress that documents written before it moved out of the stream still hold in their
+    monitor map (so a chain of checks running during the deploy goes on where it was)."""
+    monitor = document.get(f"{kind}Monitor")
+    if not isinstance(monitor, dict) or "nextAttempt" not in monitor:
+        return None
+    return MonitorProgress.model_validate(monitor)
+
+
 # A listing queries the legacy collections while the request's own thread queries the primary
 # one. Threads start on first use (as many as the instance has listings in flight, up to its
 # concurrency); both clients are thread-safe.

@@ -185,14 +185,15 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
 
 def _refused_as_changed(status: int, data: bytes) -> bool:
     """Whether a conditional write was refused because its document changed since it was
-    read (FAILED_PRECONDITION) or because it met a concurrent transaction (ABORTED)."""
+    read (FAILED_PRECONDITION), one it would create exists (ALREADY_EXISTS), or it met a
+    concurrent transaction (ABORTED)."""
     if status not in (400, 409):
         return False
     try:
         error = json.loads(data).get("error") or {}
     except (ValueError, AttributeError):
         return False
-    return error.get("status") in {"FAILED_PRECONDITION", "ABORTED"}
+    return error.get("status") in {"FAILED_PRECONDITION", "ALREADY_EXISTS", "ABORTED"}
 
 
 def _field_path(name: str) -> dict[str, str]:
@@ -277,23 +278,53 @@ class FirestoreRest:
         written since ``unchanged_since`` (an update time as read); the new update time, or
         ``None`` when the document changed meanwhile. ``None`` may also follow an attempt that
         landed but whose answer was lost (the retry finds the document changed, by it)."""
-        name = f"{self.documents}/{collection}/{_checked_id(document_id)}"
-        write = {
-            "update": {
-                "name": name,
-                "fields": {key: encode_field(value) for key, value in fields.items()},
-            },
+        written = self.commit(
+            [self.update_write(collection, document_id, fields, deleted, unchanged_since)]
+        )
+        return None if written is None else written[0]
+
+    def update_write(
+        self,
+        collection: str,
+        document_id: str,
+        fields: dict[str, Any],
+        deleted: Collection[str],
+        unchanged_since: str,
+    ) -> dict[str, Any]:
+        """A write of ``commit``: ``update_fields``'s change."""
+        return {
+            "update": self._document(collection, document_id, fields),
             "updateMask": {
                 "fieldPaths": [_field_path(key)["fieldPath"] for key in (*fields, *deleted)]
             },
             "currentDocument": {"updateTime": unchanged_since},
         }
+
+    def create_write(
+        self, collection: str, document_id: str, fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A write of ``commit`` that creates a document, refused if one exists."""
+        return {
+            "update": self._document(collection, document_id, fields),
+            "currentDocument": {"exists": False},
+        }
+
+    def commit(self, writes: list[dict[str, Any]]) -> list[str] | None:
+        """Apply ``writes`` atomically; each one's update time, or ``None`` when a condition
+        failed (a document changed or appeared meanwhile: nothing was written). ``None`` may
+        also follow an attempt that landed but whose answer was lost."""
         _, body = self._call(
-            "POST", f"/v1/{quote(self.documents)}:commit", {"writes": [write]}, conditional=True
+            "POST", f"/v1/{quote(self.documents)}:commit", {"writes": writes}, conditional=True
         )
         if body is None:
             return None
-        return str(body["writeResults"][0]["updateTime"])
+        return [str(result["updateTime"]) for result in body["writeResults"]]
+
+    def _document(self, collection: str, document_id: str, fields: dict[str, Any]) -> Any:
+        return {
+            "name": f"{self.documents}/{collection}/{_checked_id(document_id)}",
+            "fields": {key: encode_field(value) for key, value in fields.items()},
+        }
 
     def run_query(self, collection: str, query: DocumentQuery) -> list[RestSnapshot]:
         """The documents of ``query`` over a top-level ``collection``, in order."""
@@ -363,8 +394,7 @@ class FirestoreRest:
             headers = {"Authorization": self._tokens.header(), "Accept": "application/json"}
             if body is not None:
                 headers["Content-Type"] = "application/json"
-            timeout = min(ATTEMPT_TIMEOUT_S, deadline - time.monotonic())
-            status, data = self._connections.exchange(method, path, body, headers, timeout)
+            status, data = self._connections.exchange(method, path, body, headers, deadline)
             if status == 200 or (status == 404 and method == "GET"):
                 return status, json.loads(data) if status == 200 else None
             if conditional and _refused_as_changed(status, data):

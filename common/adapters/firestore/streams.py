@@ -28,6 +28,8 @@ from common.adapters.firestore.documents import (
     credentials_of,
     deleted_stream_of,
     memorial_of,
+    monitor_progress_id,
+    progress_kept_in_stream,
     snapshot_key,
     stream_changes,
     stream_from_snapshot,
@@ -58,15 +60,6 @@ REQUEST_TIME_LIMITS: dict[str, Any] = {
 }
 # A full scan of a collection (the admin migration) gets a minute, not a request's budget.
 SCAN_TIME_LIMITS: dict[str, Any] = {"timeout": 60.0}
-
-
-def _progress_kept_in_stream(document: dict[str, Any], kind: MonitorKind) -> MonitorProgress | None:
-    """Progress that documents written before it moved out of the stream still hold in their
-    monitor map (so a chain of checks running during the deploy goes on where it was)."""
-    monitor = document.get(f"{kind}Monitor")
-    if not isinstance(monitor, dict) or "nextAttempt" not in monitor:
-        return None
-    return MonitorProgress.model_validate(monitor)
 
 
 def _canonical_document(snapshot: Any) -> dict[str, Any]:
@@ -317,7 +310,7 @@ class FirestoreStreamRepository(StreamDocumentReads):
             if progress.exists:
                 return MonitorProgress.model_validate(progress.to_dict() or {})
             stream = ref.get(**REQUEST_TIME_LIMITS)
-        return _progress_kept_in_stream(stream.to_dict() or {} if stream.exists else {}, kind)
+        return progress_kept_in_stream(stream.to_dict() or {} if stream.exists else {}, kind)
 
     def record_check(self, stream_id: str, kind: MonitorKind, change: MonitorCheck) -> Stream:
         """Optimistic like ``update``: one batch writes the progress (and the stream, if it
@@ -336,7 +329,7 @@ class FirestoreStreamRepository(StreamDocumentReads):
             progress = (
                 MonitorProgress.model_validate(progress_snapshot.to_dict() or {})
                 if progress_snapshot.exists
-                else _progress_kept_in_stream(snapshot.to_dict() or {}, kind)
+                else progress_kept_in_stream(snapshot.to_dict() or {}, kind)
             )
             changed_stream, claimed = change(before, progress)
             after = Stream.model_validate(changed_stream.model_dump())
@@ -367,7 +360,7 @@ class FirestoreStreamRepository(StreamDocumentReads):
         )
 
     def _progress_ref(self, stream_id: str, kind: MonitorKind) -> Any:
-        return self._private(stream_id).document(f"monitor-{kind}")
+        return self._private(stream_id).document(monitor_progress_id(kind))
 
     def remember_deleted_input(self, live_input_uid: str, stream_id: str, at: datetime) -> None:
         with firestore_errors():
