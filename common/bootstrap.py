@@ -515,7 +515,9 @@ def _firebase_auth(settings: Settings) -> Authenticator:
     from common.adapters.identity_toolkit import IdentityToolkit
 
     return FirebaseAuthenticator(
-        IdentityToolkit.from_environment(settings.gcp_project),
+        IdentityToolkit.from_environment(
+            settings.gcp_project, production=settings.environment == "production"
+        ),
         user_cache_ttl_s=settings.auth_user_cache_ttl_s,
     )
 

@@ -139,7 +139,7 @@ def serve_rest(api: RestApi, port: int) -> ThreadingHTTPServer:
                 status = int(exc.code or 500)
                 grpc_code = exc.grpc_status_code
                 payload = _error(status, grpc_code.name if grpc_code else "UNKNOWN", exc.message)
-            except Exception as exc:  # an answer, never a dropped connection the client retries
+            except Exception as exc:  # an internal error in Google's shape, not a dropped line
                 status, payload = 500, _error(500, "INTERNAL", f"{type(exc).__name__}: {exc}")
             data = json.dumps(payload).encode()
             self.send_response(status)

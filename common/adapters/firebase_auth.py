@@ -138,6 +138,10 @@ class FirebaseAuthenticator:
         # Fetched outside the lock: one slow Auth call must not hold up every other user.
         account = self._identities.account(uid)
         with self._lock:
+            newer = self._accounts.get(uid)
+            if newer is not None and newer.expires_at > fetched_at + self._ttl_s:
+                # A fetch that began after this one finished first: its record is fresher.
+                return account
             self._accounts.pop(uid, None)
             self._accounts[uid] = _CachedAccount(account, fetched_at + self._ttl_s)
             while self._accounts:

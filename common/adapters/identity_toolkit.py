@@ -194,9 +194,16 @@ class IdentityToolkit:
         self._keys = keys
 
     @classmethod
-    def from_environment(cls, project: str) -> IdentityToolkit:
-        """The Auth emulator where ``FIREBASE_AUTH_EMULATOR_HOST`` names one, else production."""
+    def from_environment(cls, project: str, *, production: bool = False) -> IdentityToolkit:
+        """The Auth emulator where ``FIREBASE_AUTH_EMULATOR_HOST`` names one, else production.
+        In ``production`` the emulator is refused outright: its tokens are unsigned, so this
+        is a second guard beside the settings' refusal of emulator variables."""
         emulator = os.environ.get("FIREBASE_AUTH_EMULATOR_HOST")
+        if emulator and production:
+            raise RuntimeError(
+                "FIREBASE_AUTH_EMULATOR_HOST is set in production: unsigned tokens would be "
+                "accepted; unset it"
+            )
         if emulator:
             origin = f"http://{emulator}/identitytoolkit.googleapis.com"
             return cls(project, api_origin=origin, tokens=EmulatorToken(), keys=None)

@@ -4,6 +4,7 @@ thread (``http.client`` connections are not thread-safe), for the REST adapters.
 from __future__ import annotations
 
 import http.client
+import ssl
 import threading
 import time
 from urllib.parse import urlsplit
@@ -14,6 +15,8 @@ CLOSED_BY_SERVER = (
     BrokenPipeError,
     ConnectionResetError,
     ConnectionAbortedError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
 )
 
 

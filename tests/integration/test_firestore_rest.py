@@ -363,13 +363,15 @@ def test_a_check_of_a_stream_written_meanwhile_is_retried_on_the_fresh_document(
     db: firestore.Client,
 ) -> None:
     settings, repo, stream, services = stored_stream(db)
+    counted = {"viewer_count": lambda s: s.viewer_count + 1}
     with request_scope():
         services.reads.get(stream.id)
-        db.collection(settings.streams_collection).document(stream.id).update({"title": "Theirs"})
-        services.repo.record_check(stream.id, "status", claiming(0, {"viewer_count": 4}))
+        db.collection(settings.streams_collection).document(stream.id).update({"viewerCount": 9})
+        services.repo.record_check(stream.id, "status", claiming(0, counted))
 
     stored = repo.get(stream.id)
-    assert stored is not None and (stored.title, stored.viewer_count) == ("Theirs", 4)
+    assert stored is not None and stored.viewer_count == 10  # applied to the fresh document
+    assert "firestore_client" in services.__dict__  # the refused commit went to the repository
     assert repo.monitor_progress(stream.id, "status") == MonitorProgress(
         generation=1, next_attempt=1, checked_at=CHECKED_AT
     )

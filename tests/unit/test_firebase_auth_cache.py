@@ -5,6 +5,7 @@ tests/integration/test_auth_freshness.py)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -312,3 +313,37 @@ def test_unexpected_claims_give_no_extra_rights(
 
     assert user is not None
     assert (user.role, user.is_administrator) == ("owner", False)
+
+
+def test_a_slow_fetch_that_ends_last_does_not_replace_a_fresher_record(
+    firebase: FakeIdentities, authenticator: FirebaseAuthenticator, clock: FakeMonotonic
+) -> None:
+    # A fetch begins, Auth is slow to answer it; the user is made an admin, and a later
+    # fetch brings that back first. The slow answer (the old record) must not win the cache.
+    firebase.set_user(None)
+    began, release = threading.Event(), threading.Event()
+    read = firebase.account
+
+    def slow_first_answer(uid: str) -> Account | None:
+        record = read(uid)
+        if not began.is_set():
+            began.set()
+            release.wait(5)
+        return record
+
+    firebase.account = slow_first_answer  # type: ignore[method-assign]
+    slow = threading.Thread(target=authenticator.authenticate, args=(COOKIE,))
+    slow.start()
+    assert began.wait(5)
+    clock.now += 1
+    firebase.set_user(ADMIN_CLAIMS)
+    fresh = authenticator.authenticate(BEARER)
+    release.set()
+    slow.join(5)
+
+    firebase.calls.clear()
+    clock.now += 1
+    again = authenticator.authenticate(COOKIE)
+    assert fresh is not None and fresh.is_administrator
+    assert again is not None and again.is_administrator  # from the cache, the fresher record
+    assert "account" not in firebase.calls

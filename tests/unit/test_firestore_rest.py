@@ -260,3 +260,20 @@ def test_a_kept_alive_connection_the_server_closed_is_reopened_at_once() -> None
 
     assert first.get("n") == second.get("n") == 1
     assert sleeps == []  # no backoff for a connection the server closed
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(400, "FAILED_PRECONDITION"), (404, "NOT_FOUND"), (409, "ALREADY_EXISTS"), (409, "ABORTED")],
+)
+def test_a_refused_conditional_commit_is_an_answer_and_any_other_call_an_error(
+    status: int, reason: str
+) -> None:
+    refusal = {"error": {"code": status, "status": reason, "message": "refused by the test"}}
+    with serving(lambda *_: (status, refusal)) as (origin, seen):
+        rest = FirestoreRest(origin, "p", EmulatorToken())
+        write = rest.create_write("streams/a/private", "monitor-status", {"n": 1})
+        assert rest.commit([write]) is None  # the caller reads again
+        assert len(seen) == 1  # not retried
+        with pytest.raises(FirestoreRestError, match=f"HTTP {status}"):
+            rest.run_query("streams", DocumentQuery({"isPublic": True}, (), None, 0, 5))

@@ -314,3 +314,15 @@ def test_a_record_that_is_not_one_is_an_outage_not_a_crash() -> None:
         identities = IdentityToolkit(PROJECT, api_origin=origin, tokens=EmulatorToken(), keys=None)
         with pytest.raises(UnavailableError):
             identities.account("user-1")
+
+
+def test_production_refuses_the_auth_emulator_even_past_the_settings_guard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099")
+    with pytest.raises(RuntimeError, match="FIREBASE_AUTH_EMULATOR_HOST is set in production"):
+        IdentityToolkit.from_environment("memorials-prod", production=True)
+    # Locally the same variable selects the emulator's unsigned mode.
+    local = IdentityToolkit.from_environment(PROJECT)
+    unsigned = jwt.encode(claims(), "", algorithm="none")
+    assert local.verify(unsigned, CredentialKind.ID_TOKEN)["uid"] == "user-1"

@@ -17,10 +17,10 @@ ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 
 
 @contextmanager
 def raw_server(
-    *, answer: bool, close_after_answer: bool = False
+    *, answer: bool, close_after_answer: bool = False, answers: int | None = None
 ) -> Iterator[tuple[str, list[bytes]]]:
-    """A server that reads each request and answers it (or never does); its origin and the
-    requests it received."""
+    """A server that reads each request and answers it (or never does, or only the first
+    ``answers``); its origin and the requests it received."""
     listener = socket.create_server(("127.0.0.1", 0))
     received: list[bytes] = []
     open_connections: list[socket.socket] = []
@@ -41,7 +41,7 @@ def raw_server(
         try:
             while request := connection.recv(65536):
                 received.append(request)
-                if answer:
+                if answer and (answers is None or len(received) <= answers):
                     connection.sendall(ANSWER)
                     if close_after_answer:
                         connection.close()
@@ -61,6 +61,12 @@ def raw_server(
         listener.close()
 
 
+def requests(received: list[bytes]) -> list[bytes]:
+    """The request lines among what the server read (a body may come in a chunk of its own)."""
+    lines = [chunk.split(b" HTTP/1.1", 1)[0] for chunk in received]
+    return [line for line in lines if line.split(b" ")[0] in {b"GET", b"POST"}]
+
+
 def test_a_connection_the_server_closed_is_reopened_and_the_request_sent_again() -> None:
     with raw_server(answer=True, close_after_answer=True) as (origin, received):
         connections = KeepAliveConnections(origin, 5.0)
@@ -68,7 +74,7 @@ def test_a_connection_the_server_closed_is_reopened_and_the_request_sent_again()
         time.sleep(0.1)  # the server has closed the kept connection by now
         second = connections.exchange("GET", "/b", None, {}, time.monotonic() + 5)
     assert first == second == (200, b"{}")
-    assert [request.split(b" ")[1] for request in received] == [b"/a", b"/b"]
+    assert requests(received) == [b"GET /a", b"GET /b"]
 
 
 def test_a_request_that_timed_out_is_not_sent_again_and_ends_by_the_deadline() -> None:
@@ -78,8 +84,17 @@ def test_a_request_that_timed_out_is_not_sent_again_and_ends_by_the_deadline() -
         status = connections.exchange("POST", "/commit", b"{}", {}, began + 0.3)
         took = time.monotonic() - began
     assert status == (0, b"")
-    assert len(received) == 1  # not resent: it may have landed
+    assert requests(received) == [b"POST /commit"]  # not resent: it may have landed
     assert took < 2.0  # the deadline, not the 5 s attempt timeout (with room for a slow CI)
+
+
+def test_a_timeout_on_a_kept_alive_connection_is_not_sent_again() -> None:
+    with raw_server(answer=True, answers=1) as (origin, received):
+        connections = KeepAliveConnections(origin, 5.0)
+        assert connections.exchange("GET", "/a", None, {}, time.monotonic() + 5) == (200, b"{}")
+        status = connections.exchange("POST", "/commit", b"{}", {}, time.monotonic() + 0.3)
+    assert status == (0, b"")
+    assert requests(received) == [b"GET /a", b"POST /commit"]  # a timeout is not a closed line
 
 
 def test_a_deadline_already_past_sends_nothing() -> None:

@@ -166,22 +166,24 @@ class DeferredStreamRepository:
             writes.append(
                 self._rest.update_write(self._primary, stream_id, changed, (), snapshot.update_time)
             )
-        if writes:
-            written = self._rest.commit(writes)
-            if written is not None:
-                if changed:
-                    remember(key, snapshot.written(changed, [], written[-1]))
-                return after
-            # Changed since the read, perhaps by this very commit whose answer was lost.
-            fresh = self._rest.get(self._primary, stream_id)
-            fresh_progress = self._rest.get(private, progress_id)
-            if (
-                fresh.exists
-                and _carries(fresh, changed, [])
-                and (claimed is None or _progress(fresh_progress, fresh, kind) == claimed)
-            ):
-                remember(key, fresh)
-                return after
+        if not writes:
+            return after
+        written = self._rest.commit(writes)
+        if written is not None:
+            if changed:
+                remember(key, snapshot.written(changed, [], written[-1]))
+            return after
+        # Changed since the read, perhaps by this very commit whose answer was lost: its claim
+        # (unique to the attempt: it carries the time of the check) says whether it landed.
+        fresh = self._rest.get(self._primary, stream_id)
+        if (
+            claimed is not None
+            and fresh.exists
+            and _carries(fresh, changed, [])
+            and _progress(self._rest.get(private, progress_id), fresh, kind) == claimed
+        ):
+            remember(key, fresh)
+            return after
         take(key)  # changed since: the repository reads again and retries
         return self._repo.record_check(stream_id, kind, change)
 

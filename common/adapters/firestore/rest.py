@@ -185,15 +185,15 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
 
 def _refused_as_changed(status: int, data: bytes) -> bool:
     """Whether a conditional write was refused because its document changed since it was
-    read (FAILED_PRECONDITION), one it would create exists (ALREADY_EXISTS), or it met a
-    concurrent transaction (ABORTED)."""
-    if status not in (400, 409):
+    read (FAILED_PRECONDITION) or deleted since (NOT_FOUND), one it would create exists
+    (ALREADY_EXISTS), or it met a concurrent transaction (ABORTED)."""
+    if status not in (400, 404, 409):
         return False
     try:
         error = json.loads(data).get("error") or {}
     except (ValueError, AttributeError):
         return False
-    return error.get("status") in {"FAILED_PRECONDITION", "ALREADY_EXISTS", "ABORTED"}
+    return error.get("status") in {"FAILED_PRECONDITION", "NOT_FOUND", "ALREADY_EXISTS", "ABORTED"}
 
 
 def _field_path(name: str) -> dict[str, str]:
@@ -386,7 +386,7 @@ class FirestoreRest:
         """The status and decoded body of a request (a 404 is an answer: no such document),
         retried with backoff on transient failures within the budget, then a 503. For a
         ``conditional`` write, a refused precondition or an aborted commit is an answer too
-        (status 400 or 409, body ``None``): the caller reads again."""
+        (status 400, 404 or 409, body ``None``): the caller reads again."""
         body = None if payload is None else json.dumps(payload).encode()
         deadline = time.monotonic() + self._budget_s
         delay = 0.1

@@ -281,14 +281,23 @@ def test_a_check_claims_its_progress_and_writes_the_stream_only_with_an_effect(
 def test_concurrent_deliveries_of_one_check_claim_it_once(repo: StreamRepository) -> None:
     stream = created(repo, status_monitor=MonitorState(generation=3))
     effects: list[int] = []
+    inner: list[bool] = []
 
     def check(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
         if progress is not None:
             return current, progress  # claimed by the other delivery
         if not effects:  # the other delivery claims the check while this one runs
             effects.append(0)
+            inner.append(True)
             repo.record_check(stream.id, "status", check)
-        claimed = MonitorProgress(generation=3, next_attempt=1, seen_connected=True)
+            inner.pop()
+        # Each delivery's claim is its own (it carries the time of its check).
+        claimed = MonitorProgress(
+            generation=3,
+            next_attempt=1,
+            seen_connected=True,
+            checked_at=NOW + timedelta(seconds=len(inner)),
+        )
         return current.model_copy(update={"viewer_count": current.viewer_count + 1}), claimed
 
     result = repo.record_check(stream.id, "status", check)
@@ -296,8 +305,8 @@ def test_concurrent_deliveries_of_one_check_claim_it_once(repo: StreamRepository
     assert result.viewer_count == 1  # one effect, not two
     assert repo.get(stream.id) == result
     assert repo.monitor_progress(stream.id, "status") == MonitorProgress(
-        generation=3, next_attempt=1, seen_connected=True
-    )
+        generation=3, next_attempt=1, seen_connected=True, checked_at=NOW + timedelta(seconds=1)
+    )  # the inner delivery's claim: the outer one's was refused, then found claimed
 
 
 def test_a_check_of_a_missing_stream_is_not_found(repo: StreamRepository) -> None:
