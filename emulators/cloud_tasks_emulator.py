@@ -8,6 +8,9 @@
 - A task name that was used already is refused with ALREADY_EXISTS (production keeps names of
   created, run and deleted tasks for an hour or more). Our monitors rely on it: their
   deterministic task names make a second scheduling of the same check a no-op.
+- A queue deleted and created again is processed again, and a task or queue that goes away
+  while its queue is processed does not stop the processing (the emulator's processor thread
+  of a queue died on either and never came back for that name).
 
 Usage (the emulator's own arguments, plus one): python cloud_tasks_emulator.py start -p GRPC_PORT
 --rest-port REST_PORT ...
@@ -19,13 +22,14 @@ import json
 import re
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 from gcloud_tasks_emulator import server  # type: ignore[import-not-found]
 from gcloud_tasks_emulator.__main__ import main  # type: ignore[import-not-found]
-from google.api_core.exceptions import AlreadyExists, GoogleAPICallError
+from google.api_core.exceptions import AlreadyExists, GoogleAPICallError, NotFound
 
 # The token the local stack's clients send, as the Firebase emulators accept it.
 EMULATOR_TOKEN = "owner"  # noqa: S105 - the emulators' documented admin token, not a secret
@@ -36,6 +40,7 @@ QUEUE_PATH = re.compile(rf"^/v2/({_QUEUE})$")
 
 _create_task = server.QueueState.create_task
 _init_state = server.QueueState.__init__
+_process_queue = server.Processor._process_queue
 _names_lock = threading.Lock()
 _state_lock = threading.Lock()
 
@@ -50,6 +55,21 @@ def _create_task_once(self: Any, queue: str, task: Any) -> Any:
         created = _create_task(self, queue, task)
         used.add(created.name)
         return created
+
+
+def _process_queue_until_deleted(self: Any, queue: str) -> None:
+    """Process ``queue`` until it is deleted; then forget it, so that a queue created again
+    under its name gets a processor of its own."""
+    try:
+        while self._is_running.is_set():
+            try:
+                _process_queue(self, queue)  # returns once the queue is gone
+                return
+            except (KeyError, ValueError, NotFound):
+                # The queue or a task went away under the processor: look again.
+                time.sleep(0.1)
+    finally:
+        self._known_queues.discard(queue)
 
 
 class ApiError(Exception):
@@ -183,5 +203,6 @@ if __name__ == "__main__":
             serve_rest(RestApi(self), rest_port)
 
     server.QueueState.create_task = _create_task_once
+    server.Processor._process_queue = _process_queue_until_deleted
     server.QueueState.__init__ = _init_and_serve
     main()

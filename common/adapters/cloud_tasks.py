@@ -41,6 +41,8 @@ ATTEMPT_TIMEOUT_S = 5.0
 # was lost makes the next one ALREADY_EXISTS, which is the answer "it is scheduled".
 TOTAL_BUDGET_S = 8.0
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The reason Google's 403 carries when the project has not enabled the API.
+SERVICE_DISABLED = "SERVICE_DISABLED"
 FUNCTION_PLACEHOLDER = "{function}"
 # The deployed function that serves each task path (infra/functions.json deploys them).
 TASK_FUNCTIONS: Mapping[str, str] = {
@@ -144,6 +146,13 @@ class CloudTasksQueue:
             return True
         if status == 409:
             return False
+        if status == 403 and SERVICE_DISABLED in error:
+            message = (
+                f"The Cloud Tasks API is disabled in the project of {self._queue}: enable "
+                "cloudtasks.googleapis.com (make deploy does)"
+            )
+            log.error("%s (%s)", message, error)
+            raise FailedPreconditionError(message)
         if status == 403:
             message = (
                 f"Cannot create tasks in {self._queue}: the function's service account needs "
@@ -167,6 +176,7 @@ class CloudTasksQueue:
         transient failures within the budget, then a 503."""
         deadline = time.monotonic() + self._budget_s
         delay = 0.1
+        renewed_token = False
         while True:
             headers = {
                 "Authorization": self._tokens.header(),
@@ -177,6 +187,10 @@ class CloudTasksQueue:
             status, data = self._connections.exchange("POST", path, body, headers, deadline)
             if status == 200:
                 return status, ""
+            if status == 401 and not renewed_token:
+                self._tokens.refused(headers["Authorization"])
+                renewed_token = True
+                continue
             kind, message = _google_error(data)
             # 409 is ALREADY_EXISTS (the name was used: it is scheduled) or ABORTED (retry).
             if status and status not in TRANSIENT_STATUSES and kind != "ABORTED":
@@ -188,9 +202,16 @@ class CloudTasksQueue:
 
 
 def _google_error(data: bytes) -> tuple[str, str]:
-    """The ``status`` and ``message`` of Google's ``{"error": {...}}``, or of whatever came."""
+    """The ``status`` of Google's ``{"error": {...}}`` and its message with the reasons of its
+    details (``SERVICE_DISABLED``...), or what came instead."""
     try:
         error = json.loads(data)["error"]
-        return str(error.get("status", "")), str(error.get("message", ""))
+        reasons = [
+            str(detail["reason"])
+            for detail in error.get("details") or []
+            if isinstance(detail, dict) and "reason" in detail
+        ]
+        message = " ".join([str(error.get("message", "")), *reasons])
+        return str(error.get("status", "")), message
     except (ValueError, KeyError, TypeError, AttributeError):
         return "", repr(data[:300])

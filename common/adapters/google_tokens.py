@@ -32,10 +32,16 @@ class AccessTokens(Protocol):
 
     def header(self) -> str: ...
 
+    def refused(self, header: str) -> None:
+        """A server answered 401 to ``header``: the next request fetches a new token."""
+
 
 class EmulatorToken:
     def header(self) -> str:
         return f"Bearer {EMULATOR_TOKEN}"
+
+    def refused(self, header: str) -> None:
+        del header  # the emulators' token never changes
 
 
 class MetadataServerTokens:
@@ -57,6 +63,12 @@ class MetadataServerTokens:
                 self._token, lifetime = self._fetch()
                 self._renew_at = self._clock() + max(lifetime - TOKEN_MARGIN_S, 0.0)
             return f"Bearer {self._token}"
+
+    def refused(self, header: str) -> None:
+        # A token revoked or rotated before its expiry; another thread may have renewed it.
+        with self._lock:
+            if header == f"Bearer {self._token}":
+                self._token = None
 
     def _fetch(self) -> tuple[str, float]:
         connection = http.client.HTTPConnection(self._host, timeout=ATTEMPT_TIMEOUT_S)

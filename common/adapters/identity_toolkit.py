@@ -257,9 +257,13 @@ class IdentityToolkit:
 
     def account(self, uid: str) -> Account | None:
         path = f"{self._api_prefix}/v1/projects/{self._project}/accounts:lookup"
-        headers = {"Authorization": self._tokens.header(), "Content-Type": "application/json"}
         body = json.dumps({"localId": [uid]}).encode()
-        status, _, data = self._api.send("POST", path, body, headers)
+        for _ in range(2):
+            headers = {"Authorization": self._tokens.header(), "Content-Type": "application/json"}
+            status, _, data = self._api.send("POST", path, body, headers)
+            if status != 401:
+                break
+            self._tokens.refused(headers["Authorization"])
         if status != 200:
             raise _outage(f"accounts:lookup answered HTTP {status}: {data[:200]!r}")
         try:

@@ -108,3 +108,34 @@ def test_a_task_created_over_rest_is_delivered_with_its_headers_and_body(
     assert headers[TASK_AUTH_HEADER.lower()] == "local-task-token"
     assert headers["x-cloudtasks-taskname"] == "t-now"
     assert body == b'{"streamId": "s1"}'
+
+
+def test_a_queue_deleted_and_created_again_delivers_its_tasks(stack: LocalStack) -> None:
+    api = tasks_api(stack)
+    name = f"{LOCATION}/queues/again-{uuid.uuid4().hex[:8]}"
+    delivered: list[str] = []
+
+    def receive(method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        delivered.append(headers["x-cloudtasks-taskname"])
+        return 200, {}
+
+    def deliver(adapter: CloudTasksQueue, task_name: str) -> None:
+        task = ScheduledTask(name=task_name, path="/api/tasks/monitor", payload={})
+        assert adapter.enqueue(task) is True
+        deadline = time.monotonic() + 15
+        while task_name not in delivered and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    with serving(receive) as (target, _):
+        origin = f"http://127.0.0.1:{stack.ports.tasks_rest}"
+        adapter = CloudTasksQueue(origin, EmulatorToken(), name, target, SystemClock())
+        assert api("POST", f"/v2/{LOCATION}/queues", {"name": name})[0] == 200
+        deliver(adapter, "t-first")  # the emulator processes the queue
+        assert api("DELETE", f"/v2/{name}", None) == (200, {})
+        time.sleep(0.5)  # its processor sees the queue gone
+        assert api("POST", f"/v2/{LOCATION}/queues", {"name": name})[0] == 200
+        try:
+            deliver(adapter, "t-again")
+        finally:
+            assert api("DELETE", f"/v2/{name}", None) == (200, {})
+    assert delivered == ["t-first", "t-again"]

@@ -40,6 +40,9 @@ class FixedToken:
     def header(self) -> str:
         return "Bearer instance-token"
 
+    def refused(self, header: str) -> None:
+        raise AssertionError(f"the API refused {header}")
+
 
 def google_error(code: int, status: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": f"{status.lower()} by the test", "status": status}}
@@ -135,6 +138,29 @@ def test_permission_denied_names_the_queue_and_the_missing_roles(
     assert "roles/cloudtasks.enqueuer" in message and "roles/iam.serviceAccountUser" in message
     assert INVOKER in message
     assert QUEUE in caplog.text and "permission_denied by the test" in caplog.text
+
+
+def test_a_disabled_api_says_to_enable_it_not_to_grant_roles(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    disabled = google_error(403, "PERMISSION_DENIED")
+    disabled["error"]["details"] = [
+        {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "SERVICE_DISABLED",
+            "domain": "googleapis.com",
+        }
+    ]
+    with (
+        tasks_api((403, disabled)) as (origin, seen, _),
+        caplog.at_level(logging.ERROR),
+        pytest.raises(FailedPreconditionError) as info,
+    ):
+        production_queue(origin).enqueue(TASK)
+    assert "cloudtasks.googleapis.com" in info.value.message
+    assert "roles/" not in info.value.message
+    assert len(seen) == 1
+    assert "SERVICE_DISABLED" in caplog.text
 
 
 def test_a_missing_queue_says_so(caplog: pytest.LogCaptureFixture) -> None:

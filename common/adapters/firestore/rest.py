@@ -390,6 +390,7 @@ class FirestoreRest:
         body = None if payload is None else json.dumps(payload).encode()
         deadline = time.monotonic() + self._budget_s
         delay = 0.1
+        renewed_token = False
         while True:
             headers = {"Authorization": self._tokens.header(), "Accept": "application/json"}
             if body is not None:
@@ -397,6 +398,10 @@ class FirestoreRest:
             status, data = self._connections.exchange(method, path, body, headers, deadline)
             if status == 200 or (status == 404 and method == "GET"):
                 return status, json.loads(data) if status == 200 else None
+            if status == 401 and not renewed_token:
+                self._tokens.refused(headers["Authorization"])
+                renewed_token = True
+                continue
             if conditional and _refused_as_changed(status, data):
                 return status, None
             if status and status not in TRANSIENT_STATUSES:
