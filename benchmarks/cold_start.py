@@ -198,6 +198,16 @@ REQUESTS = (
         body='{"title": "Cold start, edited"}',
         label="stream (PUT)",
     ),
+    FirstRequest(
+        "memorialstreams",
+        "POST",
+        "/api/memorials/{memorial}/streams",
+        ("auth", "cloudflare"),
+        read="write",
+        signed_in=True,
+        body='{"title": "Cold start, created"}',
+        label="memorialstreams (POST)",
+    ),
     _broadcast("startstream", "start", prepared_by="stop"),
     _broadcast("stopstream", "stop", prepared_by="start"),
     FirstRequest(
@@ -322,16 +332,19 @@ class ColdStart:
 
 
 def measure_cold_starts(
-    stack_env: dict[str, str], ids: dict[str, str], token: str
+    stack_env: dict[str, str],
+    ids: dict[str, str],
+    token: str,
+    requests: tuple[FirstRequest, ...] = REQUESTS,
 ) -> list[ColdStart]:
-    """The figures of each function of ``REQUESTS``."""
+    """The figures of each of ``requests``."""
     floors = Path(tempfile.mkdtemp(prefix="cold-floor-"))
     # Served as deployed: from `make build`'s source, which ships its bytecode.
     build = floors / "build"
     subprocess.run([sys.executable, str(ROOT / "scripts" / "build-functions"), build], check=True)
     env = {**os.environ, **stack_env, "PYTHONPATH": str(build)}
     results = []
-    for spec in REQUESTS:
+    for spec in requests:
         imports = "\n".join(CLIENT_IMPORTS[client] for client in spec.clients)
         sources = {}
         variants = [("floor", imports), ("validation", f"{imports}\n{VALIDATION_IMPORTS}")]
@@ -398,8 +411,13 @@ def _prepare(request: tuple[str, str], ids: dict[str, str], token: str) -> None:
         answer.raise_for_status()
 
 
-def print_cold_starts(stack_env: dict[str, str], ids: dict[str, str], token: str) -> None:
-    results = measure_cold_starts(stack_env, ids, token)
+def print_cold_starts(
+    stack_env: dict[str, str],
+    ids: dict[str, str],
+    token: str,
+    requests: tuple[FirstRequest, ...] = REQUESTS,
+) -> None:
+    results = measure_cold_starts(stack_env, ids, token, requests)
     print(
         f"2. cold start: fresh process -> first response (median of {RUNS}), beside the floor"
         " (functions-framework + the same clients + the same Firestore read), and beside"
@@ -458,18 +476,25 @@ def seed_for_cold_starts(stack_env: dict[str, str], gateway_url: str) -> tuple[d
     return {"memorial": memorial, "stream": stream["id"], "gateway": gateway_url}, owner.id_token
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
+    """``python -m benchmarks.cold_start [NAME ...]``: every first request, or those named
+    (``startstream``, ``"stream (PUT)"``...)."""
     from emulators.stack import LocalStack, Ports
 
+    requests = tuple(spec for spec in REQUESTS if not argv or spec.name in argv)
+    if not requests:
+        raise SystemExit(
+            f"no first request is named {argv}; the names: {[r.name for r in REQUESTS]}"
+        )
     stack = LocalStack(Ports.free(), Path(tempfile.mkdtemp(prefix="bench-cold-")))
     stack.start()
     try:
         os.environ.update(stack.env)
         ids, token = seed_for_cold_starts(stack.env, stack.gateway_url)
-        print_cold_starts(stack.env, ids, token)
+        print_cold_starts(stack.env, ids, token, requests)
     finally:
         stack.stop()
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -132,12 +132,13 @@ class Services:
     def repo(self) -> StreamRepository:
         from common.adapters.firestore.deferred import DeferredStreamRepository
 
-        # Reads and updates go over REST; the client library is built for the other writes.
+        # Reads and most writes go over REST; the client library is built for the others.
         return DeferredStreamRepository(
             lambda: self._firestore_streams,
             self.settings.streams_collection,
             rest=self.firestore_rest,
             reads=self.reads,
+            legacy_collections=self.settings.legacy_streams_collections,
         )
 
     @built_once
@@ -198,25 +199,15 @@ class Services:
 
     @built_once
     def create_quota(self) -> CreateQuota:
-        from common.adapters.firestore.deferred import DeferredCreateQuota
+        from common.adapters.firestore.rest_guards import RestCreateQuota
 
-        def build() -> CreateQuota:
-            from common.adapters.firestore.guards import FirestoreCreateQuota
-
-            return FirestoreCreateQuota(self.firestore_client)
-
-        return DeferredCreateQuota(build)
+        return RestCreateQuota(self.firestore_rest)
 
     @built_once
     def idempotency(self) -> IdempotencyStore:
-        from common.adapters.firestore.deferred import DeferredIdempotencyStore
+        from common.adapters.firestore.rest_guards import RestIdempotencyStore
 
-        def build() -> IdempotencyStore:
-            from common.adapters.firestore.guards import FirestoreIdempotencyStore
-
-            return FirestoreIdempotencyStore(self.firestore_client)
-
-        return DeferredIdempotencyStore(build)
+        return RestIdempotencyStore(self.firestore_rest)
 
     @built_once
     def playback_tokens(self) -> PlaybackTokens:
@@ -236,9 +227,9 @@ class Services:
 
     @built_once
     def invitation_attempts(self) -> CreateQuota:
-        from common.adapters.firestore.guards import FirestoreCreateQuota
+        from common.adapters.firestore.rest_guards import RestCreateQuota
 
-        return FirestoreCreateQuota(self.firestore_client, INVITATION_ATTEMPTS_COLLECTION)
+        return RestCreateQuota(self.firestore_rest, INVITATION_ATTEMPTS_COLLECTION)
 
     # The services.
 

@@ -22,10 +22,11 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common.adapters.google_tokens import AccessTokens
+from common.adapters.google_tokens import AccessTokens, may_renew_token
 from common.adapters.keep_alive import KeepAliveConnections
 from common.errors import FailedPreconditionError, InternalError, UnavailableError
 from common.ports import Clock, ScheduledTask
@@ -146,7 +147,7 @@ class CloudTasksQueue:
             return True
         if status == 409:
             return False
-        if status == 403 and SERVICE_DISABLED in error:
+        if status == 403 and error is not None and SERVICE_DISABLED in error.reasons:
             message = (
                 f"The Cloud Tasks API is disabled in the project of {self._queue}: enable "
                 "cloudtasks.googleapis.com (make deploy does)"
@@ -171,8 +172,8 @@ class CloudTasksQueue:
         log.error("Cloud Tasks refused a task of %s: HTTP %s %s", self._queue, status, error)
         raise InternalError(f"Cloud Tasks refused the task (HTTP {status})")
 
-    def _create(self, body: bytes) -> tuple[int, str]:
-        """The status of ``tasks.create`` and Google's error message, retried with backoff on
+    def _create(self, body: bytes) -> tuple[int, GoogleError | None]:
+        """The status of ``tasks.create`` and Google's error, retried with backoff on
         transient failures within the budget, then a 503."""
         deadline = time.monotonic() + self._budget_s
         delay = 0.1
@@ -186,32 +187,42 @@ class CloudTasksQueue:
             path = f"/v2/{self._queue}/tasks"
             status, data = self._connections.exchange("POST", path, body, headers, deadline)
             if status == 200:
-                return status, ""
-            if status == 401 and not renewed_token:
+                return status, None
+            if status == 401 and not renewed_token and may_renew_token(deadline):
                 self._tokens.refused(headers["Authorization"])
                 renewed_token = True
                 continue
-            kind, message = _google_error(data)
+            error = _google_error(data)
             # 409 is ALREADY_EXISTS (the name was used: it is scheduled) or ABORTED (retry).
-            if status and status not in TRANSIENT_STATUSES and kind != "ABORTED":
-                return status, message
+            if status and status not in TRANSIENT_STATUSES and error.status != "ABORTED":
+                return status, error
             if time.monotonic() + delay >= deadline:
                 raise UnavailableError("The task queue is unavailable", retry_after_s=5)
             self._sleep(delay)
             delay = min(delay * 2, 1.0)
 
 
-def _google_error(data: bytes) -> tuple[str, str]:
-    """The ``status`` of Google's ``{"error": {...}}`` and its message with the reasons of its
-    details (``SERVICE_DISABLED``...), or what came instead."""
+@dataclass(frozen=True)
+class GoogleError:
+    """Google's ``{"error": {...}}``: its ``status``, message and the reasons of its details
+    (``SERVICE_DISABLED``...), or what came instead as the message."""
+
+    status: str
+    message: str
+    reasons: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return " ".join([self.message, *self.reasons])
+
+
+def _google_error(data: bytes) -> GoogleError:
     try:
         error = json.loads(data)["error"]
-        reasons = [
+        reasons = tuple(
             str(detail["reason"])
             for detail in error.get("details") or []
             if isinstance(detail, dict) and "reason" in detail
-        ]
-        message = " ".join([str(error.get("message", "")), *reasons])
-        return str(error.get("status", "")), message
+        )
+        return GoogleError(str(error.get("status", "")), str(error.get("message", "")), reasons)
     except (ValueError, KeyError, TypeError, AttributeError):
-        return "", repr(data[:300])
+        return GoogleError("", repr(data[:300]))

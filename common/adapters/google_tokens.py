@@ -18,7 +18,8 @@ DEFAULT_METADATA_HOST = "metadata.google.internal"
 TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"  # noqa: S105 - a path
 # The emulators accept this bearer token as an administrator's (no rules, like a server SDK).
 EMULATOR_TOKEN = "owner"  # noqa: S105 - the emulators' documented admin token, not a secret
-ATTEMPT_TIMEOUT_S = 5.0
+# As google-auth waits for the metadata server: it is on the instance's own link.
+ATTEMPT_TIMEOUT_S = 3.0
 # A token is renewed this long before the metadata server says it expires.
 TOKEN_MARGIN_S = 60.0
 
@@ -89,6 +90,12 @@ class MetadataServerTokens:
             return str(token["access_token"]), float(token.get("expires_in", 0))
         except (ValueError, KeyError, TypeError) as exc:
             raise MetadataServerError(f"the metadata server gave no token: {exc}") from exc
+
+
+def may_renew_token(deadline: float) -> bool:
+    """Whether a request refused with 401 has time left before ``deadline`` (monotonic) to
+    fetch a new token and try again."""
+    return deadline - time.monotonic() > ATTEMPT_TIMEOUT_S
 
 
 def instance_tokens() -> MetadataServerTokens:

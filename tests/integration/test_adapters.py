@@ -24,9 +24,10 @@ from common.adapters.cloudflare.client import (
 from common.adapters.firestore.documents import (
     CREDENTIALS_SUBCOLLECTION,
     DELETED_INPUTS_COLLECTION,
+    EXPIRES_AT_FIELD,
 )
 from common.adapters.firestore.rest import FirestoreRest, RestStreamReads
-from common.adapters.firestore.streams import EXPIRES_AT_FIELD, FirestoreStreamRepository
+from common.adapters.firestore.streams import FirestoreStreamRepository
 from common.errors import ConflictError, NotFoundError
 from common.logging import TRACE_FIELD, TRACE_HEADER, JsonFormatter
 from common.models.domain import LiveInputSpec, Stream, StreamCredentials, StreamStatus
@@ -35,6 +36,7 @@ from common.ports import (
     ProviderUnavailableError,
     StreamQuery,
     StreamReads,
+    StreamRepository,
     WhipSession,
 )
 from common.request_scope import request_scope
@@ -50,7 +52,7 @@ def repo(db: firestore.Client) -> FirestoreStreamRepository:
     return FirestoreStreamRepository(db, f"streams_test_{uuid.uuid4().hex[:8]}")
 
 
-def make_stream(repo: FirestoreStreamRepository, **fields: Any) -> Stream:
+def make_stream(repo: StreamRepository, **fields: Any) -> Stream:
     base: dict[str, Any] = {
         "id": repo.new_id(),
         "title": "t",

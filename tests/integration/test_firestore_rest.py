@@ -10,15 +10,25 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from google.cloud import firestore
+from pydantic import SecretStr
 
 from benchmarks.firestore_costs import FirestoreCounter
 from common.adapters.firestore.documents import DocumentQuery
 from common.adapters.firestore.rest import FirestoreRest, RestStreamReads
 from common.adapters.firestore.streams import FirestoreStreamRepository
 from common.bootstrap import Services
+from common.errors import ConflictError, NotFoundError
 from common.models.api import StreamUpdateRequest
-from common.models.domain import LiveInputSpec, MonitorProgress, Recording, Stream, User
+from common.models.domain import (
+    LiveInputSpec,
+    MonitorProgress,
+    Recording,
+    Stream,
+    StreamCredentials,
+    User,
+)
 from common.ports import MonitorCheck, StreamAndProgress
 from common.request_scope import request_scope
 from common.services.provider_events import ProviderEventService
@@ -399,3 +409,75 @@ def test_a_check_whose_commit_answer_was_lost_is_not_applied_twice(db: firestore
     stored = repo.get(stream.id)
     assert stored is not None and stored.viewer_count == stream.viewer_count + 1
     assert "firestore_client" not in services.__dict__  # recognised as landed: no re-apply
+
+
+CREDENTIALS = StreamCredentials(
+    rtmp_url="rtmps://live.example/live/",
+    stream_key=SecretStr("key-created-over-rest"),
+    whip_url=SecretStr("https://live.example/whip/created-over-rest"),
+)
+
+
+def test_a_stream_created_over_rest_reads_back_through_the_client_library(
+    db: firestore.Client,
+) -> None:
+    settings = get_settings()
+    services = Services(settings)
+    stream = make_stream(services.repo)
+    services.repo.create(stream, CREDENTIALS)
+
+    repo = FirestoreStreamRepository(db, settings.streams_collection)
+    assert repo.get(stream.id) == stream
+    assert repo.get_credentials(stream.id) == CREDENTIALS
+    assert "firestore_client" not in services.__dict__  # no client library built
+
+
+def test_a_creation_whose_answer_was_lost_is_not_a_conflict(db: firestore.Client) -> None:
+    settings = get_settings()
+    services = Services(settings)
+    stream = make_stream(services.repo)
+    commit = FirestoreRest.commit
+    attempts: list[list[str] | None] = []
+
+    def landed_then_lost(rest: FirestoreRest, writes: list[dict[str, Any]]) -> list[str] | None:
+        commit(rest, writes)  # it lands...
+        attempts.append(commit(rest, writes))  # ...and the retry finds the stream there
+        return attempts[-1]
+
+    with patched(FirestoreRest, "commit", landed_then_lost):
+        services.repo.create(stream, CREDENTIALS)
+
+    assert attempts == [None]
+    repo = FirestoreStreamRepository(db, settings.streams_collection)
+    assert repo.get(stream.id) == stream
+    assert repo.get_credentials(stream.id) == CREDENTIALS
+
+
+def test_a_creation_over_an_existing_stream_is_a_conflict_and_changes_nothing(
+    db: firestore.Client,
+) -> None:
+    settings, repo, stream, services = stored_stream(db)
+    with pytest.raises(ConflictError):
+        services.repo.create(stream.model_copy(update={"title": "Another"}), CREDENTIALS)
+    assert repo.get(stream.id) == stream
+    assert repo.get_credentials(stream.id) is None
+
+
+def test_a_reorder_of_a_stream_deleted_since_it_was_read_changes_nothing(
+    db: firestore.Client,
+) -> None:
+    settings, repo, kept, services = stored_stream(db)
+    gone = make_stream(repo)
+    repo.create(gone, None)
+    with request_scope():
+        services.reads.get(kept.id)
+        services.reads.get(gone.id)
+        db.collection(settings.streams_collection).document(gone.id).delete()  # meanwhile
+        with pytest.raises(NotFoundError):
+            services.repo.set_display_orders({kept.id: 7, gone.id: 8}, NOW_LATER)
+
+    assert repo.get(kept.id) == kept  # nothing written
+    assert "firestore_client" not in services.__dict__
+
+
+NOW_LATER = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)

@@ -15,12 +15,15 @@ import functions.main as entry_points
 from common.adapters.firestore.documents import (
     CREDENTIALS_SUBCOLLECTION,
     DELETED_INPUTS_COLLECTION,
+    EXPIRES_AT_FIELD,
     FILTER_FIELDS,
     ORDERINGS,
 )
-from common.adapters.firestore.guards import CREATE_QUOTA_COLLECTION, IDEMPOTENCY_COLLECTION
+from common.adapters.firestore.guard_documents import (
+    CREATE_QUOTA_COLLECTION,
+    IDEMPOTENCY_COLLECTION,
+)
 from common.adapters.firestore.memorial_events import EVENT_QUERIES
-from common.adapters.firestore.streams import EXPIRES_AT_FIELD
 from common.bootstrap import INVITATION_ATTEMPTS_COLLECTION
 from common.settings import Settings
 from emulators import firestore_events

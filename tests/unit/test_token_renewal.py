@@ -102,7 +102,20 @@ def test_a_token_refused_again_after_renewal_is_an_error_not_a_loop(
     assert api_calls(seen) == ["Bearer token-0", "Bearer token-1"]
 
 
-def test_a_refusal_of_a_token_another_thread_already_renewed_keeps_the_new_one() -> None:
+def test_a_refusal_with_no_time_left_to_renew_is_answered_at_once() -> None:
+    # The token fetch may take up to its own timeout: within a budget too short for it, the
+    # refusal is the answer.
+    with (
+        google(lambda token: token != "token-0", (404, {})) as (tokens, origin, seen),
+        pytest.raises(FirestoreRestError),
+    ):
+        FirestoreRest(origin, "p", tokens, budget_s=1.0).get("streams", "s1")
+    assert api_calls(seen) == ["Bearer token-0"]
+
+
+def test_refusals_of_a_token_already_renewed_keep_the_new_one() -> None:
+    # Requests that went out with the old token come back refused after one of them renewed
+    # it: the new token is kept, not fetched again for each.
     with google(lambda _token: True, (200, {})) as (tokens, _, seen):
         stale = tokens.header()
         tokens.refused(stale)

@@ -13,28 +13,33 @@ and retries), and every other write.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from common.adapters.firestore.documents import (
+    BATCH_WRITES,
+    CREDENTIALS_DOC,
     CREDENTIALS_SUBCOLLECTION,
+    DELETED_INPUTS_COLLECTION,
+    credentials_document,
+    deleted_input_document,
     monitor_progress_id,
+    new_document_id,
     progress_kept_in_stream,
     snapshot_key,
     stream_changes,
     stream_from_snapshot,
     stream_to_document,
+    whip_session_document,
+    whip_session_id,
+    whip_session_of,
 )
 from common.adapters.firestore.rest import FirestoreRest, RestSnapshot, is_document_id
+from common.errors import ConflictError, NotFoundError
 from common.models.domain import MonitorKind, MonitorProgress, Stream, StreamCredentials
 from common.ports import (
-    CreateQuota,
-    CreateQuotaUsage,
-    IdempotencyChange,
-    IdempotencyRecord,
-    IdempotencyStore,
     MonitorCheck,
     StreamPage,
     StreamQuery,
@@ -56,9 +61,11 @@ class DeferredStreamRepository:
         primary_collection: str,
         rest: FirestoreRest | None = None,
         reads: StreamReads | None = None,
+        legacy_collections: Sequence[str] = (),
     ) -> None:
         self._build = build
         self._primary = primary_collection
+        self._legacy = tuple(legacy_collections)
         self._rest = rest
         self._given_reads = reads
 
@@ -119,14 +126,45 @@ class DeferredStreamRepository:
         return self._reads.deleted_stream_of_input(live_input_uid)
 
     def new_id(self) -> str:
-        return self._repo.new_id()
+        return new_document_id() if self._rest is not None else self._repo.new_id()
 
     def create(self, stream: Stream, credentials: StreamCredentials | None) -> None:
-        self._repo.create(stream, credentials)
+        """Over REST where deployed: one commit creates the stream (refused if its document
+        exists) and its credentials, as the repository's batch does."""
+        if self._rest is None:
+            self._repo.create(stream, credentials)
+            return
+        document = stream_to_document(stream)
+        private = None if credentials is None else credentials_document(credentials)
+        writes = [self._rest.create_write(self._primary, stream.id, document)]
+        if private is not None:
+            writes.append(self._rest.set_write(self._private(stream.id), CREDENTIALS_DOC, private))
+        if self._rest.commit(writes) is not None:
+            return
+        # Ids are random, so an existing document is this very commit whose answer was lost,
+        # unless it holds another stream.
+        fresh = self._rest.get(self._primary, stream.id)
+        if fresh.exists and _carries(fresh, document, []):
+            stored = self._rest.get(self._private(stream.id), CREDENTIALS_DOC)
+            if stored.to_dict() == private:
+                return
+        raise ConflictError("The stream was changed concurrently; try again", retry_after_s=1)
 
     def delete(self, stream_id: str) -> None:
+        """Over REST where deployed: the stream and its private documents from every
+        collection it is in (the stream with the last chunk: usually one commit in all)."""
         take(snapshot_key(self._primary, stream_id))
-        self._repo.delete(stream_id)
+        if self._rest is None or not is_document_id(stream_id):
+            self._repo.delete(stream_id)
+            return
+        for collection in (self._primary, *self._legacy):
+            private = f"{collection}/{stream_id}/{CREDENTIALS_SUBCOLLECTION}"
+            deletes = [self._rest.delete_write(private, i) for i in self._rest.list_ids(private)]
+            chunks = [deletes[i : i + BATCH_WRITES] for i in range(0, len(deletes), BATCH_WRITES)]
+            chunks = chunks or [[]]
+            chunks[-1].append(self._rest.delete_write(collection, stream_id))
+            for chunk in chunks:
+                self._rest.commit(chunk)
 
     def monitor_progress(self, stream_id: str, kind: MonitorKind) -> MonitorProgress | None:
         snapshot = self._rest_snapshot(stream_id)
@@ -203,24 +241,58 @@ class DeferredStreamRepository:
         return f"{self._primary}/{stream_id}/{CREDENTIALS_SUBCOLLECTION}"
 
     def remember_deleted_input(self, live_input_uid: str, stream_id: str, at: datetime) -> None:
-        self._repo.remember_deleted_input(live_input_uid, stream_id, at)
+        if self._rest is None or not is_document_id(live_input_uid):
+            self._repo.remember_deleted_input(live_input_uid, stream_id, at)
+            return
+        note = deleted_input_document(stream_id, at)
+        self._rest.commit([self._rest.set_write(DELETED_INPUTS_COLLECTION, live_input_uid, note)])
 
     def save_credentials(self, stream_id: str, credentials: StreamCredentials) -> None:
-        self._repo.save_credentials(stream_id, credentials)
+        if self._rest is None or self._rest_snapshot(stream_id) is None:
+            self._repo.save_credentials(stream_id, credentials)  # a legacy stream moves first
+            return
+        document = credentials_document(credentials)
+        self._rest.commit(
+            [self._rest.set_write(self._private(stream_id), CREDENTIALS_DOC, document)]
+        )
 
     def set_display_orders(self, orders: dict[str, int], updated_at: datetime) -> None:
+        in_primary = self._rest is not None and all(
+            self._rest_snapshot(stream_id) is not None for stream_id in orders
+        )
         for stream_id in orders:
             take(snapshot_key(self._primary, stream_id))
-        self._repo.set_display_orders(orders, updated_at)
+        if self._rest is None or not in_primary:
+            self._repo.set_display_orders(orders, updated_at)  # legacy streams move first
+            return
+        writes = [
+            self._rest.update_write(
+                self._primary, stream_id, {"displayOrder": order, "updatedAt": updated_at}, (), None
+            )
+            for stream_id, order in orders.items()
+        ]
+        if self._rest.commit(writes) is None:  # deleted since the caller read it
+            raise NotFoundError("A stream to reorder no longer exists")
 
     def save_whip_session(self, stream_id: str, session: WhipSession) -> None:
-        self._repo.save_whip_session(stream_id, session)
+        if self._rest is None or self._rest_snapshot(stream_id) is None:
+            self._repo.save_whip_session(stream_id, session)  # a legacy stream moves first
+            return
+        document_id, document = whip_session_id(session.session_id), whip_session_document(session)
+        self._rest.commit([self._rest.set_write(self._private(stream_id), document_id, document)])
 
     def whip_session(self, stream_id: str, session_id: str) -> WhipSession | None:
-        return self._repo.whip_session(stream_id, session_id)
+        if self._rest is None or not is_document_id(stream_id):
+            return self._repo.whip_session(stream_id, session_id)
+        snapshot = self._rest.get(self._private(stream_id), whip_session_id(session_id))
+        return whip_session_of(session_id, snapshot.to_dict() or {}) if snapshot.exists else None
 
     def delete_whip_session(self, stream_id: str, session_id: str) -> None:
-        self._repo.delete_whip_session(stream_id, session_id)
+        if self._rest is None or not is_document_id(stream_id):
+            self._repo.delete_whip_session(stream_id, session_id)
+            return
+        write = self._rest.delete_write(self._private(stream_id), whip_session_id(session_id))
+        self._rest.commit([write])
 
 
 def _progress(
@@ -238,34 +310,3 @@ def _carries(snapshot: RestSnapshot, changed: dict[str, Any], secrets: list[str]
     return all(stored.get(key) == value for key, value in changed.items()) and not any(
         name in fields for name in secrets
     )
-
-
-class DeferredCreateQuota:
-    """``CreateQuota`` whose adapter is built on the first creation: the functions that also
-    edit and delete streams load no client library for those."""
-
-    def __init__(self, build: Callable[[], CreateQuota]) -> None:
-        self._build = build
-
-    @cached_property
-    def _quota(self) -> CreateQuota:
-        return self._build()
-
-    def update(
-        self, uid: str, change: Callable[[CreateQuotaUsage], CreateQuotaUsage]
-    ) -> CreateQuotaUsage:
-        return self._quota.update(uid, change)
-
-
-class DeferredIdempotencyStore:
-    """``IdempotencyStore`` whose adapter is built on the first creation, as above."""
-
-    def __init__(self, build: Callable[[], IdempotencyStore]) -> None:
-        self._build = build
-
-    @cached_property
-    def _keys(self) -> IdempotencyStore:
-        return self._build()
-
-    def update(self, uid: str, key: str, change: IdempotencyChange) -> IdempotencyRecord | None:
-        return self._keys.update(uid, key, change)

@@ -7,12 +7,14 @@ not import gRPC and the client library. Nothing here imports a Google client.
 from __future__ import annotations
 
 import logging
+import secrets
+import string
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, get_args
 
@@ -39,12 +41,18 @@ from common.pagination import (
     page_of,
     position_of,
 )
-from common.ports import StreamOrder, StreamPage, StreamQuery
+from common.ports import StreamOrder, StreamPage, StreamQuery, WhipSession
 from common.request_scope import remember
 
 log = logging.getLogger(__name__)
 CREDENTIALS_SUBCOLLECTION = "private"
 CREDENTIALS_DOC = "credentials"
+# The field the TTL policies delete documents by (firestore.indexes.json).
+EXPIRES_AT_FIELD = "expiresAt"
+# Cloudflare may finish a recording long after its stream was deleted (a slow transcode, a
+# retried webhook); a month covers it, then Firestore's TTL policy removes the note.
+DELETED_INPUT_RETENTION = timedelta(days=30)
+BATCH_WRITES = 400  # below Firestore's 500 writes per commit
 # Which stream a deleted live input served, kept for recordings Cloudflare sends late.
 DELETED_INPUTS_COLLECTION = "deleted_live_inputs"
 MEMORIAL_STREAM_LIMIT = 200
@@ -277,6 +285,44 @@ def credentials_of(data: dict[str, Any]) -> StreamCredentials:
         stream_key=SecretStr(data["streamKey"]),
         whip_url=SecretStr(data["whipUrl"]),
     )
+
+
+def deleted_input_document(stream_id: str, at: datetime) -> dict[str, Any]:
+    """The note of ``DELETED_INPUTS_COLLECTION`` that a deleted live input served
+    ``stream_id``, kept for recordings Cloudflare sends late."""
+    return {"streamId": stream_id, "deletedAt": at, EXPIRES_AT_FIELD: at + DELETED_INPUT_RETENTION}
+
+
+def whip_session_id(session_id: str) -> str:
+    """The private document of a browser broadcast's session."""
+    return f"whip-{session_id}"
+
+
+def whip_session_document(session: WhipSession) -> dict[str, Any]:
+    return {"resourceUrl": session.resource_url, EXPIRES_AT_FIELD: session.expires_at}
+
+
+def whip_session_of(session_id: str, data: dict[str, Any]) -> WhipSession:
+    # Sessions stored before expiry existed keep their old behaviour: no expiry.
+    expires_at = data.get(EXPIRES_AT_FIELD) or datetime.max.replace(tzinfo=UTC)
+    return WhipSession(session_id, data.get("resourceUrl"), expires_at)
+
+
+def credentials_document(credentials: StreamCredentials) -> dict[str, str]:
+    """The private credentials document of a stream's publishing credentials."""
+    return {
+        "streamUrl": credentials.rtmp_url,
+        "streamKey": credentials.stream_key.get_secret_value(),
+        "whipUrl": credentials.whip_url.get_secret_value(),
+    }
+
+
+def new_document_id() -> str:
+    """A fresh document id as the client library makes them: 20 random letters and digits."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(20))
+
+
+_ID_ALPHABET = string.ascii_letters + string.digits
 
 
 @dataclass(frozen=True)

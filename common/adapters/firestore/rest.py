@@ -37,7 +37,12 @@ from common.adapters.firestore.documents import (
     deleted_stream_of,
     memorial_of,
 )
-from common.adapters.google_tokens import AccessTokens, EmulatorToken, instance_tokens
+from common.adapters.google_tokens import (
+    AccessTokens,
+    EmulatorToken,
+    instance_tokens,
+    may_renew_token,
+)
 from common.adapters.keep_alive import KeepAliveConnections
 from common.errors import UnavailableError
 from common.models.domain import Memorial, StreamCredentials
@@ -47,6 +52,7 @@ PRODUCTION_ORIGIN = "https://firestore.googleapis.com"
 # failures for at most 6 s in all, then a 503 rather than a hung request.
 ATTEMPT_TIMEOUT_S = 5.0
 TOTAL_BUDGET_S = 6.0
+LIST_PAGE_SIZE = 300
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 _PLAIN_FIELD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
@@ -289,15 +295,17 @@ class FirestoreRest:
         document_id: str,
         fields: dict[str, Any],
         deleted: Collection[str],
-        unchanged_since: str,
+        unchanged_since: str | None,
     ) -> dict[str, Any]:
-        """A write of ``commit``: ``update_fields``'s change."""
+        """A write of ``commit``: ``update_fields``'s change; with no ``unchanged_since``,
+        conditional only on the document existing."""
+        condition = {"exists": True} if unchanged_since is None else {"updateTime": unchanged_since}
         return {
             "update": self._document(collection, document_id, fields),
             "updateMask": {
                 "fieldPaths": [_field_path(key)["fieldPath"] for key in (*fields, *deleted)]
             },
-            "currentDocument": {"updateTime": unchanged_since},
+            "currentDocument": condition,
         }
 
     def create_write(
@@ -309,6 +317,34 @@ class FirestoreRest:
             "currentDocument": {"exists": False},
         }
 
+    def set_write(
+        self, collection: str, document_id: str, fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A write of ``commit`` that makes the document exactly ``fields``, whether or not
+        one exists."""
+        return {"update": self._document(collection, document_id, fields)}
+
+    def delete_write(self, collection: str, document_id: str) -> dict[str, Any]:
+        """A write of ``commit`` that deletes the document if there is one."""
+        return {"delete": f"{self.documents}/{collection}/{_checked_id(document_id)}"}
+
+    def list_ids(self, collection: str) -> list[str]:
+        """The ids of every document of ``collection`` (a subcollection's path too), page by
+        page."""
+        ids: list[str] = []
+        page = ""
+        while True:
+            query = f"?pageSize={LIST_PAGE_SIZE}" + (f"&pageToken={quote(page)}" if page else "")
+            _, body = self._call(
+                "GET", f"/v1/{quote(f'{self.documents}/{collection}')}{query}", None
+            )
+            ids += [
+                str(item["name"]).rsplit("/", 1)[-1] for item in (body or {}).get("documents", [])
+            ]
+            page = (body or {}).get("nextPageToken") or ""
+            if not page:
+                return ids
+
     def commit(self, writes: list[dict[str, Any]]) -> list[str] | None:
         """Apply ``writes`` atomically; each one's update time, or ``None`` when a condition
         failed (a document changed or appeared meanwhile: nothing was written). ``None`` may
@@ -318,7 +354,10 @@ class FirestoreRest:
         )
         if body is None:
             return None
-        return [str(result["updateTime"]) for result in body["writeResults"]]
+        # A delete's result carries no update time: the commit's time stands for it.
+        return [
+            str(result.get("updateTime") or body["commitTime"]) for result in body["writeResults"]
+        ]
 
     def _document(self, collection: str, document_id: str, fields: dict[str, Any]) -> Any:
         return {
@@ -398,7 +437,7 @@ class FirestoreRest:
             status, data = self._connections.exchange(method, path, body, headers, deadline)
             if status == 200 or (status == 404 and method == "GET"):
                 return status, json.loads(data) if status == 200 else None
-            if status == 401 and not renewed_token:
+            if status == 401 and not renewed_token and may_renew_token(deadline):
                 self._tokens.refused(headers["Authorization"])
                 renewed_token = True
                 continue

@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -18,14 +18,18 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import ValidationError
 
 from common.adapters.firestore.documents import (
+    BATCH_WRITES,
     CREDENTIALS_DOC,
     CREDENTIALS_SUBCOLLECTION,
     DELETED_INPUTS_COLLECTION,
+    EXPIRES_AT_FIELD,
     LEGACY_SECRET_FIELDS,
     DocumentQuery,
     StreamDocumentReads,
     _video_uid_of,
+    credentials_document,
     credentials_of,
+    deleted_input_document,
     deleted_stream_of,
     memorial_of,
     monitor_progress_id,
@@ -34,20 +38,18 @@ from common.adapters.firestore.documents import (
     stream_changes,
     stream_from_snapshot,
     stream_to_document,
+    whip_session_document,
+    whip_session_id,
+    whip_session_of,
 )
 from common.errors import ConflictError, NotFoundError, UnavailableError
 from common.models.domain import Memorial, MonitorKind, MonitorProgress, Stream, StreamCredentials
 from common.ports import MonitorCheck, PendingMigration, WhipSession
 from common.request_scope import take
 
-# Firestore TTL policy field (firestore.indexes.json): documents of the private subcollection
-# carrying it are deleted once it has passed. Credentials never carry it.
-EXPIRES_AT_FIELD = "expiresAt"
-# Cloudflare may finish a recording long after its stream was deleted (a slow transcode, a
-# retried webhook); a month covers it, then Firestore's TTL policy removes the note.
-DELETED_INPUT_RETENTION = timedelta(days=30)
+# Documents of the private subcollection carrying EXPIRES_AT_FIELD are deleted by the TTL
+# policy once it has passed. Credentials never carry it.
 UPDATE_ATTEMPTS = 25
-BATCH_WRITES = 400  # below Firestore's 500 writes per batch
 MOVED_PRIVATE_DOCUMENTS = 100
 log = logging.getLogger(__name__)
 # Every call gets a short, explicit budget: a request must fail fast with a 503 rather than
@@ -243,7 +245,7 @@ class FirestoreStreamRepository(StreamDocumentReads):
         batch = self._client.batch()
         batch.create(ref, stream_to_document(stream))
         if credentials is not None:
-            batch.set(self._credentials_ref(stream.id), _credentials_document(credentials))
+            batch.set(self._credentials_ref(stream.id), credentials_document(credentials))
         with firestore_errors():
             batch.commit(**REQUEST_TIME_LIMITS)
 
@@ -365,12 +367,7 @@ class FirestoreStreamRepository(StreamDocumentReads):
     def remember_deleted_input(self, live_input_uid: str, stream_id: str, at: datetime) -> None:
         with firestore_errors():
             self._deleted_inputs.document(live_input_uid).set(
-                {
-                    "streamId": stream_id,
-                    "deletedAt": at,
-                    EXPIRES_AT_FIELD: at + DELETED_INPUT_RETENTION,
-                },
-                **REQUEST_TIME_LIMITS,
+                deleted_input_document(stream_id, at), **REQUEST_TIME_LIMITS
             )
 
     def deleted_stream_of_input(self, live_input_uid: str) -> str | None:
@@ -389,7 +386,7 @@ class FirestoreStreamRepository(StreamDocumentReads):
         with firestore_errors():
             self._ensure_in_primary(stream_id)
             self._credentials_ref(stream_id).set(
-                _credentials_document(credentials), **REQUEST_TIME_LIMITS
+                credentials_document(credentials), **REQUEST_TIME_LIMITS
             )
 
     def _ensure_in_primary(self, stream_id: str) -> None:
@@ -416,26 +413,24 @@ class FirestoreStreamRepository(StreamDocumentReads):
     def save_whip_session(self, stream_id: str, session: WhipSession) -> None:
         with firestore_errors():
             self._ensure_in_primary(stream_id)
-            self._private(stream_id).document(f"whip-{session.session_id}").set(
-                {"resourceUrl": session.resource_url, EXPIRES_AT_FIELD: session.expires_at},
-                **REQUEST_TIME_LIMITS,
+            self._private(stream_id).document(whip_session_id(session.session_id)).set(
+                whip_session_document(session), **REQUEST_TIME_LIMITS
             )
 
     def whip_session(self, stream_id: str, session_id: str) -> WhipSession | None:
         with firestore_errors():
             snapshot = (
-                self._private(stream_id).document(f"whip-{session_id}").get(**REQUEST_TIME_LIMITS)
+                self._private(stream_id)
+                .document(whip_session_id(session_id))
+                .get(**REQUEST_TIME_LIMITS)
             )
-        if not snapshot.exists:
-            return None
-        data = snapshot.to_dict() or {}
-        # Sessions stored before expiry existed keep their old behaviour: no expiry.
-        expires_at = data.get(EXPIRES_AT_FIELD) or datetime.max.replace(tzinfo=UTC)
-        return WhipSession(session_id, data.get("resourceUrl"), expires_at)
+        return whip_session_of(session_id, snapshot.to_dict() or {}) if snapshot.exists else None
 
     def delete_whip_session(self, stream_id: str, session_id: str) -> None:
         with firestore_errors():
-            self._private(stream_id).document(f"whip-{session_id}").delete(**REQUEST_TIME_LIMITS)
+            self._private(stream_id).document(whip_session_id(session_id)).delete(
+                **REQUEST_TIME_LIMITS
+            )
 
     def _private(self, stream_id: str) -> Any:
         return self._streams.document(stream_id).collection(CREDENTIALS_SUBCOLLECTION)
@@ -506,14 +501,6 @@ def _unreadable(snapshot: Any, collection: str) -> PendingMigration:
     return PendingMigration(
         snapshot.id, collection, ("unreadable as a stream: left in place",), True, snapshot
     )
-
-
-def _credentials_document(credentials: StreamCredentials) -> dict[str, str]:
-    return {
-        "streamUrl": credentials.rtmp_url,
-        "streamKey": credentials.stream_key.get_secret_value(),
-        "whipUrl": credentials.whip_url.get_secret_value(),
-    }
 
 
 class FirestoreMemorialDirectory:

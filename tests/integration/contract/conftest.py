@@ -32,6 +32,7 @@ from common.adapters.cloudflare.client import (
 from common.adapters.firestore.deferred import DeferredStreamRepository
 from common.adapters.firestore.guards import FirestoreCreateQuota, FirestoreIdempotencyStore
 from common.adapters.firestore.rest import FirestoreRest, RestMemorialDirectory, RestStreamReads
+from common.adapters.firestore.rest_guards import RestCreateQuota, RestIdempotencyStore
 from common.adapters.firestore.streams import FirestoreMemorialDirectory, FirestoreStreamRepository
 from common.adapters.google_tokens import EmulatorToken
 from common.models.domain import Memorial
@@ -112,7 +113,9 @@ def repo(request: pytest.FixtureRequest) -> StreamRepository:
         # client library's repository for the other writes.
         rest = rest_client()
         reads = RestStreamReads(rest, collection, legacy)
-        return DeferredStreamRepository(lambda: grpc_repo, collection, rest=rest, reads=reads)
+        return DeferredStreamRepository(
+            lambda: grpc_repo, collection, rest=rest, reads=reads, legacy_collections=legacy
+        )
     return grpc_repo
 
 
@@ -198,15 +201,19 @@ def tasks(request: pytest.FixtureRequest) -> Iterator[TaskQueue]:
     yield from fake_or_adapter(request, RecordingTaskQueue, cloud_tasks_queue)
 
 
-@pytest.fixture(params=implementations("firestore"))
+@pytest.fixture(params=implementations("firestore", "firestore-rest"))
 def quota(request: pytest.FixtureRequest) -> CreateQuota:
     if request.param == "fake":
         return InMemoryCreateQuota()
+    if request.param == "firestore-rest":
+        return RestCreateQuota(rest_client(), _name("quota"))
     return FirestoreCreateQuota(request.getfixturevalue("db"), _name("quota"))
 
 
-@pytest.fixture(params=implementations("firestore"))
+@pytest.fixture(params=implementations("firestore", "firestore-rest"))
 def keys(request: pytest.FixtureRequest) -> IdempotencyStore:
     if request.param == "fake":
         return InMemoryIdempotencyStore()
+    if request.param == "firestore-rest":
+        return RestIdempotencyStore(rest_client(), _name("keys"))
     return FirestoreIdempotencyStore(request.getfixturevalue("db"), _name("keys"))
