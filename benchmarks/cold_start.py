@@ -130,8 +130,8 @@ class FirstRequest:
 
     @property
     def reads_over_rest(self) -> bool:
-        """Whether the function reads Firestore only over the REST API (a viewer function)."""
-        return self.function in REST_READERS
+        """Whether the request only reads, and over the REST API (a viewer function's)."""
+        return self.method == "GET" and self.function in REST_READERS
 
 
 REST_READERS = frozenset(

@@ -143,7 +143,7 @@ class Services:
 
     @built_once
     def firestore_rest(self) -> FirestoreRest:
-        """Firestore's REST API, for reads no write follows: no gRPC on a viewer's cold start."""
+        """Firestore's REST API, for the reads and most writes: no gRPC on a cold start."""
         from common.adapters.firestore.rest import FirestoreRest
 
         return FirestoreRest.from_environment(self.settings.gcp_project)

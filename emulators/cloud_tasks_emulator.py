@@ -67,7 +67,9 @@ def _process_queue_until_deleted(self: Any, queue: str) -> None:
                 return
             except (KeyError, ValueError, NotFound):
                 # The queue or a task went away under the processor: look again.
-                server.logger.warning("[TASKS] Processing %s again after", queue, exc_info=True)
+                server.logger.warning(
+                    "[TASKS] %s changed while processed; again", queue, exc_info=True
+                )
                 time.sleep(0.1)
     finally:
         self._known_queues.discard(queue)

@@ -15,6 +15,7 @@ from google.cloud import firestore
 from pydantic import SecretStr
 
 from benchmarks.firestore_costs import FirestoreCounter
+from common.adapters.firestore import rest as rest_module
 from common.adapters.firestore.documents import DocumentQuery
 from common.adapters.firestore.rest import FirestoreRest, RestStreamReads
 from common.adapters.firestore.streams import FirestoreStreamRepository
@@ -29,7 +30,7 @@ from common.models.domain import (
     StreamCredentials,
     User,
 )
-from common.ports import MonitorCheck, StreamAndProgress
+from common.ports import MonitorCheck, StreamAndProgress, WhipSession
 from common.request_scope import request_scope
 from common.services.provider_events import ProviderEventService
 from common.settings import Settings, get_settings
@@ -481,3 +482,20 @@ def test_a_reorder_of_a_stream_deleted_since_it_was_read_changes_nothing(
 
 
 NOW_LATER = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+
+def test_a_deletion_removes_private_documents_over_many_pages(
+    db: firestore.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, repo, stream, services = stored_stream(db)
+    later = datetime(2030, 1, 1, tzinfo=UTC)
+    for number in range(5):
+        repo.save_whip_session(stream.id, WhipSession(f"w{number}", None, later))
+    repo.save_credentials(stream.id, CREDENTIALS)
+    monkeypatch.setattr(rest_module, "LIST_PAGE_SIZE", 2)  # six documents: three pages
+
+    services.repo.delete(stream.id)
+
+    document = db.collection(settings.streams_collection).document(stream.id)
+    assert not document.get().exists
+    assert list(document.collection("private").list_documents()) == []

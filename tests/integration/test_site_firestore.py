@@ -363,3 +363,22 @@ def test_deleting_a_stream_removes_every_copy(
     assert api.get(f"/api/streams/{made}", headers=callers["admin"].bearer).status_code == 404
     assert not db.collection("mvp_two_streams").document(made).get().exists
     assert not list(db.collection("streams").document(made).collection("private").stream())
+
+
+def test_deleting_a_legacy_stream_removes_it_and_its_private_documents_where_it_lives(
+    api: httpx.Client, db: firestore.Client, callers: Callers
+) -> None:
+    memorial = new_memorial(db, callers)
+    family = callers["memorial_owner"].uid
+    legacy = plant(db, "mvp_two_streams", mvp_two_document(memorial, family, "completed"), "mvp")
+    private = db.collection("mvp_two_streams").document(legacy).collection("private")
+    private.document("credentials").set(
+        {"streamUrl": "rtmp://x/", "streamKey": "k", "whipUrl": "https://x/publish"}
+    )
+
+    deleted = api.delete(f"/api/streams/{legacy}", headers=callers["memorial_owner"].bearer)
+
+    assert deleted.status_code == 200, deleted.text
+    assert not db.collection("mvp_two_streams").document(legacy).get().exists
+    assert list(private.list_documents()) == []
+    assert not db.collection("streams").document(legacy).get().exists

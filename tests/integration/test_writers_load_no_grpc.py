@@ -11,6 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from google.cloud import firestore
+
+from common.settings import get_settings
 from emulators.stack import LocalStack
 from tests.integration.conftest import Caller
 
@@ -31,8 +34,13 @@ created = client("memorialstreams").post(
     f"/api/memorials/{memorial}/streams", json={"title": "Written over REST"}, headers=headers
 )
 stream = created.get_json()["id"]
+credentials = client("streamcredentials").get(
+    f"/api/streams/{stream}/credentials", headers=headers
+)
+has_key = bool(credentials.get_json()["credentials"]["streamKey"])
 answers = [
     ("create", created.status_code),
+    ("credentials", credentials.status_code, has_key),
     ("edit", client("stream").put(f"/api/streams/{stream}", json={"title": "Edited"},
                                   headers=headers).status_code),
     ("start", client("startstream").post(f"/api/streams/{stream}/start",
@@ -41,12 +49,13 @@ answers = [
                                        headers=headers).status_code),
     ("delete", client("stream").delete(f"/api/streams/{stream}", headers=headers).status_code),
 ]
-print(json.dumps({"answers": answers, "loaded": sorted(set(heavy) & sys.modules.keys())}))
+loaded = sorted(set(heavy) & sys.modules.keys())
+print(json.dumps({"stream": stream, "answers": answers, "loaded": loaded}))
 """
 
 
 def test_creating_editing_starting_stopping_and_deleting_a_stream_load_no_grpc(
-    stack: LocalStack, callers: dict[str, Caller], memorial_id: str
+    stack: LocalStack, db: firestore.Client, callers: dict[str, Caller], memorial_id: str
 ) -> None:
     owner = callers["memorial_owner"]
     result = subprocess.run(
@@ -61,9 +70,14 @@ def test_creating_editing_starting_stopping_and_deleting_a_stream_load_no_grpc(
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["answers"] == [
         ["create", 200],
+        ["credentials", 200, True],  # created with the stream
         ["edit", 200],
         ["start", 200],
         ["stop", 200],
         ["delete", 200],
     ]
     assert report["loaded"] == []
+    # Deleted for real, with its private documents (credentials, monitor progress).
+    document = db.collection(get_settings().streams_collection).document(report["stream"])
+    assert not document.get().exists
+    assert list(document.collection("private").list_documents()) == []

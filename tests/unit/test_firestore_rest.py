@@ -266,14 +266,47 @@ def test_a_kept_alive_connection_the_server_closed_is_reopened_at_once() -> None
     ("status", "reason"),
     [(400, "FAILED_PRECONDITION"), (404, "NOT_FOUND"), (409, "ALREADY_EXISTS"), (409, "ABORTED")],
 )
-def test_a_refused_conditional_commit_is_an_answer_and_any_other_call_an_error(
-    status: int, reason: str
-) -> None:
+def test_a_refused_conditional_commit_is_an_answer(status: int, reason: str) -> None:
     refusal = {"error": {"code": status, "status": reason, "message": "refused by the test"}}
     with serving(lambda *_: (status, refusal)) as (origin, seen):
         rest = FirestoreRest(origin, "p", EmulatorToken())
         write = rest.create_write("streams/a/private", "monitor-status", {"n": 1})
         assert rest.commit([write]) is None  # the caller reads again
         assert len(seen) == 1  # not retried
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(400, "FAILED_PRECONDITION"), (404, "NOT_FOUND"), (409, "ALREADY_EXISTS")],
+)
+def test_a_refusal_of_an_unconditional_write_or_a_read_is_an_error_not_silence(
+    status: int, reason: str
+) -> None:
+    refusal = {"error": {"code": status, "status": reason, "message": "refused by the test"}}
+    with serving(lambda *_: (status, refusal)) as (origin, seen):
+        rest = FirestoreRest(origin, "p", EmulatorToken())
+        with pytest.raises(FirestoreRestError, match=f"HTTP {status}"):
+            rest.apply([rest.set_write("streams/a/private", "credentials", {"n": 1})])
         with pytest.raises(FirestoreRestError, match=f"HTTP {status}"):
             rest.run_query("streams", DocumentQuery({"isPublic": True}, (), None, 0, 5))
+    assert len(seen) == 2  # neither retried
+
+
+def test_an_aborted_unconditional_write_is_retried_as_google_advises() -> None:
+    aborted = {"error": {"code": 409, "status": "ABORTED", "message": "contention"}}
+    landed = {"writeResults": [{}], "commitTime": "2026-12-04T10:00:00.123456789Z"}
+    answers = [(409, aborted), (200, landed)]
+    with serving(lambda *_: answers.pop(0)) as (origin, seen):
+        rest = FirestoreRest(origin, "p", EmulatorToken(), sleep=lambda _s: None)
+        written = rest.apply([rest.delete_write("streams", "a")])
+    assert written == ["2026-12-04T10:00:00.123456789Z"]  # a delete's time is the commit's
+    assert len(seen) == 2
+
+
+def test_a_write_aborted_until_the_budget_ends_is_a_503() -> None:
+    aborted = {"error": {"code": 409, "status": "ABORTED", "message": "contention"}}
+    with serving(lambda *_: (409, aborted)) as (origin, seen):
+        rest = FirestoreRest(origin, "p", EmulatorToken(), budget_s=0.3)
+        with pytest.raises(UnavailableError):
+            rest.apply([rest.delete_write("streams", "a")])
+    assert len(seen) > 1

@@ -1,4 +1,4 @@
-"""The stream repository, built on the first call that needs it, and updates over REST.
+"""The stream repository, built on the first call that needs it, and writes over REST.
 
 An update starts from the stream this request has already read over REST (see
 ``StreamDocumentReads._remembered``), or reads it over REST. A change that alters nothing
@@ -6,9 +6,10 @@ answers from that read (a Stop after the disconnect already ended the broadcast,
 webhook, a check that finds nothing new): what the request would have done had it run
 entirely at the moment of that read. A change that alters something is written over REST,
 conditional on the document being unchanged since that read. So an update loads neither the
-client library nor gRPC; the repository is built only for the rest: a stream still in a
-legacy collection (the repository moves it), a document written meanwhile (it reads again
-and retries), and every other write.
+client library nor gRPC. A creation is one commit conditional on there being no document;
+deletions, credentials, WHIP sessions and display orders are written over REST as well. The
+repository is built only for the rest: a stream still in a legacy collection (the
+repository moves it first), and a document written meanwhile (it reads again and retries).
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ class DeferredStreamRepository:
             chunks = chunks or [[]]
             chunks[-1].append(self._rest.delete_write(collection, stream_id))
             for chunk in chunks:
-                self._rest.commit(chunk)
+                self._rest.apply(chunk)
 
     def monitor_progress(self, stream_id: str, kind: MonitorKind) -> MonitorProgress | None:
         snapshot = self._rest_snapshot(stream_id)
@@ -245,14 +246,14 @@ class DeferredStreamRepository:
             self._repo.remember_deleted_input(live_input_uid, stream_id, at)
             return
         note = deleted_input_document(stream_id, at)
-        self._rest.commit([self._rest.set_write(DELETED_INPUTS_COLLECTION, live_input_uid, note)])
+        self._rest.apply([self._rest.set_write(DELETED_INPUTS_COLLECTION, live_input_uid, note)])
 
     def save_credentials(self, stream_id: str, credentials: StreamCredentials) -> None:
         if self._rest is None or self._rest_snapshot(stream_id) is None:
             self._repo.save_credentials(stream_id, credentials)  # a legacy stream moves first
             return
         document = credentials_document(credentials)
-        self._rest.commit(
+        self._rest.apply(
             [self._rest.set_write(self._private(stream_id), CREDENTIALS_DOC, document)]
         )
 
@@ -271,15 +272,18 @@ class DeferredStreamRepository:
             )
             for stream_id, order in orders.items()
         ]
-        if self._rest.commit(writes) is None:  # deleted since the caller read it
-            raise NotFoundError("A stream to reorder no longer exists")
+        if self._rest.commit(writes) is not None:
+            return
+        if not all(self._rest.get(self._primary, stream_id).exists for stream_id in orders):
+            raise NotFoundError("A stream to reorder no longer exists")  # nothing written
+        raise ConflictError("The streams were changed concurrently; try again", retry_after_s=1)
 
     def save_whip_session(self, stream_id: str, session: WhipSession) -> None:
         if self._rest is None or self._rest_snapshot(stream_id) is None:
             self._repo.save_whip_session(stream_id, session)  # a legacy stream moves first
             return
         document_id, document = whip_session_id(session.session_id), whip_session_document(session)
-        self._rest.commit([self._rest.set_write(self._private(stream_id), document_id, document)])
+        self._rest.apply([self._rest.set_write(self._private(stream_id), document_id, document)])
 
     def whip_session(self, stream_id: str, session_id: str) -> WhipSession | None:
         if self._rest is None or not is_document_id(stream_id):
@@ -292,7 +296,7 @@ class DeferredStreamRepository:
             self._repo.delete_whip_session(stream_id, session_id)
             return
         write = self._rest.delete_write(self._private(stream_id), whip_session_id(session_id))
-        self._rest.commit([write])
+        self._rest.apply([write])
 
 
 def _progress(

@@ -1,12 +1,12 @@
-"""Reads of Firestore over its REST API, and conditional updates of one document, on the
-standard library's HTTP client.
+"""Reads and writes of Firestore over its REST API, on the standard library's HTTP client.
 
 The viewer functions (listings, a stream's status, embed info, recordings) only read, and they
 are the ones a funeral's audience starts cold. Importing google-cloud-firestore (gRPC,
 protobuf, the async clients) is most of such a cold start, so they read through this instead;
-``http.client`` is already loaded by functions-framework. A stream's update is written here
-too (``update_fields``, conditional on the update time read; see ``deferred.py``); every
-other write stays on the client library (``streams.py``).
+``http.client`` is already loaded by functions-framework. The writers commit here too
+(``deferred.py``, ``rest_guards.py``): an update conditional on the update time read, a
+creation on there being no document, the other writes unconditionally (``apply``); what a
+refused condition leaves to the client library's repository (``streams.py``) is there.
 
 Against the emulator (``FIRESTORE_EMULATOR_HOST``) requests carry the emulator's admin token;
 in production an access token of the instance's service account from the metadata server,
@@ -193,13 +193,21 @@ def _refused_as_changed(status: int, data: bytes) -> bool:
     """Whether a conditional write was refused because its document changed since it was
     read (FAILED_PRECONDITION) or deleted since (NOT_FOUND), one it would create exists
     (ALREADY_EXISTS), or it met a concurrent transaction (ABORTED)."""
-    if status not in (400, 404, 409):
-        return False
+    return status in (400, 404, 409) and _error_status(data) in {
+        "FAILED_PRECONDITION",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "ABORTED",
+    }
+
+
+def _error_status(data: bytes) -> str | None:
+    """The ``status`` of Google's ``{"error": {...}}``, if that is what came."""
     try:
         error = json.loads(data).get("error") or {}
+        return str(error.get("status")) if isinstance(error, dict) else None
     except (ValueError, AttributeError):
-        return False
-    return error.get("status") in {"FAILED_PRECONDITION", "NOT_FOUND", "ALREADY_EXISTS", "ABORTED"}
+        return None
 
 
 def _field_path(name: str) -> dict[str, str]:
@@ -349,8 +357,21 @@ class FirestoreRest:
         """Apply ``writes`` atomically; each one's update time, or ``None`` when a condition
         failed (a document changed or appeared meanwhile: nothing was written). ``None`` may
         also follow an attempt that landed but whose answer was lost."""
+        return self._commit(writes, conditional=True)
+
+    def apply(self, writes: list[dict[str, Any]]) -> list[str]:
+        """Apply ``writes`` that carry no condition, atomically: each one's update time. A
+        refusal is an error (retried first where Google says to), never a silent no-op."""
+        written = self._commit(writes, conditional=False)
+        assert written is not None  # noqa: S101 - only a conditional commit answers None
+        return written
+
+    def _commit(self, writes: list[dict[str, Any]], *, conditional: bool) -> list[str] | None:
         _, body = self._call(
-            "POST", f"/v1/{quote(self.documents)}:commit", {"writes": writes}, conditional=True
+            "POST",
+            f"/v1/{quote(self.documents)}:commit",
+            {"writes": writes},
+            conditional=conditional,
         )
         if body is None:
             return None
@@ -443,7 +464,9 @@ class FirestoreRest:
                 continue
             if conditional and _refused_as_changed(status, data):
                 return status, None
-            if status and status not in TRANSIENT_STATUSES:
+            # An unconditional commit may be ABORTED under contention: Google says retry it.
+            aborted = status == 409 and _error_status(data) == "ABORTED"
+            if status and status not in TRANSIENT_STATUSES and not aborted:
                 raise FirestoreRestError(
                     f"Firestore refused {method} {path}: HTTP {status} {data[:300]!r}"
                 )
