@@ -128,6 +128,10 @@ class CreateGuards:
         now = self._clock.now()
 
         def admit(usage: CreateQuotaUsage) -> CreateQuotaUsage:
+            if now in usage.creations:
+                # Counted already: this very write landed but its answer was lost, and the
+                # store runs the change again on what it reads back.
+                return usage
             recent = tuple(sorted(t for t in usage.creations if t > now - window))
             if len(recent) >= limit:
                 frees_at = recent[len(recent) - limit] + window

@@ -18,6 +18,7 @@ from benchmarks.firestore_costs import FirestoreCounter
 from common.adapters.firestore import rest as rest_module
 from common.adapters.firestore.documents import DocumentQuery
 from common.adapters.firestore.rest import FirestoreRest, RestStreamReads
+from common.adapters.firestore.rest_guards import RestCreateQuota
 from common.adapters.firestore.streams import FirestoreStreamRepository
 from common.bootstrap import Services
 from common.errors import ConflictError, NotFoundError
@@ -32,9 +33,11 @@ from common.models.domain import (
 )
 from common.ports import MonitorCheck, StreamAndProgress, WhipSession
 from common.request_scope import request_scope
+from common.services.create_guards import CreateGuards, CreateLimits
 from common.services.provider_events import ProviderEventService
 from common.settings import Settings, get_settings
 from emulators.stack import PROJECT_ID
+from tests.fakes import FixedClock
 from tests.integration.test_adapters import make_stream
 
 
@@ -499,3 +502,26 @@ def test_a_deletion_removes_private_documents_over_many_pages(
     document = db.collection(settings.streams_collection).document(stream.id)
     assert not document.get().exists
     assert list(document.collection("private").list_documents()) == []
+
+
+def test_a_creation_counted_whose_answer_was_lost_counts_once(db: firestore.Client) -> None:
+    rest = FirestoreRest.from_environment(PROJECT_ID)
+    quota = RestCreateQuota(rest, f"rest_quota_{uuid.uuid4().hex[:8]}")
+    clock = FixedClock(NOW_LATER)
+    guards = CreateGuards(
+        quota=quota, keys=None, clock=clock, limits=CreateLimits(create_rate_limit=1)
+    )
+    commit = FirestoreRest.commit
+    attempts: list[list[str] | None] = []
+
+    def landed_then_lost(rest: FirestoreRest, writes: list[dict[str, Any]]) -> list[str] | None:
+        commit(rest, writes)  # it lands...
+        attempts.append(commit(rest, writes))  # ...and the retry finds the document changed
+        return attempts[-1]
+
+    user = User(uid="counted-once")
+    with patched(FirestoreRest, "commit", landed_then_lost):
+        guards.count(user)  # neither counted twice nor refused as over the limit of one
+
+    assert attempts == [None]
+    assert quota.update(user.uid, lambda usage: usage).creations == (NOW_LATER,)
