@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import re
+import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -126,9 +127,10 @@ class CreateGuards:
         )
         window = timedelta(seconds=self._limits.create_rate_window_s)
         now = self._clock.now()
+        this_count = uuid.uuid4().hex
 
         def admit(usage: CreateQuotaUsage) -> CreateQuotaUsage:
-            if now in usage.creations:
+            if usage.last_count == this_count:
                 # Counted already: this very write landed but its answer was lost, and the
                 # store runs the change again on what it reads back.
                 return usage
@@ -142,7 +144,7 @@ class CreateGuards:
                     details={"limit": limit, "windowSeconds": self._limits.create_rate_window_s},
                     retry_after_s=wait,
                 )
-            return CreateQuotaUsage(creations=(*recent, now), expires_at=now + window)
+            return CreateQuotaUsage((*recent, now), now + window, this_count)
 
         self._quota.update(user.uid, admit)
 

@@ -62,11 +62,20 @@ def usage_from(data: dict[str, Any] | None) -> CreateQuotaUsage:
     if data is None:
         return CreateQuotaUsage()
     creations = tuple(t for t in data.get("creations") or () if isinstance(t, datetime))
-    return CreateQuotaUsage(creations=creations, expires_at=data.get(EXPIRES_AT_FIELD))
+    last_count = data.get("lastCount")
+    return CreateQuotaUsage(
+        creations,
+        data.get(EXPIRES_AT_FIELD),
+        last_count if isinstance(last_count, str) else None,
+    )
 
 
 def usage_to(usage: CreateQuotaUsage) -> dict[str, Any]:
-    return {"creations": list(usage.creations), EXPIRES_AT_FIELD: usage.expires_at}
+    return {
+        "creations": list(usage.creations),
+        EXPIRES_AT_FIELD: usage.expires_at,
+        "lastCount": usage.last_count,
+    }
 
 
 def idempotency_document_id(uid: str, key: str) -> str:
