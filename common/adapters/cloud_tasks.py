@@ -147,30 +147,32 @@ class CloudTasksQueue:
             return True
         if status == 409:
             return False
+        deployment_fault = self._deployment_fault(status, error)
+        if deployment_fault is not None:
+            log.error("%s (%s)", deployment_fault, error)
+            raise FailedPreconditionError(deployment_fault)
+        log.error("Cloud Tasks refused a task of %s: HTTP %s %s", self._queue, status, error)
+        raise InternalError(f"Cloud Tasks refused the task (HTTP {status})")
+
+    def _deployment_fault(self, status: int, error: GoogleError | None) -> str | None:
+        """What to fix where the API refused the task for how the project is set up."""
         if status == 403 and error is not None and SERVICE_DISABLED in error.reasons:
-            message = (
+            return (
                 f"The Cloud Tasks API is disabled in the project of {self._queue}: enable "
                 "cloudtasks.googleapis.com (make deploy does)"
             )
-            log.error("%s (%s)", message, error)
-            raise FailedPreconditionError(message)
         if status == 403:
-            message = (
+            return (
                 f"Cannot create tasks in {self._queue}: the function's service account needs "
                 "roles/cloudtasks.enqueuer on the project and roles/iam.serviceAccountUser on "
                 f"the task invoker {self._oidc_service_account or '(none configured)'}"
             )
-            log.error("%s (%s)", message, error)
-            raise FailedPreconditionError(message)
         if status == 404:
-            message = (
+            return (
                 f"The task queue {self._queue} does not exist: deploy it (make deploy) or fix "
                 "LS_GCP_PROJECT / LS_TASKS_LOCATION / LS_TASKS_QUEUE"
             )
-            log.error("%s (%s)", message, error)
-            raise FailedPreconditionError(message)
-        log.error("Cloud Tasks refused a task of %s: HTTP %s %s", self._queue, status, error)
-        raise InternalError(f"Cloud Tasks refused the task (HTTP {status})")
+        return None
 
     def _create(self, body: bytes) -> tuple[int, GoogleError | None]:
         """The status of ``tasks.create`` and Google's error, retried with backoff on

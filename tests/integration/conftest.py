@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from firebase_admin import App, auth
 from google.cloud import firestore
 
 from emulators.stack import API_TOKEN, NOTIFICATION_SECRET, PROJECT_ID, LocalStack, Ports
+
+ROOT = Path(__file__).resolve().parents[2]
 
 ROLES = ("owner", "memorial_owner", "funeral_director", "admin", "stranger", "helper")
 CLAIMS: dict[str, dict[str, Any]] = {
@@ -80,6 +83,22 @@ def stored(reference: Any) -> dict[str, Any]:
     data = reference.get().to_dict()
     assert data is not None, f"{reference.path} does not exist"
     return dict(data)
+
+
+def run_beside(
+    stack: LocalStack, argv: list[str], *, timeout: float = 60, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``argv`` run from the repository's root in the stack's environment, as a function
+    instance or a script there would be; its output captured."""
+    return subprocess.run(
+        argv,
+        cwd=ROOT,
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
 
 
 @pytest.fixture(scope="session")

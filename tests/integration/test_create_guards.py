@@ -15,10 +15,11 @@ from firebase_admin import App
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from common.adapters.firestore.guards import FirestoreCreateQuota
+from common.adapters.firestore.rest import FirestoreRest
+from common.adapters.firestore.rest_guards import RestCreateQuota
 from common.ports import CreateQuotaUsage
 from common.settings import Settings
-from emulators.stack import LocalStack
+from emulators.stack import PROJECT_ID, LocalStack
 from tests.integration.conftest import Caller, create_memorial, sign_up
 
 pytestmark = pytest.mark.emulator
@@ -92,7 +93,7 @@ def test_a_burst_beyond_the_creation_limit_gets_429_and_makes_no_live_inputs(
     now = datetime.now(UTC)
     window = timedelta(seconds=settings.create_rate_window_s)
     used = max(0, settings.create_rate_limit - left)
-    FirestoreCreateQuota(db).update(
+    RestCreateQuota(FirestoreRest.from_environment(PROJECT_ID)).update(
         user.uid, lambda _: CreateQuotaUsage(creations=(now,) * used, expires_at=now + window)
     )
     memorial = create_memorial(db, callers)  # not this user's: refused before counting

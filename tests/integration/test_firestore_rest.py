@@ -311,6 +311,22 @@ def patched(owner: Any, name: str, replacement: Any) -> Iterator[None]:
         setattr(owner, name, original)
 
 
+@contextmanager
+def commits_landed_then_lost() -> Iterator[list[list[str] | None]]:
+    """Every REST commit lands, but its answer is lost: what the retry of each answered (a
+    conditional one is refused: its document changed, by that very commit)."""
+    commit = FirestoreRest.commit
+    attempts: list[list[str] | None] = []
+
+    def landed_then_lost(rest: FirestoreRest, writes: list[dict[str, Any]]) -> list[str] | None:
+        commit(rest, writes)  # it lands...
+        attempts.append(commit(rest, writes))  # ...and the retry is answered
+        return attempts[-1]
+
+    with patched(FirestoreRest, "commit", landed_then_lost):
+        yield attempts
+
+
 def test_a_rest_update_removes_the_publishing_secrets_an_earlier_backend_left(
     db: firestore.Client,
 ) -> None:
@@ -393,19 +409,12 @@ def test_a_check_of_a_stream_written_meanwhile_is_retried_on_the_fresh_document(
 
 def test_a_check_whose_commit_answer_was_lost_is_not_applied_twice(db: firestore.Client) -> None:
     settings, repo, stream, services = stored_stream(db)
-    commit = FirestoreRest.commit
-    attempts: list[list[str] | None] = []
-
-    def landed_then_lost(rest: FirestoreRest, writes: list[dict[str, Any]]) -> list[str] | None:
-        commit(rest, writes)  # it lands...
-        attempts.append(commit(rest, writes))  # ...and the retry is refused
-        return attempts[-1]
 
     def once_more(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
         # Not idempotent by itself: only the claimed progress keeps it from counting twice.
         return claiming(0, {"viewer_count": lambda s: s.viewer_count + 1})(current, None)
 
-    with request_scope(), patched(FirestoreRest, "commit", landed_then_lost):
+    with request_scope(), commits_landed_then_lost() as attempts:
         services.reads.get(stream.id)
         services.repo.record_check(stream.id, "status", once_more)
 
@@ -440,15 +449,8 @@ def test_a_creation_whose_answer_was_lost_is_not_a_conflict(db: firestore.Client
     settings = get_settings()
     services = Services(settings)
     stream = make_stream(services.repo)
-    commit = FirestoreRest.commit
-    attempts: list[list[str] | None] = []
 
-    def landed_then_lost(rest: FirestoreRest, writes: list[dict[str, Any]]) -> list[str] | None:
-        commit(rest, writes)  # it lands...
-        attempts.append(commit(rest, writes))  # ...and the retry finds the stream there
-        return attempts[-1]
-
-    with patched(FirestoreRest, "commit", landed_then_lost):
+    with commits_landed_then_lost() as attempts:
         services.repo.create(stream, CREDENTIALS)
 
     assert attempts == [None]
@@ -511,16 +513,9 @@ def test_a_creation_counted_whose_answer_was_lost_counts_once(db: firestore.Clie
     guards = CreateGuards(
         quota=quota, keys=None, clock=clock, limits=CreateLimits(create_rate_limit=1)
     )
-    commit = FirestoreRest.commit
-    attempts: list[list[str] | None] = []
-
-    def landed_then_lost(rest: FirestoreRest, writes: list[dict[str, Any]]) -> list[str] | None:
-        commit(rest, writes)  # it lands...
-        attempts.append(commit(rest, writes))  # ...and the retry finds the document changed
-        return attempts[-1]
 
     user = User(uid="counted-once")
-    with patched(FirestoreRest, "commit", landed_then_lost):
+    with commits_landed_then_lost() as attempts:
         guards.count(user)  # neither counted twice nor refused as over the limit of one
 
     assert attempts == [None]

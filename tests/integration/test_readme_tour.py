@@ -19,7 +19,7 @@ from google.cloud import firestore
 
 from common.settings import Settings
 from emulators.stack import PROJECT_ID, LocalStack
-from tests.integration.conftest import stored
+from tests.integration.conftest import run_beside, stored
 
 ROOT = Path(__file__).resolve().parents[2]
 TOUR_HEADING = "## A 5-minute tour with curl"
@@ -97,15 +97,7 @@ def test_readme_tour_runs_twice_in_a_row(stack: LocalStack) -> None:
 
 
 def run_seed(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "emulators.seed", *args],
-        cwd=ROOT,
-        env={**os.environ, **stack.env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_beside(stack, [sys.executable, "-m", "emulators.seed", *args])
 
 
 def seed_exports(stack: LocalStack, *args: str) -> dict[str, str]:

@@ -187,15 +187,22 @@ def ids_of(items: list[dict[str, Any]]) -> set[str]:
     return {item["id"] for item in items}
 
 
-def test_writing_to_a_legacy_stream_moves_it_where_the_site_reads(
-    api: httpx.Client, db: firestore.Client, callers: Callers
-) -> None:
+def planted_with_credentials(db: firestore.Client, callers: Callers) -> tuple[str, str]:
+    """A new memorial, and a completed stream of its family's that MVP Two left in
+    ``mvp_two_streams`` with its private credentials."""
     memorial = new_memorial(db, callers)
     family = callers["memorial_owner"].uid
     legacy = plant(db, "mvp_two_streams", mvp_two_document(memorial, family, "completed"), "mvp")
     db.collection("mvp_two_streams").document(legacy).collection("private").document(
         "credentials"
     ).set({"streamUrl": "rtmp://x/", "streamKey": "k", "whipUrl": "https://x/publish"})
+    return memorial, legacy
+
+
+def test_writing_to_a_legacy_stream_moves_it_where_the_site_reads(
+    api: httpx.Client, db: firestore.Client, callers: Callers
+) -> None:
+    memorial, legacy = planted_with_credentials(db, callers)
 
     renamed = api.put(
         f"/api/streams/{legacy}",
@@ -368,13 +375,8 @@ def test_deleting_a_stream_removes_every_copy(
 def test_deleting_a_legacy_stream_removes_it_and_its_private_documents_where_it_lives(
     api: httpx.Client, db: firestore.Client, callers: Callers
 ) -> None:
-    memorial = new_memorial(db, callers)
-    family = callers["memorial_owner"].uid
-    legacy = plant(db, "mvp_two_streams", mvp_two_document(memorial, family, "completed"), "mvp")
+    _, legacy = planted_with_credentials(db, callers)
     private = db.collection("mvp_two_streams").document(legacy).collection("private")
-    private.document("credentials").set(
-        {"streamUrl": "rtmp://x/", "streamKey": "k", "whipUrl": "https://x/publish"}
-    )
 
     deleted = api.delete(f"/api/streams/{legacy}", headers=callers["memorial_owner"].bearer)
 

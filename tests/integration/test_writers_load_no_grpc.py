@@ -6,8 +6,6 @@ would pay)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from google.cloud import firestore
 
 from common.settings import get_settings
 from emulators.stack import LocalStack
-from tests.integration.conftest import Caller
+from tests.integration.conftest import Caller, run_beside
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ["grpc", "google.cloud.firestore_v1", "google.cloud.tasks_v2", "firebase_admin"]
@@ -58,15 +56,8 @@ def test_creating_editing_starting_stopping_and_deleting_a_stream_load_no_grpc(
     stack: LocalStack, db: firestore.Client, callers: dict[str, Caller], memorial_id: str
 ) -> None:
     owner = callers["memorial_owner"]
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, owner.id_token, memorial_id, json.dumps(HEAVY)],
-        cwd=ROOT,
-        env={**os.environ, **stack.env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    argv = [sys.executable, "-c", PROBE, owner.id_token, memorial_id, json.dumps(HEAVY)]
+    result = run_beside(stack, argv, timeout=120, check=True)
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["answers"] == [
         ["create", 200],

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -75,6 +75,23 @@ def production_queue(origin: str, **options: Any) -> CloudTasksQueue:
     )
 
 
+E = TypeVar("E", bound=Exception)
+
+
+def enqueue_refused(
+    answer: tuple[int, dict[str, Any]], error: type[E], caplog: pytest.LogCaptureFixture
+) -> tuple[E, Seen]:
+    """The error enqueueing ``TASK`` raises when the API answers ``answer``, and what the API
+    was asked; errors are logged at ERROR."""
+    with (
+        tasks_api(answer) as (origin, seen, _),
+        caplog.at_level(logging.ERROR),
+        pytest.raises(error) as info,
+    ):
+        production_queue(origin).enqueue(TASK)
+    return info.value, seen
+
+
 def test_production_tasks_carry_an_oidc_token_for_the_function_url_and_no_shared_secret() -> None:
     with tasks_api((200, {"name": f"{QUEUE}/tasks/monitor-s1-1-0"})) as (origin, seen, bodies):
         assert production_queue(origin).enqueue(TASK) is True
@@ -126,14 +143,11 @@ def test_an_existing_task_name_is_not_an_error() -> None:
 def test_permission_denied_names_the_queue_and_the_missing_roles(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with (
-        tasks_api((403, google_error(403, "PERMISSION_DENIED"))) as (origin, _, _),
-        caplog.at_level(logging.ERROR),
-        pytest.raises(FailedPreconditionError) as info,
-    ):
-        production_queue(origin).enqueue(TASK)
-    message = info.value.message
-    assert info.value.code == ErrorCode.FAILED_PRECONDITION
+    error, seen = enqueue_refused(
+        (403, google_error(403, "PERMISSION_DENIED")), FailedPreconditionError, caplog
+    )
+    message = error.message
+    assert error.code == ErrorCode.FAILED_PRECONDITION
     assert QUEUE in message
     assert "roles/cloudtasks.enqueuer" in message and "roles/iam.serviceAccountUser" in message
     assert INVOKER in message
@@ -151,48 +165,36 @@ def test_a_disabled_api_says_to_enable_it_not_to_grant_roles(
             "domain": "googleapis.com",
         }
     ]
-    with (
-        tasks_api((403, disabled)) as (origin, seen, _),
-        caplog.at_level(logging.ERROR),
-        pytest.raises(FailedPreconditionError) as info,
-    ):
-        production_queue(origin).enqueue(TASK)
-    assert "cloudtasks.googleapis.com" in info.value.message
-    assert "roles/" not in info.value.message
+    error, seen = enqueue_refused((403, disabled), FailedPreconditionError, caplog)
+    assert "cloudtasks.googleapis.com" in error.message
+    assert "roles/" not in error.message
     assert len(seen) == 1
     assert "SERVICE_DISABLED" in caplog.text
 
 
 def test_a_missing_queue_says_so(caplog: pytest.LogCaptureFixture) -> None:
-    with (
-        tasks_api((404, google_error(404, "NOT_FOUND"))) as (origin, _, _),
-        caplog.at_level(logging.ERROR),
-        pytest.raises(FailedPreconditionError) as info,
-    ):
-        production_queue(origin).enqueue(TASK)
-    assert QUEUE in info.value.message and "does not exist" in info.value.message
+    error, seen = enqueue_refused(
+        (404, google_error(404, "NOT_FOUND")), FailedPreconditionError, caplog
+    )
+    assert QUEUE in error.message and "does not exist" in error.message
     assert "does not exist" in caplog.text
 
 
 def test_a_refused_request_is_our_fault_and_is_not_retried(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with (
-        tasks_api((400, google_error(400, "INVALID_ARGUMENT"))) as (origin, seen, _),
-        caplog.at_level(logging.ERROR),
-        pytest.raises(InternalError),
-    ):
-        production_queue(origin).enqueue(TASK)
+    error, seen = enqueue_refused(
+        (400, google_error(400, "INVALID_ARGUMENT")), InternalError, caplog
+    )
     assert len(seen) == 1
     assert "invalid_argument by the test" in caplog.text
 
 
-def test_a_transient_failure_is_retried_with_the_same_task() -> None:
-    answers: tuple[tuple[int, dict[str, Any]], ...] = (
-        (503, google_error(503, "UNAVAILABLE")),
-        (200, {}),
-    )
-    with tasks_api(*answers) as (origin, seen, bodies):
+# Google answers both ALREADY_EXISTS and ABORTED with HTTP 409: only the first means the task
+# is scheduled; an aborted request is retried like a transient failure.
+@pytest.mark.parametrize(("code", "status"), [(503, "UNAVAILABLE"), (409, "ABORTED")])
+def test_a_transient_failure_is_retried_with_the_same_task(code: int, status: str) -> None:
+    with tasks_api((code, google_error(code, status)), (200, {})) as (origin, seen, bodies):
         assert production_queue(origin).enqueue(TASK) is True
     assert len(seen) == 2
     assert bodies[0] == bodies[1]
@@ -205,18 +207,6 @@ def test_a_retry_after_an_attempt_that_landed_reports_the_task_scheduled() -> No
     )
     with tasks_api(*answers) as (origin, seen, _):
         assert production_queue(origin).enqueue(TASK) is False
-    assert len(seen) == 2
-
-
-def test_an_aborted_request_is_retried_not_taken_for_an_existing_task() -> None:
-    # Google answers both ALREADY_EXISTS and ABORTED with HTTP 409: only the first means the
-    # task is scheduled.
-    answers: tuple[tuple[int, dict[str, Any]], ...] = (
-        (409, google_error(409, "ABORTED")),
-        (200, {}),
-    )
-    with tasks_api(*answers) as (origin, seen, _):
-        assert production_queue(origin).enqueue(TASK) is True
     assert len(seen) == 2
 
 

@@ -15,8 +15,9 @@ import hashlib
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from common.adapters.firestore.documents import EXPIRES_AT_FIELD
 from common.errors import ConflictError
@@ -53,6 +54,14 @@ def optimistic_update(
     raise ConflictError("Too many concurrent requests; try again", retry_after_s=1)
 
 
+@dataclass(frozen=True)
+class Codec(Generic[T]):
+    """A value to and from its document's data (``None``: there is no document)."""
+
+    read: Callable[[dict[str, Any] | None], T]
+    write: Callable[[T], dict[str, Any]]
+
+
 def quota_document_id(uid: str) -> str:
     """The user's uid, or a hash of it when it cannot name a document."""
     return uid if is_document_id(uid) else "sha256-" + hashlib.sha256(uid.encode()).hexdigest()
@@ -76,6 +85,9 @@ def usage_to(usage: CreateQuotaUsage) -> dict[str, Any]:
         EXPIRES_AT_FIELD: usage.expires_at,
         "lastCount": usage.last_count,
     }
+
+
+USAGE: Codec[CreateQuotaUsage] = Codec(usage_from, usage_to)
 
 
 def idempotency_document_id(uid: str, key: str) -> str:

@@ -1,6 +1,6 @@
-"""Stream-creation guards on the client library: per-user creation counts and idempotency
-keys (their documents and the read-modify-write: ``guard_documents.py``), and the same
-read-modify-write for the other small documents changed that way (invitations, events)."""
+"""The optimistic read-modify-write of ``guard_documents.py`` on the client library, for the
+small documents its adapters change that way (invitations, events). The creation guards
+themselves go over REST (``rest_guards.py``)."""
 
 from __future__ import annotations
 
@@ -11,18 +11,9 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from common.adapters.firestore.guard_documents import (
-    CREATE_QUOTA_COLLECTION,
-    IDEMPOTENCY_COLLECTION,
-    idempotency_document_id,
     optimistic_update,
-    quota_document_id,
-    record_from,
-    record_writer,
-    usage_from,
-    usage_to,
 )
 from common.adapters.firestore.streams import REQUEST_TIME_LIMITS, firestore_errors
-from common.ports import CreateQuotaUsage, IdempotencyChange, IdempotencyRecord
 
 T = TypeVar("T")
 
@@ -55,29 +46,3 @@ def read_modify_write(
         return True
 
     return optimistic_update(load, write_if_unchanged, read, write, change)
-
-
-class FirestoreCreateQuota:
-    """``CreateQuota``: ``stream_create_quota/{uid}`` holds the user's recent creations."""
-
-    def __init__(self, client: firestore.Client, collection: str = CREATE_QUOTA_COLLECTION):
-        self._client = client
-        self._collection = client.collection(collection)
-
-    def update(
-        self, uid: str, change: Callable[[CreateQuotaUsage], CreateQuotaUsage]
-    ) -> CreateQuotaUsage:
-        ref = self._collection.document(quota_document_id(uid))
-        return read_modify_write(self._client, ref, usage_from, usage_to, change)
-
-
-class FirestoreIdempotencyStore:
-    """``IdempotencyStore``: ``idempotency_keys/{sha256(uid, key)}``."""
-
-    def __init__(self, client: firestore.Client, collection: str = IDEMPOTENCY_COLLECTION):
-        self._client = client
-        self._collection = client.collection(collection)
-
-    def update(self, uid: str, key: str, change: IdempotencyChange) -> IdempotencyRecord | None:
-        ref = self._collection.document(idempotency_document_id(uid, key))
-        return read_modify_write(self._client, ref, record_from, record_writer(uid), change)

@@ -30,7 +30,6 @@ from common.adapters.cloudflare.client import (
     RetryPolicy,
 )
 from common.adapters.firestore.deferred import DeferredStreamRepository
-from common.adapters.firestore.guards import FirestoreCreateQuota, FirestoreIdempotencyStore
 from common.adapters.firestore.rest import FirestoreRest, RestMemorialDirectory, RestStreamReads
 from common.adapters.firestore.rest_guards import RestCreateQuota, RestIdempotencyStore
 from common.adapters.firestore.streams import FirestoreMemorialDirectory, FirestoreStreamRepository
@@ -201,19 +200,21 @@ def tasks(request: pytest.FixtureRequest) -> Iterator[TaskQueue]:
     yield from fake_or_adapter(request, RecordingTaskQueue, cloud_tasks_queue)
 
 
-@pytest.fixture(params=implementations("firestore", "firestore-rest"))
+@pytest.fixture(params=implementations("firestore-rest"))
 def quota(request: pytest.FixtureRequest) -> CreateQuota:
     if request.param == "fake":
         return InMemoryCreateQuota()
-    if request.param == "firestore-rest":
-        return RestCreateQuota(rest_client(), _name("quota"))
-    return FirestoreCreateQuota(request.getfixturevalue("db"), _name("quota"))
+    return RestCreateQuota(*_rest_collection(request, "quota"))
 
 
-@pytest.fixture(params=implementations("firestore", "firestore-rest"))
+@pytest.fixture(params=implementations("firestore-rest"))
 def keys(request: pytest.FixtureRequest) -> IdempotencyStore:
     if request.param == "fake":
         return InMemoryIdempotencyStore()
-    if request.param == "firestore-rest":
-        return RestIdempotencyStore(rest_client(), _name("keys"))
-    return FirestoreIdempotencyStore(request.getfixturevalue("db"), _name("keys"))
+    return RestIdempotencyStore(*_rest_collection(request, "keys"))
+
+
+def _rest_collection(request: pytest.FixtureRequest, prefix: str) -> tuple[FirestoreRest, str]:
+    """The REST client, against the running stack, and a collection of this test alone."""
+    request.getfixturevalue("stack")
+    return rest_client(), _name(prefix)
