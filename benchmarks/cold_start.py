@@ -283,15 +283,27 @@ def deployed_runtime() -> Path:
     the lock changes."""
     lock = ROOT / "infra" / "requirements.lock"
     pins = [f"{name}=={importlib.metadata.version(name)}" for name in FLOOR_ONLY_PACKAGES]
-    stamp = hashlib.sha256(lock.read_bytes() + " ".join(pins).encode()).hexdigest()
+    stamp = hashlib.sha256(lock.read_bytes() + " ".join([sys.version, *pins]).encode()).hexdigest()
     marker = RUNTIME / ".installed"
     if not (marker.exists() and marker.read_text() == stamp):
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(RUNTIME)], check=True)
         pip = [str(RUNTIME / "bin" / "python"), "-m", "pip", "install", "-q"]
         subprocess.run([*pip, "--require-hashes", "-r", str(lock)], check=True)
-        subprocess.run([*pip, *pins], check=True)
+        # The floors' SDKs may add packages but never move a locked one.
+        constraints = RUNTIME / "constraints.txt"
+        constraints.write_text("\n".join(_locked_pins(lock.read_text())) + "\n")
+        subprocess.run([*pip, "-c", str(constraints), *pins], check=True)
         marker.write_text(stamp)
     return RUNTIME / "bin" / "functions-framework"
+
+
+def _locked_pins(lock: str) -> list[str]:
+    """The ``name==version`` lines of a pip-compile lock, without their hashes."""
+    return [
+        line.split()[0]
+        for line in lock.splitlines()
+        if line and not line[0].isspace() and not line.startswith("#") and "==" in line
+    ]
 
 
 def _serve(target: str, source: Path, port: int) -> list[str]:

@@ -468,13 +468,13 @@ class CreateQuotaUsage:
     """The stream creations of one user still inside the rate window, oldest first.
 
     ``expires_at`` is when the last one leaves the window (Firestore TTL deletes the record);
-    ``last_count`` names the write that counted the last one, so that a write whose answer
-    was lost, run again on what it wrote, recognises itself.
+    ``recent_counts`` names the writes that counted the latest ones, so that a write whose
+    answer was lost, run again on what it wrote, recognises itself.
     """
 
     creations: tuple[datetime, ...] = ()
     expires_at: datetime | None = None
-    last_count: str | None = None
+    recent_counts: tuple[str, ...] = ()
 
 
 class CreateQuota(Protocol):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import re
 import uuid
 from dataclasses import dataclass, replace
@@ -43,6 +42,7 @@ from common.ports import (
     IdempotencyRecord,
     IdempotencyStore,
 )
+from common.services.rate_windows import WindowFull, counted_once
 
 log = logging.getLogger(__name__)
 # 1 to 255 printable ASCII characters (space to tilde), as Stripe accepts.
@@ -130,21 +130,16 @@ class CreateGuards:
         this_count = uuid.uuid4().hex
 
         def admit(usage: CreateQuotaUsage) -> CreateQuotaUsage:
-            if usage.last_count == this_count:
-                # Counted already: this very write landed but its answer was lost, and the
-                # store runs the change again on what it reads back.
-                return usage
-            recent = tuple(sorted(t for t in usage.creations if t > now - window))
-            if len(recent) >= limit:
-                frees_at = recent[len(recent) - limit] + window
-                wait = max(1, math.ceil((frees_at - now).total_seconds()))
+            try:
+                return counted_once(usage, this_count, now, window, limit)
+            except WindowFull as full:
                 raise ResourceExhaustedError(
                     f"Too many streams created: at most {limit} per "
-                    f"{_duration(self._limits.create_rate_window_s)}; try again in {wait} s",
+                    f"{_duration(self._limits.create_rate_window_s)}; "
+                    f"try again in {full.retry_after_s} s",
                     details={"limit": limit, "windowSeconds": self._limits.create_rate_window_s},
-                    retry_after_s=wait,
-                )
-            return CreateQuotaUsage((*recent, now), now + window, this_count)
+                    retry_after_s=full.retry_after_s,
+                ) from None
 
         self._quota.update(user.uid, admit)
 

@@ -17,7 +17,6 @@ wrong, gets 429 with ``Retry-After``, so the answers tell a guesser nothing.
 
 import hashlib
 import logging
-import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +54,7 @@ from common.ports import (
     StreamRepository,
 )
 from common.services.live_inputs import LiveInputProvisioner
+from common.services.rate_windows import WindowFull, counted_once
 from common.services.stream_access import load_authorized
 
 log = logging.getLogger(__name__)
@@ -225,17 +225,17 @@ class PlaybackService:
         window = timedelta(seconds=self._limits.invitation_attempt_window_s)
         now = self._clock.now()
 
+        this_count = secrets.token_hex(16)
+
         def admit(usage: CreateQuotaUsage) -> CreateQuotaUsage:
-            recent = tuple(sorted(t for t in usage.creations if t > now - window))
-            if len(recent) >= limit:
-                wait = recent[len(recent) - limit] + window - now
-                retry = max(1, math.ceil(wait.total_seconds()))
+            try:
+                return counted_once(usage, this_count, now, window, limit)
+            except WindowFull as full:
                 raise ResourceExhaustedError(
-                    f"Too many wrong invitation codes; try again in {retry} s",
+                    f"Too many wrong invitation codes; try again in {full.retry_after_s} s",
                     details={"limit": limit, "windowSeconds": int(window.total_seconds())},
-                    retry_after_s=retry,
-                )
-            return CreateQuotaUsage(creations=(*recent, now), expires_at=now + window)
+                    retry_after_s=full.retry_after_s,
+                ) from None
 
         self._attempts.update(key, admit)
 

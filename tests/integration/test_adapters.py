@@ -26,6 +26,7 @@ from common.adapters.firestore.documents import (
     DELETED_INPUTS_COLLECTION,
     EXPIRES_AT_FIELD,
 )
+from common.adapters.firestore.guards import read_modify_write
 from common.adapters.firestore.rest import FirestoreRest, RestStreamReads
 from common.adapters.firestore.streams import FirestoreStreamRepository
 from common.errors import ConflictError, NotFoundError
@@ -473,3 +474,36 @@ def test_injected_faults_hit_only_the_matching_request(
     refused = cloudflare.post("/live_inputs", json={"meta": {}})
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "30"
     assert cloudflare.post("/live_inputs", json={"meta": {}}).status_code == 200
+
+
+def test_a_read_modify_write_runs_the_change_again_after_a_concurrent_write(
+    db: firestore.Client,
+) -> None:
+    # What invitations and memorial events rely on (common/adapters/firestore/guards.py).
+    collection = db.collection(f"read_modify_write_{uuid.uuid4().hex[:8]}")
+    ref, fresh = collection.document("existing"), collection.document("created")
+    ref.set({"n": 1})
+    seen: list[int] = []
+
+    def change(value: int) -> int:
+        seen.append(value)
+        if len(seen) == 1:
+            ref.update({"n": 10})  # another writer lands between the read and the write
+        return value + 1
+
+    def read(data: dict[str, Any] | None) -> int:
+        return int((data or {}).get("n", 0))
+
+    def write(value: int) -> dict[str, Any]:
+        return {"n": value}
+
+    assert read_modify_write(db, ref, read, write, change) == 11
+    assert seen == [1, 10] and (ref.get().to_dict() or {}) == {"n": 11}
+
+    def created_meanwhile(value: int) -> int:
+        if not fresh.get().exists:
+            fresh.set({"n": 5})  # appears between the read (none) and the create
+        return value + 1
+
+    assert read_modify_write(db, fresh, read, write, created_meanwhile) == 6
+    assert (fresh.get().to_dict() or {}) == {"n": 6}

@@ -1,6 +1,6 @@
-"""The documents of the stream-creation guards (per-user creation counts, idempotency keys)
-and the optimistic read-modify-write that changes them, shared by the client library's
-adapters (``guards.py``) and the REST ones (``rest_guards.py``); nothing here loads gRPC.
+"""The documents of the stream-creation guards (per-user creation counts, idempotency keys),
+which ``rest_guards.py`` changes over REST, and the optimistic read-modify-write that
+``guards.py`` also serves the client library's adapters with; nothing here loads gRPC.
 
 Both are small documents changed by optimistic read-modify-write: the write carries a
 precondition (the document must not exist yet, or must be unchanged since it was read), so
@@ -71,19 +71,15 @@ def usage_from(data: dict[str, Any] | None) -> CreateQuotaUsage:
     if data is None:
         return CreateQuotaUsage()
     creations = tuple(t for t in data.get("creations") or () if isinstance(t, datetime))
-    last_count = data.get("lastCount")
-    return CreateQuotaUsage(
-        creations,
-        data.get(EXPIRES_AT_FIELD),
-        last_count if isinstance(last_count, str) else None,
-    )
+    counts = tuple(c for c in data.get("recentCounts") or () if isinstance(c, str))
+    return CreateQuotaUsage(creations, data.get(EXPIRES_AT_FIELD), counts)
 
 
 def usage_to(usage: CreateQuotaUsage) -> dict[str, Any]:
     return {
         "creations": list(usage.creations),
         EXPIRES_AT_FIELD: usage.expires_at,
-        "lastCount": usage.last_count,
+        "recentCounts": list(usage.recent_counts),
     }
 
 
