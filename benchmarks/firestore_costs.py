@@ -55,7 +55,9 @@ class FirestoreCounter:
         patch(FirestoreRest, "get", self._counting_get)
         patch(FirestoreRest, "get_many", self._counting_results)
         patch(FirestoreRest, "run_query", self._counting_results)
-        patch(FirestoreRest, "commit", self._counting_rest_commit)
+        patch(FirestoreRest, "list_ids", self._counting_results)
+        # Both commit() (conditional writes) and apply() (the others) send through _commit.
+        patch(FirestoreRest, "_commit", self._counting_rest_commit)
         try:
             yield
         finally:
@@ -115,7 +117,7 @@ class FirestoreCounter:
         @functools.wraps(original)
         def commit(rest: Any, writes: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
             for write in writes:
-                self._count_write(write["update"]["name"])
+                self._count_write(write["update"]["name"] if "update" in write else write["delete"])
             return original(rest, writes, *args, **kwargs)
 
         return commit

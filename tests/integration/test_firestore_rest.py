@@ -520,3 +520,20 @@ def test_a_creation_counted_whose_answer_was_lost_counts_once(db: firestore.Clie
 
     assert attempts == [None]
     assert quota.update(user.uid, lambda usage: usage).creations == (NOW_LATER,)
+
+
+def test_the_cost_counter_counts_rest_deletions_and_their_listing(db: firestore.Client) -> None:
+    # make bench's reads and writes per operation see the writes apply() sends too.
+    settings, repo, stream, services = stored_stream(db)
+    repo.save_credentials(stream.id, CREDENTIALS)
+    counter = FirestoreCounter()
+
+    with counter.installed():
+        tally = counter.measure(lambda: services.repo.delete(stream.id))
+
+    # The private documents listed (one read each), then the credentials and the stream
+    # deleted in one commit; in each legacy collection the same (nothing there: a listing
+    # bills one read, the stream's delete one write).
+    legacy = len(settings.legacy_streams_collections)
+    assert (tally.reads, tally.writes, tally.stream_writes) == (1 + legacy, 2 + legacy, 1)
+    assert not db.collection(settings.streams_collection).document(stream.id).get().exists
