@@ -12,13 +12,14 @@ floor); the gap between that one and ours is what our own code costs.
 All are served by the same functions-framework command against the same emulators and timed
 the same way: from the spawn until the first answer to the request, from a virtual
 environment holding what a deployed function has (``deployed_runtime``), not the development
-one. Ours are served as
-deployed, from the source `make build` assembles, with its bytecode (the floors' one small
-file is compiled as it loads). Each figure is the median of ``RUNS`` alternating tries.
+one. Ours are served as deployed, from the source `make build` assembles, with its bytecode
+(the floors' one small file is compiled as it loads). Each figure is the median of ``RUNS``
+alternating tries.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -274,6 +275,7 @@ def _first_answer(
         process.wait(timeout=30)
 
 
+@functools.cache
 def deployed_runtime() -> Path:
     """The ``functions-framework`` of a virtual environment holding what a deployed function
     has: ``infra/requirements.lock`` (hash-checked, as Cloud Build installs it) and the

@@ -68,7 +68,7 @@ def _process_queue_until_deleted(self: Any, queue: str) -> None:
             except (KeyError, ValueError, NotFound):
                 # The queue or a task went away under the processor: look again.
                 server.logger.warning(
-                    "[TASKS] %s changed while processed; again", queue, exc_info=True
+                    "[TASKS] %s changed under its processor", queue, exc_info=True
                 )
                 time.sleep(0.1)
     finally:

@@ -22,11 +22,11 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common.adapters.google_tokens import AccessTokens, may_renew_token
+from common.adapters.google_errors import GoogleError, google_error
+from common.adapters.google_tokens import AccessTokens, authorized_exchange
 from common.adapters.keep_alive import KeepAliveConnections
 from common.errors import FailedPreconditionError, InternalError, UnavailableError
 from common.ports import Clock, ScheduledTask
@@ -179,22 +179,15 @@ class CloudTasksQueue:
         transient failures within the budget, then a 503."""
         deadline = time.monotonic() + self._budget_s
         delay = 0.1
-        renewed_token = False
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        path = f"/v2/{self._queue}/tasks"
         while True:
-            headers = {
-                "Authorization": self._tokens.header(),
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            }
-            path = f"/v2/{self._queue}/tasks"
-            status, data = self._connections.exchange("POST", path, body, headers, deadline)
+            status, data = authorized_exchange(
+                self._connections, self._tokens, ("POST", path, body), headers, deadline
+            )
             if status == 200:
                 return status, None
-            if status == 401 and not renewed_token and may_renew_token(deadline):
-                self._tokens.refused(headers["Authorization"])
-                renewed_token = True
-                continue
-            error = _google_error(data)
+            error = google_error(data)
             # 409 is ALREADY_EXISTS (the name was used: it is scheduled) or ABORTED (retry).
             if status and status not in TRANSIENT_STATUSES and error.status != "ABORTED":
                 return status, error
@@ -202,29 +195,3 @@ class CloudTasksQueue:
                 raise UnavailableError("The task queue is unavailable", retry_after_s=5)
             self._sleep(delay)
             delay = min(delay * 2, 1.0)
-
-
-@dataclass(frozen=True)
-class GoogleError:
-    """Google's ``{"error": {...}}``: its ``status``, message and the reasons of its details
-    (``SERVICE_DISABLED``...), or what came instead as the message."""
-
-    status: str
-    message: str
-    reasons: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        return " ".join([self.message, *self.reasons])
-
-
-def _google_error(data: bytes) -> GoogleError:
-    try:
-        error = json.loads(data)["error"]
-        reasons = tuple(
-            str(detail["reason"])
-            for detail in error.get("details") or []
-            if isinstance(detail, dict) and "reason" in detail
-        )
-        return GoogleError(str(error.get("status", "")), str(error.get("message", "")), reasons)
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return GoogleError("", repr(data[:300]))

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from common.adapters.keep_alive import KeepAliveConnections
 from common.errors import UnavailableError
 
 DEFAULT_METADATA_HOST = "metadata.google.internal"
@@ -92,10 +93,25 @@ class MetadataServerTokens:
             raise MetadataServerError(f"the metadata server gave no token: {exc}") from exc
 
 
-def may_renew_token(deadline: float) -> bool:
-    """Whether a request refused with 401 has time left before ``deadline`` (monotonic) to
-    fetch a new token and try again."""
-    return deadline - time.monotonic() > ATTEMPT_TIMEOUT_S
+def authorized_exchange(
+    connections: KeepAliveConnections,
+    tokens: AccessTokens,
+    request: tuple[str, str, bytes | None],
+    headers: dict[str, str],
+    deadline: float,
+) -> tuple[int, bytes]:
+    """``connections.exchange`` of ``request`` (method, path, body) with ``headers`` and the
+    ``Authorization`` of ``tokens``. A 401 (a token revoked or rotated before its expiry) is
+    answered by fetching a new token and sending again, once, where the time left before
+    ``deadline`` (monotonic) covers a token fetch."""
+    method, path, body = request
+    authorized = {**headers, "Authorization": tokens.header()}
+    status, data = connections.exchange(method, path, body, authorized, deadline)
+    if status == 401 and deadline - time.monotonic() > ATTEMPT_TIMEOUT_S:
+        tokens.refused(authorized["Authorization"])
+        authorized = {**headers, "Authorization": tokens.header()}
+        status, data = connections.exchange(method, path, body, authorized, deadline)
+    return status, data
 
 
 def instance_tokens() -> MetadataServerTokens:

@@ -193,13 +193,7 @@ class DeferredStreamRepository:
         writes: list[dict[str, Any]] = []
         if claimed != progress and claimed is not None:
             fields = claimed.model_dump()
-            if progress_snapshot.exists and progress_snapshot.update_time:
-                write = self._rest.update_write(
-                    private, progress_id, fields, (), progress_snapshot.update_time
-                )
-            else:
-                write = self._rest.create_write(private, progress_id, fields)
-            writes.append(write)
+            writes.append(self._rest.write_as_read(private, progress_id, fields, progress_snapshot))
         changed, _ = stream_changes(before, after, {})
         if changed:
             writes.append(

@@ -47,7 +47,9 @@ from common.request_scope import remember
 log = logging.getLogger(__name__)
 CREDENTIALS_SUBCOLLECTION = "private"
 CREDENTIALS_DOC = "credentials"
-# The field the TTL policies delete documents by (firestore.indexes.json).
+# The field Firestore's TTL policies delete documents by once it has passed
+# (firestore.indexes.json): WHIP sessions, deleted-input notes, the creation guards' records.
+# A stream's credentials never carry it.
 EXPIRES_AT_FIELD = "expiresAt"
 # Cloudflare may finish a recording long after its stream was deleted (a slow transcode, a
 # retried webhook); a month covers it, then Firestore's TTL policy removes the note.

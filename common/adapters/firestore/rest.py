@@ -37,11 +37,12 @@ from common.adapters.firestore.documents import (
     deleted_stream_of,
     memorial_of,
 )
+from common.adapters.google_errors import google_error
 from common.adapters.google_tokens import (
     AccessTokens,
     EmulatorToken,
+    authorized_exchange,
     instance_tokens,
-    may_renew_token,
 )
 from common.adapters.keep_alive import KeepAliveConnections
 from common.errors import UnavailableError
@@ -193,21 +194,12 @@ def _refused_as_changed(status: int, data: bytes) -> bool:
     """Whether a conditional write was refused because its document changed since it was
     read (FAILED_PRECONDITION) or deleted since (NOT_FOUND), one it would create exists
     (ALREADY_EXISTS), or it met a concurrent transaction (ABORTED)."""
-    return status in (400, 404, 409) and _error_status(data) in {
+    return status in (400, 404, 409) and google_error(data).status in {
         "FAILED_PRECONDITION",
         "NOT_FOUND",
         "ALREADY_EXISTS",
         "ABORTED",
     }
-
-
-def _error_status(data: bytes) -> str | None:
-    """The ``status`` of Google's ``{"error": {...}}``, if that is what came."""
-    try:
-        error = json.loads(data).get("error") or {}
-        return str(error.get("status")) if isinstance(error, dict) else None
-    except (ValueError, AttributeError):
-        return None
 
 
 def _field_path(name: str) -> dict[str, str]:
@@ -324,6 +316,15 @@ class FirestoreRest:
             "update": self._document(collection, document_id, fields),
             "currentDocument": {"exists": False},
         }
+
+    def write_as_read(
+        self, collection: str, document_id: str, fields: dict[str, Any], read: RestSnapshot
+    ) -> dict[str, Any]:
+        """A write of ``commit`` setting ``fields``, conditional on the document being as
+        ``read`` found it: unchanged since, or still absent."""
+        if read.exists and read.update_time:
+            return self.update_write(collection, document_id, fields, (), read.update_time)
+        return self.create_write(collection, document_id, fields)
 
     def set_write(
         self, collection: str, document_id: str, fields: dict[str, Any]
@@ -450,22 +451,19 @@ class FirestoreRest:
         body = None if payload is None else json.dumps(payload).encode()
         deadline = time.monotonic() + self._budget_s
         delay = 0.1
-        renewed_token = False
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         while True:
-            headers = {"Authorization": self._tokens.header(), "Accept": "application/json"}
-            if body is not None:
-                headers["Content-Type"] = "application/json"
-            status, data = self._connections.exchange(method, path, body, headers, deadline)
+            status, data = authorized_exchange(
+                self._connections, self._tokens, (method, path, body), headers, deadline
+            )
             if status == 200 or (status == 404 and method == "GET"):
                 return status, json.loads(data) if status == 200 else None
-            if status == 401 and not renewed_token and may_renew_token(deadline):
-                self._tokens.refused(headers["Authorization"])
-                renewed_token = True
-                continue
             if conditional and _refused_as_changed(status, data):
                 return status, None
             # An unconditional commit may be ABORTED under contention: Google says retry it.
-            aborted = status == 409 and _error_status(data) == "ABORTED"
+            aborted = status == 409 and google_error(data).status == "ABORTED"
             if status and status not in TRANSIENT_STATUSES and not aborted:
                 raise FirestoreRestError(
                     f"Firestore refused {method} {path}: HTTP {status} {data[:300]!r}"

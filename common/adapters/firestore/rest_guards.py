@@ -39,12 +39,8 @@ class RestDocuments:
             return snapshot.to_dict(), snapshot
 
         def write_if_unchanged(snapshot: RestSnapshot, data: dict[str, Any]) -> bool:
-            rest, collection = self._rest, self._collection
-            if snapshot.exists and snapshot.update_time:
-                update = rest.update_write(collection, document_id, data, (), snapshot.update_time)
-            else:
-                update = rest.create_write(collection, document_id, data)
-            return rest.commit([update]) is not None
+            write = self._rest.write_as_read(self._collection, document_id, data, snapshot)
+            return self._rest.commit([write]) is not None
 
         return optimistic_update(load, write_if_unchanged, codec.read, codec.write, change)
 

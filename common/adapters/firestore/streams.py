@@ -47,8 +47,6 @@ from common.models.domain import Memorial, MonitorKind, MonitorProgress, Stream,
 from common.ports import MonitorCheck, PendingMigration, WhipSession
 from common.request_scope import take
 
-# Documents of the private subcollection carrying EXPIRES_AT_FIELD are deleted by the TTL
-# policy once it has passed. Credentials never carry it.
 UPDATE_ATTEMPTS = 25
 MOVED_PRIVATE_DOCUMENTS = 100
 log = logging.getLogger(__name__)
