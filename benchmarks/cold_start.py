@@ -49,6 +49,7 @@ CLIENT_IMPORTS = {
     "auth": "import firebase_admin, firebase_admin.auth",
     "cloudflare": "import httpx",
     "tasks": "from google.cloud import tasks_v2",
+    "events": "from google.events.cloud.firestore_v1 import DocumentEventData",
 }
 
 # What the house style adds to every function: pydantic models and pydantic-settings.
@@ -122,10 +123,12 @@ class FirstRequest:
     # then a "write" (the functions that change a stream: read, then write from that read).
     read: str = "document"
     signed_in: bool = False
+    caller: str = "owner"  # who signs in: the memorial's "owner" or the funeral "director"
     body: str | None = None
     content_type: str = "application/json"
     webhook: bool = False
     task: bool = False
+    cloud_event: bool = False  # a Firestore change as Eventarc delivers it (protobuf)
     label: str = ""  # where one function has several first requests (a GET, a PUT)
     # A request through the gateway before each of our runs that puts the stream where the
     # run expects it (a stream is started before each stop, so each stop really ends a
@@ -165,6 +168,29 @@ def _broadcast(function: str, action: str, *, prepared_by: str) -> FirstRequest:
         read="write",
         signed_in=True,
         prepare=("POST", f"/api/streams/{{stream}}/{prepared_by}"),
+    )
+
+
+def _signed_in(
+    function: str,
+    method: str,
+    path: str,
+    clients: tuple[str, ...] = (),
+    *,
+    read: str = "document",
+    body: str | None = None,
+    caller: str = "owner",
+) -> FirstRequest:
+    """A request of the stream's owner (or of the memorial's funeral director)."""
+    return FirstRequest(
+        function,
+        method,
+        path,
+        ("auth", *clients),
+        read=read,
+        signed_in=True,
+        body=body,
+        caller=caller,
     )
 
 
@@ -229,8 +255,86 @@ REQUESTS = (
         "cloudflarerecordingwebhook", "POST", "/api/webhooks/cloudflare/recording", webhook=True
     ),
     FirstRequest(
-        "runmonitorcheck", "POST", "/api/tasks/monitor", ("cloudflare", "tasks"), task=True
+        "runmonitorcheck",
+        "POST",
+        "/api/tasks/monitor",
+        ("cloudflare", "tasks"),
+        body='{"kind": "status", "streamId": "{stream}", "generation": 0, "attempt": 1}',
+        task=True,
     ),
+    # The rest of the functions, each by its first request a page or the queue most often
+    # sends. A request about something the stream does not have (a recording, an output, an
+    # invitation, an event) is answered 404 after the same sign-in and reads as a real one.
+    FirstRequest("streamplayback", "GET", "/api/streams/{stream}/playback"),
+    FirstRequest(
+        "streamaccess",
+        "POST",
+        "/api/streams/{stream}/access",
+        body='{"code": "not-an-invitation"}',
+    ),
+    FirstRequest("memorialevents", "GET", "/api/memorials/{memorial}/events", read="query"),
+    FirstRequest("memorialcalendar", "GET", "/api/memorials/{memorial}/calendar.ics", read="query"),
+    _signed_in("streamanalytics", "GET", "/api/streams/{stream}/analytics", ("cloudflare",)),
+    _signed_in("streamoutputs", "GET", "/api/streams/{stream}/outputs", ("cloudflare",)),
+    _signed_in("streaminvitations", "GET", "/api/streams/{stream}/invitations", read="query"),
+    _signed_in("eventtemplates", "GET", "/api/templates", read="query", caller="director"),
+    _signed_in("downloadrecording", "GET", "/api/streams/{stream}/recordings/none/download"),
+    _signed_in(
+        "cliprecording",
+        "POST",
+        "/api/streams/{stream}/recordings/none/clip",
+        ("cloudflare",),
+        body='{"startTimeSeconds": 0, "endTimeSeconds": 10}',
+    ),
+    _signed_in("streamrecording", "DELETE", "/api/streams/{stream}/recordings/none"),
+    _signed_in("streamoutput", "DELETE", "/api/streams/{stream}/outputs/none", ("cloudflare",)),
+    _signed_in("streaminvitation", "DELETE", "/api/streams/{stream}/invitations/none"),
+    _signed_in("memorialevent", "DELETE", "/api/memorials/{memorial}/events/none"),
+    _signed_in("eventtemplate", "DELETE", "/api/templates/none", caller="director"),
+    _signed_in("whipstream", "DELETE", "/api/streams/{stream}/whip/none", ("cloudflare",)),
+    _signed_in(
+        "extendstream", "POST", "/api/streams/{stream}/extend", ("tasks",), body='{"minutes": 15}'
+    ),
+    _signed_in("endstream", "POST", "/api/streams/{stream}/end", ("cloudflare", "tasks")),
+    _signed_in("syncrecording", "POST", "/api/streams/{stream}/sync-recording", ("cloudflare",)),
+    _signed_in("configurecors", "PUT", "/api/streams/{stream}/configure-cors", ("cloudflare",)),
+    _signed_in("fixplaybackurl", "POST", "/api/streams/{stream}/fix-playback-url"),
+    _signed_in("fixstatus", "POST", "/api/streams/{stream}/fix-status", ("cloudflare",)),
+    _signed_in(
+        "reorderstreams",
+        "PUT",
+        "/api/streams/reorder",
+        read="write",
+        body='{"streamIds": ["{stream}"], "memorialId": "{memorial}"}',
+    ),
+    _signed_in("migratestreams", "GET", "/api/streams/migrate", read="query"),
+    FirstRequest(
+        "runwindowedge",
+        "POST",
+        "/api/tasks/window",
+        ("tasks",),
+        body='{"streamId": "{stream}", "edge": "soon", "revision": 1}',
+        task=True,
+    ),
+    FirstRequest(
+        "runkeepsakecheck",
+        "POST",
+        "/api/tasks/keepsake",
+        ("cloudflare", "tasks"),
+        body='{"kind": "download", "streamId": "{stream}", "generation": 0, "attempt": 1,'
+        ' "videoId": "none"}',
+        task=True,
+    ),
+    FirstRequest(
+        "sweeporphanedinputs",
+        "POST",
+        "/api/tasks/sweep-live-inputs",
+        ("cloudflare",),
+        body='{"streamId": "{stream}"}',
+        task=True,
+    ),
+    # A stream's edit, as the trigger receives it: nothing a monitor follows changed.
+    FirstRequest("onstreamwritten", "POST", "/", ("events",), cloud_event=True),
 )
 
 
@@ -276,27 +380,35 @@ def _first_answer(
 
 
 @functools.cache
-def deployed_runtime() -> Path:
+def deployed_runtime(*, with_floor_sdks: bool = False) -> Path:
     """The ``functions-framework`` of a virtual environment holding what a deployed function
-    has: ``infra/requirements.lock`` (hash-checked, as Cloud Build installs it) and the
-    floors' SDKs, and none of the development tools. Those change what loads: httpx imports
-    its command line, and with it rich and pygments (about 80 ms), wherever they are
-    installed, and they are not where the functions run. Built on first use and again when
-    the lock changes."""
+    has: ``infra/requirements.lock`` (hash-checked, as Cloud Build installs it), and none of
+    the development tools. Those change what loads: httpx imports its command line, and with
+    it rich and pygments (about 80 ms), wherever they are installed, and they are not where
+    the functions run. The floors' environment adds the SDKs they import (firebase-admin,
+    the Cloud Tasks client), which bring packages of their own that would change what ours
+    load too (h2, which httpcore imports where it is installed: about 12 ms). Each is built
+    on first use and again when the lock changes."""
     lock = ROOT / "infra" / "requirements.lock"
-    pins = [f"{name}=={importlib.metadata.version(name)}" for name in FLOOR_ONLY_PACKAGES]
+    runtime = RUNTIME / ("floors" if with_floor_sdks else "functions")
+    pins = (
+        [f"{name}=={importlib.metadata.version(name)}" for name in FLOOR_ONLY_PACKAGES]
+        if with_floor_sdks
+        else []
+    )
     stamp = hashlib.sha256(lock.read_bytes() + " ".join([sys.version, *pins]).encode()).hexdigest()
-    marker = RUNTIME / ".installed"
+    marker = runtime / ".installed"
     if not (marker.exists() and marker.read_text() == stamp):
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(RUNTIME)], check=True)
-        pip = [str(RUNTIME / "bin" / "python"), "-m", "pip", "install", "-q"]
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(runtime)], check=True)
+        pip = [str(runtime / "bin" / "python"), "-m", "pip", "install", "-q"]
         subprocess.run([*pip, "--require-hashes", "-r", str(lock)], check=True)
-        # The floors' SDKs may add packages but never move a locked one.
-        constraints = RUNTIME / "constraints.txt"
-        constraints.write_text("\n".join(_locked_pins(lock.read_text())) + "\n")
-        subprocess.run([*pip, "-c", str(constraints), *pins], check=True)
+        if pins:
+            # The floors' SDKs may add packages but never move a locked one.
+            constraints = runtime / "constraints.txt"
+            constraints.write_text("\n".join(_locked_pins(lock.read_text())) + "\n")
+            subprocess.run([*pip, "-c", str(constraints), *pins], check=True)
         marker.write_text(stamp)
-    return RUNTIME / "bin" / "functions-framework"
+    return runtime / "bin" / "functions-framework"
 
 
 def _locked_pins(lock: str) -> list[str]:
@@ -308,9 +420,9 @@ def _locked_pins(lock: str) -> list[str]:
     ]
 
 
-def _serve(target: str, source: Path, port: int) -> list[str]:
+def _serve(target: str, source: Path, port: int, *, floor: bool = False) -> list[str]:
     return [
-        str(deployed_runtime()),
+        str(deployed_runtime(with_floor_sdks=floor)),
         f"--target={target}",
         f"--source={source}",
         "--host=127.0.0.1",
@@ -319,17 +431,20 @@ def _serve(target: str, source: Path, port: int) -> list[str]:
 
 
 def _request(
-    spec: FirstRequest, port: int, ids: dict[str, str], token: str, stack_env: dict[str, str]
+    spec: FirstRequest,
+    port: int,
+    ids: dict[str, str],
+    tokens: dict[str, str],
+    stack_env: dict[str, str],
 ) -> httpx.Request:
     headers = {"Content-Type": spec.content_type}
-    body = spec.body
+    body: str | bytes | None = spec.body and spec.body.replace("{stream}", ids["stream"]).replace(
+        "{memorial}", ids["memorial"]
+    )
     if spec.signed_in:
-        headers["Authorization"] = f"Bearer {token}"
+        headers["Authorization"] = f"Bearer {tokens[spec.caller]}"
     if spec.task:
         headers["X-Task-Auth"] = stack_env["LS_TASK_AUTH_TOKEN"]
-        body = json.dumps(
-            {"kind": "status", "streamId": ids["stream"], "generation": 0, "attempt": 1}
-        )
     if spec.webhook and spec.function == "cloudflarerecordingwebhook":
         body = json.dumps(
             {
@@ -344,10 +459,38 @@ def _request(
         )
     if spec.webhook and spec.function == "cloudflareliveinputwebhook":
         headers["cf-webhook-auth"] = stack_env["LS_CLOUDFLARE_NOTIFICATION_SECRET"]
+    if spec.cloud_event:
+        headers, body = _stream_edited_event(stack_env["LS_GCP_PROJECT"], ids["stream"])
     path = spec.path.format(**ids)
     return httpx.Request(
         spec.method, f"http://127.0.0.1:{port}{path}", headers=headers, content=body
     )
+
+
+def _stream_edited_event(project: str, stream_id: str) -> tuple[dict[str, str], bytes]:
+    """A stream's title edit as Eventarc delivers it: binary CloudEvent, protobuf data."""
+    from google.events.cloud.firestore_v1 import DocumentEventData
+    from google.protobuf import json_format
+
+    from emulators.firestore_events import EVENT_TYPE, PROTOBUF, encode_value
+
+    name = f"projects/{project}/databases/(default)/documents/streams/{stream_id}"
+
+    def document(title: str) -> dict[str, object]:
+        fields = {"title": title, "status": "scheduled", "memorialId": "cold-start"}
+        return {"name": name, "fields": encode_value(fields)["mapValue"]["fields"]}
+
+    data = {"oldValue": document("Cold start"), "value": document("Cold start, edited")}
+    body = json_format.ParseDict(data, DocumentEventData.pb()()).SerializeToString()
+    headers = {
+        "ce-id": f"cold-start-{time.time_ns()}",
+        "ce-specversion": "1.0",
+        "ce-type": EVENT_TYPE,
+        "ce-source": f"//firestore.googleapis.com/projects/{project}/databases/(default)",
+        "ce-subject": f"documents/streams/{stream_id}",
+        "Content-Type": PROTOBUF,
+    }
+    return headers, bytes(body)
 
 
 @dataclass(frozen=True)
@@ -375,7 +518,7 @@ class ColdStart:
 def measure_cold_starts(
     stack_env: dict[str, str],
     ids: dict[str, str],
-    token: str,
+    tokens: dict[str, str],
     requests: tuple[FirstRequest, ...] = REQUESTS,
 ) -> list[ColdStart]:
     """The figures of each of ``requests``."""
@@ -408,12 +551,12 @@ def measure_cold_starts(
         baselines: dict[str, list[float]] = {variant: [] for variant in sources}
         for _ in range(RUNS):
             if spec.prepare:
-                _prepare(spec.prepare, ids, token)
+                _prepare(spec.prepare, ids, tokens["owner"])
             (port,) = free_ports(1)
             seconds, status, mib = _first_answer(
                 _serve(spec.function, build / "main.py", port),
                 env,
-                _request(spec, port, ids, token, stack_env),
+                _request(spec, port, ids, tokens, stack_env),
             )
             ours.append(seconds)
             statuses.add(status)
@@ -421,7 +564,7 @@ def measure_cold_starts(
             for variant, source in sources.items():
                 (port,) = free_ports(1)
                 seconds, _, _ = _first_answer(
-                    _serve("floor", source, port),
+                    _serve("floor", source, port, floor=True),
                     env,
                     httpx.Request("GET", f"http://127.0.0.1:{port}/"),
                 )
@@ -455,10 +598,10 @@ def _prepare(request: tuple[str, str], ids: dict[str, str], token: str) -> None:
 def print_cold_starts(
     stack_env: dict[str, str],
     ids: dict[str, str],
-    token: str,
+    tokens: dict[str, str],
     requests: tuple[FirstRequest, ...] = REQUESTS,
 ) -> None:
-    results = measure_cold_starts(stack_env, ids, token, requests)
+    results = measure_cold_starts(stack_env, ids, tokens, requests)
     print(
         f"2. cold start: fresh process -> first response (median of {RUNS}), beside the floor"
         " (functions-framework + the same clients + the same Firestore read), and beside"
@@ -490,8 +633,11 @@ def print_cold_starts(
     )
 
 
-def seed_for_cold_starts(stack_env: dict[str, str], gateway_url: str) -> tuple[dict[str, str], str]:
-    """A public memorial with one stream, and its owner's ID token, in the running stack."""
+def seed_for_cold_starts(
+    stack_env: dict[str, str], gateway_url: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """A public memorial with one stream, and the ID tokens of its owner and its funeral
+    director, in the running stack."""
     from emulators.seed import parse_request, seed
 
     request = parse_request(
@@ -502,7 +648,7 @@ def seed_for_cold_starts(stack_env: dict[str, str], gateway_url: str) -> tuple[d
             stack_env["FIREBASE_AUTH_EMULATOR_HOST"],
         ]
     )
-    owner, _ = seed(request)
+    owner, director = seed(request)
     memorial = request.memorial_id
     stream = (
         httpx.post(
@@ -514,7 +660,8 @@ def seed_for_cold_starts(stack_env: dict[str, str], gateway_url: str) -> tuple[d
         .raise_for_status()
         .json()
     )
-    return {"memorial": memorial, "stream": stream["id"], "gateway": gateway_url}, owner.id_token
+    ids = {"memorial": memorial, "stream": stream["id"], "gateway": gateway_url}
+    return ids, {"owner": owner.id_token, "director": director.id_token}
 
 
 def main(argv: list[str]) -> None:
@@ -531,8 +678,8 @@ def main(argv: list[str]) -> None:
     stack.start()
     try:
         os.environ.update(stack.env)
-        ids, token = seed_for_cold_starts(stack.env, stack.gateway_url)
-        print_cold_starts(stack.env, ids, token, requests)
+        ids, tokens = seed_for_cold_starts(stack.env, stack.gateway_url)
+        print_cold_starts(stack.env, ids, tokens, requests)
     finally:
         stack.stop()
 

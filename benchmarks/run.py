@@ -148,8 +148,8 @@ def main() -> None:
             for n in range(20):
                 api.post("/api/streams", json={"title": f"s{n}", "displayOrder": n}, headers=auth)
             listing(api)
-            ids, owner_token = seed_for_cold_starts(stack.env, stack.gateway_url)
-            print_cold_starts(stack.env, ids, owner_token)
+            ids, tokens = seed_for_cold_starts(stack.env, stack.gateway_url)
+            print_cold_starts(stack.env, ids, tokens)
             calls_hook, seconds_hook = lifecycle(stack, api, auth, drop=False)
             calls_drop, seconds_drop = lifecycle(stack, api, auth, drop=True)
             local_rate = monitoring_rate(stack, api, auth)

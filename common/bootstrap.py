@@ -221,9 +221,9 @@ class Services:
 
     @built_once
     def invitations(self) -> InvitationStore:
-        from common.adapters.firestore.invitations import FirestoreInvitationStore
+        from common.adapters.firestore.invitations import RestInvitationStore
 
-        return FirestoreInvitationStore(self.firestore_client, self.settings.streams_collection)
+        return RestInvitationStore(self.firestore_rest, self.settings.streams_collection)
 
     @built_once
     def invitation_attempts(self) -> CreateQuota:
@@ -381,15 +381,15 @@ class Services:
 
     @built_once
     def event_store(self) -> EventStore:
-        from common.adapters.firestore.memorial_events import FirestoreEventStore
+        from common.adapters.firestore.memorial_events import RestEventStore
 
-        return FirestoreEventStore(self.firestore_client)
+        return RestEventStore(self.firestore_rest)
 
     @built_once
     def template_store(self) -> TemplateStore:
-        from common.adapters.firestore.memorial_events import FirestoreTemplateStore
+        from common.adapters.firestore.memorial_events import RestTemplateStore
 
-        return FirestoreTemplateStore(self.firestore_client)
+        return RestTemplateStore(self.firestore_rest)
 
     @built_once
     def memorial_events(self) -> EventService:

@@ -688,7 +688,8 @@ class EventStore(Protocol):
         ...
 
     def create(self, event: MemorialEvent) -> None:
-        """Store a new event; ``ConflictError`` if the id exists."""
+        """Store a new event; ``ConflictError`` if the id holds another one (the same event
+        again, as a retry whose first answer was lost sends it, is stored once)."""
         ...
 
     def update(

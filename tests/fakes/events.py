@@ -35,7 +35,7 @@ class InMemoryEventStore(_OptimisticStore, _Ids):
 
     def create(self, event: MemorialEvent) -> None:
         with self._lock:
-            if event.id in self.events:
+            if self.events.get(event.id, event) != event:
                 raise ConflictError("An event with this id exists")
             self.events[event.id] = event
             self._wrote(event.id)

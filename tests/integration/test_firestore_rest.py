@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +32,8 @@ from common.models.domain import (
     StreamCredentials,
     User,
 )
-from common.ports import MonitorCheck, StreamAndProgress, WhipSession
+from common.models.events import MemorialEvent
+from common.ports import Invitation, MonitorCheck, StreamAndProgress, WhipSession
 from common.request_scope import request_scope
 from common.services.create_guards import CreateGuards, CreateLimits
 from common.services.provider_events import ProviderEventService
@@ -537,3 +539,48 @@ def test_the_cost_counter_counts_rest_deletions_and_their_listing(db: firestore.
     legacy = len(settings.legacy_streams_collections)
     assert (tally.reads, tally.writes, tally.stream_writes) == (1 + legacy, 2 + legacy, 1)
     assert not db.collection(settings.streams_collection).document(stream.id).get().exists
+
+
+def test_an_invitation_whose_answer_was_lost_is_stored_once_and_listed_alone(
+    db: firestore.Client,
+) -> None:
+    """Over REST the code's document is created once; the retry that finds it is not a
+    conflict, and the listing holds the invitations of the ``private`` subcollection only
+    (not the stream's credentials beside them)."""
+    settings, repo, stream, services = stored_stream(db)
+    repo.save_credentials(stream.id, CREDENTIALS)
+    invitation = Invitation(
+        code=uuid.uuid4().hex, stream_id=stream.id, created_by="owner", created_at=NOW_LATER
+    )
+
+    with commits_landed_then_lost() as attempts:
+        services.invitations.add(invitation)
+
+    assert attempts == [None]
+    assert services.invitations.get(stream.id, invitation.code) == invitation
+    assert services.invitations.list(stream.id) == [invitation]
+    taken = replace(invitation, created_by="someone else")
+    with pytest.raises(ConflictError):
+        services.invitations.add(taken)
+    assert services.invitations.get(stream.id, invitation.code) == invitation
+    assert "firestore_client" not in services.__dict__  # no client library built
+
+
+def test_an_event_whose_creation_answer_was_lost_is_not_a_conflict() -> None:
+    services = Services(get_settings())
+    event = MemorialEvent(
+        id=services.event_store.new_id(),
+        memorial_id=f"m-{uuid.uuid4().hex[:8]}",
+        title="Celebration of life",
+        created_by="owner",
+        created_at=NOW_LATER,
+        updated_at=NOW_LATER,
+    )
+
+    with commits_landed_then_lost() as attempts:
+        services.event_store.create(event)
+
+    assert attempts == [None]
+    assert services.event_store.get(event.id) == event
+    assert services.event_store.list_by_memorial(event.memorial_id) == [event]
+    assert "firestore_client" not in services.__dict__

@@ -14,58 +14,48 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from google.cloud import firestore
-from google.cloud.firestore_v1.base_query import FieldFilter
-
-from common.adapters.firestore.documents import CREDENTIALS_SUBCOLLECTION
-from common.adapters.firestore.guards import read_modify_write
-from common.adapters.firestore.streams import (
-    REQUEST_TIME_LIMITS,
-    firestore_errors,
-)
+from common.adapters.firestore.documents import CREDENTIALS_SUBCOLLECTION, DocumentQuery
+from common.adapters.firestore.guard_documents import Codec
+from common.adapters.firestore.rest import FirestoreRest
+from common.adapters.firestore.rest_guards import RestDocuments
+from common.errors import ConflictError
 from common.ports import Invitation
 
 KIND = "invitation"
 LIST_LIMIT = 500
 
 
-class FirestoreInvitationStore:
-    """``InvitationStore`` over the streams collection's ``private`` subcollections."""
+class RestInvitationStore:
+    """``InvitationStore`` over the streams collection's ``private`` subcollections, by
+    Firestore's REST API (a guest's first request then loads no gRPC)."""
 
-    def __init__(self, client: firestore.Client, streams_collection: str) -> None:
-        self._client = client
-        self._streams = client.collection(streams_collection)
+    def __init__(self, rest: FirestoreRest, streams_collection: str) -> None:
+        self._rest = rest
+        self._streams = streams_collection
 
     def add(self, invitation: Invitation) -> None:
-        ref = self._ref(invitation.stream_id, invitation.code)
-        with firestore_errors():
-            ref.create(_to_document(invitation), **REQUEST_TIME_LIMITS)
+        private = self._private(invitation.stream_id)
+        document_id = invitation_document_id(invitation.code)
+        write = self._rest.create_write(private, document_id, _to_document(invitation))
+        # Refused because the document exists: ours, if an earlier attempt landed and its
+        # answer was lost; else a code already taken.
+        refused = self._rest.commit([write]) is None
+        if refused and self.get(invitation.stream_id, invitation.code) != invitation:
+            raise ConflictError("This invitation code is taken")
 
     def get(self, stream_id: str, code: str) -> Invitation | None:
-        with firestore_errors():
-            snapshot = self._ref(stream_id, code).get(**REQUEST_TIME_LIMITS)
-        data = snapshot.to_dict() if snapshot.exists else None
-        if data is None or data.get("kind") != KIND or data.get("code") != code:
-            return None
-        return _from_document(stream_id, data)
+        snapshot = self._rest.get(self._private(stream_id), invitation_document_id(code))
+        return _matching(stream_id, code, snapshot.to_dict())
 
     def list(self, stream_id: str) -> list[Invitation]:
-        query = (
-            self._streams.document(stream_id)
-            .collection(CREDENTIALS_SUBCOLLECTION)
-            .where(filter=FieldFilter("kind", "==", KIND))
-            .limit(LIST_LIMIT)
+        query = DocumentQuery(
+            filters={"kind": KIND}, orderings=(), start_after=None, offset=0, limit=LIST_LIMIT
         )
-        with firestore_errors():
-            rows = [_from_document(stream_id, d.to_dict() or {}) for d in query.stream()]
+        found = self._rest.run_query(self._private(stream_id), query)
+        rows = [_from_document(stream_id, snapshot.fields) for snapshot in found]
         return sorted(rows, key=lambda i: i.created_at, reverse=True)
 
     def revoke(self, stream_id: str, code: str, at: datetime) -> Invitation | None:
-        def read(data: dict[str, Any] | None) -> Invitation | None:
-            if data is None or data.get("kind") != KIND or data.get("code") != code:
-                return None
-            return _from_document(stream_id, data)
-
         def change(current: Invitation | None) -> Invitation | None:
             if current is None or current.revoked_at is not None:
                 return current
@@ -75,12 +65,19 @@ class FirestoreInvitationStore:
             assert invitation is not None  # noqa: S101 - None is never written
             return _to_document(invitation)
 
-        ref = self._ref(stream_id, code)
-        return read_modify_write(self._client, ref, read, write, change)
+        codec = Codec(lambda data: _matching(stream_id, code, data), write)
+        documents = RestDocuments(self._rest, self._private(stream_id))
+        return documents.change(invitation_document_id(code), codec, change)
 
-    def _ref(self, stream_id: str, code: str) -> Any:
-        private = self._streams.document(stream_id).collection(CREDENTIALS_SUBCOLLECTION)
-        return private.document(invitation_document_id(code))
+    def _private(self, stream_id: str) -> str:
+        return f"{self._streams}/{stream_id}/{CREDENTIALS_SUBCOLLECTION}"
+
+
+def _matching(stream_id: str, code: str, data: dict[str, Any] | None) -> Invitation | None:
+    """The invitation ``data`` holds, if it is one and of this very code."""
+    if data is None or data.get("kind") != KIND or data.get("code") != code:
+        return None
+    return _from_document(stream_id, data)
 
 
 def invitation_document_id(code: str) -> str:

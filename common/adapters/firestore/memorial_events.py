@@ -8,13 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from google.cloud import firestore
-from google.cloud.firestore_v1.base_query import FieldFilter
-
-from common.adapters.firestore.documents import _storable
-from common.adapters.firestore.guards import read_modify_write
-from common.adapters.firestore.streams import REQUEST_TIME_LIMITS, firestore_errors
-from common.errors import NotFoundError
+from common.adapters.firestore.documents import DocumentQuery, _storable, new_document_id
+from common.adapters.firestore.guard_documents import Codec
+from common.adapters.firestore.rest import FirestoreRest, RestSnapshot
+from common.adapters.firestore.rest_guards import RestDocuments
+from common.errors import ConflictError, NotFoundError
 from common.models.events import EventTemplate, MemorialEvent
 
 EVENTS_COLLECTION = "memorial_events"
@@ -36,51 +34,52 @@ def _document(model: MemorialEvent | EventTemplate) -> dict[str, Any]:
 
 
 class _Collection(Generic[DocT]):
-    """One collection of ``model`` documents (the id is the document's)."""
+    """One collection of ``model`` documents (the id is the document's), over Firestore's
+    REST API: the pages of events and templates load no gRPC."""
 
     model: type[DocT]
     default_collection: str
 
-    def __init__(self, client: firestore.Client, collection: str | None = None) -> None:
-        self._client = client
-        self._collection = client.collection(collection or self.default_collection)
+    def __init__(self, rest: FirestoreRest, collection: str | None = None) -> None:
+        self._rest = rest
+        self._collection = collection or self.default_collection
 
     def new_id(self) -> str:
-        return str(self._collection.document().id)
+        return new_document_id()
 
     def get(self, document_id: str) -> DocT | None:
-        with firestore_errors():
-            snapshot = self._collection.document(document_id).get(**REQUEST_TIME_LIMITS)
+        return self._of(self._rest.get(self._collection, document_id))
+
+    def _of(self, snapshot: RestSnapshot) -> DocT | None:
         if not snapshot.exists:
             return None
-        return self.model.model_validate((snapshot.to_dict() or {}) | {"id": snapshot.id})
-
-    def _write(self, document: DocT, *, create: bool = False) -> None:
-        """Store ``document``; ``create`` refuses an existing id (a Conflict, which
-        firestore_errors makes a ConflictError)."""
-        ref = self._collection.document(document.id)
-        with firestore_errors():
-            (ref.create if create else ref.set)(_document(document), **REQUEST_TIME_LIMITS)
+        return self.model.model_validate(snapshot.fields | {"id": snapshot.id})
 
     def _listed(self, field: str, value: str) -> list[DocT]:
-        query = (
-            self._collection.where(filter=FieldFilter(field, "==", value))
-            .order_by("createdAt", direction=firestore.Query.ASCENDING)
-            .limit(LIST_LIMIT)
+        query = DocumentQuery(
+            filters={field: value},
+            orderings=(("createdAt", "ASCENDING"),),
+            start_after=None,
+            offset=0,
+            limit=LIST_LIMIT,
         )
-        with firestore_errors():
-            rows = [(d.to_dict() or {}) | {"id": d.id} for d in query.stream(**REQUEST_TIME_LIMITS)]
-        return [self.model.model_validate(row) for row in rows]
+        found = [self._of(snapshot) for snapshot in self._rest.run_query(self._collection, query)]
+        return [document for document in found if document is not None]
 
 
-class FirestoreEventStore(_Collection[MemorialEvent]):
+class RestEventStore(_Collection[MemorialEvent]):
     """``EventStore`` over one collection."""
 
     model = MemorialEvent
     default_collection = EVENTS_COLLECTION
 
     def create(self, event: MemorialEvent) -> None:
-        self._write(event, create=True)
+        write = self._rest.create_write(self._collection, event.id, _document(event))
+        # Refused because the id exists: ours, if an earlier attempt landed and its answer
+        # was lost; else another event's.
+        refused = self._rest.commit([write]) is None
+        if refused and self.get(event.id) != event:
+            raise ConflictError("An event with this id exists")
 
     def update(
         self, event_id: str, change: Callable[[MemorialEvent], MemorialEvent]
@@ -97,8 +96,8 @@ class FirestoreEventStore(_Collection[MemorialEvent]):
             assert event is not None  # noqa: S101 - None is never written
             return _document(event)
 
-        ref = self._collection.document(event_id)
-        result = read_modify_write(self._client, ref, read, write, changed)
+        documents = RestDocuments(self._rest, self._collection)
+        result = documents.change(event_id, Codec(read, write), changed)
         assert result is not None  # noqa: S101 - a missing event raised above
         return result
 
@@ -106,18 +105,17 @@ class FirestoreEventStore(_Collection[MemorialEvent]):
         return self._listed("memorialId", memorial_id)
 
 
-class FirestoreTemplateStore(_Collection[EventTemplate]):
+class RestTemplateStore(_Collection[EventTemplate]):
     """``TemplateStore`` over one collection."""
 
     model = EventTemplate
     default_collection = TEMPLATES_COLLECTION
 
     def save(self, template: EventTemplate) -> None:
-        self._write(template)
+        self._rest.apply([self._rest.set_write(self._collection, template.id, _document(template))])
 
     def delete(self, template_id: str) -> None:
-        with firestore_errors():
-            self._collection.document(template_id).delete(**REQUEST_TIME_LIMITS)
+        self._rest.apply([self._rest.delete_write(self._collection, template_id)])
 
     def list_by_owner(self, owner_uid: str) -> list[EventTemplate]:
         return self._listed("ownerUid", owner_uid)

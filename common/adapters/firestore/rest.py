@@ -388,8 +388,10 @@ class FirestoreRest:
         }
 
     def run_query(self, collection: str, query: DocumentQuery) -> list[RestSnapshot]:
-        """The documents of ``query`` over a top-level ``collection``, in order."""
-        structured: dict[str, Any] = {"from": [{"collectionId": collection}]}
+        """The documents of ``query`` over ``collection`` (top-level, or a subcollection's
+        path: ``streams/abc/private``), in order."""
+        parent, _, collection_id = collection.rpartition("/")
+        structured: dict[str, Any] = {"from": [{"collectionId": collection_id}]}
         filters = [
             {
                 "fieldFilter": {
@@ -419,8 +421,9 @@ class FirestoreRest:
         if query.offset:
             structured["offset"] = query.offset
         structured["limit"] = query.limit
+        scope = f"{self.documents}/{parent}" if parent else self.documents
         _, body = self._call(
-            "POST", f"/v1/{quote(self.documents)}:runQuery", {"structuredQuery": structured}
+            "POST", f"/v1/{quote(scope)}:runQuery", {"structuredQuery": structured}
         )
         return [self._snapshot(item["document"]) for item in body if "document" in item]
 

@@ -6,38 +6,36 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from google.cloud import firestore
 from pydantic import ValidationError
 
-from common.adapters.firestore.memorial_events import FirestoreEventStore, FirestoreTemplateStore
+from common.adapters.firestore.memorial_events import RestEventStore, RestTemplateStore
 from common.errors import ConflictError, NotFoundError
 from common.models.events import CalendarEntry, EventTemplate, MemorialEvent, SessionDefaults
 from common.ports import EventStore, TemplateStore
 from tests.fakes.events import InMemoryEventStore, InMemoryTemplateStore
-from tests.integration.contract.conftest import _name, implementations
+from tests.integration.contract.conftest import _rest_collection, implementations
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 FAKES = {"events": InMemoryEventStore, "templates": InMemoryTemplateStore}
-ADAPTERS = {"events": FirestoreEventStore, "templates": FirestoreTemplateStore}
+ADAPTERS = {"events": RestEventStore, "templates": RestTemplateStore}
 
 
 def store(request: pytest.FixtureRequest, kind: str) -> Any:
-    """The fake, or the Firestore adapter over a collection of this test alone."""
+    """The fake, or the Firestore adapter (over REST) over a collection of this test alone."""
     if request.param == "fake":
         return FAKES[kind]()
-    db: firestore.Client = request.getfixturevalue("db")
-    return ADAPTERS[kind](db, _name(kind))
+    return ADAPTERS[kind](*_rest_collection(request, kind))
 
 
-@pytest.fixture(params=implementations("firestore"))
+@pytest.fixture(params=implementations("firestore-rest"))
 def events(request: pytest.FixtureRequest) -> EventStore:
     made: EventStore = store(request, "events")
     return made
 
 
-@pytest.fixture(params=implementations("firestore"))
+@pytest.fixture(params=implementations("firestore-rest"))
 def templates(request: pytest.FixtureRequest) -> TemplateStore:
     made: TemplateStore = store(request, "templates")
     return made
@@ -76,7 +74,18 @@ def test_an_event_reads_back_as_stored_and_its_id_is_taken_once(events: EventSto
     assert events.get(event.id) == event
     assert events.get("unknown") is None
     with pytest.raises(ConflictError):
-        events.create(event)
+        events.create(event.model_copy(update={"title": "Another event"}))
+    assert events.get(event.id) == event
+
+
+def test_the_same_event_created_again_is_stored_once(events: EventStore) -> None:
+    """A create retried after its answer was lost finds its own event: not a conflict."""
+    event = an_event(events)
+    events.create(event)
+    events.create(event)
+
+    assert events.get(event.id) == event
+    assert [e.id for e in events.list_by_memorial(event.memorial_id)].count(event.id) == 1
 
 
 def test_a_memorials_events_list_oldest_first_with_tombstones(events: EventStore) -> None:

@@ -1,4 +1,4 @@
-"""The ``InvitationStore`` contract: the in-memory fake and Firestore keep guests' codes alike."""
+"""The ``InvitationStore`` contract: the in-memory fake and Firestore (REST) keep codes alike."""
 
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from common.adapters.firestore.invitations import FirestoreInvitationStore
+from common.adapters.firestore.invitations import RestInvitationStore
 from common.ports import Invitation, InvitationStore
 from tests.fakes import InMemoryInvitationStore
-from tests.integration.contract.conftest import _name, implementations
+from tests.integration.contract.conftest import _rest_collection, implementations
 
 AT = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=implementations("firestore"))
+@pytest.fixture(params=implementations("firestore-rest"))
 def invitations(request: pytest.FixtureRequest) -> InvitationStore:
     if request.param == "fake":
         return InMemoryInvitationStore()
-    return FirestoreInvitationStore(request.getfixturevalue("db"), _name("streams"))
+    return RestInvitationStore(*_rest_collection(request, "streams"))
 
 
 def invitation(stream_id: str, minutes: int = 0, **changes: object) -> Invitation:
