@@ -403,7 +403,7 @@ class Services:
     def migration(self) -> MigrationService:
         from common.services.migration import MigrationService
 
-        return MigrationService(self.migrations)
+        return MigrationService(lambda: self.migrations)
 
 
 def from_settings(policy: type[PolicyT], settings: Settings, **others: Any) -> PolicyT:

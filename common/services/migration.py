@@ -5,6 +5,8 @@ Each document migrates atomically and an already-migrated one needs nothing, so 
 is idempotent and resumable: call ``POST`` again until ``done``.
 """
 
+from collections.abc import Callable
+
 from common.errors import FailedPreconditionError, PermissionDeniedError, UnauthenticatedError
 from common.models.base import Model
 from common.models.domain import User
@@ -36,7 +38,9 @@ class MigrationReport(Model):
 class MigrationService:
     """Moves legacy stream documents into the current collection and shape; admins only."""
 
-    def __init__(self, store: StreamMigrationStore | None) -> None:
+    def __init__(self, store: Callable[[], StreamMigrationStore | None]) -> None:
+        """``store`` is asked for once an administrator calls: the client library it is
+        built on is loaded by the migration alone, not by the refusal of anyone else."""
         self._store = store
 
     def report(self, user: User | None) -> MigrationReport:
@@ -58,9 +62,10 @@ class MigrationService:
         return self._store_or_fail().pending_migrations()
 
     def _store_or_fail(self) -> StreamMigrationStore:
-        if self._store is None:
+        store = self._store()
+        if store is None:
             raise FailedPreconditionError("This deployment has no stream store to migrate")
-        return self._store
+        return store
 
 
 def _report(

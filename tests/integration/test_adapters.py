@@ -26,8 +26,9 @@ from common.adapters.firestore.documents import (
     DELETED_INPUTS_COLLECTION,
     EXPIRES_AT_FIELD,
 )
-from common.adapters.firestore.guards import read_modify_write
+from common.adapters.firestore.guard_documents import Codec
 from common.adapters.firestore.rest import FirestoreRest, RestStreamReads
+from common.adapters.firestore.rest_guards import RestDocuments
 from common.adapters.firestore.streams import FirestoreStreamRepository
 from common.errors import ConflictError, NotFoundError
 from common.logging import TRACE_FIELD, TRACE_HEADER, JsonFormatter
@@ -479,10 +480,12 @@ def test_injected_faults_hit_only_the_matching_request(
 def test_a_read_modify_write_runs_the_change_again_after_a_concurrent_write(
     db: firestore.Client,
 ) -> None:
-    # What invitations and memorial events rely on (common/adapters/firestore/guards.py).
-    collection = db.collection(f"read_modify_write_{uuid.uuid4().hex[:8]}")
+    # What the creation guards, invitations and memorial events rely on (RestDocuments).
+    name = f"read_modify_write_{uuid.uuid4().hex[:8]}"
+    collection = db.collection(name)
     ref, fresh = collection.document("existing"), collection.document("created")
     ref.set({"n": 1})
+    documents = RestDocuments(FirestoreRest.from_environment(PROJECT_ID), name)
     seen: list[int] = []
 
     def change(value: int) -> int:
@@ -497,7 +500,8 @@ def test_a_read_modify_write_runs_the_change_again_after_a_concurrent_write(
     def write(value: int) -> dict[str, Any]:
         return {"n": value}
 
-    assert read_modify_write(db, ref, read, write, change) == 11
+    codec = Codec(read, write)
+    assert documents.change("existing", codec, change) == 11
     assert seen == [1, 10] and (ref.get().to_dict() or {}) == {"n": 11}
 
     def created_meanwhile(value: int) -> int:
@@ -505,5 +509,5 @@ def test_a_read_modify_write_runs_the_change_again_after_a_concurrent_write(
             fresh.set({"n": 5})  # appears between the read (none) and the create
         return value + 1
 
-    assert read_modify_write(db, fresh, read, write, created_meanwhile) == 6
+    assert documents.change("created", codec, created_meanwhile) == 6
     assert (fresh.get().to_dict() or {}) == {"n": 6}

@@ -105,18 +105,15 @@ WRITING = {
     "common.services.live_inputs",
     "common.services.schedule_windows",
     "common.services.create_guards",
-    "common.adapters.firestore.guards",
+    "common.adapters.firestore.rest_guards",
 }
 
 
 def test_a_listing_instance_loads_nothing_of_what_writes_streams() -> None:
     assert loaded_by("publicstreams", "listings", WRITING) == []
     assert loaded_by("memorialstreamstatus", "listings", WRITING) == []
-    # The probe sees what it looks for: the service that creates streams loads them all but
-    # the guards' Firestore adapter, which its first creation builds (an edit never does).
-    assert loaded_by("streams", "streams", WRITING) == sorted(
-        WRITING - {"common.adapters.firestore.guards"}
-    )
+    # The probe sees what it looks for: the service that creates streams loads them all.
+    assert loaded_by("streams", "streams", WRITING) == sorted(WRITING)
 
 
 def test_a_status_poll_instance_loads_neither_the_broadcast_services_nor_the_task_queue() -> None:

@@ -1,6 +1,6 @@
 """The documents of the stream-creation guards (per-user creation counts, idempotency keys),
 which ``rest_guards.py`` changes over REST, and the optimistic read-modify-write that
-``guards.py`` also serves the client library's adapters with; nothing here loads gRPC.
+``RestDocuments`` also changes invitations and events with; nothing here loads gRPC.
 
 Both are small documents changed by optimistic read-modify-write: the write carries a
 precondition (the document must not exist yet, or must be unchanged since it was read), so

@@ -4,9 +4,10 @@ The viewer functions (listings, a stream's status, embed info, recordings) only 
 are the ones a funeral's audience starts cold. Importing google-cloud-firestore (gRPC,
 protobuf, the async clients) is most of such a cold start, so they read through this instead;
 ``http.client`` is already loaded by functions-framework. The writers commit here too
-(``deferred.py``, ``rest_guards.py``): an update conditional on the update time read, a
-creation on there being no document, the other writes unconditionally (``apply``); what a
-refused condition leaves to the client library's repository (``streams.py``) is there.
+(``deferred.py``, ``rest_guards.py``, ``invitations.py``, ``memorial_events.py``): an update
+conditional on the update time read, a creation on there being no document, the other writes
+unconditionally (``apply``); what a refused condition leaves to the client library's
+repository (``streams.py``) is there.
 
 Against the emulator (``FIRESTORE_EMULATOR_HOST``) requests carry the emulator's admin token;
 in production an access token of the instance's service account from the metadata server,
