@@ -72,7 +72,9 @@ class Op:
 
     ``replies`` maps each success status to its model (a tuple: any of them); ``headers`` are
     the request headers it reads; ``errors`` the error statuses beyond the usual ones;
-    ``route`` the one route the operation is documented at, where not at all of them.
+    ``route`` the one route the operation is documented at, where not at all of them;
+    ``writes``: a GET that may change what is stored (the frontend sends some repairs as GET),
+    refused across sites with the session cookie as a POST is.
     """
 
     summary: str
@@ -82,6 +84,7 @@ class Op:
     headers: tuple[str, ...] = ()
     errors: tuple[int, ...] = ()
     route: str | None = None
+    writes: bool = False
 
     def status_of(self, reply: BaseModel) -> int | None:
         """The success status declared for a reply of this model, if it is declared."""
@@ -172,7 +175,11 @@ class Ctx:
         if not self._authenticated:
             credentials = request_credentials(self.request)
             if credentials.session_cookie and not credentials.bearer_token:
-                refusal = cookie_write_refusal(self.request, self.services.settings.allowed_origins)
+                refusal = cookie_write_refusal(
+                    self.request,
+                    self.services.settings.allowed_origins,
+                    writes=self.operation is not None and self.operation.writes,
+                )
                 if refusal:
                     raise PermissionDeniedError(refusal, details={"reason": "cross-site"})
             if credentials.session_cookie or credentials.bearer_token:
@@ -393,16 +400,18 @@ def csrf_refusal(
     fetch_site: str | None,
     allowed: Iterable[str],
     own_origin: str | None = None,
+    writes: bool = False,
 ) -> str | None:
     """Why a request authenticated by the session cookie may not do ``method``, or ``None``.
 
-    Reads are always fine. Writes are fine when the browser says they come from our own
-    origin (``Sec-Fetch-Site: same-origin``, or ``none``: the user's own action), or when
+    Reads are always fine (a safe method, unless it ``writes``). Writes are fine when the
+    browser says they come from our own origin (``Sec-Fetch-Site: same-origin``, or
+    ``none``: the user's own action), or when
     ``Origin`` is an allowed origin or the request's own. A foreign ``Origin``, or a
     cross-site/same-site fetch without an acceptable one, is refused. Without either header
     the caller is not a browser page (the SvelteKit server forwarding calls, curl): fine.
     """
-    if method.upper() in SAFE_METHODS:
+    if method.upper() in SAFE_METHODS and not writes:
         return None
     site = (fetch_site or "").strip().lower()
     if site in ("same-origin", "none"):
@@ -422,7 +431,9 @@ def csrf_refusal(
     return None
 
 
-def cookie_write_refusal(request: flask.Request, allowed: Iterable[str]) -> str | None:
+def cookie_write_refusal(
+    request: flask.Request, allowed: Iterable[str], *, writes: bool = False
+) -> str | None:
     """``csrf_refusal`` for a request that carries the session cookie (and no bearer token)."""
     return csrf_refusal(
         request.method,
@@ -430,6 +441,7 @@ def cookie_write_refusal(request: flask.Request, allowed: Iterable[str]) -> str 
         fetch_site=request.headers.get("Sec-Fetch-Site"),
         allowed=allowed,
         own_origin=_public_origin(request),
+        writes=writes,
     )
 
 

@@ -21,8 +21,13 @@ from functions.paths import UNIFIED, stream_call, stream_function, unified_and_m
 
 GO_LIVE = {"POST": Op("Go live; returns RTMP credentials", {200: StartResponse})}
 END = {"POST": Op("End the broadcast", {200: StopResponse})}
+# A stream without a live input gets one here (it is created on first use).
 CREDENTIALS = {
-    "GET": Op("RTMP credentials and WHIP endpoint, without going live", {200: CredentialsResponse})
+    "GET": Op(
+        "RTMP credentials and WHIP endpoint, without going live",
+        {200: CredentialsResponse},
+        writes=True,
+    )
 }
 
 

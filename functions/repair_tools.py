@@ -17,8 +17,9 @@ from functions.paths import stream_call
 # Each tool's operations by method (the frontend calls some of them with two methods).
 ATTACH = {"POST": Op("Attach the recordings Cloudflare has", {200: SyncRecordingResponse})}
 ALIGN = {"POST": Op("Align status with the live input", {200: SyncStatusResponse})}
+# GET attaches the recordings it finds, as POST does.
 VIDEO_ID = dict.fromkeys(
-    ("POST", "GET"), Op("List recordings, name the primary", {200: VideoIdResponse})
+    ("POST", "GET"), Op("List recordings, name the primary", {200: VideoIdResponse}, writes=True)
 )
 CONFIGURE_CORS = dict.fromkeys(("PUT", "POST"), Op("Apply allowed origins", {200: CorsResponse}))
 REBUILD_URLS = {"POST": Op("Rebuild playback URLs", {200: PlaybackUrlResponse})}

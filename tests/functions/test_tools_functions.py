@@ -194,3 +194,23 @@ def test_cloudflare_down_during_a_tool_is_a_retryable_503(
 
     error(response, 503, "unavailable")
     assert int(response.headers["Retry-After"]) > 0
+
+
+def test_a_get_that_attaches_recordings_is_refused_across_sites_with_the_session_cookie(
+    backend: Backend,
+) -> None:
+    """``GET get-video-id`` writes what it finds, so a page on another site may not make a
+    signed-in browser send it (a top-level navigation carries the cookie, and no Origin)."""
+    stream = backend.create_stream()
+    backend.add_recording(stream.id, "video-1")
+    path = f"/api/streams/{stream.id}/get-video-id"
+    browser = client("getvideoid")
+    browser.set_cookie("__session", f"token-{people.OWNER.uid}")
+
+    refused = browser.get(path, headers={"Sec-Fetch-Site": "cross-site"})
+
+    assert refused.status_code == 403, refused.get_json()
+    assert refused.get_json()["reason"] == "cross-site"
+    assert backend.stream(stream.id).video_id is None  # nothing attached
+    assert ok(browser.get(path, headers={"Sec-Fetch-Site": "same-origin"}))["videoId"] == "video-1"
+    assert backend.stream(stream.id).video_id == "video-1"

@@ -116,6 +116,17 @@ def test_cookie_reads_are_never_refused() -> None:
         assert refusal(method, origin="https://evil.example", site="cross-site") is None
 
 
+def test_a_get_that_writes_is_refused_across_sites_as_a_post_is() -> None:
+    def get_that_writes(origin: str | None, site: str | None) -> str | None:
+        return csrf_refusal("GET", origin=origin, fetch_site=site, allowed=ALLOWED, writes=True)
+
+    assert get_that_writes(None, "cross-site")  # a link on another site: no Origin header
+    assert get_that_writes("https://evil.example", None)
+    assert get_that_writes(None, "same-origin") is None
+    assert get_that_writes(None, None) is None  # not a browser: the SvelteKit server, curl
+    assert get_that_writes("https://www.tributestream.com", "cross-site") is None
+
+
 class RecordingAuth:
     def __init__(self) -> None:
         self.seen: list[RequestCredentials] = []
