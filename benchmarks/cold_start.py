@@ -298,7 +298,7 @@ REQUESTS = (
     _signed_in("endstream", "POST", "/api/streams/{stream}/end", ("cloudflare", "tasks")),
     _signed_in("syncrecording", "POST", "/api/streams/{stream}/sync-recording", ("cloudflare",)),
     _signed_in("configurecors", "PUT", "/api/streams/{stream}/configure-cors", ("cloudflare",)),
-    _signed_in("fixplaybackurl", "POST", "/api/streams/{stream}/fix-playback-url"),
+    _signed_in("fixplaybackurl", "POST", "/api/streams/{stream}/fix-playback-url", ("cloudflare",)),
     _signed_in("fixstatus", "POST", "/api/streams/{stream}/fix-status", ("cloudflare",)),
     _signed_in(
         "reorderstreams",

@@ -390,7 +390,10 @@ class InMemoryInvitationStore:
         self.invitations: dict[tuple[str, str], Invitation] = {}
 
     def add(self, invitation: Invitation) -> None:
-        self.invitations[(invitation.stream_id, invitation.code)] = invitation
+        key = (invitation.stream_id, invitation.code)
+        if self.invitations.get(key, invitation) != invitation:
+            raise ConflictError("This invitation code is taken")
+        self.invitations[key] = invitation
 
     def get(self, stream_id: str, code: str) -> Invitation | None:
         return self.invitations.get((stream_id, code))

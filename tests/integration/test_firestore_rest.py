@@ -38,7 +38,7 @@ from common.request_scope import request_scope
 from common.services.create_guards import CreateGuards, CreateLimits
 from common.services.provider_events import ProviderEventService
 from common.settings import Settings, get_settings
-from emulators.stack import PROJECT_ID
+from emulators.stack import PROJECT_ID, LocalStack
 from tests.fakes import FixedClock
 from tests.integration.test_adapters import make_stream
 
@@ -566,7 +566,7 @@ def test_an_invitation_whose_answer_was_lost_is_stored_once_and_listed_alone(
     assert "firestore_client" not in services.__dict__  # no client library built
 
 
-def test_an_event_whose_creation_answer_was_lost_is_not_a_conflict() -> None:
+def test_an_event_whose_creation_answer_was_lost_is_not_a_conflict(stack: LocalStack) -> None:
     services = Services(get_settings())
     event = MemorialEvent(
         id=services.event_store.new_id(),

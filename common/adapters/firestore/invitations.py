@@ -17,8 +17,7 @@ from typing import Any
 from common.adapters.firestore.documents import CREDENTIALS_SUBCOLLECTION, DocumentQuery
 from common.adapters.firestore.guard_documents import Codec
 from common.adapters.firestore.rest import FirestoreRest
-from common.adapters.firestore.rest_guards import RestDocuments
-from common.errors import ConflictError
+from common.adapters.firestore.rest_guards import RestDocuments, created_once
 from common.ports import Invitation
 
 KIND = "invitation"
@@ -37,11 +36,12 @@ class RestInvitationStore:
         private = self._private(invitation.stream_id)
         document_id = invitation_document_id(invitation.code)
         write = self._rest.create_write(private, document_id, _to_document(invitation))
-        # Refused because the document exists: ours, if an earlier attempt landed and its
-        # answer was lost; else a code already taken.
-        refused = self._rest.commit([write]) is None
-        if refused and self.get(invitation.stream_id, invitation.code) != invitation:
-            raise ConflictError("This invitation code is taken")
+        created_once(
+            lambda: self._rest.commit([write]) is not None,
+            lambda: self._rest.get(private, document_id).to_dict(),
+            _to_document(invitation),
+            "This invitation code is taken",
+        )
 
     def get(self, stream_id: str, code: str) -> Invitation | None:
         snapshot = self._rest.get(self._private(stream_id), invitation_document_id(code))

@@ -11,8 +11,8 @@ from typing import Any, Generic, TypeVar
 from common.adapters.firestore.documents import DocumentQuery, _storable, new_document_id
 from common.adapters.firestore.guard_documents import Codec
 from common.adapters.firestore.rest import FirestoreRest, RestSnapshot
-from common.adapters.firestore.rest_guards import RestDocuments
-from common.errors import ConflictError, NotFoundError
+from common.adapters.firestore.rest_guards import RestDocuments, created_once
+from common.errors import NotFoundError
 from common.models.events import EventTemplate, MemorialEvent
 
 EVENTS_COLLECTION = "memorial_events"
@@ -75,11 +75,12 @@ class RestEventStore(_Collection[MemorialEvent]):
 
     def create(self, event: MemorialEvent) -> None:
         write = self._rest.create_write(self._collection, event.id, _document(event))
-        # Refused because the id exists: ours, if an earlier attempt landed and its answer
-        # was lost; else another event's.
-        refused = self._rest.commit([write]) is None
-        if refused and self.get(event.id) != event:
-            raise ConflictError("An event with this id exists")
+        created_once(
+            lambda: self._rest.commit([write]) is not None,
+            lambda: self._rest.get(self._collection, event.id).to_dict(),
+            _document(event),
+            "An event with this id exists",
+        )
 
     def update(
         self, event_id: str, change: Callable[[MemorialEvent], MemorialEvent]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from common.adapters.firestore.guard_documents import (
+    ATTEMPTS,
     CREATE_QUOTA_COLLECTION,
     IDEMPOTENCY_COLLECTION,
     USAGE,
@@ -19,6 +20,7 @@ from common.adapters.firestore.guard_documents import (
     record_writer,
 )
 from common.adapters.firestore.rest import FirestoreRest, RestSnapshot
+from common.errors import ConflictError
 from common.ports import CreateQuotaUsage, IdempotencyChange, IdempotencyRecord
 
 T = TypeVar("T")
@@ -43,6 +45,27 @@ class RestDocuments:
             return self._rest.commit([write]) is not None
 
         return optimistic_update(load, write_if_unchanged, codec.read, codec.write, change)
+
+
+def created_once(
+    create: Callable[[], bool],
+    stored: Callable[[], dict[str, Any] | None],
+    document: dict[str, Any],
+    taken: str,
+) -> None:
+    """Create a document (``create`` is ``False`` when its commit was refused). A refusal is
+    read back: the same ``document`` is there when an earlier attempt landed and its answer
+    was lost (done); none is there when the commit was aborted under contention (tried
+    again); anything else is another's document: ``ConflictError(taken)``."""
+    for _ in range(ATTEMPTS):
+        if create():
+            return
+        found = stored()
+        if found == document:
+            return
+        if found is not None:
+            raise ConflictError(taken)
+    raise ConflictError("Too many concurrent requests; try again", retry_after_s=1)
 
 
 class RestCreateQuota:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from common.adapters.firestore.invitations import RestInvitationStore
+from common.errors import ConflictError
 from common.ports import Invitation, InvitationStore
 from tests.fakes import InMemoryInvitationStore
 from tests.integration.contract.conftest import _rest_collection, implementations
@@ -76,3 +78,14 @@ def test_revoking_keeps_the_first_time_and_a_foreign_code_revokes_nothing(
     stored = invitations.get(stream, made.code)
     assert stored is not None and stored.revoked_at == first
     assert invitations.revoke(f"s-{uuid.uuid4().hex[:8]}", made.code, first) is None
+
+
+def test_a_code_is_stored_once_and_a_taken_one_is_refused(invitations: InvitationStore) -> None:
+    stream = f"s-{uuid.uuid4().hex[:8]}"
+    kept = invitation(stream, label="Aunt Ada")
+    invitations.add(kept)
+    invitations.add(kept)  # a retry whose first answer was lost: the same invitation
+
+    with pytest.raises(ConflictError):
+        invitations.add(replace(kept, label="Someone else"))
+    assert invitations.list(stream) == [kept]
