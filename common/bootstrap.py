@@ -9,6 +9,7 @@ for the same part at once, and each part is still built exactly once.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from common.services.streams import StreamService
     from common.services.webhooks import WebhookService
 
+log = logging.getLogger(__name__)
 PartT = TypeVar("PartT")
 # Wrong invitation codes per (stream, client), counted like stream creations (TTL on expiresAt).
 INVITATION_ATTEMPTS_COLLECTION = "invitation_attempts"
@@ -116,9 +118,23 @@ class Services:
         self.settings = settings
         self._given = given
         self._building = threading.RLock()
+        self._preloading: set[str] = set()
+        self._preload_lock = threading.Lock()
         # An adapter handed in is that part, already built: its method below never runs.
         handed_in = {part.name: getattr(given, part.name) for part in fields(given)}
         self.__dict__.update({name: part for name, part in handed_in.items() if part is not None})
+
+    def preload(self, part: str) -> None:
+        """Start loading, in the background, what building ``part`` will need (modules, TLS
+        roots), without building it, so without the parts' lock: a request that reaches
+        Cloudflare after reading Firestore loads its client while those reads wait on the
+        network. Once per instance; nothing when the part is built or handed in."""
+        preloader = _PRELOADERS.get(part)
+        with self._preload_lock:
+            if preloader is None or part in self.__dict__ or part in self._preloading:
+                return
+            self._preloading.add(part)
+        threading.Thread(target=preloader, name=f"preload-{part}", daemon=True).start()
 
     # The ports.
 
@@ -499,6 +515,19 @@ def _cloudflare(settings: Settings) -> StreamProvider:
         read_timeout_s=settings.cloudflare_read_timeout_s,
     )
     return CloudflareStreamProvider(client, delivery_base=settings.cloudflare_delivery_base)
+
+
+def _preload_cloudflare() -> None:
+    try:
+        from common.adapters.cloudflare.client import preload
+
+        preload()
+    except Exception:  # the build on first use meets, and reports, the same failure
+        log.debug("preloading the Cloudflare client failed", exc_info=True)
+
+
+# What ``Services.preload`` may load ahead, by part.
+_PRELOADERS: dict[str, Callable[[], None]] = {"provider": _preload_cloudflare}
 
 
 def _firebase_auth(settings: Settings) -> Authenticator:

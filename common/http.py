@@ -64,6 +64,10 @@ class ErrorBody(BaseModel):
     code: str
 
 
+# ``Op.preloads`` of the operations that call Cloudflare once their reads are done.
+REACHES_CLOUDFLARE = ("provider",)
+
+
 @dataclass(frozen=True)
 class Op:
     """One operation (a method of an endpoint): the handler parses with its models, its replies
@@ -74,7 +78,9 @@ class Op:
     the request headers it reads; ``errors`` the error statuses beyond the usual ones;
     ``route`` the one route the operation is documented at, where not at all of them;
     ``writes``: a GET that may change what is stored (the frontend sends some repairs as GET),
-    refused across sites with the session cookie as a POST is.
+    refused across sites with the session cookie as a POST is; ``preloads``: parts the
+    request builds after its first round trips (the Cloudflare client after the reads),
+    loaded beside them (``Services.preload``).
     """
 
     summary: str
@@ -85,6 +91,7 @@ class Op:
     errors: tuple[int, ...] = ()
     route: str | None = None
     writes: bool = False
+    preloads: tuple[str, ...] = ()
 
     def status_of(self, reply: BaseModel) -> int | None:
         """The success status declared for a reply of this model, if it is declared."""
@@ -600,7 +607,10 @@ def _serve(
         if operation is None:
             body = {"error": f"Method {request.method} not allowed", "code": "invalid-argument"}
             return json_response(body, 405, {"Allow": ", ".join(operations)})
-        ctx = Ctx(request, params, get_services(), operation)
+        services = get_services()
+        for part in operation.preloads:
+            services.preload(part)
+        ctx = Ctx(request, params, services, operation)
         with request_scope():
             return render(handler(ctx), operation)
     except AppError as error:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from common.http import Ctx, Op, Reply
+from common.http import REACHES_CLOUDFLARE, Ctx, Op, Reply
 from common.services.audience import StreamAnalyticsView
 from functions.paths import stream_function
 
@@ -11,6 +11,7 @@ ANALYTICS = {
     "GET": Op(
         "Peak viewers and minutes viewed of the stream (those who may edit it)",
         {200: StreamAnalyticsView},
+        preloads=REACHES_CLOUDFLARE,
     )
 }
 

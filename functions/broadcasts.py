@@ -8,7 +8,7 @@ import flask
 import functions_framework
 
 from common.errors import InvalidArgumentError
-from common.http import SDP, Ctx, Op, Reply, http_endpoint
+from common.http import REACHES_CLOUDFLARE, SDP, Ctx, Op, Reply, http_endpoint
 from common.models.api import (
     CredentialsResponse,
     DeleteResponse,
@@ -19,8 +19,12 @@ from common.models.api import (
 )
 from functions.paths import UNIFIED, stream_call, stream_function, unified_and_mvp
 
-GO_LIVE = {"POST": Op("Go live; returns RTMP credentials", {200: StartResponse})}
-END = {"POST": Op("End the broadcast", {200: StopResponse})}
+GO_LIVE = {
+    "POST": Op(
+        "Go live; returns RTMP credentials", {200: StartResponse}, preloads=REACHES_CLOUDFLARE
+    )
+}
+END = {"POST": Op("End the broadcast", {200: StopResponse}, preloads=REACHES_CLOUDFLARE)}
 # A stream without a live input gets one here (it is created on first use).
 CREDENTIALS = {
     "GET": Op(

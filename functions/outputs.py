@@ -3,7 +3,7 @@ broadcast is sent on to, by Cloudflare. ``common/services/simulcast.py`` does th
 
 from __future__ import annotations
 
-from common.http import Ctx, Op, Reply
+from common.http import REACHES_CLOUDFLARE, Ctx, Op, Reply
 from common.models.outputs import (
     OutputCreate,
     OutputDeleted,
@@ -14,18 +14,28 @@ from common.models.outputs import (
 from functions.paths import stream_function
 
 OUTPUTS = {
-    "GET": Op("The stream's simulcast outputs, keys masked (managers)", {200: OutputListView}),
+    "GET": Op(
+        "The stream's simulcast outputs, keys masked (managers)",
+        {200: OutputListView},
+        preloads=REACHES_CLOUDFLARE,
+    ),
     "POST": Op(
         "Add a simulcast output: an rtmp(s):// URL and its stream key (managers)",
         {201: OutputView},
         body=OutputCreate,
+        preloads=REACHES_CLOUDFLARE,
     ),
 }
 OUTPUT = {
     "PUT": Op(
-        "Enable or disable a simulcast output (managers)", {200: OutputView}, body=OutputUpdate
+        "Enable or disable a simulcast output (managers)",
+        {200: OutputView},
+        body=OutputUpdate,
+        preloads=REACHES_CLOUDFLARE,
     ),
-    "DELETE": Op("Remove a simulcast output (managers)", {200: OutputDeleted}),
+    "DELETE": Op(
+        "Remove a simulcast output (managers)", {200: OutputDeleted}, preloads=REACHES_CLOUDFLARE
+    ),
 }
 
 

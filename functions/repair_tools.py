@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from common.http import Op
+from common.http import REACHES_CLOUDFLARE, Op
 from common.services.repair_tools import (
     CorsResponse,
     PlaybackUrlResponse,
@@ -15,15 +15,40 @@ from common.services.repair_tools import (
 from functions.paths import stream_call
 
 # Each tool's operations by method (the frontend calls some of them with two methods).
-ATTACH = {"POST": Op("Attach the recordings Cloudflare has", {200: SyncRecordingResponse})}
-ALIGN = {"POST": Op("Align status with the live input", {200: SyncStatusResponse})}
+ATTACH = {
+    "POST": Op(
+        "Attach the recordings Cloudflare has",
+        {200: SyncRecordingResponse},
+        preloads=REACHES_CLOUDFLARE,
+    )
+}
+ALIGN = {
+    "POST": Op(
+        "Align status with the live input",
+        {200: SyncStatusResponse},
+        preloads=REACHES_CLOUDFLARE,
+    )
+}
 # GET attaches the recordings it finds, as POST does.
 VIDEO_ID = dict.fromkeys(
-    ("POST", "GET"), Op("List recordings, name the primary", {200: VideoIdResponse}, writes=True)
+    ("POST", "GET"),
+    Op(
+        "List recordings, name the primary",
+        {200: VideoIdResponse},
+        writes=True,
+        preloads=REACHES_CLOUDFLARE,
+    ),
 )
-CONFIGURE_CORS = dict.fromkeys(("PUT", "POST"), Op("Apply allowed origins", {200: CorsResponse}))
-REBUILD_URLS = {"POST": Op("Rebuild playback URLs", {200: PlaybackUrlResponse})}
-RECONCILE = {"POST": Op("Reconcile a stuck stream", {200: SyncStatusResponse})}
+CONFIGURE_CORS = dict.fromkeys(
+    ("PUT", "POST"),
+    Op("Apply allowed origins", {200: CorsResponse}, preloads=REACHES_CLOUDFLARE),
+)
+REBUILD_URLS = {
+    "POST": Op("Rebuild playback URLs", {200: PlaybackUrlResponse}, preloads=REACHES_CLOUDFLARE)
+}
+RECONCILE = {
+    "POST": Op("Reconcile a stuck stream", {200: SyncStatusResponse}, preloads=REACHES_CLOUDFLARE)
+}
 
 
 @stream_call("/sync-recording", ATTACH, lambda services: services.repair_tools.sync_recording)

@@ -12,7 +12,7 @@ import functions_framework
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from common.http import Ctx, Op, QueryFlag, Reply, http_endpoint
+from common.http import REACHES_CLOUDFLARE, Ctx, Op, QueryFlag, Reply, http_endpoint
 from common.models.api import (
     IDEMPOTENCY_HEADER,
     DeleteResponse,
@@ -90,6 +90,7 @@ CREATE = Op(
     body=StreamCreateRequest,
     headers=(IDEMPOTENCY_HEADER,),
     errors=(422,),
+    preloads=REACHES_CLOUDFLARE,
 )
 
 

@@ -6,6 +6,7 @@ import functools
 import logging
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -81,11 +82,28 @@ class RetryPolicy:
         self._sleep(seconds)
 
 
-@functools.cache
+_roots_lock = threading.Lock()
+
+
 def _trusted_roots() -> ssl.SSLContext:
     """One TLS context for every Cloudflare client of the instance: each httpx client would
     otherwise load the CA bundle again (about 30 ms, three times in a cold start)."""
+    with _roots_lock:
+        return _load_trusted_roots()
+
+
+@functools.cache
+def _load_trusted_roots() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
+
+
+def preload() -> None:
+    """Load what the first client of an instance needs, without making one: httpcore (which
+    httpx imports when a client is made) and the TLS roots. ``Services.preload`` runs this
+    beside a request's first round trips, which wait on the network."""
+    import httpcore  # noqa: F401, PLC0415 - loaded for its side effect: the import itself
+
+    _trusted_roots()
 
 
 class CloudflareStreamClient:

@@ -1,0 +1,79 @@
+"""``Services.preload``: the Cloudflare client's modules and TLS roots load in the background,
+beside a request's first round trips, without building the client or holding the parts' lock.
+Each probe runs in a fresh interpreter, where nothing is loaded yet."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import json, sys, threading
+from common.bootstrap import Given, Services
+from common.settings import Settings
+
+def loaded():
+    return sorted({"httpcore", "common.adapters.cloudflare.client"} & sys.modules.keys())
+
+services = Services(Settings())
+before = loaded()
+# Another request building a part meanwhile (holding the parts' lock) holds nothing up.
+building, done = threading.Event(), threading.Event()
+released_by_us = []
+def build_meanwhile():
+    with services._building:
+        building.set()
+        released_by_us.append(done.wait(timeout=10))  # False: the preload waited for it
+builder = threading.Thread(target=build_meanwhile)
+builder.start()
+building.wait(timeout=30)
+services.preload("provider")
+services.preload("provider")  # once per instance
+preloads = [t for t in threading.enumerate() if t.name == "preload-provider"]
+for thread in preloads:
+    thread.join(timeout=30)
+done.set()
+builder.join(timeout=30)
+from common.adapters.cloudflare import client
+handed_in = Services(Settings(), Given(provider=object()))
+handed_in.preload("provider")
+print(json.dumps({
+    "before": before,
+    "after": loaded(),
+    "threads": len(preloads),
+    "beside a build": released_by_us,
+    "roots_loaded": client._load_trusted_roots.cache_info().currsize,
+    "built": "provider" in services.__dict__,
+    "unknown part": services.preload("no-such-part"),
+    "handed in": [t.name for t in threading.enumerate() if t.name.startswith("preload-")],
+}))
+"""
+
+
+def test_preloading_the_cloudflare_client_loads_it_beside_the_request_without_building_it() -> None:
+    env = {**os.environ, "FIRESTORE_EMULATOR_HOST": "127.0.0.1:9"}
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {
+        "before": [],
+        "after": ["common.adapters.cloudflare.client", "httpcore"],
+        "threads": 1,
+        "beside a build": [True],
+        "roots_loaded": 1,
+        "built": False,
+        "unknown part": None,
+        "handed in": [],
+    }
