@@ -9,7 +9,6 @@ for the same part at once, and each part is still built exactly once.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,7 +58,6 @@ if TYPE_CHECKING:
     from common.services.streams import StreamService
     from common.services.webhooks import WebhookService
 
-log = logging.getLogger(__name__)
 PartT = TypeVar("PartT")
 # Wrong invitation codes per (stream, client), counted like stream creations (TTL on expiresAt).
 INVITATION_ATTEMPTS_COLLECTION = "invitation_attempts"
@@ -125,16 +123,18 @@ class Services:
         self.__dict__.update({name: part for name, part in handed_in.items() if part is not None})
 
     def preload(self, part: str) -> None:
-        """Start loading, in the background, what building ``part`` will need (modules, TLS
-        roots), without building it, so without the parts' lock: a request that reaches
-        Cloudflare after reading Firestore loads its client while those reads wait on the
-        network. Once per instance; nothing when the part is built or handed in."""
+        """Start loading, in the background, what building ``part`` will need, without
+        building it, so without the parts' lock: a request that reaches Cloudflare after
+        reading Firestore loads the TLS roots of its client while those reads wait on the
+        network (the loading is C code that releases the GIL; no module is imported in the
+        background, where two threads importing at once could meet in a circular import).
+        Once per instance; nothing when the part is built or handed in."""
         preloader = _PRELOADERS.get(part)
         with self._preload_lock:
             if preloader is None or part in self.__dict__ or part in self._preloading:
                 return
             self._preloading.add(part)
-        threading.Thread(target=preloader, name=f"preload-{part}", daemon=True).start()
+        threading.Thread(target=preloader(), name=f"preload-{part}", daemon=True).start()
 
     # The ports.
 
@@ -517,17 +517,15 @@ def _cloudflare(settings: Settings) -> StreamProvider:
     return CloudflareStreamProvider(client, delivery_base=settings.cloudflare_delivery_base)
 
 
-def _preload_cloudflare() -> None:
-    try:
-        from common.adapters.cloudflare.client import preload
+def _cloudflare_roots() -> Callable[[], object]:
+    from common.adapters.tls_roots import trusted_roots
 
-        preload()
-    except Exception:  # the build on first use meets, and reports, the same failure
-        log.debug("preloading the Cloudflare client failed", exc_info=True)
+    return trusted_roots
 
 
-# What ``Services.preload`` may load ahead, by part.
-_PRELOADERS: dict[str, Callable[[], None]] = {"provider": _preload_cloudflare}
+# What ``Services.preload`` may load ahead, by part: run here, each gives what the
+# background thread runs.
+_PRELOADERS: dict[str, Callable[[], Callable[[], object]]] = {"provider": _cloudflare_roots}
 
 
 def _firebase_auth(settings: Settings) -> Authenticator:

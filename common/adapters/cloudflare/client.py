@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
-import ssl
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
-import certifi
 import httpx
 from pydantic import SecretStr, ValidationError
 
@@ -28,6 +24,7 @@ from common.adapters.cloudflare.wire import (
     CfOutput,
     CfVideo,
 )
+from common.adapters.tls_roots import trusted_roots
 from common.models.domain import (
     ClipSpec,
     DownloadProgress,
@@ -82,30 +79,6 @@ class RetryPolicy:
         self._sleep(seconds)
 
 
-_roots_lock = threading.Lock()
-
-
-def _trusted_roots() -> ssl.SSLContext:
-    """One TLS context for every Cloudflare client of the instance: each httpx client would
-    otherwise load the CA bundle again (about 30 ms, three times in a cold start)."""
-    with _roots_lock:
-        return _load_trusted_roots()
-
-
-@functools.cache
-def _load_trusted_roots() -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=certifi.where())
-
-
-def preload() -> None:
-    """Load what the first client of an instance needs, without making one: httpcore (which
-    httpx imports when a client is made) and the TLS roots. ``Services.preload`` runs this
-    beside a request's first round trips, which wait on the network."""
-    import httpcore  # noqa: F401, PLC0415 - loaded for its side effect: the import itself
-
-    _trusted_roots()
-
-
 class CloudflareStreamClient:
     """Thin typed client of the Stream API for one account."""
 
@@ -125,7 +98,7 @@ class CloudflareStreamClient:
             headers={"Authorization": f"Bearer {api_token.get_secret_value()}"},
             timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
             transport=transport,
-            verify=_trusted_roots(),
+            verify=trusted_roots(),
         )
         self._retry = retry
         # GraphQL Analytics sits beside the REST API, outside the account's /stream prefix.
@@ -330,12 +303,12 @@ class CloudflareStreamProvider:
         # A client of its own, with no Authorization header: the WHIP host must never see
         # our API token (FRONTEND_CONTRACT.md §11.2 item 4).
         self._whip_http = whip_http or httpx.Client(
-            timeout=httpx.Timeout(15.0, connect=5.0), verify=_trusted_roots()
+            timeout=httpx.Timeout(15.0, connect=5.0), verify=trusted_roots()
         )
         # The customer host (/views), also without our token: its calls are not API calls.
         self._delivery_base = delivery_base.rstrip("/") if delivery_base else None
         self._delivery_http = delivery_http or httpx.Client(
-            timeout=httpx.Timeout(5.0, connect=3.0), verify=_trusted_roots()
+            timeout=httpx.Timeout(5.0, connect=3.0), verify=trusted_roots()
         )
 
     def whip_offer(self, whip_url: SecretStr, offer_sdp: str) -> WhipAnswer:
