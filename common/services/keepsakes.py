@@ -37,7 +37,12 @@ from common.models.domain import (
     User,
 )
 from common.models.recording_rules import entry_of, merge_recordings, with_recordings
-from common.ports import PlaybackTokens, check_task
+from common.ports import (
+    PlaybackTokens,
+    ProviderRateLimitedError,
+    ProviderUnavailableError,
+    check_task,
+)
 from common.services.backends import BackendPorts, WithBackends
 
 log = logging.getLogger(__name__)
@@ -45,7 +50,9 @@ log = logging.getLogger(__name__)
 KEEPSAKE_TASK_PATH = "/api/tasks/keepsake"
 KeepsakeKind = Literal["download", "clip"]
 FoundT = TypeVar("FoundT")
-KeepsakeOutcome = Literal["rescheduled", "done", "gave_up", "failed", "stale", "gone"]
+# "unanswered": Cloudflare failed this check; the next one is queued as usual.
+KeepsakeOutcome = Literal["rescheduled", "unanswered", "done", "gave_up", "failed", "stale", "gone"]
+_CHAIN_GOES_ON: frozenset[KeepsakeOutcome] = frozenset({"rescheduled", "unanswered"})
 # A week: no funeral recording is longer (Cloudflare truncates live recordings at 7 days).
 MAX_SECONDS = 7 * 24 * 3600
 CLIP_NOT_READY = "CLIP_NOT_READY"
@@ -57,6 +64,10 @@ class KeepsakePolicy:
 
     keepsake_checks: int = 180
     keepsake_check_interval_s: float = 10
+    # While Cloudflare does not answer, the checks go on past ``keepsake_checks``, up to this
+    # many (2 hours): the chain goes on by its own next check, not by the queue's retries,
+    # which end, and would leave the keepsake "preparing" for good.
+    keepsake_max_checks: int = 720
 
 
 class ClipRequest(Model):
@@ -311,7 +322,7 @@ class KeepsakeService(WithBackends):
             outcome = self._check_download(stream, video_id, generation, attempt)
         else:
             outcome = self._check_clip(stream, video_id, generation, attempt)
-        if outcome == "rescheduled":
+        if outcome in _CHAIN_GOES_ON:
             self._schedule(kind, stream_id, video_id, generation, attempt + 1)
         return outcome
 
@@ -332,12 +343,23 @@ class KeepsakeService(WithBackends):
             updated = _with_entry(current, entry.model_copy(update={"download": download}))
             return updated, _outcome_of(download.state)
 
+        def unanswered(current: Stream, last: bool) -> tuple[Stream, KeepsakeOutcome]:
+            entry = _entry(current, video_id)
+            assert entry.download is not None  # noqa: S101 - _download_due checked it
+            claimed = entry.download.model_copy(update={"checks": attempt + 1})
+            if last:
+                log.error("no answer on the download of %s after %d checks", video_id, attempt + 1)
+                claimed = _failed(claimed)
+            updated = _with_entry(current, entry.model_copy(update={"download": claimed}))
+            return updated, "gave_up" if last else "unanswered"
+
         return self._follow(
             stream,
             lambda s: _download_due(s, video_id, generation, attempt),
             lambda: self._provider.get_download(video_id),
-            settle,
-            attempt,
+            settle=settle,
+            unanswered=unanswered,
+            attempt=attempt,
         )
 
     def _check_clip(
@@ -367,12 +389,25 @@ class KeepsakeService(WithBackends):
             )
             return merged.model_copy(update={"pending_clip": None, "last_error": issue}), "gave_up"
 
+        def unanswered(current: Stream, last: bool) -> tuple[Stream, KeepsakeOutcome]:
+            pending = current.pending_clip
+            assert pending is not None  # noqa: S101 - _clip_due checked it
+            if not last:
+                claimed = pending.model_copy(update={"checks": attempt + 1})
+                return current.model_copy(update={"pending_clip": claimed}), "unanswered"
+            log.error("no answer on the trim %s after %d checks", video_id, attempt + 1)
+            issue = StreamIssue(
+                code=CLIP_NOT_READY, message="The trim did not finish; try again", at=now
+            )
+            return current.model_copy(update={"pending_clip": None, "last_error": issue}), "gave_up"
+
         return self._follow(
             stream,
             lambda s: _clip_due(s, video_id, generation, attempt),
             lambda: self._provider.get_recording(video_id),
-            settle,
-            attempt,
+            settle=settle,
+            unanswered=unanswered,
+            attempt=attempt,
         )
 
     def _follow(
@@ -380,27 +415,42 @@ class KeepsakeService(WithBackends):
         stream: Stream,
         due: Callable[[Stream], bool],
         read: Callable[[], FoundT | None],
+        *,
         settle: Callable[[Stream, FoundT | None, bool], tuple[Stream, KeepsakeOutcome]],
+        unanswered: Callable[[Stream, bool], tuple[Stream, KeepsakeOutcome]],
         attempt: int,
     ) -> KeepsakeOutcome:
         """One check of a followed request: what the provider says now (``None``: the video
         is gone) is settled onto the stream in the write that claims the check, given whether
-        it is the last. A duplicate delivery, or a request since replaced, is no longer
-        ``due`` and changes nothing."""
+        it is the last. When the provider fails to answer, the check is claimed by
+        ``unanswered`` and the chain goes on, up to ``keepsake_max_checks``. A duplicate
+        delivery, or a request since replaced, is no longer ``due`` and changes nothing."""
         if not due(stream):
             return "stale"
+        answered = True
+        found: FoundT | None = None
         try:
             found = read()
         except NotFoundError:
             found = None
-        last = attempt + 1 >= self.policy.keepsake_checks
+        except (ProviderUnavailableError, ProviderRateLimitedError) as error:
+            log.warning(
+                "no answer from Cloudflare for check %d of %s: %s", attempt, stream.id, error
+            )
+            answered = False
+        checks = attempt + 1
+        last = checks >= self.policy.keepsake_max_checks or (
+            answered and checks >= self.policy.keepsake_checks
+        )
         outcome: list[KeepsakeOutcome] = ["stale"]
 
         def record(current: Stream) -> Stream:
             if not due(current):
                 outcome[:] = ["stale"]
                 return current
-            updated, result = settle(current, found, last)
+            updated, result = (
+                settle(current, found, last) if answered else unanswered(current, last)
+            )
             outcome[:] = [result]
             return updated
 

@@ -16,7 +16,7 @@ from common.errors import (
     UnauthenticatedError,
 )
 from common.models.domain import Recording, Stream, User
-from common.ports import ProviderUnavailableError
+from common.ports import ProviderRateLimitedError, ProviderUnavailableError
 from common.services.keepsakes import (
     KEEPSAKE_TASK_PATH,
     ClipRequest,
@@ -28,6 +28,7 @@ from tests.conftest import World
 from tests.fakes import local_playback_tokens
 
 CHECKS = 4
+MAX_CHECKS = 7
 
 
 class Keepsakes(World):
@@ -39,7 +40,9 @@ class Keepsakes(World):
         self.tokens = local_playback_tokens(self.clock)
         self.keepsakes = KeepsakeService(
             self.backends,
-            policy=KeepsakePolicy(keepsake_checks=CHECKS, keepsake_check_interval_s=10),
+            policy=KeepsakePolicy(
+                keepsake_checks=CHECKS, keepsake_check_interval_s=10, keepsake_max_checks=MAX_CHECKS
+            ),
             allowed_origins=("example.com",),
             tokens=lambda: self.tokens,
         )
@@ -200,6 +203,56 @@ def test_a_failed_cloudflare_call_leaves_nothing_written(ks: Keepsakes) -> None:
         ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1")
     assert ks.stream() == before
     assert ks.keepsake_tasks() == []
+
+
+def test_checks_cloudflare_does_not_answer_go_on_by_their_own_next_check(ks: Keepsakes) -> None:
+    """An outage longer than the queue's retries must not leave the family's MP4 "preparing"
+    for good: each unanswered check queues the next, and the first answer settles it."""
+    ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1")
+    for _ in range(CHECKS + 1):  # past the usual budget
+        ks.provider.fail("get_download", ProviderUnavailableError("Cloudflare 503"))
+    ks.provider.progress_download("video-1", "ready", 100)
+
+    assert ks.run_tasks(all_of_them=True) == ["unanswered"] * (CHECKS + 1) + ["done"]
+    assert ks.keepsakes.download(people.OWNER, ks.stream_id, "video-1").state == "ready"
+    assert len(set(ks.keepsake_tasks())) == CHECKS + 2  # one task a check, none retried
+
+
+def test_a_download_cloudflare_never_answers_ends_in_error_and_may_be_asked_again(
+    ks: Keepsakes,
+) -> None:
+    ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1")
+    for _ in range(MAX_CHECKS):
+        ks.provider.fail("get_download", ProviderRateLimitedError("Cloudflare 429", retry_after_s=30))
+
+    assert ks.run_tasks(all_of_them=True) == ["unanswered"] * (MAX_CHECKS - 1) + ["gave_up"]
+    assert ks.keepsakes.download(people.OWNER, ks.stream_id, "video-1").state == "error"
+    ks.clock.advance(5)
+    assert ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1").state == "preparing"
+
+
+def test_a_trim_cloudflare_does_not_answer_for_a_while_still_becomes_primary(
+    ks: Keepsakes,
+) -> None:
+    clip_uid = ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    for _ in range(2):
+        ks.provider.fail("get_recording", ProviderUnavailableError("Cloudflare 503"))
+    assert ks.run_tasks() == ["unanswered"]
+    assert ks.run_tasks() == ["unanswered"]
+    ks.provider.finish_clip(clip_uid)
+    assert ks.run_tasks() == ["done"]
+    assert ks.stream().video_id == clip_uid
+
+
+def test_a_trim_cloudflare_never_answers_is_dropped_and_the_family_told(ks: Keepsakes) -> None:
+    ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 100))
+    for _ in range(MAX_CHECKS):
+        ks.provider.fail("get_recording", ProviderUnavailableError("Cloudflare 503"))
+
+    assert ks.run_tasks(all_of_them=True) == ["unanswered"] * (MAX_CHECKS - 1) + ["gave_up"]
+    dropped = ks.stream()
+    assert (dropped.video_id, dropped.pending_clip) == ("video-1", None)
+    assert dropped.last_error is not None and dropped.last_error.code == "CLIP_NOT_READY"
 
 
 def test_a_private_streams_download_url_is_signed_and_downloadable(ks: Keepsakes) -> None:
