@@ -28,6 +28,7 @@ from common.models.base import Model
 from common.models.domain import (
     ClipSpec,
     DownloadStatus,
+    FollowedRequest,
     PendingClip,
     Recording,
     RecordingDownload,
@@ -168,6 +169,8 @@ class KeepsakeService(WithBackends):
         if not entry.ready:
             raise ConflictError("This recording is not ready yet; download it once it is")
         if entry.download is not None and entry.download.state != "error":
+            if entry.download.state == "preparing":
+                self._resume("download", stream_id, video_id, entry.download)
             return self._download_view(stream, entry)
         status = self._provider.create_download(video_id)
         now = self._clock.now()
@@ -219,6 +222,7 @@ class KeepsakeService(WithBackends):
                 video_id,
                 *bounds,
             ):
+                self._resume("clip", stream.id, pending.video_uid, pending)
                 return _clip_view(stream.id, pending)
             raise ConflictError("Another trim of this stream is being made; try once it is ready")
         if not source.ready or source.duration is None:
@@ -457,11 +461,19 @@ class KeepsakeService(WithBackends):
         self._repo.update(stream.id, record)
         return outcome[-1]
 
+    def _resume(
+        self, kind: KeepsakeKind, stream_id: str, video_id: str, followed: FollowedRequest
+    ) -> None:
+        """Asked again while being made: queue the chain's next check again, in case it
+        stopped (its successor could not be queued: ``_enqueue`` only logs that). By its
+        name, a queue that holds that check already keeps one."""
+        self._schedule(kind, stream_id, video_id, followed.generation, followed.checks)
+
     def _schedule(
         self, kind: KeepsakeKind, stream_id: str, video_id: str, generation: int, attempt: int
     ) -> None:
-        # Should it fail, asking again (POST) answers the state; the Stream webhook still
-        # finishes a trim.
+        # Should it fail, asking again (POST) queues it again (``_resume``); the Stream
+        # webhook still finishes a trim.
         chain = {"kind": kind, "streamId": stream_id, "videoId": video_id}
         interval = self.policy.keepsake_check_interval_s
         self._enqueue(check_task(KEEPSAKE_TASK_PATH, chain, generation, attempt, interval))

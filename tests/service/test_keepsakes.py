@@ -223,7 +223,9 @@ def test_a_download_cloudflare_never_answers_ends_in_error_and_may_be_asked_agai
 ) -> None:
     ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1")
     for _ in range(MAX_CHECKS):
-        ks.provider.fail("get_download", ProviderRateLimitedError("Cloudflare 429", retry_after_s=30))
+        ks.provider.fail(
+            "get_download", ProviderRateLimitedError("Cloudflare 429", retry_after_s=30)
+        )
 
     assert ks.run_tasks(all_of_them=True) == ["unanswered"] * (MAX_CHECKS - 1) + ["gave_up"]
     assert ks.keepsakes.download(people.OWNER, ks.stream_id, "video-1").state == "error"
@@ -348,6 +350,34 @@ def test_a_trim_cloudflare_fails_is_dropped_and_the_family_told(ks: Keepsakes) -
     assert (failed.video_id, failed.pending_clip) == ("video-1", None)
     assert failed.last_error is not None
     assert failed.last_error.code == "CLIP_FAILED"
+
+
+def test_asking_again_resumes_a_download_whose_next_check_could_not_be_queued(
+    ks: Keepsakes,
+) -> None:
+    ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1")
+    ks.tasks.unavailable_for = 1  # the first check runs, but its successor is not queued
+    assert ks.run_tasks(all_of_them=True) == ["rescheduled"]
+    ks.provider.progress_download("video-1", "ready", 100)
+
+    again = ks.keepsakes.request_download(people.MEMORIAL_OWNER, ks.stream_id, "video-1")
+
+    assert again.state == "preparing"
+    assert ks.provider.calls.count("create_download") == 1  # the same download, followed on
+    assert ks.run_tasks(all_of_them=True) == ["done"]
+    assert ks.keepsakes.download(people.OWNER, ks.stream_id, "video-1").state == "ready"
+
+
+def test_asking_again_resumes_a_trim_whose_next_check_could_not_be_queued(ks: Keepsakes) -> None:
+    clip_uid = ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    ks.tasks.unavailable_for = 1
+    assert ks.run_tasks(all_of_them=True) == ["rescheduled"]
+    ks.provider.finish_clip(clip_uid)  # its webhook lost too
+
+    ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 100))
+
+    assert ks.run_tasks(all_of_them=True) == ["done"]
+    assert ks.stream().video_id == clip_uid
 
 
 def test_asking_again_for_the_same_trim_answers_it_and_another_trim_waits(
