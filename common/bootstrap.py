@@ -9,6 +9,7 @@ for the same part at once, and each part is still built exactly once.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from common.services.streams import StreamService
     from common.services.webhooks import WebhookService
 
+log = logging.getLogger(__name__)
 PartT = TypeVar("PartT")
 # Wrong invitation codes per (stream, client), counted like stream creations (TTL on expiresAt).
 INVITATION_ATTEMPTS_COLLECTION = "invitation_attempts"
@@ -134,7 +136,19 @@ class Services:
             if preloader is None or part in self.__dict__ or part in self._preloading:
                 return
             self._preloading.add(part)
-        threading.Thread(target=preloader(), name=f"preload-{part}", daemon=True).start()
+        try:
+            load = preloader()
+        except Exception:  # only an optimisation: the part's build meets, and reports, it
+            log.debug("preloading %s failed", part, exc_info=True)
+            return
+
+        def run() -> None:
+            try:
+                load()
+            except Exception:
+                log.debug("preloading %s failed", part, exc_info=True)
+
+        threading.Thread(target=run, name=f"preload-{part}", daemon=True).start()
 
     # The ports.
 
@@ -518,9 +532,9 @@ def _cloudflare(settings: Settings) -> StreamProvider:
 
 
 def _cloudflare_roots() -> Callable[[], object]:
-    from common.adapters.tls_roots import trusted_roots
+    from common.adapters.tls_roots import roots_loader
 
-    return trusted_roots
+    return roots_loader()
 
 
 # What ``Services.preload`` may load ahead, by part: run here, each gives what the

@@ -6,10 +6,18 @@ from __future__ import annotations
 import functools
 import ssl
 import threading
+from collections.abc import Callable
 
 import certifi
 
 _lock = threading.Lock()
+
+
+def roots_loader() -> Callable[[], ssl.SSLContext]:
+    """``trusted_roots``, for another thread to call without importing anything: the bundle's
+    path is found here first (certifi's first call loads importlib's resource readers)."""
+    certifi.where()
+    return trusted_roots
 
 
 def trusted_roots() -> ssl.SSLContext:

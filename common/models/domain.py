@@ -89,10 +89,12 @@ DownloadState = Literal["preparing", "ready", "error"]
 class FollowedRequest(WireModel):
     """A family's request a chain of checks follows until the provider has done it:
     ``generation`` names the request's chain, ``checks`` how many have run (the claim a
-    duplicate delivery is refused by)."""
+    duplicate delivery is refused by), ``unanswered`` how many of them the provider did not
+    answer (those do not count against the chain's budget)."""
 
     requested_at: datetime
     checks: int = 0
+    unanswered: int = 0
 
     @property
     def generation(self) -> int:

@@ -10,7 +10,7 @@ the recording (or the pending trim) so a duplicate delivery does nothing.
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
 from pydantic import Field, model_validator
@@ -56,6 +56,8 @@ KeepsakeOutcome = Literal["rescheduled", "unanswered", "done", "gave_up", "faile
 _CHAIN_GOES_ON: frozenset[KeepsakeOutcome] = frozenset({"rescheduled", "unanswered"})
 # A week: no funeral recording is longer (Cloudflare truncates live recordings at 7 days).
 MAX_SECONDS = 7 * 24 * 3600
+# A chain this far past its next check has stopped (the queue's retries back off to 5 min).
+STALLED_AFTER = timedelta(minutes=10)
 CLIP_NOT_READY = "CLIP_NOT_READY"
 
 
@@ -350,7 +352,9 @@ class KeepsakeService(WithBackends):
         def unanswered(current: Stream, last: bool) -> tuple[Stream, KeepsakeOutcome]:
             entry = _entry(current, video_id)
             assert entry.download is not None  # noqa: S101 - _download_due checked it
-            claimed = entry.download.model_copy(update={"checks": attempt + 1})
+            claimed = entry.download.model_copy(
+                update={"checks": attempt + 1, "unanswered": entry.download.unanswered + 1}
+            )
             if last:
                 log.error("no answer on the download of %s after %d checks", video_id, attempt + 1)
                 claimed = _failed(claimed)
@@ -361,6 +365,7 @@ class KeepsakeService(WithBackends):
             stream,
             lambda s: _download_due(s, video_id, generation, attempt),
             lambda: self._provider.get_download(video_id),
+            followed=lambda s: _followed_download(s, video_id),
             settle=settle,
             unanswered=unanswered,
             attempt=attempt,
@@ -397,7 +402,9 @@ class KeepsakeService(WithBackends):
             pending = current.pending_clip
             assert pending is not None  # noqa: S101 - _clip_due checked it
             if not last:
-                claimed = pending.model_copy(update={"checks": attempt + 1})
+                claimed = pending.model_copy(
+                    update={"checks": attempt + 1, "unanswered": pending.unanswered + 1}
+                )
                 return current.model_copy(update={"pending_clip": claimed}), "unanswered"
             log.error("no answer on the trim %s after %d checks", video_id, attempt + 1)
             issue = StreamIssue(
@@ -409,6 +416,7 @@ class KeepsakeService(WithBackends):
             stream,
             lambda s: _clip_due(s, video_id, generation, attempt),
             lambda: self._provider.get_recording(video_id),
+            followed=lambda s: s.pending_clip,
             settle=settle,
             unanswered=unanswered,
             attempt=attempt,
@@ -420,6 +428,7 @@ class KeepsakeService(WithBackends):
         due: Callable[[Stream], bool],
         read: Callable[[], FoundT | None],
         *,
+        followed: Callable[[Stream], FollowedRequest | None],
         settle: Callable[[Stream, FoundT | None, bool], tuple[Stream, KeepsakeOutcome]],
         unanswered: Callable[[Stream, bool], tuple[Stream, KeepsakeOutcome]],
         attempt: int,
@@ -443,15 +452,18 @@ class KeepsakeService(WithBackends):
             )
             answered = False
         checks = attempt + 1
-        last = checks >= self.policy.keepsake_max_checks or (
-            answered and checks >= self.policy.keepsake_checks
-        )
         outcome: list[KeepsakeOutcome] = ["stale"]
 
         def record(current: Stream) -> Stream:
-            if not due(current):
+            request = followed(current)
+            if request is None or not due(current):
                 outcome[:] = ["stale"]
                 return current
+            # The budget counts the checks the provider answered, this one included if it was.
+            answered_checks = checks - request.unanswered - (0 if answered else 1)
+            last = checks >= self.policy.keepsake_max_checks or (
+                answered and answered_checks >= self.policy.keepsake_checks
+            )
             updated, result = (
                 settle(current, found, last) if answered else unanswered(current, last)
             )
@@ -466,8 +478,28 @@ class KeepsakeService(WithBackends):
     ) -> None:
         """Asked again while being made: queue the chain's next check again, in case it
         stopped (its successor could not be queued: ``_enqueue`` only logs that). By its
-        name, a queue that holds that check already keeps one."""
-        self._schedule(kind, stream_id, video_id, followed.generation, followed.checks)
+        name, a queue that holds that check already keeps one. A chain stalled well past its
+        next check may have lost that check for good (it failed, and Cloud Tasks refuses its
+        name for an hour): it goes on from the next attempt number instead, which makes the
+        lost one stale should it ever come."""
+        interval = timedelta(seconds=self.policy.keepsake_check_interval_s)
+        next_check = followed.requested_at + interval * (followed.checks + 1)
+        attempt = followed.checks
+        if self._clock.now() > next_check + STALLED_AFTER:
+            skipped = followed.model_copy(update={"checks": followed.checks + 1})
+
+            def skip(current: Stream) -> Stream:
+                if _followed(kind, current, video_id) != followed:
+                    return current  # a check ran meanwhile: the chain is alive
+                return _with_followed(kind, current, video_id, skipped)
+
+            updated = self._repo.update(stream_id, skip)
+            now_followed = _followed(kind, updated, video_id)
+            if now_followed is None or now_followed.generation != followed.generation:
+                return
+            attempt = now_followed.checks
+            log.warning("%s of %s stalled; resumed at check %d", kind, video_id, attempt)
+        self._schedule(kind, stream_id, video_id, followed.generation, attempt)
 
     def _schedule(
         self, kind: KeepsakeKind, stream_id: str, video_id: str, generation: int, attempt: int
@@ -509,6 +541,29 @@ def _failed(download: RecordingDownload) -> RecordingDownload:
 
 def _outcome_of(state: str) -> KeepsakeOutcome:
     return "done" if state == "ready" else "failed" if state == "error" else "rescheduled"
+
+
+def _followed(kind: KeepsakeKind, stream: Stream, video_id: str) -> FollowedRequest | None:
+    """The request of ``kind`` a chain follows for ``video_id``, if it is still being made."""
+    if kind == "download":
+        download = _followed_download(stream, video_id)
+        return download if download is not None and download.state == "preparing" else None
+    pending = stream.pending_clip
+    return pending if pending is not None and pending.video_uid == video_id else None
+
+
+def _with_followed(
+    kind: KeepsakeKind, stream: Stream, video_id: str, followed: FollowedRequest
+) -> Stream:
+    if kind == "clip":
+        return stream.model_copy(update={"pending_clip": followed})
+    entry = _entry(stream, video_id)
+    return _with_entry(stream, entry.model_copy(update={"download": followed}))
+
+
+def _followed_download(stream: Stream, video_id: str) -> RecordingDownload | None:
+    entry = next((e for e in stream.recordings if e.video_uid == video_id), None)
+    return entry.download if entry else None
 
 
 def _download_due(stream: Stream, video_id: str, generation: int, attempt: int) -> bool:

@@ -28,7 +28,7 @@ from tests.conftest import World
 from tests.fakes import local_playback_tokens
 
 CHECKS = 4
-MAX_CHECKS = 7
+MAX_CHECKS = 10
 
 
 class Keepsakes(World):
@@ -218,6 +218,21 @@ def test_checks_cloudflare_does_not_answer_go_on_by_their_own_next_check(ks: Kee
     assert len(set(ks.keepsake_tasks())) == CHECKS + 2  # one task a check, none retried
 
 
+def test_checks_cloudflare_did_not_answer_do_not_count_against_the_budget(
+    ks: Keepsakes,
+) -> None:
+    """After an outage as long as the whole budget, the first answer still "preparing" goes
+    on being followed: it does not end the family's download in error."""
+    ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1")
+    for _ in range(CHECKS):
+        ks.provider.fail("get_download", ProviderUnavailableError("Cloudflare 503"))
+    ks.provider.progress_download("video-1", "inprogress", 50)
+
+    assert ks.run_tasks(all_of_them=True) == (
+        ["unanswered"] * CHECKS + ["rescheduled"] * (CHECKS - 1) + ["failed"]
+    )
+
+
 def test_a_download_cloudflare_never_answers_ends_in_error_and_may_be_asked_again(
     ks: Keepsakes,
 ) -> None:
@@ -377,6 +392,42 @@ def test_asking_again_resumes_a_trim_whose_next_check_could_not_be_queued(ks: Ke
     ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 100))
 
     assert ks.run_tasks(all_of_them=True) == ["done"]
+    assert ks.stream().video_id == clip_uid
+
+
+def lose_next_check(ks: Keepsakes) -> dict[str, object]:
+    """The next queued check is delivered and fails for good (its name is spent)."""
+    task = ks.tasks.tasks[ks.delivered]
+    ks.delivered += 1
+    return dict(task.payload)
+
+
+def test_asking_again_resumes_a_stalled_download_past_its_lost_check(ks: Keepsakes) -> None:
+    ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1")
+    lost = lose_next_check(ks)
+    ks.provider.progress_download("video-1", "ready", 100)
+    # Not stalled yet: asking again queues that check again, which the queue already holds.
+    ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1")
+    assert ks.run_tasks() == []
+
+    ks.clock.advance(11 * 60)
+    ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1")
+
+    assert ks.run_tasks() == ["done"]
+    assert ks.keepsakes.download(people.OWNER, ks.stream_id, "video-1").state == "ready"
+    args = (lost["kind"], ks.stream_id, "video-1", lost["generation"], lost["attempt"])
+    assert ks.keepsakes.run_check(*args) == "stale"  # type: ignore[arg-type]
+
+
+def test_asking_again_resumes_a_stalled_trim_past_its_lost_check(ks: Keepsakes) -> None:
+    clip_uid = ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 100)).videoId
+    lose_next_check(ks)
+    ks.provider.finish_clip(clip_uid)  # its webhook lost too
+    ks.clock.advance(11 * 60)
+
+    ks.keepsakes.clip(people.OWNER, ks.stream_id, "video-1", trim(10, 100))
+
+    assert ks.run_tasks() == ["done"]
     assert ks.stream().video_id == clip_uid
 
 

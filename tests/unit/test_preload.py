@@ -26,6 +26,23 @@ def recorded_start(thread):
     started.append(thread)
     start(thread)
 threading.Thread.start = recorded_start
+
+imported_in_background = []  # every module first imported by a thread other than this one
+class ImportWatcher:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if threading.current_thread() is not threading.main_thread():
+            imported_in_background.append(name)
+        return None  # the usual finders find it
+sys.meta_path.insert(0, ImportWatcher)
+
+import ssl
+loaded_by = []  # the thread each TLS context was made in
+make_context = ssl.create_default_context
+def recorded_context(*args, **kwargs):
+    loaded_by.append(threading.current_thread().name)
+    return make_context(*args, **kwargs)
+ssl.create_default_context = recorded_context
 services = Services(Settings())
 before = loaded()
 # Another request building a part meanwhile (holding the parts' lock) holds nothing up.
@@ -55,6 +72,8 @@ print(json.dumps({
     "threads": len(preloads),
     "beside a build": released_by_us,
     "roots loaded": tls_roots._load.cache_info().currsize,
+    "loaded by": loaded_by,
+    "imported in the background": imported_in_background,
     "built": "provider" in services.__dict__,
     "unknown part": services.preload("no-such-part"),
     "handed in": [t.name for t in started[len(preloads) + 1:]],
@@ -82,6 +101,8 @@ def test_preloading_the_cloudflare_client_loads_its_roots_beside_the_request_and
         "threads": 1,
         "beside a build": [True],
         "roots loaded": 1,
+        "loaded by": ["preload-provider"],
+        "imported in the background": [],
         "built": False,
         "unknown part": None,
         "handed in": [],
