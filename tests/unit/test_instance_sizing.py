@@ -6,10 +6,7 @@ sizing flags are checked in ``test_deploy_plan.py``.)"""
 from __future__ import annotations
 
 import ast
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -30,6 +27,7 @@ from tests.fakes import (
     InMemoryStreamRepository,
     RecordingTaskQueue,
 )
+from tests.unit.fresh_interpreter import run_fresh
 
 ROOT = Path(__file__).resolve().parents[2]
 RACERS = 16
@@ -80,16 +78,7 @@ def loaded_by(function: str, service: str, modules: set[str]) -> list[str]:
         f"build_services(Settings()).{service}\n"
         f"print(sorted({sorted(modules)!r} & sys.modules.keys()))\n"
     )
-    env = {**os.environ, "FIRESTORE_EMULATOR_HOST": "127.0.0.1:9"}
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return list(ast.literal_eval(result.stdout.strip()))
+    return list(ast.literal_eval(run_fresh(probe)))
 
 
 CLIENTS = {"httpx", "google.cloud.tasks_v2", "firebase_admin"}

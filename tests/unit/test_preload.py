@@ -5,12 +5,8 @@ the parts' lock. The probe runs in a fresh interpreter, where nothing is loaded 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.unit.fresh_interpreter import run_fresh
 
 PROBE = """
 import json, sys, threading
@@ -81,20 +77,8 @@ print(json.dumps({
 """
 
 
-def test_preloading_the_cloudflare_client_loads_its_roots_beside_the_request_and_nothing_else() -> (
-    None
-):
-    env = {**os.environ, "FIRESTORE_EMULATOR_HOST": "127.0.0.1:9"}
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        check=False,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+def test_preloading_the_cloudflare_client_loads_its_tls_roots_in_the_background_alone() -> None:
+    report = json.loads(run_fresh(PROBE))
     assert report == {
         "before": [],
         "after": [],  # nothing imported in the background
