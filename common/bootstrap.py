@@ -128,8 +128,8 @@ class Services:
         """Start loading, in the background, what building ``part`` will need, without
         building it, so without the parts' lock: a request that reaches Cloudflare after
         reading Firestore loads the TLS roots of its client while those reads wait on the
-        network (the loading is C code that releases the GIL; no module is imported in the
-        background, where two threads importing at once could meet in a circular import).
+        network, which leaves the interpreter free (no module is imported in the background,
+        where two threads importing at once could meet in a circular import).
         Once per instance; nothing when the part is built or handed in."""
         preloader = _PRELOADERS.get(part)
         with self._preload_lock:
