@@ -54,6 +54,8 @@ FoundT = TypeVar("FoundT")
 # "unanswered": Cloudflare failed this check; the next one is queued as usual.
 KeepsakeOutcome = Literal["rescheduled", "unanswered", "done", "gave_up", "failed", "stale", "gone"]
 _CHAIN_GOES_ON: frozenset[KeepsakeOutcome] = frozenset({"rescheduled", "unanswered"})
+# A check's outcome, and how long its successor should wait beyond the usual interval.
+CheckResult = tuple[KeepsakeOutcome, float | None]
 # A week: no funeral recording is longer (Cloudflare truncates live recordings at 7 days).
 MAX_SECONDS = 7 * 24 * 3600
 # A chain this far past its next check has stopped (the queue's retries back off to 5 min).
@@ -325,16 +327,16 @@ class KeepsakeService(WithBackends):
         if stream is None:
             return "gone"
         if kind == "download":
-            outcome = self._check_download(stream, video_id, generation, attempt)
+            outcome, wait_s = self._check_download(stream, video_id, generation, attempt)
         else:
-            outcome = self._check_clip(stream, video_id, generation, attempt)
+            outcome, wait_s = self._check_clip(stream, video_id, generation, attempt)
         if outcome in _CHAIN_GOES_ON:
-            self._schedule(kind, stream_id, video_id, generation, attempt + 1)
+            self._schedule(kind, stream_id, video_id, generation, attempt + 1, wait_s=wait_s)
         return outcome
 
     def _check_download(
         self, stream: Stream, video_id: str, generation: int, attempt: int
-    ) -> KeepsakeOutcome:
+    ) -> CheckResult:
         def settle(
             current: Stream, status: DownloadStatus | None, last: bool
         ) -> tuple[Stream, KeepsakeOutcome]:
@@ -373,7 +375,7 @@ class KeepsakeService(WithBackends):
 
     def _check_clip(
         self, stream: Stream, video_id: str, generation: int, attempt: int
-    ) -> KeepsakeOutcome:
+    ) -> CheckResult:
         now = self._clock.now()
 
         def settle(
@@ -432,15 +434,18 @@ class KeepsakeService(WithBackends):
         settle: Callable[[Stream, FoundT | None, bool], tuple[Stream, KeepsakeOutcome]],
         unanswered: Callable[[Stream, bool], tuple[Stream, KeepsakeOutcome]],
         attempt: int,
-    ) -> KeepsakeOutcome:
+    ) -> CheckResult:
         """One check of a followed request: what the provider says now (``None``: the video
         is gone) is settled onto the stream in the write that claims the check, given whether
         it is the last. When the provider fails to answer, the check is claimed by
-        ``unanswered`` and the chain goes on, up to ``keepsake_max_checks``. A duplicate
-        delivery, or a request since replaced, is no longer ``due`` and changes nothing."""
+        ``unanswered`` and the chain goes on, up to ``keepsake_max_checks`` (the next check
+        no sooner than a rate limit's Retry-After: asking sooner spends the account's
+        budget for nothing). A duplicate delivery, or a request since replaced, is no longer
+        ``due`` and changes nothing."""
         if not due(stream):
-            return "stale"
+            return "stale", None
         answered = True
+        wait_s: float | None = None
         found: FoundT | None = None
         try:
             found = read()
@@ -451,6 +456,8 @@ class KeepsakeService(WithBackends):
                 "no answer from Cloudflare for check %d of %s: %s", attempt, stream.id, error
             )
             answered = False
+            if isinstance(error, ProviderRateLimitedError):
+                wait_s = error.retry_after_s
         checks = attempt + 1
         outcome: list[KeepsakeOutcome] = ["stale"]
 
@@ -471,7 +478,7 @@ class KeepsakeService(WithBackends):
             return updated
 
         self._repo.update(stream.id, record)
-        return outcome[-1]
+        return outcome[-1], wait_s
 
     def _resume(
         self, kind: KeepsakeKind, stream_id: str, video_id: str, followed: FollowedRequest
@@ -502,13 +509,21 @@ class KeepsakeService(WithBackends):
         self._schedule(kind, stream_id, video_id, followed.generation, attempt)
 
     def _schedule(
-        self, kind: KeepsakeKind, stream_id: str, video_id: str, generation: int, attempt: int
+        self,
+        kind: KeepsakeKind,
+        stream_id: str,
+        video_id: str,
+        generation: int,
+        attempt: int,
+        *,
+        wait_s: float | None = None,
     ) -> None:
+        """Queue check ``attempt``, one interval from now (or ``wait_s``, if longer)."""
         # Should it fail, asking again (POST) queues it again (``_resume``); the Stream
         # webhook still finishes a trim.
         chain = {"kind": kind, "streamId": stream_id, "videoId": video_id}
-        interval = self.policy.keepsake_check_interval_s
-        self._enqueue(check_task(KEEPSAKE_TASK_PATH, chain, generation, attempt, interval))
+        delay = max(self.policy.keepsake_check_interval_s, wait_s or 0)
+        self._enqueue(check_task(KEEPSAKE_TASK_PATH, chain, generation, attempt, delay))
 
 
 def _entry(stream: Stream, video_id: str) -> RecordingEntry:

@@ -218,6 +218,17 @@ def test_checks_cloudflare_does_not_answer_go_on_by_their_own_next_check(ks: Kee
     assert len(set(ks.keepsake_tasks())) == CHECKS + 2  # each check queued its successor once
 
 
+def test_a_rate_limited_check_waits_out_its_retry_after_before_the_next(ks: Keepsakes) -> None:
+    ks.keepsakes.request_download(people.OWNER, ks.stream_id, "video-1")
+    ks.provider.fail("get_download", ProviderRateLimitedError("Cloudflare 429", retry_after_s=90))
+    ks.provider.fail("get_download", ProviderUnavailableError("Cloudflare 503"))
+
+    assert ks.run_tasks() == ["unanswered"]
+    assert ks.tasks.tasks[-1].delay_s == 90  # not the usual 10 s
+    assert ks.run_tasks() == ["unanswered"]
+    assert ks.tasks.tasks[-1].delay_s == 10
+
+
 def test_checks_cloudflare_did_not_answer_do_not_count_against_the_budget(
     ks: Keepsakes,
 ) -> None:
