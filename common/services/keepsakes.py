@@ -341,7 +341,7 @@ class KeepsakeService(WithBackends):
             current: Stream, status: DownloadStatus | None, last: bool
         ) -> tuple[Stream, KeepsakeOutcome]:
             entry = _entry(current, video_id)
-            assert entry.download is not None  # noqa: S101 - _download_due checked it
+            assert entry.download is not None  # noqa: S101 - _due checked it
             claimed = entry.download.model_copy(update={"checks": attempt + 1})
             # No status: the video is gone, and so is its download.
             download = _downloaded(claimed, status) if status else _failed(claimed)
@@ -353,7 +353,7 @@ class KeepsakeService(WithBackends):
 
         def unanswered(current: Stream, last: bool) -> tuple[Stream, KeepsakeOutcome]:
             entry = _entry(current, video_id)
-            assert entry.download is not None  # noqa: S101 - _download_due checked it
+            assert entry.download is not None  # noqa: S101 - _due checked it
             claimed = entry.download.model_copy(
                 update={"checks": attempt + 1, "unanswered": entry.download.unanswered + 1}
             )
@@ -365,9 +365,8 @@ class KeepsakeService(WithBackends):
 
         return self._follow(
             stream,
-            lambda s: _download_due(s, video_id, generation, attempt),
+            _due("download", video_id, generation, attempt),
             lambda: self._provider.get_download(video_id),
-            followed=lambda s: _followed_download(s, video_id),
             settle=settle,
             unanswered=unanswered,
             attempt=attempt,
@@ -384,7 +383,7 @@ class KeepsakeService(WithBackends):
             if clip is None:
                 return current.model_copy(update={"pending_clip": None, "updated_at": now}), "gone"
             pending = current.pending_clip
-            assert pending is not None  # noqa: S101 - _clip_due checked it
+            assert pending is not None  # noqa: S101 - _due checked it
             claimed = current.model_copy(
                 update={"pending_clip": pending.model_copy(update={"checks": attempt + 1})}
             )
@@ -402,7 +401,7 @@ class KeepsakeService(WithBackends):
 
         def unanswered(current: Stream, last: bool) -> tuple[Stream, KeepsakeOutcome]:
             pending = current.pending_clip
-            assert pending is not None  # noqa: S101 - _clip_due checked it
+            assert pending is not None  # noqa: S101 - _due checked it
             if not last:
                 claimed = pending.model_copy(
                     update={"checks": attempt + 1, "unanswered": pending.unanswered + 1}
@@ -416,9 +415,8 @@ class KeepsakeService(WithBackends):
 
         return self._follow(
             stream,
-            lambda s: _clip_due(s, video_id, generation, attempt),
+            _due("clip", video_id, generation, attempt),
             lambda: self._provider.get_recording(video_id),
-            followed=lambda s: s.pending_clip,
             settle=settle,
             unanswered=unanswered,
             attempt=attempt,
@@ -427,10 +425,9 @@ class KeepsakeService(WithBackends):
     def _follow(
         self,
         stream: Stream,
-        due: Callable[[Stream], bool],
+        due: Callable[[Stream], FollowedRequest | None],
         read: Callable[[], FoundT | None],
         *,
-        followed: Callable[[Stream], FollowedRequest | None],
         settle: Callable[[Stream, FoundT | None, bool], tuple[Stream, KeepsakeOutcome]],
         unanswered: Callable[[Stream, bool], tuple[Stream, KeepsakeOutcome]],
         attempt: int,
@@ -441,8 +438,8 @@ class KeepsakeService(WithBackends):
         ``unanswered`` and the chain goes on, up to ``keepsake_max_checks`` (the next check
         no sooner than a rate limit's Retry-After: asking sooner spends the account's
         budget for nothing). A duplicate delivery, or a request since replaced, is no longer
-        ``due`` and changes nothing."""
-        if not due(stream):
+        ``due`` (which gives the request while it is) and changes nothing."""
+        if due(stream) is None:
             return "stale", None
         answered = True
         wait_s: float | None = None
@@ -462,8 +459,8 @@ class KeepsakeService(WithBackends):
         outcome: list[KeepsakeOutcome] = ["stale"]
 
         def record(current: Stream) -> Stream:
-            request = followed(current)
-            if request is None or not due(current):
+            request = due(current)
+            if request is None:
                 outcome[:] = ["stale"]
                 return current
             # The budget counts the checks the provider answered, this one included if it was.
@@ -581,25 +578,19 @@ def _followed_download(stream: Stream, video_id: str) -> RecordingDownload | Non
     return entry.download if entry else None
 
 
-def _download_due(stream: Stream, video_id: str, generation: int, attempt: int) -> bool:
-    entry = next((e for e in stream.recordings if e.video_uid == video_id), None)
-    download = entry.download if entry else None
-    return (
-        download is not None
-        and download.state == "preparing"
-        and download.generation == generation
-        and download.checks == attempt
-    )
+def _due(
+    kind: KeepsakeKind, video_id: str, generation: int, attempt: int
+) -> Callable[[Stream], FollowedRequest | None]:
+    """Whether check ``attempt`` of chain ``generation`` is due on a stream: the request it
+    follows, still being made and not yet past that check, or ``None``."""
 
+    def due(stream: Stream) -> FollowedRequest | None:
+        request = _followed(kind, stream, video_id)
+        if request is None or (request.generation, request.checks) != (generation, attempt):
+            return None
+        return request
 
-def _clip_due(stream: Stream, video_id: str, generation: int, attempt: int) -> bool:
-    pending = stream.pending_clip
-    return (
-        pending is not None
-        and pending.video_uid == video_id
-        and pending.generation == generation
-        and pending.checks == attempt
-    )
+    return due
 
 
 def _last_playable(stream: Stream, entry: RecordingEntry) -> bool:
