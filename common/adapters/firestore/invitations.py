@@ -17,7 +17,7 @@ from typing import Any
 from common.adapters.firestore.documents import CREDENTIALS_SUBCOLLECTION, DocumentQuery
 from common.adapters.firestore.guard_documents import Codec
 from common.adapters.firestore.rest import FirestoreRest
-from common.adapters.firestore.rest_guards import RestDocuments, created_once
+from common.adapters.firestore.rest_guards import RestDocuments
 from common.ports import Invitation
 
 KIND = "invitation"
@@ -33,12 +33,9 @@ class RestInvitationStore:
         self._streams = streams_collection
 
     def add(self, invitation: Invitation) -> None:
-        private = self._private(invitation.stream_id)
-        document_id = invitation_document_id(invitation.code)
-        write = self._rest.create_write(private, document_id, _to_document(invitation))
-        created_once(
-            lambda: self._rest.commit([write]) is not None,
-            lambda: self._rest.get(private, document_id).to_dict(),
+        documents = RestDocuments(self._rest, self._private(invitation.stream_id))
+        documents.create(
+            invitation_document_id(invitation.code),
             _to_document(invitation),
             "This invitation code is taken",
         )

@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 from common.adapters.firestore.documents import DocumentQuery, _storable, new_document_id
 from common.adapters.firestore.guard_documents import Codec
 from common.adapters.firestore.rest import FirestoreRest, RestSnapshot
-from common.adapters.firestore.rest_guards import RestDocuments, created_once
+from common.adapters.firestore.rest_guards import RestDocuments
 from common.errors import NotFoundError
 from common.models.events import EventTemplate, MemorialEvent
 
@@ -74,13 +74,8 @@ class RestEventStore(_Collection[MemorialEvent]):
     default_collection = EVENTS_COLLECTION
 
     def create(self, event: MemorialEvent) -> None:
-        write = self._rest.create_write(self._collection, event.id, _document(event))
-        created_once(
-            lambda: self._rest.commit([write]) is not None,
-            lambda: self._rest.get(self._collection, event.id).to_dict(),
-            _document(event),
-            "An event with this id exists",
-        )
+        documents = RestDocuments(self._rest, self._collection)
+        documents.create(event.id, _document(event), "An event with this id exists")
 
     def update(
         self, event_id: str, change: Callable[[MemorialEvent], MemorialEvent]

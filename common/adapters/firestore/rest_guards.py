@@ -46,6 +46,17 @@ class RestDocuments:
 
         return optimistic_update(load, write_if_unchanged, codec.read, codec.write, change)
 
+    def create(self, document_id: str, data: dict[str, Any], taken: str) -> None:
+        """Create the document, once (``created_once``): ``ConflictError(taken)`` if the id
+        holds another one."""
+        write = self._rest.create_write(self._collection, document_id, data)
+        created_once(
+            lambda: self._rest.commit([write]) is not None,
+            lambda: self._rest.get(self._collection, document_id).to_dict(),
+            data,
+            taken,
+        )
+
 
 def created_once(
     create: Callable[[], bool],
