@@ -23,6 +23,12 @@ EMULATOR_TOKEN = "owner"  # noqa: S105 - the emulators' documented admin token, 
 ATTEMPT_TIMEOUT_S = 3.0
 # A token is renewed this long before the metadata server says it expires.
 TOKEN_MARGIN_S = 60.0
+# As google-auth, a fetch the metadata server fails (no answer, 429, 5xx) is tried again,
+# here within one attempt's time in all; after a failed fetch, requests fail at once for
+# this long rather than each waiting out a fetch of its own in turn.
+FETCH_TRIES = 3
+FAILED_FETCH_HOLD_S = 1.0
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class MetadataServerError(RuntimeError):
@@ -58,11 +64,18 @@ class MetadataServerTokens:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
+        self._failed_until = 0.0
 
     def header(self) -> str:
         with self._lock:
             if self._token is None or self._clock() >= self._renew_at:
-                self._token, lifetime = self._fetch()
+                if self._clock() < self._failed_until:
+                    raise _unavailable()
+                try:
+                    self._token, lifetime = self._fetch()
+                except UnavailableError:
+                    self._failed_until = self._clock() + FAILED_FETCH_HOLD_S
+                    raise
                 self._renew_at = self._clock() + max(lifetime - TOKEN_MARGIN_S, 0.0)
             return f"Bearer {self._token}"
 
@@ -73,24 +86,45 @@ class MetadataServerTokens:
                 self._token = None
 
     def _fetch(self) -> tuple[str, float]:
-        connection = http.client.HTTPConnection(self._host, timeout=ATTEMPT_TIMEOUT_S)
+        deadline = time.monotonic() + ATTEMPT_TIMEOUT_S
+        delay = 0.1
+        for attempt in range(FETCH_TRIES):
+            if attempt:
+                time.sleep(delay)
+                delay *= 2
+            answer = self._ask(deadline)
+            if answer is not None and answer[0] not in TRANSIENT_STATUSES:
+                return _token_of(*answer)
+            if time.monotonic() + delay >= deadline:
+                break
+        raise _unavailable()
+
+    def _ask(self, deadline: float) -> tuple[int, bytes] | None:
+        """The metadata server's answer to one token request, ``None`` if none came."""
+        timeout = min(ATTEMPT_TIMEOUT_S, max(deadline - time.monotonic(), 0.1))
+        connection = http.client.HTTPConnection(self._host, timeout=timeout)
         try:
             connection.request("GET", TOKEN_PATH, headers={"Metadata-Flavor": "Google"})
             response = connection.getresponse()
-            body = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            raise UnavailableError(
-                "A Google service is temporarily unavailable", retry_after_s=2
-            ) from exc
+            return response.status, response.read()
+        except (OSError, http.client.HTTPException):
+            return None
         finally:
             connection.close()
-        if response.status != 200:
-            raise MetadataServerError(f"the metadata server gave no token (HTTP {response.status})")
-        try:
-            token = json.loads(body)
-            return str(token["access_token"]), float(token.get("expires_in", 0))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MetadataServerError(f"the metadata server gave no token: {exc}") from exc
+
+
+def _token_of(status: int, body: bytes) -> tuple[str, float]:
+    if status != 200:
+        raise MetadataServerError(f"the metadata server gave no token (HTTP {status})")
+    try:
+        token = json.loads(body)
+        return str(token["access_token"]), float(token.get("expires_in", 0))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MetadataServerError(f"the metadata server gave no token: {exc}") from exc
+
+
+def _unavailable() -> UnavailableError:
+    return UnavailableError("A Google service is temporarily unavailable", retry_after_s=2)
 
 
 def authorized_exchange(

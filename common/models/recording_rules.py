@@ -75,7 +75,8 @@ def with_recordings(stream: Stream, entries: tuple[RecordingEntry, ...], now: da
     recordings stay deleted, however late they are reported."""
     entries = tuple(e for e in entries if e.video_uid not in stream.deleted_video_ids)
     stream = with_finished_clip(stream, entries, now)
-    primary = primary_recording(entries, stream.primary_video_id)
+    last_broadcast = stream.actual_start_time if stream.went_on_air else None
+    primary = primary_recording(entries, stream.primary_video_id, last_broadcast)
     changes: dict[str, object] = {"recordings": entries}
     if primary is not None and (
         not stream.recording_ready
@@ -93,7 +94,8 @@ def with_recordings(stream: Stream, entries: tuple[RecordingEntry, ...], now: da
             "recording_updated_at": now,
         }
     if primary is None and any(e.ready for e in entries) and stream.recording_ready:
-        # Every ready recording is hidden: the page shows none.
+        # Every ready recording is hidden, or of an earlier broadcast: the page shows none
+        # (the last broadcast's is on its way, or missing).
         changes |= {
             "recording_ready": False,
             "video_id": None,
@@ -104,8 +106,9 @@ def with_recordings(stream: Stream, entries: tuple[RecordingEntry, ...], now: da
             "recording_size": None,
             "recording_updated_at": now,
         }
-    if primary is not None and stream.last_error and stream.last_error.code == RECORDING_NOT_FOUND:
-        changes["last_error"] = None  # its cause is gone: the recording is here
+    missing = stream.last_error and stream.last_error.code == RECORDING_NOT_FOUND
+    if missing and primary_recording(entries, None, last_broadcast) is not None:
+        changes["last_error"] = None  # its cause is gone: the broadcast's recording is here
     if entries != stream.recordings or len(changes) > 1:
         changes["updated_at"] = now
     return stream.model_copy(update=changes)
@@ -130,12 +133,21 @@ def with_finished_clip(
 
 
 def primary_recording(
-    entries: tuple[RecordingEntry, ...], chosen: str | None
+    entries: tuple[RecordingEntry, ...], chosen: str | None, since: datetime | None = None
 ) -> RecordingEntry | None:
-    """The recording the memorial page shows first."""
+    """The recording the memorial page shows first: the one a manager chose, else the longest
+    ready one (the latest of equals) of the broadcast that started at ``since``, the last one
+    that sent anything (``None``: of any). Not an earlier broadcast's, such as a sound check
+    before the service; and not merely the latest, since a publisher back after Cloudflare's
+    reconnect window makes a second video of the same service, and an encoder reconnecting
+    after it a fragment."""
     ready = [entry for entry in entries if entry.ready and not entry.hidden]
     picked = next((entry for entry in ready if entry.video_uid == chosen), None)
-    return picked or (ready[-1] if ready else None)
+    if picked is not None:
+        return picked
+    if since is not None:
+        ready = [entry for entry in ready if _ends_at_or_after(entry, since)]
+    return max(reversed(ready), key=lambda entry: entry.duration or 0.0, default=None)
 
 
 def has_recording_since(stream: Stream, started: datetime | None) -> bool:
@@ -143,21 +155,39 @@ def has_recording_since(stream: Stream, started: datetime | None) -> bool:
 
     A recording belongs to that broadcast when it ends at or after its start, by the video's
     own times: a reconnect within the recording window continues a recording that began
-    before the reconnect (and became the broadcast's new start)."""
-    return any(entry.ready and _ends_at_or_after(entry, started) for entry in stream.recordings)
-
-
-def has_recording_underway(stream: Stream, started: datetime | None) -> bool:
-    """Whether Cloudflare is still recording or processing a video of the broadcast that
-    started at ``started`` (one that failed is not underway)."""
+    before the reconnect (and became the broadcast's new start). A trim is no recording of a
+    broadcast."""
     return any(
-        not entry.ready and entry.state != "error" and _ends_at_or_after(entry, started)
+        entry.ready and entry.clipped_from is None and _ends_at_or_after(entry, started)
         for entry in stream.recordings
     )
 
 
+def has_recording_underway(stream: Stream, started: datetime | None) -> bool:
+    """Whether Cloudflare is still recording or processing a video of the broadcast that
+    started at ``started`` (one that failed is not underway, nor is a trim)."""
+    return any(
+        not entry.ready
+        and entry.state != "error"
+        and entry.clipped_from is None
+        and _ends_at_or_after(entry, started)
+        for entry in stream.recordings
+    )
+
+
+def broadcast_recorded(stream: Stream) -> bool:
+    """Whether the recording of the stream's last broadcast is all there: a ready recording of
+    it is attached and no other part of it is still being recorded or processed (a publisher
+    that came back after Cloudflare's reconnect window started a new video, which the same
+    broadcast goes on in)."""
+    started = stream.actual_start_time
+    return has_recording_since(stream, started) and not has_recording_underway(stream, started)
+
+
 def _ends_at_or_after(entry: RecordingEntry, started: datetime | None) -> bool:
-    if started is None:
+    if started is None or entry.state == "live-inprogress":
+        # A video still being recorded ends later than now, so after any start: the encoder
+        # may have been sending since before the broadcast began (Stop, then Start again).
         return True
     if entry.created is not None and entry.duration is not None:
         return entry.created + timedelta(seconds=entry.duration) >= started

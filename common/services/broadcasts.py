@@ -18,7 +18,7 @@ from common.models.api import (
     whip_endpoint,
 )
 from common.models.domain import Stream, StreamCredentials, StreamStatus, User
-from common.models.recording_rules import has_recording_since
+from common.models.recording_rules import broadcast_recorded, has_recording_since
 from common.ports import (
     ProviderRejectedError,
     WhipSession,
@@ -100,7 +100,7 @@ class BroadcastService(WithBackends):
         ended = self._repo.update(stream.id, end)
         ended = self._attach_recordings(ended)
         ready = has_recording_since(ended, ended.actual_start_time)
-        if not ready:
+        if not broadcast_recorded(ended):
             self._monitors.ensure_started("recording", ended)
         return StopResponse(
             streamId=ended.id,

@@ -26,6 +26,7 @@ from common.models.domain import (
 )
 from common.models.recording_rules import (
     RECORDING_NOT_FOUND,
+    broadcast_recorded,
     entry_of,
     has_recording_since,
     has_recording_underway,
@@ -195,8 +196,11 @@ class MonitorService(WithBackends):
 
         def decide(current: Stream, _: MonitorProgress | None) -> Decision:
             merged = with_recordings(current, merge_recordings(current.recordings, entries), now)
-            found = has_recording_since(merged, merged.actual_start_time)
+            # Done once all of the broadcast is there; at the last check, with what is.
+            found = broadcast_recorded(merged)
             last = self._last_recording_check(merged, attempt, answered=listed is not None)
+            if last and has_recording_since(merged, merged.actual_start_time):
+                found = True
             result: CheckOutcome = "done" if found else "gave_up" if last else "rescheduled"
             claimed = MonitorProgress(
                 generation=generation, next_attempt=attempt + 1, checked_at=now
@@ -352,7 +356,7 @@ class MonitorService(WithBackends):
     def with_recording_monitor(self, ended: Stream) -> Stream:
         """A broadcast just ended, with its recording monitor started (none for WHIP, which
         Cloudflare does not record, nor when its recording is already attached)."""
-        if ended.ingest_protocol == "whip" or has_recording_since(ended, ended.actual_start_time):
+        if ended.ingest_protocol == "whip" or broadcast_recorded(ended):
             return ended
         return self.with_monitor("recording", ended)
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from common.errors import NotFoundError
 from common.models.domain import MonitorKind, Stream, StreamStatus
-from common.models.recording_rules import has_recording_since
+from common.models.recording_rules import broadcast_recorded
 from common.services.backends import BackendPorts, WithBackends
 from common.services.monitors import MonitorService
 from common.services.schedule_windows import ScheduleWindowService, window_is_current
@@ -46,7 +46,7 @@ class StreamChangeService(WithBackends):
             except NotFoundError:
                 return "stream no longer exists"
         previous = before.status if before else None
-        recorded = has_recording_since(after, after.actual_start_time)
+        recorded = broadcast_recorded(after)
         # A document the migration moved here, whose broadcast ended long ago, needs no
         # monitor: it would only spend checks (sync-recording finds its recording).
         moved_in_long_ended = before is None and self._ended_long_ago(after)

@@ -34,7 +34,7 @@ from common.models.domain import (
     StreamStatus,
     User,
 )
-from common.models.recording_rules import has_recording_since
+from common.models.recording_rules import broadcast_recorded
 from common.ports import (
     CreateQuota,
     IdempotencyStore,
@@ -336,7 +336,7 @@ def recording_pending(stream: Stream) -> bool:
         stream.status == StreamStatus.COMPLETED
         and stream.went_on_air
         and stream.ingest_protocol != "whip"
-        and not has_recording_since(stream, stream.actual_start_time)
+        and not broadcast_recorded(stream)
         and monitor is not None
         and monitor.state == "running"
     )

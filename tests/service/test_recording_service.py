@@ -564,3 +564,120 @@ def test_stop_writes_the_stream_once_with_its_recording_monitor_started(world: W
     reads = world.repo.reads[stream.id]
     assert world.changes.on_stream_written(live, stopped) == "recording monitor already running"
     assert world.repo.reads[stream.id] == reads
+
+
+def part(uid: str, live_input: str, start: datetime, state: str, minutes: int) -> Recording:
+    """A video of a service as Cloudflare lists it: ``minutes`` long once ready."""
+    ready = state == "ready"
+    return Recording(
+        video_uid=uid,
+        live_input_uid=live_input,
+        state=state,
+        ready_to_stream=ready,
+        duration=minutes * 60.0 if ready else None,
+        hls_url=f"https://v/{uid}.m3u8",
+        created=start,
+        modified=start + timedelta(minutes=minutes) if ready else start,
+    )
+
+
+def broadcast(world: World, stream_id: str, minutes: int) -> datetime:
+    """Start, the encoder on air, Stop after ``minutes``: when the broadcast started."""
+    world.broadcasts.start(people.OWNER, stream_id)
+    started = world.clock.now()
+    world.clock.advance(5)
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    world.events.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
+    world.clock.advance(minutes * 60)
+    return started
+
+
+def test_a_service_split_in_two_videos_is_awaited_whole_and_the_longest_part_shown(
+    world: World,
+) -> None:
+    # The encoder came back after Cloudflare's reconnect window but within ours: Cloudflare
+    # made a second video of the same service, still recording at Stop.
+    stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
+    started = broadcast(world, stream_id, 45)
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    first = part("first-half", uid, started, "ready", 30)
+    second_at = started + timedelta(minutes=36)
+    world.provider.recordings[uid] = [
+        first,
+        part("second-half", uid, second_at, "live-inprogress", 0),
+    ]
+
+    world.broadcasts.stop(people.OWNER, stream_id)
+
+    assert recording_tasks(world), "the second half is awaited"
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+    checks = [world.monitors.run_check("recording", stream_id, generation, n) for n in range(4)]
+    assert checks == ["rescheduled"] * 4  # past the budget of 3: a part is still recording
+    world.provider.recordings[uid] = [first, part("second-half", uid, second_at, "ready", 9)]
+    assert world.monitors.run_check("recording", stream_id, generation, 4) == "done"
+
+    view = world.listings.get(None, stream_id)
+    assert (view.recording_status, view.video_id) == ("ready", "first-half")
+    assert {r.id for r in view.recordings} == {"first-half", "second-half"}
+
+
+def test_a_video_recording_since_before_the_broadcast_began_is_awaited(world: World) -> None:
+    # Stop, then Start again while the encoder kept sending: Cloudflare's video began before
+    # this broadcast did, and is still being recorded.
+    stream_id = start_and_stop(world)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    long_ago = T0 - timedelta(hours=1)
+    world.provider.recordings[uid] = [part("on-since", uid, long_ago, "live-inprogress", 0)]
+
+    outcomes = [world.monitors.run_check("recording", stream_id, generation, n) for n in range(5)]
+
+    assert outcomes == ["rescheduled"] * 5
+    assert world.listings.get(None, stream_id).recording_status == "processing"
+
+
+def test_a_sound_check_before_the_service_is_not_the_services_recording(world: World) -> None:
+    stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
+    check_start = broadcast(world, stream_id, 2)
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    sound_check = part("sound-check", uid, check_start, "ready", 2)
+    world.provider.recordings[uid] = [sound_check]
+    world.broadcasts.stop(people.OWNER, stream_id)
+    assert world.listings.get(None, stream_id).video_id == "sound-check"
+
+    world.clock.advance(3600)
+    service_start = broadcast(world, stream_id, 60)
+    world.broadcasts.stop(people.OWNER, stream_id)
+
+    # The service's recording is on its way: the page says so, and plays no sound check.
+    view = world.listings.get(None, stream_id)
+    assert (view.recording_status, view.recording_ready, view.recording_url) == (
+        "processing",
+        False,
+        None,
+    )
+    generation = int(str(recording_tasks(world)[-1]["generation"]))
+    world.provider.recordings[uid] = [sound_check, part("service", uid, service_start, "ready", 60)]
+    assert world.monitors.run_check("recording", stream_id, generation, 0) == "done"
+    view = world.listings.get(None, stream_id)
+    assert (view.recording_status, view.video_id) == ("ready", "service")
+
+
+def test_a_missing_service_recording_is_missing_whatever_a_sound_check_left(world: World) -> None:
+    stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
+    check_start = broadcast(world, stream_id, 2)
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    world.provider.recordings[uid] = [part("sound-check", uid, check_start, "ready", 2)]
+    world.broadcasts.stop(people.OWNER, stream_id)
+    world.clock.advance(3600)
+    broadcast(world, stream_id, 60)
+    world.broadcasts.stop(people.OWNER, stream_id)
+    generation = int(str(recording_tasks(world)[-1]["generation"]))
+
+    outcomes = [world.monitors.run_check("recording", stream_id, generation, n) for n in range(3)]
+
+    assert outcomes[-1] == "gave_up"
+    view = world.listings.get(None, stream_id)
+    assert (view.recording_status, view.recording_ready) == ("missing", False)
+    stream = world.repo.streams[stream_id]
+    assert stream.last_error is not None and stream.last_error.code == "RECORDING_NOT_FOUND"

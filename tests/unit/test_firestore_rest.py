@@ -310,3 +310,60 @@ def test_a_write_aborted_until_the_budget_ends_is_a_503() -> None:
         with pytest.raises(UnavailableError):
             rest.apply([rest.delete_write("streams", "a")])
     assert len(seen) > 1
+
+
+def test_timestamps_keep_four_digit_years_and_take_naive_times_as_utc() -> None:
+    assert format_timestamp(datetime(1, 1, 1)) == "0001-01-01T00:00:00.000000Z"
+    assert format_timestamp(datetime(2026, 12, 1, 10)) == "2026-12-01T10:00:00.000000Z"
+    assert parse_timestamp(format_timestamp(datetime(1, 1, 1, tzinfo=UTC))) == datetime(
+        1, 1, 1, tzinfo=UTC
+    )
+
+
+def test_field_names_are_quoted_and_escaped_as_field_paths() -> None:
+    bodies: list[Any] = []
+
+    def handle(_m: str, _p: str, _h: dict[str, str], body: bytes) -> tuple[Any, ...]:
+        bodies.append(json.loads(body))
+        return 200, []
+
+    with serving(handle) as (origin, _):
+        rest = FirestoreRest(origin, "p", EmulatorToken())
+        rest.run_query("streams", DocumentQuery({"a`b\\c": 1, "plain": 2}, (), None, 0, 5))
+
+    filters = bodies[0]["structuredQuery"]["where"]["compositeFilter"]["filters"]
+    assert [f["fieldFilter"]["field"]["fieldPath"] for f in filters] == ["`a\\`b\\\\c`", "plain"]
+
+
+def test_a_streamed_answer_that_fails_midway_is_retried_not_taken_as_whole() -> None:
+    # runQuery's 200 began before the error: the documents before it are not the answer.
+    answers = iter(
+        [
+            (200, [{"document": document("streams/a")}, {"error": {"status": "UNAVAILABLE"}}]),
+            (200, [{"document": document("streams/a")}, {"document": document("streams/b")}]),
+        ]
+    )
+    with serving(lambda *_: next(answers)) as (origin, seen):
+        rest = FirestoreRest(origin, "p", EmulatorToken(), sleep=lambda _s: None)
+        found = rest.run_query("streams", DocumentQuery({}, (), None, 0, 5))
+    assert [snapshot.id for snapshot in found] == ["a", "b"]
+    assert len(seen) == 2
+
+
+def test_a_streamed_error_retrying_cannot_change_is_an_error() -> None:
+    answer = [{"error": {"status": "PERMISSION_DENIED", "message": "no"}}]
+    with serving(lambda *_: (200, answer)) as (origin, seen):
+        rest = FirestoreRest(origin, "p", EmulatorToken())
+        with pytest.raises(FirestoreRestError):
+            rest.get_many("memorials", ["a"])
+    assert len(seen) == 1
+
+
+def test_a_batch_read_that_leaves_a_document_out_is_not_an_absent_document() -> None:
+    # A memorial neither found nor missing must not read as absent (absent reads as public).
+    only_a = [{"found": document("memorials/a")}]
+    with serving(lambda *_: (200, only_a)) as (origin, _):
+        rest = FirestoreRest(origin, "p", EmulatorToken())
+        with pytest.raises(UnavailableError):
+            rest.get_many("memorials", ["a", "b"])
+        assert [snapshot.id for snapshot in rest.get_many("memorials", ["a"])] == ["a"]

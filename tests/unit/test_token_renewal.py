@@ -14,7 +14,7 @@ import pytest
 
 from common.adapters.cloud_tasks import CloudTasksQueue
 from common.adapters.firestore.rest import FirestoreRest, FirestoreRestError
-from common.adapters.google_tokens import TOKEN_PATH, MetadataServerTokens
+from common.adapters.google_tokens import TOKEN_PATH, MetadataServerError, MetadataServerTokens
 from common.adapters.identity_toolkit import IdentityToolkit
 from common.errors import InternalError, UnavailableError
 from common.ports import ScheduledTask
@@ -129,3 +129,37 @@ def test_refusals_of_a_token_already_renewed_keep_the_new_one() -> None:
 
     assert (stale, fresh, kept) == ("Bearer token-0", "Bearer token-1", "Bearer token-1")
     assert [path for _, path, _ in seen] == [TOKEN_PATH, TOKEN_PATH]
+
+
+def test_a_metadata_server_that_fails_once_is_asked_again() -> None:
+    # As google-auth: a 503 (or no answer) from the metadata server is tried again.
+    answers = iter([(503, {}), (200, {"access_token": "token-1", "expires_in": 3599})])
+    with serving(lambda *_: next(answers)) as (origin, seen):
+        header = MetadataServerTokens(origin.removeprefix("http://")).header()
+    assert header == "Bearer token-1"
+    assert len(seen) == 2
+
+
+def test_a_metadata_server_that_stays_down_is_a_503_and_waiting_requests_fail_at_once() -> None:
+    now = [100.0]
+    with serving(lambda *_: (503, {})) as (origin, seen):
+        tokens = MetadataServerTokens(origin.removeprefix("http://"), clock=lambda: now[0])
+        with pytest.raises(UnavailableError):
+            tokens.header()
+        asked = len(seen)
+        with pytest.raises(UnavailableError):
+            tokens.header()  # within the hold: no fetch of its own
+        held = len(seen)
+        now[0] += 2.0
+        with pytest.raises(UnavailableError):
+            tokens.header()
+
+    assert asked == 3  # FETCH_TRIES
+    assert held == asked
+    assert len(seen) == 2 * asked
+
+
+def test_a_metadata_server_refusing_for_good_is_a_deployment_fault() -> None:
+    with serving(lambda *_: (403, {})) as (origin, seen), pytest.raises(MetadataServerError):
+        MetadataServerTokens(origin.removeprefix("http://")).header()
+    assert len(seen) == 1

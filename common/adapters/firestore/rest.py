@@ -38,7 +38,7 @@ from common.adapters.firestore.documents import (
     deleted_stream_of,
     memorial_of,
 )
-from common.adapters.google_errors import google_error
+from common.adapters.google_errors import GoogleError, google_error
 from common.adapters.google_tokens import (
     AccessTokens,
     EmulatorToken,
@@ -170,7 +170,10 @@ def parse_timestamp(text: str) -> datetime:
 
 
 def format_timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 in UTC; a naive ``moment`` is taken as UTC, as the client library takes it
+    (and the year is written with four digits, which ``strftime`` does not do before 1000)."""
+    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S.%f}Z"
 
 
 _DECODERS: dict[str, Callable[[Any], Any]] = {
@@ -203,8 +206,32 @@ def _refused_as_changed(status: int, data: bytes) -> bool:
     }
 
 
+# The HTTP status Google gives each canonical error (google.rpc.Code), for one that comes in
+# a streamed answer's body instead; the transient ones are retried as any other, the rest
+# (a bad request, a missing permission) are errors.
+_STREAMED_ERROR_STATUS = {
+    "ABORTED": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+
+
+def _streamed_error(body: Any) -> GoogleError | None:
+    if not isinstance(body, list):
+        return None
+    for element in body:
+        if isinstance(element, dict) and isinstance(element.get("error"), dict):
+            return google_error(json.dumps(element).encode())
+    return None
+
+
 def _field_path(name: str) -> dict[str, str]:
-    return {"fieldPath": name if _PLAIN_FIELD.fullmatch(name) else f"`{name}`"}
+    if _PLAIN_FIELD.fullmatch(name):
+        return {"fieldPath": name}
+    escaped = name.replace("\\", "\\\\").replace("`", "\\`")
+    return {"fieldPath": f"`{escaped}`"}
 
 
 def _relative(name: str) -> str:
@@ -271,6 +298,11 @@ class FirestoreRest:
                 snapshots.append(self._snapshot(result["found"]))
             elif "missing" in result:
                 snapshots.append(RestSnapshot.missing(_relative(result["missing"])))
+        answered = {f"{self.documents}/{snapshot.reference.path}" for snapshot in snapshots}
+        if not answered.issuperset(names):
+            # A document neither found nor missing is not known to be absent (a memorial read
+            # as absent would read as public): the answer is incomplete.
+            raise UnavailableError("The database is temporarily unavailable", retry_after_s=2)
         return snapshots
 
     def update_fields(
@@ -462,12 +494,21 @@ class FirestoreRest:
             status, data = authorized_exchange(
                 self._connections, self._tokens, (method, path, body), headers, deadline
             )
-            if status == 200 or (status == 404 and method == "GET"):
-                return status, json.loads(data) if status == 200 else None
+            if status == 404 and method == "GET":
+                return status, None
+            decoded = json.loads(data) if status == 200 else None
+            # A streamed answer (runQuery, batchGet) that failed after it began still says 200:
+            # its error comes as an element of the array, and the elements before it are not
+            # the whole answer.
+            streamed_error = _streamed_error(decoded)
+            if status == 200 and streamed_error is None:
+                return status, decoded
+            if streamed_error is not None:
+                status = _STREAMED_ERROR_STATUS.get(streamed_error.status, 400)
             if conditional and _refused_as_changed(status, data):
                 return status, None
             # An unconditional commit may be ABORTED under contention: Google says retry it.
-            aborted = status == 409 and google_error(data).status == "ABORTED"
+            aborted = status == 409 and (streamed_error or google_error(data)).status == "ABORTED"
             if status and status not in TRANSIENT_STATUSES and not aborted:
                 raise FirestoreRestError(
                     f"Firestore refused {method} {path}: HTTP {status} {data[:300]!r}"
