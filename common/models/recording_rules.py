@@ -200,7 +200,11 @@ def recording_status(stream: Stream) -> RecordingStatus:
     if stream.recording_ready:
         return "ready"
     if stream.ingest_protocol == "whip":
-        return "unavailable"
+        # Unless an encoder took over within the broadcast, and Cloudflare makes its video.
+        underway = stream.status == StreamStatus.COMPLETED and has_recording_underway(
+            stream, stream.actual_start_time
+        )
+        return "processing" if underway else "unavailable"
     if stream.status != StreamStatus.COMPLETED:
         return "none"
     monitor = stream.recording_monitor

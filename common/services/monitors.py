@@ -57,6 +57,10 @@ class MonitorPolicy:
     # running after Stop, the reconnect window, a long service's processing) the monitor
     # checks past ``recording_monitor_checks``, up to this many.
     recording_monitor_max_checks: int = 720
+    # A browser (WHIP) broadcast is not recorded, but an encoder may have taken over from the
+    # browser within it (a closed tab never says so): a few checks look for its video, and
+    # one listed keeps them going as for any other.
+    whip_recording_checks: int = 3
     status_checks: int = 720
     status_monitor_interval_s: float = 60
     status_monitor_grace_checks: int = 30
@@ -108,8 +112,6 @@ class MonitorService(WithBackends):
         """Begin the chain of checks for the stream's current broadcast (idempotent).
         ``required``: a first check that cannot be queued raises (the caller's delivery is
         retried) instead of being logged for the fallbacks to pick up."""
-        if kind == "recording" and stream.ingest_protocol == "whip":
-            return  # Cloudflare does not record WHIP ingest: there is nothing to wait for.
         generation = self._generation(kind, stream)
         started: list[bool] = []
 
@@ -208,6 +210,8 @@ class MonitorService(WithBackends):
             if result == "gave_up" and not current.went_on_air:
                 # Nothing was ever sent: there is no footage to lose, and no error to show.
                 log.info("stream %s never went on air; no recording expected", current.id)
+            elif result == "gave_up" and current.ingest_protocol == "whip":
+                log.info("stream %s was broadcast from a browser: not recorded", current.id)
             elif result == "gave_up":
                 log.error("no recording for stream %s after %d checks", current.id, attempt + 1)
                 issue = StreamIssue(
@@ -255,9 +259,12 @@ class MonitorService(WithBackends):
         checks = attempt + 1
         if checks >= self.policy.recording_monitor_max_checks:
             return True
+        budget = self.policy.recording_monitor_checks
+        if stream.ingest_protocol == "whip":
+            budget = min(budget, self.policy.whip_recording_checks)
         return (
             answered
-            and checks >= self.policy.recording_monitor_checks
+            and checks >= budget
             and not has_recording_underway(stream, stream.actual_start_time)
         )
 
@@ -354,9 +361,9 @@ class MonitorService(WithBackends):
             return None
 
     def with_recording_monitor(self, ended: Stream) -> Stream:
-        """A broadcast just ended, with its recording monitor started (none for WHIP, which
-        Cloudflare does not record, nor when its recording is already attached)."""
-        if ended.ingest_protocol == "whip" or broadcast_recorded(ended):
+        """A broadcast just ended, with its recording monitor started (none when its
+        recording is already attached)."""
+        if broadcast_recorded(ended):
             return ended
         return self.with_monitor("recording", ended)
 

@@ -681,3 +681,53 @@ def test_a_missing_service_recording_is_missing_whatever_a_sound_check_left(worl
     assert (view.recording_status, view.recording_ready) == ("missing", False)
     stream = world.repo.streams[stream_id]
     assert stream.last_error is not None and stream.last_error.code == "RECORDING_NOT_FOUND"
+
+
+def browser_broadcast(world: World) -> tuple[str, str]:
+    """A broadcast from the browser camera (WHIP) whose tab then closed without ending its
+    session: the stream and its live input."""
+    stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
+    world.broadcasts.publish_whip(people.OWNER, stream_id, "v=0\r\n")
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    world.clock.advance(5)
+    world.events.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
+    world.clock.advance(60)
+    world.events.apply_live_event(uid, "live_input.disconnected", world.clock.now(), None)
+    return stream_id, uid
+
+
+def test_a_browser_broadcast_is_looked_at_briefly_and_never_called_missing(world: World) -> None:
+    stream_id, _ = browser_broadcast(world)
+    world.broadcasts.stop(people.OWNER, stream_id)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+
+    outcomes = [world.monitors.run_check("recording", stream_id, generation, n) for n in range(3)]
+
+    assert outcomes == ["rescheduled", "rescheduled", "gave_up"]
+    assert world.repo.streams[stream_id].last_error is None
+    assert world.listings.get(None, stream_id).recording_status == "unavailable"
+
+
+def test_an_encoder_taking_over_from_a_closed_browser_tab_gets_its_recording(
+    world: World,
+) -> None:
+    # The tab never ended its session, so the encoder's connection reads as the browser's:
+    # the stream still says "whip". Cloudflare recorded the encoder all the same.
+    stream_id, uid = browser_broadcast(world)
+    world.clock.advance(30)
+    obs_at = world.clock.now()
+    world.events.apply_live_event(uid, "live_input.connected", obs_at, None)
+    assert world.repo.streams[stream_id].ingest_protocol == "whip"
+    world.clock.advance(3600)
+    world.provider.recordings[uid] = [part("service", uid, obs_at, "live-inprogress", 0)]
+    world.broadcasts.stop(people.OWNER, stream_id)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+
+    outcomes = [world.monitors.run_check("recording", stream_id, generation, n) for n in range(5)]
+    assert outcomes == ["rescheduled"] * 5  # past the browser's few checks: a video is coming
+    assert world.listings.get(None, stream_id).recording_status == "processing"
+    world.provider.recordings[uid] = [part("service", uid, obs_at, "ready", 60)]
+    assert world.monitors.run_check("recording", stream_id, generation, 5) == "done"
+
+    view = world.listings.get(None, stream_id)
+    assert (view.recording_status, view.video_id) == ("ready", "service")

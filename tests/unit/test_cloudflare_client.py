@@ -128,6 +128,7 @@ def test_errors_are_translated(response: httpx.Response, error: type[Exception])
         ("reconnected", "connected"),
         ("reconnecting", "reconnecting"),
         ("client_disconnect", "disconnected"),
+        ("new_configuration_accepted", "unknown"),
         (None, "disconnected"),
         ({"current": {"state": "connected"}}, "connected"),
         ({"current": {"state": "disconnected", "reason": "x"}}, "disconnected"),

@@ -67,6 +67,11 @@ class CfLiveInput(_Wire):
             return "connected"
         if state == "reconnecting":
             return "reconnecting"
+        if state == "new_configuration_accepted":
+            # Reported after a change of the input's settings (its privacy, its origins), also
+            # while an encoder is sending: it says nothing of the connection, and a broadcast
+            # still on air must not be ended for it.
+            return "unknown"
         return "disconnected"
 
 
