@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
 from common.errors import AppError, NotFoundError
@@ -45,6 +45,8 @@ MONITOR_TASK_PATH = "/api/tasks/monitor"
 # "unanswered": Cloudflare failed this check; the next one is queued as usual.
 CheckOutcome = Literal["rescheduled", "requeued", "unanswered", "done", "gave_up", "stale", "gone"]
 _CHAIN_GOES_ON: frozenset[CheckOutcome] = frozenset({"rescheduled", "requeued", "unanswered"})
+# A chain whose next check is this late has stopped (see ``resume_recording``).
+STALLED = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,60 @@ class MonitorService(WithBackends):
             self.schedule_first(kind, stream)
         else:
             self.start_monitor(kind, stream)
+
+    def resume_recording(self, stream: Stream) -> bool:
+        """Keep the recording monitor of a broadcast whose recording is not all there going
+        (a manager's sync-recording): queue its next check again, in case its chain stopped
+        (a check that failed for good, a successor that could not be queued). By its name, a
+        queue holding that check already keeps one. A chain stalled well past its next check
+        may have lost that check for good (Cloud Tasks refuses its name for an hour): it goes
+        on from the next attempt number, which makes the lost one stale should it come. One
+        that gave up while Cloudflare still makes a video of the broadcast runs again (its
+        hard cap stands). Whether a check was queued."""
+        monitor = stream.recording_monitor
+        if (
+            monitor is None
+            or stream.status != StreamStatus.COMPLETED
+            or not self.is_current("recording", stream)
+            or broadcast_recorded(stream)
+        ):
+            return False
+        underway = has_recording_underway(stream, stream.actual_start_time)
+        if monitor.state == "done" or (monitor.state == "gave_up" and not underway):
+            return False
+        progress = self._repo.monitor_progress(stream.id, "recording")
+        attempt = _checks_done(progress, monitor.generation)
+        interval = timedelta(seconds=self.policy.recording_monitor_interval_s)
+        last_check = (progress.checked_at if progress and attempt else None) or stream.end_time
+        stalled = last_check is not None and self._clock.now() > last_check + interval + STALLED
+        if monitor.state == "running" and not stalled:
+            self._schedule("recording", stream.id, monitor.generation, attempt)
+            return True
+
+        claimed: list[bool] = []
+
+        def resumed(current: Stream, now_at: MonitorProgress | None) -> StreamAndProgress:
+            claimed.append(current.recording_monitor == monitor and now_at == progress)
+            if not claimed[-1]:
+                return current, now_at  # a check ran meanwhile: the chain is alive
+            changes: dict[str, object] = {
+                "recording_monitor": MonitorState(generation=monitor.generation)
+            }
+            if current.last_error and current.last_error.code == RECORDING_NOT_FOUND:
+                changes["last_error"] = None  # not missing: Cloudflare is making it
+            skipped = MonitorProgress(
+                generation=monitor.generation,
+                next_attempt=attempt + 1,
+                checked_at=now_at.checked_at if now_at else None,
+            )
+            return current.model_copy(update=changes), skipped
+
+        self._repo.record_check(stream.id, "recording", resumed)
+        if not claimed[-1]:
+            return False
+        log.warning("recording monitor of %s resumed at check %d", stream.id, attempt + 1)
+        self._schedule("recording", stream.id, monitor.generation, attempt + 1)
+        return True
 
     def with_monitor(
         self, kind: MonitorKind, stream: Stream, generation: int | None = None

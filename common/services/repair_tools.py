@@ -112,6 +112,7 @@ class RepairTools(WithBackends):
         """Fetch the input's recordings from Cloudflare and attach them."""
         self._managed(user, stream_id)
         stream, found = self._monitors.reconcile(stream_id)
+        self._monitors.resume_recording(stream)
         ready = [r for r in found if r.is_ready]
         if not found:
             status: Literal["synced", "processing", "no_recordings"] = "no_recordings"

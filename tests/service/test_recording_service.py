@@ -14,8 +14,9 @@ from common.models.recording_rules import entry_of, merge_recordings, with_recor
 from common.ports import ProviderRejectedError, ProviderUnavailableError
 from common.services.monitors import MonitorPolicy, MonitorService
 from common.services.provider_events import ProviderEventService
+from common.services.repair_tools import RepairTools
 from tests import people
-from tests.conftest import World
+from tests.conftest import POLICY, World
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -731,3 +732,73 @@ def test_an_encoder_taking_over_from_a_closed_browser_tab_gets_its_recording(
 
     view = world.listings.get(None, stream_id)
     assert (view.recording_status, view.video_id) == ("ready", "service")
+
+
+def repair_tools(world: World) -> RepairTools:
+    return RepairTools(world.backends, monitors=world.monitors, policy=POLICY)
+
+
+def test_sync_recording_resumes_a_chain_that_stopped_past_its_lost_check(world: World) -> None:
+    stream_id = start_and_stop(world)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+    assert world.monitors.run_check("recording", stream_id, generation, 0) == "rescheduled"
+    # Check 1 was queued, then failed for good: nothing runs the chain any more, and Cloud
+    # Tasks would refuse its name again.
+    world.clock.advance(15 * 60)
+
+    repair_tools(world).sync_recording(people.OWNER, stream_id)
+
+    assert [t["attempt"] for t in recording_tasks(world)] == [0, 1, 2]
+    assert world.listings.get(None, stream_id).recording_status == "processing"
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    world.provider.recordings[uid] = [video("service", "ready", 1, uid)]
+    # The lost check, should it come after all, checks nothing (it only queues check 2,
+    # which the queue already holds).
+    assert world.monitors.run_check("recording", stream_id, generation, 1) == "requeued"
+    assert [t["attempt"] for t in recording_tasks(world)] == [0, 1, 2]
+    assert world.monitors.run_check("recording", stream_id, generation, 2) == "done"
+    assert world.listings.get(None, stream_id).recording_status == "ready"
+
+
+def test_sync_recording_leaves_a_live_chain_its_next_check(world: World) -> None:
+    stream_id = start_and_stop(world)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+    assert world.monitors.run_check("recording", stream_id, generation, 0) == "rescheduled"
+    world.clock.advance(20)
+
+    repair_tools(world).sync_recording(people.OWNER, stream_id)
+
+    assert [t["attempt"] for t in recording_tasks(world)] == [0, 1]  # the same check, by name
+    assert world.monitors.run_check("recording", stream_id, generation, 1) == "rescheduled"
+
+
+def test_a_monitor_that_gave_up_runs_again_once_cloudflare_makes_the_video(world: World) -> None:
+    stream_id = start_and_stop(world)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+    outcomes = [world.monitors.run_check("recording", stream_id, generation, n) for n in range(3)]
+    assert outcomes[-1] == "gave_up"
+    assert world.listings.get(None, stream_id).recording_status == "missing"
+    uid = in_the_making(world, stream_id, "inprogress")  # Cloudflare was slow to list it
+
+    repair_tools(world).sync_recording(people.OWNER, stream_id)
+
+    assert world.listings.get(None, stream_id).recording_status == "processing"
+    assert world.repo.streams[stream_id].last_error is None
+    next_check = recording_tasks(world)[-1]["attempt"]
+    assert next_check == 4
+    world.provider.recordings[uid] = [video("service", "ready", 1, uid)]
+    assert world.monitors.run_check("recording", stream_id, generation, 4) == "done"
+    assert world.listings.get(None, stream_id).recording_status == "ready"
+
+
+def test_sync_recording_of_a_recording_missing_for_good_starts_nothing(world: World) -> None:
+    stream_id = start_and_stop(world)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+    for attempt in range(3):
+        world.monitors.run_check("recording", stream_id, generation, attempt)
+    queued = len(recording_tasks(world))
+
+    repair_tools(world).sync_recording(people.OWNER, stream_id)
+
+    assert len(recording_tasks(world)) == queued
+    assert world.listings.get(None, stream_id).recording_status == "missing"
