@@ -169,6 +169,12 @@ class StreamProvider(Protocol):
         """Every video recorded from the input, oldest first."""
         ...
 
+    def set_input_enabled(self, uid: str, enabled: bool) -> None:
+        """Let encoders and browsers publish to the input, or not: disabling it ends the
+        broadcast on it now (its recording is finished) and refuses publishers until it is
+        enabled again."""
+        ...
+
     def set_input_allowed_origins(self, uid: str, rules: InputRecordingRules) -> tuple[str, ...]:
         """Apply ``rules`` (the allowed origins, whether signed URLs are required) to the
         input's recording settings; returns the origins stored."""

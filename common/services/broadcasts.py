@@ -20,6 +20,7 @@ from common.models.api import (
 from common.models.domain import Stream, StreamCredentials, StreamStatus, User
 from common.models.recording_rules import broadcast_recorded, has_recording_since
 from common.ports import (
+    ProviderError,
     ProviderRejectedError,
     WhipSession,
 )
@@ -61,6 +62,7 @@ class BroadcastService(WithBackends):
         if stream.status == StreamStatus.LIVE:
             raise ConflictError("Stream is already live")
         stream, credentials = self._live_inputs.ensure(stream)
+        self._reopen_ingest(stream)
         now = self._clock.now()
 
         def go_live(current: Stream) -> Stream:
@@ -89,6 +91,7 @@ class BroadcastService(WithBackends):
         stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
         if stream.status not in (StreamStatus.LIVE, StreamStatus.COMPLETED):
             raise ConflictError("Stream is not currently live")
+        self._close_ingest(stream)
         now = self._clock.now()
 
         def end(current: Stream) -> Stream:
@@ -112,6 +115,24 @@ class BroadcastService(WithBackends):
             if ready
             else "Stream stopped, recording will be available shortly",
         )
+
+    def _close_ingest(self, stream: Stream) -> None:
+        """Stop means over, as Mux's "complete" does: Cloudflare ends what is still being
+        sent (an encoder left on after the service, whose video would grow for hours, hold
+        the recording back and take in what follows) and refuses publishers until the next
+        Start. Should Cloudflare fail it, the broadcast ends here all the same."""
+        if not stream.cloudflare_id:
+            return
+        try:
+            self._provider.set_input_enabled(stream.cloudflare_id, False)
+        except ProviderError as error:
+            log.warning("could not close the ingest of stream %s: %s", stream.id, error)
+
+    def _reopen_ingest(self, stream: Stream) -> None:
+        """A stream that broadcast before may have been closed by its Stop: open it again
+        before going live (a new stream's input is open)."""
+        if stream.end_time is not None and stream.cloudflare_id:
+            self._provider.set_input_enabled(stream.cloudflare_id, True)
 
     def credentials(self, user: User | None, stream_id: str) -> CredentialsResponse:
         """The publishing credentials without going live (the live input is made if missing)."""
@@ -139,6 +160,7 @@ class BroadcastService(WithBackends):
             # offer right after Start); only a publisher really on air makes it a conflict.
             self._refuse_if_on_air(stream)
         stream, credentials = self._live_inputs.ensure(stream)
+        self._reopen_ingest(stream)
         try:
             answer = self._provider.whip_offer(credentials.whip_url, offer_sdp)
         except ProviderRejectedError as exc:

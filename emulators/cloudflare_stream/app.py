@@ -205,6 +205,12 @@ def update_live_input(uid: str) -> Any:
         if "preferLowLatency" in body:
             record.prefer_low_latency = body["preferLowLatency"] is True
         record.modified = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if not record.enabled:
+        # As Cloudflare: disabling an input "terminates active broadcasts". An RTMP
+        # publisher is dropped at its next update callback (``media_on_update``).
+        server = _webrtc()
+        for session in [s for s in server.publishers.values() if s.input_uid == uid]:
+            server.run(server.unpublish(session.session_id))
     return envelope(state.live_input_json(record))
 
 
@@ -618,6 +624,17 @@ _POLICIES.add_routes(alerting, "/policies", "notification_policy")
 def media_on_publish() -> Any:
     accepted = _broadcasts().on_publish(flask.request.form.get("name", ""))
     return ("", 200) if accepted else ("unknown or disabled stream key", 403)
+
+
+@media_callbacks.post("/on_update")
+def media_on_update() -> Any:
+    """nginx-rtmp asks every few seconds whether a publisher may go on: one whose input was
+    disabled, deleted or given new keys is dropped (any answer but 2xx ends it)."""
+    state = _state()
+    with state.lock:
+        live_input = state.input_by_key(flask.request.form.get("name", ""))
+        allowed = live_input is not None and live_input.enabled
+    return ("", 200) if allowed else ("live input disabled", 403)
 
 
 @media_callbacks.post("/on_publish_done")

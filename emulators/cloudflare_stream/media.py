@@ -68,6 +68,8 @@ rtmp {{
       record_path {media_dir}/rec;
       record_unique on;
       on_publish {callback_base}/on_publish;
+      on_update {callback_base}/on_update;
+      notify_update_timeout 2s;
       on_publish_done {callback_base}/on_publish_done;
       on_record_done {callback_base}/on_record_done;
     }}

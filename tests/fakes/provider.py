@@ -32,6 +32,7 @@ class FakeStreamProvider:
         self.created: dict[str, datetime] = {}
         self.origins: dict[str, tuple[str, ...]] = {}
         self.signed: dict[str, bool] = {}  # media uid -> requires signed URLs
+        self.disabled: set[str] = set()  # inputs that refuse publishers
         self.whip_offers: list[tuple[str, str]] = []
         self.whip_ended: list[str] = []
         self.whip_resources: dict[str, str] = {}  # session resource URL -> live input uid
@@ -150,6 +151,18 @@ class FakeStreamProvider:
         self._maybe_fail("list_recordings")
         return list(self.recordings.get(live_input_uid, []))
 
+    def set_input_enabled(self, uid: str, enabled: bool) -> None:
+        self._maybe_fail("set_input_enabled")
+        if uid not in self.inputs:
+            raise ports.ProviderNotFoundError(uid, status=404)
+        if enabled:
+            self.disabled.discard(uid)
+            return
+        self.disabled.add(uid)
+        spec, live_input = self.inputs[uid]
+        # Disabling ends what is on air, as Cloudflare does.
+        self.inputs[uid] = (spec, live_input.model_copy(update={"connection": "disconnected"}))
+
     def set_input_allowed_origins(
         self, uid: str, rules: ports.InputRecordingRules
     ) -> tuple[str, ...]:
@@ -265,6 +278,8 @@ class FakeStreamProvider:
         uid = next((u for u, (_, i) in self.inputs.items() if i.whip_url == whip_url), None)
         if uid is None:
             raise ports.ProviderNotFoundError("WHIP resource not found", status=404)
+        if uid in self.disabled:
+            raise ports.ProviderRejectedError("WHIP endpoint refused (403): disabled", status=403)
         if not offer_sdp.startswith("v=0"):
             raise ports.ProviderRejectedError(
                 "WHIP endpoint refused (400): not an SDP offer", status=400

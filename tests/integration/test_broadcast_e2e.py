@@ -142,6 +142,46 @@ def test_reconnect_within_timeout_continues_and_after_it_starts_a_new_video(
     assert durations[0] >= 2.5 and durations[1] >= 5  # the first two pushes form one recording
 
 
+def test_stop_ends_an_encoder_left_on_and_the_next_start_lets_it_back(
+    api: httpx.Client, cloudflare: httpx.Client, callers: dict[str, Caller], stack: LocalStack
+) -> None:
+    owner = callers["owner"].bearer
+    stream = api.post("/api/streams", json={"title": "Service"}, headers=owner).json()
+    started = api.post(f"/api/streams/{stream['id']}/start", headers=owner).json()
+    input_uid = stream["cloudflareId"]
+    encoder = push(started["streamUrl"], started["streamKey"], seconds=120)  # left running
+    try:
+        wait_for(
+            lambda: (
+                cloudflare.get(f"/live_inputs/{input_uid}").json()["result"]["status"]
+                == "connected"
+            ),
+            20,
+            "the encoder on air",
+        )
+        time.sleep(3)
+
+        assert api.post(f"/api/streams/{stream['id']}/stop", headers=owner).status_code == 200
+
+        # Cloudflare ends the broadcast: the encoder is cut off, and its video is finished.
+        assert encoder.wait(timeout=30) != 0
+    finally:
+        if encoder.poll() is None:
+            encoder.kill()
+    video = wait_for(lambda: ready_videos(cloudflare, input_uid), 60, "the recording")[0]
+    assert video["duration"] < 30
+    assert cloudflare.get(f"/live_inputs/{input_uid}").json()["result"]["enabled"] is False
+    # Stopped means over: an encoder coming back is refused until the next Start.
+    assert push(stack.rtmp_url, started["streamKey"], seconds=2).wait(timeout=60) != 0
+
+    again = api.post(f"/api/streams/{stream['id']}/start", headers=owner)
+
+    assert again.status_code == 200
+    assert push(stack.rtmp_url, started["streamKey"], seconds=2).wait(timeout=60) == 0
+    # Its recording (and the webhook about it) comes before the next test's broadcasts.
+    wait_for(lambda: len(ready_videos(cloudflare, input_uid)) == 2, 60, "the second recording")
+
+
 def test_unknown_stream_key_is_refused_by_the_media_server(stack: LocalStack) -> None:
     assert push(stack.rtmp_url, "not-a-key", seconds=2).wait(timeout=60) != 0
 

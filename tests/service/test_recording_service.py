@@ -802,3 +802,50 @@ def test_sync_recording_of_a_recording_missing_for_good_starts_nothing(world: Wo
 
     assert len(recording_tasks(world)) == queued
     assert world.listings.get(None, stream_id).recording_status == "missing"
+
+
+def test_stop_closes_the_ingest_and_the_next_start_or_browser_opens_it(world: World) -> None:
+    stream_id = start_and_stop(world)
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    assert uid in world.provider.disabled  # an encoder left on is cut off, its video finished
+
+    world.broadcasts.start(people.OWNER, stream_id)
+    assert uid not in world.provider.disabled
+    world.broadcasts.stop(people.OWNER, stream_id)
+    assert uid in world.provider.disabled
+
+    world.broadcasts.publish_whip(people.OWNER, stream_id, "v=0\r\n")
+    assert uid not in world.provider.disabled
+
+
+def test_a_first_start_asks_cloudflare_nothing_more(world: World) -> None:
+    stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
+    world.provider.calls.clear()
+    world.broadcasts.start(people.OWNER, stream_id)
+    assert "set_input_enabled" not in world.provider.calls
+
+
+def test_stop_ends_the_broadcast_even_when_cloudflare_cannot_close_the_ingest(
+    world: World,
+) -> None:
+    stream = world.service.create(people.OWNER, StreamCreateRequest(title="t"))
+    world.broadcasts.start(people.OWNER, stream.id)
+    world.provider.fail("set_input_enabled", ProviderUnavailableError("timeout"))
+
+    stopped = world.broadcasts.stop(people.OWNER, stream.id)
+
+    assert stopped.status == StreamStatus.COMPLETED
+    assert world.repo.streams[stream.id].status == StreamStatus.COMPLETED
+    assert recording_tasks(world)
+
+
+def test_a_start_cloudflare_cannot_open_the_ingest_for_is_refused_not_half_live(
+    world: World,
+) -> None:
+    stream_id = start_and_stop(world)
+    world.provider.fail("set_input_enabled", ProviderUnavailableError("timeout"))
+
+    with pytest.raises(ProviderUnavailableError):
+        world.broadcasts.start(people.OWNER, stream_id)
+
+    assert world.repo.streams[stream_id].status == StreamStatus.COMPLETED

@@ -364,6 +364,10 @@ class CloudflareStreamProvider:
     def delete_recording(self, video_uid: str) -> None:
         self._client.delete_video(video_uid)
 
+    def set_input_enabled(self, uid: str, enabled: bool) -> None:
+        # The documented body: ``{"enabled": false}`` "terminates active broadcasts".
+        self._client.update_live_input(uid, {"enabled": enabled})
+
     def set_input_allowed_origins(self, uid: str, rules: InputRecordingRules) -> tuple[str, ...]:
         # PUT replaces the recording settings, so the whole object is sent.
         body = {
