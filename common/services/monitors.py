@@ -238,6 +238,8 @@ class MonitorService(WithBackends):
         monitor = stream.monitor(kind)
         if monitor is None or monitor.generation != generation or monitor.state != "running":
             return "stale"
+        if _superseded(kind, stream):
+            return "stale"
         # Whether this attempt is still due is decided with the claim, in record_check.
         if kind == "recording":
             outcome = self._check_recording(stream, generation, attempt)
@@ -293,6 +295,9 @@ class MonitorService(WithBackends):
 
         def record(current: Stream, progress: MonitorProgress | None) -> StreamAndProgress:
             monitor = current.monitor(check.kind)
+            if _superseded(check.kind, current):
+                outcome.append("stale")
+                return current, progress
             if not _is_due(monitor, progress, check.generation, check.attempt):
                 outcome.append(_not_due(monitor, progress, check.generation, check.attempt))
                 return current, progress
@@ -458,6 +463,13 @@ def with_audience(stream: Stream, viewers: int) -> Stream:
         return stream
     peak = max(viewers, stream.max_viewers or 0)
     return stream.model_copy(update={"viewer_count": viewers, "max_viewers": peak})
+
+
+def _superseded(kind: MonitorKind, stream: Stream) -> bool:
+    """Whether a recording chain is of a broadcast the stream has left behind: it is live
+    again, and would judge the new broadcast by its own budget (the new one's end starts the
+    chain that attaches every recording of the input, the earlier one's included)."""
+    return kind == "recording" and stream.status == StreamStatus.LIVE
 
 
 def _checks_done(progress: MonitorProgress | None, generation: int) -> int:

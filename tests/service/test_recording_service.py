@@ -849,3 +849,22 @@ def test_a_start_cloudflare_cannot_open_the_ingest_for_is_refused_not_half_live(
         world.broadcasts.start(people.OWNER, stream_id)
 
     assert world.repo.streams[stream_id].status == StreamStatus.COMPLETED
+
+
+def test_a_restart_leaves_the_last_broadcasts_chain_judging_nothing(world: World) -> None:
+    # Stop, then Start again within the chain's ten minutes: the earlier chain must not call
+    # the new (live) broadcast's recording missing; the new end's chain attaches both.
+    stream_id = start_and_stop(world)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    world.clock.advance(60)
+    world.broadcasts.start(people.OWNER, stream_id)
+
+    outcomes = [world.monitors.run_check("recording", stream_id, generation, n) for n in range(3)]
+
+    assert outcomes == ["stale"] * 3
+    assert world.repo.streams[stream_id].last_error is None
+    world.provider.recordings[uid] = [video("earlier", "ready", 1, uid)]
+    world.clock.advance(600)
+    world.broadcasts.stop(people.OWNER, stream_id)
+    assert {e.video_uid for e in world.repo.streams[stream_id].recordings} == {"earlier"}
