@@ -91,7 +91,7 @@ class BroadcastService(WithBackends):
         stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
         if stream.status not in (StreamStatus.LIVE, StreamStatus.COMPLETED):
             raise ConflictError("Stream is not currently live")
-        self._close_ingest(stream)
+        self.close_ingest(stream)
         now = self._clock.now()
 
         def end(current: Stream) -> Stream:
@@ -116,7 +116,7 @@ class BroadcastService(WithBackends):
             else "Stream stopped, recording will be available shortly",
         )
 
-    def _close_ingest(self, stream: Stream) -> None:
+    def close_ingest(self, stream: Stream) -> None:
         """Stop means over, as Mux's "complete" does: Cloudflare ends what is still being
         sent (an encoder left on after the service, whose video would grow for hours, hold
         the recording back and take in what follows) and refuses publishers until the next

@@ -206,6 +206,9 @@ class ScheduleWindowService(WithBackends):
         updated = self._repo.update(stream.id, end)
         if not ended:
             return "stale"
+        if closer == "hard_maximum":
+            # Still sending at the hard maximum: cut it off at Cloudflare too, as Stop does.
+            self._broadcasts.close_ingest(updated)
         log.info("stream %s ended by its schedule window (%s)", stream.id, closer)
         self._monitors.schedule_first("recording", updated)
         return "ended"

@@ -148,8 +148,9 @@ def test_forgotten_stop_the_close_ends_the_broadcast_once_nothing_is_on_air(
     assert stream.schedule_window is not None
     assert stream.schedule_window.closed_by == "window"
     assert schedule_phase(stream) == "ended"
-    # Its recording is watched for, as after Stop.
+    # Its recording is watched for, as after Stop; the input stays open for a late encoder.
     assert stream.recording_monitor is not None and stream.recording_monitor.state == "running"
+    assert stream.cloudflare_id not in world.provider.disabled
     assert any(t.payload.get("kind") == "recording" for t in world.tasks.tasks)
     assert run(world, scheduled.task("close")) == "stale"
 
@@ -174,6 +175,8 @@ def test_on_air_at_the_close_it_is_extended_step_by_step_to_the_hard_maximum(
     assert stream.schedule_window is not None
     assert stream.schedule_window.closed_by == "hard_maximum"
     assert stream.schedule_window.extensions == 6
+    # Still sending: Cloudflare cuts the encoder off too, as after Stop.
+    assert stream.cloudflare_id in world.provider.disabled
 
 
 def test_a_close_that_cannot_read_the_connection_keeps_the_service_on(world: World) -> None:
