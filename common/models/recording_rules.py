@@ -75,8 +75,7 @@ def with_recordings(stream: Stream, entries: tuple[RecordingEntry, ...], now: da
     recordings stay deleted, however late they are reported."""
     entries = tuple(e for e in entries if e.video_uid not in stream.deleted_video_ids)
     stream = with_finished_clip(stream, entries, now)
-    last_broadcast = stream.actual_start_time if stream.went_on_air else None
-    primary = primary_recording(entries, stream.primary_video_id, last_broadcast)
+    primary = primary_recording(entries, stream.primary_video_id)
     changes: dict[str, object] = {"recordings": entries}
     if primary is not None and (
         not stream.recording_ready
@@ -94,8 +93,7 @@ def with_recordings(stream: Stream, entries: tuple[RecordingEntry, ...], now: da
             "recording_updated_at": now,
         }
     if primary is None and any(e.ready for e in entries) and stream.recording_ready:
-        # Every ready recording is hidden, or of an earlier broadcast: the page shows none
-        # (the last broadcast's is on its way, or missing).
+        # Every ready recording is hidden: the page shows none.
         changes |= {
             "recording_ready": False,
             "video_id": None,
@@ -107,7 +105,9 @@ def with_recordings(stream: Stream, entries: tuple[RecordingEntry, ...], now: da
             "recording_updated_at": now,
         }
     missing = stream.last_error and stream.last_error.code == RECORDING_NOT_FOUND
-    if missing and primary_recording(entries, None, last_broadcast) is not None:
+    if missing and has_recording_since(
+        stream.model_copy(update={"recordings": entries}), stream.actual_start_time
+    ):
         changes["last_error"] = None  # its cause is gone: the broadcast's recording is here
     if entries != stream.recordings or len(changes) > 1:
         changes["updated_at"] = now
@@ -133,20 +133,17 @@ def with_finished_clip(
 
 
 def primary_recording(
-    entries: tuple[RecordingEntry, ...], chosen: str | None, since: datetime | None = None
+    entries: tuple[RecordingEntry, ...], chosen: str | None
 ) -> RecordingEntry | None:
     """The recording the memorial page shows first: the one a manager chose, else the longest
-    ready one (the latest of equals) of the broadcast that started at ``since``, the last one
-    that sent anything (``None``: of any). Not an earlier broadcast's, such as a sound check
-    before the service; and not merely the latest, since a publisher back after Cloudflare's
-    reconnect window makes a second video of the same service, and an encoder reconnecting
-    after it a fragment."""
+    ready one (the latest of equals). Not merely the latest: a sound check after the service,
+    a fragment an encoder reconnecting by itself makes, the second part of a service split by
+    a drop past Cloudflare's reconnect window (or by a Stop pressed by mistake) would each
+    replace the service."""
     ready = [entry for entry in entries if entry.ready and not entry.hidden]
     picked = next((entry for entry in ready if entry.video_uid == chosen), None)
     if picked is not None:
         return picked
-    if since is not None:
-        ready = [entry for entry in ready if _ends_at_or_after(entry, since)]
     return max(reversed(ready), key=lambda entry: entry.duration or 0.0, default=None)
 
 
@@ -196,7 +193,12 @@ def _ends_at_or_after(entry: RecordingEntry, started: datetime | None) -> bool:
 
 
 def recording_status(stream: Stream) -> RecordingStatus:
-    """Where the stream's recording stands, so pages never show "rendering" forever."""
+    """Where the stream's recording stands, so pages never show "rendering" forever. It is the
+    last broadcast's, once that sent anything: a recording of an earlier one (a sound check)
+    stays playable but does not make the service's "ready", nor hide that it is missing."""
+    last_broadcast = _last_broadcast_unrecorded(stream)
+    if last_broadcast is not None:
+        return last_broadcast
     if stream.recording_ready:
         return "ready"
     if stream.ingest_protocol == "whip":
@@ -211,6 +213,27 @@ def recording_status(stream: Stream) -> RecordingStatus:
     if monitor is not None and monitor.state == "gave_up":
         return "missing" if stream.went_on_air else "none"
     return "processing"
+
+
+def _last_broadcast_unrecorded(stream: Stream) -> RecordingStatus | None:
+    """"processing" or "missing" for an ended broadcast that sent something and has no ready
+    recording yet, whatever an earlier one left; ``None`` otherwise."""
+    started = stream.actual_start_time
+    if (
+        stream.status != StreamStatus.COMPLETED
+        or not stream.went_on_air
+        or has_recording_since(stream, started)
+    ):
+        return None
+    monitor = stream.recording_monitor
+    recorded = stream.ingest_protocol != "whip"
+    if has_recording_underway(stream, started) or (
+        recorded and monitor is not None and monitor.state == "running"
+    ):
+        return "processing"
+    if recorded and monitor is not None and monitor.state == "gave_up":
+        return "missing"
+    return None
 
 
 BroadcastState = Literal["idle", "armed", "on_air", "reconnecting", "ended"]

@@ -637,7 +637,7 @@ def test_a_video_recording_since_before_the_broadcast_began_is_awaited(world: Wo
     assert world.listings.get(None, stream_id).recording_status == "processing"
 
 
-def test_a_sound_check_before_the_service_is_not_the_services_recording(world: World) -> None:
+def test_a_sound_check_before_the_service_does_not_make_the_service_recorded(world: World) -> None:
     stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
     check_start = broadcast(world, stream_id, 2)
     uid = world.repo.streams[stream_id].cloudflare_id or ""
@@ -650,13 +650,9 @@ def test_a_sound_check_before_the_service_is_not_the_services_recording(world: W
     service_start = broadcast(world, stream_id, 60)
     world.broadcasts.stop(people.OWNER, stream_id)
 
-    # The service's recording is on its way: the page says so, and plays no sound check.
-    view = world.listings.get(None, stream_id)
-    assert (view.recording_status, view.recording_ready, view.recording_url) == (
-        "processing",
-        False,
-        None,
-    )
+    # The service's recording is on its way: the page says so (the sound check's being ready
+    # does not make the service's "ready").
+    assert world.listings.get(None, stream_id).recording_status == "processing"
     generation = int(str(recording_tasks(world)[-1]["generation"]))
     world.provider.recordings[uid] = [sound_check, part("service", uid, service_start, "ready", 60)]
     assert world.monitors.run_check("recording", stream_id, generation, 0) == "done"
@@ -679,7 +675,7 @@ def test_a_missing_service_recording_is_missing_whatever_a_sound_check_left(worl
 
     assert outcomes[-1] == "gave_up"
     view = world.listings.get(None, stream_id)
-    assert (view.recording_status, view.recording_ready) == ("missing", False)
+    assert (view.recording_status, view.video_id) == ("missing", "sound-check")
     stream = world.repo.streams[stream_id]
     assert stream.last_error is not None and stream.last_error.code == "RECORDING_NOT_FOUND"
 
@@ -698,11 +694,12 @@ def browser_broadcast(world: World) -> tuple[str, str]:
 
 
 def test_a_browser_broadcast_is_looked_at_briefly_and_never_called_missing(world: World) -> None:
+    monitors = capped(world, checks=20, hard_cap=720)  # an RTMP broadcast's budget: 20
     stream_id, _ = browser_broadcast(world)
     world.broadcasts.stop(people.OWNER, stream_id)
     generation = int(str(recording_tasks(world)[0]["generation"]))
 
-    outcomes = [world.monitors.run_check("recording", stream_id, generation, n) for n in range(3)]
+    outcomes = [monitors.run_check("recording", stream_id, generation, n) for n in range(3)]
 
     assert outcomes == ["rescheduled", "rescheduled", "gave_up"]
     assert world.repo.streams[stream_id].last_error is None
@@ -868,3 +865,26 @@ def test_a_restart_leaves_the_last_broadcasts_chain_judging_nothing(world: World
     world.clock.advance(600)
     world.broadcasts.stop(people.OWNER, stream_id)
     assert {e.video_uid for e in world.repo.streams[stream_id].recordings} == {"earlier"}
+
+
+def test_a_browser_broadcast_after_a_recorded_service_keeps_the_service_on_the_page(
+    world: World,
+) -> None:
+    stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
+    started = broadcast(world, stream_id, 60)
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    world.provider.recordings[uid] = [part("service", uid, started, "ready", 60)]
+    world.broadcasts.stop(people.OWNER, stream_id)
+    world.clock.advance(3600)
+
+    world.broadcasts.publish_whip(people.OWNER, stream_id, "v=0\r\n")  # a goodbye, not recorded
+    world.clock.advance(5)
+    world.events.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
+    world.clock.advance(300)
+    world.broadcasts.stop(people.OWNER, stream_id)
+    generation = int(str(recording_tasks(world)[-1]["generation"]))
+    for attempt in range(3):
+        world.monitors.run_check("recording", stream_id, generation, attempt)
+
+    view = world.listings.get(None, stream_id)
+    assert (view.recording_status, view.video_id) == ("ready", "service")
