@@ -262,6 +262,9 @@ class Stream(StreamManagerFields):
     # Whether Cloudflare was last told to require signed URLs for the live input and every
     # recording (``access.requires_signed_playback``); a change is applied, then noted here.
     signed_urls: bool = False
+    # Whether a Stop disabled the live input at Cloudflare (ending what was still sent): the
+    # next Start, browser broadcast or credentials request enables it again.
+    ingest_closed: bool = False
 
     def monitor(self, kind: MonitorKind) -> MonitorState | None:
         return self.recording_monitor if kind == "recording" else self.status_monitor

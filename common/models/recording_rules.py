@@ -216,7 +216,7 @@ def recording_status(stream: Stream) -> RecordingStatus:
 
 
 def _last_broadcast_unrecorded(stream: Stream) -> RecordingStatus | None:
-    """"processing" or "missing" for an ended broadcast that sent something and has no ready
+    """ "processing" or "missing" for an ended broadcast that sent something and has no ready
     recording yet, whatever an earlier one left; ``None`` otherwise."""
     started = stream.actual_start_time
     if (

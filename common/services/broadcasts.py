@@ -68,7 +68,8 @@ class BroadcastService(WithBackends):
         def go_live(current: Stream) -> Stream:
             if current.status == StreamStatus.LIVE:
                 raise ConflictError("Stream is already live")
-            return self._monitors.with_monitor("status", current.began_broadcast(now))
+            opened = current.model_copy(update={"ingest_closed": False})
+            return self._monitors.with_monitor("status", opened.began_broadcast(now))
 
         live = self._repo.update(stream.id, go_live)
         self._monitors.schedule_first("status", live)
@@ -91,10 +92,14 @@ class BroadcastService(WithBackends):
         stream, _ = self._load(user, stream_id, Action.STOP, "Permission denied to stop stream")
         if stream.status not in (StreamStatus.LIVE, StreamStatus.COMPLETED):
             raise ConflictError("Stream is not currently live")
-        self.close_ingest(stream)
+        # Only a Stop that ends a broadcast closes the ingest: one pressed again, or after the
+        # disconnect ended it, must not close it behind a Start made meanwhile.
+        closed = stream.status == StreamStatus.LIVE and self.close_ingest(stream)
         now = self._clock.now()
 
         def end(current: Stream) -> Stream:
+            if closed and not current.ingest_closed:
+                current = current.model_copy(update={"ingest_closed": True})
             if current.status != StreamStatus.LIVE:
                 return current
             # The write that ends the broadcast starts its recording monitor too.
@@ -116,23 +121,48 @@ class BroadcastService(WithBackends):
             else "Stream stopped, recording will be available shortly",
         )
 
-    def close_ingest(self, stream: Stream) -> None:
+    def close_ingest(self, stream: Stream) -> bool:
         """Stop means over, as Mux's "complete" does: Cloudflare ends what is still being
         sent (an encoder left on after the service, whose video would grow for hours, hold
         the recording back and take in what follows) and refuses publishers until the next
-        Start. Should Cloudflare fail it, the broadcast ends here all the same."""
+        Start. Whether it did: should Cloudflare fail it, the broadcast ends all the same."""
         if not stream.cloudflare_id:
-            return
+            return False
         try:
             self._provider.set_input_enabled(stream.cloudflare_id, False)
         except ProviderError as error:
             log.warning("could not close the ingest of stream %s: %s", stream.id, error)
+            return False
+        return True
 
     def _reopen_ingest(self, stream: Stream) -> None:
-        """A stream that broadcast before may have been closed by its Stop: open it again
-        before going live (a new stream's input is open)."""
-        if stream.end_time is not None and stream.cloudflare_id:
+        """Open the input again before a new broadcast: it must be where a Stop closed it
+        (``ingest_closed``: a failure is the caller's). A stream that broadcast before is
+        opened too in case a Stop closed it and could not note it (its write failed): there
+        a failure is only logged, as the input is most likely open."""
+        uid = stream.cloudflare_id
+        if not uid or not (stream.ingest_closed or stream.end_time is not None):
+            return
+        try:
+            self._provider.set_input_enabled(uid, True)
+        except ProviderError:
+            if stream.ingest_closed:
+                raise
+            log.warning("could not make sure the ingest of stream %s is open", stream.id)
+
+    def _reopened(self, stream: Stream) -> Stream:
+        """``stream`` with its ingest open again, for an encoder about to be set up without
+        Start (its connection begins the broadcast, as the contract's credentials-then-poll
+        flow does). Should Cloudflare fail it, the credentials are still given: Start opens
+        it again."""
+        if not stream.ingest_closed or not stream.cloudflare_id:
+            return stream
+        try:
             self._provider.set_input_enabled(stream.cloudflare_id, True)
+        except ProviderError as error:
+            log.warning("could not open the ingest of stream %s: %s", stream.id, error)
+            return stream
+        return self._repo.update(stream.id, lambda s: s.model_copy(update={"ingest_closed": False}))
 
     def credentials(self, user: User | None, stream_id: str) -> CredentialsResponse:
         """The publishing credentials without going live (the live input is made if missing)."""
@@ -140,6 +170,7 @@ class BroadcastService(WithBackends):
             user, stream_id, Action.START, "Permission denied to access stream credentials"
         )
         stream, credentials = self._live_inputs.ensure(stream)
+        stream = self._reopened(stream)
         assert stream.cloudflare_id is not None  # noqa: S101 - set by LiveInputProvisioner.ensure
         return CredentialsResponse(
             streamId=stream.id,
@@ -179,7 +210,9 @@ class BroadcastService(WithBackends):
             on_air = (
                 current.began_broadcast(now)
                 .publisher_connected(now)
-                .model_copy(update={"whip_active": True, "ingest_protocol": "whip"})
+                .model_copy(
+                    update={"whip_active": True, "ingest_protocol": "whip", "ingest_closed": False}
+                )
             )
             return self._monitors.with_monitor("status", on_air)
 

@@ -193,12 +193,16 @@ class ScheduleWindowService(WithBackends):
             closer: WindowCloser = "hard_maximum"
         else:
             closer = "window"
+        # Still sending at the hard maximum: cut it off at Cloudflare too, as Stop does.
+        closed = closer == "hard_maximum" and self._broadcasts.close_ingest(stream)
         ended: list[bool] = []
 
         def end(current: Stream) -> Stream:
             if not _armed(current, revision) or current.status != StreamStatus.LIVE:
                 return current
             ended.append(True)
+            if closed:
+                current = current.model_copy(update={"ingest_closed": True})
             # Over when the publisher left, as the status monitor would have said.
             over = current.ended_broadcast(dropped_at if not on_air and dropped_at else now)
             return _closed_window(self._monitors.with_recording_monitor(over), closer, now)
@@ -206,9 +210,6 @@ class ScheduleWindowService(WithBackends):
         updated = self._repo.update(stream.id, end)
         if not ended:
             return "stale"
-        if closer == "hard_maximum":
-            # Still sending at the hard maximum: cut it off at Cloudflare too, as Stop does.
-            self._broadcasts.close_ingest(updated)
         log.info("stream %s ended by its schedule window (%s)", stream.id, closer)
         self._monitors.schedule_first("recording", updated)
         return "ended"

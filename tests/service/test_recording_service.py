@@ -888,3 +888,49 @@ def test_a_browser_broadcast_after_a_recorded_service_keeps_the_service_on_the_p
 
     view = world.listings.get(None, stream_id)
     assert (view.recording_status, view.video_id) == ("ready", "service")
+
+
+def test_a_stop_after_the_broadcast_already_ended_closes_nothing(world: World) -> None:
+    # The disconnect ended it first (or Stop is pressed twice): closing now could land behind
+    # a Start made meanwhile.
+    stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
+    broadcast(world, stream_id, 10)
+    world.repo.update(stream_id, lambda s: s.ended_broadcast(world.clock.now()))
+    world.provider.calls.clear()
+
+    world.broadcasts.stop(people.OWNER, stream_id)
+
+    assert "set_input_enabled" not in world.provider.calls
+    assert not world.repo.streams[stream_id].ingest_closed
+
+
+def test_credentials_after_a_stop_open_the_ingest_for_an_encoder_that_starts_it(
+    world: World,
+) -> None:
+    # The credentials-then-poll flow: no Start; the encoder's connection begins the broadcast.
+    stream_id = start_and_stop(world)
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    assert world.repo.streams[stream_id].ingest_closed
+
+    world.broadcasts.credentials(people.OWNER, stream_id)
+
+    assert uid not in world.provider.disabled
+    assert not world.repo.streams[stream_id].ingest_closed
+    world.clock.advance(60)
+    world.events.apply_live_event(uid, "live_input.connected", world.clock.now(), None)
+    assert world.repo.streams[stream_id].status == StreamStatus.LIVE
+
+
+def test_a_start_after_a_stop_that_could_not_close_opens_it_anyway_and_goes_live(
+    world: World,
+) -> None:
+    stream = world.service.create(people.OWNER, StreamCreateRequest(title="t"))
+    world.broadcasts.start(people.OWNER, stream.id)
+    world.provider.fail("set_input_enabled", ProviderUnavailableError("timeout"))
+    world.broadcasts.stop(people.OWNER, stream.id)
+    assert not world.repo.streams[stream.id].ingest_closed
+    world.provider.fail("set_input_enabled", ProviderUnavailableError("timeout"))
+
+    world.broadcasts.start(people.OWNER, stream.id)  # most likely open: not refused for it
+
+    assert world.repo.streams[stream.id].status == StreamStatus.LIVE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 
 import httpx
@@ -177,3 +178,38 @@ def test_every_cloudflare_client_verifies_tls_with_one_shared_context() -> None:
         for client in (api._http, provider._whip_http, provider._delivery_http)
     }
     assert len(contexts) == 1
+
+
+def video_in(state: str) -> dict[str, object]:
+    return {"uid": f"v-{state}", "liveInput": "in1", "status": {"state": state}}
+
+
+@pytest.mark.parametrize(
+    ("videos", "expected"),
+    [([video_in("live-inprogress")], "connected"), ([video_in("ready")], "disconnected")],
+)
+def test_a_status_saying_nothing_of_the_connection_is_read_from_the_inputs_videos(
+    videos: list[dict[str, object]], expected: str
+) -> None:
+    after_a_settings_change = LIVE_INPUT | {"status": "new_configuration_accepted"}
+    rec = Recorder(ok(after_a_settings_change), ok(videos))
+
+    live_input = CloudflareStreamProvider(rec.client()).get_live_input("in1")
+
+    assert live_input.connection == expected
+    assert [r.url.path.rsplit("/", 1)[-1] for r in rec.requests] == ["in1", "videos"]
+
+
+def test_enabling_an_input_sends_its_recording_settings_along() -> None:
+    recording = {"mode": "automatic", "timeoutSeconds": 300, "requireSignedURLs": True}
+    rec = Recorder(ok(LIVE_INPUT | {"recording": recording}), ok(LIVE_INPUT))
+
+    CloudflareStreamProvider(rec.client()).set_input_enabled("in1", False)
+
+    get, put = rec.requests
+    assert (get.method, put.method) == ("GET", "PUT")
+    assert json.loads(put.content) == {
+        "enabled": False,
+        "meta": {"streamId": "s1"},
+        "recording": recording,
+    }

@@ -348,7 +348,17 @@ class CloudflareStreamProvider:
         return _live_input(self._client.create_live_input(body))
 
     def get_live_input(self, uid: str) -> LiveInput:
-        return _live_input(self._client.get_live_input(uid))
+        live_input = _live_input(self._client.get_live_input(uid))
+        if live_input.connection != "unknown":
+            return live_input
+        # "new_configuration_accepted" says nothing of the connection: a video of the input
+        # being recorded now says an encoder is sending (inputs record automatically).
+        sending = any(
+            video.to_recording().state == "live-inprogress"
+            for video in self._client.list_input_videos(uid)
+        )
+        connection = "connected" if sending else "disconnected"
+        return live_input.model_copy(update={"connection": connection})
 
     def find_live_inputs(self, stream_id: str) -> list[TaggedLiveInput]:
         rows = self._client.list_live_inputs().liveInputs
@@ -365,8 +375,13 @@ class CloudflareStreamProvider:
         self._client.delete_video(video_uid)
 
     def set_input_enabled(self, uid: str, enabled: bool) -> None:
-        # The documented body: ``{"enabled": false}`` "terminates active broadcasts".
-        self._client.update_live_input(uid, {"enabled": enabled})
+        # ``enabled: false`` "terminates active broadcasts". Whether a PUT resets the fields it
+        # omits is not documented, so the recording settings and meta go along as they are.
+        current = self._client.get_live_input(uid)
+        body: dict[str, Any] = {"enabled": enabled, "meta": current.meta}
+        if current.recording:
+            body["recording"] = current.recording
+        self._client.update_live_input(uid, body)
 
     def set_input_allowed_origins(self, uid: str, rules: InputRecordingRules) -> tuple[str, ...]:
         # PUT replaces the recording settings, so the whole object is sent.

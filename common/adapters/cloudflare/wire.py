@@ -69,8 +69,8 @@ class CfLiveInput(_Wire):
             return "reconnecting"
         if state == "new_configuration_accepted":
             # Reported after a change of the input's settings (its privacy, its origins), also
-            # while an encoder is sending: it says nothing of the connection, and a broadcast
-            # still on air must not be ended for it.
+            # while an encoder is sending: it says nothing of the connection (the provider
+            # reads that from the input's videos instead).
             return "unknown"
         return "disconnected"
 
