@@ -64,26 +64,38 @@ class MetadataServerTokens:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
+        self._expires_at = 0.0
         self._failed_until = 0.0
 
     def header(self) -> str:
         with self._lock:
             if self._token is None or self._clock() >= self._renew_at:
-                if self._clock() < self._failed_until:
-                    raise _unavailable()
                 try:
-                    self._token, lifetime = self._fetch()
+                    self._renew()
                 except UnavailableError:
-                    self._failed_until = self._clock() + FAILED_FETCH_HOLD_S
-                    raise
-                self._renew_at = self._clock() + max(lifetime - TOKEN_MARGIN_S, 0.0)
+                    # Renewal is due a minute before expiry: the token in hand still serves.
+                    if self._token is None or self._clock() >= self._expires_at:
+                        raise
             return f"Bearer {self._token}"
+
+    def _renew(self) -> None:
+        if self._clock() < self._failed_until:
+            raise _unavailable()
+        try:
+            token, lifetime = self._fetch()
+        except UnavailableError:
+            self._failed_until = self._clock() + FAILED_FETCH_HOLD_S
+            raise
+        self._token = token
+        self._renew_at = self._clock() + max(lifetime - TOKEN_MARGIN_S, 0.0)
+        self._expires_at = self._clock() + lifetime
 
     def refused(self, header: str) -> None:
         # A token revoked or rotated before its expiry; another thread may have renewed it.
         with self._lock:
             if header == f"Bearer {self._token}":
                 self._token = None
+                self._expires_at = 0.0
 
     def _fetch(self) -> tuple[str, float]:
         deadline = time.monotonic() + ATTEMPT_TIMEOUT_S

@@ -25,6 +25,10 @@ _STATE_RANK = {
     "ready": 4,
 }
 
+# A video reported as being recorded this long before a broadcast began is one Cloudflare
+# never finished (its input deleted mid-broadcast): it holds no later broadcast back.
+_STALE_IN_PROGRESS = timedelta(hours=24)
+
 RecordingStatus = Literal["none", "processing", "ready", "missing", "unavailable"]
 WHIP_NOT_RECORDED = (
     "Browser (WHIP) broadcasts are not recorded by Cloudflare Stream: no recording will follow. "
@@ -182,7 +186,11 @@ def broadcast_recorded(stream: Stream) -> bool:
 
 
 def _ends_at_or_after(entry: RecordingEntry, started: datetime | None) -> bool:
-    if started is None or entry.state == "live-inprogress":
+    if started is None:
+        return True
+    if entry.state == "live-inprogress" and (
+        entry.created is None or started - entry.created < _STALE_IN_PROGRESS
+    ):
         # A video still being recorded ends later than now, so after any start: the encoder
         # may have been sending since before the broadcast began (Stop, then Start again).
         return True

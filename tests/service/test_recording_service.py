@@ -934,3 +934,17 @@ def test_a_start_after_a_stop_that_could_not_close_opens_it_anyway_and_goes_live
     world.broadcasts.start(people.OWNER, stream.id)  # most likely open: not refused for it
 
     assert world.repo.streams[stream.id].status == StreamStatus.LIVE
+
+
+def test_a_video_cloudflare_never_finished_long_ago_holds_no_later_broadcast_back(
+    world: World,
+) -> None:
+    stream_id = start_and_stop(world)
+    generation = int(str(recording_tasks(world)[0]["generation"]))
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    orphan = part("orphaned", uid, T0 - timedelta(days=3), "live-inprogress", 0)
+    world.provider.recordings[uid] = [orphan]
+
+    outcomes = [world.monitors.run_check("recording", stream_id, generation, n) for n in range(3)]
+
+    assert outcomes[-1] == "gave_up"

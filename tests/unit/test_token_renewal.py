@@ -163,3 +163,20 @@ def test_a_metadata_server_refusing_for_good_is_a_deployment_fault() -> None:
     with serving(lambda *_: (403, {})) as (origin, seen), pytest.raises(MetadataServerError):
         MetadataServerTokens(origin.removeprefix("http://")).header()
     assert len(seen) == 1
+
+
+def test_a_renewal_the_metadata_server_fails_keeps_the_token_until_it_expires() -> None:
+    now = [100.0]
+    answers = iter([(200, {"access_token": "token-0", "expires_in": 3600})])
+
+    def handle(*_: Any) -> tuple[Any, ...]:
+        return next(answers, (503, {}))
+
+    with serving(handle) as (origin, _):
+        tokens = MetadataServerTokens(origin.removeprefix("http://"), clock=lambda: now[0])
+        assert tokens.header() == "Bearer token-0"
+        now[0] += 3600 - 30  # renewal due (a minute before expiry), the server down
+        assert tokens.header() == "Bearer token-0"
+        now[0] += 60  # expired
+        with pytest.raises(UnavailableError):
+            tokens.header()
