@@ -285,6 +285,8 @@ class Stream(StreamManagerFields):
                 "on_air": False,
                 "went_on_air": False,
                 "ingest_protocol": None,
+                # Whoever begins it, something can publish: the input is open.
+                "ingest_closed": False,
                 "updated_at": at,
             }
         )

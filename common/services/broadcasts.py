@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from common.access import Action
-from common.errors import AppError, ConflictError, InvalidArgumentError, NotFoundError
+from common.errors import (
+    AppError,
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnavailableError,
+)
 from common.models.api import (
     CredentialsResponse,
     DeleteResponse,
@@ -68,8 +74,7 @@ class BroadcastService(WithBackends):
         def go_live(current: Stream) -> Stream:
             if current.status == StreamStatus.LIVE:
                 raise ConflictError("Stream is already live")
-            opened = current.model_copy(update={"ingest_closed": False})
-            return self._monitors.with_monitor("status", opened.began_broadcast(now))
+            return self._monitors.with_monitor("status", current.began_broadcast(now))
 
         live = self._repo.update(stream.id, go_live)
         self._monitors.schedule_first("status", live)
@@ -135,6 +140,17 @@ class BroadcastService(WithBackends):
             return False
         return True
 
+    def open_ingest(self, stream: Stream) -> bool:
+        """Let publishers in again; whether Cloudflare did (a failure is only logged)."""
+        if not stream.cloudflare_id:
+            return False
+        try:
+            self._provider.set_input_enabled(stream.cloudflare_id, True)
+        except ProviderError as error:
+            log.warning("could not open the ingest of stream %s: %s", stream.id, error)
+            return False
+        return True
+
     def _reopen_ingest(self, stream: Stream) -> None:
         """Open the input again before a new broadcast: it must be where a Stop closed it
         (``ingest_closed``: a failure is the caller's). A stream that broadcast before is
@@ -145,9 +161,12 @@ class BroadcastService(WithBackends):
             return
         try:
             self._provider.set_input_enabled(uid, True)
-        except ProviderError:
+        except ProviderError as error:
             if stream.ingest_closed:
-                raise
+                raise UnavailableError(
+                    "Cloudflare could not open the stream to encoders again; try again",
+                    retry_after_s=5,
+                ) from error
             log.warning("could not make sure the ingest of stream %s is open", stream.id)
 
     def _reopened(self, stream: Stream) -> Stream:
@@ -155,12 +174,7 @@ class BroadcastService(WithBackends):
         Start (its connection begins the broadcast, as the contract's credentials-then-poll
         flow does). Should Cloudflare fail it, the credentials are still given: Start opens
         it again."""
-        if not stream.ingest_closed or not stream.cloudflare_id:
-            return stream
-        try:
-            self._provider.set_input_enabled(stream.cloudflare_id, True)
-        except ProviderError as error:
-            log.warning("could not open the ingest of stream %s: %s", stream.id, error)
+        if not stream.ingest_closed or not self.open_ingest(stream):
             return stream
         return self._repo.update(stream.id, lambda s: s.model_copy(update={"ingest_closed": False}))
 
@@ -210,9 +224,7 @@ class BroadcastService(WithBackends):
             on_air = (
                 current.began_broadcast(now)
                 .publisher_connected(now)
-                .model_copy(
-                    update={"whip_active": True, "ingest_protocol": "whip", "ingest_closed": False}
-                )
+                .model_copy(update={"whip_active": True, "ingest_protocol": "whip"})
             )
             return self._monitors.with_monitor("status", on_air)
 

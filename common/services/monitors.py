@@ -360,8 +360,13 @@ class MonitorService(WithBackends):
             waiting = not seen and attempt + 1 < self.policy.status_monitor_grace_checks
             dropped_at = dropped_since(current, connection, now)
             reconnecting = self.may_reconnect(dropped_at, now)
-            ended = current.status != StreamStatus.LIVE or (
-                connection == "disconnected" and not waiting and not reconnecting
+            # Cloudflare answered without saying (a settings change's status) and nothing was
+            # ever seen on air through the grace period: nobody came, as for "disconnected".
+            nobody_came = connection == "unknown" and answered and not seen and not waiting
+            ended = (
+                current.status != StreamStatus.LIVE
+                or nobody_came
+                or (connection == "disconnected" and not waiting and not reconnecting)
             )
             last = attempt + 1 >= self.policy.status_checks
             result: CheckOutcome = "done" if ended else "gave_up" if last else "rescheduled"

@@ -209,6 +209,8 @@ class ScheduleWindowService(WithBackends):
 
         updated = self._repo.update(stream.id, end)
         if not ended:
+            if closed:
+                self._broadcasts.open_ingest(updated)  # extended meanwhile: still on
             return "stale"
         log.info("stream %s ended by its schedule window (%s)", stream.id, closer)
         self._monitors.schedule_first("recording", updated)
@@ -253,6 +255,8 @@ class ScheduleWindowService(WithBackends):
             return True, None
         if connection in ("connected", "reconnecting"):
             return True, None
+        if connection == "unknown" and stream.on_air:
+            return True, None  # Cloudflare says nothing, and the last word was "on air"
         dropped_at = dropped_since(stream, connection, now)
         return self._monitors.may_reconnect(dropped_at, now), dropped_at
 

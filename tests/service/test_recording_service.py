@@ -842,7 +842,7 @@ def test_a_start_cloudflare_cannot_open_the_ingest_for_is_refused_not_half_live(
     stream_id = start_and_stop(world)
     world.provider.fail("set_input_enabled", ProviderUnavailableError("timeout"))
 
-    with pytest.raises(ProviderUnavailableError):
+    with pytest.raises(UnavailableError, match="open the stream to encoders again"):
         world.broadcasts.start(people.OWNER, stream_id)
 
     assert world.repo.streams[stream_id].status == StreamStatus.COMPLETED
@@ -948,3 +948,35 @@ def test_a_video_cloudflare_never_finished_long_ago_holds_no_later_broadcast_bac
     outcomes = [world.monitors.run_check("recording", stream_id, generation, n) for n in range(3)]
 
     assert outcomes[-1] == "gave_up"
+
+
+def status_reads(world: World, stream_id: str, connection: str) -> int:
+    """The live input's connection as Cloudflare will report it; the status chain's generation."""
+    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    spec, live_input = world.provider.inputs[uid]
+    world.provider.inputs[uid] = (spec, live_input.model_copy(update={"connection": connection}))
+    return int(str(status_tasks(world)[-1]["generation"]))
+
+
+def test_a_start_nobody_came_to_ends_after_the_grace_though_cloudflare_says_nothing(
+    world: World,
+) -> None:
+    stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
+    world.broadcasts.start(people.OWNER, stream_id)
+    generation = status_reads(world, stream_id, "unknown")  # a settings change's status
+
+    outcomes = [world.monitors.run_check("status", stream_id, generation, n) for n in range(2)]
+
+    assert outcomes == ["rescheduled", "done"]
+    assert world.repo.streams[stream_id].status == StreamStatus.COMPLETED
+
+
+def test_a_broadcast_on_air_is_not_ended_when_cloudflare_says_nothing(world: World) -> None:
+    stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
+    world.broadcasts.publish_whip(people.OWNER, stream_id, "v=0\r\n")  # never recorded
+    generation = status_reads(world, stream_id, "unknown")
+
+    outcomes = [world.monitors.run_check("status", stream_id, generation, n) for n in range(4)]
+
+    assert outcomes == ["rescheduled"] * 4
+    assert world.repo.streams[stream_id].status == StreamStatus.LIVE

@@ -142,6 +142,12 @@ def test_live_status_accepts_documented_string_and_production_object(
     assert CfLiveInput.model_validate({"uid": "u", "status": status}).connection() == expected
 
 
+@pytest.mark.parametrize("status", ["connected", {"current": {"state": "connected"}}])
+def test_a_disabled_input_has_no_publisher_whatever_its_status_says(status: object) -> None:
+    disabled = CfLiveInput.model_validate({"uid": "u", "status": status, "enabled": False})
+    assert disabled.connection() == "disconnected"
+
+
 def test_retry_policy_backoff_is_capped_and_jittered() -> None:
     bounds: list[tuple[float, float]] = []
 
@@ -186,7 +192,8 @@ def video_in(state: str) -> dict[str, object]:
 
 @pytest.mark.parametrize(
     ("videos", "expected"),
-    [([video_in("live-inprogress")], "connected"), ([video_in("ready")], "disconnected")],
+    # None being recorded still says nothing: a browser (never recorded) may be sending.
+    [([video_in("live-inprogress")], "connected"), ([video_in("ready")], "unknown")],
 )
 def test_a_status_saying_nothing_of_the_connection_is_read_from_the_inputs_videos(
     videos: list[dict[str, object]], expected: str

@@ -352,13 +352,13 @@ class CloudflareStreamProvider:
         if live_input.connection != "unknown":
             return live_input
         # "new_configuration_accepted" says nothing of the connection: a video of the input
-        # being recorded now says an encoder is sending (inputs record automatically).
+        # being recorded now says an encoder is sending (inputs record automatically); none
+        # still says nothing (a browser, which is never recorded, may be sending).
         sending = any(
             video.to_recording().state == "live-inprogress"
             for video in self._client.list_input_videos(uid)
         )
-        connection = "connected" if sending else "disconnected"
-        return live_input.model_copy(update={"connection": connection})
+        return live_input.model_copy(update={"connection": "connected"}) if sending else live_input
 
     def find_live_inputs(self, stream_id: str) -> list[TaggedLiveInput]:
         rows = self._client.list_live_inputs().liveInputs
@@ -375,13 +375,25 @@ class CloudflareStreamProvider:
         self._client.delete_video(video_uid)
 
     def set_input_enabled(self, uid: str, enabled: bool) -> None:
-        # ``enabled: false`` "terminates active broadcasts". Whether a PUT resets the fields it
-        # omits is not documented, so the recording settings and meta go along as they are.
+        # ``enabled: false`` "terminates active broadcasts".
+        self._update_input(uid, {"enabled": enabled})
+
+    def _update_input(self, uid: str, changes: dict[str, Any]) -> CfLiveInput:
+        """PUT ``changes`` with the rest of the input's settings as they are: whether a PUT
+        resets the fields it omits is not documented (its recording mode, its meta, whether
+        it is enabled, its retention)."""
         current = self._client.get_live_input(uid)
-        body: dict[str, Any] = {"enabled": enabled, "meta": current.meta}
-        if current.recording:
-            body["recording"] = current.recording
-        self._client.update_live_input(uid, body)
+        body: dict[str, Any] = {"meta": current.meta}
+        if current.enabled is not None:
+            body["enabled"] = current.enabled
+        if current.deleteRecordingAfterDays is not None:
+            body["deleteRecordingAfterDays"] = current.deleteRecordingAfterDays
+        recording = {**(current.recording or {}), **changes.get("recording", {})}
+        if recording:
+            body["recording"] = recording
+        return self._client.update_live_input(
+            uid, body | {k: v for k, v in changes.items() if k != "recording"}
+        )
 
     def set_input_allowed_origins(self, uid: str, rules: InputRecordingRules) -> tuple[str, ...]:
         # PUT replaces the recording settings, so the whole object is sent.
@@ -394,7 +406,7 @@ class CloudflareStreamProvider:
                 "hideLiveViewerCount": False,
             }
         }
-        stored = self._client.update_live_input(uid, body).recording or {}
+        stored = self._update_input(uid, body).recording or {}
         return tuple(stored.get("allowedOrigins") or ())
 
     def set_video_allowed_origins(self, video_uid: str, origins: tuple[str, ...]) -> None:

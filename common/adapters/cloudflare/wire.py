@@ -55,10 +55,15 @@ class CfLiveInput(_Wire):
     webRTC: CfUrl | None = None
     webRTCPlayback: CfUrl | None = None
     recording: dict[str, Any] | None = None
+    # Absent from the 2024 schema: absent means enabled (its default).
+    enabled: bool | None = None
+    deleteRecordingAfterDays: float | None = None
     # Documented as a string enum, seen in production as {current: {state}}: anchors §1.2.
     status: str | CfStatusObject | None = None
 
     def connection(self) -> LiveConnection:
+        if self.enabled is False:
+            return "disconnected"  # a disabled input takes no publisher, whatever it says
         if isinstance(self.status, CfStatusObject):
             state = self.status.current.state if self.status.current else None
         else:
