@@ -84,7 +84,8 @@ class Settings(BaseSettings):
     recording_monitor_checks: int = Field(default=20, ge=1, le=200)
     recording_monitor_interval_s: float = Field(default=30, ge=0.1, le=3600)
     # Checks past recording_monitor_checks while Cloudflare still records or processes the
-    # broadcast's video (an encoder left running after Stop): 6 h at 30 s.
+    # broadcast's video (a long service's processing, an encoder Stop could not cut off):
+    # 6 h at 30 s.
     recording_monitor_max_checks: int = Field(default=720, ge=1, le=10_000)
     status_monitor_interval_s: float = Field(default=60, ge=0.1, le=3600)
     # How many status checks a started stream waits for its encoder before it is ended.

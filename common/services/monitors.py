@@ -55,8 +55,8 @@ class MonitorPolicy:
 
     recording_monitor_checks: int = 20
     recording_monitor_interval_s: float = 30
-    # While Cloudflare still records or processes the broadcast's video (an encoder left
-    # running after Stop, the reconnect window, a long service's processing) the monitor
+    # While Cloudflare still records or processes the broadcast's video (the reconnect
+    # window, a long service's processing, an encoder Stop could not cut off) the monitor
     # checks past ``recording_monitor_checks``, up to this many.
     recording_monitor_max_checks: int = 720
     # A browser (WHIP) broadcast is not recorded, but an encoder may have taken over from the
