@@ -131,23 +131,20 @@ class BroadcastService(WithBackends):
         sent (an encoder left on after the service, whose video would grow for hours, hold
         the recording back and take in what follows) and refuses publishers until the next
         Start. Whether it did: should Cloudflare fail it, the broadcast ends all the same."""
-        if not stream.cloudflare_id:
-            return False
-        try:
-            self._provider.set_input_enabled(stream.cloudflare_id, False)
-        except ProviderError as error:
-            log.warning("could not close the ingest of stream %s: %s", stream.id, error)
-            return False
-        return True
+        return self._set_ingest(stream, enabled=False)
 
     def open_ingest(self, stream: Stream) -> bool:
         """Let publishers in again; whether Cloudflare did (a failure is only logged)."""
+        return self._set_ingest(stream, enabled=True)
+
+    def _set_ingest(self, stream: Stream, *, enabled: bool) -> bool:
         if not stream.cloudflare_id:
             return False
         try:
-            self._provider.set_input_enabled(stream.cloudflare_id, True)
+            self._provider.set_input_enabled(stream.cloudflare_id, enabled)
         except ProviderError as error:
-            log.warning("could not open the ingest of stream %s: %s", stream.id, error)
+            action = "open" if enabled else "close"
+            log.warning("could not %s the ingest of stream %s: %s", action, stream.id, error)
             return False
         return True
 

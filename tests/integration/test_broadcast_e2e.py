@@ -47,12 +47,22 @@ def ready_videos(cloudflare: httpx.Client, input_uid: str) -> list[dict[str, Any
     return [v for v in videos_of(cloudflare, input_uid) if v["status"]["state"] == "ready"]
 
 
+def started_stream(
+    api: httpx.Client, owner: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A stream made and started by its owner: it, and Start's answer."""
+    stream: dict[str, Any] = api.post(
+        "/api/streams", json={"title": "Service"}, headers=owner
+    ).json()
+    started: dict[str, Any] = api.post(f"/api/streams/{stream['id']}/start", headers=owner).json()
+    return stream, started
+
+
 def test_broadcast_goes_live_over_hls_then_becomes_the_streams_recording(
     api: httpx.Client, cloudflare: httpx.Client, callers: dict[str, Caller], stack: LocalStack
 ) -> None:
     owner = callers["owner"].bearer
-    stream = api.post("/api/streams", json={"title": "Service"}, headers=owner).json()
-    started = api.post(f"/api/streams/{stream['id']}/start", headers=owner).json()
+    stream, started = started_stream(api, owner)
     input_uid = stream["cloudflareId"]
     assert started["streamUrl"] == stack.rtmp_url
 
@@ -146,8 +156,7 @@ def test_stop_ends_an_encoder_left_on_and_the_next_start_lets_it_back(
     api: httpx.Client, cloudflare: httpx.Client, callers: dict[str, Caller], stack: LocalStack
 ) -> None:
     owner = callers["owner"].bearer
-    stream = api.post("/api/streams", json={"title": "Service"}, headers=owner).json()
-    started = api.post(f"/api/streams/{stream['id']}/start", headers=owner).json()
+    stream, started = started_stream(api, owner)
     input_uid = stream["cloudflareId"]
     encoder = push(started["streamUrl"], started["streamKey"], seconds=120)  # left running
     try:

@@ -593,14 +593,19 @@ def broadcast(world: World, stream_id: str, minutes: int) -> datetime:
     return started
 
 
+def new_broadcast(world: World, minutes: int) -> tuple[str, str, datetime]:
+    """A new stream broadcast for ``minutes`` (not stopped yet): it, its input, its start."""
+    stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
+    started = broadcast(world, stream_id, minutes)
+    return stream_id, world.repo.streams[stream_id].cloudflare_id or "", started
+
+
 def test_a_service_split_in_two_videos_is_awaited_whole_and_the_longest_part_shown(
     world: World,
 ) -> None:
     # The encoder came back after Cloudflare's reconnect window but within ours: Cloudflare
     # made a second video of the same service, still recording at Stop.
-    stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
-    started = broadcast(world, stream_id, 45)
-    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    stream_id, uid, started = new_broadcast(world, 45)
     first = part("first-half", uid, started, "ready", 30)
     second_at = started + timedelta(minutes=36)
     world.provider.recordings[uid] = [
@@ -638,9 +643,7 @@ def test_a_video_recording_since_before_the_broadcast_began_is_awaited(world: Wo
 
 
 def test_a_sound_check_before_the_service_does_not_make_the_service_recorded(world: World) -> None:
-    stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
-    check_start = broadcast(world, stream_id, 2)
-    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    stream_id, uid, check_start = new_broadcast(world, 2)
     sound_check = part("sound-check", uid, check_start, "ready", 2)
     world.provider.recordings[uid] = [sound_check]
     world.broadcasts.stop(people.OWNER, stream_id)
@@ -661,9 +664,7 @@ def test_a_sound_check_before_the_service_does_not_make_the_service_recorded(wor
 
 
 def test_a_missing_service_recording_is_missing_whatever_a_sound_check_left(world: World) -> None:
-    stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
-    check_start = broadcast(world, stream_id, 2)
-    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    stream_id, uid, check_start = new_broadcast(world, 2)
     world.provider.recordings[uid] = [part("sound-check", uid, check_start, "ready", 2)]
     world.broadcasts.stop(people.OWNER, stream_id)
     world.clock.advance(3600)
@@ -822,17 +823,23 @@ def test_a_first_start_asks_cloudflare_nothing_more(world: World) -> None:
     assert "set_input_enabled" not in world.provider.calls
 
 
+def stopped_while_cloudflare_fails(world: World) -> tuple[str, StreamStatus]:
+    """A stream started, then stopped while Cloudflare failed to close its ingest: it, and
+    the status Stop answered."""
+    stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
+    world.broadcasts.start(people.OWNER, stream_id)
+    world.provider.fail("set_input_enabled", ProviderUnavailableError("timeout"))
+    return stream_id, world.broadcasts.stop(people.OWNER, stream_id).status
+
+
 def test_stop_ends_the_broadcast_even_when_cloudflare_cannot_close_the_ingest(
     world: World,
 ) -> None:
-    stream = world.service.create(people.OWNER, StreamCreateRequest(title="t"))
-    world.broadcasts.start(people.OWNER, stream.id)
-    world.provider.fail("set_input_enabled", ProviderUnavailableError("timeout"))
+    stream_id, answered = stopped_while_cloudflare_fails(world)
 
-    stopped = world.broadcasts.stop(people.OWNER, stream.id)
-
-    assert stopped.status == StreamStatus.COMPLETED
-    assert world.repo.streams[stream.id].status == StreamStatus.COMPLETED
+    assert answered == StreamStatus.COMPLETED
+    assert world.repo.streams[stream_id].status == StreamStatus.COMPLETED
+    assert not world.repo.streams[stream_id].ingest_closed
     assert recording_tasks(world)
 
 
@@ -870,9 +877,7 @@ def test_a_restart_leaves_the_last_broadcasts_chain_judging_nothing(world: World
 def test_a_browser_broadcast_after_a_recorded_service_keeps_the_service_on_the_page(
     world: World,
 ) -> None:
-    stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
-    started = broadcast(world, stream_id, 60)
-    uid = world.repo.streams[stream_id].cloudflare_id or ""
+    stream_id, uid, started = new_broadcast(world, 60)
     world.provider.recordings[uid] = [part("service", uid, started, "ready", 60)]
     world.broadcasts.stop(people.OWNER, stream_id)
     world.clock.advance(3600)
@@ -924,16 +929,12 @@ def test_credentials_after_a_stop_open_the_ingest_for_an_encoder_that_starts_it(
 def test_a_start_after_a_stop_that_could_not_close_opens_it_anyway_and_goes_live(
     world: World,
 ) -> None:
-    stream = world.service.create(people.OWNER, StreamCreateRequest(title="t"))
-    world.broadcasts.start(people.OWNER, stream.id)
-    world.provider.fail("set_input_enabled", ProviderUnavailableError("timeout"))
-    world.broadcasts.stop(people.OWNER, stream.id)
-    assert not world.repo.streams[stream.id].ingest_closed
+    stream_id, _ = stopped_while_cloudflare_fails(world)
     world.provider.fail("set_input_enabled", ProviderUnavailableError("timeout"))
 
-    world.broadcasts.start(people.OWNER, stream.id)  # most likely open: not refused for it
+    world.broadcasts.start(people.OWNER, stream_id)  # most likely open: not refused for it
 
-    assert world.repo.streams[stream.id].status == StreamStatus.LIVE
+    assert world.repo.streams[stream_id].status == StreamStatus.LIVE
 
 
 def test_a_video_cloudflare_never_finished_long_ago_holds_no_later_broadcast_back(
