@@ -45,6 +45,8 @@ MONITOR_TASK_PATH = "/api/tasks/monitor"
 # "unanswered": Cloudflare failed this check; the next one is queued as usual.
 CheckOutcome = Literal["rescheduled", "requeued", "unanswered", "done", "gave_up", "stale", "gone"]
 _CHAIN_GOES_ON: frozenset[CheckOutcome] = frozenset({"rescheduled", "requeued", "unanswered"})
+# The issue a broadcast ended by the status chain's end carries.
+MAXIMUM_DURATION = "MAXIMUM_DURATION"
 # A chain whose next check is this late has stopped (see ``resume_recording``).
 STALLED = timedelta(minutes=10)
 
@@ -347,6 +349,11 @@ class MonitorService(WithBackends):
         connection = asked or "unknown"
         viewers = self._live_viewers(stream, connection)
         now = self._clock.now()
+        # Live for the whole chain (12 h): over, as Mux ends a broadcast at its maximum
+        # continuous duration (an encoder left on overnight), and cut off at Cloudflare; else
+        # the stream would stay live with nothing left to end it.
+        last = attempt + 1 >= self.policy.status_checks
+        closed = last and stream.status == StreamStatus.LIVE and self._cut_off(stream)
 
         def decide(current: Stream, progress: MonitorProgress | None) -> Decision:
             seen = (
@@ -364,12 +371,12 @@ class MonitorService(WithBackends):
             # ever seen on air through the grace period: nobody came, as for "disconnected".
             nobody_came = connection == "unknown" and answered and not seen and not waiting
             ended = (
-                current.status != StreamStatus.LIVE
+                last
+                or current.status != StreamStatus.LIVE
                 or nobody_came
                 or (connection == "disconnected" and not waiting and not reconnecting)
             )
-            last = attempt + 1 >= self.policy.status_checks
-            result: CheckOutcome = "done" if ended else "gave_up" if last else "rescheduled"
+            result: CheckOutcome = "done" if ended else "rescheduled"
             claimed = MonitorProgress(
                 generation=generation, next_attempt=attempt + 1, checked_at=now, seen_connected=seen
             )
@@ -384,6 +391,17 @@ class MonitorService(WithBackends):
             if ended and current.status == StreamStatus.LIVE:
                 # The write that ends the broadcast starts its recording monitor too.
                 updated = self.with_recording_monitor(updated.ended_broadcast(dropped_at or now))
+                if last:
+                    log.warning("stream %s ended at its maximum duration", current.id)
+                    hours = self.policy.status_checks * self.policy.status_monitor_interval_s / 3600
+                    issue = StreamIssue(
+                        code=MAXIMUM_DURATION,
+                        message=f"Ended after {hours:g} h live, the longest a broadcast runs",
+                        at=now,
+                    )
+                    updated = updated.model_copy(
+                        update={"last_error": issue, "ingest_closed": closed}
+                    )
             return updated, claimed, result
 
         check = CheckClaim("status", stream.id, generation, attempt, answered)
@@ -391,6 +409,17 @@ class MonitorService(WithBackends):
         if outcome == "done" and updated.status == StreamStatus.COMPLETED:
             self.schedule_first("recording", updated)
         return outcome
+
+    def _cut_off(self, stream: Stream) -> bool:
+        """Disable the stream's live input (what is still sent ends); whether it was."""
+        if not stream.cloudflare_id:
+            return False
+        try:
+            self._provider.set_input_enabled(stream.cloudflare_id, False)
+        except ProviderError as error:
+            log.warning("could not cut off stream %s at Cloudflare: %s", stream.id, error)
+            return False
+        return True
 
     def _connection_of(self, stream: Stream) -> str | None:
         """The live input's connection (``None``: Cloudflare did not answer); a stream no

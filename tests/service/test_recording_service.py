@@ -981,3 +981,19 @@ def test_a_broadcast_on_air_is_not_ended_when_cloudflare_says_nothing(world: Wor
 
     assert outcomes == ["rescheduled"] * 4
     assert world.repo.streams[stream_id].status == StreamStatus.LIVE
+
+
+def test_a_broadcast_on_air_for_the_whole_status_chain_is_ended_and_cut_off(world: World) -> None:
+    # An encoder left on overnight with nobody to press Stop (5 checks here, 12 h deployed).
+    stream_id = world.service.create(people.OWNER, StreamCreateRequest(title="t")).id
+    world.broadcasts.start(people.OWNER, stream_id)
+    generation = status_reads(world, stream_id, "connected")
+
+    outcomes = [world.monitors.run_check("status", stream_id, generation, n) for n in range(5)]
+
+    assert outcomes == ["rescheduled"] * 4 + ["done"]
+    stream = world.repo.streams[stream_id]
+    assert stream.status == StreamStatus.COMPLETED and stream.ingest_closed
+    assert stream.cloudflare_id in world.provider.disabled
+    assert stream.last_error is not None and stream.last_error.code == "MAXIMUM_DURATION"
+    assert recording_tasks(world), "its recording is watched for, as after Stop"
