@@ -24,7 +24,11 @@ from common.models.api import (
     whip_endpoint,
 )
 from common.models.domain import Stream, StreamCredentials, StreamStatus, User
-from common.models.recording_rules import broadcast_recorded, has_recording_since
+from common.models.recording_rules import (
+    broadcast_recorded,
+    has_recording_since,
+    recording_status,
+)
 from common.ports import (
     ProviderError,
     ProviderRejectedError,
@@ -121,9 +125,7 @@ class BroadcastService(WithBackends):
             recordingStatus="ready" if ready else "processing",
             recordingReady=ready,
             recordingUrl=ended.recording_url if ready else None,
-            message="Stream stopped and recording is ready"
-            if ready
-            else "Stream stopped, recording will be available shortly",
+            message=_stopped_message(ended, ready=ready),
         )
 
     def close_ingest(self, stream: Stream) -> bool:
@@ -281,3 +283,11 @@ def _publishing(stream: Stream, credentials: StreamCredentials) -> PublishCreden
         whipEndpoint=whip_endpoint(stream.id),
         playbackUrl=stream.playback_url,
     )
+
+
+def _stopped_message(stream: Stream, *, ready: bool) -> str:
+    if ready:
+        return "Stream stopped and recording is ready"
+    if recording_status(stream) == "unavailable":
+        return "Stream stopped; browser broadcasts are not recorded"
+    return "Stream stopped, recording will be available shortly"

@@ -997,3 +997,11 @@ def test_a_broadcast_on_air_for_the_whole_status_chain_is_ended_and_cut_off(worl
     assert stream.cloudflare_id in world.provider.disabled
     assert stream.last_error is not None and stream.last_error.code == "MAXIMUM_DURATION"
     assert recording_tasks(world), "its recording is watched for, as after Stop"
+
+
+def test_stopping_a_browser_broadcast_says_it_is_not_recorded(world: World) -> None:
+    stream_id, _ = browser_broadcast(world)
+
+    stopped = world.broadcasts.stop(people.OWNER, stream_id)
+
+    assert stopped.message == "Stream stopped; browser broadcasts are not recorded"
