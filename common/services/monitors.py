@@ -145,13 +145,12 @@ class MonitorService(WithBackends):
 
     def resume_recording(self, stream: Stream) -> bool:
         """Keep the recording monitor of a broadcast whose recording is not all there going
-        (a manager's sync-recording): queue its next check again, in case its chain stopped
-        (a check that failed for good, a successor that could not be queued). By its name, a
-        queue holding that check already keeps one. A chain stalled well past its next check
-        may have lost that check for good (Cloud Tasks refuses its name for an hour): it goes
-        on from the next attempt number, which makes the lost one stale should it come. One
-        that gave up while Cloudflare still makes a video of the broadcast runs again (its
-        hard cap stands). Whether a check was queued."""
+        (a manager's sync-recording). A chain stalled well past its next check (a check that
+        failed for good, a successor that could not be queued) may have lost that check for
+        good (Cloud Tasks refuses its name for an hour): it goes on from the next attempt
+        number, which makes the lost one stale should it come. One that gave up while
+        Cloudflare still makes a video of the broadcast runs again (its hard cap stands). A
+        chain checking on time is left alone. Whether a check was queued."""
         monitor = stream.recording_monitor
         if (
             monitor is None
@@ -169,8 +168,7 @@ class MonitorService(WithBackends):
         last_check = (progress.checked_at if progress and attempt else None) or stream.end_time
         stalled = last_check is not None and self._clock.now() > last_check + interval + STALLED
         if monitor.state == "running" and not stalled:
-            self._schedule("recording", stream.id, monitor.generation, attempt)
-            return True
+            return False
 
         claimed: list[bool] = []
 
