@@ -12,6 +12,7 @@ from common.models.domain import Stream, User
 from common.ports import (
     Clock,
     MemorialDirectory,
+    ProviderError,
     ScheduledTask,
     StreamProvider,
     StreamReads,
@@ -95,6 +96,19 @@ class WithBackends:
         return load_authorized(
             self._reads, self._memorials, user, stream_id, action, message=message
         )
+
+    def _set_ingest(self, stream: Stream, *, enabled: bool) -> bool:
+        """Let publishers in to the stream's live input, or not (disabling ends what is being
+        sent); whether Cloudflare did. A failure is logged: the callers go on without it."""
+        if not stream.cloudflare_id:
+            return False
+        try:
+            self._provider.set_input_enabled(stream.cloudflare_id, enabled)
+        except ProviderError as error:
+            action = "open" if enabled else "close"
+            log.warning("could not %s the ingest of stream %s: %s", action, stream.id, error)
+            return False
+        return True
 
     def _enqueue(self, task: ScheduledTask) -> None:
         """Queue ``task``. A queue that fails is logged, not raised: each chain of tasks has

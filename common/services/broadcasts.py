@@ -139,17 +139,6 @@ class BroadcastService(WithBackends):
         """Let publishers in again; whether Cloudflare did (a failure is only logged)."""
         return self._set_ingest(stream, enabled=True)
 
-    def _set_ingest(self, stream: Stream, *, enabled: bool) -> bool:
-        if not stream.cloudflare_id:
-            return False
-        try:
-            self._provider.set_input_enabled(stream.cloudflare_id, enabled)
-        except ProviderError as error:
-            action = "open" if enabled else "close"
-            log.warning("could not %s the ingest of stream %s: %s", action, stream.id, error)
-            return False
-        return True
-
     def _reopen_ingest(self, stream: Stream) -> None:
         """Open the input again before a new broadcast: it must be where a Stop closed it
         (``ingest_closed``: a failure is the caller's). A stream that broadcast before is

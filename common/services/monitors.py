@@ -351,7 +351,9 @@ class MonitorService(WithBackends):
         # continuous duration (an encoder left on overnight), and cut off at Cloudflare; else
         # the stream would stay live with nothing left to end it.
         last = attempt + 1 >= self.policy.status_checks
-        closed = last and stream.status == StreamStatus.LIVE and self._cut_off(stream)
+        closed = (
+            last and stream.status == StreamStatus.LIVE and self._set_ingest(stream, enabled=False)
+        )
 
         def decide(current: Stream, progress: MonitorProgress | None) -> Decision:
             seen = (
@@ -407,17 +409,6 @@ class MonitorService(WithBackends):
         if outcome == "done" and updated.status == StreamStatus.COMPLETED:
             self.schedule_first("recording", updated)
         return outcome
-
-    def _cut_off(self, stream: Stream) -> bool:
-        """Disable the stream's live input (what is still sent ends); whether it was."""
-        if not stream.cloudflare_id:
-            return False
-        try:
-            self._provider.set_input_enabled(stream.cloudflare_id, False)
-        except ProviderError as error:
-            log.warning("could not cut off stream %s at Cloudflare: %s", stream.id, error)
-            return False
-        return True
 
     def _connection_of(self, stream: Stream) -> str | None:
         """The live input's connection (``None``: Cloudflare did not answer); a stream no
